@@ -1,0 +1,93 @@
+"""The one exception tree of bonzo-bulk.
+
+Every error the tool raises on purpose is a ``BonzoBulkError``; third-party errors are mapped at
+the one boundary where they enter (``raise Ours(...) from exc``)::
+
+    BonzoBulkError
+    ├── ConfigError            bad config, flag or environment (exit 2, nothing sent)
+    ├── TemplateError          a payload template that cannot render (exit 2)
+    ├── DeliveryError          the webhook could not be reached at all
+    ├── BonzoAPIError          Bonzo's API answered with an error (carries the status)
+    │   ├── AuthError          401 / 403: bad token, missing scope, On-Behalf-Of refused
+    │   ├── NotFoundError      404
+    │   ├── MethodNotAllowed   405 (e.g. PATCH, or DELETE where Bonzo has none)
+    │   └── RateLimited        429 after every retry was spent
+    ├── SandboxError           the local Bonzo stand-in failed to start or answer
+    ├── StoreError             the run store (SQLite) failed
+    └── CleanupError           cleanup refused or could not finish
+
+Messages name the key or value that is wrong and the fix. No message ever carries a secret: callers
+pass values through :func:`bonzo_bulk.secrets.redact` before building one.
+"""
+
+from __future__ import annotations
+
+
+class BonzoBulkError(Exception):
+    """Root of every error bonzo-bulk raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(BonzoBulkError):
+    """A config file, flag or environment variable is wrong; nothing was sent."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, key: str | None = None, source: str | None = None) -> None:
+        self.key = key
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{message}")
+
+
+class TemplateError(ConfigError):
+    """A payload template cannot be parsed or rendered."""
+
+
+class DeliveryError(BonzoBulkError):
+    """The webhook could not be reached at all (not a per-record failure)."""
+
+
+class BonzoAPIError(BonzoBulkError):
+    """Bonzo's API answered with an error status."""
+
+    def __init__(self, message: str, *, status: int | None = None, method: str = "", path: str = "") -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        where = f"{method} {path} " if method else ""
+        code = f"-> {status}: " if status is not None else ""
+        super().__init__(f"{where}{code}{message}")
+
+
+class AuthError(BonzoAPIError):
+    """401 or 403: the token is wrong, lacks a scope, or may not act On-Behalf-Of."""
+
+
+class NotFoundError(BonzoAPIError):
+    """404 from Bonzo's API."""
+
+
+class MethodNotAllowed(BonzoAPIError):
+    """405 from Bonzo's API (PATCH, or DELETE where it is not offered)."""
+
+
+class RateLimited(BonzoAPIError):
+    """429 from Bonzo's API after every retry was spent."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class SandboxError(BonzoBulkError):
+    """The local Bonzo stand-in could not start or answer."""
+
+
+class StoreError(BonzoBulkError):
+    """The SQLite run store failed."""
+
+
+class CleanupError(BonzoBulkError):
+    """Cleanup was refused (safety) or could not finish."""

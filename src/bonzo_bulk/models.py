@@ -1,0 +1,288 @@
+"""Plain typed data passed between the stages: plan -> deliver -> settle -> verify -> results.
+
+The same objects feed the assertions, the reports and the JSON summary. They are frozen
+dataclasses; :func:`to_jsonable` turns any of them into JSON-ready values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, TypeAlias
+
+JSONValue: TypeAlias = Any
+Prospect: TypeAlias = Mapping[str, Any]
+"""One prospect resource as Bonzo's API returns it (the ``data`` object)."""
+
+PhaseKind = Literal["primary", "control"]
+Target = Literal["sandbox", "live"]
+
+
+class Stage(enum.StrEnum):
+    """Where in the pipeline a check belongs; failures are counted per stage."""
+
+    DELIVERY = "delivery"
+    PROCESSING = "processing"
+    ASSIGNMENT = "assignment"
+    MAPPING = "mapping"
+    VERIFICATION = "verification"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A Bonzo test user: the loan officer a record is meant for."""
+
+    name: str
+    email: str
+    user_id: int
+    team_id: int
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRecord:
+    """One test record, decided before anything is sent.
+
+    ``payload`` is the rendered template (a JSON-ready tree); ``body`` and ``content_type`` are
+    exactly what goes on the wire. ``expected`` holds the Bonzo prospect fields the record must
+    end up with (after Bonzo's normalisation), keyed by prospect field path.
+    """
+
+    run_id: str
+    phase: PhaseKind
+    index: int
+    name: str  # e.g. TestRecord_MonitorBase_001 (also the first name sent)
+    record_id: str  # <YYYYmmdd_HHMMSS>_<NNN>
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    expected_user: User
+    payload: Mapping[str, JSONValue]
+    body: bytes
+    content_type: str
+    expected: Mapping[str, JSONValue]
+    invalid_case: str | None = None
+    """Name of the invalid-record case this record exercises, or None for a valid record."""
+    expected_handling: str | None = None
+    """For an invalid record: ``reject`` (4xx at the hook), ``drop`` (no prospect) or ``fallback``."""
+
+    @property
+    def is_valid(self) -> bool:
+        return self.invalid_case is None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What happened when one record was POSTed to the webhook."""
+
+    record_name: str
+    status: int | None
+    attempts: int
+    latency_ms: float
+    """Time of the final attempt, request start to response read."""
+    total_ms: float
+    """Time from the first attempt's start to the final answer, retries and waits included."""
+    sent_at: datetime
+    answered_at: datetime | None
+    error_category: str | None = None
+    """None when accepted; else ``connect``, ``timeout``, ``reset``, ``http_4xx``, ``http_429``, ``http_5xx``."""
+    error: str | None = None
+    response_excerpt: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the API showed of one record by the end of settling."""
+
+    record_name: str
+    prospects: tuple[Prospect, ...]
+    """Every prospect matched to the record (more than one is a duplicate)."""
+    seen_in: tuple[int, ...]
+    """User ids whose On-Behalf-Of list held the record."""
+    first_seen_at: datetime | None
+    polls: int
+
+    @property
+    def found(self) -> bool:
+        return bool(self.prospects)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One verdict on one record: expected against actual."""
+
+    record_name: str
+    check: str  # e.g. "created", "owner.id", "team", "field:first_name", "source", "processing_time"
+    stage: Stage
+    passed: bool
+    expected: JSONValue = None
+    actual: JSONValue = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """Percentiles of a set of durations, in milliseconds (HdrHistogram)."""
+
+    count: int = 0
+    min_ms: float = 0.0
+    mean_ms: float = 0.0
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UserAccuracy:
+    """Assignment accuracy for one expected owner."""
+
+    email: str
+    user_id: int
+    expected: int
+    found: int
+    correct: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.expected if self.expected else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdVerdict:
+    """A pass criterion from the config and how the run measured against it."""
+
+    name: str  # delivery_rate, creation_rate, assignment_accuracy, mapping_accuracy, processing_p95_s, ...
+    threshold: float
+    actual: float
+    passed: bool
+    comparison: Literal[">=", "<="] = ">="
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseMetrics:
+    """The figures of one phase (primary or control) of a run."""
+
+    generated: int
+    valid: int
+    sent: int
+    delivered: int
+    delivery_rate: float
+    status_codes: Mapping[str, int]
+    delivery_latency: LatencySummary
+    created: int
+    creation_rate: float
+    duplicates: int
+    missing: int
+    unexpected: int
+    assigned_correctly: int
+    assignment_accuracy: float
+    per_user: tuple[UserAccuracy, ...]
+    mapped_correctly: int
+    mapping_accuracy: float
+    field_accuracy: Mapping[str, float]
+    processing_time: LatencySummary
+    """Accepted at the hook -> first seen through the API."""
+    created_lag: LatencySummary
+    """Prospect ``created_at`` minus the time the record was sent."""
+    failures_by_stage: Mapping[str, int]
+    error_categories: Mapping[str, int]
+    invalid_handled: int
+    invalid_total: int
+    api_requests: int
+    api_requests_per_record: float
+    thresholds: tuple[ThresholdVerdict, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(t.passed for t in self.thresholds)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseResult:
+    """Everything one phase (primary hook, or the superuser control hook) produced."""
+
+    kind: PhaseKind
+    records: tuple[PlannedRecord, ...]
+    deliveries: tuple[DeliveryResult, ...]
+    observations: tuple[Observation, ...]
+    checks: tuple[CheckResult, ...]
+    unexpected_prospects: tuple[Prospect, ...]
+    metrics: PhaseMetrics
+    settled: bool
+    """True when every expected record settled before the deadline."""
+    settle_seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.metrics.passed
+
+    def failures(self, *, stage: Stage | None = None, check_prefix: str | None = None) -> list[CheckResult]:
+        """The failed checks, optionally only of one stage or whose name starts with a prefix."""
+        return [
+            c
+            for c in self.checks
+            if not c.passed
+            and (stage is None or c.stage is stage)
+            and (check_prefix is None or c.check.startswith(check_prefix))
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """One bulk run end to end: its metadata and each phase's result."""
+
+    run_id: str
+    test_name: str
+    integration: str
+    config_path: str | None
+    target: Target
+    started_at: datetime
+    finished_at: datetime
+    dry_run: bool
+    phases: tuple[PhaseResult, ...]
+    thresholds_source: str = "config"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def primary(self) -> PhaseResult | None:
+        return next((p for p in self.phases if p.kind == "primary"), None)
+
+    @property
+    def control(self) -> PhaseResult | None:
+        return next((p for p in self.phases if p.kind == "control"), None)
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed for p in self.phases)
+
+
+def to_jsonable(value: Any) -> JSONValue:
+    """Turn dataclasses, enums, datetimes, bytes and mappings into JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for extra in ("accepted", "found", "passed", "accuracy", "is_valid"):
+            attr = getattr(type(value), extra, None)
+            if isinstance(attr, property):
+                out[extra] = to_jsonable(getattr(value, extra))
+        return out
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    return value

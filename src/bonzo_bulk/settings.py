@@ -1,0 +1,261 @@
+"""The config schema: every option declared once, as a pydantic field with its default and help.
+
+The YAML file, the environment and the command line (CLI flags and pytest options) all reach these
+models through :mod:`bonzo_bulk.config`, with one precedence: defaults < YAML < environment <
+command line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _check_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def check_url(value: str) -> str:
+    """Validate an http(s) URL (public helper for secret URLs checked after placeholder resolution)."""
+    return _check_url(value)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class TestUserConfig(_Section):
+    """A Bonzo user that test records are assigned to."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    email: str
+    user_id: int = Field(gt=0)
+    team_id: int = Field(gt=0)
+    team_name: str | None = None
+    external_id: str | None = None
+    weight: float | None = Field(default=None, gt=0, description="share of records (distribution: weighted)")
+    count: int | None = Field(default=None, ge=0, description="exact record count (distribution: custom)")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+
+class ValidationRule(_Section):
+    """A check on each found prospect: ``field`` is a JMESPath path into the prospect resource.
+
+    ``expected`` is a literal, or a symbol: ``user_id_from_lo_email`` (the expected owner's id),
+    ``team_id_from_user`` (the expected owner's team), ``lo_email`` / ``user_email``, ``integration_type``,
+    or ``payload:<path>`` (a value from the payload that was sent).
+    """
+
+    field: str
+    expected: Any = None
+    matches_lo_email: bool = False
+    required: bool = False
+    normalize: Literal["none", "lower", "phone", "strip"] = "none"
+    stage: Literal["assignment", "mapping", "verification"] | None = None
+
+    @model_validator(mode="after")
+    def _has_expectation(self) -> ValidationRule:
+        if self.expected is None and not self.matches_lo_email and not self.required:
+            raise ValueError(
+                f"rule for {self.field!r} says nothing to check: give 'expected', "
+                "'matches_lo_email: true' or 'required: true'"
+            )
+        return self
+
+
+class TestDataSettings(_Section):
+    """How test records look (the users' patterns)."""
+
+    __test__ = False
+
+    first_name_pattern: str = "TestRecord"
+    last_name_pattern: str = "MonitorBase"
+    email_domain: str = "bonzobuddy.test"
+    phone_area_code: str = Field(default="555", pattern=r"^\d{3}$")
+    address_pattern: str = "123 Test St"
+    city: str = "TestCity"
+    state: str = "CA"
+    zip: str = "12345"
+    seed: int | None = Field(default=None, description="Faker seed; the same seed gives the same records")
+    unique_emails: bool = Field(
+        default=True,
+        description="tag each email with the run id (test.monitorbase.001+RUN@…) so runs never merge",
+    )
+
+
+class WebhookSettings(_Section):
+    """How records are delivered to the webhook."""
+
+    timeout: float = Field(default=30.0, gt=0, description="seconds per request")
+    retry_attempts: int = Field(default=3, ge=0, le=20, description="retries after the first try")
+    retry_delay: float = Field(default=5.0, ge=0, description="base backoff in seconds (exponential, jittered)")
+    max_retry_delay: float = Field(default=60.0, ge=0)
+    concurrent_requests: int = Field(default=5, ge=1, le=4096)
+    rate_limit: float | None = Field(default=None, gt=0, description="records per second, None for no limit")
+
+
+class ApiSettings(_Section):
+    """How Bonzo's API is called."""
+
+    base_url: str = "https://app.getbonzo.com"
+    timeout: float = Field(default=30.0, gt=0)
+    retry_attempts: int = Field(default=3, ge=0, le=20)
+    retry_delay: float = Field(default=1.0, ge=0)
+    max_prospects_per_request: int = Field(default=100, ge=1, le=1000)
+    concurrent_requests: int = Field(default=4, ge=1, le=64)
+    default_retry_after: float = Field(default=60.0, ge=0, description="wait on a 429 without Retry-After")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value)
+
+
+class PollingSettings(_Section):
+    """How the poller waits for records to settle (never a blind sleep)."""
+
+    interval: float = Field(default=1.0, gt=0, description="seconds between polls")
+    max_interval: float = Field(default=10.0, gt=0)
+    deadline: float | None = Field(
+        default=None, gt=0, description="seconds after the last delivery; default processing_delay + grace"
+    )
+    grace: float = Field(default=15.0, ge=0)
+    stable_polls: int = Field(default=1, ge=0, description="extra polls that must show no change")
+
+
+class Thresholds(_Section):
+    """Pass criteria (rates are fractions of 1)."""
+
+    delivery_rate: float = Field(default=0.95, ge=0, le=1)
+    creation_rate: float = Field(default=0.90, ge=0, le=1)
+    assignment_accuracy: float = Field(default=0.95, ge=0, le=1)
+    control_assignment_accuracy: float = Field(default=1.0, ge=0, le=1)
+    mapping_accuracy: float = Field(default=0.95, ge=0, le=1)
+    max_processing_seconds: float = Field(default=60.0, gt=0, description="p95 of accepted -> visible")
+    max_avg_response_seconds: float = Field(default=5.0, gt=0)
+    max_response_seconds: float = Field(default=30.0, gt=0)
+
+
+class InvalidCase(_Section):
+    """A record sent broken on purpose, and how the integration is expected to handle it."""
+
+    kind: Literal["unknown_lo_email", "no_contact", "malformed_phone", "missing_first_name"]
+    count: int = Field(default=1, ge=1, le=100)
+    expect: Literal["reject", "drop", "fallback", "accept"] = "reject"
+    """reject: a 4xx at the hook; drop: accepted, no prospect; fallback: a prospect with the fallback
+    owner; accept: a prospect (with the phone left out, say)."""
+
+
+class CleanupSettings(_Section):
+    after_run: Literal["keep", "on_success", "always"] = Field(
+        default="keep", description="delete the run's test prospects after the run"
+    )
+
+
+class ProcessingDelayModel(_Section):
+    """How long the sandbox's intake worker takes per lead."""
+
+    distribution: Literal["fixed", "uniform", "lognormal"] = "uniform"
+    seconds: float = Field(default=0.5, ge=0, description="fixed delay; median for lognormal")
+    low: float = Field(default=0.2, ge=0)
+    high: float = Field(default=1.5, ge=0)
+    sigma: float = Field(default=0.5, ge=0)
+
+
+class SandboxSettings(_Section):
+    """The local Bonzo stand-in used when no live target is configured."""
+
+    url: str | None = Field(default=None, description="use an already running sandbox instead of starting one")
+    db: str | None = Field(default=None, description="SQLite file; default a temporary one per run")
+    processing: ProcessingDelayModel = Field(default_factory=ProcessingDelayModel)
+    unknown_lo_email: Literal["reject", "fallback", "drop"] = "reject"
+    fallback_user_id: int | None = None
+    faults: str | dict[str, Any] | None = Field(default=None, description="fault profile: a YAML path or inline")
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+
+
+Distribution = Literal["even", "weighted", "custom"]
+TargetChoice = Literal["auto", "sandbox", "live"]
+
+
+class BulkConfig(_Section):
+    """One bulk test: the spec's YAML plus the sections the users' configs carry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, populate_by_name=True)
+
+    test_name: str = "Bulk Integration Test"
+    integration_type: str = "monitorbase"
+    webhook_url: SecretStr | None = None
+    superuser_webhook_url: SecretStr | None = None
+    superuser_api_key: SecretStr | None = None
+    target: TargetChoice = "auto"
+    test_records: Annotated[int, Field(ge=1, le=1_000_000)] = 21
+    distribution: Distribution = "even"
+    processing_delay: float = Field(
+        default=30.0, ge=0, description="longest a record may take to appear; the poller waits up to it"
+    )
+    payload_template: str | None = None
+    superuser_payload_template: str | None = None
+    control: bool = Field(default=True, description="run the superuser control hook when it is configured")
+    test_users: list[TestUserConfig] = Field(min_length=1)
+    validation_rules: list[ValidationRule] = Field(default_factory=list)
+    test_data_settings: TestDataSettings = Field(default_factory=TestDataSettings)
+    webhook_settings: WebhookSettings = Field(default_factory=WebhookSettings)
+    api_settings: ApiSettings = Field(default_factory=ApiSettings)
+    polling: PollingSettings = Field(default_factory=PollingSettings)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    invalid_records: list[InvalidCase] = Field(default_factory=list)
+    cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    reports_dir: str = "reports"
+    run_store: str | None = Field(default=None, description="SQLite run store; default <reports_dir>/runs.sqlite3")
+
+    @field_validator("integration_type")
+    @classmethod
+    def _integration(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+            raise ValueError(f"{value!r} must be lower-case letters, digits and '_' (e.g. 'monitorbase')")
+        return value
+
+    @model_validator(mode="after")
+    def _distribution_fits(self) -> BulkConfig:
+        users = self.test_users
+        emails = [u.email.lower() for u in users]
+        if len(set(emails)) != len(emails):
+            dup = next(e for e in emails if emails.count(e) > 1)
+            raise ValueError(f"test_users: {dup!r} is listed twice; each test user needs its own email")
+        if self.distribution == "weighted":
+            missing = [i for i, u in enumerate(users) if u.weight is None]
+            if missing:
+                raise ValueError(
+                    f"distribution 'weighted' needs a 'weight:' on every test user; "
+                    f"test_users[{missing[0]}] ({users[missing[0]].name}) has none"
+                )
+        if self.distribution == "custom":
+            missing = [i for i, u in enumerate(users) if u.count is None]
+            if missing:
+                raise ValueError(
+                    f"distribution 'custom' needs a 'count:' on every test user; "
+                    f"test_users[{missing[0]}] ({users[missing[0]].name}) has none"
+                )
+            total = sum(u.count or 0 for u in users)
+            if total != self.test_records:
+                raise ValueError(
+                    f"distribution 'custom': the counts of test_users sum to {total}, but test_records is "
+                    f"{self.test_records}; make them equal"
+                )
+        return self
