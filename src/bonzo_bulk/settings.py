@@ -160,6 +160,16 @@ class InvalidCase(_Section):
     owner; accept: a prospect (with the phone left out, say)."""
 
 
+class RegressionSettings(_Section):
+    """How far a run may fall behind the baseline run before it counts as a regression."""
+
+    p95_processing_increase: float = Field(default=0.5, ge=0, description="+50 % p95 processing time")
+    p95_latency_increase: float = Field(default=0.5, ge=0, description="+50 % p95 delivery latency")
+    accuracy_drop: float = Field(default=0.0, ge=0, le=1, description="any drop in a rate or accuracy")
+    api_requests_increase: float = Field(default=0.5, ge=0, description="+50 % API requests per record")
+    fail_on_regression: bool = False
+
+
 class CleanupSettings(_Section):
     after_run: Literal["keep", "on_success", "always"] = Field(
         default="keep", description="delete the run's test prospects after the run"
@@ -220,6 +230,7 @@ class BulkConfig(_Section):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     invalid_records: list[InvalidCase] = Field(default_factory=list)
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
+    regression: RegressionSettings = Field(default_factory=RegressionSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     reports_dir: str = "reports"
     run_store: str | None = Field(default=None, description="SQLite run store; default <reports_dir>/runs.sqlite3")
