@@ -156,6 +156,7 @@ class InvalidCase(_Section):
     kind: Literal["unknown_lo_email", "no_contact", "malformed_phone", "missing_first_name"]
     count: int = Field(default=1, ge=1, le=100)
     expect: Literal["reject", "drop", "fallback", "accept"] = "reject"
+    fallback_user_id: int | None = Field(default=None, description="with expect: fallback, the owner it must get")
     """reject: a 4xx at the hook; drop: accepted, no prospect; fallback: a prospect with the fallback
     owner; accept: a prospect (with the phone left out, say)."""
 
@@ -268,5 +269,12 @@ class BulkConfig(_Section):
                 raise ValueError(
                     f"distribution 'custom': the counts of test_users sum to {total}, but test_records is "
                     f"{self.test_records}; make them equal"
+                )
+        ids = {u.user_id for u in users}
+        for i, case in enumerate(self.invalid_records):
+            if case.expect == "fallback" and case.fallback_user_id not in ids:
+                raise ValueError(
+                    f"invalid_records[{i}]: expect 'fallback' needs 'fallback_user_id:' set to the user_id of "
+                    f"one of the test_users ({', '.join(str(u.user_id) for u in users)})"
                 )
         return self

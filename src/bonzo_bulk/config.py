@@ -1,0 +1,410 @@
+"""Load a bulk-test config: YAML + ``{ENV_VAR}`` placeholders + ``.env`` + command-line overrides.
+
+Precedence, lowest first: schema defaults < YAML < environment < command line. Every overridable
+option is declared once in :data:`OPTIONS`; the CLI flags and the pytest options are generated
+from it. Secrets come only from the environment (or ``.env``), are held as ``SecretStr`` and are
+registered for redaction the moment they are read.
+
+>>> loaded = load_config("tests/configs/monitorbase_test_config.yaml")  # doctest: +SKIP
+>>> loaded.target
+'sandbox'
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import SecretStr, ValidationError
+
+from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.models import Target, User
+from bonzo_bulk.secrets import redact, register_secret
+from bonzo_bulk.settings import BulkConfig, check_url
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path("tests/configs/monitorbase_test_config.yaml")
+_PLACEHOLDER = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
+_SECRET_KEYS = ("webhook_url", "superuser_webhook_url", "superuser_api_key")
+_LITERAL_TOKEN = re.compile(r"^(?:Bearer\s+)?[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]+){0,2}$")
+_HOOK_HASH = re.compile(r"/api/webhook/[0-9a-fA-F]{16,}")
+_LOOPBACK = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option reachable from YAML, environment and command line, declared once."""
+
+    name: str  # flag name without dashes, e.g. "test-records"
+    path: tuple[str, ...]  # where it lands in the config
+    kind: type
+    help: str
+    env: str | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("test-records", ("test_records",), int, "number of test records to send", "BONZO_BULK_TEST_RECORDS"),
+    Option(
+        "processing-delay",
+        ("processing_delay",),
+        float,
+        "seconds a record may take to appear; the poller waits up to this, never blindly",
+        "BONZO_BULK_PROCESSING_DELAY",
+    ),
+    Option(
+        "distribution",
+        ("distribution",),
+        str,
+        "how records are spread over the test users",
+        "BONZO_BULK_DISTRIBUTION",
+        ("even", "weighted", "custom"),
+    ),
+    Option(
+        "target",
+        ("target",),
+        str,
+        "auto: live when TEST_HOOK_URL and SUPERUSER_API_KEY are set, else the local sandbox",
+        "BONZO_BULK_TARGET",
+        ("auto", "sandbox", "live"),
+    ),
+    Option("seed", ("test_data_settings", "seed"), int, "Faker seed: the same seed gives the same records"),
+    Option("concurrency", ("webhook_settings", "concurrent_requests"), int, "webhook requests in flight at once"),
+    Option("rate", ("webhook_settings", "rate_limit"), float, "records per second to send (default: no limit)"),
+    Option("poll-interval", ("polling", "interval"), float, "seconds between API polls while settling"),
+    Option("deadline", ("polling", "deadline"), float, "seconds after the last delivery to stop waiting"),
+    Option("faults", ("sandbox", "faults"), str, "sandbox fault profile (YAML file) to inject"),
+    Option("reports-dir", ("reports_dir",), str, "where reports and the run store go", "BONZO_BULK_REPORTS_DIR"),
+    Option(
+        "cleanup",
+        ("cleanup", "after_run"),
+        str,
+        "delete this run's test prospects afterwards",
+        None,
+        ("keep", "on_success", "always"),
+    ),
+)
+
+_ENV_SECRETS: tuple[tuple[str, str], ...] = (
+    ("TEST_HOOK_URL", "webhook_url"),
+    ("SUPERUSER_WEBHOOK_URL", "superuser_webhook_url"),
+    ("SUPERUSER_API_KEY", "superuser_api_key"),
+)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config with its origin, the resolved target and any warnings."""
+
+    config: BulkConfig
+    path: Path | None
+    base_dir: Path
+    target: Target
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def users(self) -> list[User]:
+        return [
+            User(name=u.name, email=u.email, user_id=u.user_id, team_id=u.team_id, external_id=u.external_id)
+            for u in self.config.test_users
+        ]
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the config: absolute, else relative to the working directory if it exists
+        there, else relative to the config file's folder."""
+        candidate = Path(value)
+        if candidate.is_absolute() or candidate.exists():
+            return candidate
+        return self.base_dir / candidate
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    allow_literal_secrets: bool = False,
+) -> LoadedConfig:
+    """Load, resolve and validate a config file; every mistake is a :class:`ConfigError`.
+
+    ``overrides`` maps option names (``test_records`` or ``test-records``) to command-line values;
+    None values are ignored.
+    """
+    file = Path(path) if path is not None else DEFAULT_CONFIG
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"config file {source!r} does not exist; pass --config with the path of a YAML config "
+            f"(see tests/configs/test_config_template.yaml)",
+            key="--config",
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {source!r} cannot be read: {exc.strerror}", key="--config") from exc
+    try:
+        root_node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"not valid YAML{line}: {problem}", source=source) from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("the top level must be a mapping of keys (test_name:, test_users:, ...)", source=source)
+
+    env = _environment(file.parent, environ)
+    warnings: list[str] = []
+    literal = _find_literal_secrets(raw)
+    if literal:
+        message = (
+            f"{', '.join(literal)} hold(s) what looks like a literal secret. Put a placeholder in the file "
+            f'(e.g. superuser_api_key: "{{SUPERUSER_API_KEY}}") and the value in the environment or .env'
+        )
+        if not allow_literal_secrets:
+            raise ConfigError(message + "; or pass --allow-literal-secrets to run anyway", source=source)
+        warnings.append("WARNING: " + message)
+    for key in _SECRET_KEYS:
+        value = raw.get(key)
+        if isinstance(value, str):
+            register_secret(value)
+
+    data, unresolved = _resolve_placeholders(raw, env, source, root_node)
+    for var, key in _ENV_SECRETS:
+        if env.get(var) and not data.get(key):
+            data[key] = env[var]
+    if env.get("BONZO_API_URL"):
+        data.setdefault("api_settings", {})
+        if isinstance(data["api_settings"], dict):
+            data["api_settings"]["base_url"] = env["BONZO_API_URL"]
+    for option in OPTIONS:
+        if option.env and env.get(option.env):
+            _set(data, option.path, env[option.env])
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        option = _option(key)
+        _set(data, option.path, value)
+
+    try:
+        config = BulkConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, source, root_node) from exc
+
+    for key in _SECRET_KEYS:
+        secret: SecretStr | None = getattr(config, key)
+        if secret is not None:
+            register_secret(secret.get_secret_value())
+    target = _resolve_target(config, unresolved, source)
+    if target == "live":
+        for key in ("webhook_url", "superuser_webhook_url"):
+            secret = getattr(config, key)
+            if secret is not None:
+                try:
+                    check_url(secret.get_secret_value())
+                except ValueError as exc:
+                    raise ConfigError(
+                        f"'{key}': the value is not an http(s) URL; check the environment variable it comes from",
+                        key=key,
+                        source=source,
+                    ) from exc
+    return LoadedConfig(
+        config=config, path=file, base_dir=file.parent.resolve(), target=target, warnings=tuple(warnings)
+    )
+
+
+def _option(key: str) -> Option:
+    wanted = key.replace("_", "-")
+    for option in OPTIONS:
+        if option.name == wanted:
+            return option
+    names = [o.name for o in OPTIONS]
+    hint = difflib.get_close_matches(wanted, names, n=1)
+    raise ConfigError(
+        f"unknown option {key!r}" + (f"; did you mean --{hint[0]}?" if hint else f"; options: {', '.join(names)}")
+    )
+
+
+def _set(data: dict[str, Any], path: Sequence[str], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _environment(config_dir: Path, environ: Mapping[str, str] | None) -> dict[str, str]:
+    """The process environment over ``.env`` files (the config's folder, then the working directory)."""
+    merged: dict[str, str] = {}
+    for env_file in (config_dir / ".env", Path(".env")):
+        if env_file.is_file():
+            merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+def _find_literal_secrets(raw: Mapping[str, Any]) -> list[str]:
+    found = []
+    key = raw.get("superuser_api_key")
+    if isinstance(key, str) and not _PLACEHOLDER.search(key) and _LITERAL_TOKEN.match(key.strip()):
+        found.append("'superuser_api_key'")
+    for name in ("webhook_url", "superuser_webhook_url"):
+        url = raw.get(name)
+        literal = isinstance(url, str) and not _PLACEHOLDER.search(url) and _HOOK_HASH.search(url)
+        if literal and not _LOOPBACK.match(str(url)):
+            found.append(f"'{name}'")
+    return found
+
+
+def _resolve_placeholders(
+    raw: dict[str, Any], env: Mapping[str, str], source: str, root: yaml.Node | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Replace ``{ENV_VAR}`` in every string; unresolved secrets become None (the sandbox decides)."""
+    unresolved: dict[str, str] = {}
+
+    def resolve(value: Any, loc: tuple[str | int, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: resolve(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v, (*loc, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str) or not _PLACEHOLDER.search(value):
+            return value
+        missing = [m.group(1) for m in _PLACEHOLDER.finditer(value) if not env.get(m.group(1))]
+        if missing:
+            key = ".".join(str(p) for p in loc)
+            if key in _SECRET_KEYS:
+                unresolved[key] = missing[0]
+                return None
+            line = _line_of(root, loc)
+            raise ConfigError(
+                f"'{key}'{line}: placeholder {{{missing[0]}}} has no value; set the environment variable "
+                f"{missing[0]} (or put it in .env)",
+                key=key,
+                source=source,
+            )
+        return _PLACEHOLDER.sub(lambda m: env[m.group(1)], value)
+
+    resolved = resolve(raw, ())
+    assert isinstance(resolved, dict)
+    return resolved, unresolved
+
+
+def _resolve_target(config: BulkConfig, unresolved: Mapping[str, str], source: str) -> Target:
+    have_hook = config.webhook_url is not None
+    have_key = config.superuser_api_key is not None
+    if config.target == "sandbox":
+        return "sandbox"
+    if config.target == "live":
+        missing = [
+            unresolved.get(key, env_var)
+            for key, env_var, present in (
+                ("webhook_url", "TEST_HOOK_URL", have_hook),
+                ("superuser_api_key", "SUPERUSER_API_KEY", have_key),
+            )
+            if not present
+        ]
+        if missing:
+            raise ConfigError(
+                f"target 'live' needs {' and '.join(missing)} set in the environment (or .env); "
+                "without them use --target sandbox",
+                key="target",
+                source=source,
+            )
+        return "live"
+    if have_hook and have_key:
+        return "live"
+    if have_hook != have_key:
+        present, absent = (
+            ("TEST_HOOK_URL", "SUPERUSER_API_KEY") if have_hook else ("SUPERUSER_API_KEY", "TEST_HOOK_URL")
+        )
+        raise ConfigError(
+            f"{present} is set but {absent} is not: set both for a live run, or neither for the local "
+            "sandbox (or pass --target sandbox)",
+            key="target",
+            source=source,
+        )
+    return "sandbox"
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> str:
+    """`` (line N)`` for the YAML node at ``loc``, the deepest one found, or ''."""
+    node = root
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == part), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return f" (line {line})" if line else ""
+
+
+def _known_keys(model: type[Any]) -> list[str]:
+    return list(getattr(model, "model_fields", {}).keys())
+
+
+def _config_error(exc: ValidationError, source: str, root: yaml.Node | None) -> ConfigError:
+    """Turn pydantic's errors into one message naming each key, bad value and fix."""
+    lines = []
+    first_key = None
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
+        first_key = first_key or key
+        where = _line_of(root, loc)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            hint = difflib.get_close_matches(str(loc[-1]), _known_keys(parent), n=1) if parent else []
+            message = f"unknown key{'; did you mean ' + repr(hint[0]) + '?' if hint else ''}"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif "input" in error and error["type"] not in ("model_type",) and not isinstance(error["input"], dict):
+            message = f"{redact(repr(error['input']))} is not valid: {message}"
+        lines.append(f"'{key}'{where}: {message}")
+    return ConfigError("; ".join(lines), key=first_key, source=source)
+
+
+def _model_at(loc: Sequence[str | int]) -> type[Any] | None:
+    model: Any = BulkConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = getattr(model, "model_fields", {}).get(part)
+        if info is None:
+            return None
+        annotation = info.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args) if hasattr(a, "model_fields")), None)
+        if model is None:
+            return None
+    return model  # type: ignore[no-any-return]

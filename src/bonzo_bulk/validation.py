@@ -1,0 +1,302 @@
+"""Verify: turn what was sent and what the API showed into one check per record and rule.
+
+The built-in checks (delivered, created, no duplicate, processing time, owner, team, visibility,
+every mapped field, source) are rules like the config's own; a config rule on the same field
+replaces the built-in one. Every check carries expected and actual values, so a failure names
+the record and what was wrong, not only a percentage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bonzo_bulk.integration import get_path
+from bonzo_bulk.models import CheckResult, DeliveryResult, Observation, PlannedRecord, Prospect, Stage
+from bonzo_bulk.normalize import values_match
+from bonzo_bulk.settings import Thresholds, ValidationRule
+
+_ASSIGNMENT_FIELDS = ("assigned_user", "assigned_to", "business_entity_id", "business")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A resolved check on a found prospect: a field path, how to get the expected value, a stage."""
+
+    field: str
+    stage: Stage
+    normalize: str
+    expected: Any = None
+    symbol: str | None = None
+    required_only: bool = False
+
+
+def stage_of(field: str) -> Stage:
+    """Owner and team fields are assignment checks; everything else is mapping."""
+    return Stage.ASSIGNMENT if field.split(".")[0] in _ASSIGNMENT_FIELDS else Stage.MAPPING
+
+
+def builtin_rules() -> list[Rule]:
+    """The ownership checks every run makes, whatever the config says."""
+    return [
+        Rule("assigned_user.id", Stage.ASSIGNMENT, "none", symbol="user_id_from_lo_email"),
+        Rule("assigned_user.email", Stage.ASSIGNMENT, "lower", symbol="lo_email"),
+        Rule("assigned_to", Stage.ASSIGNMENT, "none", symbol="user_id_from_lo_email"),
+        Rule("business_entity_id", Stage.ASSIGNMENT, "none", symbol="team_id_from_user"),
+    ]
+
+
+def config_rules(rules: Sequence[ValidationRule]) -> list[Rule]:
+    """The config's validation rules as resolved rules."""
+    resolved = []
+    for rule in rules:
+        stage = Stage(rule.stage) if rule.stage else stage_of(rule.field)
+        if rule.matches_lo_email:
+            resolved.append(Rule(rule.field, stage, "lower", symbol="lo_email"))
+        elif rule.expected is not None:
+            symbol = rule.expected if isinstance(rule.expected, str) and _is_symbol(rule.expected) else None
+            normalize = rule.normalize if rule.normalize != "none" or symbol != "lo_email" else "lower"
+            resolved.append(Rule(rule.field, stage, normalize, expected=rule.expected, symbol=symbol))
+        else:
+            resolved.append(Rule(rule.field, stage, rule.normalize, required_only=True))
+    return resolved
+
+
+_SYMBOLS = {
+    "user_id_from_lo_email",
+    "user_id",
+    "team_id_from_user",
+    "team_id",
+    "lo_email",
+    "user_email",
+    "integration_type",
+}
+
+
+def _is_symbol(value: str) -> bool:
+    return value in _SYMBOLS or value.startswith("payload:") or value.startswith("expected:")
+
+
+def record_rules(record: PlannedRecord, base: Sequence[Rule], transforms: Mapping[str, str]) -> list[Rule]:
+    """Every rule for one record: built-ins, then its mapped fields, then the config's (which win)."""
+    by_field: dict[str, Rule] = {r.field: r for r in builtin_rules()}
+    for field in record.expected:
+        by_field[field] = Rule(field, stage_of(field), transforms.get(field, "none"), symbol=f"expected:{field}")
+    for rule in base:
+        by_field[rule.field] = rule
+    return list(by_field.values())
+
+
+def resolve_expected(rule: Rule, record: PlannedRecord, integration_type: str) -> Any:
+    """The value a rule expects for this record (symbols resolved against the record's owner)."""
+    user = record.expected_user
+    symbol = rule.symbol
+    if symbol is None:
+        return rule.expected
+    if symbol in ("user_id_from_lo_email", "user_id"):
+        return user.user_id
+    if symbol in ("team_id_from_user", "team_id"):
+        return user.team_id
+    if symbol in ("lo_email", "user_email"):
+        return user.email
+    if symbol == "integration_type":
+        return integration_type
+    if symbol.startswith("payload:"):
+        return get_path(record.payload, symbol.removeprefix("payload:"))
+    return record.expected.get(symbol.removeprefix("expected:"))
+
+
+def verify_record(
+    record: PlannedRecord,
+    delivery: DeliveryResult | None,
+    observation: Observation | None,
+    *,
+    rules: Sequence[Rule],
+    thresholds: Thresholds,
+    integration_type: str,
+) -> list[CheckResult]:
+    """All checks for one valid record."""
+    name = record.name
+    checks: list[CheckResult] = []
+    delivered = delivery is not None and delivery.accepted
+    checks.append(_delivery_check(record, delivery))
+    found = observation is not None and observation.found
+    if not found:
+        if delivered:
+            checks.append(
+                CheckResult(
+                    name,
+                    "created",
+                    Stage.PROCESSING,
+                    False,
+                    "a prospect",
+                    None,
+                    "accepted by the webhook but not in any test user's list by the deadline",
+                )
+            )
+        return checks
+    assert observation is not None
+    prospects = sorted(observation.prospects, key=lambda p: int(p.get("id") or 0))
+    prospect = prospects[0]
+    checks.append(CheckResult(name, "created", Stage.PROCESSING, True, "a prospect", prospect.get("id")))
+    checks.append(
+        CheckResult(
+            name,
+            "duplicate",
+            Stage.PROCESSING,
+            len(prospects) == 1,
+            1,
+            len(prospects),
+            "" if len(prospects) == 1 else f"{len(prospects)} prospects: ids {[p.get('id') for p in prospects]}",
+        )
+    )
+    checks.append(_processing_check(record, delivery, observation, thresholds))
+    expected_owner = record.expected_user.user_id
+    seen_in = sorted(set(observation.seen_in))
+    checks.append(
+        CheckResult(
+            name,
+            "visibility",
+            Stage.ASSIGNMENT,
+            seen_in == [expected_owner],
+            [expected_owner],
+            seen_in,
+            "" if seen_in == [expected_owner] else "not (only) in the expected owner's On-Behalf-Of list",
+        )
+    )
+    for rule in rules:
+        checks.append(_rule_check(rule, record, prospect, integration_type))
+    return checks
+
+
+def _delivery_check(record: PlannedRecord, delivery: DeliveryResult | None) -> CheckResult:
+    if delivery is None:
+        return CheckResult(record.name, "delivered", Stage.DELIVERY, False, "2xx", None, "never sent")
+    actual = delivery.status if delivery.status is not None else delivery.error_category
+    message = "" if delivery.accepted else (delivery.error or delivery.response_excerpt or f"status {delivery.status}")
+    return CheckResult(record.name, "delivered", Stage.DELIVERY, delivery.accepted, "2xx", actual, message)
+
+
+def _processing_check(
+    record: PlannedRecord, delivery: DeliveryResult | None, observation: Observation, thresholds: Thresholds
+) -> CheckResult:
+    limit = thresholds.max_processing_seconds
+    if delivery is None or delivery.answered_at is None or observation.first_seen_at is None:
+        return CheckResult(record.name, "processing_time", Stage.PROCESSING, True, f"<= {limit:g} s", None)
+    seconds = max(0.0, (observation.first_seen_at - delivery.answered_at).total_seconds())
+    ok = seconds <= limit
+    return CheckResult(
+        record.name,
+        "processing_time",
+        Stage.PROCESSING,
+        ok,
+        f"<= {limit:g} s",
+        round(seconds, 3),
+        "" if ok else f"took {seconds:.1f} s to appear",
+    )
+
+
+def _rule_check(rule: Rule, record: PlannedRecord, prospect: Prospect, integration_type: str) -> CheckResult:
+    actual = get_path(prospect, rule.field)
+    if rule.required_only:
+        ok = actual not in (None, "", [], {})
+        return CheckResult(record.name, rule.field, rule.stage, ok, "a value", actual, "" if ok else "missing")
+    expected = resolve_expected(rule, record, integration_type)
+    ok = values_match(expected, actual, rule.normalize)
+    return CheckResult(record.name, rule.field, rule.stage, ok, expected, actual, "" if ok else "mismatch")
+
+
+def verify_invalid(
+    record: PlannedRecord, delivery: DeliveryResult | None, observation: Observation | None
+) -> CheckResult:
+    """Whether a record sent broken on purpose was handled as the config expects."""
+    status = delivery.status if delivery else None
+    found = observation is not None and observation.found
+    owner = None
+    if found and observation is not None:
+        prospect = observation.prospects[0]
+        owner = get_path(prospect, "assigned_user.id") or prospect.get("assigned_to")
+    expectation = record.expected_handling or "reject"
+    if expectation == "reject":
+        ok = status is not None and 400 <= status < 500 and not found
+        wanted = "rejected with a 4xx, no prospect"
+    elif expectation == "drop":
+        ok = status is not None and 200 <= status < 300 and not found
+        wanted = "accepted, no prospect"
+    elif expectation == "fallback":
+        ok = found and owner == record.expected_user.user_id
+        wanted = f"a prospect owned by the fallback user {record.expected_user.user_id}"
+    else:
+        ok = found
+        wanted = "a prospect"
+    actual = f"status {status if status is not None else (delivery.error_category if delivery else 'not sent')}, " + (
+        f"prospect owned by {owner}" if found else "no prospect"
+    )
+    return CheckResult(
+        record.name,
+        "invalid_handling",
+        Stage.VERIFICATION,
+        ok,
+        wanted,
+        actual,
+        "" if ok else f"{record.invalid_case}: expected {wanted}",
+    )
+
+
+def verify_unexpected(prospects: Sequence[Prospect]) -> list[CheckResult]:
+    """Prospects that carry the run's marker but match no record that was sent."""
+    return [
+        CheckResult(
+            str(p.get("first_name") or p.get("id")),
+            "unexpected",
+            Stage.VERIFICATION,
+            False,
+            "no prospect",
+            {"id": p.get("id"), "email": p.get("email"), "owner": p.get("assigned_to")},
+            "a prospect matching this run that no record explains",
+        )
+        for p in prospects
+    ]
+
+
+def verify_phase(
+    records: Sequence[PlannedRecord],
+    deliveries: Mapping[str, DeliveryResult],
+    observations: Mapping[str, Observation],
+    unexpected: Sequence[Prospect],
+    *,
+    rules: Sequence[ValidationRule],
+    transforms: Mapping[str, str],
+    thresholds: Thresholds,
+    integration_type: str,
+) -> list[CheckResult]:
+    """Every check of one phase, in record order, unexpected prospects last."""
+    base = config_rules(rules)
+    checks: list[CheckResult] = []
+    for record in records:
+        delivery = deliveries.get(record.name)
+        observation = observations.get(record.name)
+        if record.is_valid:
+            checks.extend(
+                verify_record(
+                    record,
+                    delivery,
+                    observation,
+                    rules=record_rules(record, base, transforms),
+                    thresholds=thresholds,
+                    integration_type=integration_type,
+                )
+            )
+        else:
+            checks.append(verify_invalid(record, delivery, observation))
+    checks.extend(verify_unexpected(unexpected))
+    return checks
+
+
+def seconds_between(later: datetime | None, earlier: datetime | None) -> float | None:
+    """``later - earlier`` in seconds, or None when either is unknown."""
+    if later is None or earlier is None:
+        return None
+    return (later - earlier).total_seconds()
