@@ -1,0 +1,245 @@
+"""HTTP plumbing shared by the webhook sender and Bonzo's API client.
+
+One pooled :class:`aiohttp.ClientSession` factory, one retry policy (tenacity: exponential backoff
+with jitter, capped, ``Retry-After`` honoured on 429/503), one way of naming what went wrong
+(``connect``, ``timeout``, ``reset``, ``http_4xx``, ``http_429``, ``http_5xx``), and
+:func:`run_async` to run a coroutine on uvloop where it is installed.
+
+Only transient failures are retried: connect errors, timeouts, resets, 429 and 5xx — never other
+4xx, because those answers will not change on a second try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, Literal, TypeAlias, TypeVar, cast
+
+import aiohttp
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_base
+
+from bonzo_bulk.secrets import redact
+
+__all__ = [
+    "RETRYABLE",
+    "ErrorCategory",
+    "RetryPolicy",
+    "TransientError",
+    "categorize_exception",
+    "categorize_status",
+    "describe_exception",
+    "is_permanent_connect_error",
+    "make_session",
+    "parse_retry_after",
+    "retry_transient",
+    "run_async",
+]
+
+T = TypeVar("T")
+
+ErrorCategory: TypeAlias = Literal["connect", "timeout", "reset", "http_4xx", "http_429", "http_5xx"]
+RETRYABLE: Final[frozenset[str]] = frozenset({"connect", "timeout", "reset", "http_429", "http_5xx"})
+"""Categories worth another try; ``http_4xx`` is the only one that never is."""
+
+_KEEPALIVE_SECONDS: Final = 30.0
+_DNS_CACHE_SECONDS: Final = 300
+_DETAIL_CHARS: Final = 200
+
+
+def make_session(*, limit: int, timeout: float) -> aiohttp.ClientSession:
+    """A pooled session sized to ``limit`` concurrent requests; call it inside a running loop.
+
+    Keep-alive connections and a DNS cache mean no per-request DNS lookup or TLS handshake; no
+    cookie jar, because neither the webhook nor Bonzo's API needs one and it costs time per request.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=limit,
+        limit_per_host=limit,
+        keepalive_timeout=_KEEPALIVE_SECONDS,
+        use_dns_cache=True,
+        ttl_dns_cache=_DNS_CACHE_SECONDS,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+    )
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on a fresh uvloop event loop when uvloop is installed, else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def categorize_status(status: int) -> ErrorCategory | None:
+    """The error category of an HTTP status, or None for a success (1xx-3xx)."""
+    if status < 400:
+        return None
+    if status == 429:
+        return "http_429"
+    if status >= 500:
+        return "http_5xx"
+    return "http_4xx"
+
+
+def categorize_exception(exc: BaseException) -> ErrorCategory | None:
+    """The error category of a network failure, or None when ``exc`` is not one (a bug, a cancel)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return None
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError):
+        return "reset"
+    if isinstance(exc, ConnectionError):
+        return "reset"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return "reset"  # a garbled or cut-off response: the peer broke the exchange
+    if isinstance(exc, aiohttp.ClientError | ssl.SSLError | OSError):
+        return "connect"
+    return None
+
+
+def is_permanent_connect_error(exc: BaseException) -> bool:
+    """True for connect failures that no retry can fix: a bad certificate or TLS mismatch."""
+    return isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError | ssl.SSLError)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A short, redacted, one-line description of a network failure for a result or a message."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "timed out"
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = " ".join(text.split())
+    return redact(text[:_DETAIL_CHARS])
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+class TransientError(Exception):
+    """One attempt failed in a way worth retrying; carries what the caller needs to report it.
+
+    Internal to the package: the sender turns the last one into a failed result, the API client
+    into a :class:`~bonzo_bulk.errors.BonzoAPIError`.
+    """
+
+    def __init__(
+        self,
+        category: ErrorCategory,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        outcome: object = None,
+    ) -> None:
+        self.category = category
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+        self.outcome = outcome
+        super().__init__(f"{category}: {detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How many retries, and how long to wait before each.
+
+    The wait before retry ``n`` (1-based) is ``min(max_delay, base_delay * 2**(n-1))`` scaled by a
+    random factor in [0.5, 1] (jitter, so many clients don't retry in step). A ``Retry-After`` from
+    the server wins, up to ``retry_after_cap``; a 429 without one waits ``default_retry_after`` when
+    that is set, else the backoff.
+    """
+
+    retries: int
+    base_delay: float
+    max_delay: float
+    default_retry_after: float | None = None
+    retry_after_cap: float = 600.0
+
+    def backoff(self, retry_number: int) -> float:
+        """The jittered exponential wait before retry ``retry_number`` (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * (2.0 ** min(retry_number - 1, 30)))
+        return ceiling * random.uniform(0.5, 1.0)
+
+    def delay(self, retry_number: int, failure: TransientError) -> float:
+        """The wait before retry ``retry_number`` after ``failure``."""
+        if failure.retry_after is not None:
+            return min(failure.retry_after, self.retry_after_cap)
+        if failure.category == "http_429" and self.default_retry_after is not None:
+            return min(self.default_retry_after, self.retry_after_cap)
+        return self.backoff(retry_number)
+
+
+class _PolicyWait(wait_base):
+    """Tenacity wait strategy that asks a :class:`RetryPolicy`, counting retries from ``offset``."""
+
+    def __init__(self, policy: RetryPolicy, offset: int) -> None:
+        self._policy = policy
+        self._offset = offset
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None else None
+        retry_number = retry_state.attempt_number + self._offset
+        if isinstance(failure, TransientError):
+            return self._policy.delay(retry_number, failure)
+        return self._policy.backoff(retry_number)
+
+
+async def retry_transient(
+    attempt: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    first_failure: TransientError | None = None,
+) -> T:
+    """Await ``attempt()``, retrying on :class:`TransientError` per ``policy``; re-raise the last one.
+
+    The first try runs without tenacity so the happy path pays nothing for it. Pass
+    ``first_failure`` when the caller already made the first try itself and it failed.
+    """
+    if first_failure is None:
+        try:
+            return await attempt()
+        except TransientError as exc:
+            first_failure = exc
+    if policy.retries <= 0:
+        raise first_failure
+    await asyncio.sleep(policy.delay(1, first_failure))
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.retries),
+        wait=_PolicyWait(policy, offset=1),
+        retry=retry_if_exception_type(TransientError),
+        reraise=True,
+    )
+    return cast(T, await retrying(attempt))

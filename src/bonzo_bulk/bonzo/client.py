@@ -1,0 +1,409 @@
+"""Async client of Bonzo's v3 API, shaped like ``httpx.AsyncClient`` but running on aiohttp.
+
+Bearer auth, ``On-Behalf-Of`` per call, ``{"data": …}`` unwrapping, page-by-page listing,
+bounded concurrency, retries of 5xx / network failures with backoff, 429 waits on ``Retry-After``,
+and a count of every request actually sent (retries included) so a run can report its API cost.
+Errors come out as :mod:`bonzo_bulk.errors` types; no message ever carries the key.
+
+Example::
+
+    async with BonzoClient(base_url="https://app.getbonzo.com", api_key=key, settings=ApiSettings()) as bonzo:
+        async for prospect in bonzo.iter_prospects(on_behalf_of="lo@example.com", search="TestRecord"):
+            print(prospect["id"], prospect["email"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, TypeAlias
+
+import aiohttp
+from pydantic import SecretStr
+from yarl import URL
+
+from bonzo_bulk._http import (
+    RETRYABLE,
+    RetryPolicy,
+    TransientError,
+    categorize_exception,
+    categorize_status,
+    describe_exception,
+    is_permanent_connect_error,
+    make_session,
+    parse_retry_after,
+    retry_transient,
+)
+from bonzo_bulk.errors import AuthError, BonzoAPIError, MethodNotAllowed, NotFoundError, RateLimited
+from bonzo_bulk.models import Prospect
+from bonzo_bulk.secrets import redact, redact_url, register_secret
+from bonzo_bulk.settings import ApiSettings
+
+__all__ = ["BonzoClient", "OnBehalfOf", "ProspectPage"]
+
+OnBehalfOf: TypeAlias = int | str
+"""A Bonzo user to act as: numeric user id, email, or ``ex:<external id>``."""
+
+API_PREFIX: Final = "/api/v3"
+_SUMMARY_CHARS: Final = 300
+_ID_SEGMENT = re.compile(r"^(?:\d+|ex:.+|[0-9a-fA-F-]{32,36})$")
+
+
+@dataclass(frozen=True, slots=True)
+class ProspectPage:
+    """One page of a prospect listing; the meta fields are None when Bonzo sent no ``meta``."""
+
+    data: tuple[Prospect, ...]
+    current_page: int
+    last_page: int | None
+    per_page: int | None
+    total: int | None
+
+
+def _api_root(base_url: str) -> URL:
+    """``https://app.getbonzo.com`` (or one already ending in ``/api/v3``) -> the v3 root URL."""
+    text = base_url.rstrip("/")
+    if text.endswith(API_PREFIX):
+        text = text[: -len(API_PREFIX)]
+    root = URL(text + API_PREFIX)
+    if root.scheme not in ("http", "https") or not root.host:
+        raise ValueError(f"api base_url {redact_url(base_url)!r} is not an http(s) URL with a host")
+    return root
+
+
+def _route_template(path: str) -> str:
+    """``/prospects/123/notes`` -> ``/prospects/{id}/notes``, so counts group by endpoint."""
+    segments = [("{id}" if _ID_SEGMENT.match(part) else part) for part in path.strip("/").split("/") if part]
+    return "/" + "/".join(segments)
+
+
+def _summarise_error_body(raw: bytes) -> str:
+    """Bonzo's ``message`` and ``errors`` from an error body, short and redacted."""
+    text = raw.decode("utf-8", "replace").strip()
+    try:
+        body = jsonlib.loads(text) if text else None
+    except ValueError:
+        body = None
+    parts: list[str] = []
+    if isinstance(body, Mapping):
+        message = body.get("message") or body.get("error")
+        if message:
+            parts.append(str(message))
+        errors = body.get("errors")
+        if isinstance(errors, Mapping):
+            for field, messages in errors.items():
+                listed = messages if isinstance(messages, list) else [messages]
+                parts.append(f"{field}: " + ", ".join(str(m) for m in listed))
+        elif errors:
+            parts.append(str(errors))
+    elif text:
+        parts.append(" ".join(text.split()))
+    summary = "; ".join(parts) or "no error body"
+    if len(summary) > _SUMMARY_CHARS:
+        summary = summary[: _SUMMARY_CHARS - 1] + "…"
+    return redact(summary)
+
+
+def _optional_int(meta: Mapping[str, Any], key: str) -> int | None:
+    value = meta.get(key)
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class BonzoClient:
+    """Async client of Bonzo's v3 API; use it with ``async with`` (one pooled session for its life)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: SecretStr | str,
+        settings: ApiSettings,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._root = _api_root(base_url)
+        key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        register_secret(key.get_secret_value())
+        self._headers: Final = {
+            "Authorization": f"Bearer {key.get_secret_value()}",
+            "Accept": "application/json",
+        }
+        self._settings = settings
+        self._session = session
+        self._owns_session = session is None
+        self._limit = asyncio.Semaphore(settings.concurrent_requests)
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
+        self._policy = RetryPolicy(
+            retries=settings.retry_attempts,
+            base_delay=settings.retry_delay,
+            max_delay=max(settings.retry_delay, 30.0),
+            default_retry_after=settings.default_retry_after,
+        )
+        self.requests_made = 0
+        """Every HTTP request actually sent, retries included."""
+        self.request_counts: Counter[tuple[str, str]] = Counter()
+        """Requests sent per (method, route template), e.g. ``("GET", "/prospects/{id}")``."""
+
+    def __repr__(self) -> str:
+        return f"BonzoClient(base_url={redact_url(str(self._root))!r}, api_key=SecretStr('**********'))"
+
+    @property
+    def base_url(self) -> str:
+        """The v3 API root every path is joined to."""
+        return str(self._root)
+
+    async def __aenter__(self) -> BonzoClient:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session if this client opened it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = make_session(limit=self._settings.concurrent_requests, timeout=self._settings.timeout)
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        on_behalf_of: OnBehalfOf | None = None,
+        params: Mapping[str, str | int | float | None] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one API call (retried as the settings say) and return its unwrapped ``data``."""
+        payload = await self._send(method, path, on_behalf_of=on_behalf_of, params=params, json=json)
+        if isinstance(payload, Mapping) and "data" in payload:
+            return payload["data"]
+        return payload
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        on_behalf_of: OnBehalfOf | None,
+        params: Mapping[str, str | int | float | None] | None,
+        json: Any,
+    ) -> Any:
+        """Send one API call and return the decoded JSON body, envelope and all."""
+        verb = method.upper()
+        route = _route_template(path)
+        shown_path = redact(f"/{path.lstrip('/')}")
+        url = self._root.joinpath(path.strip("/")) if path.strip("/") else self._root
+        headers = self._headers if on_behalf_of is None else {**self._headers, "On-Behalf-Of": str(on_behalf_of)}
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        session = self._ensure_session()
+
+        async def attempt() -> Any:
+            async with self._limit:
+                self.requests_made += 1
+                self.request_counts[(verb, route)] += 1
+                try:
+                    async with session.request(
+                        verb, url, params=query or None, json=json, headers=headers, timeout=self._timeout
+                    ) as response:
+                        raw = await response.read()
+                        status = response.status
+                        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                except Exception as exc:
+                    category = categorize_exception(exc)
+                    if category is None:
+                        raise
+                    detail = describe_exception(exc)
+                    if category in RETRYABLE and not is_permanent_connect_error(exc):
+                        raise TransientError(category, detail) from exc
+                    raise BonzoAPIError(
+                        f"could not reach Bonzo's API at {redact_url(str(self._root))} ({category}: {detail}); "
+                        "check api_settings.base_url / BONZO_API_URL and the network",
+                        method=verb,
+                        path=shown_path,
+                    ) from exc
+            if status >= 400:
+                category = categorize_status(status)
+                if category in RETRYABLE and category is not None:
+                    raise TransientError(
+                        category, _summarise_error_body(raw), status=status, retry_after=retry_after, outcome=raw
+                    )
+                raise self._error(status, raw, verb, shown_path, on_behalf_of)
+            return self._decode(raw, status, verb, shown_path)
+
+        try:
+            return await retry_transient(attempt, self._policy)
+        except TransientError as failure:
+            cause = failure.__cause__ or failure
+            tries = self._policy.retries + 1
+            if failure.status == 429:
+                raise RateLimited(
+                    f"Bonzo kept answering 429 Too Many Attempts after {tries} tries ({failure.detail}); "
+                    "lower api_settings.concurrent_requests or wait and run again",
+                    retry_after=failure.retry_after,
+                    status=429,
+                    method=verb,
+                    path=shown_path,
+                ) from cause
+            if failure.status is not None:
+                raise BonzoAPIError(
+                    f"Bonzo's API failed {tries} tries: {failure.detail}",
+                    status=failure.status,
+                    method=verb,
+                    path=shown_path,
+                ) from cause
+            raise BonzoAPIError(
+                f"could not reach Bonzo's API at {redact_url(str(self._root))} after {tries} tries "
+                f"({failure.category}: {failure.detail}); check api_settings.base_url / BONZO_API_URL and the network",
+                method=verb,
+                path=shown_path,
+            ) from cause
+
+    @staticmethod
+    def _decode(raw: bytes, status: int, method: str, path: str) -> Any:
+        if not raw.strip():
+            return None
+        try:
+            return jsonlib.loads(raw)
+        except ValueError as exc:
+            excerpt = redact(" ".join(raw[:200].decode("utf-8", "replace").split()))
+            raise BonzoAPIError(
+                f"answered {status} with a body that is not JSON ({excerpt!r}); "
+                "is api_settings.base_url Bonzo's API host (https://app.getbonzo.com)?",
+                status=status,
+                method=method,
+                path=path,
+            ) from exc
+
+    @staticmethod
+    def _error(status: int, raw: bytes, method: str, path: str, on_behalf_of: OnBehalfOf | None) -> BonzoAPIError:
+        summary = _summarise_error_body(raw)
+        if status in (401, 403):
+            acting = f"; and that it may act On-Behalf-Of {on_behalf_of!s}" if on_behalf_of is not None else ""
+            hint = (
+                "check that SUPERUSER_API_KEY is a valid, unexpired Bonzo personal access token"
+                if status == 401
+                else "check that the token has the needed scope (e.g. 'prospects')"
+            )
+            return AuthError(f"{summary}: {hint}{acting}", status=status, method=method, path=path)
+        if status == 404:
+            return NotFoundError(f"{summary}: no such resource", status=status, method=method, path=path)
+        if status == 405:
+            return MethodNotAllowed(
+                f"{summary}: Bonzo does not offer {method} here (use PUT to update prospects)",
+                status=status,
+                method=method,
+                path=path,
+            )
+        return BonzoAPIError(summary, status=status, method=method, path=path)
+
+    async def list_prospects(
+        self,
+        *,
+        on_behalf_of: OnBehalfOf,
+        search: str | None = None,
+        page: int = 1,
+        per_page: int | None = None,
+        order: str | None = None,
+    ) -> ProspectPage:
+        """One page of the prospects ``on_behalf_of`` owns; ``per_page`` defaults to the settings' maximum."""
+        size = per_page if per_page is not None else self._settings.max_prospects_per_request
+        payload = await self._send(
+            "GET",
+            "prospects",
+            on_behalf_of=on_behalf_of,
+            params={"page": page, "per_page": size, "search": search, "order": order},
+            json=None,
+        )
+        items: Any = payload.get("data") if isinstance(payload, Mapping) else payload
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            raise BonzoAPIError(
+                f"listing returned {type(items).__name__} where a list of prospects was expected",
+                method="GET",
+                path="/prospects",
+            )
+        meta = payload.get("meta") if isinstance(payload, Mapping) else None
+        meta = meta if isinstance(meta, Mapping) else {}
+        return ProspectPage(
+            data=tuple(item for item in items if isinstance(item, Mapping)),
+            current_page=_optional_int(meta, "current_page") or page,
+            last_page=_optional_int(meta, "last_page"),
+            per_page=_optional_int(meta, "per_page") or size,
+            total=_optional_int(meta, "total"),
+        )
+
+    async def iter_prospects(
+        self,
+        *,
+        on_behalf_of: OnBehalfOf,
+        search: str | None = None,
+        per_page: int | None = None,
+        order: str | None = None,
+        start_page: int = 1,
+    ) -> AsyncIterator[Prospect]:
+        """Every prospect of every page, page by page; stops at ``meta.last_page`` or a short/empty page."""
+        page_number = start_page
+        previous_ids: tuple[object, ...] | None = None
+        while True:
+            page = await self.list_prospects(
+                on_behalf_of=on_behalf_of, search=search, page=page_number, per_page=per_page, order=order
+            )
+            ids = tuple(p.get("id") for p in page.data)
+            if ids and ids == previous_ids:
+                return  # the server ignored `page` and sent the same page again
+            for prospect in page.data:
+                yield prospect
+            if not page.data:
+                return
+            if page.last_page is not None and page.current_page >= page.last_page:
+                return
+            if page.per_page is not None and len(page.data) < page.per_page:
+                return
+            previous_ids = ids
+            page_number = page.current_page + 1
+
+    async def get_prospect(self, prospect_id: int | str, *, on_behalf_of: OnBehalfOf | None = None) -> Prospect:
+        """One prospect by id (404 -> :class:`NotFoundError`)."""
+        return self._one(await self.request("GET", f"prospects/{prospect_id}", on_behalf_of=on_behalf_of), "GET")
+
+    async def create_prospect(self, data: Mapping[str, Any], *, on_behalf_of: OnBehalfOf | None = None) -> Prospect:
+        """Create a prospect, owned by ``on_behalf_of`` when given."""
+        created = await self.request("POST", "prospects", on_behalf_of=on_behalf_of, json=dict(data))
+        return self._one(created, "POST")
+
+    async def update_prospect(
+        self, prospect_id: int | str, data: Mapping[str, Any], *, on_behalf_of: OnBehalfOf | None = None
+    ) -> Prospect:
+        """Replace a prospect's fields with PUT (Bonzo has no PATCH; send the whole object)."""
+        updated = await self.request("PUT", f"prospects/{prospect_id}", on_behalf_of=on_behalf_of, json=dict(data))
+        return self._one(updated, "PUT")
+
+    async def delete_prospect(self, prospect_id: int | str, *, on_behalf_of: OnBehalfOf | None = None) -> None:
+        """Delete a prospect (Bonzo may answer 405 where it offers no delete)."""
+        await self.request("DELETE", f"prospects/{prospect_id}", on_behalf_of=on_behalf_of)
+
+    @staticmethod
+    def _one(value: Any, method: str) -> Prospect:
+        if not isinstance(value, Mapping):
+            raise BonzoAPIError(
+                f"answered with {type(value).__name__} where one prospect object was expected",
+                method=method,
+                path="/prospects",
+            )
+        return value
