@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.console import (
+    EXIT_FAILED,
+    EXIT_OK,
+    RichProgress,
+    config_options,
+    console,
+    handle_errors,
+    is_interactive,
+    loaded_summary,
+    out,
+    print_result,
+    setup_logging,
+)
+from bonzo_bulk.store import DEFAULT_STORE_PATH
 
 app = typer.Typer(
     name="bonzo-bulk",
@@ -11,6 +31,126 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.command("run")
+@config_options
+def run_command(
+    *,
+    json_output: bool = typer.Option(False, "--json", help="print the run's JSON summary on stdout"),
+    log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR"),
+    fail_on_regression: bool = typer.Option(
+        False, "--fail-on-regression", help="exit 1 when the run regressed against the baseline run"
+    ),
+    loaded: LoadedConfig,
+) -> None:
+    """Run one bulk test end to end: generate, deliver, settle, verify, report.
+
+    Examples:
+
+      bonzo-bulk run --config tests/configs/monitorbase_test_config.yaml
+
+      bonzo-bulk run --test-records 500 --concurrency 32 --faults tests/configs/faults/wrong_owner.yaml
+    """
+    from bonzo_bulk.run import publish, run_bulk
+
+    setup_logging(log_level)
+    console.print(loaded_summary(loaded))
+    with handle_errors():
+        with RichProgress(show=is_interactive() and not json_output) as progress:
+            result = run_bulk(loaded, progress=progress)
+        published = publish(result, loaded)
+    if json_output:
+        from bonzo_bulk.report.summary import summary_document
+
+        out.print_json(json.dumps(summary_document(result, regressions=published.regressions)))
+    else:
+        print_result(result)
+        for regression in published.regressions:
+            out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
+        out.print(f"JSON summary: {published.summary_json}")
+        out.print(f"Dashboard:    {published.dashboard}")
+    failed = not result.passed or (
+        bool(published.regressions) and (fail_on_regression or loaded.config.regression.fail_on_regression)
+    )
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@app.command("report")
+def report_command(
+    run_id: Annotated[str | None, typer.Option("--run", help="run id to report (default: the latest run)")] = None,
+    last: Annotated[int, typer.Option("--last", min=1, help="show the integration's last N runs as history")] = 20,
+    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="HTML file (default: next to the store, integration_health_reports/)")
+    ] = None,
+) -> None:
+    """Render a stored run's health dashboard (one offline HTML file) and print its path.
+
+    Examples:
+
+      bonzo-bulk report
+
+      bonzo-bulk report --run 20250304_100000_ab12 --last 10 --out health.html
+    """
+    from bonzo_bulk.report.commands import report
+
+    with handle_errors():
+        path = report(store, run_id=run_id, last=last, out=out_file)
+    out.print(str(path))
+
+
+@app.command("history")
+def history_command(
+    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    integration: Annotated[str | None, typer.Option("--integration", help="only runs of this integration")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="how many recent runs to list")] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """List recent runs, newest first: verdict, rates, p95 times, API cost, baseline."""
+    from bonzo_bulk.models import to_jsonable
+    from bonzo_bulk.report.commands import history, history_table
+
+    with handle_errors():
+        runs = history(store, integration=integration, limit=limit)
+    if json_output:
+        out.print_json(json.dumps(to_jsonable(runs)))
+    else:
+        out.print(history_table(runs))
+
+
+baseline_app = typer.Typer(help="Mark a run as its integration's baseline, or show the baseline.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("set")
+def baseline_set_command(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="the run to compare later runs with")],
+    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+) -> None:
+    """Make RUN_ID its integration's baseline; later runs are compared with it."""
+    from bonzo_bulk.report.commands import set_baseline
+
+    with handle_errors():
+        summary = set_baseline(store, run_id)
+    out.print(f"baseline for {summary.integration}: {summary.run_id}")
+
+
+@baseline_app.command("show")
+def baseline_show_command(
+    integration: Annotated[str | None, typer.Option("--integration", help="only this integration's baseline")] = None,
+    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+) -> None:
+    """Print the baseline run of each integration (or of one)."""
+    from bonzo_bulk.report.commands import baselines, history_table
+
+    with handle_errors():
+        runs = baselines(store, integration=integration)
+    if not runs:
+        where = f" for {integration}" if integration else ""
+        out.print(f"no baseline set{where}; `bonzo-bulk baseline set RUN_ID` sets one")
+        return
+    out.print(history_table(runs))
 
 
 def main() -> None:

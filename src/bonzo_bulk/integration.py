@@ -157,5 +157,7 @@ def expected_fields(manifest: Manifest, payload: Mapping[str, Any]) -> dict[str,
         value = get_path(payload, item.source)
         if value is None or value == "" or value == []:
             continue
-        expected[item.to] = normalize(value, item.transform)
+        normalized = normalize(value, item.transform)
+        if normalized is not None:
+            expected[item.to] = normalized
     return expected

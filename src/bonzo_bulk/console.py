@@ -1,0 +1,251 @@
+"""What every command shares: the config options (from :data:`config.OPTIONS`), errors -> exit codes,
+rich progress and the summary tables. Nothing here runs a stage; it only shows one.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bonzo_bulk.config import DEFAULT_CONFIG, OPTIONS, LoadedConfig, load_config
+from bonzo_bulk.errors import BonzoBulkError, ConfigError
+from bonzo_bulk.models import CheckResult, PhaseResult, RunResult
+from bonzo_bulk.secrets import install_log_redaction, redact
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def config_options(func: F) -> F:
+    """Add ``--config``, ``--allow-literal-secrets`` and every :data:`OPTIONS` flag to a typer command.
+
+    The wrapped function receives ``loaded=LoadedConfig`` instead of the individual flags, so each
+    option is declared once (in ``config.OPTIONS``) and reaches every command the same way.
+    """
+    signature = inspect.signature(func)
+    kept = [p for p in signature.parameters.values() if p.name != "loaded"]
+    added = [
+        inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(DEFAULT_CONFIG, "--config", "-c", help="YAML config of the bulk test"),
+            annotation=Path,
+        ),
+        inspect.Parameter(
+            "allow_literal_secrets",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(
+                False, "--allow-literal-secrets", help="run even if the config file holds a literal token (warned)"
+            ),
+            annotation=bool,
+        ),
+    ]
+    for option in OPTIONS:
+        kind: Any = enum.StrEnum(option.dest, {c: c for c in option.choices}) if option.choices else option.kind
+        added.append(
+            inspect.Parameter(
+                option.dest,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(None, option.flag, help=option.help),
+                annotation=kind | None,
+            )
+        )
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        config_path = kwargs.pop("config")
+        allow = kwargs.pop("allow_literal_secrets")
+        overrides = {option.dest: _plain(kwargs.pop(option.dest)) for option in OPTIONS}
+        with handle_errors():
+            loaded = load_config(config_path, overrides=overrides, allow_literal_secrets=allow)
+            for warning in loaded.warnings:
+                console.print(f"[bold red]{warning}[/]")
+            return func(*args, loaded=loaded, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Map bonzo-bulk errors to a one-line message and the documented exit code (never a traceback)."""
+    try:
+        yield
+    except ConfigError as exc:
+        console.print(f"[bold red]error:[/] {redact(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except BonzoBulkError as exc:
+        console.print(f"[bold red]error:[/] {redact(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        console.print(
+            "[yellow]interrupted[/]: what was sent is in the run store; "
+            "`bonzo-bulk cleanup --run ID` removes it (`bonzo-bulk history` lists runs)"
+        )
+        raise typer.Exit(130) from None
+
+
+def setup_logging(level: str = "WARNING") -> None:
+    """Rich log lines on stderr, with every secret redacted."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+        force=True,
+    )
+    install_log_redaction()
+
+
+class RichProgress:
+    """The run's progress as rich bars: delivery (records) and settling (records found / expected)."""
+
+    def __init__(self, show: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not show,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def stage(self, name: str, total: int | None) -> None:
+        """Start a bar for a stage."""
+        self._tasks[name] = self._progress.add_task(name, total=total)
+
+    def advance(self, name: str, amount: int = 1) -> None:
+        """Move a stage's bar on."""
+        if name in self._tasks:
+            self._progress.advance(self._tasks[name], amount)
+
+    def update(self, name: str, completed: int, total: int | None = None) -> None:
+        """Set a stage's bar."""
+        if name in self._tasks:
+            self._progress.update(self._tasks[name], completed=completed, total=total)
+
+    def note(self, message: str) -> None:
+        """Print a line above the bars."""
+        style = "bold yellow" if "SANDBOX" in message else "bold magenta"
+        self._progress.console.print(f"[{style}]{redact(message)}[/]")
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def phase_table(phase: PhaseResult) -> Table:
+    """The verdict table of one phase: each threshold, its measured value and pass/fail."""
+    m = phase.metrics
+    title = "Primary hook (lo_email routing)" if phase.kind == "primary" else "Control hook (explicit user_id)"
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("check")
+    table.add_column("measured", justify="right")
+    table.add_column("threshold", justify="right")
+    table.add_column("", justify="center")
+    labels = {
+        "delivery_rate": f"delivered {m.delivered}/{m.valid}",
+        "creation_rate": f"created {m.created}/{m.delivered}",
+        "assignment_accuracy": f"assigned correctly {m.assigned_correctly}/{m.created}",
+        "mapping_accuracy": f"mapped correctly {m.mapped_correctly}/{m.created}",
+        "processing_p95_seconds": "processing time p95",
+        "avg_response_seconds": "webhook response, mean",
+        "max_response_seconds": "webhook response, max",
+        "invalid_handling": f"invalid records handled {m.invalid_handled}/{m.invalid_total}",
+        "unexpected_prospects": "unexpected prospects",
+        "duplicate_prospects": "duplicate prospects",
+    }
+    for verdict in m.thresholds:
+        rate = verdict.comparison == ">=" and verdict.threshold <= 1
+        measured = _pct(verdict.actual) if rate else f"{verdict.actual:.2f}"
+        wanted = f"{verdict.comparison} {_pct(verdict.threshold) if rate else f'{verdict.threshold:g}'}"
+        mark = "[green]✓[/]" if verdict.passed else "[bold red]✗[/]"
+        table.add_row(labels.get(verdict.name, verdict.name), measured, wanted, mark)
+    table.caption = (
+        f"latency p50 {m.delivery_latency.p50_ms:.0f} ms · p99 {m.delivery_latency.p99_ms:.0f} ms · "
+        f"processing p50 {m.processing_time.p50_ms / 1000:.2f} s · API requests {m.api_requests} "
+        f"({m.api_requests_per_record:.3f}/record)"
+    )
+    return table
+
+
+def failures_table(failures: Sequence[CheckResult], *, limit: int = 25) -> Table:
+    """The failing checks, record by record: expected against actual."""
+    table = Table(title=f"Failing checks ({len(failures)})", title_justify="left")
+    for column in ("record", "stage", "check", "expected", "actual", "note"):
+        table.add_column(column, overflow="fold")
+    for check in failures[:limit]:
+        table.add_row(
+            check.record_name,
+            check.stage.value,
+            check.check,
+            redact(_short(check.expected)),
+            redact(_short(check.actual)),
+            redact(check.message),
+        )
+    if len(failures) > limit:
+        table.caption = f"… and {len(failures) - limit} more in the JSON summary and the dashboard"
+    return table
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def print_result(result: RunResult) -> None:
+    """The end-of-run summary: one table per phase, the failing records, the verdict."""
+    for phase in result.phases:
+        out.print(phase_table(phase))
+        failures = phase.failures()
+        if failures:
+            out.print(failures_table(failures))
+    for note in result.notes:
+        out.print(f"[dim]{redact(note)}[/]")
+    verdict = "[bold green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
+    where = "[yellow]sandbox[/]" if result.target == "sandbox" else "[magenta]live[/]"
+    out.print(f"Run {result.run_id} ({where}): {verdict}")
+
+
+def is_interactive() -> bool:
+    """Whether stderr is a terminal (progress bars only then)."""
+    return sys.stderr.isatty()
+
+
+def loaded_summary(loaded: LoadedConfig) -> str:
+    """One line naming what a command is about to do."""
+    config = loaded.config
+    return (
+        f"{config.test_name}: {config.test_records} records over {len(config.test_users)} users "
+        f"({config.distribution}), integration {config.integration_type}, target {loaded.target}"
+    )

@@ -1,0 +1,540 @@
+"""One bulk run end to end: plan -> deliver -> settle -> verify -> results (store, JSON, dashboard).
+
+The CLI, the pytest plugin and the library API all call :func:`plan_run` and :func:`execute` (or
+:func:`run_bulk`, both at once). Nothing here knows which of them is calling.
+
+>>> from bonzo_bulk import load_config, run_bulk
+>>> result = run_bulk(load_config("tests/configs/monitorbase_test_config.yaml"))  # doctest: +SKIP
+>>> result.passed
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+
+from bonzo_bulk._http import make_session, run_async
+from bonzo_bulk.bonzo import BonzoClient
+from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.delivery import deliver
+from bonzo_bulk.errors import SandboxError
+from bonzo_bulk.integration import Integration, load_integration
+from bonzo_bulk.metrics import phase_metrics
+from bonzo_bulk.models import (
+    DeliveryResult,
+    PhaseKind,
+    PhaseResult,
+    PlannedRecord,
+    RunResult,
+    Target,
+    User,
+)
+from bonzo_bulk.records import Factory, RunIdentity
+from bonzo_bulk.regression import Regression, compare
+from bonzo_bulk.report.dashboard import render_dashboard
+from bonzo_bulk.report.summary import write_json_summary
+from bonzo_bulk.secrets import redact, redact_url, register_secret
+from bonzo_bulk.settle import settle
+from bonzo_bulk.store import RunStore
+from bonzo_bulk.templates import load_template
+from bonzo_bulk.validation import verify_phase
+
+log = logging.getLogger("bonzo_bulk")
+
+STORE_BATCH = 500
+
+
+class Progress(Protocol):
+    """Where a run reports what it is doing (rich bars in the CLI; nothing under pytest)."""
+
+    def stage(self, name: str, total: int | None) -> None: ...
+    def advance(self, name: str, amount: int = 1) -> None: ...
+    def update(self, name: str, completed: int, total: int | None = None) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class NullProgress:
+    """A progress sink that shows nothing."""
+
+    def stage(self, name: str, total: int | None) -> None:
+        """Ignore a stage start."""
+
+    def advance(self, name: str, amount: int = 1) -> None:
+        """Ignore progress."""
+
+    def update(self, name: str, completed: int, total: int | None = None) -> None:
+        """Ignore progress."""
+
+    def note(self, message: str) -> None:
+        """Ignore a note."""
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """The records of one phase and what verifying them needs."""
+
+    kind: PhaseKind
+    integration: Integration
+    records: tuple[PlannedRecord, ...]
+
+    @property
+    def transforms(self) -> dict[str, str]:
+        return {m.to: m.transform for m in self.integration.manifest.mapping}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything decided before a byte is sent."""
+
+    loaded: LoadedConfig
+    identity: RunIdentity
+    phases: tuple[PhasePlan, ...]
+
+    @property
+    def run_id(self) -> str:
+        return self.identity.run_id
+
+    @property
+    def records(self) -> list[PlannedRecord]:
+        return [r for phase in self.phases for r in phase.records]
+
+    def phase(self, kind: PhaseKind) -> PhasePlan | None:
+        return next((p for p in self.phases if p.kind == kind), None)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a run sends and looks: the sandbox's or the live systems'."""
+
+    target: Target
+    hook_url: str
+    control_hook_url: str | None
+    api_base_url: str
+    api_key: str
+    sandbox_url: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def control_enabled(loaded: LoadedConfig, integration: Integration) -> bool:
+    """The control phase runs when asked for, the integration names one, and a hook exists for it."""
+    config = loaded.config
+    if not config.control or integration.manifest.control is None:
+        return False
+    return loaded.target == "sandbox" or config.superuser_webhook_url is not None
+
+
+def plan_run(
+    loaded: LoadedConfig,
+    *,
+    phases: Sequence[PhaseKind] = ("primary", "control"),
+    identity: RunIdentity | None = None,
+) -> RunPlan:
+    """Decide every record of a run: names, payloads, expected owners and fields. Sends nothing."""
+    config = loaded.config
+    identity = identity or RunIdentity.new()
+    integration = load_integration(config.integration_type)
+    template = (
+        load_template(loaded.resolve_path(config.payload_template)) if config.payload_template else integration.template
+    )
+    planned: list[PhasePlan] = []
+    users = loaded.users
+    if "primary" in phases:
+        factory = Factory(config=config, users=users, integration=integration, template=template, identity=identity)
+        planned.append(PhasePlan("primary", integration, tuple(factory.plan(invalid=config.invalid_records))))
+    if "control" in phases and control_enabled(loaded, integration):
+        assert integration.manifest.control is not None
+        control = load_integration(integration.manifest.control)
+        control_template = (
+            load_template(loaded.resolve_path(config.superuser_payload_template))
+            if config.superuser_payload_template
+            else control.template
+        )
+        factory = Factory(
+            config=config,
+            users=users,
+            integration=control,
+            template=control_template,
+            identity=identity,
+            phase="control",
+        )
+        planned.append(PhasePlan("control", control, tuple(factory.plan())))
+    return RunPlan(loaded=loaded, identity=identity, phases=tuple(planned))
+
+
+@contextlib.asynccontextmanager
+async def open_endpoints(plan: RunPlan, session: aiohttp.ClientSession) -> AsyncIterator[Endpoints]:
+    """The live systems from the config, or a seeded local sandbox (started here unless one runs)."""
+    loaded = plan.loaded
+    config = loaded.config
+    if loaded.target == "live":
+        assert config.webhook_url is not None
+        assert config.superuser_api_key is not None
+        yield Endpoints(
+            target="live",
+            hook_url=config.webhook_url.get_secret_value(),
+            control_hook_url=config.superuser_webhook_url.get_secret_value() if config.superuser_webhook_url else None,
+            api_base_url=config.api_settings.base_url,
+            api_key=config.superuser_api_key.get_secret_value(),
+        )
+        return
+    from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
+
+    with contextlib.ExitStack() as stack:
+        url = config.sandbox.url
+        if url is None:
+            options = SandboxOptions.from_settings(config.sandbox, base_dir=loaded.base_dir)
+            if config.sandbox.db is None:
+                options.db_path = Path(config.reports_dir) / "sandbox.sqlite3"
+            server = stack.enter_context(SandboxServer(options))
+            url = server.url
+        endpoints = await _seed_sandbox(plan, session, url)
+        yield endpoints
+
+
+async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str) -> Endpoints:
+    config = plan.loaded.config
+    primary = plan.phase("primary")
+    hook_type = primary.integration.name if primary else config.integration_type
+    hooks: list[dict[str, Any]] = [{"type": hook_type, "source": config.integration_type}]
+    control = plan.phase("control")
+    if control is not None:
+        hooks.append({"type": "general", "source": config.integration_type})
+    users = [
+        {
+            "name": u.name,
+            "email": u.email,
+            "user_id": u.user_id,
+            "team_id": u.team_id,
+            "team_name": u.team_name,
+            "external_id": u.external_id,
+        }
+        for u in config.test_users
+    ]
+    try:
+        async with session.post(f"{url}/__sandbox/seed", json={"users": users, "hooks": hooks}) as response:
+            body = await response.json()
+            if response.status != 200:
+                raise SandboxError(f"the sandbox refused the seed ({response.status}): {redact(str(body))[:300]}")
+        if isinstance(config.sandbox.faults, str | dict) and config.sandbox.url is not None:
+            from bonzo_bulk.sandbox import SandboxOptions
+
+            options = SandboxOptions.from_settings(config.sandbox, base_dir=plan.loaded.base_dir)
+            async with session.put(f"{url}/__sandbox/faults", json=options.faults) as response:
+                if response.status != 200:
+                    raise SandboxError(f"the sandbox refused the fault profile ({response.status})")
+    except aiohttp.ClientError as exc:
+        raise SandboxError(f"the sandbox at {url} did not answer: {exc}") from exc
+    by_type = {h["type"]: h["url"] for h in body["hooks"]}
+    for hook in body["hooks"]:
+        register_secret(str(hook["hash"]))
+    register_secret(str(body["superuser_token"]))
+    return Endpoints(
+        target="sandbox",
+        hook_url=by_type[hook_type],
+        control_hook_url=by_type.get("general"),
+        api_base_url=url,
+        api_key=str(body["superuser_token"]),
+        sandbox_url=url,
+    )
+
+
+def _snapshot(loaded: LoadedConfig) -> dict[str, Any]:
+    """The config as stored with the run: secrets reduced to whether they were set."""
+    data = loaded.config.model_dump(mode="json")
+    for key in ("webhook_url", "superuser_webhook_url", "superuser_api_key"):
+        data[key] = "<set>" if data.get(key) else None
+    return data
+
+
+class _StoreWriter:
+    """Buffers delivery results and writes them to the run store in batches as the run goes."""
+
+    def __init__(self, store: RunStore, run_id: str, phase: PhaseKind, progress: Progress) -> None:
+        self.store, self.run_id, self.phase, self.progress = store, run_id, phase, progress
+        self.buffer: list[DeliveryResult] = []
+
+    def __call__(self, result: DeliveryResult) -> None:
+        self.buffer.append(result)
+        self.progress.advance("deliver")
+        if len(self.buffer) >= STORE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.store.add_deliveries(self.run_id, self.phase, self.buffer)
+            self.buffer = []
+
+
+async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path: Path | None = None) -> RunResult:
+    """Send a planned run, wait for it to settle, verify it, and record everything."""
+    progress = progress or NullProgress()
+    loaded = plan.loaded
+    config = loaded.config
+    started_at = plan.identity.started_at
+    store = RunStore(store_path or _store_path(loaded))
+    with store:
+        store.begin_run(
+            run_id=plan.run_id,
+            test_name=config.test_name,
+            integration=config.integration_type,
+            config_path=str(loaded.path) if loaded.path else None,
+            target=loaded.target,
+            started_at=started_at,
+            dry_run=False,
+            config_snapshot=_snapshot(loaded),
+        )
+        store.add_records(plan.run_id, plan.records)
+        limit = (
+            config.webhook_settings.concurrent_requests * max(1, len(plan.phases))
+            + config.api_settings.concurrent_requests
+        )
+        async with (
+            make_session(limit=limit, timeout=config.webhook_settings.timeout) as session,
+            open_endpoints(plan, session) as endpoints,
+        ):
+            _announce(loaded, endpoints, progress)
+            deliveries = await _deliver_all(plan, endpoints, session, store, progress)
+            result = await _settle_and_verify(plan, endpoints, session, deliveries, store, progress)
+        store.finish_run(result)
+    _log_summary(result)
+    return result
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a run's reports went, and how it compared with the baseline."""
+
+    summary_json: Path
+    dashboard: Path
+    regressions: tuple[Regression, ...]
+    baseline_run_id: str | None
+
+
+def publish(result: RunResult, loaded: LoadedConfig, *, store_path: Path | None = None) -> Published:
+    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run."""
+    config = loaded.config
+    health_dir = Path(config.reports_dir) / "integration_health_reports"
+    with RunStore(store_path or _store_path(loaded)) as store:
+        baseline_id = store.baseline_run_id(result.integration)
+        baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
+        history = store.list_runs(integration=result.integration, limit=30)
+    regressions = tuple(compare(result, baseline, config.regression)) if baseline else ()
+    for regression in regressions:
+        log.warning("Regression against baseline %s: %s", baseline_id, regression.message)
+    summary = write_json_summary(result, health_dir, regressions=regressions)
+    dashboard = render_dashboard(
+        result,
+        history=history,
+        baseline=baseline,
+        regressions=regressions,
+        out=health_dir / f"{result.integration}_{result.run_id}.html",
+    )
+    log.info("Health dashboard: %s", dashboard)
+    return Published(summary, dashboard, regressions, baseline_id if baseline else None)
+
+
+def _store_path(loaded: LoadedConfig) -> Path:
+    config = loaded.config
+    return Path(config.run_store) if config.run_store else Path(config.reports_dir) / "runs.sqlite3"
+
+
+def _announce(loaded: LoadedConfig, endpoints: Endpoints, progress: Progress) -> None:
+    if endpoints.target == "sandbox":
+        message = (
+            f"Target: the local SANDBOX at {endpoints.sandbox_url} — TEST_HOOK_URL / SUPERUSER_API_KEY are not "
+            "set, so nothing is sent to Bonzo"
+            if loaded.config.target == "auto"
+            else f"Target: the local SANDBOX at {endpoints.sandbox_url} (--target sandbox)"
+        )
+    else:
+        message = f"Target: LIVE — webhook {redact_url(endpoints.hook_url)}, API {endpoints.api_base_url}"
+    log.warning(message)
+    progress.note(message)
+
+
+async def _deliver_all(
+    plan: RunPlan, endpoints: Endpoints, session: aiohttp.ClientSession, store: RunStore, progress: Progress
+) -> dict[PhaseKind, list[DeliveryResult]]:
+    config = plan.loaded.config
+    progress.stage("deliver", len(plan.records))
+    results: dict[PhaseKind, list[DeliveryResult]] = {}
+    for phase in plan.phases:
+        url = endpoints.hook_url if phase.kind == "primary" else endpoints.control_hook_url
+        if url is None:
+            raise SandboxError(
+                "no control hook URL: set SUPERUSER_WEBHOOK_URL or turn the control off (control: false)"
+            )
+        writer = _StoreWriter(store, plan.run_id, phase.kind, progress)
+        results[phase.kind] = await deliver(
+            phase.records, url=url, settings=config.webhook_settings, session=session, on_result=writer
+        )
+        writer.flush()
+        ok = sum(1 for d in results[phase.kind] if d.accepted)
+        valid = [d for r, d in zip(phase.records, results[phase.kind], strict=True) if r.is_valid]
+        accepted = sum(1 for d in valid if d.accepted)
+        label = "Webhook delivery" if phase.kind == "primary" else "Control webhook delivery"
+        log.info("%s: %d/%d successful (%.1f%%)", label, accepted, len(valid), _pct(accepted, len(valid)))
+        if ok != accepted:
+            log.info("%s: %d invalid test record(s) accepted by the webhook", label, ok - accepted)
+    return results
+
+
+async def _settle_and_verify(
+    plan: RunPlan,
+    endpoints: Endpoints,
+    session: aiohttp.ClientSession,
+    deliveries: dict[PhaseKind, list[DeliveryResult]],
+    store: RunStore,
+    progress: Progress,
+) -> RunResult:
+    loaded = plan.loaded
+    config = loaded.config
+    by_name = {d.record_name: d for results in deliveries.values() for d in results}
+    users = loaded.users
+    for user in users:
+        log.info("Using On-Behalf-Of: %s (%s)", user.user_id, user.email)
+    deadline = config.polling.deadline or config.processing_delay + config.polling.grace
+    progress.stage("settle", None)
+    async with BonzoClient(
+        base_url=endpoints.api_base_url, api_key=endpoints.api_key, settings=config.api_settings, session=session
+    ) as client:
+        outcome = await settle(
+            client,
+            plan.records,
+            by_name,
+            users=users,
+            search=plan.run_id if config.test_data_settings.unique_emails else _name_prefix(loaded),
+            polling=config.polling,
+            deadline_seconds=deadline,
+            per_page=config.api_settings.max_prospects_per_request,
+            on_poll=lambda found, expected: progress.update("settle", found, expected),
+        )
+    finished_at = datetime.now(UTC)
+    total_records = max(1, len(plan.records))
+    phases: list[PhaseResult] = []
+    for phase in plan.phases:
+        names = {r.name for r in phase.records}
+        observations = {k: v for k, v in outcome.observations.items() if k in names}
+        store.add_observed_prospects(plan.run_id, phase.kind, list(observations.values()))
+        unexpected = outcome.unexpected if phase.kind == "primary" else []
+        checks = verify_phase(
+            phase.records,
+            by_name,
+            observations,
+            unexpected,
+            rules=config.validation_rules,
+            transforms=phase.transforms,
+            thresholds=config.thresholds,
+            integration_type=config.integration_type,
+        )
+        share = round(outcome.api_requests * len(phase.records) / total_records)
+        metrics = phase_metrics(
+            phase.kind,
+            phase.records,
+            by_name,
+            observations,
+            checks,
+            thresholds=config.thresholds,
+            api_requests=share,
+        )
+        phases.append(
+            PhaseResult(
+                kind=phase.kind,
+                records=phase.records,
+                deliveries=tuple(deliveries[phase.kind]),
+                observations=tuple(observations.values()),
+                checks=tuple(checks),
+                unexpected_prospects=tuple(unexpected),
+                metrics=metrics,
+                settled=outcome.settled,
+                settle_seconds=round(outcome.seconds, 3),
+            )
+        )
+        _log_phase(phase.kind, phase.records, observations, metrics.created, users)
+    notes = [f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"]
+    if not outcome.settled:
+        notes.append(f"the deadline ({deadline:g} s after the last delivery) passed before every record settled")
+    if endpoints.target == "sandbox":
+        notes.append("target: local sandbox — nothing was sent to Bonzo")
+    return RunResult(
+        run_id=plan.run_id,
+        test_name=config.test_name,
+        integration=config.integration_type,
+        config_path=str(loaded.path) if loaded.path else None,
+        target=endpoints.target,
+        started_at=plan.identity.started_at,
+        finished_at=finished_at,
+        dry_run=False,
+        phases=tuple(phases),
+        notes=tuple(notes),
+    )
+
+
+def _name_prefix(loaded: LoadedConfig) -> str:
+    settings = loaded.config.test_data_settings
+    return f"{settings.first_name_pattern}_{settings.last_name_pattern}"
+
+
+def _pct(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else 0.0
+
+
+def _log_phase(
+    kind: PhaseKind,
+    records: Sequence[PlannedRecord],
+    observations: dict[str, Any],
+    created: int,
+    users: Sequence[User],
+) -> None:
+    valid = [r for r in records if r.is_valid]
+    for user in users:
+        mine = [r for r in valid if r.expected_user.user_id == user.user_id]
+        found = sum(1 for r in mine if r.name in observations and user.user_id in observations[r.name].seen_in)
+        log.info("Found %d/%d test prospects for %s", found, len(mine), user.email)
+    label = "Prospect creation" if kind == "primary" else "Control prospect creation"
+    found_total = sum(1 for r in valid if r.name in observations)
+    log.info("%s: %d/%d prospects found (%.1f%%)", label, found_total, len(valid), _pct(found_total, len(valid)))
+
+
+def _log_summary(result: RunResult) -> None:
+    for phase in result.phases:
+        m = phase.metrics
+        label = "" if phase.kind == "primary" else "Control "
+        log.info(
+            "%sUser assignment accuracy: %d/%d correct (%.1f%%)",
+            label,
+            m.assigned_correctly,
+            m.created,
+            100 * m.assignment_accuracy,
+        )
+        log.info(
+            "%sData mapping accuracy: %d/%d (%.1f%%)", label, m.mapped_correctly, m.created, 100 * m.mapping_accuracy
+        )
+        log.info(
+            "%sProcessing time: p50 %.2f s, p95 %.2f s; API requests per verified record: %.3f",
+            label,
+            m.processing_time.p50_ms / 1000,
+            m.processing_time.p95_ms / 1000,
+            m.api_requests_per_record,
+        )
+    log.info("Run %s: %s", result.run_id, "PASSED" if result.passed else "FAILED")
+
+
+def run_bulk(
+    loaded: LoadedConfig,
+    *,
+    phases: Sequence[PhaseKind] = ("primary", "control"),
+    progress: Progress | None = None,
+    store_path: Path | None = None,
+) -> RunResult:
+    """Plan and execute a bulk run synchronously (on uvloop where available)."""
+    plan = plan_run(loaded, phases=phases)
+    return run_async(execute(plan, progress=progress, store_path=store_path))
