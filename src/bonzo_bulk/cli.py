@@ -153,6 +153,28 @@ def baseline_show_command(
     out.print(history_table(runs))
 
 
+@app.command("sandbox")
+def sandbox_command(
+    host: Annotated[str, typer.Option("--host", help="interface to listen on (keep it loopback)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port; 0 picks a free one")] = 8765,
+    db: Annotated[Path | None, typer.Option("--db", help="SQLite state file (default reports/sandbox.sqlite3)")] = None,
+    users: Annotated[
+        Path | None, typer.Option("--users", help="a bonzo-bulk YAML config whose test_users are seeded")
+    ] = None,
+    faults: Annotated[Path | None, typer.Option("--faults", help="fault profile YAML to inject")] = None,
+) -> None:
+    """Serve the local Bonzo stand-in (hook URLs, /api/v3, /__sandbox) until Ctrl-C.
+
+    Example:
+
+      bonzo-bulk sandbox --port 8765 --users tests/configs/monitorbase_test_config.yaml
+    """
+    from bonzo_bulk.sandbox.command import serve
+
+    with handle_errors():
+        serve(host=host, port=port, db=db, users_file=users, faults=faults, echo=typer.echo)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

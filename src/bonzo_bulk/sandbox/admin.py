@@ -1,0 +1,245 @@
+"""Sandbox-only routes under ``/__sandbox``: seeding, settings, fault profile, reset, request log, ground truth.
+
+Bonzo has no such endpoints; they exist so tests and the CLI can set the stand-in up and read what it did.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from bonzo_bulk.models import User
+from bonzo_bulk.sandbox.db import SUPERUSER_ID, HookRow
+from bonzo_bulk.sandbox.faults import parse_profile
+from bonzo_bulk.sandbox.state import REQUEST_LOG_SIZE, SandboxState, UnknownLoEmail
+from bonzo_bulk.settings import ProcessingDelayModel, TestUserConfig
+
+if TYPE_CHECKING:
+    from bonzo_bulk.sandbox.app import SandboxApp
+
+router = APIRouter(prefix="/__sandbox", tags=["sandbox only (not Bonzo)"])
+
+
+class SeedHook(BaseModel):
+    """A hook URL to create (or find) by (type, source)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["monitorbase", "general"]
+    source: str | None = Field(default=None, min_length=1, max_length=100, description="default: the type name")
+
+
+class SeedBody(BaseModel):
+    """Users (with their teams) and hooks to create; seeding the same again changes nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[TestUserConfig] = Field(default_factory=list)
+    hooks: list[SeedHook] | None = Field(default=None, description="omit to get every existing hook back")
+
+
+class SettingsUpdate(BaseModel):
+    """Runtime settings; only the keys given change (null turns fallback user / rate limit off)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    processing: ProcessingDelayModel | None = None
+    unknown_lo_email: UnknownLoEmail | None = None
+    fallback_user_id: int | None = None
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+
+
+class ResetBody(BaseModel):
+    """What to forget: prospects (with pending intake and ground truth) or everything but the superuser."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["prospects", "all"] = "prospects"
+
+
+def _app(request: Request) -> SandboxApp:
+    app: SandboxApp = request.app
+    return app
+
+
+def _unprocessable(field: str, message: str) -> JSONResponse:
+    return JSONResponse({"message": message, "errors": {field: [message]}}, status_code=422)
+
+
+def _hook_json(request: Request, hook: HookRow) -> dict[str, str]:
+    base = str(request.base_url).rstrip("/")
+    return {"type": hook.type, "source": hook.source, "hash": hook.hash, "url": f"{base}/api/webhook/{hook.hash}"}
+
+
+def _settings(state: SandboxState) -> dict[str, Any]:
+    return {
+        "processing": state.processing.model_dump(),
+        "unknown_lo_email": state.unknown_lo_email,
+        "fallback_user_id": state.fallback_user_id,
+        "rate_limit_per_minute": state.rate_limit_per_minute,
+        "max_per_page": state.options.max_per_page,
+    }
+
+
+def _seed_conflict(state: SandboxState, users: list[TestUserConfig]) -> JSONResponse | None:
+    seen_emails: dict[str, int] = {}
+    seen_external: dict[str, int] = {}
+    for index, user in enumerate(users):
+        where = f"users[{index}]"
+        if user.user_id == SUPERUSER_ID:
+            return _unprocessable(
+                f"{where}.user_id", f"user_id {SUPERUSER_ID} is the sandbox superuser's; pick another"
+            )
+        email = user.email.lower()
+        holder = state.users_by_email.get(email)
+        if seen_emails.get(email, user.user_id) != user.user_id or (holder and holder.id != user.user_id):
+            return _unprocessable(
+                f"{where}.email", f"{user.email!r} already belongs to another user id; emails are unique"
+            )
+        seen_emails[email] = user.user_id
+        if user.external_id:
+            other = state.users_by_external.get(user.external_id)
+            if seen_external.get(user.external_id, user.user_id) != user.user_id or (
+                other and other.id != user.user_id
+            ):
+                return _unprocessable(f"{where}.external_id", f"{user.external_id!r} already belongs to another user")
+            seen_external[user.external_id] = user.user_id
+    return None
+
+
+@router.post("/seed", summary="Create users, teams and hooks; returns the sandbox's tokens and hook URLs")
+async def seed(request: Request, body: SeedBody) -> Any:
+    state = _app(request).sandbox
+    conflict = _seed_conflict(state, body.users)
+    if conflict is not None:
+        return conflict
+    users = [User(u.name, u.email, u.user_id, u.team_id, u.external_id) for u in body.users]
+    team_names: dict[int, str | None] = {}
+    for u in body.users:
+        if u.team_name is not None or u.team_id not in team_names:
+            team_names[u.team_id] = u.team_name
+    db = state.db
+    try:
+        await state.run(db.seed_users, users, team_names)
+        hooks = [
+            await state.run(db.ensure_hook, h.type, (h.source or h.type).strip().lower()) for h in body.hooks or []
+        ]
+    except sqlite3.IntegrityError as exc:
+        return _unprocessable("users", f"seeding conflicts with existing users ({exc}); reset with scope 'all' first")
+    await state.refresh()
+    listed = hooks if body.hooks is not None else list(state.hooks.values())
+    superuser = state.superuser
+    assert superuser is not None
+    return {
+        "superuser_token": superuser.token,
+        "user_tokens": {str(u.id): u.token for u in state.users.values() if not u.is_superuser},
+        "hooks": [_hook_json(request, h) for h in listed],
+    }
+
+
+@router.get("/state", summary="Users, teams, hooks, settings and counts")
+async def get_state(request: Request) -> dict[str, Any]:
+    state = _app(request).sandbox
+    db = state.db
+    prospects, pending = await state.run(lambda: (db.prospect_count(), db.pending_count()))
+    superuser = state.superuser
+    assert superuser is not None
+    return {
+        "superuser": {"id": superuser.id, "name": superuser.name, "email": superuser.email},
+        "users": [
+            {"id": u.id, "name": u.name, "email": u.email, "team_id": u.team_id, "external_id": u.external_id}
+            for u in state.users.values()
+            if not u.is_superuser
+        ],
+        "teams": [{"id": tid, "name": name} for tid, name in state.teams.items()],
+        "hooks": [_hook_json(request, h) for h in state.hooks.values()],
+        "prospects": prospects,
+        "pending": pending,
+        "settings": _settings(state),
+        "api_requests": state.api_requests,
+    }
+
+
+@router.get("/faults", summary="The current fault profile")
+async def get_faults(request: Request) -> dict[str, Any]:
+    return _app(request).sandbox.profile.model_dump(mode="json", exclude_none=True)
+
+
+@router.put("/faults", summary="Replace the fault profile (its counters start again)")
+async def put_faults(request: Request) -> Any:
+    state = _app(request).sandbox
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        return _unprocessable("body", "The fault profile must be JSON: {'seed': int, 'faults': [{'kind': ...}, ...]}.")
+    try:
+        profile = parse_profile(data, default_seed=state.options.seed)
+    except ValueError as exc:
+        return _unprocessable("faults", str(exc))
+    state.set_profile(profile)
+    return profile.model_dump(mode="json", exclude_none=True)
+
+
+@router.get("/settings", summary="Processing delay, unknown lo_email policy, fallback user, rate limit")
+async def get_settings(request: Request) -> dict[str, Any]:
+    return _settings(_app(request).sandbox)
+
+
+@router.put("/settings", summary="Change runtime settings")
+async def put_settings(request: Request, body: SettingsUpdate) -> Any:
+    state = _app(request).sandbox
+    given = body.model_fields_set
+    if "fallback_user_id" in given and body.fallback_user_id is not None:
+        user = state.users.get(body.fallback_user_id)
+        if user is None or user.is_superuser:
+            return _unprocessable("fallback_user_id", f"{body.fallback_user_id} is not a seeded user id; seed it first")
+    if body.processing is not None:
+        state.processing = body.processing
+    if body.unknown_lo_email is not None:
+        state.unknown_lo_email = body.unknown_lo_email
+    if "fallback_user_id" in given:
+        state.fallback_user_id = body.fallback_user_id
+    if "rate_limit_per_minute" in given:
+        state.rate_limit_per_minute = body.rate_limit_per_minute
+    return _settings(state)
+
+
+@router.post("/reset", summary="Forget prospects, pending intake and ground truth (scope all: users and hooks too)")
+async def reset(request: Request, body: ResetBody | None = None) -> dict[str, Any]:
+    app = _app(request)
+    state = app.sandbox
+    scope = body.scope if body is not None else "prospects"
+    await app.queue.flush()
+    await state.run(state.db.reset, scope)
+    state.set_profile(state.profile)
+    state.delay_rng = random.Random(state.options.seed)
+    state.rate_limiter = type(state.rate_limiter)()
+    await state.refresh()
+    return {"reset": scope}
+
+
+@router.get("/requests", summary="The last requests received (hook hashes masked)")
+async def requests_log(
+    request: Request, limit: int = Query(100, ge=1, le=REQUEST_LOG_SIZE, description="how many, newest last")
+) -> dict[str, Any]:
+    log = _app(request).sandbox.request_log
+    return {"requests": list(log)[-limit:]}
+
+
+@router.get("/ground-truth", summary="Every fault actually applied, one entry per (record, fault)")
+async def ground_truth(request: Request) -> dict[str, Any]:
+    state = _app(request).sandbox
+    return {"faults": await state.run(state.db.truth)}
+
+
+@router.get("/pending", summary="How many accepted leads wait for the worker")
+async def pending(request: Request) -> dict[str, int]:
+    state = _app(request).sandbox
+    return {"pending": await state.run(state.db.pending_count)}
