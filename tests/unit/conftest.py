@@ -1,0 +1,60 @@
+"""Shared fixtures for the framework's own tests: a sandbox on a free loopback port, small configs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bonzo_bulk.config import LoadedConfig, load_config
+from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
+from bonzo_bulk.settings import ProcessingDelayModel
+
+USERS = [
+    {"name": "LO One", "email": "lo.one@lender.test", "user_id": 101, "team_id": 11},
+    {"name": "LO Two", "email": "lo.two@lender.test", "user_id": 102, "team_id": 12},
+    {"name": "LO Three", "email": "lo.three@lender.test", "user_id": 103, "team_id": 13},
+]
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """One fast sandbox for the session (fixed 50 ms processing), stopped at the end."""
+    db = tmp_path_factory.mktemp("sandbox") / "sandbox.sqlite3"
+    options = SandboxOptions(db_path=db, processing=ProcessingDelayModel(distribution="fixed", seconds=0.05))
+    with SandboxServer(options) as server:
+        yield server
+
+
+@pytest.fixture
+def make_config() -> Any:
+    """The :func:`small_config` builder, as a fixture."""
+    return small_config
+
+
+def small_config(tmp_path: Path, sandbox_url: str | None = None, **overrides: Any) -> LoadedConfig:
+    """A quick config: 9 records over 3 users, short timeouts and deadline, reports under tmp_path."""
+    data: dict[str, Any] = {
+        "test_name": "engine test",
+        "integration_type": "monitorbase",
+        "test_records": 9,
+        "control": False,
+        "test_users": USERS,
+        "webhook_settings": {"timeout": 1.0, "retry_attempts": 1, "retry_delay": 0.05, "concurrent_requests": 4},
+        "api_settings": {"retry_delay": 0.05, "default_retry_after": 1},
+        "polling": {"interval": 0.15, "deadline": 2.0, "max_interval": 0.5},
+        "reports_dir": str(tmp_path / "reports"),
+    }
+    if sandbox_url is not None:
+        data["sandbox"] = {"url": sandbox_url}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path, environ={})
