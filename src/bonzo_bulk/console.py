@@ -116,6 +116,7 @@ def setup_logging(level: str = "WARNING") -> None:
         force=True,
     )
     install_log_redaction()
+    logging.getLogger("faker").setLevel(logging.WARNING)
 
 
 class RichProgress:

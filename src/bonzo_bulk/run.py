@@ -357,7 +357,6 @@ def _announce(loaded: LoadedConfig, endpoints: Endpoints, progress: Progress) ->
     else:
         message = f"Target: LIVE — webhook {redact_url(endpoints.hook_url)}, API {endpoints.api_base_url}"
     log.warning(message)
-    progress.note(message)
 
 
 async def _deliver_all(
@@ -498,7 +497,9 @@ def _log_phase(
     for user in users:
         mine = [r for r in valid if r.expected_user.user_id == user.user_id]
         found = sum(1 for r in mine if r.name in observations and user.user_id in observations[r.name].seen_in)
-        log.info("Found %d/%d test prospects for %s", found, len(mine), user.email)
+        log.info(
+            "Found %d/%d %stest prospects for %s", found, len(mine), "control " if kind == "control" else "", user.email
+        )
     label = "Prospect creation" if kind == "primary" else "Control prospect creation"
     found_total = sum(1 for r in valid if r.name in observations)
     log.info("%s: %d/%d prospects found (%.1f%%)", label, found_total, len(valid), _pct(found_total, len(valid)))

@@ -2,7 +2,7 @@
 
 Never a blind sleep. Each poll lists the test users' prospects On-Behalf-Of each user, narrowed by
 ``search`` to the run's own marker, newest first, and pages only as far as it must: once a page
-holds a prospect already seen, everything older has been seen too (when the API really returns
+holds a prospect seen in an earlier poll, everything older has been seen too (when the API really returns
 newest first — checked on every page; a user whose list is not in that order is always listed in
 full). Only users with records still outstanding are polled, with a sweep over every user every few
 polls and at the end (to catch misrouted records and late duplicates). Poll intervals grow while
@@ -120,6 +120,9 @@ class Poller:
     async def _poll_user(self, user_id: int) -> int:
         new = 0
         page = 1
+        # Only prospects known before this poll prove the rest is known: while records are being
+        # created, ones seen on page 1 of this poll slide onto page 2 and must not stop the paging.
+        known_before = frozenset(self._known[user_id])
         while True:
             result = await self.client.list_prospects(
                 on_behalf_of=user_id, search=self.search, page=page, per_page=self.per_page, order="newest"
@@ -130,7 +133,7 @@ class Poller:
                 log.info("List for user %s is not newest-first; listing it in full from now on", user_id)
                 self._ordered[user_id] = False
             known = self._known[user_id]
-            saw_known = any(i in known for i in ids)
+            saw_known = any(i in known_before for i in ids)
             now = datetime.now(UTC)
             for prospect_id, prospect in zip(ids, data, strict=True):
                 entry = self._seen.get(prospect_id)

@@ -1,0 +1,190 @@
+"""The poller against an in-memory stand-in of Bonzo's list endpoint whose data changes while it pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bonzo_bulk.integration import load_integration
+from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
+from bonzo_bulk.records import Factory, RunIdentity
+from bonzo_bulk.settings import BulkConfig, PollingSettings
+from bonzo_bulk.settle import settle
+
+USERS = [User("A", "a@x.test", 1, 10), User("B", "b@x.test", 2, 20), User("C", "c@x.test", 3, 30)]
+FAST = PollingSettings(interval=0.01, max_interval=0.02, stable_polls=1)
+
+
+@dataclass
+class Page:
+    data: list[dict[str, Any]]
+    current_page: int
+    last_page: int
+    per_page: int
+
+
+class FakeBonzo:
+    """Prospect lists per user; ``before_page`` may create prospects between page requests."""
+
+    def __init__(self, *, newest_first: bool = True, max_per_page: int = 50) -> None:
+        self.lists: dict[int, list[dict[str, Any]]] = {u.user_id: [] for u in USERS}
+        self.next_id = 1
+        self.requests_made = 0
+        self.newest_first = newest_first
+        self.max_per_page = max_per_page
+        self.before_page: Callable[[], None] = lambda: None
+
+    def add(self, record: PlannedRecord, owner: int | None = None) -> None:
+        prospect = {"id": self.next_id, "email": record.email.lower(), "first_name": record.name}
+        self.next_id += 1
+        self.lists[owner or record.expected_user.user_id].append(prospect)
+
+    async def list_prospects(
+        self,
+        *,
+        on_behalf_of: int | str,
+        search: str | None = None,
+        page: int = 1,
+        per_page: int | None = None,
+        order: str | None = None,
+    ) -> Page:
+        self.requests_made += 1
+        self.before_page()
+        size = min(per_page or 25, self.max_per_page)
+        items = [p for p in self.lists[int(on_behalf_of)] if not search or search in p["email"]]
+        items.sort(key=lambda p: p["id"], reverse=self.newest_first)
+        last = max(1, -(-len(items) // size))
+        return Page(items[(page - 1) * size : page * size], page, last, size)
+
+
+def plan(count: int) -> list[PlannedRecord]:
+    config = BulkConfig.model_validate(
+        {
+            "test_records": count,
+            "test_users": [
+                {"name": u.name, "email": u.email, "user_id": u.user_id, "team_id": u.team_id} for u in USERS
+            ],
+        }
+    )
+    integration = load_integration("monitorbase")
+    identity = RunIdentity(run_id="r20250101-000000-aaaa", started_at=datetime(2025, 1, 1, tzinfo=UTC))
+    return Factory(config, USERS, integration, integration.template, identity).plan()
+
+
+def delivered(records: list[PlannedRecord]) -> dict[str, DeliveryResult]:
+    now = datetime.now(UTC)
+    return {r.name: DeliveryResult(r.name, 200, 1, 1.0, 1.0, now, now) for r in records}
+
+
+async def run_settle(api: FakeBonzo, records: list[PlannedRecord], deadline: float = 2.0) -> Any:
+    return await settle(
+        api,
+        records,
+        delivered(records),
+        users=USERS,
+        search="r20250101-000000-aaaa",
+        polling=FAST,
+        deadline_seconds=deadline,
+        per_page=50,
+    )
+
+
+async def test_records_created_while_paging_are_all_found() -> None:
+    records = plan(600)
+    api = FakeBonzo()
+    pending = list(records)
+
+    def create_some() -> None:
+        for _ in range(min(7, len(pending))):
+            api.add(pending.pop(0))
+
+    api.before_page = create_some
+    outcome = await run_settle(api, records)
+    assert outcome.settled
+    assert len(outcome.observations) == 600
+    assert not outcome.unexpected
+
+
+async def test_an_api_that_ignores_order_is_listed_in_full() -> None:
+    records = plan(300)
+    api = FakeBonzo(newest_first=False)
+    pending = list(records)
+
+    def create_some() -> None:
+        for _ in range(min(11, len(pending))):
+            api.add(pending.pop(0))
+
+    api.before_page = create_some
+    outcome = await run_settle(api, records)
+    assert outcome.settled
+    assert len(outcome.observations) == 300
+
+
+async def test_misrouted_record_is_found_in_the_wrong_list() -> None:
+    records = plan(6)
+    api = FakeBonzo()
+    for record in records[1:]:
+        api.add(record)
+    api.add(records[0], owner=3)  # expected owner is user 1
+    outcome = await run_settle(api, records)
+    assert outcome.settled
+    assert outcome.observations[records[0].name].seen_in == (3,)
+
+
+async def test_missing_record_ends_at_the_deadline_unsettled() -> None:
+    records = plan(6)
+    api = FakeBonzo()
+    for record in records[:-1]:
+        api.add(record)
+    outcome = await run_settle(api, records, deadline=0.3)
+    assert not outcome.settled
+    assert records[-1].name not in outcome.observations
+    assert outcome.seconds < 2
+
+
+async def test_late_duplicate_is_caught_by_the_closing_sweep() -> None:
+    records = plan(6)
+    api = FakeBonzo()
+    for record in records:
+        api.add(record)
+    calls = {"n": 0}
+
+    def duplicate_once() -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            api.add(records[2])
+
+    api.before_page = duplicate_once
+    outcome = await run_settle(api, records)
+    assert len(outcome.observations[records[2].name].prospects) == 2
+
+
+async def test_strangers_in_the_search_results_are_reported() -> None:
+    records = plan(3)
+    api = FakeBonzo()
+    for record in records:
+        api.add(record)
+    api.lists[1].append({"id": 999, "email": "x+r20250101-000000-aaaa@bonzobuddy.test", "first_name": "Who"})
+    outcome = await run_settle(api, records)
+    assert [p["id"] for p in outcome.unexpected] == [999]
+
+
+async def test_a_settled_run_costs_few_requests() -> None:
+    records = plan(900)
+    api = FakeBonzo(max_per_page=100)
+    for record in records:
+        api.add(record)
+    outcome = await settle(
+        api,
+        records,
+        delivered(records),
+        users=USERS,
+        search="r20250101-000000-aaaa",
+        polling=FAST,
+        deadline_seconds=2,
+        per_page=100,
+    )
+    # 3 users x 3 pages for the first listing, then one page each for the closing sweep.
+    assert outcome.api_requests == 12
