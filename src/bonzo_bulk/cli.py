@@ -79,7 +79,7 @@ def run_command(
 @app.command("report")
 def report_command(
     run_id: Annotated[str | None, typer.Option("--run", help="run id to report (default: the latest run)")] = None,
-    last: Annotated[int, typer.Option("--last", min=1, help="show the integration's last N runs as history")] = 20,
+    last: Annotated[int, typer.Option("--last", help="show the integration's last N runs as history")] = 20,
     store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="HTML file (default: next to the store, integration_health_reports/)")
@@ -104,7 +104,7 @@ def report_command(
 def history_command(
     store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
     integration: Annotated[str | None, typer.Option("--integration", help="only runs of this integration")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="how many recent runs to list")] = 20,
+    limit: Annotated[int, typer.Option("--limit", help="how many recent runs to list")] = 20,
     json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """List recent runs, newest first: verdict, rates, p95 times, API cost, baseline."""

@@ -1,0 +1,147 @@
+"""What ``bonzo-bulk report | history | baseline`` do, kept apart from the typer wiring in ``cli.py``.
+
+Bad input raises :class:`ConfigError` (exit 2) naming the flag, the value and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.table import Table
+
+from bonzo_bulk.errors import ConfigError, StoreError
+from bonzo_bulk.regression import compare
+from bonzo_bulk.report.dashboard import render_dashboard
+from bonzo_bulk.settings import RegressionSettings
+from bonzo_bulk.store import RunStore, RunSummary
+
+HEALTH_DIR = "integration_health_reports"
+
+
+def open_existing(store_path: Path) -> RunStore:
+    """Open a run store that must already exist (reading commands never create an empty one)."""
+    if not store_path.is_file():
+        raise ConfigError(
+            f"--store {str(store_path)!r}: no run store there; run `bonzo-bulk run` first or pass the "
+            "path of an existing store with --store",
+            key="--store",
+        )
+    try:
+        return RunStore(store_path)
+    except StoreError as exc:
+        raise ConfigError(f"--store {str(store_path)!r}: {exc}", key="--store") from exc
+
+
+def _unknown_run(store: RunStore, flag: str, run_id: str) -> ConfigError:
+    recent = [s.run_id for s in store.list_runs(limit=10)]
+    listing = ", ".join(recent) if recent else "none (the store is empty)"
+    return ConfigError(
+        f"{flag} {run_id!r}: no such run in {store.path}; recent runs: {listing}. `bonzo-bulk history` lists them all",
+        key=flag,
+    )
+
+
+def resolve_run(store: RunStore, run_id: str | None, *, flag: str = "--run") -> str:
+    """The given run id if the store knows it, else the latest run's id; ConfigError otherwise."""
+    if run_id is None:
+        latest = store.latest_run_id()
+        if latest is None:
+            raise ConfigError(f"--store {str(store.path)!r}: the run store holds no runs yet", key="--store")
+        return latest
+    if not store.has_run(run_id):
+        raise _unknown_run(store, flag, run_id)
+    return run_id
+
+
+def _tolerances(store: RunStore, run_id: str) -> RegressionSettings:
+    """The run's own regression tolerances (from its config snapshot), else the defaults."""
+    section = store.config_snapshot(run_id).get("regression")
+    try:
+        return RegressionSettings.model_validate(section) if isinstance(section, dict) else RegressionSettings()
+    except ValidationError:
+        return RegressionSettings()
+
+
+def report(store_path: Path, *, run_id: str | None, last: int, out: Path | None) -> Path:
+    """Render the dashboard of one stored run with its integration's last ``last`` runs and baseline."""
+    if last < 1:
+        raise ConfigError(
+            f"--last {last}: must be at least 1 (how many recent runs to show), e.g. --last 20", key="--last"
+        )
+    with open_existing(store_path) as store:
+        chosen = resolve_run(store, run_id)
+        try:
+            result = store.load_run(chosen)
+        except StoreError as exc:
+            raise ConfigError(f"--run {chosen!r}: {exc}", key="--run") from exc
+        runs = store.list_runs(integration=result.integration, limit=1_000_000)
+        history = [s for s in runs if s.started_at <= result.started_at][:last]
+        baseline_id = store.baseline_run_id(result.integration)
+        baseline = store.load_run(baseline_id) if baseline_id and baseline_id != chosen else None
+        regressions = compare(result, baseline, _tolerances(store, chosen)) if baseline else []
+    target = out or store_path.parent / HEALTH_DIR / f"{result.integration}_{result.run_id}.html"
+    return render_dashboard(result, history=history, baseline=baseline, regressions=regressions, out=target)
+
+
+def history(store_path: Path, *, integration: str | None, limit: int) -> list[RunSummary]:
+    """The most recent runs, newest first."""
+    if limit < 1:
+        raise ConfigError(
+            f"--limit {limit}: must be at least 1 (how many runs to list), e.g. --limit 20", key="--limit"
+        )
+    with open_existing(store_path) as store:
+        return store.list_runs(integration=integration, limit=limit)
+
+
+def set_baseline(store_path: Path, run_id: str) -> RunSummary:
+    """Mark a finished run as its integration's baseline; returns its summary."""
+    with open_existing(store_path) as store:
+        resolve_run(store, run_id, flag="RUN_ID")
+        try:
+            store.set_baseline(run_id)
+        except StoreError as exc:
+            raise ConfigError(f"RUN_ID {run_id!r}: {exc}", key="RUN_ID") from exc
+        return next(s for s in store.list_runs(limit=1_000_000) if s.run_id == run_id)
+
+
+def baselines(store_path: Path, *, integration: str | None) -> list[RunSummary]:
+    """The baseline run of one integration, or of every integration that has one."""
+    with open_existing(store_path) as store:
+        runs = store.list_runs(integration=integration, limit=1_000_000)
+    return [s for s in runs if s.is_baseline]
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def history_table(runs: list[RunSummary]) -> Table:
+    """A rich table of run summaries (newest first as given); ★ marks a baseline."""
+    table = Table(title="bonzo-bulk runs (★ = baseline)", header_style="bold", pad_edge=False)
+    table.add_column("run", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("integration")
+    table.add_column("target")
+    table.add_column("verdict", no_wrap=True)
+    for column in ("records", "delivered", "created", "assigned", "mapped", "p95 proc.", "API/rec"):
+        table.add_column(column, justify="right")
+    for run in runs:
+        verdict = (
+            "[yellow]UNFINISHED[/]" if run.passed is None else ("[green]PASS[/]" if run.passed else "[red]FAIL[/]")
+        )
+        table.add_row(
+            run.run_id + (" ★" if run.is_baseline else ""),
+            run.started_at.strftime("%Y-%m-%d %H:%M"),
+            run.integration,
+            run.target.upper() if run.target == "sandbox" else run.target,
+            verdict,
+            str(run.records),
+            _rate(run.delivery_rate),
+            _rate(run.creation_rate),
+            _rate(run.assignment_accuracy),
+            _rate(run.mapping_accuracy),
+            "—" if run.p95_processing_ms is None else f"{run.p95_processing_ms:,.0f} ms",
+            "—" if run.api_requests_per_record is None else f"{run.api_requests_per_record:.2f}",
+        )
+    return table

@@ -1,0 +1,257 @@
+"""The integration health dashboard: one self-contained, offline HTML file per run.
+
+>>> render_dashboard(result, history=store.list_runs(), out=Path("health.html"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from plotly.offline import get_plotlyjs
+
+from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.models import PhaseResult, RunResult, ThresholdVerdict
+from bonzo_bulk.regression import Regression
+from bonzo_bulk.report import plots
+from bonzo_bulk.secrets import redact
+from bonzo_bulk.store import RunSummary
+
+MAX_FAILURE_ROWS = 1000
+"""Failing checks listed in the table; the rest are counted (the store and JSON summary hold all)."""
+MAX_CELL_CHARS = 160
+_PLOTLY_SLOT = "/*bonzo-bulk:plotly.js*/"
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """One headline figure: label, value, a detail line and whether it met its threshold."""
+
+    label: str
+    value: str
+    detail: str
+    state: str  # "ok", "bad" or "info"
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRow:
+    """One failed check as a table row."""
+
+    phase: str
+    record: str
+    stage: str
+    check: str
+    expected: str
+    actual: str
+    message: str
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:,.2f} s" if value >= 10_000 else f"{value:,.0f} ms"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if moment else "—"
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = redact(text)
+    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
+
+
+def _deep_redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _deep_redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep_redact(v) for v in value]
+    return value
+
+
+def _threshold_state(verdicts: Sequence[ThresholdVerdict], name: str) -> str:
+    verdict = next((t for t in verdicts if t.name == name), None)
+    if verdict is None:
+        return "info"
+    return "ok" if verdict.passed else "bad"
+
+
+def _tiles(phase: PhaseResult) -> list[Tile]:
+    m = phase.metrics
+    verdicts = m.thresholds
+    tiles = [
+        Tile(
+            "Delivered",
+            _pct(m.delivery_rate),
+            f"{m.delivered} of {m.valid} valid records accepted by the hook",
+            _threshold_state(verdicts, "delivery_rate"),
+        ),
+        Tile(
+            "Created",
+            _pct(m.creation_rate),
+            f"{m.created} created · {m.missing} missing · {m.duplicates} duplicated",
+            _threshold_state(verdicts, "creation_rate"),
+        ),
+        Tile(
+            "Assigned correctly",
+            _pct(m.assignment_accuracy),
+            f"{m.assigned_correctly} with the right owner and team",
+            _threshold_state(verdicts, "assignment_accuracy"),
+        ),
+        Tile(
+            "Mapped correctly",
+            _pct(m.mapping_accuracy),
+            f"{m.mapped_correctly} with every checked field right",
+            _threshold_state(verdicts, "mapping_accuracy"),
+        ),
+        Tile(
+            "p95 processing",
+            _ms(m.processing_time.p95_ms),
+            f"p50 {_ms(m.processing_time.p50_ms)} · p99 {_ms(m.processing_time.p99_ms)}",
+            _threshold_state(verdicts, "processing_p95_s"),
+        ),
+        Tile(
+            "p95 delivery latency",
+            _ms(m.delivery_latency.p95_ms),
+            f"p50 {_ms(m.delivery_latency.p50_ms)} · p99 {_ms(m.delivery_latency.p99_ms)}",
+            _threshold_state(verdicts, "delivery_latency_p95_ms"),
+        ),
+        Tile(
+            "API requests / record",
+            f"{m.api_requests_per_record:.2f}",
+            f"{m.api_requests:,} requests in all",
+            _threshold_state(verdicts, "api_requests_per_record"),
+        ),
+    ]
+    if m.invalid_total:
+        ok = m.invalid_handled == m.invalid_total
+        tiles.append(
+            Tile(
+                "Invalid records handled",
+                f"{m.invalid_handled} / {m.invalid_total}",
+                "rejected or dropped as configured",
+                "ok" if ok else "bad",
+            )
+        )
+    return tiles
+
+
+def _failure_rows(result: RunResult) -> tuple[list[FailureRow], int]:
+    rows: list[FailureRow] = []
+    total = 0
+    for phase in result.phases:
+        for check in phase.checks:
+            if check.passed:
+                continue
+            total += 1
+            if len(rows) < MAX_FAILURE_ROWS:
+                rows.append(
+                    FailureRow(
+                        phase.kind,
+                        redact(check.record_name),
+                        check.stage.value,
+                        redact(check.check),
+                        _cell(check.expected),
+                        _cell(check.actual),
+                        _cell(check.message),
+                    )
+                )
+    return rows, total
+
+
+def _figures(result: RunResult, history: Sequence[RunSummary], baseline_id: str | None) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for phase in result.phases:
+        figures[f"funnel-{phase.kind}"] = plots.funnel(phase)
+        latencies = [d.latency_ms for d in phase.deliveries]
+        figures[f"latency-{phase.kind}"] = plots.distribution(
+            "delivery latency", phase.kind, latencies, phase.metrics.delivery_latency
+        )
+        figures[f"processing-{phase.kind}"] = plots.distribution(
+            "processing time", phase.kind, plots.processing_times_ms(phase), phase.metrics.processing_time
+        )
+        figures[f"owner-{phase.kind}"] = plots.assignment_matrix(phase, by_team=False)
+        figures[f"team-{phase.kind}"] = plots.assignment_matrix(phase, by_team=True)
+    figures["fields"] = plots.field_accuracy(result)
+    figures["stages"] = plots.failures_by_stage(result)
+    figures["errors"] = plots.counts_bar(result, "error_categories")
+    figures["status"] = plots.counts_bar(result, "status_codes")
+    if len(history) > 1:
+        figures.update(plots.trends(history, baseline_id, result.run_id))
+    return figures
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bonzo_bulk.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = _pct
+    env.filters["ms"] = _ms
+    env.filters["when"] = _when
+    return env
+
+
+def _with_current(result: RunResult, history: Sequence[RunSummary], baseline_id: str | None) -> list[RunSummary]:
+    runs = [s for s in history if s.integration == result.integration]
+    if all(s.run_id != result.run_id for s in runs):
+        runs.append(RunSummary.from_result(result, is_baseline=result.run_id == baseline_id))
+    return sorted(runs, key=lambda s: s.started_at)
+
+
+def render_dashboard(
+    result: RunResult,
+    *,
+    history: Sequence[RunSummary] = (),
+    baseline: RunResult | None = None,
+    regressions: Sequence[Regression] = (),
+    out: Path,
+) -> Path:
+    """Write the run's health dashboard to ``out`` (one offline HTML file) and return its path."""
+    baseline_id = (
+        baseline.run_id
+        if baseline is not None
+        else next((s.run_id for s in history if s.is_baseline and s.integration == result.integration), None)
+    )
+    runs = _with_current(result, history, baseline_id)
+    failure_rows, failure_total = _failure_rows(result)
+    context = {
+        "result": result,
+        "passed": result.passed,
+        "phases": [(p, _tiles(p)) for p in result.phases],
+        "regressions": regressions,
+        "baseline_id": baseline_id,
+        "figures": _deep_redact(_figures(result, runs, baseline_id)),
+        "runs": list(reversed(runs)),
+        "failures": failure_rows,
+        "failure_total": failure_total,
+        "failure_omitted": failure_total - len(failure_rows),
+        "stages": sorted({row.stage for row in failure_rows}),
+        "notes": [redact(n) for n in result.notes],
+        "config_name": Path(result.config_path).name if result.config_path else "—",
+        "generated_at": datetime.now().astimezone(),
+        "plotly_slot": _PLOTLY_SLOT,
+    }
+    page = redact(_environment().get_template("dashboard.html.j2").render(context))
+    page = page.replace(_PLOTLY_SLOT, get_plotlyjs(), 1)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise BonzoBulkError(f"cannot write the dashboard to {out}: {exc}; pass another --out path") from exc
+    return out

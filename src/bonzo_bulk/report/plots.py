@@ -1,0 +1,440 @@
+"""Plotly figures for the dashboard, as plain JSON-ready dicts built from a RunResult (aggregated in Python)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bonzo_bulk.models import LatencySummary, PhaseResult, Prospect, RunResult, Stage
+from bonzo_bulk.store import RunSummary
+
+Figure = dict[str, Any]
+
+GREEN = "#2e7d32"
+RED = "#c62828"
+AMBER = "#ef8f00"
+GREY = "#8a8f98"
+PHASE_COLOURS = {"primary": "#3867a8", "control": "#8a6bb1"}
+FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif", "size": 12}
+NOT_DELIVERED = "(not delivered)"
+NOT_CREATED = "(not created)"
+NO_OWNER = "(no owner)"
+MAX_BINS = 40
+
+
+def _layout(**extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "font": FONT,
+        "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "legend": {"orientation": "h", "y": -0.28, "x": 0},
+        "height": 340,
+    }
+    base.update(extra)
+    return base
+
+
+def funnel(phase: PhaseResult) -> Figure:
+    """Generated -> delivered -> created -> correctly assigned -> correctly mapped, for one phase."""
+    m = phase.metrics
+    data = [
+        {
+            "type": "funnel",
+            "name": phase.kind,
+            "y": ["generated", "delivered", "created", "correctly assigned", "correctly mapped"],
+            "x": [m.generated, m.delivered, m.created, m.assigned_correctly, m.mapped_correctly],
+            "textinfo": "value+percent initial",
+            "textfont": {"size": 13},
+            "marker": {"color": PHASE_COLOURS.get(phase.kind, GREY)},
+            "connector": {"fillcolor": "#e3e8f0"},
+        }
+    ]
+    return {"data": data, "layout": _layout(height=280, margin={"l": 140, "r": 20, "t": 10, "b": 20}, showlegend=False)}
+
+
+def processing_times_ms(phase: PhaseResult) -> list[float]:
+    """Per record: accepted at the hook (the delivery's answer) -> first seen through the API, in ms."""
+    answered = {d.record_name: d.answered_at or d.sent_at for d in phase.deliveries if d.accepted}
+    times = []
+    for observation in phase.observations:
+        start = answered.get(observation.record_name)
+        if start is not None and observation.first_seen_at is not None:
+            times.append((observation.first_seen_at - start).total_seconds() * 1000)
+    return times
+
+
+def histogram(values: Sequence[float]) -> tuple[list[float], list[int], bool]:
+    """Bin edges and counts (at most MAX_BINS bins); geometric bins, flagged True, for long-tailed data."""
+    if not values:
+        return [], [], False
+    ordered = sorted(values)
+    low, top, median = ordered[0], ordered[-1], ordered[len(ordered) // 2]
+    bins = max(1, min(MAX_BINS, math.ceil(math.sqrt(len(ordered)))))
+    logarithmic = low > 0 and median > 0 and top / median > 20
+    if logarithmic:
+        ratio = (top / low) ** (1 / bins)
+        edges = [low * ratio**i for i in range(bins + 1)]
+        edges[-1] = top
+    else:
+        low = min(0.0, low)
+        width = max(top - low, 1e-9) / bins
+        edges = [low + i * width for i in range(bins + 1)]
+    counts = [0] * bins
+    position = 0
+    for value in ordered:
+        while position < bins - 1 and value >= edges[position + 1]:
+            position += 1
+        counts[position] += 1
+    return edges, counts, logarithmic
+
+
+def distribution(title: str, kind: str, values: Sequence[float], summary: LatencySummary) -> Figure:
+    """A histogram (filled steps) and its CDF for one phase, with the run's p50/p95/p99 marked."""
+    edges, counts, logarithmic = histogram(values)
+    colour = PHASE_COLOURS.get(kind, GREY)
+    data: list[dict[str, Any]] = []
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    if counts:
+        total = sum(counts)
+        cumulative = [round(sum(counts[: i + 1]) / total, 4) for i in range(len(counts))]
+        rounded = [round(e, 3) for e in edges]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "records per bin",
+                "x": rounded,
+                "y": [*counts, counts[-1]],
+                "line": {"color": colour, "shape": "hv", "width": 1},
+                "fill": "tozeroy",
+                "fillcolor": "rgba(56,103,168,0.35)" if kind == "primary" else "rgba(138,107,177,0.35)",
+                "hovertemplate": "from %{x:,.0f} ms: %{y} records<extra></extra>",
+            }
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "share done (CDF)",
+                "x": rounded[1:],
+                "y": cumulative,
+                "yaxis": "y2",
+                "line": {"color": "#1f2328", "width": 1.5},
+                "hovertemplate": "≤ %{x:,.0f} ms: %{y:.1%}<extra></extra>",
+            }
+        )
+        marks = (("p50", summary.p50_ms, GREY), ("p95", summary.p95_ms, AMBER), ("p99", summary.p99_ms, RED))
+        for row, (label, value, mark_colour) in enumerate(marks):
+            at = math.log10(value) if logarithmic and value > 0 else value  # annotations take log10 on log axes
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": value,
+                    "x1": value,
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"color": mark_colour, "dash": "dash", "width": 1.5},
+                }
+            )
+            annotations.append(
+                {
+                    "x": at,
+                    "y": 1.0 - 0.09 * row,
+                    "xref": "x",
+                    "yref": "paper",
+                    "text": f"{label} {value:,.0f} ms",
+                    "showarrow": False,
+                    "xanchor": "left",
+                    "yanchor": "top",
+                    "bgcolor": "rgba(255,255,255,0.85)",
+                    "font": {"size": 11, "color": mark_colour},
+                }
+            )
+    xaxis: dict[str, Any] = {"title": {"text": f"{title} (ms{', log scale' if logarithmic else ''})"}}
+    xaxis.update({"type": "log"} if logarithmic else {"rangemode": "tozero"})
+    layout = _layout(
+        xaxis=xaxis,
+        yaxis={"title": {"text": "records"}, "rangemode": "tozero"},
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "range": [0, 1.02],
+            "tickformat": ".0%",
+            "dtick": 0.25,
+            "showgrid": False,
+        },
+        shapes=shapes,
+        annotations=annotations,
+        margin={"l": 60, "r": 50, "t": 20, "b": 80},
+        height=330,
+    )
+    return {"data": data, "layout": layout}
+
+
+def owner_of(prospect: Prospect) -> tuple[int | None, str | None]:
+    """(user id, email) of a prospect's owner, from ``assigned_to`` / ``assigned_user``."""
+    user = prospect.get("assigned_user")
+    email = user.get("email") if isinstance(user, Mapping) else None
+    owner = prospect.get("assigned_to")
+    if not isinstance(owner, int) and isinstance(user, Mapping):
+        owner = user.get("id")
+    return (owner if isinstance(owner, int) else None), (email if isinstance(email, str) else None)
+
+
+def team_of(prospect: Prospect) -> int | None:
+    """The prospect's team id: ``business_entity_id`` or ``business.id``."""
+    team = prospect.get("business_entity_id")
+    business = prospect.get("business")
+    if team is None and isinstance(business, Mapping):
+        team = business.get("id")
+    return team if isinstance(team, int) else None
+
+
+def _owner_label(prospect: Prospect, names: Mapping[int, str]) -> str:
+    owner_id, owner_email = owner_of(prospect)
+    if owner_id is not None:
+        return names.get(owner_id) or owner_email or f"user {owner_id}"
+    return owner_email or NO_OWNER
+
+
+def assignment_cells(phase: PhaseResult, *, by_team: bool) -> tuple[list[str], list[str], dict[tuple[str, str], int]]:
+    """Expected × actual owner (or team) counts over valid records: one count per prospect found."""
+    users = {r.expected_user.user_id: r.expected_user for r in phase.records}
+    unique = len({u.name for u in users.values()}) == len(users)
+    names = {uid: (u.name if unique and u.name else u.email) for uid, u in users.items()}
+    accepted = {d.record_name for d in phase.deliveries if d.accepted}
+    observed = {o.record_name: o.prospects for o in phase.observations}
+    cells: Counter[tuple[str, str]] = Counter()
+    rows: list[str] = []
+    for record in phase.records:
+        if not record.is_valid:
+            continue
+        user = record.expected_user
+        expected = f"team {user.team_id}" if by_team else names[user.user_id]
+        if expected not in rows:
+            rows.append(expected)
+        prospects = observed.get(record.name, ())
+        if not prospects:
+            cells[(expected, NOT_CREATED if record.name in accepted else NOT_DELIVERED)] += 1
+            continue
+        for prospect in prospects:
+            if by_team:
+                team = team_of(prospect)
+                actual = f"team {team}" if team is not None else NO_OWNER
+            else:
+                actual = _owner_label(prospect, names)
+            cells[(expected, actual)] += 1
+    tail = [NO_OWNER, NOT_CREATED, NOT_DELIVERED]
+    extra = sorted({a for _, a in cells} - set(rows) - set(tail))
+    columns = rows + extra + [t for t in tail if any(a == t for _, a in cells)]
+    return rows, columns, dict(cells)
+
+
+def assignment_matrix(phase: PhaseResult, *, by_team: bool) -> Figure:
+    """A heatmap of expected × actual: correct cells green, misrouted or missing cells red."""
+    rows, columns, cells = assignment_cells(phase, by_team=by_team)
+
+    def grid(keep: bool) -> list[list[int | None]]:
+        return [[cells.get((r, c)) if (r == c) is keep and cells.get((r, c)) else None for c in columns] for r in rows]
+
+    def trace(name: str, keep: bool, scale: list[list[Any]]) -> dict[str, Any]:
+        return {
+            "type": "heatmap",
+            "name": name,
+            "x": columns,
+            "y": rows,
+            "z": grid(keep),
+            "colorscale": scale,
+            "showscale": False,
+            "texttemplate": "%{z}",
+            "xgap": 2,
+            "ygap": 2,
+            "hovertemplate": "expected %{y}<br>actual %{x}<br>%{z} records<extra>" + name + "</extra>",
+        }
+
+    data = [
+        trace("correct", True, [[0, "#81c784"], [1, "#81c784"]]),
+        trace("wrong", False, [[0, "#e57373"], [1, "#e57373"]]),
+    ]
+    height = max(220, 70 + 46 * len(rows))
+    layout = _layout(
+        height=height,
+        margin={"l": 190, "r": 20, "t": 20, "b": 90},
+        xaxis={
+            "title": {"text": "actual team" if by_team else "actual owner"},
+            "type": "category",
+            "tickangle": 0 if len(columns) <= 4 else -20,
+            "automargin": True,
+        },
+        yaxis={"title": {"text": "expected"}, "type": "category", "autorange": "reversed"},
+    )
+    return {"data": data, "layout": layout}
+
+
+def field_accuracy(result: RunResult) -> Figure:
+    """Share of created prospects whose field matched, per field and phase (axis zoomed to the spread)."""
+    data = []
+    lowest = 100.0
+    for phase in result.phases:
+        fields = list(phase.metrics.field_accuracy)
+        values = [round(phase.metrics.field_accuracy[f] * 100, 2) for f in fields]
+        lowest = min([lowest, *values])
+        data.append(
+            {
+                "type": "bar",
+                "name": phase.kind,
+                "x": fields,
+                "y": values,
+                "text": [f"{v:.1f}%" if v < 100 else "" for v in values],
+                "textposition": "outside",
+                "textangle": 0,
+                "cliponaxis": False,
+                "marker": {"color": PHASE_COLOURS.get(phase.kind, GREY)},
+            }
+        )
+    floor = max(0.0, math.floor((lowest - 10) / 10) * 10)
+    return {
+        "data": data,
+        "layout": _layout(barmode="group", height=300, yaxis={"range": [floor, 104], "ticksuffix": "%"}),
+    }
+
+
+def counts_bar(result: RunResult, attribute: str, *, order: Sequence[str] = ()) -> Figure:
+    """A grouped bar chart of a per-phase mapping of counts (stages, error categories, status codes)."""
+    data = []
+    for phase in result.phases:
+        counts: Mapping[str, int] = getattr(phase.metrics, attribute)
+        keys = list(order) if order else sorted(counts)
+        data.append(
+            {
+                "type": "bar",
+                "name": phase.kind,
+                "x": keys,
+                "y": [counts.get(k, 0) for k in keys],
+                "text": [str(counts.get(k, 0)) for k in keys],
+                "textposition": "auto",
+                "marker": _bar_marker(phase.kind, keys, by_status=attribute == "status_codes"),
+            }
+        )
+    return {"data": data, "layout": _layout(barmode="group", xaxis={"type": "category"}, height=300)}
+
+
+def _bar_marker(kind: str, keys: Sequence[str], *, by_status: bool) -> dict[str, Any]:
+    if not by_status:
+        return {"color": PHASE_COLOURS.get(kind, GREY)}
+    pattern = {"shape": "/" if kind == "control" else "", "fgcolor": "#ffffff", "solidity": 0.3}
+    return {"color": [_status_colour(k) for k in keys], "pattern": pattern}
+
+
+def _status_colour(code: str) -> str:
+    if code.startswith("2"):
+        return GREEN
+    if code.startswith(("4", "5")):
+        return RED if code.startswith("5") or code == "429" else AMBER
+    return GREY
+
+
+def failures_by_stage(result: RunResult) -> Figure:
+    """Failed checks per pipeline stage and phase (every stage shown, zeros included)."""
+    return counts_bar(result, "failures_by_stage", order=[s.value for s in Stage])
+
+
+def trends(history: Sequence[RunSummary], baseline_id: str | None, current_id: str) -> list[tuple[str, Figure]]:
+    """Rates, p95 times and API cost over the history (oldest first), with baseline and this run marked."""
+    runs = sorted(history, key=lambda s: s.started_at)
+    x = [s.started_at.isoformat() for s in runs]
+    ids = [s.run_id for s in runs]
+
+    def line(name: str, values: list[float | None], colour: str) -> dict[str, Any]:
+        return {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": name,
+            "x": x,
+            "y": values,
+            "customdata": ids,
+            "line": {"color": colour},
+            "hovertemplate": "%{customdata}<br>" + name + ": %{y}<extra></extra>",
+        }
+
+    def marks(values: list[float | None]) -> list[dict[str, Any]]:
+        traces = []
+        for run_id, label, symbol, colour in (
+            (baseline_id, "baseline", "star", "#000000"),
+            (current_id, "this run", "circle-open", RED),
+        ):
+            if run_id in ids:
+                i = ids.index(run_id)
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "mode": "markers",
+                        "name": label,
+                        "x": [x[i]],
+                        "y": [values[i]],
+                        "marker": {"symbol": symbol, "size": 16, "color": colour, "line": {"width": 2}},
+                        "hovertemplate": f"{label} {run_id}<extra></extra>",
+                    }
+                )
+        return traces
+
+    def pct(values: list[float | None]) -> list[float | None]:
+        return [None if v is None else round(v * 100, 2) for v in values]
+
+    rate_series = [
+        ("delivery rate", pct([s.delivery_rate for s in runs]), "#3867a8"),
+        ("creation rate", pct([s.creation_rate for s in runs]), "#00897b"),
+        ("assignment accuracy", pct([s.assignment_accuracy for s in runs]), "#8a6bb1"),
+        ("mapping accuracy", pct([s.mapping_accuracy for s in runs]), "#ef8f00"),
+    ]
+    p95 = [s.p95_processing_ms for s in runs]
+    api = [s.api_requests_per_record for s in runs]
+    shapes = []
+    if baseline_id in ids:
+        at = x[ids.index(baseline_id)]
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": at,
+                "x1": at,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#000000", "dash": "dot", "width": 1},
+            }
+        )
+    layout = _layout(height=280, shapes=shapes, xaxis={"type": "date"})
+    return [
+        (
+            "trend-rates",
+            {
+                "data": [line(n, v, c) for n, v, c in rate_series] + marks(rate_series[0][1]),
+                "layout": {**layout, "yaxis": {"ticksuffix": "%", "title": {"text": "%"}}},
+            },
+        ),
+        (
+            "trend-p95",
+            {
+                "data": [
+                    line("p95 processing (ms)", p95, "#3867a8"),
+                    line("p95 delivery latency (ms)", [s.p95_latency_ms for s in runs], "#00897b"),
+                    *marks(p95),
+                ],
+                "layout": {**layout, "yaxis": {"title": {"text": "ms"}, "rangemode": "tozero"}},
+            },
+        ),
+        (
+            "trend-api",
+            {
+                "data": [line("API requests per record", api, "#8a6bb1"), *marks(api)],
+                "layout": {**layout, "yaxis": {"title": {"text": "requests"}, "rangemode": "tozero"}},
+            },
+        ),
+    ]

@@ -1,0 +1,215 @@
+"""The SQLite run store: written as the run goes, read back field for field, safe across processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import DROPPED, DUPLICATE, FAULTY, MANGLED, MISSING, SLOW, WRONG_OWNER, WRONG_TEAM, RunSpec, build_run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bonzo_bulk.errors import StoreError
+from bonzo_bulk.models import RunResult
+from bonzo_bulk.store import SCHEMA_VERSION, RunStore, RunSummary
+
+
+def _begin(store: RunStore, result: RunResult) -> None:
+    store.begin_run(
+        run_id=result.run_id,
+        test_name=result.test_name,
+        integration=result.integration,
+        config_path=result.config_path,
+        target=result.target,
+        started_at=result.started_at,
+        dry_run=result.dry_run,
+        config_snapshot={"regression": {"p95_processing_increase": 0.25}, "test_records": 30},
+    )
+
+
+def _record_as_it_goes(store: RunStore, result: RunResult) -> None:
+    _begin(store, result)
+    for phase in result.phases:
+        store.add_records(result.run_id, phase.records)
+        half = len(phase.deliveries) // 2
+        store.add_deliveries(result.run_id, phase.kind, phase.deliveries[:half])
+        store.add_deliveries(result.run_id, phase.kind, phase.deliveries[half:])
+        store.add_observed_prospects(result.run_id, phase.kind, phase.observations)
+
+
+def test_a_finished_run_reads_back_equal(tmp_path: Path) -> None:
+    result = build_run(faults=FAULTY, control=6, notes=("fault profile: mixed", "ünïcødé ✓"))
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        _record_as_it_goes(store, result)
+        store.finish_run(result)
+        assert store.load_run(result.run_id) == result
+    with RunStore(tmp_path / "runs.sqlite3") as reopened:
+        assert reopened.load_run(result.run_id) == result
+        assert reopened.config_snapshot(result.run_id)["test_records"] == 30
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+fault_kinds = st.sampled_from([DROPPED, MISSING, WRONG_OWNER, WRONG_TEAM, MANGLED, SLOW, DUPLICATE])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    records=st.integers(min_value=1, max_value=12),
+    control=st.integers(min_value=0, max_value=3),
+    faults=st.dictionaries(st.integers(min_value=1, max_value=12), fault_kinds, max_size=5),
+    target=st.sampled_from(["sandbox", "live"]),
+    notes=st.lists(st.text(max_size=20), max_size=2),
+    expected=json_values,
+    actual=json_values,
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_any_run_round_trips(
+    tmp_path: Path,
+    records: int,
+    control: int,
+    faults: dict[int, str],
+    target: Any,
+    notes: list[str],
+    expected: Any,
+    actual: Any,
+    seed: int,
+) -> None:
+    spec = RunSpec(
+        records=records,
+        control=control,
+        faults=faults,
+        target=target,
+        notes=tuple(notes),
+        invalid=min(2, records - 1),
+        seed=seed,
+        run_id=f"run_{seed}",
+    )
+    result = build_run(spec)
+    primary = result.phases[0]
+    odd_check = dataclasses.replace(primary.checks[0], expected=expected, actual=actual, passed=False)
+    result = dataclasses.replace(
+        result, phases=(dataclasses.replace(primary, checks=(*primary.checks, odd_check)), *result.phases[1:])
+    )
+    with RunStore(tmp_path / f"rt_{seed}.sqlite3") as store:
+        store.finish_run(result)
+        store.finish_run(result)
+        assert store.load_run(result.run_id) == result
+
+
+def test_an_interrupted_run_can_be_inspected_and_cleaned_from_another_process(tmp_path: Path) -> None:
+    result = build_run(faults={24: DUPLICATE, 11: WRONG_OWNER})
+    path = tmp_path / "runs.sqlite3"
+    with RunStore(path) as store:
+        _record_as_it_goes(store, result)
+        script = (
+            "import sys; from bonzo_bulk.store import RunStore\n"
+            "with RunStore(sys.argv[1]) as s:\n"
+            "    print(s.interrupted_runs()[0]); print(len(s.observed_prospects(s.interrupted_runs()[0])))\n"
+        )
+        child = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+        assert child.stdout.split() == [result.run_id, str(28 + 1)]  # 28 valid records, one duplicated
+        assert store.interrupted_runs() == [result.run_id]
+        [summary] = store.list_runs()
+        assert (summary.finished_at, summary.passed, summary.records) == (None, None, 30)
+        with pytest.raises(StoreError, match="never finished"):
+            store.load_run(result.run_id)
+        with pytest.raises(StoreError, match="cannot be a baseline"):
+            store.set_baseline(result.run_id)
+
+
+def test_observed_prospects_carry_owner_and_deletion_marks(tmp_path: Path) -> None:
+    result = build_run(faults={11: WRONG_OWNER, 24: DUPLICATE})
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        _record_as_it_goes(store, result)
+        prospects = {p.prospect_id: p for p in store.observed_prospects(result.run_id)}
+        assert prospects[50_011].owner_user_id == 103  # record 11 meant for Bob (102) landed with Carol
+        assert prospects[50_001].first_name == "TestRecord_MonitorBase_001"
+        assert prospects[50_001].email == "test.monitorbase.001@bonzobuddy.test"
+        assert {50_024, 90_024} <= set(prospects)
+        store.mark_deleted(result.run_id, [50_001, 90_024])
+        store.finish_run(result)
+        store.finish_run(result)
+        after = {p.prospect_id: p for p in store.observed_prospects(result.run_id)}
+        assert len(after) == len(prospects)
+        assert {pid for pid, p in after.items() if p.deleted_at is not None} == {50_001, 90_024}
+        assert store.interrupted_runs() == []
+
+
+def test_owner_comes_from_assigned_user_when_assigned_to_is_missing(tmp_path: Path) -> None:
+    result = build_run(records=3, invalid=0)
+    phase = result.phases[0]
+    observation = phase.observations[0]
+    bare = {k: v for k, v in observation.prospects[0].items() if k != "assigned_to"}
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        _begin(store, result)
+        store.add_observed_prospects(result.run_id, "primary", [dataclasses.replace(observation, prospects=(bare,))])
+        [stored] = store.observed_prospects(result.run_id)
+        assert stored.owner_user_id == bare["assigned_user"]["id"]
+
+
+def test_history_latest_and_one_baseline_per_integration(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    runs = [build_run(run_id=f"mb_{i}", started_at=FAULTY_START + timedelta(hours=i)) for i in range(3)]
+    other = build_run(run_id="zz_0", integration="zillow", started_at=FAULTY_START + timedelta(hours=9))
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        for result in [*runs, other]:
+            store.finish_run(result)
+        assert [s.run_id for s in store.list_runs()] == ["zz_0", "mb_2", "mb_1", "mb_0"]
+        assert [s.run_id for s in store.list_runs(integration="monitorbase", limit=2)] == ["mb_2", "mb_1"]
+        assert store.latest_run_id() == "zz_0"
+        assert store.latest_run_id("monitorbase") == "mb_2"
+        assert store.baseline_run_id("monitorbase") is None
+        store.set_baseline("mb_0")
+        store.set_baseline("zz_0")
+        store.set_baseline("mb_1")
+        assert store.baseline_run_id("monitorbase") == "mb_1"
+        assert store.baseline_run_id("zillow") == "zz_0"
+        assert [s.run_id for s in store.list_runs() if s.is_baseline] == ["zz_0", "mb_1"]
+        summary = next(s for s in store.list_runs() if s.run_id == "mb_2")
+        assert summary == RunSummary.from_result(runs[2])
+
+
+FAULTY_START = build_run().started_at
+
+
+def test_unknown_run_names_the_recent_ones(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        store.finish_run(build_run(run_id="known_1"))
+        with pytest.raises(StoreError, match=r"no run with id 'nope'; recent runs: known_1"):
+            store.load_run("nope")
+        with pytest.raises(StoreError, match="nope"):
+            store.add_records("nope", [])
+
+
+def test_sqlite_failures_become_store_errors_naming_the_file(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"junk\.sqlite3.*could not prepare the schema"):
+        RunStore(junk)
+    newer = tmp_path / "newer.sqlite3"
+    with sqlite3.connect(newer) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this bonzo-bulk"):
+        RunStore(newer)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot open run store"):
+        RunStore(blocker / "runs.sqlite3")
+
+
+def test_store_uses_wal_and_a_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "runs.sqlite3"
+    RunStore(path).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
