@@ -5,7 +5,6 @@ Bonzo has no such endpoints; they exist so tests and the CLI can set the stand-i
 
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bonzo_bulk.models import User
 from bonzo_bulk.sandbox.db import SUPERUSER_ID, HookRow
 from bonzo_bulk.sandbox.faults import parse_profile
+from bonzo_bulk.sandbox.prospects import parse_json
 from bonzo_bulk.sandbox.state import REQUEST_LOG_SIZE, SandboxState, UnknownLoEmail
 from bonzo_bulk.settings import ProcessingDelayModel, TestUserConfig
 
@@ -176,7 +176,7 @@ async def put_faults(request: Request) -> Any:
     state = _app(request).sandbox
     raw = await request.body()
     try:
-        data = json.loads(raw) if raw.strip() else None
+        data = parse_json(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
         return _unprocessable("body", "The fault profile must be JSON: {'seed': int, 'faults': [{'kind': ...}, ...]}.")
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import time
 from collections.abc import AsyncIterator
@@ -32,7 +31,16 @@ from bonzo_bulk.sandbox.intake import (
     handle_hook,
 )
 from bonzo_bulk.sandbox.intake import respond as raw_respond
-from bonzo_bulk.sandbox.prospects import FieldErrors, api_fields, attach_tag_ids, new_doc, render, search_text
+from bonzo_bulk.sandbox.prospects import (
+    FieldErrors,
+    api_fields,
+    as_id,
+    attach_tag_ids,
+    new_doc,
+    parse_json,
+    render,
+    search_text,
+)
 from bonzo_bulk.sandbox.state import SandboxOptions, SandboxState
 
 API_PREFIX = "/api/v3"
@@ -195,7 +203,8 @@ def acting_user(request: Request) -> UserRow:
     elif "@" in target:
         found = state.users_by_email.get(target.lower())
     else:
-        found = state.users.get(int(target)) if target.isdigit() else None
+        user_id = as_id(target)
+        found = state.users.get(user_id) if user_id is not None else None
     if found is None:
         message = f"On-Behalf-Of: no user matches {target!r}; give a Bonzo user id, an email or ex:<external id>."
         raise ApiError(422, message, {"On-Behalf-Of": [message]})
@@ -213,7 +222,7 @@ def _int_param(raw: str | None, default: int) -> int:
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw) if raw.strip() else None
+        return parse_json(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(
             422, "The request body is not valid JSON.", {"body": ["The request body must be valid JSON."]}
@@ -222,7 +231,8 @@ async def _json_body(request: Request) -> Any:
 
 async def _visible(request: Request, prospect_id: str, user: UserRow) -> StoredProspect:
     state = _state(request)
-    stored = await state.run(state.db.get_prospect, int(prospect_id)) if prospect_id.isdigit() else None
+    number = as_id(prospect_id)
+    stored = await state.run(state.db.get_prospect, number) if number is not None else None
     if stored is None or stored.user_id != user.id:
         raise ApiError(404, "No query results for model [App\\Models\\Prospect].")
     return stored

@@ -30,11 +30,13 @@ from bonzo_bulk.sandbox.faults import (
 )
 from bonzo_bulk.sandbox.prospects import (
     FieldErrors,
+    as_id,
     attach_tag_ids,
     clean_email,
     clean_tags,
     e164,
     new_doc,
+    parse_json,
     search_text,
     text,
 )
@@ -171,8 +173,8 @@ def map_general(state: SandboxState, hook: HookRow, payload: Mapping[str, Any]) 
         errors.setdefault("user_id", []).append("The user id field is required.")
     else:
         user_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
-        if isinstance(raw_id, str) and raw_id.strip().isdigit():
-            user_id = int(raw_id.strip())
+        if isinstance(raw_id, str):
+            user_id = as_id(raw_id.strip())
         owner = state.users.get(user_id) if user_id is not None else None
         if owner is None or owner.is_superuser:
             errors.setdefault("user_id", []).append("The selected user id is invalid.")
@@ -334,7 +336,7 @@ async def handle_hook(state: SandboxState, queue: IntakeQueue, scope: Scope, rec
     if body is None:
         return
     try:
-        payload = json.loads(body)
+        payload = parse_json(body)
     except (ValueError, UnicodeDecodeError):
         await respond(send, 422, {"errors": {"body": ["The payload must be valid JSON."]}})
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -58,6 +59,20 @@ class FieldErrors(Exception):
     def __init__(self, errors: dict[str, list[str]]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: like json.loads, but NaN / Infinity (which JSON has not) are refused with ValueError."""
+    return json.loads(raw, parse_constant=_refuse_constant)
+
+
+def as_id(value: str) -> int | None:
+    """An ASCII-digit id that fits SQLite's INTEGER, else None."""
+    return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
 
 
 def label(field: str) -> str:
