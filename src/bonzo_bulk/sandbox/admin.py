@@ -64,20 +64,24 @@ class ResetBody(BaseModel):
 
 
 def _app(request: Request) -> SandboxApp:
+    """The sandbox app serving this request."""
     app: SandboxApp = request.app
     return app
 
 
 def _unprocessable(field: str, message: str) -> JSONResponse:
+    """A Laravel-style 422 naming one field."""
     return JSONResponse({"message": message, "errors": {field: [message]}}, status_code=422)
 
 
 def _hook_json(request: Request, hook: HookRow) -> dict[str, str]:
+    """A hook as the admin routes show it, with its full URL on this server."""
     base = str(request.base_url).rstrip("/")
     return {"type": hook.type, "source": hook.source, "hash": hook.hash, "url": f"{base}/api/webhook/{hook.hash}"}
 
 
 def _settings(state: SandboxState) -> dict[str, Any]:
+    """The runtime settings as JSON."""
     return {
         "processing": state.processing.model_dump(),
         "unknown_lo_email": state.unknown_lo_email,
@@ -88,6 +92,7 @@ def _settings(state: SandboxState) -> dict[str, Any]:
 
 
 def _seed_conflict(state: SandboxState, users: list[TestUserConfig]) -> JSONResponse | None:
+    """A 422 when a seeded user would take the superuser's id or another user's email / external id."""
     seen_emails: dict[str, int] = {}
     seen_external: dict[str, int] = {}
     for index, user in enumerate(users):
@@ -115,6 +120,7 @@ def _seed_conflict(state: SandboxState, users: list[TestUserConfig]) -> JSONResp
 
 @router.post("/seed", summary="Create users, teams and hooks; returns the sandbox's tokens and hook URLs")
 async def seed(request: Request, body: SeedBody) -> Any:
+    """Create users, teams and hooks; idempotent, so a run can always seed."""
     state = _app(request).sandbox
     conflict = _seed_conflict(state, body.users)
     if conflict is not None:
@@ -145,6 +151,7 @@ async def seed(request: Request, body: SeedBody) -> Any:
 
 @router.get("/state", summary="Users, teams, hooks, settings and counts")
 async def get_state(request: Request) -> dict[str, Any]:
+    """What the sandbox holds, for humans and for tests."""
     state = _app(request).sandbox
     db = state.db
     prospects, pending = await state.run(lambda: (db.prospect_count(), db.pending_count()))
@@ -168,11 +175,13 @@ async def get_state(request: Request) -> dict[str, Any]:
 
 @router.get("/faults", summary="The current fault profile")
 async def get_faults(request: Request) -> dict[str, Any]:
+    """The fault profile in force."""
     return _app(request).sandbox.profile.model_dump(mode="json", exclude_none=True)
 
 
 @router.put("/faults", summary="Replace the fault profile (its counters start again)")
 async def put_faults(request: Request) -> Any:
+    """Replace the fault profile; a bad one is a 422 naming the key."""
     state = _app(request).sandbox
     raw = await request.body()
     try:
@@ -189,11 +198,13 @@ async def put_faults(request: Request) -> Any:
 
 @router.get("/settings", summary="Processing delay, unknown lo_email policy, fallback user, rate limit")
 async def get_settings(request: Request) -> dict[str, Any]:
+    """The runtime settings."""
     return _settings(_app(request).sandbox)
 
 
 @router.put("/settings", summary="Change runtime settings")
 async def put_settings(request: Request, body: SettingsUpdate) -> Any:
+    """Change the runtime settings a run depends on."""
     state = _app(request).sandbox
     given = body.model_fields_set
     if "fallback_user_id" in given and body.fallback_user_id is not None:
@@ -213,6 +224,7 @@ async def put_settings(request: Request, body: SettingsUpdate) -> Any:
 
 @router.post("/reset", summary="Forget prospects, pending intake and ground truth (scope all: users and hooks too)")
 async def reset(request: Request, body: ResetBody | None = None) -> dict[str, Any]:
+    """Start clean between runs or tests."""
     app = _app(request)
     state = app.sandbox
     scope = body.scope if body is not None else "prospects"
@@ -229,17 +241,20 @@ async def reset(request: Request, body: ResetBody | None = None) -> dict[str, An
 async def requests_log(
     request: Request, limit: int = Query(100, ge=1, le=REQUEST_LOG_SIZE, description="how many, newest last")
 ) -> dict[str, Any]:
+    """The request log, so tests and people can see what reached the sandbox."""
     log = _app(request).sandbox.request_log
     return {"requests": list(log)[-limit:]}
 
 
 @router.get("/ground-truth", summary="Every fault actually applied, one entry per (record, fault)")
 async def ground_truth(request: Request) -> dict[str, Any]:
+    """Every fault applied, so a verdict can be compared with the truth."""
     state = _app(request).sandbox
     return {"faults": await state.run(state.db.truth)}
 
 
 @router.get("/pending", summary="How many accepted leads wait for the worker")
 async def pending(request: Request) -> dict[str, int]:
+    """The worker's backlog, so callers can wait for it to drain."""
     state = _app(request).sandbox
     return {"pending": await state.run(state.db.pending_count)}

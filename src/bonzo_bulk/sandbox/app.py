@@ -60,6 +60,7 @@ class ApiError(Exception):
 
 
 def _header(scope: Scope, name: bytes) -> str:
+    """One request header from a raw ASGI scope ('' when absent)."""
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
@@ -67,6 +68,7 @@ def _header(scope: Scope, name: bytes) -> str:
 
 
 def _bearer(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
     scheme, _, token = authorization.strip().partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
@@ -181,6 +183,7 @@ class SandboxApp(FastAPI):
 
 
 def _state(request: Request) -> SandboxState:
+    """The runtime of the app serving this request."""
     app: SandboxApp = request.app
     return app.sandbox
 
@@ -220,6 +223,7 @@ def _int_param(raw: str | None, default: int) -> int:
 
 
 async def _json_body(request: Request) -> Any:
+    """The request's JSON body (None when empty); not JSON is a 422."""
     raw = await request.body()
     try:
         return parse_json(raw) if raw.strip() else None
@@ -230,6 +234,7 @@ async def _json_body(request: Request) -> Any:
 
 
 async def _visible(request: Request, prospect_id: str, user: UserRow) -> StoredProspect:
+    """The prospect if the acting user owns it; 404 otherwise (as for an unknown id)."""
     state = _state(request)
     number = as_id(prospect_id)
     stored = await state.run(state.db.get_prospect, number) if number is not None else None
@@ -268,6 +273,7 @@ _PROSPECT_BODY = {
 
 
 def _add_api_routes(app: SandboxApp) -> None:
+    """Register the ``/api/v3/prospects`` routes."""
     tags: list[str | Any] = ["bonzo api v3"]
 
     @app.get(f"{API_PREFIX}/prospects", tags=tags, summary="List or search the acting user's prospects")
@@ -379,6 +385,8 @@ def _add_api_routes(app: SandboxApp) -> None:
 
 
 def _add_error_handlers(app: SandboxApp) -> None:
+    """Answer every error in Laravel's JSON shape (``{"message", "errors"?}``), never FastAPI's ``detail``."""
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers or None)

@@ -220,6 +220,7 @@ class Database:
         self._conn.execute("COMMIT")
 
     def _ensure_superuser(self) -> None:
+        """Create the superuser (and its token) once per database file."""
         with self.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO teams (id, name) VALUES (?, ?)", (SUPERUSER_ID, "Sandbox Enterprise"))
             conn.execute(
@@ -313,14 +314,6 @@ class Database:
             )
             ids.append(int(cur.lastrowid or 0))
         return ids
-
-    def create_prospect(self, prospect: NewProspect) -> StoredProspect:
-        """Insert one prospect in its own transaction and read it back."""
-        with self.transaction():
-            (prospect_id,) = self.insert_prospects([prospect])
-        stored = self.get_prospect(prospect_id)
-        assert stored is not None
-        return stored
 
     def bulk_insert_prospects(self, rows: Iterable[tuple[int, int, str, str, str]]) -> None:
         """Fast load of (user_id, team_id, search, doc_json, stamp) rows (benchmarks, fixtures)."""
@@ -431,11 +424,6 @@ class Database:
                 (e.fault, e.record, e.email, e.hook, json.dumps(e.detail), e.at, e.dedupe),
             )
 
-    def record_truth(self, entries: Sequence[TruthEntry]) -> None:
-        """:meth:`add_truth` in its own transaction."""
-        with self.transaction():
-            self.add_truth(entries)
-
     def truth(self) -> list[dict[str, Any]]:
         """Every applied fault, in the order first applied."""
         rows = self._conn.execute(
@@ -453,11 +441,6 @@ class Database:
             }
             for r in rows
         ]
-
-    def clear_truth(self) -> None:
-        """Forget the ground truth (a new fault profile starts a new one)."""
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM ground_truth")
 
     # reset -----------------------------------------------------------------------------------------
 

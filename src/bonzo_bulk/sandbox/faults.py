@@ -189,6 +189,7 @@ def chosen_fraction(seed: int, kind: str, record: str) -> float:
 
 
 def _check_fields(profile: FaultProfile) -> None:
+    """Refuse field faults that name something a prospect does not have."""
     for index, fault in enumerate(profile.faults):
         if isinstance(fault, MangleFieldFault | MissingFieldFault):
             name = fault.field
@@ -317,6 +318,7 @@ class ProcessingOutcome:
 
 
 def _next_user(owner_id: int, users: Mapping[int, UserRow]) -> UserRow | None:
+    """The seeded user after the owner (by id, wrapping round); None when there is no other user."""
     candidates = sorted(uid for uid, u in users.items() if not u.is_superuser)
     if len(candidates) < 2 or owner_id not in candidates:
         others = [uid for uid in candidates if uid != owner_id]
@@ -325,6 +327,7 @@ def _next_user(owner_id: int, users: Mapping[int, UserRow]) -> UserRow | None:
 
 
 def _next_team(team_id: int, teams: Mapping[int, str]) -> int:
+    """The team after this one (by id, wrapping round); the superuser's team when there is no other."""
     candidates = sorted(t for t in teams if t != SUPERUSER_ID)
     if team_id in candidates and len(candidates) > 1:
         return candidates[(candidates.index(team_id) + 1) % len(candidates)]
@@ -348,6 +351,7 @@ def _set_field(doc: dict[str, Any], name: str, value: Any) -> Any:
 
 
 def _get_field(doc: dict[str, Any], name: str) -> Any:
+    """A doc field, or ``custom_fields.<key>``."""
     if name.startswith("custom_fields."):
         return doc["custom_fields"].get(name[len("custom_fields.") :])
     return doc.get(name)

@@ -71,6 +71,7 @@ class DropLead(Exception):
 def _contact(
     errors: dict[str, list[str]], email_raw: str | None, phone_raw: str | None
 ) -> tuple[str | None, str | None]:
+    """Normalised (email, phone); a field error when neither was sent, or neither survives normalisation."""
     email, phone = clean_email(email_raw), e164(phone_raw)
     if not email_raw and not phone_raw:
         errors.setdefault("email", []).append("The email field is required when phone is not present.")
@@ -84,6 +85,7 @@ def _contact(
 
 
 def _scalar(value: Any) -> str | None:
+    """A non-empty stripped string of a scalar payload value (objects and lists give None)."""
     if value is None or isinstance(value, dict | list):
         return None
     cleaned = str(value).strip()
@@ -91,6 +93,7 @@ def _scalar(value: Any) -> str | None:
 
 
 def _resolve_lo(state: SandboxState, payload: Mapping[str, Any], errors: dict[str, list[str]]) -> UserRow | None:
+    """The owner by ``lo_email`` (case-insensitive), else the unknown-lo_email policy: reject, fallback or drop."""
     lo_email = _scalar(payload.get("lo_email"))
     user = state.users_by_email.get(lo_email.lower()) if lo_email else None
     if user is not None and not user.is_superuser:
@@ -228,6 +231,7 @@ async def _read_body(receive: Receive) -> bytes | None:
 
 
 async def _reset(scope: Scope) -> None:
+    """Close the connection without an answer (RST via SO_LINGER 0); in-process, raise ConnectionResetError."""
     transport = scope.get("sandbox.transport")
     if transport is None:
         raise ConnectionResetError("sandbox fault 'reset': connection closed without an answer")
@@ -430,8 +434,11 @@ class IntakeWorker:
         state = self._state
         while True:
             self.wake.clear()
-            db = state.db
-            processed, next_due = await state.run(process_due, db, time.time(), state.users, state.teams)
+            try:
+                processed, next_due = await state.run(process_due, state.db, time.time(), state.users, state.teams)
+            except Exception:
+                log.exception("sandbox: the intake worker failed on a batch; retrying in 1 s")
+                processed, next_due = 0, time.time() + 1.0
             if processed >= WORKER_BATCH:
                 continue
             timeout = None if next_due is None else max(0.0, next_due - time.time())

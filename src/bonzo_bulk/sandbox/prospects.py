@@ -62,6 +62,7 @@ class FieldErrors(Exception):
 
 
 def _refuse_constant(name: str) -> Any:
+    """``json.loads`` hook: NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not a JSON number")
 
 

@@ -45,6 +45,7 @@ class SandboxOptions:
     max_per_page: int = 100
 
     def __post_init__(self) -> None:
+        """Refuse bad options early, with the option named."""
         if self.unknown_lo_email not in ("reject", "fallback", "drop"):
             raise SandboxError(
                 f"unknown_lo_email: {self.unknown_lo_email!r} is not a policy; use reject, fallback or drop"
