@@ -13,6 +13,8 @@ from bonzo_bulk.models import PhaseMetrics, RunResult
 from bonzo_bulk.settings import RegressionSettings
 
 _EPSILON = 1e-9
+MIN_TIME_INCREASE_MS = 25.0
+"""A p95 time must also grow by at least this much: 2 ms -> 4 ms is +100 % but only noise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,8 @@ def compare(result: RunResult, baseline: RunResult, tolerances: RegressionSettin
                 continue
             increase: float = getattr(tolerances, setting)
             ceiling = then * (1 + increase)
-            if now > ceiling + _EPSILON:
+            noise = MIN_TIME_INCREASE_MS if metric.endswith("_ms") else 0.0
+            if now > ceiling + _EPSILON and now - then > noise:
                 found.append(
                     Regression(
                         metric=metric,

@@ -107,3 +107,12 @@ def test_phases_are_compared_like_for_like() -> None:
     assert compare(worse_control, only_primary, RegressionSettings()) == []
     [regression] = compare(worse_control, BASE, RegressionSettings())
     assert (regression.phase, regression.metric) == ("control", "delivery_rate")
+
+
+def test_tiny_absolute_time_changes_are_noise() -> None:
+    m = _metric(BASE)
+    base = _with_metrics(BASE, delivery_latency=dataclasses.replace(m.delivery_latency, p95_ms=2.0))
+    doubled = _with_metrics(BASE, delivery_latency=dataclasses.replace(m.delivery_latency, p95_ms=4.0))
+    assert compare(doubled, base, RegressionSettings()) == []
+    far = _with_metrics(BASE, delivery_latency=dataclasses.replace(m.delivery_latency, p95_ms=40.0))
+    assert [r.metric for r in compare(far, base, RegressionSettings())] == ["p95_latency_ms"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import ValidationError
+from rich import box
 from rich.table import Table
 
 from bonzo_bulk.errors import ConfigError, StoreError
@@ -117,31 +118,35 @@ def _rate(value: float | None) -> str:
 
 
 def history_table(runs: list[RunSummary]) -> Table:
-    """A rich table of run summaries (newest first as given); ★ marks a baseline."""
-    table = Table(title="bonzo-bulk runs (★ = baseline)", header_style="bold", pad_edge=False)
+    """A compact rich table of run summaries (newest first as given); ★ marks a baseline."""
+    integrations = sorted({r.integration for r in runs})
+    targets = sorted({r.target for r in runs})
+    title = f"bonzo-bulk runs of {', '.join(integrations)} on {', '.join(targets)} (★ baseline, — unfinished)"
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=True
+    )
     table.add_column("run", no_wrap=True)
     table.add_column("started", no_wrap=True)
-    table.add_column("integration")
-    table.add_column("target")
-    table.add_column("verdict", no_wrap=True)
-    for column in ("records", "delivered", "created", "assigned", "mapped", "p95 proc.", "API/rec"):
-        table.add_column(column, justify="right")
+    mixed = len(integrations) > 1 or len(targets) > 1
+    if mixed:
+        table.add_column("integration / target", overflow="fold")
+    table.add_column("pass", no_wrap=True)
+    for column in ("recs", "deliv", "creat", "assign", "map", "p95", "API/rec"):
+        table.add_column(column, justify="right", no_wrap=True)
     for run in runs:
-        verdict = (
-            "[yellow]UNFINISHED[/]" if run.passed is None else ("[green]PASS[/]" if run.passed else "[red]FAIL[/]")
-        )
-        table.add_row(
-            run.run_id + (" ★" if run.is_baseline else ""),
-            run.started_at.strftime("%Y-%m-%d %H:%M"),
-            run.integration,
-            run.target.upper() if run.target == "sandbox" else run.target,
+        verdict = "[yellow]—[/]" if run.passed is None else ("[green]PASS[/]" if run.passed else "[red]FAIL[/]")
+        cells = [run.run_id + (" ★" if run.is_baseline else ""), run.started_at.strftime("%m-%d %H:%M")]
+        if mixed:
+            cells.append(f"{run.integration} / {run.target}")
+        cells += [
             verdict,
             str(run.records),
             _rate(run.delivery_rate),
             _rate(run.creation_rate),
             _rate(run.assignment_accuracy),
             _rate(run.mapping_accuracy),
-            "—" if run.p95_processing_ms is None else f"{run.p95_processing_ms:,.0f} ms",
+            "—" if run.p95_processing_ms is None else f"{run.p95_processing_ms / 1000:,.1f}s",
             "—" if run.api_requests_per_record is None else f"{run.api_requests_per_record:.2f}",
-        )
+        ]
+        table.add_row(*cells)
     return table

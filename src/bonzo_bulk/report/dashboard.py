@@ -80,8 +80,8 @@ def _deep_redact(value: Any) -> Any:
     return value
 
 
-def _threshold_state(verdicts: Sequence[ThresholdVerdict], name: str) -> str:
-    verdict = next((t for t in verdicts if t.name == name), None)
+def _threshold_state(verdicts: Sequence[ThresholdVerdict], *names: str) -> str:
+    verdict = next((t for t in verdicts if t.name in names), None)
     if verdict is None:
         return "info"
     return "ok" if verdict.passed else "bad"
@@ -119,7 +119,7 @@ def _tiles(phase: PhaseResult) -> list[Tile]:
             "p95 processing",
             _ms(m.processing_time.p95_ms),
             f"p50 {_ms(m.processing_time.p50_ms)} · p99 {_ms(m.processing_time.p99_ms)}",
-            _threshold_state(verdicts, "processing_p95_s"),
+            _threshold_state(verdicts, "processing_p95_seconds", "processing_p95_s"),
         ),
         Tile(
             "p95 delivery latency",

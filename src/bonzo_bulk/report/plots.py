@@ -319,6 +319,7 @@ def counts_bar(result: RunResult, attribute: str, *, order: Sequence[str] = ()) 
                 "y": [counts.get(k, 0) for k in keys],
                 "text": [str(counts.get(k, 0)) for k in keys],
                 "textposition": "auto",
+                "textangle": 0,
                 "marker": _bar_marker(phase.kind, keys, by_status=attribute == "status_codes"),
             }
         )
