@@ -1,7 +1,8 @@
 """Sandbox benchmark: hook intake throughput/latency and GET /prospects page latency with 100k prospects.
 
 Run: ``uv run python benchmarks/bench_sandbox.py [--requests 4000] [--concurrency 32] [--prospects 100000]``.
-Loopback only; bounded in count and time.
+The sandbox runs in a child process (as ``bonzo-bulk sandbox`` would), so client and server do not share
+a GIL. Loopback only; bounded in count and time.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -120,6 +125,24 @@ async def bench_pages(base: str, token: str, rounds: int) -> dict[str, list[floa
     return results
 
 
+def serve_child(db_path: str) -> None:
+    """Child process: serve the sandbox on a free loopback port, print its URL, stop when stdin closes."""
+    options = SandboxOptions(db_path=db_path, processing=ProcessingDelayModel(distribution="fixed", seconds=0.2))
+    with SandboxServer(options) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+def admin(url: str, method: str, path: str, body: Any = None) -> Any:
+    """Call a /__sandbox route of the child's sandbox."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback http URL printed by our child
+        f"{url}/__sandbox/{path}", data=data, method=method, headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
 def main() -> None:
     """Run both benchmarks and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -127,19 +150,31 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--prospects", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--serve", metavar="DB", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve_child(args.serve)
+        return
 
     with tempfile.TemporaryDirectory(prefix="bonzo-bench-") as tmp:
         db_path = Path(tmp) / "bench.sqlite3"
         seconds = seed_prospects(db_path, args.prospects)
         print(f"seeded {args.prospects:,} prospects over {len(USERS)} users in {seconds:.1f} s")
-        options = SandboxOptions(db_path=db_path, processing=ProcessingDelayModel(distribution="fixed", seconds=0.2))
-        with SandboxServer(options) as server:
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(db_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            url = child.stdout.readline().strip()
             users = [{"name": u.name, "email": u.email, "user_id": u.user_id, "team_id": u.team_id} for u in USERS]
-            seeded = server.seed(users, [{"type": "monitorbase"}])
+            seeded = admin(url, "POST", "seed", {"users": users, "hooks": [{"type": "monitorbase"}]})
             hook_url = seeded["hooks"][0]["url"]
 
-            pages = asyncio.run(bench_pages(server.url, seeded["superuser_token"], args.rounds))
+            pages = asyncio.run(bench_pages(url, seeded["superuser_token"], args.rounds))
             print(f"\nGET /api/v3/prospects, per_page=100, one user of {args.prospects // len(USERS):,} prospects:")
             for name, timings in pages.items():
                 print(
@@ -153,9 +188,12 @@ def main() -> None:
             print(f"  {args.requests / elapsed:,.0f} accepted req/s   non-200: {failures}")
             print(f"  p50 {percentile(latencies, 50):.2f} ms   p99 {percentile(latencies, 99):.2f} ms")
             deadline = time.monotonic() + 60
-            while server.admin("GET", "pending")["pending"] and time.monotonic() < deadline:
+            while admin(url, "GET", "pending")["pending"] and time.monotonic() < deadline:
                 time.sleep(0.2)
-            print(f"  worker drained the queue; prospects now {server.admin('GET', 'state')['prospects']:,}")
+            print(f"  worker drained the queue; prospects now {admin(url, 'GET', 'state')['prospects']:,}")
+        finally:
+            child.stdin.close()
+            child.wait(timeout=30)
 
 
 if __name__ == "__main__":
