@@ -77,10 +77,11 @@ def phase_metrics(
         by_record.setdefault(check.record_name, []).append(check)
 
     found = [r for r in valid if observations.get(r.name) is not None and observations[r.name].found]
+    found_names = {r.name for r in found}
     delivered_names = {d.record_name for d in delivered}
     created = [r for r in found if r.name in delivered_names]
     duplicates = sum(1 for r in found if len(observations[r.name].prospects) > 1)
-    missing = sum(1 for r in valid if r.name in delivered_names and r not in found)
+    missing = sum(1 for r in valid if r.name in delivered_names and r.name not in found_names)
 
     def stage_ok(name: str, stage: Stage) -> bool:
         return all(c.passed for c in by_record.get(name, ()) if c.stage is stage)
@@ -92,7 +93,7 @@ def phase_metrics(
     for record in valid:
         row = per_user.setdefault(record.expected_user.user_id, [0, 0, 0])
         row[0] += 1
-        if record in found:
+        if record.name in found_names:
             row[1] += 1
             if stage_ok(record.name, Stage.ASSIGNMENT):
                 row[2] += 1

@@ -303,7 +303,7 @@ async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path
             _announce(loaded, endpoints, progress)
             deliveries = await _deliver_all(plan, endpoints, session, store, progress)
             result = await _settle_and_verify(plan, endpoints, session, deliveries, store, progress)
-        store.finish_run(result)
+        store.finish_run(result, keep_written=True)
     _log_summary(result)
     return result
 

@@ -323,8 +323,12 @@ class RunStore:
             start = self._next_seq(db, "observations", run_id, phase)
             self._insert_observations(db, run_id, phase, observations, start)
 
-    def finish_run(self, result: RunResult) -> None:
-        """Store a run's final result: every phase in full, its checks and headline figures (idempotent)."""
+    def finish_run(self, result: RunResult, *, keep_written: bool = False) -> None:
+        """Store a run's final result: every phase in full, its checks and headline figures (idempotent).
+
+        ``keep_written=True`` keeps the records, deliveries and observations written as the run went
+        when their counts match the result (the engine's case), instead of writing them again.
+        """
         run_id = result.run_id
         with self._tx(f"finish run {run_id}") as db:
             exists = db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -334,14 +338,29 @@ class RunStore:
                     " config_snapshot) VALUES (?, ?, ?, ?, ?, ?, '{}')",
                     (run_id, result.test_name, result.integration, result.target, result.started_at.isoformat(), 0),
                 )
-            for table in ("phases", "records", "deliveries", "observations", "checks"):
+            for table in ("phases", "checks"):
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608 - fixed names
+            # What was written as the run went is kept; a table is rewritten only when it is incomplete.
+            stale = [
+                table
+                for table, rows in (
+                    ("records", sum(len(p.records) for p in result.phases)),
+                    ("deliveries", sum(len(p.deliveries) for p in result.phases)),
+                    ("observations", sum(len(p.observations) for p in result.phases)),
+                )
+                if not keep_written or self._count(db, table, run_id) != rows
+            ]
+            for table in stale:
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608 - fixed names
             record_seq = 0
             for seq, phase in enumerate(result.phases):
-                self._insert_records(db, run_id, phase.records, record_seq)
+                if "records" in stale:
+                    self._insert_records(db, run_id, phase.records, record_seq)
                 record_seq += len(phase.records)
-                self._insert_deliveries(db, run_id, phase.kind, phase.deliveries, 0)
-                self._insert_observations(db, run_id, phase.kind, phase.observations, 0)
+                if "deliveries" in stale:
+                    self._insert_deliveries(db, run_id, phase.kind, phase.deliveries, 0)
+                if "observations" in stale:
+                    self._insert_observations(db, run_id, phase.kind, phase.observations, 0)
                 _insert(db, "checks", run_id, phase.kind, 0, phase.checks, _CHECK_COLUMNS)
                 db.execute(
                     "INSERT INTO phases (run_id, phase, seq, metrics, unexpected_prospects, settled,"
@@ -374,6 +393,11 @@ class RunStore:
             }
             assignments = ", ".join(f"{name} = :{name}" for name in details)
             db.execute(f"UPDATE runs SET {assignments} WHERE run_id = :run_id", {**details, "run_id": run_id})  # noqa: S608
+
+    @staticmethod
+    def _count(db: sqlite3.Connection, table: str, run_id: str) -> int:
+        row = db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()  # noqa: S608
+        return int(row[0])
 
     @staticmethod
     def _next_seq(db: sqlite3.Connection, table: str, run_id: str, phase: str | None = None) -> int:
