@@ -215,6 +215,7 @@ def load_config(
         secret: SecretStr | None = getattr(config, key)
         if secret is not None:
             register_secret(secret.get_secret_value())
+    config = _resolve_files(config, file.parent.resolve(), source)
     target = _resolve_target(config, unresolved, source)
     if target == "live":
         for key in ("webhook_url", "superuser_webhook_url"):
@@ -230,6 +231,35 @@ def load_config(
                     ) from exc
     return LoadedConfig(
         config=config, path=file, base_dir=file.parent.resolve(), target=target, warnings=tuple(warnings)
+    )
+
+
+def _resolve_files(config: BulkConfig, base_dir: Path, source: str) -> BulkConfig:
+    """Make the config's file paths absolute (the working directory first, then the config's folder)
+    and fail early, naming the key, when a file it needs does not exist."""
+    updates: dict[str, Any] = {}
+    for key in ("payload_template", "superuser_payload_template"):
+        value = getattr(config, key)
+        if value:
+            updates[key] = str(_existing(value, base_dir, key, source))
+    sandbox_updates: dict[str, Any] = {}
+    if isinstance(config.sandbox.faults, str):
+        sandbox_updates["faults"] = str(_existing(config.sandbox.faults, base_dir, "sandbox.faults (--faults)", source))
+    if sandbox_updates:
+        updates["sandbox"] = config.sandbox.model_copy(update=sandbox_updates)
+    return config.model_copy(update=updates) if updates else config
+
+
+def _existing(value: str, base_dir: Path, key: str, source: str) -> Path:
+    candidate = Path(value)
+    for path in (candidate,) if candidate.is_absolute() else (candidate, base_dir / candidate):
+        if path.is_file():
+            return path.resolve()
+    raise ConfigError(
+        f"'{key}': file {value!r} does not exist (looked in the working directory and in {base_dir}); "
+        "check the path",
+        key=key,
+        source=source,
     )
 
 

@@ -188,8 +188,9 @@ def phase_table(phase: PhaseResult) -> Table:
     }
     for verdict in m.thresholds:
         rate = verdict.comparison == ">=" and verdict.threshold <= 1
-        measured = _pct(verdict.actual) if rate else f"{verdict.actual:.2f}"
-        wanted = f"{verdict.comparison} {_pct(verdict.threshold) if rate else f'{verdict.threshold:g}'}"
+        unit = " s" if verdict.name.endswith("seconds") else ""
+        measured = _pct(verdict.actual) if rate else f"{verdict.actual:.2f}{unit}"
+        wanted = f"{verdict.comparison} {_pct(verdict.threshold) if rate else f'{verdict.threshold:g}{unit}'}"
         mark = "[green]✓[/]" if verdict.passed else "[bold red]✗[/]"
         table.add_row(labels.get(verdict.name, verdict.name), measured, wanted, mark)
     table.caption = (
@@ -201,21 +202,24 @@ def phase_table(phase: PhaseResult) -> Table:
 
 
 def failures_table(failures: Sequence[CheckResult], *, limit: int = 25) -> Table:
-    """The failing checks, record by record: expected against actual."""
-    table = Table(title=f"Failing checks ({len(failures)})", title_justify="left")
-    for column in ("record", "stage", "check", "expected", "actual", "note"):
-        table.add_column(column, overflow="fold")
-    for check in failures[:limit]:
-        table.add_row(
-            check.record_name,
-            check.stage.value,
-            check.check,
-            redact(_short(check.expected)),
-            redact(_short(check.actual)),
-            redact(check.message),
-        )
-    if len(failures) > limit:
-        table.caption = f"… and {len(failures) - limit} more in the JSON summary and the dashboard"
+    """The failing checks grouped by record: one row per record, each failed check as expected → actual."""
+    by_record: dict[str, list[CheckResult]] = {}
+    for check in failures:
+        by_record.setdefault(check.record_name, []).append(check)
+    table = Table(title=f"Failing records ({len(by_record)}, {len(failures)} checks)", title_justify="left")
+    table.add_column("record", overflow="fold", no_wrap=True)
+    table.add_column("stage")
+    table.add_column("check: expected → actual", overflow="fold")
+    for name, checks in list(by_record.items())[:limit]:
+        stages = sorted({c.stage.value for c in checks})
+        lines = [
+            f"{c.check}: {redact(_short(c.expected))} → {redact(_short(c.actual))}"
+            + (f" ({redact(c.message)})" if c.message and c.message != "mismatch" else "")
+            for c in checks
+        ]
+        table.add_row(name, ", ".join(stages), "\n".join(lines))
+    if len(by_record) > limit:
+        table.caption = f"… and {len(by_record) - limit} more records in the JSON summary and the dashboard"
     return table
 
 

@@ -38,14 +38,17 @@ def _layout(**extra: Any) -> dict[str, Any]:
 
 
 def funnel(phase: PhaseResult) -> Figure:
-    """Generated -> delivered -> created -> correctly assigned -> correctly mapped, for one phase."""
+    """Generated -> delivered -> created -> correctly assigned -> correctly mapped, for one phase.
+
+    It starts from the valid records: records broken on purpose are judged on their own, not as losses.
+    """
     m = phase.metrics
     data = [
         {
             "type": "funnel",
             "name": phase.kind,
             "y": ["generated", "delivered", "created", "correctly assigned", "correctly mapped"],
-            "x": [m.generated, m.delivered, m.created, m.assigned_correctly, m.mapped_correctly],
+            "x": [m.valid, m.delivered, m.created, m.assigned_correctly, m.mapped_correctly],
             "textinfo": "value+percent initial",
             "textfont": {"size": 13},
             "marker": {"color": PHASE_COLOURS.get(phase.kind, GREY)},
