@@ -175,6 +175,11 @@ def sandbox_command(
         serve(host=host, port=port, db=db, users_file=users, faults=faults, echo=typer.echo)
 
 
+from bonzo_bulk.commands import register as _register_tool_commands  # noqa: E402 - after the app exists
+
+_register_tool_commands(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
