@@ -137,11 +137,15 @@ def test_unknown_override_suggests_the_flag(tmp_path: Path) -> None:
 def test_each_option_lands_somewhere_in_the_schema(tmp_path: Path) -> None:
     path = write(tmp_path, BASE)
     values = {"int": 3, "float": 2.5, "str": "x"}
+    faults = Path("tests/configs/faults/broken_integration.yaml")
     for option in OPTIONS:
-        value = option.choices[0] if option.choices else values[option.kind.__name__]
-        if option.name == "distribution" or option.name == "target":
-            continue
+        value: object = option.choices[0] if option.choices else values[option.kind.__name__]
+        if option.name == "faults":
+            value = str(faults)
+        if option.name == "target":
+            value = "sandbox"
         node = load_config(path, environ={}, overrides={option.name: value}).config.model_dump()
         for part in option.path:
             node = node[part]
-        assert node == value, option.name
+        expected = str(faults.resolve()) if option.name == "faults" else value
+        assert node == expected, option.name
