@@ -420,7 +420,7 @@ def _config_error(exc: ValidationError, source: str, root: yaml.Node | None) -> 
             message = "required key is missing"
         elif "input" in error and error["type"] not in ("model_type",) and not isinstance(error["input"], dict):
             message = f"{redact(repr(error['input']))} is not valid: {message}"
-        lines.append(f"'{key}'{where}: {message}")
+        lines.append(f"{message}" if not loc else f"'{key}'{where}: {message}")
     return ConfigError("; ".join(lines), key=first_key, source=source)
 
 
