@@ -1,0 +1,163 @@
+"""Data integrity: each validation rule of the config, required and custom fields, Bonzo's
+transformations, the payloads themselves (checked even with ``--dry-run``) and the prospect shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bonzo_bulk.integration import get_path
+from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, PlannedRecord, Stage
+from bonzo_bulk.pytest_plugin import BulkChecks
+from bonzo_bulk.run import RunPlan
+from bonzo_bulk.settings import ValidationRule
+from bonzo_bulk.validation import stage_of
+
+pytestmark = [pytest.mark.integration, pytest.mark.data_integrity]
+
+EXPECTED_RESPONSES = Path(__file__).parents[1] / "fixtures" / "expected_responses.json"
+STAGE_VERDICTS = {Stage.ASSIGNMENT: "assignment_accuracy", Stage.MAPPING: "mapping_accuracy"}
+
+
+def test_validation_rule(validation_rule: ValidationRule, primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
+    """One config rule (``validation_rules``), judged against its stage's threshold."""
+    stage = Stage(validation_rule.stage) if validation_rule.stage else stage_of(validation_rule.field)
+    bulk_checks.expect(
+        primary_phase,
+        f"Rule {validation_rule.field}",
+        checks=[validation_rule.field],
+        verdict=STAGE_VERDICTS.get(stage, ()),
+    )
+
+
+def test_required_fields(bulk_plan: RunPlan, primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
+    """The borrower's name, email and phone (and every ``required: true`` rule) are populated as sent."""
+    phase_plan = bulk_plan.phase("primary")
+    assert phase_plan is not None
+    config = bulk_plan.loaded.config
+    required = {"first_name", "last_name", "email", "phone"} | {r.field for r in config.validation_rules if r.required}
+    bulk_checks.expect(primary_phase, "Required fields", checks=sorted(required), verdict="mapping_accuracy")
+
+
+def test_custom_fields(primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
+    """Payload fields mapped to Bonzo custom fields arrive unchanged."""
+    if not any(key.startswith("custom_fields.") for r in primary_phase.records for key in r.expected):
+        pytest.skip("the payload template maps no custom field")
+    bulk_checks.expect(primary_phase, "Custom fields", prefix="custom_fields.", verdict="mapping_accuracy")
+
+
+def test_transformations(bulk_plan: RunPlan, primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
+    """Fields Bonzo transforms (email lower-cased, phone normalised, tags, ``Monitorbase`` -> ``monitorbase``)."""
+    phase_plan = bulk_plan.phase("primary")
+    assert phase_plan is not None
+    transformed = {field for field, transform in phase_plan.transforms.items() if transform != "none"} | {"source"}
+    bulk_checks.expect(primary_phase, "Transformations", checks=sorted(transformed), verdict="mapping_accuracy")
+
+
+def _payload_checks(records: list[PlannedRecord], plan: RunPlan, kind: PhaseKind) -> list[CheckResult]:
+    """Per record: borrower fields present, owner field set to the expected user, names and emails in pattern."""
+    phase_plan = plan.phase(kind)
+    assert phase_plan is not None
+    manifest = phase_plan.integration.manifest
+    borrower = manifest.borrower
+    settings = plan.loaded.config.test_data_settings
+    su_name, su_email = ("_SU", r"su\.") if kind == "control" else ("", "")
+    name_pattern = re.compile(
+        rf"^{re.escape(settings.first_name_pattern)}_{re.escape(settings.last_name_pattern)}{su_name}_\d{{3,}}$"
+    )
+    email_pattern = re.compile(
+        rf"^test\.{re.escape(plan.loaded.config.integration_type)}\.{su_email}\d{{3,}}(\+[a-z0-9-]+)?"
+        rf"@{re.escape(settings.email_domain)}$"
+    )
+    checks: list[CheckResult] = []
+    for record in records:
+        first_name = get_path(record.payload, borrower.first_name)
+        phones = [get_path(record.payload, path) for path in borrower.phone]
+        rows: list[tuple[str, bool, Any, Any]] = [
+            (f"payload:{path}", value not in (None, ""), "a value", value)
+            for path in (borrower.first_name, borrower.last_name, borrower.email)
+            if path
+            for value in [get_path(record.payload, path)]
+        ]
+        rows.append(("payload:phone", any(phones), "a phone", phones))
+        if manifest.owner.path:
+            user = record.expected_user
+            owner_expected: Any = user.email if manifest.owner.kind == "email" else user.user_id
+            owner = get_path(record.payload, manifest.owner.path)
+            rows.append((f"payload:{manifest.owner.path}", str(owner) == str(owner_expected), owner_expected, owner))
+        rows.append(("name pattern", bool(name_pattern.match(record.name)), name_pattern.pattern, record.name))
+        rows.append(("first_name is the record name", first_name == record.name, record.name, first_name))
+        rows.append(("email pattern", bool(email_pattern.match(record.email)), email_pattern.pattern, record.email))
+        checks.extend(CheckResult(record.name, name, Stage.VERIFICATION, ok, want, got) for name, ok, want, got in rows)
+    return checks
+
+
+def test_payload_schema(bulk_plan: RunPlan, bulk_checks: BulkChecks) -> None:
+    """Each planned primary payload has the borrower fields, the owner (``lo_email``) set, and the spec's
+    name and email patterns (runs with ``--dry-run`` too: nothing needs to be sent)."""
+    phase_plan = bulk_plan.phase("primary")
+    assert phase_plan is not None
+    valid = [r for r in phase_plan.records if r.is_valid]
+    bulk_checks.expect_all("Payload schema [primary]", _payload_checks(valid, bulk_plan, "primary"))
+
+
+@pytest.mark.superuser
+def test_control_payload_schema(bulk_plan: RunPlan, bulk_checks: BulkChecks) -> None:
+    """Each control payload carries first_name, last_name, phone, email and the owner's ``user_id``."""
+    phase_plan = bulk_plan.phase("control")
+    if phase_plan is None:
+        pytest.skip("no control phase: control: false, or SUPERUSER_WEBHOOK_URL is not set")
+    bulk_checks.expect_all("Payload schema [control]", _payload_checks(list(phase_plan.records), bulk_plan, "control"))
+
+
+def _shape_problems(expected: Any, actual: Any, path: str, open_objects: set[str]) -> list[str]:
+    if expected is None:
+        return []
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: an object, got {type(actual).__name__}"]
+        if path in open_objects:
+            return []
+        problems = []
+        for key, value in expected.items():
+            where = f"{path}.{key}" if path else key
+            if key not in actual:
+                problems.append(f"{where}: missing")
+            else:
+                problems.extend(_shape_problems(value, actual[key], where, open_objects))
+        return problems
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return [f"{path}: a list, got {type(actual).__name__}"]
+        if expected and actual:
+            return _shape_problems(expected[0], actual[0], f"{path}[0]", open_objects)
+        return []
+    if actual is not None and type(actual) is not type(expected):
+        return [f"{path}: a {type(expected).__name__}, got {type(actual).__name__}"]
+    return []
+
+
+@pytest.mark.api
+def test_prospect_shape_matches_expected_responses(primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
+    """Each found prospect has the shape of ``tests/fixtures/expected_responses.json`` (captured from a run)."""
+    fixture = json.loads(EXPECTED_RESPONSES.read_text(encoding="utf-8"))
+    open_objects = set(fixture["open_objects"])
+    results = []
+    for observation in primary_phase.observations:
+        for prospect in observation.prospects:
+            problems = _shape_problems(fixture["prospect"], prospect, "", open_objects)
+            results.append(
+                CheckResult(
+                    observation.record_name,
+                    "prospect shape",
+                    Stage.VERIFICATION,
+                    not problems,
+                    "the fixture's shape",
+                    "; ".join(problems) or "matches",
+                )
+            )
+    bulk_checks.expect_all("Prospect shape", results)
