@@ -1,0 +1,514 @@
+"""Remove test prospects, safely: find candidates On-Behalf-Of each user, filter, delete, verify by GET.
+
+Every deletion must pass :func:`judge`: the prospect's first name matches the glob **and** it carries
+the test markers (an email on the configured test domain, and a run marker: the run id in
+``custom_1``, a tag or the email's ``+run`` part, or the ``bonzo-bulk`` tag). A real prospect that
+merely resembles the pattern is never touched. Dry run by default; where the API refuses deletes
+(the real Bonzo may offer none), the records to remove by hand are written as CSV and JSON.
+
+Example::
+
+    selector = selector_for_pattern("TestRecord_MonitorBase_*", config.test_data_settings)
+    report = await clean(client, selector, user_ids=[65013, 27227], dry_run=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import fnmatch
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+
+from bonzo_bulk._http import make_session
+from bonzo_bulk.bonzo import BonzoClient
+from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.errors import BonzoAPIError, CleanupError, ConfigError, MethodNotAllowed, NotFoundError
+from bonzo_bulk.models import Prospect, to_jsonable
+from bonzo_bulk.run import Endpoints, NullProgress, Progress, _store_path, open_endpoints, plan_run
+from bonzo_bulk.settings import TestDataSettings
+from bonzo_bulk.store import RunStore
+
+log = logging.getLogger("bonzo_bulk.cleanup")
+
+Mode = Literal["run", "pattern", "all"]
+BULK_TAG = "bonzo-bulk"
+RUN_ID = re.compile(r"^r\d{8}-\d{6}-[0-9a-f]{4}$")
+"""The shape of :meth:`bonzo_bulk.records.RunIdentity.new` ids (a marker only when it has this shape)."""
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_PROBE_FIRST = 1
+"""Deletions sent alone before the rest, so an API that refuses deletes is found with one request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """What may be deleted: a first-name glob, the test email domain, and (for a run) that run's identity."""
+
+    mode: Mode
+    pattern: str
+    email_domain: str
+    run_id: str | None = None
+    run_emails: frozenset[str] = frozenset()
+    run_prospect_ids: frozenset[str] = frozenset()
+    owners: frozenset[int] = frozenset()
+    """Users the run's records belonged to or landed with (scanned besides the config's users)."""
+
+    @property
+    def search(self) -> str | None:
+        """The server-side ``search`` that narrows the listing (everything is re-checked client-side)."""
+        if self.run_id and self.run_emails and all(self.run_id in e for e in self.run_emails):
+            return self.run_id
+        prefix = _GLOB_CHARS.split(self.pattern, maxsplit=1)[0]
+        return prefix or None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A prospect whose name matches the selection, and whether the safety filter lets it go."""
+
+    prospect_id: int | str
+    owner_user_id: int | str
+    first_name: str
+    last_name: str
+    email: str
+    run_id: str | None
+    deletable: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    """What a cleanup found, deleted, could not delete, and left for removal by hand."""
+
+    mode: Mode
+    pattern: str
+    run_id: str | None
+    target: str
+    dry_run: bool
+    scanned: int
+    candidates: tuple[Candidate, ...]
+    deleted: tuple[Candidate, ...] = ()
+    failed: tuple[tuple[Candidate, str], ...] = ()
+    manual: tuple[Candidate, ...] = ()
+    manual_files: tuple[Path, ...] = ()
+    refused: str | None = None
+    """Why the API refused deletes, when it did."""
+    api_requests: int = 0
+    seconds: float = 0.0
+
+    @property
+    def deletable(self) -> tuple[Candidate, ...]:
+        return tuple(c for c in self.candidates if c.deletable)
+
+    @property
+    def kept(self) -> tuple[Candidate, ...]:
+        return tuple(c for c in self.candidates if not c.deletable)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed and not self.manual
+
+
+def selector_for_pattern(pattern: str, settings: TestDataSettings) -> Selector:
+    """Every test prospect whose first name matches ``pattern`` (a glob, e.g. ``TestRecord_MonitorBase_*``)."""
+    if not pattern.strip():
+        raise ConfigError(
+            "--pattern is empty; give a first-name glob such as 'TestRecord_MonitorBase_*'", key="--pattern"
+        )
+    return Selector(mode="pattern", pattern=pattern, email_domain=settings.email_domain)
+
+
+def selector_for_all(settings: TestDataSettings) -> Selector:
+    """Every test prospect named like this config's records, from any run."""
+    pattern = f"{settings.first_name_pattern}_{settings.last_name_pattern}_*"
+    return Selector(mode="all", pattern=pattern, email_domain=settings.email_domain)
+
+
+def selector_for_run(store: RunStore, run_id: str, settings: TestDataSettings) -> Selector:
+    """Exactly what run ``run_id`` created: its records' emails and the prospect ids it observed."""
+    records = store.run_records(run_id)
+    observed = store.observed_prospects(run_id)
+    return Selector(
+        mode="run",
+        pattern=f"{settings.first_name_pattern}_{settings.last_name_pattern}_*",
+        email_domain=settings.email_domain,
+        run_id=run_id,
+        run_emails=frozenset(r.email.lower() for r in records if r.email),
+        run_prospect_ids=frozenset(str(p.prospect_id) for p in observed if p.deleted_at is None),
+        owners=frozenset(
+            {r.expected_user_id for r in records} | {p.owner_user_id for p in observed if p.owner_user_id is not None}
+        ),
+    )
+
+
+def run_markers(prospect: Prospect) -> set[str]:
+    """The run ids a prospect carries: ``custom_1``, run-id tags, the email's ``+run`` part (lower case)."""
+    found: set[str] = set()
+    custom = _custom_fields(prospect)
+    if custom.get("custom_1"):
+        found.add(str(custom["custom_1"]).strip().lower())
+    found.update(t for t in _tags(prospect) if RUN_ID.match(t))
+    local = str(prospect.get("email") or "").lower().partition("@")[0]
+    if "+" in local:
+        found.add(local.partition("+")[2])
+    return {m for m in found if m}
+
+
+def judge(prospect: Prospect, owner: int | str, selector: Selector) -> Candidate | None:
+    """The safety filter: None when the prospect is not selected, else whether it may be deleted and why."""
+    first_name = str(prospect.get("first_name") or "")
+    if not fnmatch.fnmatchcase(first_name, selector.pattern):
+        return None
+    prospect_id = prospect.get("id")
+    email = str(prospect.get("email") or "").strip().lower()
+    if (
+        selector.mode == "run"
+        and email not in selector.run_emails
+        and str(prospect_id) not in selector.run_prospect_ids
+    ):
+        return None
+    markers = run_markers(prospect)
+    if selector.run_id is not None and selector.run_id in _tags(prospect):
+        markers.add(selector.run_id)
+    run_id = (
+        selector.run_id if selector.run_id in markers else next((m for m in sorted(markers) if RUN_ID.match(m)), None)
+    )
+
+    def verdict(deletable: bool, reason: str) -> Candidate:
+        return Candidate(
+            prospect_id=prospect_id if isinstance(prospect_id, int | str) else str(prospect_id),
+            owner_user_id=owner,
+            first_name=first_name,
+            last_name=str(prospect.get("last_name") or ""),
+            email=email,
+            run_id=run_id,
+            deletable=deletable,
+            reason=reason,
+        )
+
+    if prospect_id is None:
+        return verdict(False, "kept: the API gave no prospect id")
+    if not email.endswith("@" + selector.email_domain.lower()):
+        return verdict(False, f"kept: email is not on the test domain {selector.email_domain}")
+    if selector.mode == "run":
+        if selector.run_id not in markers:
+            return verdict(False, f"kept: carries no marker of run {selector.run_id}")
+        return verdict(True, f"run {selector.run_id}")
+    if BULK_TAG in _tags(prospect):
+        return verdict(True, f"tag {BULK_TAG}" + (f", run {run_id}" if run_id else ""))
+    if run_id is not None:
+        return verdict(True, f"run {run_id}")
+    return verdict(False, "kept: no run marker (custom_1, run tag or bonzo-bulk tag)")
+
+
+def _tags(prospect: Prospect) -> set[str]:
+    raw = prospect.get("tags") or []
+    names = (t.get("name") if isinstance(t, Mapping) else t for t in (raw if isinstance(raw, list) else [raw]))
+    return {str(n).strip().lower() for n in names if n}
+
+
+def _custom_fields(prospect: Prospect) -> dict[str, Any]:
+    """Custom fields as a flat dict, whichever shape Bonzo sends (object, or ``[{key, value}]``)."""
+    merged: dict[str, Any] = {}
+    for key in ("custom_fields", "custom"):
+        raw = prospect.get(key)
+        if isinstance(raw, Mapping):
+            merged.update({str(k): v for k, v in raw.items()})
+        elif isinstance(raw, list):
+            for item in raw:
+                if isinstance(item, Mapping):
+                    name = item.get("key") or item.get("name")
+                    if name:
+                        merged[str(name)] = item.get("value")
+    if "custom_1" in prospect and "custom_1" not in merged:
+        merged["custom_1"] = prospect["custom_1"]
+    return merged
+
+
+async def find_candidates(
+    client: BonzoClient,
+    selector: Selector,
+    user_ids: Iterable[int],
+    *,
+    on_page: Callable[[int], None] | None = None,
+) -> tuple[int, list[Candidate]]:
+    """List each user's prospects On-Behalf-Of (narrowed by ``search``) and judge each: (scanned, selected)."""
+    scanned = 0
+    selected: dict[str, Candidate] = {}
+    for user_id in sorted(set(user_ids)):
+        try:
+            async for prospect in client.iter_prospects(on_behalf_of=user_id, search=selector.search):
+                scanned += 1
+                if on_page is not None:
+                    on_page(1)
+                candidate = judge(prospect, user_id, selector)
+                if candidate is not None:
+                    selected.setdefault(str(candidate.prospect_id), candidate)
+        except BonzoAPIError as exc:
+            if exc.status == 422:
+                log.warning("skipping user %s: the API does not know them On-Behalf-Of (%s)", user_id, exc)
+                continue
+            raise
+    return scanned, list(selected.values())
+
+
+@dataclass
+class _Deletions:
+    deleted: list[Candidate] = field(default_factory=list)
+    failed: list[tuple[Candidate, str]] = field(default_factory=list)
+    manual: list[Candidate] = field(default_factory=list)
+    refused: str | None = None
+
+
+async def delete_candidates(
+    client: BonzoClient, candidates: Sequence[Candidate], *, on_done: Callable[[int], None] | None = None
+) -> _Deletions:
+    """Delete each deletable candidate and confirm with a GET (404 = gone); stop at the first refusal."""
+    outcome = _Deletions()
+    queue = [c for c in candidates if c.deletable]
+
+    async def attempt(candidate: Candidate) -> None:
+        if outcome.refused is not None:
+            outcome.manual.append(candidate)
+            return
+        try:
+            await client.delete_prospect(candidate.prospect_id, on_behalf_of=candidate.owner_user_id)
+        except MethodNotAllowed as exc:
+            outcome.refused = outcome.refused or f"the API refuses DELETE /prospects/{{id}} (405): {exc}"
+            outcome.manual.append(candidate)
+            return
+        except NotFoundError:
+            if await _still_there(client, candidate):
+                outcome.refused = outcome.refused or (
+                    "the API answers 404 to DELETE /prospects/{id} for a prospect it still shows: it offers no delete"
+                )
+                outcome.manual.append(candidate)
+            else:
+                outcome.deleted.append(candidate)
+            return
+        if await _still_there(client, candidate):
+            outcome.failed.append((candidate, "DELETE answered success but a GET still shows the prospect"))
+        else:
+            outcome.deleted.append(candidate)
+
+    async def one(candidate: Candidate) -> None:
+        try:
+            await attempt(candidate)
+        except BonzoAPIError as exc:
+            outcome.failed.append((candidate, str(exc)))
+        finally:
+            if on_done is not None:
+                on_done(1)
+
+    for candidate in queue[:_PROBE_FIRST]:
+        await one(candidate)
+    await asyncio.gather(*(one(c) for c in queue[_PROBE_FIRST:]))
+    return outcome
+
+
+async def _still_there(client: BonzoClient, candidate: Candidate) -> bool:
+    try:
+        await client.get_prospect(candidate.prospect_id, on_behalf_of=candidate.owner_user_id)
+    except NotFoundError:
+        return False
+    return True
+
+
+def write_manual_list(candidates: Sequence[Candidate], directory: Path, *, reason: str) -> tuple[Path, Path]:
+    """Write the prospects to remove by hand as ``manual_cleanup_<stamp>.csv`` and ``.json``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    csv_path = directory / f"manual_cleanup_{stamp}.csv"
+    json_path = directory / f"manual_cleanup_{stamp}.json"
+    columns = ("prospect_id", "owner_user_id", "first_name", "last_name", "email", "run_id")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with csv_path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            writer.writerows([getattr(c, name) for name in columns] for c in candidates)
+        document = {
+            "reason": reason,
+            "how": "delete these prospects by hand in Bonzo (each is owned by owner_user_id)",
+            "prospects": [{name: getattr(c, name) for name in columns} for c in candidates],
+        }
+        json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CleanupError(f"cannot write the manual cleanup list to {directory}: {exc.strerror}") from exc
+    return csv_path, json_path
+
+
+async def clean(
+    client: BonzoClient,
+    selector: Selector,
+    *,
+    user_ids: Iterable[int],
+    dry_run: bool = True,
+    target: str = "sandbox",
+    store: RunStore | None = None,
+    manual_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> CleanupReport:
+    """Find, filter and (unless ``dry_run``) delete; mark deletions in the store; list refusals for by hand."""
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    before = client.requests_made
+    progress.stage("scan", None)
+    scanned, candidates = await find_candidates(
+        client, selector, {*user_ids, *selector.owners}, on_page=lambda n: progress.advance("scan", n)
+    )
+    report = CleanupReport(
+        mode=selector.mode,
+        pattern=selector.pattern,
+        run_id=selector.run_id,
+        target=target,
+        dry_run=dry_run,
+        scanned=scanned,
+        candidates=tuple(candidates),
+    )
+    if not dry_run and report.deletable:
+        progress.stage("delete", len(report.deletable))
+        outcome = await delete_candidates(client, candidates, on_done=lambda n: progress.advance("delete", n))
+        files: tuple[Path, ...] = ()
+        if outcome.manual:
+            log.warning("%s; writing the %d prospects to remove by hand", outcome.refused, len(outcome.manual))
+            files = write_manual_list(outcome.manual, manual_dir or Path("reports"), reason=outcome.refused or "")
+        if store is not None:
+            _mark_deleted(store, outcome.deleted)
+        report = replace(
+            report,
+            deleted=tuple(outcome.deleted),
+            failed=tuple(outcome.failed),
+            manual=tuple(outcome.manual),
+            manual_files=files,
+            refused=outcome.refused,
+        )
+    return replace(report, api_requests=client.requests_made - before, seconds=round(time.perf_counter() - started, 3))
+
+
+def _mark_deleted(store: RunStore, deleted: Sequence[Candidate]) -> None:
+    by_run: dict[str, list[int | str]] = {}
+    for candidate in deleted:
+        if candidate.run_id:
+            by_run.setdefault(candidate.run_id, []).append(candidate.prospect_id)
+    for run_id, ids in by_run.items():
+        if store.has_run(run_id):
+            store.mark_deleted(run_id, ids)
+
+
+async def cleanup_run(
+    loaded: LoadedConfig,
+    run_id: str,
+    *,
+    endpoints: Endpoints,
+    session: aiohttp.ClientSession | None = None,
+    store: RunStore | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> CleanupReport:
+    """Delete what one run created (the engine's ``cleanup.after_run`` policy calls this after a run)."""
+    config = loaded.config
+    own_store = store is None
+    active_store = store if store is not None else RunStore(_store_path(loaded))
+    try:
+        selector = selector_for_run(active_store, run_id, config.test_data_settings)
+        async with BonzoClient(
+            base_url=endpoints.api_base_url, api_key=endpoints.api_key, settings=config.api_settings, session=session
+        ) as client:
+            return await clean(
+                client,
+                selector,
+                user_ids=[u.user_id for u in loaded.users],
+                dry_run=dry_run,
+                target=endpoints.target,
+                store=active_store,
+                manual_dir=Path(config.reports_dir) / "cleanup",
+                progress=progress,
+            )
+    finally:
+        if own_store:
+            active_store.close()
+
+
+async def cleanup(
+    loaded: LoadedConfig,
+    *,
+    run_id: str | None = None,
+    pattern: str | None = None,
+    all_test_data: bool = False,
+    dry_run: bool = True,
+    progress: Progress | None = None,
+    on_endpoints: Callable[[Endpoints], None] | None = None,
+) -> CleanupReport:
+    """The ``cleanup`` command's work: pick the selection, open the target (sandbox or live), clean."""
+    chosen = [
+        name for name, given in (("--run", run_id), ("--pattern", pattern), ("--all-test-data", all_test_data)) if given
+    ]
+    if len(chosen) != 1:
+        raise ConfigError(
+            "say what to clean with exactly one of --run ID, --pattern GLOB or --all-test-data"
+            + (f" (got {' and '.join(chosen)})" if chosen else "")
+        )
+    config = loaded.config
+    settings = config.test_data_settings
+    with RunStore(_store_path(loaded)) as store:
+        if run_id is not None:
+            if run_id == "latest":
+                run_id = store.latest_run_id() or ""
+                if not run_id:
+                    raise ConfigError(f"--run latest: the run store {store.path} holds no runs", key="--run")
+            selector = selector_for_run(store, run_id, settings)
+        elif pattern is not None:
+            selector = selector_for_pattern(pattern, settings)
+        else:
+            selector = selector_for_all(settings)
+        plan = plan_run(loaded, phases=())
+        async with (
+            make_session(
+                limit=config.api_settings.concurrent_requests + 2, timeout=config.api_settings.timeout
+            ) as session,
+            open_endpoints(plan, session) as endpoints,
+        ):
+            if on_endpoints is not None:
+                on_endpoints(endpoints)
+            async with BonzoClient(
+                base_url=endpoints.api_base_url,
+                api_key=endpoints.api_key,
+                settings=config.api_settings,
+                session=session,
+            ) as client:
+                return await clean(
+                    client,
+                    selector,
+                    user_ids=[u.user_id for u in loaded.users],
+                    dry_run=dry_run,
+                    target=endpoints.target,
+                    store=store,
+                    manual_dir=Path(config.reports_dir) / "cleanup",
+                    progress=progress,
+                )
+
+
+def report_document(report: CleanupReport) -> dict[str, Any]:
+    """The report as JSON-ready data (for ``--json``)."""
+    document = to_jsonable(report)
+    assert isinstance(document, dict)
+    document["failed"] = [{"prospect": to_jsonable(c), "error": e} for c, e in report.failed]
+    document["counts"] = {
+        "scanned": report.scanned,
+        "selected": len(report.candidates),
+        "deletable": len(report.deletable),
+        "kept": len(report.kept),
+        "deleted": len(report.deleted),
+        "failed": len(report.failed),
+        "manual": len(report.manual),
+    }
+    return document
