@@ -20,6 +20,12 @@ USERS = [
 ]
 
 
+@pytest.fixture
+def users() -> list[dict[str, object]]:
+    """The three test loan officers the unit tests use."""
+    return [dict(u) for u in USERS]
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     """One fast sandbox for the session (fixed 50 ms processing), stopped at the end."""
