@@ -207,7 +207,7 @@ class PhaseMetrics:
         return all(t.passed for t in self.thresholds)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class PhaseResult:
     """Everything one phase (primary hook, or the superuser control hook) produced."""
 
@@ -226,6 +226,11 @@ class PhaseResult:
     def passed(self) -> bool:
         return self.metrics.passed
 
+    def __repr__(self) -> str:
+        # Short on purpose: the default repr of 10k records is hundreds of MB (and asyncio builds it).
+        verdict = "passed" if self.passed else "FAILED"
+        return f"PhaseResult({self.kind}, {len(self.records)} records, {len(self.failures())} failed checks, {verdict})"
+
     def failures(self, *, stage: Stage | None = None, check_prefix: str | None = None) -> list[CheckResult]:
         """The failed checks, optionally only of one stage or whose name starts with a prefix."""
         return [
@@ -237,7 +242,7 @@ class PhaseResult:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class RunResult:
     """One bulk run end to end: its metadata and each phase's result."""
 
@@ -264,6 +269,10 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return all(p.passed for p in self.phases)
+
+    def __repr__(self) -> str:
+        phases = ", ".join(repr(p) for p in self.phases)
+        return f"RunResult({self.run_id!r}, target={self.target!r}, phases=[{phases}])"
 
 
 def to_jsonable(value: Any) -> JSONValue:
