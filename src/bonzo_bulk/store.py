@@ -701,5 +701,5 @@ def _insert(
     marks = ", ".join("?" for _ in columns)
     db.executemany(
         f"INSERT OR REPLACE INTO {table} (run_id, phase, seq, {names}) VALUES (?, ?, ?, {marks})",  # noqa: S608
-        [(run_id, phase, start + n, *(_encode(c, getattr(item, c)) for c in columns)) for n, item in enumerate(items)],
+        ((run_id, phase, start + n, *(_encode(c, getattr(item, c)) for c in columns)) for n, item in enumerate(items)),
     )
