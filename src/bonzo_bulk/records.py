@@ -9,7 +9,7 @@ same records; the expected owner and team of each record is decided here.
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,13 +18,16 @@ from typing import Any
 
 from faker import Faker
 
+from bonzo_bulk.encodings import encode_body
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.integration import Integration, expected_fields, set_path
+from bonzo_bulk.integration import Integration, LoadedVariant, expected_fields, get_path, set_path
 from bonzo_bulk.models import PhaseKind, PlannedRecord, User
 from bonzo_bulk.settings import BulkConfig, InvalidCase
 from bonzo_bulk.templates import Renderer, compile_template, placeholders
 
 TEST_MARKER = "bonzo-bulk test record"
+RUN_ID_PATTERN = re.compile(r"^r\d{8}-\d{6}-[0-9a-f]{4}$")
+"""What every run id looks like (see :meth:`RunIdentity.new`)."""
 INVALID_SUFFIX = "INV"
 CONTROL_SUFFIX = "SU"
 
@@ -79,7 +82,11 @@ def _largest_remainder(weights: Sequence[float], count: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Factory:
-    """Builds the records of one phase of a run from a config, an integration and a template."""
+    """Builds the records of one phase of a run from a config, an integration and its templates.
+
+    ``template`` overrides the integration's own template(s) (the config's ``payload_template``);
+    None uses the integration's variants, spread over the records in turn (record 1 the first).
+    """
 
     config: BulkConfig
     users: Sequence[User]
@@ -88,29 +95,88 @@ class Factory:
     identity: RunIdentity
     phase: PhaseKind = "primary"
 
+    @property
+    def variants(self) -> tuple[LoadedVariant, ...]:
+        """The templates records are rendered from, in turn."""
+        if self.template is not None:
+            return (LoadedVariant(None, self.template),)
+        return self.integration.variants
+
     def plan(self, count: int | None = None, *, invalid: Sequence[InvalidCase] = ()) -> list[PlannedRecord]:
         """Plan ``count`` valid records (default ``test_records``) plus the invalid cases."""
         total = self.config.test_records if count is None else count
-        renderer = compile_template(self.template, name=f"{self.integration.name} payload template")
+        label = f"{self.integration.name} payload template"
+        renderers = [
+            compile_template(v.template, name=label if v.value is None else f"{label} ({v.value})")
+            for v in self.variants
+        ]
         self._check_placeholders()
+        self._check_owner_ids()
         faker = Faker("en_US")
         faker.seed_instance(self._seed())
-        owners = assign_users(self.users, self.config, total)
+        owners = self.expected_owners(total)
         width = max(3, len(str(total)))
         used_phones: set[str] = set()
         records = [
-            self._record(i, owner, width, faker, used_phones, renderer, case=None)
+            self._record(i, owner, width, faker, used_phones, renderers[(i - 1) % len(renderers)], case=None)
             for i, owner in enumerate(owners, start=1)
         ]
         n = 0
+        accepted = total
         for case in invalid:
             for _ in range(case.count):
                 n += 1
                 owner = self.users[(n - 1) % len(self.users)]
                 if case.expect == "fallback":
                     owner = next(u for u in self.users if u.user_id == case.fallback_user_id)
+                elif self.integration.manifest.owner.routing is not None:
+                    owner = self._routed_owner(accepted)
+                    accepted += case.expect == "accept"
+                renderer = renderers[(n - 1) % len(renderers)]
                 records.append(self._record(n, owner, width, faker, used_phones, renderer, case=case))
         return records
+
+    def expected_owners(self, count: int) -> list[User]:
+        """The expected owner of each valid record: named in the payload (spread by the config's
+        distribution), or, when the payload names none, the integration's routing rule decides."""
+        if self.integration.manifest.owner.routing is None:
+            return assign_users(self.users, self.config, count)
+        return [self._routed_owner(position) for position in range(count)]
+
+    def _routed_owner(self, position: int) -> User:
+        """The owner routing gives the lead accepted at ``position`` (0-based) on this run's hook."""
+        routing = self.integration.manifest.owner.routing
+        assert routing is not None
+        if routing.kind == "round_robin":
+            return self.users[position % len(self.users)]
+        owner = next((u for u in self.users if u.user_id == routing.user_id), None)
+        if owner is None:
+            raise ConfigError(
+                f"{self.integration.name}: routing 'fixed' names user_id {routing.user_id}, which is not one of "
+                f"the test_users ({', '.join(str(u.user_id) for u in self.users)}); add that user or fix the manifest",
+                key="test_users",
+            )
+        return owner
+
+    def _check_owner_ids(self) -> None:
+        """Foreign-id owners need every test user's ``external_id``; round robin needs ordered delivery."""
+        owner = self.integration.manifest.owner
+        if owner.kind == "foreign_id":
+            for i, user in enumerate(self.users):
+                if not user.external_id:
+                    raise ConfigError(
+                        f"test_users[{i}] ({user.name}) has no 'external_id:'; {self.integration.name} names the "
+                        "owner by a foreign id, so each test user needs the id the lead source knows them by",
+                        key=f"test_users[{i}].external_id",
+                    )
+        if owner.routing is not None and owner.routing.kind == "round_robin" and self.phase == "primary":
+            workers = self.config.webhook_settings.concurrent_requests
+            if workers != 1:
+                raise ConfigError(
+                    f"'webhook_settings.concurrent_requests': {workers} — {self.integration.name} is routed round "
+                    "robin, which gives each record a predictable owner only when records arrive in order; set it to 1",
+                    key="webhook_settings.concurrent_requests",
+                )
 
     def _seed(self) -> int:
         seed = self.config.test_data_settings.seed
@@ -123,7 +189,10 @@ class Factory:
         known = {
             *self._context_keys(),
         }
-        unknown = sorted(p for p in placeholders(self.template) if p not in known)
+        used: set[str] = set()
+        for variant in self.variants:
+            used |= placeholders(variant.template)
+        unknown = sorted(p for p in used if p not in known)
         if unknown:
             raise ConfigError(
                 f"{self.integration.name} payload template: unknown placeholder(s) "
@@ -133,7 +202,7 @@ class Factory:
 
     @staticmethod
     def _context_keys() -> list[str]:
-        user = ["email", "name", "user_id", "id", "team_id", "external_id"]
+        user = ["email", "name", "user_id", "id", "team_id", "external_id", "foreign_id"]
         plain = [
             "first_name",
             "last_name",
@@ -216,6 +285,7 @@ class Factory:
                 "id": owner.user_id,
                 "team_id": owner.team_id,
                 "external_id": owner.external_id or "",
+                "foreign_id": owner.external_id or "",
             },
             "team": {"id": owner.team_id},
         }
@@ -224,23 +294,24 @@ class Factory:
             raise ConfigError(f"{self.integration.name} payload template must be a JSON object", key="payload_template")
         if case is not None:
             self._break(payload, case, index)
-        expected = expected_fields(self.integration.manifest, payload)
+        manifest = self.integration.manifest
+        expected = expected_fields(manifest, payload)
         expected["source"] = self.source
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        body = encode_body(payload, manifest.encoding, root=manifest.root, json_field=manifest.json_field)
         return PlannedRecord(
             run_id=run_id,
             phase=self.phase,
             index=index,
             name=name,
             record_id=record_id,
-            first_name=str(payload.get(self.integration.manifest.borrower.first_name, name) or ""),
+            first_name=_text_or(get_path(payload, manifest.borrower.first_name), name),
             last_name=last_name,
             email=email if case is None or case.kind != "no_contact" else "",
             phone=phone if case is None or case.kind not in ("no_contact", "malformed_phone") else "",
             expected_user=owner,
             payload=payload,
             body=body,
-            content_type="application/json",
+            content_type=manifest.content_type,
             expected=expected,
             invalid_case=case.kind if case else None,
             expected_handling=case.expect if case else None,
@@ -260,11 +331,11 @@ class Factory:
                     f"invalid case 'unknown_lo_email' needs an owner path, and {manifest.name} has none",
                     key="invalid_records",
                 )
-            unknown: Any = (
-                f"unknown.lo.{index:03d}+{self.identity.run_id}@{self.config.test_data_settings.email_domain}"
-                if manifest.owner.kind == "email"
-                else 990_000_000 + index
-            )
+            unknown: Any = 990_000_000 + index
+            if manifest.owner.kind == "email":
+                unknown = f"unknown.lo.{index:03d}+{self.identity.run_id}@{self.config.test_data_settings.email_domain}"
+            elif manifest.owner.kind == "foreign_id":
+                unknown = f"unknown-owner-{index:03d}-{self.identity.run_id}"
             set_path(payload, manifest.owner.path, unknown)
         elif case.kind == "no_contact":
             for path in [borrower.email, *borrower.phone]:
@@ -275,6 +346,11 @@ class Factory:
                 set_path(payload, path, "12-34")
         elif case.kind == "missing_first_name":
             set_path(payload, borrower.first_name, "")
+
+
+def _text_or(value: Any, default: str) -> str:
+    """A payload value as text, or ``default`` when the payload has none."""
+    return default if value is None else str(value)
 
 
 def _unique_phone(faker: Faker, area: str, used: set[str]) -> str:

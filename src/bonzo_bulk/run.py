@@ -26,7 +26,7 @@ from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.delivery import deliver
 from bonzo_bulk.errors import SandboxError
-from bonzo_bulk.integration import Integration, load_integration
+from bonzo_bulk.integration import Integration, load_integration, search_dirs
 from bonzo_bulk.metrics import phase_metrics
 from bonzo_bulk.models import (
     DeliveryResult,
@@ -140,10 +140,9 @@ def plan_run(
     """Decide every record of a run: names, payloads, expected owners and fields. Sends nothing."""
     config = loaded.config
     identity = identity or RunIdentity.new()
-    integration = load_integration(config.integration_type)
-    template = (
-        load_template(loaded.resolve_path(config.payload_template)) if config.payload_template else integration.template
-    )
+    search = search_dirs(loaded.base_dir)
+    integration = load_integration(config.integration_type, search=search)
+    template = load_template(loaded.resolve_path(config.payload_template)) if config.payload_template else None
     planned: list[PhasePlan] = []
     users = loaded.users
     if "primary" in phases:
@@ -151,11 +150,11 @@ def plan_run(
         planned.append(PhasePlan("primary", integration, tuple(factory.plan(invalid=config.invalid_records))))
     if "control" in phases and control_enabled(loaded, integration):
         assert integration.manifest.control is not None
-        control = load_integration(integration.manifest.control)
+        control = load_integration(integration.manifest.control, search=search)
         control_template = (
             load_template(loaded.resolve_path(config.superuser_payload_template))
             if config.superuser_payload_template
-            else control.template
+            else None
         )
         factory = Factory(
             config=config,
@@ -202,11 +201,21 @@ async def open_endpoints(plan: RunPlan, session: aiohttp.ClientSession) -> Async
 async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str) -> Endpoints:
     config = plan.loaded.config
     primary = plan.phase("primary")
-    hook_type = primary.integration.name if primary else config.integration_type
-    hooks: list[dict[str, Any]] = [{"type": hook_type, "source": config.integration_type}]
+    hook_type = primary.integration.manifest.target_hook_type if primary else config.integration_type
+    hook: dict[str, Any] = {"type": hook_type, "source": config.integration_type}
+    routing = primary.integration.manifest.owner.routing if primary else None
+    if routing is not None:
+        # The sandbox's stand-in for the hook's routing policy: the same rule, over the test users in order.
+        hook["routing"] = (
+            {"kind": "fixed", "user_id": routing.user_id}
+            if routing.kind == "fixed"
+            else {"kind": "round_robin", "user_ids": [u.user_id for u in config.test_users]}
+        )
+    hooks: list[dict[str, Any]] = [hook]
     control = plan.phase("control")
-    if control is not None:
-        hooks.append({"type": "general", "source": config.integration_type})
+    control_type = control.integration.manifest.target_hook_type if control else None
+    if control_type is not None:
+        hooks.append({"type": control_type, "source": config.integration_type})
     users = [
         {
             "name": u.name,
@@ -239,14 +248,14 @@ async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str)
     return Endpoints(
         target="sandbox",
         hook_url=by_type[hook_type],
-        control_hook_url=by_type.get("general"),
+        control_hook_url=by_type.get(control_type) if control_type else None,
         api_base_url=url,
         api_key=str(body["superuser_token"]),
         sandbox_url=url,
     )
 
 
-def _snapshot(loaded: LoadedConfig) -> dict[str, Any]:
+def config_snapshot(loaded: LoadedConfig) -> dict[str, Any]:
     """The config as stored with the run: secrets reduced to whether they were set."""
     data = loaded.config.model_dump(mode="json")
     for key in ("webhook_url", "superuser_webhook_url", "superuser_api_key"):
@@ -273,37 +282,59 @@ class _StoreWriter:
             self.buffer = []
 
 
+def record_plan(plan: RunPlan, store: RunStore) -> None:
+    """Write a run and all its records to the store before anything is sent (so cleanup can always
+    find what an interrupted run sent)."""
+    loaded = plan.loaded
+    config = loaded.config
+    store.begin_run(
+        run_id=plan.run_id,
+        test_name=config.test_name,
+        integration=config.integration_type,
+        config_path=str(loaded.path) if loaded.path else None,
+        target=loaded.target,
+        started_at=plan.identity.started_at,
+        dry_run=False,
+        config_snapshot=config_snapshot(loaded),
+    )
+    store.add_records(plan.run_id, plan.records)
+
+
+def session_limit(plan: RunPlan) -> int:
+    """Connections one run needs: every phase's webhook concurrency plus the API client's."""
+    config = plan.loaded.config
+    return (
+        config.webhook_settings.concurrent_requests * max(1, len(plan.phases)) + config.api_settings.concurrent_requests
+    )
+
+
 async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path: Path | None = None) -> RunResult:
-    """Send a planned run, wait for it to settle, verify it, and record everything."""
+    """Send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
-    started_at = plan.identity.started_at
-    store = RunStore(store_path or _store_path(loaded))
-    with store:
-        store.begin_run(
-            run_id=plan.run_id,
-            test_name=config.test_name,
-            integration=config.integration_type,
-            config_path=str(loaded.path) if loaded.path else None,
-            target=loaded.target,
-            started_at=started_at,
-            dry_run=False,
-            config_snapshot=_snapshot(loaded),
-        )
-        store.add_records(plan.run_id, plan.records)
-        limit = (
-            config.webhook_settings.concurrent_requests * max(1, len(plan.phases))
-            + config.api_settings.concurrent_requests
-        )
+    with RunStore(store_path or store_path_for(loaded)) as store:
+        record_plan(plan, store)
         async with (
-            make_session(limit=limit, timeout=config.webhook_settings.timeout) as session,
+            make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
             open_endpoints(plan, session) as endpoints,
         ):
             _announce(loaded, endpoints, progress)
-            deliveries = await _deliver_all(plan, endpoints, session, store, progress)
+            deliveries = await deliver_all(plan, endpoints, session, store, progress)
             result = await _settle_and_verify(plan, endpoints, session, deliveries, store, progress)
-        store.finish_run(result, keep_written=True)
+            store.finish_run(result, keep_written=True)
+            policy = config.cleanup.after_run
+            if policy == "always" or (policy == "on_success" and result.passed):
+                from bonzo_bulk.cleanup import cleanup_run
+
+                report = await cleanup_run(loaded, plan.run_id, endpoints=endpoints, session=session, store=store)
+                log.info(
+                    "Cleanup after the run (%s): %d deleted, %d left for removal by hand%s",
+                    policy,
+                    len(report.deleted),
+                    len(report.manual),
+                    f" ({report.refused})" if report.refused else "",
+                )
     _log_summary(result)
     return result
 
@@ -322,7 +353,7 @@ def publish(result: RunResult, loaded: LoadedConfig, *, store_path: Path | None 
     """Compare with the baseline, write the JSON summary and the health dashboard of a finished run."""
     config = loaded.config
     health_dir = Path(config.reports_dir) / "integration_health_reports"
-    with RunStore(store_path or _store_path(loaded)) as store:
+    with RunStore(store_path or store_path_for(loaded)) as store:
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
@@ -341,7 +372,7 @@ def publish(result: RunResult, loaded: LoadedConfig, *, store_path: Path | None 
     return Published(summary, dashboard, regressions, baseline_id if baseline else None)
 
 
-def _store_path(loaded: LoadedConfig) -> Path:
+def store_path_for(loaded: LoadedConfig) -> Path:
     config = loaded.config
     return Path(config.run_store) if config.run_store else Path(config.reports_dir) / "runs.sqlite3"
 
@@ -359,7 +390,7 @@ def _announce(loaded: LoadedConfig, endpoints: Endpoints, progress: Progress) ->
     log.warning(message)
 
 
-async def _deliver_all(
+async def deliver_all(
     plan: RunPlan, endpoints: Endpoints, session: aiohttp.ClientSession, store: RunStore, progress: Progress
 ) -> dict[PhaseKind, list[DeliveryResult]]:
     config = plan.loaded.config

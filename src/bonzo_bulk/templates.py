@@ -26,7 +26,10 @@ Renderer = Callable[[Mapping[str, Any]], Any]
 
 
 def load_template(path: str | Path) -> Any:
-    """Parse a JSON payload template file, mapping parse errors to :class:`TemplateError`."""
+    """Parse a payload template file (JSON, or XML for ``.xml``) into a tree; errors are :class:`TemplateError`.
+
+    An XML template becomes the tree of its root element's children (see :func:`encodings.xml_to_tree`).
+    """
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -35,6 +38,10 @@ def load_template(path: str | Path) -> Any:
             f"payload template {str(file)!r} cannot be read ({exc.strerror}); check the path in the config",
             key="payload_template",
         ) from exc
+    if file.suffix.lower() == ".xml":
+        from bonzo_bulk.encodings import xml_to_tree
+
+        return xml_to_tree(text, source=f"payload template {str(file)!r}")[1]
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

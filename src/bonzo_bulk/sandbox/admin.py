@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bonzo_bulk.models import User
 from bonzo_bulk.sandbox.db import SUPERUSER_ID, HookRow
@@ -26,13 +26,32 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/__sandbox", tags=["sandbox only (not Bonzo)"])
 
 
-class SeedHook(BaseModel):
-    """A hook URL to create (or find) by (type, source)."""
+class SeedRouting(BaseModel):
+    """The hook's routing policy, for hook types whose payload names no owner (Bonzo: a Lead Routing Policy)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["monitorbase", "general"]
+    kind: Literal["fixed", "round_robin"]
+    user_id: int | None = Field(default=None, description="fixed: the owner of every lead")
+    user_ids: list[int] | None = Field(default=None, description="round_robin: the assignees in turn; default all")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SeedRouting:
+        if self.kind == "fixed" and self.user_id is None:
+            raise ValueError("routing kind 'fixed' needs user_id")
+        if self.kind == "round_robin" and self.user_ids is not None and not self.user_ids:
+            raise ValueError("routing kind 'round_robin': user_ids may not be empty (omit it for every user)")
+        return self
+
+
+class SeedHook(BaseModel):
+    """A hook URL to create (or find) by (type, source); seeding a routing replaces it and restarts its round robin."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["monitorbase", "general", "zillow", "mortech", "lendingtree", "hubspot", "unbounce"]
     source: str | None = Field(default=None, min_length=1, max_length=100, description="default: the type name")
+    routing: SeedRouting | None = Field(default=None, description="who gets leads when the payload names no owner")
 
 
 class SeedBody(BaseModel):
@@ -74,10 +93,33 @@ def _unprocessable(field: str, message: str) -> JSONResponse:
     return JSONResponse({"message": message, "errors": {field: [message]}}, status_code=422)
 
 
-def _hook_json(request: Request, hook: HookRow) -> dict[str, str]:
-    """A hook as the admin routes show it, with its full URL on this server."""
+def _hook_json(request: Request, hook: HookRow) -> dict[str, Any]:
+    """A hook as the admin routes show it, with its full URL on this server (and its routing, when set)."""
     base = str(request.base_url).rstrip("/")
-    return {"type": hook.type, "source": hook.source, "hash": hook.hash, "url": f"{base}/api/webhook/{hook.hash}"}
+    shown: dict[str, Any] = {
+        "type": hook.type,
+        "source": hook.source,
+        "hash": hook.hash,
+        "url": f"{base}/api/webhook/{hook.hash}",
+    }
+    if hook.routing is not None:
+        shown["routing"] = hook.routing
+    return shown
+
+
+def _routing_conflict(state: SandboxState, hooks: list[SeedHook]) -> JSONResponse | None:
+    """A 422 when a hook's routing names a user that is not seeded (or is the superuser)."""
+    for index, hook in enumerate(hooks):
+        if hook.routing is None:
+            continue
+        wanted = [hook.routing.user_id] if hook.routing.kind == "fixed" else hook.routing.user_ids or []
+        for user_id in wanted:
+            user = state.users.get(user_id) if user_id is not None else None
+            if user is None or user.is_superuser:
+                return _unprocessable(
+                    f"hooks[{index}].routing", f"user id {user_id} is not a seeded user; seed it under users first"
+                )
+    return None
 
 
 def _settings(state: SandboxState) -> dict[str, Any]:
@@ -133,11 +175,19 @@ async def seed(request: Request, body: SeedBody) -> Any:
     db = state.db
     try:
         await state.run(db.seed_users, users, team_names)
-        hooks = [
-            await state.run(db.ensure_hook, h.type, (h.source or h.type).strip().lower()) for h in body.hooks or []
-        ]
     except sqlite3.IntegrityError as exc:
         return _unprocessable("users", f"seeding conflicts with existing users ({exc}); reset with scope 'all' first")
+    await state.refresh()
+    conflict = _routing_conflict(state, body.hooks or [])
+    if conflict is not None:
+        return conflict
+    hooks = []
+    for h in body.hooks or []:
+        routing = h.routing.model_dump(exclude_none=True) if h.routing is not None else None
+        hook = await state.run(db.ensure_hook, h.type, (h.source or h.type).strip().lower(), routing)
+        if routing is not None:
+            state.round_robin.pop(hook.hash, None)
+        hooks.append(hook)
     await state.refresh()
     listed = hooks if body.hooks is not None else list(state.hooks.values())
     superuser = state.superuser

@@ -23,9 +23,9 @@ from starlette.types import Message, Receive, Scope, Send
 from bonzo_bulk.sandbox import admin
 from bonzo_bulk.sandbox.db import NewProspect, StoredProspect, TruthEntry, UserRow, utc_stamp
 from bonzo_bulk.sandbox.faults import Api429BurstFault
+from bonzo_bulk.sandbox.hooktypes import HOOK_TYPES
 from bonzo_bulk.sandbox.intake import (
     HOOK_PREFIX,
-    HOOK_TYPES,
     IntakeQueue,
     IntakeWorker,
     handle_hook,
@@ -159,7 +159,10 @@ class SandboxApp(FastAPI):
                     "tags": ["hook urls"],
                     "summary": "Receive a lead on a hook URL (200 fast; the prospect is created asynchronously)",
                     "description": (
-                        f"Hook types: {', '.join(HOOK_TYPES)}. monitorbase routes by lo_email, general by user_id. "
+                        f"Hook types: {', '.join(HOOK_TYPES)}. monitorbase routes by lo_email, general by user_id, "
+                        "zillow by recipient.emailAddress, mortech by ProspectLoanOfficerEmail, hubspot by "
+                        "hubspot_owner_id (a user's external id); lendingtree and unbounce by the hook's "
+                        "seeded routing. "
                         "422 {errors: {field: [messages]}} for a payload Bonzo refuses; 404 for an unknown hash."
                     ),
                     "parameters": [

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS hooks (
     type TEXT NOT NULL,
     source TEXT NOT NULL,
     created_at TEXT NOT NULL,
+    routing TEXT,
     UNIQUE (type, source)
 );
 CREATE TABLE IF NOT EXISTS tags (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);
@@ -114,11 +115,16 @@ class UserRow:
 
 @dataclass(frozen=True, slots=True)
 class HookRow:
-    """A hook URL: its hash, integration type and the source its prospects carry."""
+    """A hook URL: its hash, integration type, the source its prospects carry, and its routing policy.
+
+    ``routing`` stands in for Bonzo's per-webhook routing / Lead Routing Policy, used by hook types whose
+    payload names no owner: ``{"kind": "fixed", "user_id": N}`` or ``{"kind": "round_robin", "user_ids": [...]}``.
+    """
 
     hash: str
     type: str
     source: str
+    routing: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +204,9 @@ class Database:
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._conn.execute("PRAGMA cache_size=-32000")
             self._conn.executescript(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(hooks)")}
+            if "routing" not in columns:  # a database file from before hooks had routing
+                self._conn.execute("ALTER TABLE hooks ADD COLUMN routing TEXT")
             self._ensure_superuser()
         except (sqlite3.Error, OSError) as exc:
             raise SandboxError(f"sandbox database {self.path}: cannot open it ({exc}); check --db") from exc
@@ -244,8 +253,8 @@ class Database:
 
     def hooks(self) -> list[HookRow]:
         """Every hook, in creation order."""
-        rows = self._conn.execute("SELECT hash, type, source FROM hooks ORDER BY created_at, rowid").fetchall()
-        return [HookRow(*r) for r in rows]
+        rows = self._conn.execute("SELECT hash, type, source, routing FROM hooks ORDER BY created_at, rowid").fetchall()
+        return [HookRow(r[0], r[1], r[2], json.loads(r[3]) if r[3] else None) for r in rows]
 
     def seed_users(self, users: Sequence[User], team_names: dict[int, str | None]) -> None:
         """Insert or update users (by id) and their teams; a user's token survives re-seeding."""
@@ -276,19 +285,24 @@ class Database:
                     ),
                 )
 
-    def ensure_hook(self, hook_type: str, source: str) -> HookRow:
-        """The hook of this (type, source), created with a fresh 32-hex hash when missing."""
+    def ensure_hook(self, hook_type: str, source: str, routing: dict[str, Any] | None = None) -> HookRow:
+        """The hook of this (type, source), created with a fresh 32-hex hash when missing; a routing given
+        replaces the hook's routing (none given keeps it)."""
         with self.transaction() as conn:
             row = conn.execute(
-                "SELECT hash, type, source FROM hooks WHERE type = ? AND source = ?", (hook_type, source)
+                "SELECT hash, type, source, routing FROM hooks WHERE type = ? AND source = ?", (hook_type, source)
             )
             found = row.fetchone()
             if found:
-                return HookRow(*found)
-            hook = HookRow(secrets.token_hex(16), hook_type, source)
+                kept = json.loads(found[3]) if found[3] else None
+                if routing is not None and routing != kept:
+                    conn.execute("UPDATE hooks SET routing = ? WHERE hash = ?", (json.dumps(routing), found[0]))
+                    kept = routing
+                return HookRow(found[0], found[1], found[2], kept)
+            hook = HookRow(secrets.token_hex(16), hook_type, source, routing)
             conn.execute(
-                "INSERT INTO hooks (hash, type, source, created_at) VALUES (?, ?, ?, ?)",
-                (hook.hash, hook.type, hook.source, utc_stamp()),
+                "INSERT INTO hooks (hash, type, source, created_at, routing) VALUES (?, ?, ?, ?, ?)",
+                (hook.hash, hook.type, hook.source, utc_stamp(), json.dumps(routing) if routing else None),
             )
             return hook
 

@@ -1,5 +1,7 @@
 """Hook URLs: parse and map each hook type's payload, answer fast, queue the lead, create it later in a worker.
 
+How each hook type reads and maps a lead is in :mod:`bonzo_bulk.sandbox.hooktypes`.
+
 Accepted leads are written to SQLite in group commits (one transaction per burst of requests, no fsync)
 before the 200 goes out, so a restart resumes the queue. The worker creates each prospect once its
 processing time (the seeded delay model, or a ``late`` fault) has come.
@@ -20,7 +22,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from bonzo_bulk.sandbox.db import Database, HookRow, IntakeRow, NewIntake, NewProspect, TruthEntry, UserRow, utc_stamp
+from bonzo_bulk.sandbox.db import Database, IntakeRow, NewIntake, NewProspect, TruthEntry, UserRow, utc_stamp
 from bonzo_bulk.sandbox.faults import (
     Intake5xxFault,
     IntakeHangFault,
@@ -28,18 +30,8 @@ from bonzo_bulk.sandbox.faults import (
     apply_processing_faults,
     plan_record_faults,
 )
-from bonzo_bulk.sandbox.prospects import (
-    FieldErrors,
-    as_id,
-    attach_tag_ids,
-    clean_email,
-    clean_tags,
-    e164,
-    new_doc,
-    parse_json,
-    search_text,
-    text,
-)
+from bonzo_bulk.sandbox.hooktypes import HOOK_KINDS, BodyError, DropLead, scalar
+from bonzo_bulk.sandbox.prospects import FieldErrors, attach_tag_ids, new_doc, search_text
 from bonzo_bulk.sandbox.state import SandboxState
 
 log = logging.getLogger("bonzo_bulk.sandbox")
@@ -48,149 +40,6 @@ HOOK_PREFIX = "/api/webhook/"
 MAX_BODY_BYTES = 1_048_576
 WORKER_BATCH = 500
 _HASH = re.compile(r"^[0-9a-f]{32}$")
-
-MONITORBASE_CUSTOM = ("custom_1", "custom_2", "custom_3", "custom_4", "custom_5")
-"""Monitorbase ``custom_N`` keys, stored under the same names in ``custom_fields``."""
-MONITORBASE_ALERT_FIELDS = {
-    "type": "alert_type",
-    "alert_intel": "alert_intel",
-    "alert_intel_category": "alert_intel_category",
-    "alert_id": "alert_id",
-    "alert_date": "alert_date",
-    "loan_id": "loan_id",
-}
-"""Monitorbase alert keys -> ``custom_fields`` keys (``loan_number`` fills ``loan_id`` when it is absent)."""
-MONITORBASE_PHONES = (("cell_phone", "mobile"), ("home_phone", "home"), ("work_phone", "work"), ("phone", "mobile"))
-"""Where the prospect's phone comes from, first non-empty wins, with the ``phone_type`` it gets."""
-
-
-class DropLead(Exception):
-    """The lead is accepted (200) and never created: an unknown lo_email under the ``drop`` policy."""
-
-
-def _contact(
-    errors: dict[str, list[str]], email_raw: str | None, phone_raw: str | None
-) -> tuple[str | None, str | None]:
-    """Normalised (email, phone); a field error when neither was sent, or neither survives normalisation."""
-    email, phone = clean_email(email_raw), e164(phone_raw)
-    if not email_raw and not phone_raw:
-        errors.setdefault("email", []).append("The email field is required when phone is not present.")
-        errors.setdefault("phone", []).append("The phone field is required when email is not present.")
-    elif not email and not phone:
-        if email_raw:
-            errors.setdefault("email", []).append("The email must be a valid email address.")
-        if phone_raw:
-            errors.setdefault("phone", []).append("The phone format is invalid.")
-    return email, phone
-
-
-def _scalar(value: Any) -> str | None:
-    """A non-empty stripped string of a scalar payload value (objects and lists give None)."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    cleaned = str(value).strip()
-    return cleaned or None
-
-
-def _resolve_lo(state: SandboxState, payload: Mapping[str, Any], errors: dict[str, list[str]]) -> UserRow | None:
-    """The owner by ``lo_email`` (case-insensitive), else the unknown-lo_email policy: reject, fallback or drop."""
-    lo_email = _scalar(payload.get("lo_email"))
-    user = state.users_by_email.get(lo_email.lower()) if lo_email else None
-    if user is not None and not user.is_superuser:
-        return user
-    policy = state.unknown_lo_email
-    if policy == "drop":
-        raise DropLead
-    if policy == "fallback" and state.fallback_user_id in state.users:
-        return state.users[state.fallback_user_id]
-    if lo_email is None:
-        errors.setdefault("lo_email", []).append("The lo email field is required.")
-    else:
-        reason = " and no fallback user is set" if policy == "fallback" else ""
-        errors.setdefault("lo_email", []).append(f"The selected lo email is invalid (no Bonzo user{reason}).")
-    return None
-
-
-def map_monitorbase(state: SandboxState, hook: HookRow, payload: Mapping[str, Any]) -> tuple[UserRow, dict[str, Any]]:
-    """Monitorbase alert -> (owner by lo_email, prospect fields); raises FieldErrors or DropLead."""
-    errors: dict[str, list[str]] = {}
-    fields: dict[str, Any] = {"source": hook.source}
-    for name in ("first_name", "last_name", "address", "city", "state", "zip"):
-        fields[name] = text(payload.get(name), name, errors)
-    email_raw = text(payload.get("email"), "email", errors)
-    phone_raw, phone_type = None, None
-    for key, kind in MONITORBASE_PHONES:
-        phone_raw = text(payload.get(key), key, errors)
-        if phone_raw:
-            phone_type = kind
-            break
-    fields["email"], fields["phone"] = _contact(errors, email_raw, phone_raw)
-    fields["phone_type"] = phone_type if fields["phone"] else None
-    custom: dict[str, Any] = {}
-    for key in MONITORBASE_CUSTOM:
-        value = _scalar(payload.get(key))
-        if value is not None:
-            custom[key] = value
-    for key, target in MONITORBASE_ALERT_FIELDS.items():
-        value = _scalar(payload.get(key))
-        if value is None and key == "loan_id":
-            value = _scalar(payload.get("loan_number"))
-        if value is not None:
-            custom[target] = value
-    fields["custom_fields"] = custom
-    fields["tags"] = clean_tags(payload.get("tags"), errors)
-    if not fields["first_name"] and "first_name" not in errors:
-        errors["first_name"] = ["The first name field is required."]
-    owner = _resolve_lo(state, payload, errors) if not errors else None
-    if errors or owner is None:
-        raise FieldErrors(errors)
-    return owner, fields
-
-
-def map_general(state: SandboxState, hook: HookRow, payload: Mapping[str, Any]) -> tuple[UserRow, dict[str, Any]]:
-    """Bonzo general hook -> (owner by user_id, prospect fields); ``custom_<Name>`` -> ``custom_fields[Name]``."""
-    errors: dict[str, list[str]] = {}
-    fields: dict[str, Any] = {"source": hook.source}
-    for name in ("first_name", "last_name", "address", "unit_number", "city", "marital_status", "external_id"):
-        fields[name] = text(payload.get(name), name, errors)
-    fields["state"] = text(payload.get("state", payload.get("prospect_state")), "state", errors)
-    fields["zip"] = text(payload.get("zip", payload.get("prospect_zip")), "zip", errors)
-    birthday = text(payload.get("birthday"), "birthday", errors)
-    fields["birthday"] = birthday if birthday and re.fullmatch(r"\d{4}-\d{2}-\d{2}", birthday) else None
-    email_raw = text(payload.get("email"), "email", errors)
-    phone_raw = text(payload.get("phone"), "phone", errors)
-    fields["email"], fields["phone"] = _contact(errors, email_raw, phone_raw)
-    notes = payload.get("notes")
-    fields["notes_count"] = len([n for n in notes if n]) if isinstance(notes, list) else int(bool(_scalar(notes)))
-    fields["tags"] = clean_tags(payload.get("tags"), errors)
-    fields["custom_fields"] = {
-        key[7:]: _scalar(value)
-        for key, value in payload.items()
-        if key.startswith("custom_") and len(key) > 7 and _scalar(value) is not None
-    }
-    if not fields["first_name"] and "first_name" not in errors:
-        errors["first_name"] = ["The first name field is required."]
-    raw_id = payload.get("user_id")
-    owner: UserRow | None = None
-    if raw_id is None or raw_id == "":
-        errors.setdefault("user_id", []).append("The user id field is required.")
-    else:
-        user_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
-        if isinstance(raw_id, str):
-            user_id = as_id(raw_id.strip())
-        owner = state.users.get(user_id) if user_id is not None else None
-        if owner is None or owner.is_superuser:
-            errors.setdefault("user_id", []).append("The selected user id is invalid.")
-    if errors or owner is None:
-        raise FieldErrors(errors)
-    return owner, fields
-
-
-MAPPERS: dict[str, Callable[[SandboxState, HookRow, Mapping[str, Any]], tuple[UserRow, dict[str, Any]]]] = {
-    "monitorbase": map_monitorbase,
-    "general": map_general,
-}
-HOOK_TYPES = tuple(MAPPERS)
 
 
 async def respond(send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
@@ -339,16 +188,15 @@ async def handle_hook(state: SandboxState, queue: IntakeQueue, scope: Scope, rec
         return
     if body is None:
         return
+    kind = HOOK_KINDS[hook.type]
     try:
-        payload = parse_json(body)
-    except (ValueError, UnicodeDecodeError):
-        await respond(send, 422, {"errors": {"body": ["The payload must be valid JSON."]}})
+        payload = kind.parse(body)
+    except BodyError as exc:
+        await respond(send, 422, {"errors": {exc.field: [exc.message]}})
         return
-    if not isinstance(payload, dict):
-        await respond(send, 422, {"errors": {"body": ["The payload must be a JSON object."]}})
-        return
-    record = _scalar(payload.get("first_name")) or ""
-    email = (_scalar(payload.get("email")) or "").lower()
+    raw_record, raw_email = kind.identify(payload)
+    record = scalar(raw_record) or ""
+    email = (scalar(raw_email) or "").lower()
     fault = _intake_fault(state, record, email, hook.type)
     if fault is not None:
         await queue.put(None, [fault])
@@ -363,7 +211,7 @@ async def handle_hook(state: SandboxState, queue: IntakeQueue, scope: Scope, rec
         await _reset(scope)
         return
     try:
-        owner, fields = MAPPERS[hook.type](state, hook, payload)
+        owner, fields = kind.map(state, hook, payload)
     except FieldErrors as exc:
         await respond(send, 422, {"errors": exc.errors})
         return

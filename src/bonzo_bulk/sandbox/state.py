@@ -115,6 +115,8 @@ class SandboxState:
         self.users_by_external: dict[str, UserRow] = {}
         self.teams: dict[int, str] = {}
         self.hooks: dict[str, HookRow] = {}
+        self.round_robin: dict[str, int] = {}
+        """Per hook hash: how many leads its round-robin routing has handed out (reset when it is seeded)."""
         self.superuser: UserRow | None = None
         self.stopping = asyncio.Event()
         self.startup_error: BaseException | None = None

@@ -200,7 +200,7 @@ async def test_seed_is_idempotent_and_lowercases_sources(sbx: Sandbox) -> None:
         {"users": [{"name": "X", "email": "bad", "user_id": 1, "team_id": 1}]},
         {"users": [{"name": "X", "email": "x@y.test", "user_id": 0, "team_id": 1}]},
         {"users": [{"email": "x@y.test", "user_id": 1, "team_id": 1}]},
-        {"hooks": [{"type": "zillow"}]},
+        {"hooks": [{"type": "bankrate"}]},
         {"hooks": [{"type": "general", "source": ""}]},
         {"unknown": 1},
         [],
