@@ -34,7 +34,8 @@ from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.errors import BonzoAPIError, CleanupError, ConfigError, MethodNotAllowed, NotFoundError
 from bonzo_bulk.models import Prospect, to_jsonable
-from bonzo_bulk.run import Endpoints, NullProgress, Progress, _store_path, open_endpoints, plan_run
+from bonzo_bulk.records import RUN_ID_PATTERN
+from bonzo_bulk.run import Endpoints, NullProgress, Progress, open_endpoints, plan_run, store_path_for
 from bonzo_bulk.settings import TestDataSettings
 from bonzo_bulk.store import RunStore
 
@@ -42,7 +43,6 @@ log = logging.getLogger("bonzo_bulk.cleanup")
 
 Mode = Literal["run", "pattern", "all"]
 BULK_TAG = "bonzo-bulk"
-RUN_ID = re.compile(r"^r\d{8}-\d{6}-[0-9a-f]{4}$")
 """The shape of :meth:`bonzo_bulk.records.RunIdentity.new` ids (a marker only when it has this shape)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _PROBE_FIRST = 1
@@ -156,7 +156,7 @@ def run_markers(prospect: Prospect) -> set[str]:
     custom = _custom_fields(prospect)
     if custom.get("custom_1"):
         found.add(str(custom["custom_1"]).strip().lower())
-    found.update(t for t in _tags(prospect) if RUN_ID.match(t))
+    found.update(t for t in _tags(prospect) if RUN_ID_PATTERN.match(t))
     local = str(prospect.get("email") or "").lower().partition("@")[0]
     if "+" in local:
         found.add(local.partition("+")[2])
@@ -180,7 +180,9 @@ def judge(prospect: Prospect, owner: int | str, selector: Selector) -> Candidate
     if selector.run_id is not None and selector.run_id in _tags(prospect):
         markers.add(selector.run_id)
     run_id = (
-        selector.run_id if selector.run_id in markers else next((m for m in sorted(markers) if RUN_ID.match(m)), None)
+        selector.run_id
+        if selector.run_id in markers
+        else next((m for m in sorted(markers) if RUN_ID_PATTERN.match(m)), None)
     )
 
     def verdict(deletable: bool, reason: str) -> Candidate:
@@ -404,6 +406,33 @@ def _mark_deleted(store: RunStore, deleted: Sequence[Candidate]) -> None:
             store.mark_deleted(run_id, ids)
 
 
+async def _clean_at(
+    loaded: LoadedConfig,
+    selector: Selector,
+    *,
+    endpoints: Endpoints,
+    session: aiohttp.ClientSession | None,
+    store: RunStore,
+    dry_run: bool,
+    progress: Progress | None,
+) -> CleanupReport:
+    """Clean a selection at open endpoints (live, or a started sandbox) with the superuser key."""
+    config = loaded.config
+    async with BonzoClient(
+        base_url=endpoints.api_base_url, api_key=endpoints.api_key, settings=config.api_settings, session=session
+    ) as client:
+        return await clean(
+            client,
+            selector,
+            user_ids=[u.user_id for u in loaded.users],
+            dry_run=dry_run,
+            target=endpoints.target,
+            store=store,
+            manual_dir=Path(config.reports_dir) / "cleanup",
+            progress=progress,
+        )
+
+
 async def cleanup_run(
     loaded: LoadedConfig,
     run_id: str,
@@ -415,24 +444,19 @@ async def cleanup_run(
     progress: Progress | None = None,
 ) -> CleanupReport:
     """Delete what one run created (the engine's ``cleanup.after_run`` policy calls this after a run)."""
-    config = loaded.config
     own_store = store is None
-    active_store = store if store is not None else RunStore(_store_path(loaded))
+    active_store = store if store is not None else RunStore(store_path_for(loaded))
     try:
-        selector = selector_for_run(active_store, run_id, config.test_data_settings)
-        async with BonzoClient(
-            base_url=endpoints.api_base_url, api_key=endpoints.api_key, settings=config.api_settings, session=session
-        ) as client:
-            return await clean(
-                client,
-                selector,
-                user_ids=[u.user_id for u in loaded.users],
-                dry_run=dry_run,
-                target=endpoints.target,
-                store=active_store,
-                manual_dir=Path(config.reports_dir) / "cleanup",
-                progress=progress,
-            )
+        selector = selector_for_run(active_store, run_id, loaded.config.test_data_settings)
+        return await _clean_at(
+            loaded,
+            selector,
+            endpoints=endpoints,
+            session=session,
+            store=active_store,
+            dry_run=dry_run,
+            progress=progress,
+        )
     finally:
         if own_store:
             active_store.close()
@@ -459,7 +483,7 @@ async def cleanup(
         )
     config = loaded.config
     settings = config.test_data_settings
-    with RunStore(_store_path(loaded)) as store:
+    with RunStore(store_path_for(loaded)) as store:
         if run_id is not None:
             if run_id == "latest":
                 run_id = store.latest_run_id() or ""
@@ -479,22 +503,9 @@ async def cleanup(
         ):
             if on_endpoints is not None:
                 on_endpoints(endpoints)
-            async with BonzoClient(
-                base_url=endpoints.api_base_url,
-                api_key=endpoints.api_key,
-                settings=config.api_settings,
-                session=session,
-            ) as client:
-                return await clean(
-                    client,
-                    selector,
-                    user_ids=[u.user_id for u in loaded.users],
-                    dry_run=dry_run,
-                    target=endpoints.target,
-                    store=store,
-                    manual_dir=Path(config.reports_dir) / "cleanup",
-                    progress=progress,
-                )
+            return await _clean_at(
+                loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run, progress=progress
+            )
 
 
 def report_document(report: CleanupReport) -> dict[str, Any]:

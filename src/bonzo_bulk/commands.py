@@ -41,7 +41,17 @@ from bonzo_bulk.delivery import MethodProbe, ProbeResult
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.metrics import latency_summary
 from bonzo_bulk.models import DeliveryResult, PhaseKind, RunResult, to_jsonable
-from bonzo_bulk.run import Endpoints, Progress, RunPlan, _deliver_all, _snapshot, _store_path, open_endpoints, plan_run
+from bonzo_bulk.run import (
+    Endpoints,
+    Progress,
+    RunPlan,
+    deliver_all,
+    open_endpoints,
+    plan_run,
+    record_plan,
+    session_limit,
+    store_path_for,
+)
 from bonzo_bulk.secrets import redact, redact_url
 from bonzo_bulk.store import RunStore
 
@@ -89,23 +99,11 @@ async def _send(plan: RunPlan, progress: Progress) -> Sent:
 
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
     """Record the run and its records in the store (so cleanup can find them), then deliver them."""
-    loaded = plan.loaded
-    config = loaded.config
-    with RunStore(_store_path(loaded)) as store:
-        store.begin_run(
-            run_id=plan.run_id,
-            test_name=config.test_name,
-            integration=config.integration_type,
-            config_path=str(loaded.path) if loaded.path else None,
-            target=endpoints.target,
-            started_at=plan.identity.started_at,
-            dry_run=False,
-            config_snapshot=_snapshot(loaded),
-        )
-        store.add_records(plan.run_id, plan.records)
-        limit = config.webhook_settings.concurrent_requests * max(1, len(plan.phases))
-        async with make_session(limit=limit, timeout=config.webhook_settings.timeout) as session:
-            deliveries = await _deliver_all(plan, endpoints, session, store, progress)
+    config = plan.loaded.config
+    with RunStore(store_path_for(plan.loaded)) as store:
+        record_plan(plan, store)
+        async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
+            deliveries = await deliver_all(plan, endpoints, session, store, progress)
     return Sent(plan.run_id, endpoints.target, deliveries)
 
 
