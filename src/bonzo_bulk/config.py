@@ -256,8 +256,7 @@ def _existing(value: str, base_dir: Path, key: str, source: str) -> Path:
         if path.is_file():
             return path.resolve()
     raise ConfigError(
-        f"'{key}': file {value!r} does not exist (looked in the working directory and in {base_dir}); "
-        "check the path",
+        f"'{key}': file {value!r} does not exist (looked in the working directory and in {base_dir}); check the path",
         key=key,
         source=source,
     )

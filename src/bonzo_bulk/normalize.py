@@ -53,11 +53,8 @@ def values_match(expected: Any, actual: Any, how: str) -> bool:
     if how == "tags":
         return set(tag_names(expected)) <= set(tag_names(actual))
     left, right = normalize(expected, how), normalize(actual, how)
-    if (
-        (isinstance(left, int | float)
-        and isinstance(right, str))
-        or (isinstance(right, int | float)
-        and isinstance(left, str))
+    if (isinstance(left, int | float) and isinstance(right, str)) or (
+        isinstance(right, int | float) and isinstance(left, str)
     ):
         return str(left) == str(right)
     return bool(left == right)

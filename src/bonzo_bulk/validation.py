@@ -8,15 +8,16 @@ the record and what was wrong, not only a percentage.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bonzo_bulk.integration import get_path
-from bonzo_bulk.models import CheckResult, DeliveryResult, Observation, PlannedRecord, Prospect, Stage
+from bonzo_bulk.integration import Manifest, get_path, owner_value
+from bonzo_bulk.models import CheckResult, DeliveryResult, Observation, PhaseKind, PlannedRecord, Prospect, Stage
 from bonzo_bulk.normalize import values_match
-from bonzo_bulk.settings import Thresholds, ValidationRule
+from bonzo_bulk.settings import TestDataSettings, Thresholds, ValidationRule
 
 _ASSIGNMENT_FIELDS = ("assigned_user", "assigned_to", "business_entity_id", "business")
 
@@ -300,3 +301,43 @@ def seconds_between(later: datetime | None, earlier: datetime | None) -> float |
     if later is None or earlier is None:
         return None
     return (later - earlier).total_seconds()
+
+
+def verify_payloads(
+    records: Sequence[PlannedRecord],
+    manifest: Manifest,
+    *,
+    kind: PhaseKind,
+    integration_type: str,
+    settings: TestDataSettings,
+) -> list[CheckResult]:
+    """Check planned payloads before anything is sent: borrower fields present, the owner field naming
+    the expected user, and the record names and emails in the spec's patterns (used by ``--dry-run``)."""
+    borrower = manifest.borrower
+    control = ("_SU", r"su\.") if kind == "control" else ("", "")
+    name_pattern = re.compile(
+        rf"^{re.escape(settings.first_name_pattern)}_{re.escape(settings.last_name_pattern)}{control[0]}_\d{{3,}}$"
+    )
+    email_pattern = re.compile(
+        rf"^test\.{re.escape(integration_type)}\.{control[1]}\d{{3,}}(\+[a-z0-9-]+)?@{re.escape(settings.email_domain)}$"
+    )
+    checks: list[CheckResult] = []
+    for record in records:
+        first_name = get_path(record.payload, borrower.first_name)
+        phones = [get_path(record.payload, path) for path in borrower.phone]
+        rows: list[tuple[str, bool, Any, Any]] = [
+            (f"payload:{path}", value not in (None, ""), "a value", value)
+            for path in (borrower.first_name, borrower.last_name, borrower.email)
+            if path
+            for value in [get_path(record.payload, path)]
+        ]
+        rows.append(("payload:phone", any(phones), "a phone", phones))
+        expected_owner = owner_value(manifest, record.expected_user)
+        if manifest.owner.path and expected_owner is not None:
+            owner = get_path(record.payload, manifest.owner.path)
+            rows.append((f"payload:{manifest.owner.path}", str(owner) == str(expected_owner), expected_owner, owner))
+        rows.append(("name pattern", bool(name_pattern.match(record.name)), name_pattern.pattern, record.name))
+        rows.append(("first_name is the record name", first_name == record.name, record.name, first_name))
+        rows.append(("email pattern", bool(email_pattern.match(record.email)), email_pattern.pattern, record.email))
+        checks.extend(CheckResult(record.name, name, Stage.VERIFICATION, ok, want, got) for name, ok, want, got in rows)
+    return checks

@@ -4,18 +4,16 @@ transformations, the payloads themselves (checked even with ``--dry-run``) and t
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bonzo_bulk.integration import get_path
 from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, PlannedRecord, Stage
 from bonzo_bulk.pytest_plugin import BulkChecks
 from bonzo_bulk.run import RunPlan
 from bonzo_bulk.settings import ValidationRule
-from bonzo_bulk.validation import stage_of
+from bonzo_bulk.validation import stage_of, verify_payloads
 
 pytestmark = [pytest.mark.integration, pytest.mark.data_integrity]
 
@@ -59,41 +57,16 @@ def test_transformations(bulk_plan: RunPlan, primary_phase: PhaseResult, bulk_ch
 
 
 def _payload_checks(records: list[PlannedRecord], plan: RunPlan, kind: PhaseKind) -> list[CheckResult]:
-    """Per record: borrower fields present, owner field set to the expected user, names and emails in pattern."""
     phase_plan = plan.phase(kind)
     assert phase_plan is not None
-    manifest = phase_plan.integration.manifest
-    borrower = manifest.borrower
-    settings = plan.loaded.config.test_data_settings
-    su_name, su_email = ("_SU", r"su\.") if kind == "control" else ("", "")
-    name_pattern = re.compile(
-        rf"^{re.escape(settings.first_name_pattern)}_{re.escape(settings.last_name_pattern)}{su_name}_\d{{3,}}$"
+    config = plan.loaded.config
+    return verify_payloads(
+        records,
+        phase_plan.integration.manifest,
+        kind=kind,
+        integration_type=config.integration_type,
+        settings=config.test_data_settings,
     )
-    email_pattern = re.compile(
-        rf"^test\.{re.escape(plan.loaded.config.integration_type)}\.{su_email}\d{{3,}}(\+[a-z0-9-]+)?"
-        rf"@{re.escape(settings.email_domain)}$"
-    )
-    checks: list[CheckResult] = []
-    for record in records:
-        first_name = get_path(record.payload, borrower.first_name)
-        phones = [get_path(record.payload, path) for path in borrower.phone]
-        rows: list[tuple[str, bool, Any, Any]] = [
-            (f"payload:{path}", value not in (None, ""), "a value", value)
-            for path in (borrower.first_name, borrower.last_name, borrower.email)
-            if path
-            for value in [get_path(record.payload, path)]
-        ]
-        rows.append(("payload:phone", any(phones), "a phone", phones))
-        if manifest.owner.path:
-            user = record.expected_user
-            owner_expected: Any = user.email if manifest.owner.kind == "email" else user.user_id
-            owner = get_path(record.payload, manifest.owner.path)
-            rows.append((f"payload:{manifest.owner.path}", str(owner) == str(owner_expected), owner_expected, owner))
-        rows.append(("name pattern", bool(name_pattern.match(record.name)), name_pattern.pattern, record.name))
-        rows.append(("first_name is the record name", first_name == record.name, record.name, first_name))
-        rows.append(("email pattern", bool(email_pattern.match(record.email)), email_pattern.pattern, record.email))
-        checks.extend(CheckResult(record.name, name, Stage.VERIFICATION, ok, want, got) for name, ok, want, got in rows)
-    return checks
 
 
 def test_payload_schema(bulk_plan: RunPlan, bulk_checks: BulkChecks) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from bonzo_bulk.sandbox import SandboxServer
+from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -69,7 +69,14 @@ def test_live_run_passes_and_never_shows_a_secret(
             assert secret.encode() not in path.read_bytes(), f"{secret[:6]}… leaked into {path.name}"
 
 
-def test_half_set_environment_is_refused_before_anything_is_sent(tmp_path: Path, sandbox: SandboxServer) -> None:
+def test_half_set_environment_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    with SandboxServer(SandboxOptions(db_path=tmp_path / "quiet.sqlite3")) as quiet:
+        check_nothing_is_sent(tmp_path, quiet)
+
+
+def check_nothing_is_sent(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """A sandbox of its own, so no other test's traffic can land in its request log."""
+
     def outside_requests() -> list[dict[str, object]]:
         log = sandbox.admin("GET", "requests?limit=200")["requests"]
         return [entry for entry in log if not str(entry["path"]).startswith("/__sandbox")]
