@@ -36,6 +36,7 @@ from bonzo_bulk.delivery import ProbeResult, probe
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.generate import PlanFiles, write_plan
 from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, RunResult, Stage, Target, ThresholdVerdict
+from bonzo_bulk.report.pytest_html import failure_rows_html, health_html
 from bonzo_bulk.run import Published, RunPlan, execute, plan_run, publish
 from bonzo_bulk.secrets import RedactingFilter, redact
 
@@ -51,7 +52,6 @@ MARKERS = {
 }
 DRY_RUN_SKIP = "--dry-run: nothing was sent"
 RUN_FIXTURES = frozenset({"bulk_plan", "bulk_run", "primary_phase", "control_phase", "hook_availability"})
-PHASE_TITLES = {"primary": "Primary hook (lo_email routing)", "control": "Control hook (explicit user_id)"}
 
 
 @dataclass
@@ -484,7 +484,7 @@ class BulkChecks:
             lines.append(f"{len(selected) - len(failures)}/{len(selected)} checks passed")
         if failures and all(v.passed for v in verdicts) and verdicts:
             lines.append(f"{len(failures)} failing check(s) within the configured tolerance")
-        body = "<br>".join(lines) + (_html_rows(failures) if failures else "")
+        body = "<br>".join(lines) + (failure_rows_html(failures) if failures else "")
         self._extra(label, body)
         for verdict in verdicts:
             assert phase is not None
@@ -573,154 +573,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(note, red=True)
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
-def _cell(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return html.escape(redact(text if len(text) <= 80 else text[:77] + "…"))
-
-
-def _td(value: Any) -> str:
-    if value in ("pass", "FAIL"):
-        return f'<td class="bonzo-{"pass" if value == "pass" else "fail"}">{value}</td>'
-    return f"<td>{_cell(value)}</td>"
-
-
-def _html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], caption: str = "") -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(_td(v) for v in row) + "</tr>" for row in rows)
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f'<table class="bonzo-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _html_rows(failures: Sequence[CheckResult], limit: int = 25) -> str:
-    rows = [(c.record_name, c.stage.value, c.check, c.expected, c.actual, c.message) for c in failures[:limit]]
-    more = f"… and {len(failures) - limit} more in the JSON summary" if len(failures) > limit else ""
-    return _html_table(("record", "stage", "check", "expected", "actual", "note"), rows, more)
-
-
-_CSS = """<style>
-.bonzo-health{border:1px solid #ccc;border-radius:6px;padding:10px 14px;margin:10px 0;background:#fafafa}
-.bonzo-health h2{margin:0 0 6px}.bonzo-health h3{margin:14px 0 4px}
-.bonzo-target{display:inline-block;font-weight:bold;font-size:1.1em;padding:3px 10px;border-radius:4px}
-.bonzo-target.sandbox{background:#fff3cd;border:1px solid #e0a800}
-.bonzo-target.live{background:#f8d7da;border:1px solid #c82333}
-.bonzo-pass{color:#1e7e34;font-weight:bold}.bonzo-fail{color:#c82333;font-weight:bold}
-.bonzo-grid{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
-.bonzo-table{border-collapse:collapse;font-size:12px;margin:4px 0}
-.bonzo-table th,.bonzo-table td{border:1px solid #ddd;padding:2px 8px;text-align:left}
-.bonzo-table th{background:#eee}.bonzo-table caption{caption-side:bottom;font-size:11px;text-align:left}
-.bonzo-extra{font-size:12px;margin:4px 0}
-</style>"""
-
-
-def _verdict_rows(phase: PhaseResult) -> list[tuple[str, str, str, str]]:
-    rows = []
-    for verdict in phase.metrics.thresholds:
-        rate = verdict.comparison == ">=" and verdict.threshold <= 1
-        measured = _pct(verdict.actual) if rate else f"{verdict.actual:.2f}"
-        wanted = f"{verdict.comparison} {_pct(verdict.threshold) if rate else f'{verdict.threshold:g}'}"
-        rows.append((verdict.name, measured, wanted, "pass" if verdict.passed else "FAIL"))
-    return rows
-
-
-def _phase_html(phase: PhaseResult) -> str:
-    m = phase.metrics
-    verdict = '<span class="bonzo-pass">PASSED</span>' if phase.passed else '<span class="bonzo-fail">FAILED</span>'
-    head = (
-        f"<h3>{html.escape(PHASE_TITLES[phase.kind])} — {verdict}</h3>"
-        f"<p>delivery success {m.delivered}/{m.valid} ({_pct(m.delivery_rate)}) · sent {m.sent} vs created "
-        f"{m.created} ({_pct(m.creation_rate)} of delivered) · assignment accuracy {_pct(m.assignment_accuracy)} · "
-        f"mapping accuracy {_pct(m.mapping_accuracy)} · settled in {phase.settle_seconds:g} s</p>"
-    )
-    tables = [
-        _html_table(
-            ("threshold", "measured", "wanted", ""), _verdict_rows(phase), "threshold verdicts (from the config)"
-        ),
-        _html_table(
-            ("user", "user_id", "expected", "found", "correct", "accuracy"),
-            [(u.email, u.user_id, u.expected, u.found, u.correct, _pct(u.accuracy)) for u in m.per_user],
-            "assignment accuracy per user",
-        ),
-        _html_table(
-            ("", "p50", "p90", "p95", "p99", "max"),
-            [
-                (name, *(f"{getattr(s, k) / 1000:.2f} s" for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")))
-                for name, s in (("processing", m.processing_time), ("webhook response", m.delivery_latency))
-            ],
-            "processing time (accepted -> visible) and response time",
-        ),
-        _html_table(
-            ("stage", "failed checks"),
-            [(stage.value, m.failures_by_stage.get(stage.value, 0)) for stage in Stage],
-            "failures by stage; delivery errors: "
-            + (", ".join(f"{k} {v}" for k, v in m.error_categories.items()) or "none"),
-        ),
-        _html_table(("field", "accuracy"), [(f, _pct(a)) for f, a in m.field_accuracy.items()], "mapping per field"),
-    ]
-    failures = phase.failures()
-    detail = f"<details open><summary>failing checks ({len(failures)})</summary>{_html_rows(failures)}</details>"
-    return head + f'<div class="bonzo-grid">{"".join(tables)}</div>' + (detail if failures else "")
-
-
-def _diagnosis(result: RunResult) -> str:
-    primary, control = result.primary, result.control
-    if primary is None or control is None:
-        return ""
-    if control.passed and not primary.passed:
-        return "Control passed, primary failed: the fault is in the lo_email -> user resolution of the integration."
-    if not control.passed and not primary.passed:
-        return "Both hooks failed: the fault is further down (prospect creation or Bonzo itself)."
-    if not control.passed:
-        return "Primary passed but the control hook failed: check the superuser hook and its user_id payload."
-    return "Primary and control hooks both passed."
-
-
-def health_html(state: _State, report_dir: Path) -> str:
-    """The "Integration health" section of the pytest-html report (no secret: everything is redacted)."""
-    if state.result is None:
-        if state.plan_files is None:
-            return ""
-        files = state.plan_files
-        link = os.path.relpath(files.payloads, report_dir)
-        return (
-            f'{_CSS}<div class="bonzo-health"><h2>Integration health</h2><p><span class="bonzo-target sandbox">'
-            f"DRY RUN — nothing was sent</span></p><p>{files.records} payloads planned and checked: "
-            f'<a href="{html.escape(link)}">{html.escape(files.payloads.name)}</a></p></div>'
-        )
-    result = state.result
-    target = "live" if result.target == "live" else "sandbox"
-    label = (
-        "LIVE — the real webhook and Bonzo API"
-        if target == "live"
-        else "SANDBOX — local stand-in, nothing sent to Bonzo"
-    )
-    verdict = '<span class="bonzo-pass">PASSED</span>' if result.passed else '<span class="bonzo-fail">FAILED</span>'
-    links = ""
-    if state.published is not None:
-        dashboard = os.path.relpath(state.published.dashboard, report_dir)
-        summary = os.path.relpath(state.published.summary_json, report_dir)
-        links = (
-            f' · <a href="{html.escape(dashboard)}">health dashboard</a> · '
-            f'<a href="{html.escape(summary)}">JSON summary</a>'
-        )
-        for regression in state.published.regressions:
-            links += f'<br><span class="bonzo-fail">regression:</span> {html.escape(redact(regression.message))}'
-    diagnosis = _diagnosis(result)
-    return (
-        f'{_CSS}<div class="bonzo-health"><h2>Integration health</h2>'
-        f'<p><span class="bonzo-target {target}">Target: {label}</span></p>'
-        f"<p>run <code>{html.escape(result.run_id)}</code> · {html.escape(result.test_name)} · "
-        f"integration {html.escape(result.integration)} · {verdict}{links}</p>"
-        + (f"<p><strong>{html.escape(diagnosis)}</strong></p>" if diagnosis else "")
-        + "".join(_phase_html(phase) for phase in result.phases)
-        + "".join(f"<p><small>{html.escape(redact(note))}</small></p>" for note in result.notes)
-        + "</div>"
-    )
-
-
 class HealthReport:
     """pytest-html hooks: the "Integration health" section (registered only when pytest-html is active)."""
 
@@ -730,6 +582,12 @@ class HealthReport:
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
         """Put the health section above the results table."""
         html_path = Path(os.path.expandvars(str(self.config.getoption("htmlpath")))).expanduser()
-        section = health_html(_state(self.config), html_path.resolve().parent)
+        state = _state(self.config)
+        section = health_html(
+            result=state.result,
+            plan_files=state.plan_files,
+            published=state.published,
+            report_dir=html_path.resolve().parent,
+        )
         if section:
             postfix.append(section)
