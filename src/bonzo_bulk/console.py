@@ -23,7 +23,7 @@ from rich.table import Table
 
 from bonzo_bulk.config import DEFAULT_CONFIG, OPTIONS, LoadedConfig, load_config
 from bonzo_bulk.errors import BonzoBulkError, ConfigError
-from bonzo_bulk.models import CheckResult, PhaseResult, RunResult
+from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, by_record
 from bonzo_bulk.secrets import install_log_redaction, redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -203,14 +203,12 @@ def phase_table(phase: PhaseResult) -> Table:
 
 def failures_table(failures: Sequence[CheckResult], *, limit: int = 25) -> Table:
     """The failing checks grouped by record: one row per record, each failed check as expected → actual."""
-    by_record: dict[str, list[CheckResult]] = {}
-    for check in failures:
-        by_record.setdefault(check.record_name, []).append(check)
-    table = Table(title=f"Failing records ({len(by_record)}, {len(failures)} checks)", title_justify="left")
+    grouped = by_record(failures)
+    table = Table(title=f"Failing records ({len(grouped)}, {len(failures)} checks)", title_justify="left")
     table.add_column("record", overflow="fold", no_wrap=True)
     table.add_column("stage")
     table.add_column("check: expected → actual", overflow="fold")
-    for name, checks in list(by_record.items())[:limit]:
+    for name, checks in list(grouped.items())[:limit]:
         stages = sorted({c.stage.value for c in checks})
         lines = [
             f"{c.check}: {redact(_short(c.expected))} → {redact(_short(c.actual))}"
@@ -218,8 +216,8 @@ def failures_table(failures: Sequence[CheckResult], *, limit: int = 25) -> Table
             for c in checks
         ]
         table.add_row(name, ", ".join(stages), "\n".join(lines))
-    if len(by_record) > limit:
-        table.caption = f"… and {len(by_record) - limit} more records in the JSON summary and the dashboard"
+    if len(grouped) > limit:
+        table.caption = f"… and {len(grouped) - limit} more records in the JSON summary and the dashboard"
     return table
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, TypeAlias
@@ -231,6 +231,10 @@ class PhaseResult:
         verdict = "passed" if self.passed else "FAILED"
         return f"PhaseResult({self.kind}, {len(self.records)} records, {len(self.failures())} failed checks, {verdict})"
 
+    def failures_by_record(self) -> dict[str, list[CheckResult]]:
+        """The failed checks grouped by record, records in the order they first fail."""
+        return by_record(self.failures())
+
     def failures(self, *, stage: Stage | None = None, check_prefix: str | None = None) -> list[CheckResult]:
         """The failed checks, optionally only of one stage or whose name starts with a prefix."""
         return [
@@ -273,6 +277,14 @@ class RunResult:
     def __repr__(self) -> str:
         phases = ", ".join(repr(p) for p in self.phases)
         return f"RunResult({self.run_id!r}, target={self.target!r}, phases=[{phases}])"
+
+
+def by_record(checks: Iterable[CheckResult]) -> dict[str, list[CheckResult]]:
+    """Checks grouped by record name, records in the order they first appear."""
+    grouped: dict[str, list[CheckResult]] = {}
+    for check in checks:
+        grouped.setdefault(check.record_name, []).append(check)
+    return grouped
 
 
 def to_jsonable(value: Any) -> JSONValue:

@@ -36,10 +36,8 @@ def truth_for(sandbox: SandboxServer, run_id: str) -> dict[str, set[str]]:
 
 def failing(result: RunResult) -> dict[str, set[tuple[str, str]]]:
     assert result.primary is not None
-    out: dict[str, set[tuple[str, str]]] = {}
-    for check in result.primary.failures():
-        out.setdefault(check.record_name, set()).add((check.stage.value, check.check))
-    return out
+    grouped = result.primary.failures_by_record()
+    return {name: {(c.stage.value, c.check) for c in checks} for name, checks in grouped.items()}
 
 
 R = "TestRecord_MonitorBase_{:03d}".format
