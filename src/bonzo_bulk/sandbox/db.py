@@ -150,21 +150,6 @@ class NewProspect:
 
 
 @dataclass(frozen=True, slots=True)
-class IntakeRow:
-    """A lead accepted at a hook and not yet processed."""
-
-    id: int
-    hook_type: str
-    user_id: int
-    record: str
-    email: str
-    fields: dict[str, Any]
-    faults: list[dict[str, Any]]
-    accepted_at: float
-    due_at: float
-
-
-@dataclass(frozen=True, slots=True)
 class NewIntake:
     """A lead to queue for the worker."""
 
@@ -176,6 +161,13 @@ class NewIntake:
     faults: list[dict[str, Any]]
     accepted_at: float
     due_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRow(NewIntake):
+    """A lead accepted at a hook and not yet processed: a queued :class:`NewIntake` with its row id."""
+
+    id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +403,9 @@ class Database:
             "WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
             (now, limit),
         ).fetchall()
-        return [IntakeRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7], r[8]) for r in rows]
+        return [
+            IntakeRow(r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7], r[8], id=r[0]) for r in rows
+        ]
 
     def remove_intake(self, ids: Sequence[int]) -> None:
         """Drop processed leads from the queue (call inside a transaction)."""
