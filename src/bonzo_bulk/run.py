@@ -445,6 +445,7 @@ async def _settle_and_verify(
             polling=config.polling,
             deadline_seconds=deadline,
             per_page=config.api_settings.max_prospects_per_request,
+            order=config.api_settings.list_order,
             on_poll=lambda found, expected: progress.update("settle", found, expected),
         )
     finished_at = datetime.now(UTC)

@@ -118,6 +118,11 @@ class ApiSettings(_Section):
     max_prospects_per_request: int = Field(default=100, ge=1, le=1000)
     concurrent_requests: int = Field(default=4, ge=1, le=64)
     default_retry_after: float = Field(default=60.0, ge=0, description="wait on a 429 without Retry-After")
+    list_order: str | None = Field(
+        default=None,
+        description="value sent as `order` when listing prospects (Bonzo's accepted values are undocumented, so "
+        "none is sent by default; the poller checks the order it gets either way)",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -1,12 +1,12 @@
 """Settle: poll Bonzo's API until every expected record is visible and stable, or a deadline passes.
 
 Never a blind sleep. Each poll lists the test users' prospects On-Behalf-Of each user, narrowed by
-``search`` to the run's own marker, newest first, and pages only as far as it must: once a page
-holds a prospect seen in an earlier poll, everything older has been seen too (when the API really returns
-newest first — checked on every page; a user whose list is not in that order is always listed in
-full). Only users with records still outstanding are polled, with a sweep over every user every few
-polls and at the end (to catch misrouted records and late duplicates). Poll intervals grow while
-nothing changes.
+``search`` to the run's own marker, and pages only as far as it must: once a page holds a prospect
+seen in an earlier poll, everything older has been seen too. That holds when a list comes newest
+first, as the sandbox's does; Bonzo's order is not documented, so it is checked on every page, and a
+user whose list is not newest first is listed in full from then on. Only users with records still
+outstanding are polled, with a sweep over every user every few polls and at the end (to catch
+misrouted records and late duplicates). Poll intervals grow while nothing changes.
 """
 
 from __future__ import annotations
@@ -92,8 +92,10 @@ class Poller:
         users: Sequence[User],
         search: str,
         per_page: int,
+        order: str | None = None,
     ) -> None:
         self.client = client
+        self.order = order
         self.users = list(users)
         self.search = search
         self.per_page = per_page
@@ -125,7 +127,7 @@ class Poller:
         known_before = frozenset(self._known[user_id])
         while True:
             result = await self.client.list_prospects(
-                on_behalf_of=user_id, search=self.search, page=page, per_page=self.per_page, order="newest"
+                on_behalf_of=user_id, search=self.search, page=page, per_page=self.per_page, order=self.order
             )
             data = list(result.data)
             ids = [int(p.get("id") or 0) for p in data]
@@ -186,6 +188,7 @@ async def settle(
     polling: PollingSettings,
     deadline_seconds: float,
     per_page: int,
+    order: str | None = None,
     on_poll: Callable[[int, int], None] | None = None,
 ) -> SettleOutcome:
     """Poll until every expected record is visible and a full sweep shows nothing new, or the deadline.
@@ -195,7 +198,7 @@ async def settle(
     started = time.monotonic()
     deadline = started + deadline_seconds
     requests_before = client.requests_made
-    poller = Poller(client, records, users=users, search=search, per_page=per_page)
+    poller = Poller(client, records, users=users, search=search, per_page=per_page, order=order)
     expected = {r.name: r for r in records if expects_prospect(r, deliveries.get(r.name))}
     all_users = [u.user_id for u in users]
     interval = polling.interval

@@ -35,6 +35,7 @@ class FakeBonzo:
         self.newest_first = newest_first
         self.max_per_page = max_per_page
         self.before_page: Callable[[], None] = lambda: None
+        self.orders: set[str | None] = set()
 
     def add(self, record: PlannedRecord, owner: int | None = None) -> None:
         prospect = {"id": self.next_id, "email": record.email.lower(), "first_name": record.name}
@@ -51,6 +52,7 @@ class FakeBonzo:
         order: str | None = None,
     ) -> Page:
         self.requests_made += 1
+        self.orders.add(order)
         self.before_page()
         size = min(per_page or 25, self.max_per_page)
         items = [p for p in self.lists[int(on_behalf_of)] if not search or search in p["email"]]
@@ -188,3 +190,4 @@ async def test_a_settled_run_costs_few_requests() -> None:
     )
     # 3 users x 3 pages for the first listing, then one page each for the closing sweep.
     assert outcome.api_requests == 12
+    assert api.orders == {None}  # Bonzo's `order` values are undocumented: none is sent unless configured
