@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from bonzo_bulk.integration import load_integration
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
@@ -28,7 +31,8 @@ class Page:
 class FakeBonzo:
     """Prospect lists per user; ``before_page`` may create prospects between page requests."""
 
-    def __init__(self, *, newest_first: bool = True, max_per_page: int = 50) -> None:
+    def __init__(self, *, newest_first: bool = True, max_per_page: int = 50, search_matches: bool = True) -> None:
+        self.search_matches = search_matches
         self.lists: dict[int, list[dict[str, Any]]] = {u.user_id: [] for u in USERS}
         self.next_id = 1
         self.requests_made = 0
@@ -55,7 +59,9 @@ class FakeBonzo:
         self.orders.add(order)
         self.before_page()
         size = min(per_page or 25, self.max_per_page)
-        items = [p for p in self.lists[int(on_behalf_of)] if not search or search in p["email"]]
+        items = [
+            p for p in self.lists[int(on_behalf_of)] if not search or (self.search_matches and search in p["email"])
+        ]
         items.sort(key=lambda p: p["id"], reverse=self.newest_first)
         last = max(1, -(-len(items) // size))
         return Page(items[(page - 1) * size : page * size], page, last, size)
@@ -191,3 +197,18 @@ async def test_a_settled_run_costs_few_requests() -> None:
     # 3 users x 3 pages for the first listing, then one page each for the closing sweep.
     assert outcome.api_requests == 12
     assert api.orders == {None}  # Bonzo's `order` values are undocumented: none is sent unless configured
+
+
+async def test_a_search_that_misses_the_marker_is_caught_by_a_last_unfiltered_sweep(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records = plan(6)
+    api = FakeBonzo(search_matches=False)
+    for record in records:
+        api.add(record)
+    api.lists[1].append({"id": 500, "email": "real.borrower@gmail.test", "first_name": "Real"})
+    with caplog.at_level(logging.WARNING, logger="bonzo_bulk.settle"):
+        outcome = await run_settle(api, records, deadline=0.3)
+    assert set(outcome.observations) == {r.name for r in records}
+    assert not outcome.unexpected  # a real prospect without the run marker is nobody's business
+    assert "does not match the run marker" in caplog.text
