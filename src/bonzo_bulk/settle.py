@@ -109,11 +109,17 @@ class Poller:
         self.polls = 0
 
     def record_of(self, prospect: Prospect) -> PlannedRecord | None:
-        """The planned record a prospect belongs to: by email, else by its unique first name."""
+        """The planned record a prospect belongs to: by email, else (records sent without one) by its
+        first name — but only when it carries this run's marker, as names repeat from run to run."""
         email = str(prospect.get("email") or "").lower()
         if email and email in self._by_email:
             return self._by_email[email]
-        return self._by_name.get(str(prospect.get("first_name") or ""))
+        record = self._by_name.get(str(prospect.get("first_name") or ""))
+        return record if record is not None and self.carries_marker(prospect) else None
+
+    def carries_marker(self, prospect: Prospect) -> bool:
+        """Whether a prospect holds this run's marker anywhere (email tag, last name, custom field, tag)."""
+        return self.marker in json.dumps(prospect, default=str).lower()
 
     async def poll(self, user_ids: Sequence[int]) -> int:
         """List the given users' new prospects; return how many prospects were new."""
@@ -164,7 +170,7 @@ class Poller:
         for entry in self._seen.values():
             record = self.record_of(entry.prospect)
             if record is None:
-                if self.marker in json.dumps(entry.prospect, default=str).lower():
+                if self.carries_marker(entry.prospect):
                     unexpected.append(entry.prospect)
             else:
                 grouped.setdefault(record.name, []).append(entry)
