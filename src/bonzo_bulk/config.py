@@ -193,23 +193,26 @@ def load_config(
     for var, key in _ENV_SECRETS:
         if env.get(var) and not data.get(key):
             data[key] = env[var]
+    origins: dict[tuple[str, ...], str] = {}
+    """Where a value came from when not from the file: an environment variable or a flag."""
     if env.get("BONZO_API_URL"):
-        data.setdefault("api_settings", {})
-        if isinstance(data["api_settings"], dict):
-            data["api_settings"]["base_url"] = env["BONZO_API_URL"]
+        _set(data, ("api_settings", "base_url"), env["BONZO_API_URL"])
+        origins[("api_settings", "base_url")] = "environment variable BONZO_API_URL"
     for option in OPTIONS:
         if option.env and env.get(option.env):
             _set(data, option.path, env[option.env])
+            origins[option.path] = f"environment variable {option.env}"
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         option = _option(key)
         _set(data, option.path, value)
+        origins[option.path] = option.flag
 
     try:
         config = BulkConfig.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(exc, source, root_node) from exc
+        raise _config_error(exc, source, root_node, origins) from exc
 
     for key in _SECRET_KEYS:
         secret: SecretStr | None = getattr(config, key)
@@ -401,7 +404,9 @@ def _known_keys(model: type[Any]) -> list[str]:
     return list(getattr(model, "model_fields", {}).keys())
 
 
-def _config_error(exc: ValidationError, source: str, root: yaml.Node | None) -> ConfigError:
+def _config_error(
+    exc: ValidationError, source: str, root: yaml.Node | None, origins: Mapping[tuple[str, ...], str]
+) -> ConfigError:
     """Turn pydantic's errors into one message naming each key, bad value and fix."""
     lines = []
     first_key = None
@@ -409,7 +414,8 @@ def _config_error(exc: ValidationError, source: str, root: yaml.Node | None) -> 
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
         first_key = first_key or key
-        where = _line_of(root, loc)
+        origin = origins.get(tuple(str(p) for p in loc))
+        where = f" (from {origin})" if origin else _line_of(root, loc)
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             parent = _model_at(loc[:-1])

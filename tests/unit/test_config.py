@@ -149,3 +149,11 @@ def test_each_option_lands_somewhere_in_the_schema(tmp_path: Path) -> None:
             node = node[part]
         expected = str(faults.resolve()) if option.name == "faults" else value
         assert node == expected, option.name
+
+
+def test_a_bad_value_names_the_flag_or_variable_it_came_from(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE)
+    with pytest.raises(ConfigError, match=r"'test_records' \(from --test-records\): -5 is not valid"):
+        load_config(path, environ={}, overrides={"test_records": -5})
+    with pytest.raises(ConfigError, match=r"\(from environment variable BONZO_BULK_TEST_RECORDS\): '0' is not valid"):
+        load_config(path, environ={"BONZO_BULK_TEST_RECORDS": "0"})
