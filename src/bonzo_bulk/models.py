@@ -259,7 +259,6 @@ class RunResult:
     finished_at: datetime
     dry_run: bool
     phases: tuple[PhaseResult, ...]
-    thresholds_source: str = "config"
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property

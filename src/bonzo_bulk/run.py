@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -120,7 +120,6 @@ class Endpoints:
     api_base_url: str
     api_key: str
     sandbox_url: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def control_enabled(loaded: LoadedConfig, integration: Integration) -> bool:

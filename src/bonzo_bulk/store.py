@@ -49,7 +49,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, test_name TEXT NOT NULL, integration TEXT NOT NULL, config_path TEXT,
     target TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, dry_run INTEGER NOT NULL,
-    config_snapshot TEXT NOT NULL, thresholds_source TEXT NOT NULL DEFAULT 'config',
+    config_snapshot TEXT NOT NULL,
     notes TEXT NOT NULL DEFAULT '[]', passed INTEGER, records INTEGER NOT NULL DEFAULT 0,
     delivery_rate REAL, creation_rate REAL, assignment_accuracy REAL, mapping_accuracy REAL,
     p95_processing_ms REAL, p95_latency_ms REAL, api_requests_per_record REAL,
@@ -386,7 +386,6 @@ class RunStore:
                 "started_at": result.started_at.isoformat(),
                 "finished_at": result.finished_at.isoformat(),
                 "dry_run": int(result.dry_run),
-                "thresholds_source": result.thresholds_source,
                 "notes": _dumps(result.notes),
                 "passed": int(result.passed),
                 **figures,
@@ -481,7 +480,6 @@ class RunStore:
                 finished_at=datetime.fromisoformat(run["finished_at"]),
                 dry_run=bool(run["dry_run"]),
                 phases=tuple(phases),
-                thresholds_source=run["thresholds_source"],
                 notes=tuple(json.loads(run["notes"])),
             )
 

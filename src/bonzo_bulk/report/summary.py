@@ -57,7 +57,6 @@ def summary_document(result: RunResult, *, regressions: Sequence[Regression] = (
             {"phase": p.kind, **to_jsonable(check)} for p in result.phases for check in p.checks if not check.passed
         ],
         "notes": list(result.notes),
-        "thresholds_source": result.thresholds_source,
         "phases": phases,
     }
     redacted: dict[str, Any] = _redacted(document)
