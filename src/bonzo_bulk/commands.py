@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ from rich.table import Table
 
 from bonzo_bulk._http import make_session, run_async
 from bonzo_bulk.cleanup import CleanupReport
-from bonzo_bulk.config import OPTIONS, LoadedConfig, load_config
+from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -214,19 +213,11 @@ def _distribution_table(spread: dict[str, Any]) -> Table:
     return table
 
 
-def _for_integration(ctx: typer.Context, loaded: LoadedConfig, integration: str | None) -> LoadedConfig:
-    """The config ``--integration`` names: ``tests/configs/<name>_test_config.yaml`` unless --config was given."""
+def _integration_config(arguments: dict[str, Any]) -> Path | None:
+    """``health --integration NAME`` without ``--config``: ``tests/configs/NAME_test_config.yaml``."""
+    integration = arguments.get("integration")
     if integration is None:
-        return loaded
-    source = ctx.get_parameter_source("config")
-    if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
-        if loaded.config.integration_type != integration:
-            raise ConfigError(
-                f"--integration {integration} but the config says integration_type "
-                f"{loaded.config.integration_type!r}; drop one, or pass the {integration} config",
-                key="--integration",
-            )
-        return loaded
+        return None
     path = Path("tests/configs") / f"{integration}_test_config.yaml"
     if not path.is_file():
         known = sorted(p.name.removesuffix("_test_config.yaml") for p in path.parent.glob("*_test_config.yaml"))
@@ -235,19 +226,10 @@ def _for_integration(ctx: typer.Context, loaded: LoadedConfig, integration: str 
             "(or pass --config FILE)",
             key="--integration",
         )
-    overrides = {o.dest: _plain(ctx.params.get(o.dest)) for o in OPTIONS}
-    reloaded = load_config(path, overrides=overrides, allow_literal_secrets=bool(ctx.params["allow_literal_secrets"]))
-    for warning in reloaded.warnings:
-        console.print(f"[bold red]{warning}[/]")
-    return reloaded
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
+    return path
 
 
 def health_command(
-    ctx: typer.Context,
     *,
     integration: str | None = typer.Option(
         None, "--integration", help="integration to check; selects tests/configs/<name>_test_config.yaml"
@@ -271,7 +253,12 @@ def health_command(
 
     setup_logging(log_level)
     with handle_errors():
-        loaded = _for_integration(ctx, loaded, integration)
+        if integration is not None and loaded.config.integration_type != integration:
+            raise ConfigError(
+                f"--integration {integration} but the config says integration_type "
+                f"{loaded.config.integration_type!r}; drop one, or pass the {integration} config",
+                key="--integration",
+            )
         console.print(loaded_summary(loaded))
         with RichProgress(show=is_interactive() and not json_output) as progress:
             result = run_bulk(loaded, progress=progress)
@@ -589,7 +576,7 @@ def records_command(*, json_output: bool = JsonFlag, loaded: LoadedConfig) -> No
 
 COMMANDS: dict[str, Callable[..., None]] = {
     "generate": config_options(generate_command),
-    "health": config_options(health_command),
+    "health": config_options(health_command, choose_config=_integration_config),
     "validate-webhook": config_options(validate_webhook_command),
     "cleanup": config_options(cleanup_command),
     "prospects": config_options(prospects_command),

@@ -34,11 +34,16 @@ out = Console(highlight=False, soft_wrap=True)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def config_options(func: F) -> F:
+ConfigChooser = Callable[[dict[str, Any]], Path | None]
+
+
+def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:
     """Add ``--config``, ``--allow-literal-secrets`` and every :data:`OPTIONS` flag to a typer command.
 
     The wrapped function receives ``loaded=LoadedConfig`` instead of the individual flags, so each
-    option is declared once (in ``config.OPTIONS``) and reaches every command the same way.
+    option is declared once (in ``config.OPTIONS``) and reaches every command the same way. Without
+    ``--config``, ``choose_config(command's other arguments)`` may name the file (``health
+    --integration``); else the default config is used.
     """
     signature = inspect.signature(func)
     kept = [p for p in signature.parameters.values() if p.name != "loaded"]
@@ -46,8 +51,10 @@ def config_options(func: F) -> F:
         inspect.Parameter(
             "config",
             inspect.Parameter.KEYWORD_ONLY,
-            default=typer.Option(DEFAULT_CONFIG, "--config", "-c", help="YAML config of the bulk test"),
-            annotation=Path,
+            default=typer.Option(
+                None, "--config", "-c", help="YAML config of the bulk test", show_default=str(DEFAULT_CONFIG)
+            ),
+            annotation=Path | None,
         ),
         inspect.Parameter(
             "allow_literal_secrets",
@@ -75,6 +82,8 @@ def config_options(func: F) -> F:
         allow = kwargs.pop("allow_literal_secrets")
         overrides = {option.dest: _plain(kwargs.pop(option.dest)) for option in OPTIONS}
         with handle_errors():
+            if config_path is None:
+                config_path = (choose_config(kwargs) if choose_config else None) or DEFAULT_CONFIG
             loaded = load_config(config_path, overrides=overrides, allow_literal_secrets=allow)
             for warning in loaded.warnings:
                 console.print(f"[bold red]{warning}[/]")
