@@ -23,23 +23,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
+from bonzo_bulk import store_codec as codec
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import (
     CheckResult,
     DeliveryResult,
-    LatencySummary,
     Observation,
     PhaseKind,
-    PhaseMetrics,
     PhaseResult,
     PlannedRecord,
     RunResult,
-    Stage,
     Target,
-    ThresholdVerdict,
     User,
-    UserAccuracy,
-    to_jsonable,
 )
 
 SCHEMA_VERSION = 1
@@ -173,38 +168,6 @@ class StoredRecord:
     expected_user_id: int
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(to_jsonable(value), separators=(",", ":"), sort_keys=False)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text is not None else None
-
-
-def _prospect_key(raw: object) -> int | str:
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    text = str(raw)
-    return int(text) if text.isdigit() else text
-
-
-def _owner_of(prospect: Mapping[str, Any]) -> int | None:
-    """The owner's user id: ``assigned_to`` when it is an id, else ``assigned_user.id``."""
-    owner = prospect.get("assigned_to")
-    if isinstance(owner, int) and not isinstance(owner, bool):
-        return owner
-    user = prospect.get("assigned_user")
-    if isinstance(user, Mapping):
-        user_id = user.get("id")
-        if isinstance(user_id, int) and not isinstance(user_id, bool):
-            return user_id
-    return None
-
-
 class RunStore:
     """The SQLite run store; safe to open from a run and a later cleanup/report process at once."""
 
@@ -299,7 +262,7 @@ class RunStore:
                     target,
                     started_at.isoformat(),
                     int(dry_run),
-                    _dumps(config_snapshot),
+                    codec.dumps(config_snapshot),
                 ),
             )
 
@@ -361,7 +324,7 @@ class RunStore:
                     self._insert_deliveries(db, run_id, phase.kind, phase.deliveries, 0)
                 if "observations" in stale:
                     self._insert_observations(db, run_id, phase.kind, phase.observations, 0)
-                _insert(db, "checks", run_id, phase.kind, 0, phase.checks, _CHECK_COLUMNS)
+                codec.insert(db, "checks", run_id, phase.kind, 0, phase.checks, codec.CHECK_COLUMNS)
                 db.execute(
                     "INSERT INTO phases (run_id, phase, seq, metrics, unexpected_prospects, settled,"
                     " settle_seconds, passed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -369,8 +332,8 @@ class RunStore:
                         run_id,
                         phase.kind,
                         seq,
-                        _dumps(phase.metrics),
-                        _dumps(phase.unexpected_prospects),
+                        codec.dumps(phase.metrics),
+                        codec.dumps(phase.unexpected_prospects),
                         int(phase.settled),
                         phase.settle_seconds,
                         int(phase.passed),
@@ -386,7 +349,7 @@ class RunStore:
                 "started_at": result.started_at.isoformat(),
                 "finished_at": result.finished_at.isoformat(),
                 "dry_run": int(result.dry_run),
-                "notes": _dumps(result.notes),
+                "notes": codec.dumps(result.notes),
                 "passed": int(result.passed),
                 **figures,
             }
@@ -411,15 +374,15 @@ class RunStore:
 
     @staticmethod
     def _insert_records(db: sqlite3.Connection, run_id: str, records: Sequence[PlannedRecord], start: int) -> None:
-        names = ", ".join(f'"{c}"' for c in (*_RECORD_COLUMNS, *_USER_COLUMNS))
-        marks = ", ".join("?" for _ in (*_RECORD_COLUMNS, *_USER_COLUMNS))
+        names = ", ".join(f'"{c}"' for c in (*codec.RECORD_COLUMNS, *codec.USER_COLUMNS))
+        marks = ", ".join("?" for _ in (*codec.RECORD_COLUMNS, *codec.USER_COLUMNS))
         rows = [
             (
                 run_id,
                 r.phase,
                 start + n,
-                *(_encode(c, getattr(r, c)) for c in _RECORD_COLUMNS),
-                *(getattr(r.expected_user, c) for c in _USER_FIELDS),
+                *(codec.encode(c, getattr(r, c)) for c in codec.RECORD_COLUMNS),
+                *(getattr(r.expected_user, c) for c in codec.USER_FIELDS),
             )
             for n, r in enumerate(records)
         ]
@@ -429,13 +392,13 @@ class RunStore:
     def _insert_deliveries(
         db: sqlite3.Connection, run_id: str, phase: str, deliveries: Sequence[DeliveryResult], start: int
     ) -> None:
-        _insert(db, "deliveries", run_id, phase, start, deliveries, _DELIVERY_COLUMNS)
+        codec.insert(db, "deliveries", run_id, phase, start, deliveries, codec.DELIVERY_COLUMNS)
 
     @staticmethod
     def _insert_observations(
         db: sqlite3.Connection, run_id: str, phase: str, observations: Sequence[Observation], start: int
     ) -> None:
-        _insert(db, "observations", run_id, phase, start, observations, _OBSERVATION_COLUMNS)
+        codec.insert(db, "observations", run_id, phase, start, observations, codec.OBSERVATION_COLUMNS)
         db.executemany(
             "INSERT INTO prospects (run_id, prospect_id, phase, record_name, owner_user_id, email, first_name)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, prospect_id) DO UPDATE SET"
@@ -447,7 +410,7 @@ class RunStore:
                     str(p.get("id")),
                     phase,
                     o.record_name,
-                    _owner_of(p),
+                    codec.owner_of(p),
                     p.get("email"),
                     p.get("first_name"),
                 )
@@ -489,18 +452,22 @@ class RunStore:
             PlannedRecord(
                 run_id=run_id,
                 phase=kind,
-                expected_user=User(**{f: row[c] for f, c in zip(_USER_FIELDS, _USER_COLUMNS, strict=True)}),
-                **{**_decode(row, _RECORD_COLUMNS), "body": bytes(row["body"])},
+                expected_user=User(**{f: row[c] for f, c in zip(codec.USER_FIELDS, codec.USER_COLUMNS, strict=True)}),
+                **{**codec.decode(row, codec.RECORD_COLUMNS), "body": bytes(row["body"])},
             )
             for row in self._rows("records", run_id, kind)
         )
         deliveries = tuple(
-            DeliveryResult(**_decode(row, _DELIVERY_COLUMNS)) for row in self._rows("deliveries", run_id, kind)
+            DeliveryResult(**codec.decode(row, codec.DELIVERY_COLUMNS))
+            for row in self._rows("deliveries", run_id, kind)
         )
         observations = tuple(
-            Observation(**_decode(row, _OBSERVATION_COLUMNS)) for row in self._rows("observations", run_id, kind)
+            Observation(**codec.decode(row, codec.OBSERVATION_COLUMNS))
+            for row in self._rows("observations", run_id, kind)
         )
-        checks = tuple(CheckResult(**_decode(row, _CHECK_COLUMNS)) for row in self._rows("checks", run_id, kind))
+        checks = tuple(
+            CheckResult(**codec.decode(row, codec.CHECK_COLUMNS)) for row in self._rows("checks", run_id, kind)
+        )
         return PhaseResult(
             kind=kind,
             records=records,
@@ -508,7 +475,7 @@ class RunStore:
             observations=observations,
             checks=checks,
             unexpected_prospects=tuple(json.loads(row["unexpected_prospects"])),
-            metrics=_metrics_from_json(json.loads(row["metrics"])),
+            metrics=codec.metrics_from_json(json.loads(row["metrics"])),
             settled=bool(row["settled"]),
             settle_seconds=row["settle_seconds"],
         )
@@ -536,7 +503,7 @@ class RunStore:
     def _summary(self, row: sqlite3.Row) -> RunSummary:
         values = {name: row[name] for name in _SUMMARY_COLUMNS}
         values["started_at"] = datetime.fromisoformat(row["started_at"])
-        values["finished_at"] = _parse_time(row["finished_at"])
+        values["finished_at"] = codec.parse_time(row["finished_at"])
         values["passed"] = None if row["passed"] is None else bool(row["passed"])
         values["is_baseline"] = bool(row["is_baseline"])
         if row["finished_at"] is None:
@@ -580,12 +547,12 @@ class RunStore:
             rows = self._db.execute("SELECT * FROM prospects WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
         return [
             StoredProspect(
-                prospect_id=_prospect_key(r["prospect_id"]),
+                prospect_id=codec.prospect_key(r["prospect_id"]),
                 owner_user_id=r["owner_user_id"],
                 email=r["email"],
                 first_name=r["first_name"],
                 phase=r["phase"],
-                deleted_at=_parse_time(r["deleted_at"]),
+                deleted_at=codec.parse_time(r["deleted_at"]),
             )
             for r in rows
         ]
@@ -628,76 +595,5 @@ class RunStore:
             return [str(r[0]) for r in rows]
 
 
-def _metrics_from_json(data: Mapping[str, Any]) -> PhaseMetrics:
-    values = {f.name: data[f.name] for f in dataclasses.fields(PhaseMetrics)}
-    for name in ("delivery_latency", "processing_time", "created_lag"):
-        values[name] = LatencySummary(**values[name])
-    user_keys = [f.name for f in dataclasses.fields(UserAccuracy)]
-    values["per_user"] = tuple(UserAccuracy(**{k: u[k] for k in user_keys}) for u in values["per_user"])
-    values["thresholds"] = tuple(ThresholdVerdict(**t) for t in values["thresholds"])
-    return PhaseMetrics(**values)
-
-
 _SUMMARY_COLUMNS = tuple(f.name for f in dataclasses.fields(RunSummary))
 _FIGURE_COLUMNS = _SUMMARY_COLUMNS[_SUMMARY_COLUMNS.index("records") : _SUMMARY_COLUMNS.index("is_baseline")]
-_DELIVERY_COLUMNS = tuple(f.name for f in dataclasses.fields(DeliveryResult))
-_OBSERVATION_COLUMNS = tuple(f.name for f in dataclasses.fields(Observation))
-_CHECK_COLUMNS = tuple(f.name for f in dataclasses.fields(CheckResult))
-_RECORD_COLUMNS = tuple(
-    f.name for f in dataclasses.fields(PlannedRecord) if f.name not in {"run_id", "phase", "expected_user"}
-)
-_USER_FIELDS = ("user_id", "email", "name", "team_id", "external_id")
-_USER_COLUMNS = (
-    "expected_user_id",
-    "expected_user_email",
-    "expected_user_name",
-    "expected_team_id",
-    "expected_user_external_id",
-)
-_JSON_COLUMNS = frozenset({"prospects", "seen_in", "expected", "actual", "payload"})
-_TUPLE_COLUMNS = frozenset({"prospects", "seen_in"})
-_TIME_COLUMNS = frozenset({"sent_at", "answered_at", "first_seen_at"})
-
-
-def _encode(name: str, value: Any) -> Any:
-    if name in _JSON_COLUMNS:
-        return _dumps(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Stage):
-        return value.value
-    return int(value) if isinstance(value, bool) else value
-
-
-def _decode(row: sqlite3.Row, columns: Sequence[str]) -> dict[str, Any]:
-    """Column values back into dataclass field values (JSON, times, stage, flags)."""
-    values: dict[str, Any] = {}
-    for name in columns:
-        raw = row[name]
-        if name in _JSON_COLUMNS:
-            raw = json.loads(raw)
-            raw = tuple(raw) if name in _TUPLE_COLUMNS else raw
-        elif name in _TIME_COLUMNS:
-            raw = _parse_time(raw)
-        values[name] = raw
-    if "stage" in values:
-        values["stage"], values["passed"] = Stage(values["stage"]), bool(values["passed"])
-    return values
-
-
-def _insert(
-    db: sqlite3.Connection,
-    table: str,
-    run_id: str,
-    phase: str,
-    start: int,
-    items: Sequence[Any],
-    columns: Sequence[str],
-) -> None:
-    """Insert (or replace) dataclass rows whose fields are the table's columns, numbered from ``start``."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" for _ in columns)
-    db.executemany(
-        f"INSERT OR REPLACE INTO {table} (run_id, phase, seq, {names}) VALUES (?, ?, ?, {marks})",  # noqa: S608
-        ((run_id, phase, start + n, *(_encode(c, getattr(item, c)) for c in columns)) for n, item in enumerate(items)),
-    )

@@ -1,0 +1,132 @@
+"""How the run store's rows map to the typed stage data: columns, JSON and time encoding, inserts.
+
+Column names are the dataclass field names (``models.py``), so a new field is a new column and
+nothing else here changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from bonzo_bulk.models import (
+    CheckResult,
+    DeliveryResult,
+    LatencySummary,
+    Observation,
+    PhaseMetrics,
+    PlannedRecord,
+    Stage,
+    ThresholdVerdict,
+    UserAccuracy,
+    to_jsonable,
+)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_jsonable(value), separators=(",", ":"), sort_keys=False)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
+
+
+def prospect_key(raw: object) -> int | str:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    text = str(raw)
+    return int(text) if text.isdigit() else text
+
+
+def owner_of(prospect: Mapping[str, Any]) -> int | None:
+    """The owner's user id: ``assigned_to`` when it is an id, else ``assigned_user.id``."""
+    owner = prospect.get("assigned_to")
+    if isinstance(owner, int) and not isinstance(owner, bool):
+        return owner
+    user = prospect.get("assigned_user")
+    if isinstance(user, Mapping):
+        user_id = user.get("id")
+        if isinstance(user_id, int) and not isinstance(user_id, bool):
+            return user_id
+    return None
+
+
+def metrics_from_json(data: Mapping[str, Any]) -> PhaseMetrics:
+    values = {f.name: data[f.name] for f in dataclasses.fields(PhaseMetrics)}
+    for name in ("delivery_latency", "processing_time", "created_lag"):
+        values[name] = LatencySummary(**values[name])
+    user_keys = [f.name for f in dataclasses.fields(UserAccuracy)]
+    values["per_user"] = tuple(UserAccuracy(**{k: u[k] for k in user_keys}) for u in values["per_user"])
+    values["thresholds"] = tuple(ThresholdVerdict(**t) for t in values["thresholds"])
+    return PhaseMetrics(**values)
+
+
+DELIVERY_COLUMNS = tuple(f.name for f in dataclasses.fields(DeliveryResult))
+OBSERVATION_COLUMNS = tuple(f.name for f in dataclasses.fields(Observation))
+CHECK_COLUMNS = tuple(f.name for f in dataclasses.fields(CheckResult))
+RECORD_COLUMNS = tuple(
+    f.name for f in dataclasses.fields(PlannedRecord) if f.name not in {"run_id", "phase", "expected_user"}
+)
+USER_FIELDS = ("user_id", "email", "name", "team_id", "external_id")
+USER_COLUMNS = (
+    "expected_user_id",
+    "expected_user_email",
+    "expected_user_name",
+    "expected_team_id",
+    "expected_user_external_id",
+)
+JSON_COLUMNS = frozenset({"prospects", "seen_in", "expected", "actual", "payload"})
+TUPLE_COLUMNS = frozenset({"prospects", "seen_in"})
+TIME_COLUMNS = frozenset({"sent_at", "answered_at", "first_seen_at"})
+
+
+def encode(name: str, value: Any) -> Any:
+    if name in JSON_COLUMNS:
+        return dumps(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Stage):
+        return value.value
+    return int(value) if isinstance(value, bool) else value
+
+
+def decode(row: sqlite3.Row, columns: Sequence[str]) -> dict[str, Any]:
+    """Column values back into dataclass field values (JSON, times, stage, flags)."""
+    values: dict[str, Any] = {}
+    for name in columns:
+        raw = row[name]
+        if name in JSON_COLUMNS:
+            raw = json.loads(raw)
+            raw = tuple(raw) if name in TUPLE_COLUMNS else raw
+        elif name in TIME_COLUMNS:
+            raw = parse_time(raw)
+        values[name] = raw
+    if "stage" in values:
+        values["stage"], values["passed"] = Stage(values["stage"]), bool(values["passed"])
+    return values
+
+
+def insert(
+    db: sqlite3.Connection,
+    table: str,
+    run_id: str,
+    phase: str,
+    start: int,
+    items: Sequence[Any],
+    columns: Sequence[str],
+) -> None:
+    """Insert (or replace) dataclass rows whose fields are the table's columns, numbered from ``start``."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    db.executemany(
+        f"INSERT OR REPLACE INTO {table} (run_id, phase, seq, {names}) VALUES (?, ?, ?, {marks})",  # noqa: S608
+        ((run_id, phase, start + n, *(encode(c, getattr(item, c)) for c in columns)) for n, item in enumerate(items)),
+    )
