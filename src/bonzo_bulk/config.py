@@ -5,9 +5,9 @@ option is declared once in :data:`OPTIONS`; the CLI flags and the pytest options
 from it. Secrets come only from the environment (or ``.env``), are held as ``SecretStr`` and are
 registered for redaction the moment they are read.
 
->>> loaded = load_config("tests/configs/monitorbase_test_config.yaml")  # doctest: +SKIP
->>> loaded.target
-'sandbox'
+>>> loaded = load_config("tests/configs/monitorbase_test_config.yaml", environ={})
+>>> loaded.target, loaded.config.test_records
+('sandbox', 21)
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Compare a run with its integration's baseline run and name every figure that fell behind.
 
->>> compare(result, baseline, RegressionSettings())  # doctest: +SKIP
-[Regression(metric='p95_processing_ms', phase='primary', baseline=900.0, current=2100.0, allowed=1350.0, ...)]
+Example::
+
+    compare(result, baseline, RegressionSettings())
+    # -> [Regression(metric='p95_processing_ms', phase='primary', baseline=900.0, current=2100.0, ...)]
 """
 
 from __future__ import annotations

@@ -3,10 +3,12 @@
 The CLI, the pytest plugin and the library API all call :func:`plan_run` and :func:`execute` (or
 :func:`run_bulk`, both at once). Nothing here knows which of them is calling.
 
->>> from bonzo_bulk import load_config, run_bulk
->>> result = run_bulk(load_config("tests/configs/monitorbase_test_config.yaml"))  # doctest: +SKIP
->>> result.passed
-True
+Example::
+
+    from bonzo_bulk import load_config, run_bulk
+
+    result = run_bulk(load_config("tests/configs/monitorbase_test_config.yaml"))
+    result.passed, result.primary.metrics.assignment_accuracy
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The integration health dashboard: one self-contained, offline HTML file per run.
 
->>> render_dashboard(result, history=store.list_runs(), out=Path("health.html"))  # doctest: +SKIP
+Example::
+
+    render_dashboard(result, history=store.list_runs(), out=Path("health.html"))
 """
 
 from __future__ import annotations

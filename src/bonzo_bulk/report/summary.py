@@ -1,7 +1,9 @@
 """The JSON summary of a run: verdicts and metrics up front, then every phase's detail, secrets redacted.
 
->>> write_json_summary(result, Path("reports/integration_health_reports"))  # doctest: +SKIP
-PosixPath('reports/integration_health_reports/monitorbase_20250304_100000_ab12.json')
+Example::
+
+    write_json_summary(result, Path("reports/integration_health_reports"))
+    # -> reports/integration_health_reports/monitorbase_<run id>.json (and latest.json)
 """
 
 from __future__ import annotations
