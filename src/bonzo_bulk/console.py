@@ -23,6 +23,7 @@ from rich.table import Table
 
 from bonzo_bulk.config import DEFAULT_CONFIG, OPTIONS, LoadedConfig, load_config
 from bonzo_bulk.errors import BonzoBulkError, ConfigError
+from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, by_record
 from bonzo_bulk.secrets import install_log_redaction, redact
 
@@ -170,10 +171,6 @@ class RichProgress:
         self._progress.console.print(f"[{style}]{redact(message)}[/]")
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
 def phase_table(phase: PhaseResult) -> Table:
     """The verdict table of one phase: each threshold, its measured value and pass/fail."""
     m = phase.metrics
@@ -196,10 +193,7 @@ def phase_table(phase: PhaseResult) -> Table:
         "duplicate_prospects": "duplicate prospects",
     }
     for verdict in m.thresholds:
-        rate = verdict.comparison == ">=" and verdict.threshold <= 1
-        unit = " s" if verdict.name.endswith("seconds") else ""
-        measured = _pct(verdict.actual) if rate else f"{verdict.actual:.2f}{unit}"
-        wanted = f"{verdict.comparison} {_pct(verdict.threshold) if rate else f'{verdict.threshold:g}{unit}'}"
+        measured, wanted = verdict_text(verdict)
         mark = "[green]✓[/]" if verdict.passed else "[bold red]✗[/]"
         table.add_row(labels.get(verdict.name, verdict.name), measured, wanted, mark)
     table.caption = (

@@ -53,6 +53,18 @@ def latency_summary(values_ms: Iterable[float]) -> LatencySummary:
     )
 
 
+def verdict_text(verdict: ThresholdVerdict) -> tuple[str, str]:
+    """How a verdict reads: (measured, required), e.g. ``("93.3%", ">= 95.0%")`` or ``("2.04 s", "<= 60 s")``.
+
+    >>> verdict_text(ThresholdVerdict("processing_p95_seconds", 60, 2.04, True, "<="))
+    ('2.04 s', '<= 60 s')
+    """
+    if verdict.comparison == ">=" and verdict.threshold <= 1:
+        return f"{100 * verdict.actual:.1f}%", f">= {100 * verdict.threshold:.1f}%"
+    unit = " s" if verdict.name.endswith("seconds") else ""
+    return f"{verdict.actual:.2f}{unit}", f"{verdict.comparison} {verdict.threshold:g}{unit}"
+
+
 def _rate(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 

@@ -35,6 +35,7 @@ from bonzo_bulk.console import phase_table
 from bonzo_bulk.delivery import ProbeResult, probe
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.generate import PlanFiles, write_plan
+from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, RunResult, Stage, Target, ThresholdVerdict
 from bonzo_bulk.report.pytest_html import failure_rows_html, health_html
 from bonzo_bulk.run import Published, RunPlan, execute, plan_run, publish
@@ -322,11 +323,9 @@ def _text(table: Table, width: int = 120) -> str:
 
 
 def _verdict_line(verdict: ThresholdVerdict) -> str:
-    rate = verdict.comparison == ">=" and verdict.threshold <= 1
-    measured = f"{100 * verdict.actual:.1f}%" if rate else f"{verdict.actual:.2f}"
-    wanted = f"{100 * verdict.threshold:.1f}%" if rate else f"{verdict.threshold:g}"
+    measured, wanted = verdict_text(verdict)
     mark = "ok" if verdict.passed else "FAILED"
-    return f"{verdict.name}: {measured} (threshold {verdict.comparison} {wanted}) {mark}"
+    return f"{verdict.name}: {measured} (threshold {wanted}) {mark}"
 
 
 class IntegrationCheckFailed(AssertionError):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.generate import PlanFiles
+from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, Stage
 from bonzo_bulk.run import Published
 from bonzo_bulk.secrets import redact
@@ -65,9 +66,7 @@ _CSS = """<style>
 def _verdict_rows(phase: PhaseResult) -> list[tuple[str, str, str, str]]:
     rows = []
     for verdict in phase.metrics.thresholds:
-        rate = verdict.comparison == ">=" and verdict.threshold <= 1
-        measured = _pct(verdict.actual) if rate else f"{verdict.actual:.2f}"
-        wanted = f"{verdict.comparison} {_pct(verdict.threshold) if rate else f'{verdict.threshold:g}'}"
+        measured, wanted = verdict_text(verdict)
         rows.append((verdict.name, measured, wanted, "pass" if verdict.passed else "FAIL"))
     return rows
 
