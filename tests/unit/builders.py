@@ -27,6 +27,7 @@ from bonzo_bulk.models import (
     User,
     UserAccuracy,
 )
+from bonzo_bulk.store import RunStore
 
 USERS = (
     User(name="Alice Lender", email="alice.lo@bonzobuddy.test", user_id=101, team_id=7),
@@ -311,3 +312,17 @@ FAULTY = {3: DROPPED, 7: MISSING, 11: WRONG_OWNER, 14: WRONG_TEAM, 18: MANGLED, 
 def failed_checks(result: RunResult) -> list[tuple[str, str, str]]:
     """(phase, record, check) of every failed check, in order."""
     return [(p.kind, c.record_name, c.check) for p in result.phases for c in p.checks if not c.passed]
+
+
+def begin_run_of(store: RunStore, result: RunResult, snapshot: Mapping[str, Any] | None = None) -> None:
+    """Record in ``store`` that ``result``'s run began (what the engine does before sending)."""
+    store.begin_run(
+        run_id=result.run_id,
+        test_name=result.test_name,
+        integration=result.integration,
+        config_path=result.config_path,
+        target=result.target,
+        started_at=result.started_at,
+        dry_run=result.dry_run,
+        config_snapshot=snapshot or {},
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import DROPPED, FAULTY, START, WRONG_OWNER, build_run
+from builders import DROPPED, FAULTY, START, WRONG_OWNER, begin_run_of, build_run
 from test_dashboard import Page
 from typer.testing import CliRunner
 
@@ -24,16 +24,7 @@ def _flat(text: str) -> str:
 
 
 def _store_run(store: RunStore, result: RunResult, snapshot: dict[str, Any] | None = None) -> None:
-    store.begin_run(
-        run_id=result.run_id,
-        test_name=result.test_name,
-        integration=result.integration,
-        config_path=result.config_path,
-        target=result.target,
-        started_at=result.started_at,
-        dry_run=result.dry_run,
-        config_snapshot=snapshot or {},
-    )
+    begin_run_of(store, result, snapshot)
     store.finish_run(result)
 
 

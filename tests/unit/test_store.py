@@ -10,7 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import DROPPED, DUPLICATE, FAULTY, MANGLED, MISSING, SLOW, WRONG_OWNER, WRONG_TEAM, RunSpec, build_run
+from builders import (
+    DROPPED,
+    DUPLICATE,
+    FAULTY,
+    MANGLED,
+    MISSING,
+    SLOW,
+    WRONG_OWNER,
+    WRONG_TEAM,
+    RunSpec,
+    begin_run_of,
+    build_run,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,16 +32,7 @@ from bonzo_bulk.store import SCHEMA_VERSION, RunStore, RunSummary
 
 
 def _begin(store: RunStore, result: RunResult) -> None:
-    store.begin_run(
-        run_id=result.run_id,
-        test_name=result.test_name,
-        integration=result.integration,
-        config_path=result.config_path,
-        target=result.target,
-        started_at=result.started_at,
-        dry_run=result.dry_run,
-        config_snapshot={"regression": {"p95_processing_increase": 0.25}, "test_records": 30},
-    )
+    begin_run_of(store, result, {"regression": {"p95_processing_increase": 0.25}, "test_records": 30})
 
 
 def _record_as_it_goes(store: RunStore, result: RunResult) -> None:
