@@ -162,6 +162,9 @@ def sandbox_command(
         Path | None, typer.Option("--users", help="a bonzo-bulk YAML config whose test_users are seeded")
     ] = None,
     faults: Annotated[Path | None, typer.Option("--faults", help="fault profile YAML to inject")] = None,
+    capacity: Annotated[
+        float | None, typer.Option("--capacity", help="leads/s the sandbox processes at most (a queue beyond)")
+    ] = None,
 ) -> None:
     """Serve the local Bonzo stand-in (hook URLs, /api/v3, /__sandbox) until Ctrl-C.
 
@@ -172,7 +175,7 @@ def sandbox_command(
     from bonzo_bulk.sandbox.command import serve
 
     with handle_errors():
-        serve(host=host, port=port, db=db, users_file=users, faults=faults, echo=typer.echo)
+        serve(host=host, port=port, db=db, users_file=users, faults=faults, echo=typer.echo, capacity=capacity)
 
 
 @app.command("init")

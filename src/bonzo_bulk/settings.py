@@ -202,6 +202,9 @@ class SandboxSettings(_Section):
     fallback_user_id: int | None = None
     faults: str | dict[str, Any] | None = Field(default=None, description="fault profile: a YAML path or inline")
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    capacity: float | None = Field(
+        default=None, gt=0, description="leads/s the sandbox creates at most; beyond it a backlog (and the lag) grows"
+    )
 
 
 Distribution = Literal["even", "weighted", "custom"]

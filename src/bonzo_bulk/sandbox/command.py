@@ -52,15 +52,17 @@ def load_test_users(path: Path) -> list[TestUserConfig]:
     return users
 
 
-def build_options(db: Path | None, faults: Path | None) -> SandboxOptions:
-    """Options for a served sandbox: a persistent database and an optional fault profile file."""
+def build_options(db: Path | None, faults: Path | None, capacity: float | None = None) -> SandboxOptions:
+    """Options for a served sandbox: a persistent database, an optional fault profile file and capacity."""
     try:
         profile = load_profile(faults) if faults is not None else None
     except SandboxError as exc:
         raise ConfigError(
             f"{exc}; fix the profile (kinds and fields are listed in the sandbox docs)", key="--faults"
         ) from exc
-    return SandboxOptions(db_path=db or DEFAULT_DB, faults=profile)
+    if capacity is not None and not capacity > 0:
+        raise ConfigError(f"{capacity:g} leads/s is not a capacity; give a number above 0", key="--capacity")
+    return SandboxOptions(db_path=db or DEFAULT_DB, faults=profile, capacity=capacity)
 
 
 def serve(
@@ -71,11 +73,12 @@ def serve(
     users_file: Path | None,
     faults: Path | None,
     echo: Callable[[str], Any],
+    capacity: float | None = None,
     until: Callable[[], bool] | None = None,
 ) -> None:
     """Start, seed and announce a sandbox, then serve until Ctrl-C (or until ``until()`` says stop)."""
     users = load_test_users(users_file) if users_file is not None else []
-    options = build_options(db, faults)
+    options = build_options(db, faults, capacity)
     seed_users = [
         u.model_dump(include={"name", "email", "user_id", "team_id", "team_name", "external_id"}) for u in users
     ]
@@ -96,6 +99,8 @@ def serve(
             echo(f"  sandbox-only token of user {user_id}: {token}")
         if faults is not None:
             echo(f"  fault profile: {faults}")
+        if capacity is not None:
+            echo(f"  capacity:     {capacity:g} leads/s (beyond it the backlog and the lag grow)")
         echo("Press Ctrl-C to stop.")
         terminated: list[int] = []
         if threading.current_thread() is threading.main_thread():

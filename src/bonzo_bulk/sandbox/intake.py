@@ -4,7 +4,8 @@ How each hook type reads and maps a lead is in :mod:`bonzo_bulk.sandbox.hooktype
 
 Accepted leads are written to SQLite in group commits (one transaction per burst of requests, no fsync)
 before the 200 goes out, so a restart resumes the queue. The worker creates each prospect once its
-processing time (the seeded delay model, or a ``late`` fault) has come.
+processing time (the seeded delay model, or a ``late`` fault) has come — at most ``capacity`` leads per
+second when the sandbox has one, so that beyond it the queue, and every lead's lag, grows as in a real system.
 """
 
 from __future__ import annotations
@@ -247,10 +248,11 @@ async def handle_hook(state: SandboxState, queue: IntakeQueue, scope: Scope, rec
 
 
 def process_due(
-    db: Database, now: float, users: Mapping[int, UserRow], teams: Mapping[int, str]
+    db: Database, now: float, users: Mapping[int, UserRow], teams: Mapping[int, str], limit: int = WORKER_BATCH
 ) -> tuple[int, float | None]:
-    """Create the prospects of every due lead (faults applied) in one transaction; runs on the database thread."""
-    rows: list[IntakeRow] = db.due_intake(now, WORKER_BATCH)
+    """Create the prospects of up to ``limit`` due leads (faults applied) in one transaction, stamped ``now``;
+    runs on the database thread."""
+    rows: list[IntakeRow] = db.due_intake(now, limit)
     if rows:
         stamp = utc_stamp(now)
         with db.transaction():
@@ -270,8 +272,37 @@ def process_due(
     return len(rows), db.next_due()
 
 
+class Capacity:
+    """A token bucket of ``leads_per_second`` (None: unbounded) with a tenth of a second of burst."""
+
+    def __init__(self, leads_per_second: float | None) -> None:
+        self.rate = leads_per_second
+        self.burst = max(1.0, (leads_per_second or 0.0) / 10)
+        self._tokens = self.burst
+        self._at = time.monotonic()
+
+    def available(self) -> int:
+        """How many leads may be created now (at most :data:`WORKER_BATCH`)."""
+        if self.rate is None:
+            return WORKER_BATCH
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        return min(WORKER_BATCH, int(self._tokens))
+
+    def spend(self, leads: int) -> None:
+        """Take ``leads`` tokens."""
+        if self.rate is not None:
+            self._tokens -= leads
+
+    def wait(self) -> float:
+        """Seconds until the next whole token."""
+        return 0.0 if self.rate is None else max(0.0, (1.0 - self._tokens) / self.rate)
+
+
 class IntakeWorker:
-    """Background task: sleeps until the next lead is due (or a new one arrives), then processes a batch."""
+    """Background task: sleeps until the next lead is due (or a new one arrives), then processes a batch,
+    never faster than the sandbox's capacity."""
 
     def __init__(self, state: SandboxState) -> None:
         self._state = state
@@ -280,14 +311,22 @@ class IntakeWorker:
     async def run(self) -> None:
         """Process due leads until cancelled."""
         state = self._state
+        capacity = Capacity(state.capacity)
         while True:
             self.wake.clear()
+            limit = capacity.available()
+            if limit < 1:
+                await asyncio.sleep(capacity.wait())
+                continue
             try:
-                processed, next_due = await state.run(process_due, state.db, time.time(), state.users, state.teams)
+                processed, next_due = await state.run(
+                    process_due, state.db, time.time(), state.users, state.teams, limit
+                )
             except Exception:
                 log.exception("sandbox: the intake worker failed on a batch; retrying in 1 s")
                 processed, next_due = 0, time.time() + 1.0
-            if processed >= WORKER_BATCH:
+            capacity.spend(processed)
+            if processed >= limit:
                 continue
             timeout = None if next_due is None else max(0.0, next_due - time.time())
             with contextlib.suppress(TimeoutError):

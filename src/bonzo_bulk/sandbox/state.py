@@ -43,6 +43,8 @@ class SandboxOptions:
     faults: dict[str, Any] | None = None
     seed: int = 0
     max_per_page: int = 100
+    capacity: float | None = None
+    """Leads per second the worker creates at most (None: unbounded); beyond it the queue grows."""
 
     def __post_init__(self) -> None:
         """Refuse bad options early, with the option named."""
@@ -52,6 +54,8 @@ class SandboxOptions:
             )
         if self.max_per_page < 1:
             raise SandboxError(f"max_per_page: {self.max_per_page} must be at least 1")
+        if self.capacity is not None and not self.capacity > 0:
+            raise SandboxError(f"capacity: {self.capacity} must be more than 0 leads/s (or None)")
         if self.rate_limit_per_minute is not None and self.rate_limit_per_minute < 1:
             raise SandboxError(f"rate_limit_per_minute: {self.rate_limit_per_minute} must be at least 1 (or None)")
         try:
@@ -72,6 +76,7 @@ class SandboxOptions:
             unknown_lo_email=settings.unknown_lo_email,
             fallback_user_id=settings.fallback_user_id,
             rate_limit_per_minute=settings.rate_limit_per_minute,
+            capacity=settings.capacity,
             faults=load_profile(settings.faults, base_dir=base),
         )
 
@@ -103,6 +108,7 @@ class SandboxState:
         self.unknown_lo_email: UnknownLoEmail = options.unknown_lo_email
         self.fallback_user_id = options.fallback_user_id
         self.rate_limit_per_minute = options.rate_limit_per_minute
+        self.capacity = options.capacity
         self.profile = parse_profile(options.faults, default_seed=options.seed)
         self.intake_counters: dict[tuple[int, str], int] = {}
         self.api_requests = 0
