@@ -228,6 +228,10 @@ from bonzo_bulk.commands import register as _register_tool_commands  # noqa: E40
 
 _register_tool_commands(app)
 
+from bonzo_bulk.load.command import register as _register_load_commands  # noqa: E402 - after the app exists
+
+_register_load_commands(app)
+
 
 def main() -> None:
     """Console-script entry point."""

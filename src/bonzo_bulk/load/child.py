@@ -196,7 +196,8 @@ class LocustChild:
         self._output = asyncio.create_task(self._keep_output())
 
     async def _keep_output(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         with self.log.open("w", encoding="utf-8") as out:
             async for line in self.process.stdout:
                 out.write(redact(line.decode("utf-8", "replace")))
@@ -224,11 +225,11 @@ class LocustChild:
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
-    async def wait(self, timeout: float | None = None) -> int:
-        """Wait for the master to exit (killed after ``timeout``); returns its exit code."""
+    async def wait(self, grace: float | None = None) -> int:
+        """Wait for the master to exit (killed after ``grace`` seconds); returns its exit code."""
         assert self.process is not None
         try:
-            code = await asyncio.wait_for(self.process.wait(), timeout)
+            code = await asyncio.wait_for(self.process.wait(), grace)
         except TimeoutError:
             self.kill()
             code = await self.process.wait()

@@ -49,14 +49,14 @@ class _Worker:
     """A worker's share of the plan and its journal buffer."""
 
     def __init__(self) -> None:
-        self.arrivals: collections.deque[tuple[int, float, str, bytes]] = collections.deque()
+        self.arrivals: collections.deque[tuple[int, float, str, str]] = collections.deque()
         self.t0: float | None = None
         self.hook = ""
         self.drop_after = 1.0
         self.stopped = False
         self.rows: list[list[Any]] = []
 
-    def claim(self) -> tuple[int, float, str, bytes] | None:
+    def claim(self) -> tuple[int, float, str, str] | None:
         if self.t0 is None or self.stopped or not self.arrivals:
             return None
         return self.arrivals.popleft()
@@ -175,7 +175,7 @@ def _deal(environment: Environment, **_: Any) -> None:
     for index, client_id in enumerate(clients):
         share = rows[index :: len(clients)]
         for start in range(0, len(share), CHUNK):
-            runner.send_message("bonzo_arrivals", share[start : start + CHUNK], client_id=client_id)
+            runner.send_message("bonzo_arrivals", {"rows": share[start : start + CHUNK]}, client_id=client_id)
     t0 = time.time() + START_LEAD_S
     MASTER.t0 = t0
     settings = {"t0": t0, "hook": hook, "drop_after": header["drop_after"], "timeout": header["timeout"]}
@@ -184,8 +184,8 @@ def _deal(environment: Environment, **_: Any) -> None:
 
 
 def _on_arrivals(environment: Environment, msg: Any, **_: Any) -> None:
-    for seq, offset, content_type, body in msg.data:
-        WORKER.arrivals.append((int(seq), float(offset), str(content_type), base64.b64decode(body)))
+    for seq, offset, content_type, body in msg.data["rows"]:
+        WORKER.arrivals.append((int(seq), float(offset), str(content_type), base64.b64decode(body).decode("utf-8")))
 
 
 def _on_go(environment: Environment, msg: Any, **_: Any) -> None:
@@ -199,14 +199,14 @@ def _on_go(environment: Environment, msg: Any, **_: Any) -> None:
 def _on_stop(environment: Environment, msg: Any, **_: Any) -> None:
     WORKER.stopped = True
     while WORKER.arrivals:
-        seq, offset, _, _ = WORKER.arrivals.popleft()
+        seq, offset, _type, _body = WORKER.arrivals.popleft()
         WORKER.rows.append([seq, (WORKER.t0 or 0.0) + offset, None, None, None, "cancelled"])
 
 
 def _flush(runner: WorkerRunner) -> None:
     if WORKER.rows:
         rows, WORKER.rows = WORKER.rows, []
-        runner.send_message("bonzo_journal", rows)
+        runner.send_message("bonzo_journal", {"rows": rows})
 
 
 def _flusher(runner: WorkerRunner) -> None:
@@ -219,20 +219,23 @@ def _on_journal(environment: Environment, msg: Any, **_: Any) -> None:
     journal = MASTER.journal
     if journal is None:
         journal = MASTER.journal = open(os.environ[JOURNAL_ENV], "a", encoding="utf-8")  # noqa: SIM115
-    journal.write("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in msg.data))
+    rows = msg.data["rows"]
+    journal.write("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows))
     journal.flush()
-    MASTER.journaled += len(msg.data)
+    MASTER.journaled += len(rows)
 
 
-@events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         runner.register_message("bonzo_journal", _on_journal)
-        environment.events.test_start.add_listener(_deal)
+        environment.events.test_start.add_listener(_deal)  # type: ignore[no-untyped-call]
     elif isinstance(runner, WorkerRunner):
         runner.register_message("bonzo_arrivals", _on_arrivals)
         runner.register_message("bonzo_go", _on_go)
         runner.register_message("bonzo_stop", _on_stop)
         gevent.spawn(_flusher, runner)
-        environment.events.test_stop.add_listener(lambda **_: _flush(runner))
+        environment.events.test_stop.add_listener(lambda **_: _flush(runner))  # type: ignore[no-untyped-call]
+
+
+events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]

@@ -32,8 +32,10 @@ MAX_ARRIVALS = 1_000_000
 ANSWER_BUDGET_S = 0.1
 """The answer time the user pool must absorb at the peak rate without dropping arrivals."""
 
-_DURATION = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?(?:(?P<s>\d+(?:\.\d+)?)s)?"
-                       r"(?:(?P<ms>\d+(?:\.\d+)?)ms)?$")
+_DURATION = re.compile(
+    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?(?:(?P<s>\d+(?:\.\d+)?)s)?"
+    r"(?:(?P<ms>\d+(?:\.\d+)?)ms)?$"
+)
 
 
 def parse_duration(value: Any) -> float:
@@ -141,6 +143,7 @@ class StressScenario(SenderSettings):
     step_factor: float = Field(default=1.25, gt=1, le=10)
     step_duration: Duration = 20.0
     breaking: Breaking = Field(default_factory=Breaking)
+    min_knee_rate: float | None = Field(default=None, gt=0, description="exit 1 when the knee is below this rate")
 
     @model_validator(mode="after")
     def _ordered(self) -> StressScenario:
@@ -173,19 +176,20 @@ def _key(loc: tuple[int | str, ...]) -> str:
 
 def _fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The known keys at ``loc`` (for a did-you-mean hint)."""
-    current: Any = model
+    current: type[BaseModel] = model
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        field = current.model_fields.get(str(part))
         if field is None:
             return []
         annotation = field.annotation
         args = getattr(annotation, "__args__", ())
-        current = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if current is None:
+        found = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if found is None:
             return []
-    return list(current.model_fields) if isinstance(current, type) else []
+        current = found
+    return list(current.model_fields)
 
 
 def _one_line(model: type[BaseModel], exc: ValidationError, source: str) -> ConfigError:
@@ -207,7 +211,9 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read the scenario file ({exc.strerror})", key="--scenario", source=str(path)) from exc
+        raise ConfigError(
+            f"cannot read the scenario file ({exc.strerror})", key="--scenario", source=str(path)
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({exc})", key="--scenario", source=str(path)) from exc
     if data is None:
@@ -217,7 +223,9 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def parse_load(data: dict[str, Any], *, source: str = "scenario", overrides: dict[str, Any] | None = None) -> LoadScenario:
+def parse_load(
+    data: dict[str, Any], *, source: str = "scenario", overrides: dict[str, Any] | None = None
+) -> LoadScenario:
     """A checked load scenario from YAML data (``overrides`` are flags that win over the file)."""
     merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     try:
@@ -252,7 +260,9 @@ def stress_scenario(path: Path | None, *, overrides: dict[str, Any] | None = Non
     return parse_stress(data, source=str(path) if path else "stress flags", overrides=overrides)
 
 
-def check_generator(scenario: SenderSettings, peak: float, key: str, source: str, *, workers: int | None = None) -> None:
+def check_generator(
+    scenario: SenderSettings, peak: float, key: str, source: str, *, workers: int | None = None
+) -> None:
     """Refuse a rate the senders cannot generate on time, and plans too large to hold."""
     processes = workers if workers is not None else scenario.processes
     limit = processes * MAX_RATE_PER_PROCESS

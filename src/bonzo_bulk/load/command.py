@@ -1,0 +1,244 @@
+"""``bonzo-bulk load``, ``bonzo-bulk stress`` and ``bonzo-bulk load-worker``: thin typer commands over the runner.
+
+Nothing here imports Locust: the senders run in child processes (:mod:`bonzo_bulk.load.child`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.console import EXIT_USAGE, config_options, console, handle_errors, loaded_summary, out, setup_logging
+from bonzo_bulk.errors import ConfigError
+
+ScenarioFlag = typer.Option(None, "--scenario", "-s", help="scenario YAML (stages, thresholds, senders)")
+ProcessesFlag = typer.Option(None, "--processes", help="Locust worker processes on this machine (default 1)")
+MasterFlag = typer.Option(False, "--master", help="run a Locust master and wait for `bonzo-bulk load-worker`s")
+ExpectFlag = typer.Option(1, "--expect-workers", min=1, help="with --master: how many worker processes to wait for")
+BindFlag = typer.Option("127.0.0.1", "--master-bind-host", help="with --master: interface workers connect to")
+PortFlag = typer.Option(0, "--master-port", min=0, max=65535, help="with --master: port (0 picks a free one)")
+JsonFlag = typer.Option(False, "--json", help="print the load summary as JSON on stdout")
+LogFlag = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR")
+OutFlag = typer.Option(None, "--out", help="dashboard HTML file (default <reports>/load/<run id>/dashboard.html)")
+
+
+def _distribution(scenario_processes: int, master: bool, expect: int, host: str, port: int) -> Any:
+    from bonzo_bulk.load.child import Distribution
+
+    if master and port == 0:
+        raise ConfigError("--master needs a fixed --master-port that the workers can be told", key="--master-port")
+    return Distribution(
+        processes=scenario_processes, master=master, expect_workers=expect, bind_host=host, bind_port=port
+    )
+
+
+def _run(
+    loaded: LoadedConfig, kind: str, scenario: Any, distribution: Any, json_output: bool, out_file: Path | None
+) -> None:
+    from bonzo_bulk._http import run_async
+    from bonzo_bulk.load.dashboard import render_load_dashboard
+    from bonzo_bulk.load.results import LoadStore, summary_document
+    from bonzo_bulk.load.runner import execute_load
+    from bonzo_bulk.run import store_path_for
+
+    console.print(loaded_summary(loaded).split(":")[0] + f": {kind} scenario {scenario.name!r}, target {loaded.target}")
+    with handle_errors():
+        outcome = run_async(execute_load(loaded, kind=kind, scenario=scenario, distribution=distribution))  # type: ignore[arg-type]
+        with LoadStore(store_path_for(loaded)) as store:
+            store.save(outcome)
+            stored = store.load(outcome.run_id)
+        assert stored is not None
+        folder = Path(loaded.config.reports_dir) / "load" / outcome.run_id
+        dashboard = render_load_dashboard(stored, out=out_file or folder / "dashboard.html")
+    if json_output:
+        out.print_json(json.dumps({**summary_document(outcome), "dashboard": str(dashboard)}))
+    else:
+        print_outcome(summary_document(outcome))
+        out.print(f"Dashboard: {dashboard}")
+    raise typer.Exit(outcome.exit_code)
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def print_outcome(summary: dict[str, Any]) -> None:
+    """The terminal summary: one row per stage (or step), the accounting, the knee and the verdict."""
+    table = Table(title=f"{summary['kind']} · {summary['scenario']} · run {summary['run_id']}", title_justify="left")
+    for column in (
+        "stage",
+        "target/s",
+        "achieved/s",
+        "dropped",
+        "errors",
+        "hook p95 ms",
+        "e2e p95 s",
+        "lost",
+        "misrouted",
+    ):
+        table.add_column(column, justify="right")
+    for s in summary["stages"]:
+        table.add_row(
+            str(s["stage"]),
+            _fmt(s["target_rate"]),
+            _fmt(s["achieved_rate"]),
+            str(s["dropped_arrivals"]),
+            str(s["errors"]),
+            _fmt(s["hook_p95_ms"], 0),
+            _fmt(s["e2e_lag_p95_s"], 2),
+            str(s["lost"]),
+            str(s["misrouted"]),
+        )
+    out.print(table)
+    a = summary["accounting"]
+    out.print(
+        f"planned {a['planned']} · sent {a['sent']} · dropped {a['dropped_arrivals']} · not sent {a['not_sent']} · "
+        f"accepted {a['accepted']} · created {a['created']} · lost {a['lost']} · misrouted {a['misrouted']} · "
+        f"duplicates {a['duplicates']}"
+    )
+    if summary["kind"] == "stress":
+        for step in summary.get("steps", []):
+            verdict = "[red]broken[/]: " + "; ".join(step["reasons"]) if step["broken"] else "[green]sustained[/]"
+            out.print(f"  step {step['step']} at {step['rate']:g} leads/s: {verdict}")
+        knee = summary.get("knee_rate")
+        if knee is None:
+            out.print("[bold red]knee below the first step[/]")
+        elif summary.get("knee_reached"):
+            out.print(f"[bold]capacity knee at ~{knee:g} leads/s[/]: beyond it the backlog grows")
+        else:
+            out.print(f"[bold]no knee up to {knee:g} leads/s[/] (every step was sustained)")
+    for verdict in summary["thresholds"]:
+        if not verdict["passed"]:
+            out.print(
+                f"[bold red]threshold failed[/] {verdict['name']}: {verdict['actual']} "
+                f"(wanted {verdict['comparison']} {verdict['threshold']})"
+            )
+    for note in summary["notes"]:
+        out.print(f"[dim]{note}[/]")
+    verdict_text = "[bold green]PASSED[/]" if summary["passed"] else "[bold red]FAILED[/]"
+    out.print(f"{summary['kind'].capitalize()} run {summary['run_id']} ({summary['target']}): {verdict_text}")
+
+
+@config_options
+def load_command(
+    *,
+    scenario_file: Path | None = ScenarioFlag,
+    processes: int | None = ProcessesFlag,
+    master: bool = MasterFlag,
+    expect_workers: int = ExpectFlag,
+    master_bind_host: str = BindFlag,
+    master_port: int = PortFlag,
+    json_output: bool = JsonFlag,
+    log_level: str = LogFlag,
+    out_file: Path | None = OutFlag,
+    loaded: LoadedConfig,
+) -> None:
+    """Send leads at the scenario's arrival rates (Locust), watch them reach Bonzo, judge every one.
+
+    Exit 0 when every threshold holds, 1 when one fails, 2 for a bad scenario (nothing sent).
+
+    Examples:
+
+      bonzo-bulk load --scenario tests/configs/load/smoke.yaml
+
+      bonzo-bulk load --scenario campaign.yaml --processes 4 --json
+
+      bonzo-bulk load --scenario campaign.yaml --master --expect-workers 2 --master-bind-host 0.0.0.0 --master-port 5557
+    """
+    from bonzo_bulk.load.scenario import check_generator, load_scenario
+
+    setup_logging(log_level)
+    with handle_errors():
+        if scenario_file is None:
+            raise ConfigError("--scenario is required: a YAML file of stages (see docs/load.md)", key="--scenario")
+        scenario = load_scenario(scenario_file, overrides={"processes": processes})
+        distribution = _distribution(scenario.processes, master, expect_workers, master_bind_host, master_port)
+        if master:
+            check_generator(scenario, scenario.peak_rate, "stages", str(scenario_file), workers=expect_workers)
+    _run(loaded, "load", scenario, distribution, json_output, out_file)
+
+
+@config_options
+def stress_command(
+    *,
+    scenario_file: Path | None = ScenarioFlag,
+    start_rate: float | None = typer.Option(None, "--start-rate", help="leads/s of the first step"),
+    max_rate: float | None = typer.Option(None, "--max-rate", help="leads/s of the last step at most"),
+    step_factor: float | None = typer.Option(None, "--step-factor", help="each step's rate over the last (e.g. 1.25)"),
+    step_duration: str | None = typer.Option(None, "--step-duration", help="how long each step runs (e.g. 20s)"),
+    processes: int | None = ProcessesFlag,
+    master: bool = MasterFlag,
+    expect_workers: int = ExpectFlag,
+    master_bind_host: str = BindFlag,
+    master_port: int = PortFlag,
+    json_output: bool = JsonFlag,
+    log_level: str = LogFlag,
+    out_file: Path | None = OutFlag,
+    loaded: LoadedConfig,
+) -> None:
+    """Raise the arrival rate step by step until the system breaks; report the capacity knee with evidence.
+
+    Exit 0 when a knee (or no break up to --max-rate) was measured with every sustained lead accounted
+    for, 1 when a sustained step lost, misrouted or duplicated leads (or the knee is under min_knee_rate),
+    2 for a bad scenario.
+
+    Examples:
+
+      bonzo-bulk stress --start-rate 20 --max-rate 400 --step-duration 20s
+
+      bonzo-bulk stress --scenario tests/configs/load/stress.yaml --json
+    """
+    from bonzo_bulk.load.scenario import check_generator, stress_scenario
+
+    setup_logging(log_level)
+    overrides = {
+        "start_rate": start_rate,
+        "max_rate": max_rate,
+        "step_factor": step_factor,
+        "step_duration": step_duration,
+        "processes": processes,
+    }
+    with handle_errors():
+        scenario = stress_scenario(scenario_file, overrides=overrides)
+        distribution = _distribution(scenario.processes, master, expect_workers, master_bind_host, master_port)
+        if master:
+            check_generator(scenario, scenario.max_rate, "max_rate", str(scenario_file), workers=expect_workers)
+    _run(loaded, "stress", scenario, distribution, json_output, out_file)
+
+
+def load_worker_command(
+    master_host: str = typer.Option(..., "--master-host", help="the machine running `bonzo-bulk load --master`"),
+    master_port: int = typer.Option(5557, "--master-port", min=1, max=65535, help="its --master-port"),
+    processes: int = typer.Option(1, "--processes", min=1, help="worker processes on this machine"),
+) -> None:
+    """Serve as Locust worker(s) of a `bonzo-bulk load --master` on another machine (the plan comes from it).
+
+    Example:
+
+      bonzo-bulk load-worker --master-host 10.0.0.5 --master-port 5557 --processes 4
+    """
+    from bonzo_bulk.load.child import worker_command
+
+    command = worker_command(master_host, master_port, processes)
+    console.print(f"Locust worker(s) for the master at {master_host}:{master_port} ({processes} process(es))")
+    try:
+        os.execv(sys.executable, command)  # noqa: S606 - our own interpreter running Locust
+    except OSError as exc:
+        console.print(f"[bold red]error:[/] cannot start Locust: {exc.strerror}")
+        raise typer.Exit(EXIT_USAGE) from exc
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``load``, ``stress`` and ``load-worker`` to the ``bonzo-bulk`` app."""
+    app.command("load")(load_command)
+    app.command("stress")(stress_command)
+    app.command("load-worker")(load_worker_command)

@@ -1,0 +1,544 @@
+"""A load or stress run end to end: plan the leads, let Locust send them on schedule, watch Bonzo while
+it runs, then settle and judge every lead sent exactly as a bulk run does.
+
+The engine's own stages do the work: :func:`bonzo_bulk.run.plan_run` plans the identifiable records,
+:func:`bonzo_bulk.run.open_endpoints` starts the sandbox (or names the live systems),
+:class:`bonzo_bulk.settle.Poller` samples what Bonzo shows while the load runs, and
+:func:`bonzo_bulk.settle.settle`, :func:`bonzo_bulk.validation.verify_phase` and
+:func:`bonzo_bulk.metrics.phase_metrics` account for every lead at the end (created, lost,
+misrouted, duplicate). Only the sending is Locust's, in child processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from bonzo_bulk._http import make_session
+from bonzo_bulk.bonzo import BonzoClient
+from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.load.child import Distribution, JournalRow, LocustChild, free_port, write_plan
+from bonzo_bulk.load.knee import StepVerdict, judge_step, knee_rate
+from bonzo_bulk.load.scenario import Breaking, LoadScenario, LoadThresholds, StressScenario
+from bonzo_bulk.load.schedule import Schedule, build_schedule
+from bonzo_bulk.load.stats import (
+    Arrival,
+    SeriesPoint,
+    StageFigures,
+    join,
+    stage_figures,
+    stage_verdicts,
+    time_series,
+    whole_run,
+)
+from bonzo_bulk.metrics import phase_metrics
+from bonzo_bulk.models import (
+    DeliveryResult,
+    Observation,
+    PhaseResult,
+    PlannedRecord,
+    RunResult,
+    Stage,
+    ThresholdVerdict,
+)
+from bonzo_bulk.run import Endpoints, NullProgress, Progress, RunPlan, open_endpoints, plan_run, record_plan
+from bonzo_bulk.run import store_path_for as run_store_path
+from bonzo_bulk.secrets import redact_url
+from bonzo_bulk.settle import Poller, settle
+from bonzo_bulk.store import RunStore
+from bonzo_bulk.validation import verify_phase
+
+log = logging.getLogger("bonzo_bulk.load")
+
+Kind = Literal["load", "stress"]
+EXIT_INTERRUPTED = 130
+STORE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """Everything a load or stress run measured; the store, the JSON summary and the dashboard read it."""
+
+    kind: Kind
+    scenario: dict[str, Any]
+    run: RunResult
+    schedule: Schedule
+    t0: float
+    stages: tuple[StageFigures, ...]
+    overall: StageFigures
+    series: tuple[SeriesPoint, ...]
+    verdicts: tuple[ThresholdVerdict, ...]
+    steps: tuple[StepVerdict, ...] = ()
+    knee_rate: float | None = None
+    knee_reached: bool = False
+    planned: int = 0
+    sent: int = 0
+    dropped: int = 0
+    cancelled: int = 0
+    api_requests_while_loading: int = 0
+    stop_reason: str | None = None
+    interrupted: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return 0 if self.passed else 1
+
+
+def for_load(loaded: LoadedConfig, records: int) -> LoadedConfig:
+    """The config sending ``records`` valid leads to the primary hook only (no invalid ones, no control)."""
+    update: dict[str, Any] = {"test_records": max(1, records), "invalid_records": [], "control": False}
+    if loaded.config.distribution == "custom":
+        update["distribution"] = "even"
+    return dataclasses.replace(loaded, config=loaded.config.model_copy(update=update))
+
+
+@contextlib.contextmanager
+def _ctrl_c(stop: asyncio.Event) -> Iterator[None]:
+    """While the load runs, the first Ctrl-C asks for a graceful stop; a second one interrupts at once."""
+    loop = asyncio.get_running_loop()
+
+    def first() -> None:
+        log.warning("Ctrl-C: stopping the load; what was sent is settled and reported (Ctrl-C again aborts)")
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, first)
+    except (NotImplementedError, RuntimeError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+@dataclass
+class _Driven:
+    rows: dict[int, JournalRow] = field(default_factory=dict)
+    t0: float | None = None
+    steps: list[StepVerdict] = field(default_factory=list)
+    stop_reason: str | None = None
+    interrupted: bool = False
+    api_requests: int = 0
+
+
+class _Drive:
+    """The loop while Locust sends: read the journal, store deliveries, poll Bonzo, judge stress steps."""
+
+    def __init__(
+        self,
+        *,
+        plan: RunPlan,
+        schedule: Schedule,
+        child: LocustChild,
+        poller: Poller,
+        store: RunStore,
+        interval: float,
+        breaking: Breaking | None,
+        patience: float,
+        progress: Progress,
+    ) -> None:
+        self.plan, self.schedule, self.child, self.poller, self.store = plan, schedule, child, poller, store
+        self.records = plan.phases[0].records
+        self.names = [r.name for r in self.records]
+        self.interval, self.breaking, self.patience, self.progress = interval, breaking, patience, progress
+        self.state = _Driven()
+        self._pending: list[DeliveryResult] = []
+
+    def _take_rows(self) -> None:
+        for row in self.child.rows():
+            self.state.rows[row.seq] = row
+            if self.state.t0 is None:
+                self.state.t0 = row.intended - self.schedule.offsets[row.seq]
+            if row.sent is not None:
+                self._pending.append(row.delivery(self.records[row.seq]))
+        if self._pending:
+            self.store.add_deliveries(self.plan.run_id, "primary", self._pending)
+            self._pending = []
+        self.progress.update("load", len(self.state.rows), len(self.records))
+
+    def _arrivals(self, observations: dict[str, Observation]) -> list[Arrival]:
+        return join(self.state.rows.values(), self.names, self.schedule.offsets, observations)
+
+    def _judge_steps(self, observations: dict[str, Observation]) -> None:
+        if self.breaking is None or self.state.t0 is None:
+            return
+        t0 = self.state.t0
+        arrivals = None
+        while len(self.state.steps) < len(self.schedule.stages):
+            stage = self.schedule.stages[len(self.state.steps)]
+            seqs = range(stage.first, stage.first + stage.count)
+            if not all(s in self.state.rows for s in seqs):
+                return
+            if not any(self.state.rows[s].sent is not None for s in seqs):
+                return
+            arrivals = arrivals or self._arrivals(observations)
+            mine = [a for a in arrivals if a.seq in seqs and a.accepted]
+            spent = time.time() >= t0 + stage.end + self.patience
+            if any(a.created is None for a in mine) and not spent:
+                return
+            verdict = judge_step(stage, arrivals, t0, self.breaking, patience_spent=spent)
+            self.state.steps.append(verdict)
+            log.info(
+                "step %d at %g leads/s: %s",
+                verdict.step,
+                verdict.rate,
+                "; ".join(verdict.reasons) if verdict.broken else "sustained",
+            )
+            if verdict.broken:
+                if self.child.running and self.state.stop_reason is None:
+                    self.child.request_stop()
+                    self.state.stop_reason = f"step {verdict.step} ({verdict.rate:g} leads/s) broke"
+                return
+
+    def _steps_pending(self) -> bool:
+        if self.breaking is None or (self.state.steps and self.state.steps[-1].broken):
+            return False
+        for stage in self.schedule.stages[len(self.state.steps) :]:
+            if any(
+                self.state.rows.get(s) and self.state.rows[s].sent
+                for s in range(stage.first, stage.first + stage.count)
+            ):
+                return True
+        return False
+
+    async def run(self, stop: asyncio.Event) -> _Driven:
+        users = [u.user_id for u in self.plan.loaded.users]
+        requests_before = self.poller.client.requests_made
+        self.progress.stage("load", len(self.records))
+        await self.child.start()
+        judge_until = None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
+            if stop.is_set() and not self.state.interrupted:
+                self.state.interrupted = True
+                self.state.stop_reason = self.state.stop_reason or "interrupted (Ctrl-C)"
+                self.child.request_stop()
+            self._take_rows()
+            if self.state.rows:
+                await self.poller.poll(users)
+            observations = self.poller.observations()[0]
+            self._judge_steps(observations)
+            if self.child.running:
+                continue
+            self._take_rows()
+            if not self._steps_pending() or self.state.interrupted:
+                break
+            judge_until = judge_until or time.time() + self.patience + self.interval
+            if time.time() > judge_until:
+                break
+        await self.child.wait(15)
+        self._take_rows()
+        self.state.api_requests = self.poller.client.requests_made - requests_before
+        return self.state
+
+
+def _search(loaded: LoadedConfig, run_id: str) -> str:
+    settings = loaded.config.test_data_settings
+    return run_id if settings.unique_emails else f"{settings.first_name_pattern}_{settings.last_name_pattern}"
+
+
+async def _settle_and_judge(
+    plan: RunPlan,
+    endpoints: Endpoints,
+    client: BonzoClient,
+    sent: Sequence[PlannedRecord],
+    deliveries: dict[str, DeliveryResult],
+    store: RunStore,
+    notes: list[str],
+) -> RunResult:
+    loaded = plan.loaded
+    config = loaded.config
+    deadline = config.polling.deadline or config.processing_delay + config.polling.grace
+    outcome = await settle(
+        client,
+        sent,
+        deliveries,
+        users=loaded.users,
+        search=_search(loaded, plan.run_id),
+        polling=config.polling,
+        deadline_seconds=deadline,
+        per_page=config.api_settings.max_prospects_per_request,
+        order=config.api_settings.list_order,
+    )
+    phase = plan.phases[0]
+    store.add_observed_prospects(plan.run_id, "primary", list(outcome.observations.values()))
+    checks = verify_phase(
+        sent,
+        deliveries,
+        outcome.observations,
+        outcome.unexpected,
+        rules=config.validation_rules,
+        transforms=phase.transforms,
+        thresholds=config.thresholds,
+        integration_type=config.integration_type,
+    )
+    metrics = phase_metrics(
+        "primary",
+        sent,
+        deliveries,
+        outcome.observations,
+        checks,
+        thresholds=config.thresholds,
+        api_requests=outcome.api_requests,
+    )
+    notes.append(
+        f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"
+    )
+    if not outcome.settled:
+        notes.append(f"the deadline ({deadline:g} s) passed before every lead settled")
+    if endpoints.target == "sandbox":
+        notes.append("target: local sandbox — nothing was sent to Bonzo")
+    result = PhaseResult(
+        kind="primary",
+        records=tuple(sent),
+        deliveries=tuple(deliveries[r.name] for r in sent),
+        observations=tuple(outcome.observations.values()),
+        checks=tuple(checks),
+        unexpected_prospects=tuple(outcome.unexpected),
+        metrics=metrics,
+        settled=outcome.settled,
+        settle_seconds=round(outcome.seconds, 3),
+    )
+    return RunResult(
+        run_id=plan.run_id,
+        test_name=config.test_name,
+        integration=config.integration_type,
+        config_path=str(loaded.path) if loaded.path else None,
+        target=endpoints.target,
+        started_at=plan.identity.started_at,
+        finished_at=datetime.now(UTC),
+        dry_run=False,
+        phases=(result,),
+        notes=tuple(notes),
+    )
+
+
+def _verdicts_of(run: RunResult) -> tuple[set[str], set[str], set[str]]:
+    """Names of lost, misrouted and duplicated leads from the engine's checks."""
+    lost: set[str] = set()
+    misrouted: set[str] = set()
+    duplicates: set[str] = set()
+    for phase in run.phases:
+        for check in phase.failures():
+            if check.check == "created":
+                lost.add(check.record_name)
+            elif check.check == "duplicate":
+                duplicates.add(check.record_name)
+            elif check.stage is Stage.ASSIGNMENT:
+                misrouted.add(check.record_name)
+    return lost, misrouted, duplicates
+
+
+def _announce(endpoints: Endpoints, progress: Progress) -> None:
+    if endpoints.target == "sandbox":
+        log.warning("Target: the local SANDBOX at %s — nothing is sent to Bonzo", endpoints.sandbox_url)
+    else:
+        log.warning("Target: LIVE — load goes to the configured webhook %s only", redact_url(endpoints.hook_url))
+
+
+async def execute_load(
+    loaded: LoadedConfig,
+    *,
+    kind: Kind,
+    scenario: LoadScenario | StressScenario,
+    distribution: Distribution,
+    progress: Progress | None = None,
+    store_path: Path | None = None,
+    stop: asyncio.Event | None = None,
+) -> LoadOutcome:
+    """Run a load (stages and thresholds) or stress (steps until the knee) scenario against the config's target."""
+    progress = progress or NullProgress()
+    stress = scenario if isinstance(scenario, StressScenario) else None
+    stages = stress.stages() if stress is not None else cast(LoadScenario, scenario).stages
+    schedule = build_schedule(stages)
+    loaded = for_load(loaded, len(schedule.offsets))
+    config = loaded.config
+    plan = plan_run(loaded, phases=("primary",))
+    records = plan.phases[0].records
+    folder = Path(config.reports_dir) / "load" / plan.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    stop = stop or asyncio.Event()
+    notes: list[str] = []
+    store_file = store_path or run_store_path(loaded)
+    with RunStore(store_file) as store:
+        record_plan(plan, store)
+        async with (
+            make_session(
+                limit=config.api_settings.concurrent_requests + 4, timeout=config.api_settings.timeout
+            ) as session,
+            open_endpoints(plan, session) as endpoints,
+        ):
+            _announce(endpoints, progress)
+            write_plan(
+                folder / "plan.jsonl",
+                records,
+                schedule.offsets,
+                max_in_flight=scenario.max_in_flight,
+                drop_after=scenario.drop_after,
+                timeout=scenario.timeout,
+            )
+            if distribution.bind_port == 0:
+                distribution = dataclasses.replace(distribution, bind_port=free_port(distribution.bind_host))
+            child = LocustChild(
+                folder, hook_url=endpoints.hook_url, distribution=distribution, run_time_s=schedule.duration
+            )
+            async with BonzoClient(
+                base_url=endpoints.api_base_url,
+                api_key=endpoints.api_key,
+                settings=config.api_settings,
+                session=session,
+            ) as client:
+                poller = Poller(
+                    client,
+                    records,
+                    users=loaded.users,
+                    search=_search(loaded, plan.run_id),
+                    per_page=config.api_settings.max_prospects_per_request,
+                    order=config.api_settings.list_order,
+                )
+                drive = _Drive(
+                    plan=plan,
+                    schedule=schedule,
+                    child=child,
+                    poller=poller,
+                    store=store,
+                    interval=scenario.verify_interval,
+                    breaking=stress.breaking if stress else None,
+                    patience=config.processing_delay,
+                    progress=progress,
+                )
+                try:
+                    with _ctrl_c(stop):
+                        driven = await drive.run(stop)
+                finally:
+                    child.kill()
+                if not driven.rows:
+                    raise BonzoBulkError(
+                        "Locust sent nothing; its output ends with:\n" + (child.tail_of_log() or "(no output)")
+                    )
+                ordered = sorted(driven.rows.values(), key=lambda r: r.seq)
+                sent = [records[r.seq] for r in ordered if r.sent is not None]
+                deliveries = {records[r.seq].name: r.delivery(records[r.seq]) for r in ordered if r.sent is not None}
+                if driven.stop_reason:
+                    notes.append(f"load stopped early: {driven.stop_reason}")
+                run = await _settle_and_judge(plan, endpoints, client, sent, deliveries, store, notes)
+            store.finish_run(run, keep_written=True)
+            if config.cleanup.after_run == "always" or (config.cleanup.after_run == "on_success" and run.passed):
+                from bonzo_bulk.cleanup import cleanup_run
+
+                report = await cleanup_run(loaded, plan.run_id, endpoints=endpoints, session=session, store=store)
+                notes.append(f"cleanup ({config.cleanup.after_run}): {len(report.deleted)} prospect(s) deleted")
+    assert driven.t0 is not None or not sent
+    t0 = driven.t0 if driven.t0 is not None else time.time()
+    return summarize(
+        kind=kind,
+        scenario=scenario,
+        run=run,
+        schedule=schedule,
+        rows=ordered,
+        names=[r.name for r in records],
+        t0=t0,
+        steps=driven.steps,
+        stop_reason=driven.stop_reason,
+        interrupted=driven.interrupted,
+        api_requests=driven.api_requests,
+        notes=notes,
+    )
+
+
+def summarize(
+    *,
+    kind: Kind,
+    scenario: LoadScenario | StressScenario,
+    run: RunResult,
+    schedule: Schedule,
+    rows: Sequence[JournalRow],
+    names: Sequence[str],
+    t0: float,
+    steps: Sequence[StepVerdict],
+    stop_reason: str | None,
+    interrupted: bool,
+    api_requests: int,
+    notes: Sequence[str],
+) -> LoadOutcome:
+    """Per-stage figures, the series, the thresholds (load) or the knee (stress), from a finished run."""
+    observations = {o.record_name: o for p in run.phases for o in p.observations}
+    lost, misrouted, duplicates = _verdicts_of(run)
+    arrivals = join(rows, names, schedule.offsets, observations, lost=lost, misrouted=misrouted, duplicates=duplicates)
+    ran = [s for s in schedule.stages if any(a.was_sent for a in arrivals if s.first <= a.seq < s.first + s.count)]
+    stages = tuple(stage_figures(s, arrivals, t0) for s in ran)
+    overall = whole_run(schedule, arrivals, t0)
+    verdicts: list[ThresholdVerdict] = []
+    knee: float | None = None
+    reached = False
+    if isinstance(scenario, StressScenario):
+        knee = knee_rate(steps)
+        reached = any(s.broken for s in steps)
+        if scenario.min_knee_rate is not None:
+            actual = knee or 0.0
+            verdicts.append(
+                ThresholdVerdict("knee_rate", scenario.min_knee_rate, actual, actual >= scenario.min_knee_rate)
+            )
+        sustained = {s.step for s in steps if not s.broken}
+        correctness = LoadThresholds(hook_p95_ms=None, e2e_lag_p95_s=None, error_rate=None, dropped_rate=None)
+        for figures in stages:
+            if figures.stage in sustained:
+                verdicts.extend(_named(figures.stage, stage_verdicts(figures, correctness)))
+    else:
+        verdicts.extend(stage_verdicts(overall, scenario.thresholds))
+        for figures in stages:
+            verdicts.extend(_named(figures.stage, stage_verdicts(figures, scenario.thresholds)))
+    if isinstance(scenario, StressScenario) and not reached and not interrupted:
+        notes = [*notes, f"no step broke up to max_rate {scenario.max_rate:g} leads/s: the knee is above it"]
+    if interrupted:
+        notes = [*notes, "interrupted: the scenario did not run to its end"]
+    return LoadOutcome(
+        kind=kind,
+        scenario=scenario.model_dump(mode="json"),
+        run=run,
+        schedule=schedule,
+        t0=t0,
+        stages=stages,
+        overall=overall,
+        series=tuple(time_series(schedule, arrivals, t0)),
+        verdicts=tuple(verdicts),
+        steps=tuple(steps),
+        knee_rate=knee,
+        knee_reached=reached,
+        planned=len(schedule.offsets),
+        sent=sum(1 for a in arrivals if a.was_sent),
+        dropped=sum(1 for a in arrivals if a.dropped),
+        cancelled=len(schedule.offsets) - sum(1 for a in arrivals if a.was_sent or a.dropped),
+        api_requests_while_loading=api_requests,
+        stop_reason=stop_reason,
+        interrupted=interrupted,
+        notes=tuple(notes),
+    )
+
+
+def _named(stage: int, verdicts: Sequence[ThresholdVerdict]) -> list[ThresholdVerdict]:
+    return [dataclasses.replace(v, name=f"stage {stage}: {v.name}") for v in verdicts]

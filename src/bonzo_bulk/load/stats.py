@@ -1,0 +1,265 @@
+"""Load statistics: each arrival joined to what Bonzo showed, per-stage figures and per-second series.
+
+Hook latency is measured from each lead's *intended* send time (a stalled sender cannot hide a
+stall); end-to-end lag is the prospect's ``created_at`` (Bonzo's clock; first seen through the API
+where Bonzo gives none) minus the time the POST was sent.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bonzo_bulk.load.child import JournalRow
+from bonzo_bulk.load.scenario import LoadThresholds
+from bonzo_bulk.load.schedule import Schedule, StageWindow
+from bonzo_bulk.metrics import latency_summary
+from bonzo_bulk.models import Observation, ThresholdVerdict
+
+
+def created_epoch(observation: Observation | None) -> float | None:
+    """When Bonzo created the record's prospect: its ``created_at``, else when it was first seen."""
+    if observation is None or not observation.found:
+        return None
+    first = min(observation.prospects, key=lambda p: int(p.get("id") or 0))
+    value = first.get("created_at")
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return observation.first_seen_at.timestamp() if observation.first_seen_at else None
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One planned lead through the run: when it was meant to go, what the hook said, when Bonzo had it."""
+
+    seq: int
+    record_name: str
+    offset: float
+    intended: float
+    sent: float | None
+    answered: float | None
+    status: int | None
+    error_category: str | None
+    created: float | None = None
+    lost: bool = False
+    misrouted: bool = False
+    duplicate: bool = False
+
+    @property
+    def was_sent(self) -> bool:
+        return self.sent is not None
+
+    @property
+    def dropped(self) -> bool:
+        return self.error_category == "dropped"
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def failed(self) -> bool:
+        return self.was_sent and not self.accepted
+
+    @property
+    def hook_ms(self) -> float | None:
+        """Answer time from the intended send time (coordinated-omission safe)."""
+        return None if self.answered is None else (self.answered - self.intended) * 1000
+
+    @property
+    def lag_s(self) -> float | None:
+        """End-to-end lag: created in Bonzo minus sent."""
+        return None if self.created is None or self.sent is None else self.created - self.sent
+
+
+def join(
+    rows: Iterable[JournalRow],
+    names: Sequence[str],
+    offsets: Sequence[float],
+    observations: Mapping[str, Observation],
+    *,
+    lost: Iterable[str] = (),
+    misrouted: Iterable[str] = (),
+    duplicates: Iterable[str] = (),
+) -> list[Arrival]:
+    """Arrivals from journal rows, the records' names and offsets, and what the API showed."""
+    lost_set, misrouted_set, dup_set = set(lost), set(misrouted), set(duplicates)
+    arrivals = []
+    for row in rows:
+        name = names[row.seq]
+        arrivals.append(
+            Arrival(
+                seq=row.seq,
+                record_name=name,
+                offset=offsets[row.seq],
+                intended=row.intended,
+                sent=row.sent,
+                answered=row.answered,
+                status=row.status,
+                error_category=row.error_category,
+                created=created_epoch(observations.get(name)) if row.sent is not None else None,
+                lost=name in lost_set,
+                misrouted=name in misrouted_set,
+                duplicate=name in dup_set,
+            )
+        )
+    return sorted(arrivals, key=lambda a: a.seq)
+
+
+def _p(values: Sequence[float], percentile: float) -> float | None:
+    if not values:
+        return None
+    summary = latency_summary(values)
+    return {50: summary.p50_ms, 95: summary.p95_ms, 99: summary.p99_ms}[int(percentile)]
+
+
+@dataclass(frozen=True, slots=True)
+class StageFigures:
+    """What one stage asked for and what it got."""
+
+    stage: int
+    start_s: float
+    end_s: float
+    target_rate: float
+    achieved_rate: float
+    planned: int
+    sent: int
+    dropped_arrivals: int
+    errors: int
+    error_rate: float
+    hook_p50_ms: float | None
+    hook_p95_ms: float | None
+    hook_p99_ms: float | None
+    e2e_lag_p50_s: float | None
+    e2e_lag_p95_s: float | None
+    e2e_lag_max_s: float | None
+    created: int
+    lost: int
+    misrouted: int
+    duplicates: int
+
+
+def stage_figures(stage: StageWindow, arrivals: Sequence[Arrival], t0: float) -> StageFigures:
+    """One stage's figures: arrivals whose intended time falls in the stage; the achieved rate counts
+    the POSTs actually sent inside the stage's window."""
+    mine = [a for a in arrivals if stage.first <= a.seq < stage.first + stage.count]
+    sent = [a for a in mine if a.was_sent]
+    in_window = sum(1 for a in arrivals if a.sent is not None and stage.start <= a.sent - t0 < stage.end)
+    errors = sum(1 for a in sent if a.failed)
+    hook = [a.hook_ms for a in sent if a.hook_ms is not None]
+    lags = [a.lag_s * 1000 for a in sent if a.lag_s is not None]
+    lag_p50, lag_p95 = _p(lags, 50), _p(lags, 95)
+    return StageFigures(
+        stage=stage.index,
+        start_s=round(stage.start, 3),
+        end_s=round(stage.end, 3),
+        target_rate=round(stage.target_rate, 3),
+        achieved_rate=round(in_window / stage.duration, 3) if stage.duration else 0.0,
+        planned=stage.count,
+        sent=len(sent),
+        dropped_arrivals=sum(1 for a in mine if a.dropped),
+        errors=errors,
+        error_rate=round(errors / len(sent), 4) if sent else 0.0,
+        hook_p50_ms=_p(hook, 50),
+        hook_p95_ms=_p(hook, 95),
+        hook_p99_ms=_p(hook, 99),
+        e2e_lag_p50_s=None if lag_p50 is None else round(lag_p50 / 1000, 3),
+        e2e_lag_p95_s=None if lag_p95 is None else round(lag_p95 / 1000, 3),
+        e2e_lag_max_s=round(max(lags) / 1000, 3) if lags else None,
+        created=sum(1 for a in sent if a.created is not None),
+        lost=sum(1 for a in sent if a.lost),
+        misrouted=sum(1 for a in sent if a.misrouted),
+        duplicates=sum(1 for a in sent if a.duplicate),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One second of the run."""
+
+    t: float
+    target_rate: float
+    achieved_rate: float
+    dropped: int
+    errors: int
+    hook_p95_ms: float | None
+    e2e_lag_p95_s: float | None
+    backlog: int
+
+
+def time_series(schedule: Schedule, arrivals: Sequence[Arrival], t0: float, *, step: float = 1.0) -> list[SeriesPoint]:
+    """Per-second points: target vs achieved rate, drops, errors, hook p95, lag p95 (by send time), backlog.
+
+    The backlog at a moment is the leads the hook had accepted by then that Bonzo had not yet created.
+    """
+    sent = [a for a in arrivals if a.sent is not None]
+    last = max([schedule.duration, *((a.answered or a.sent or t0) - t0 for a in sent)], default=0.0)
+    buckets = max(1, math.ceil(last / step))
+    accepted_at = sorted(a.sent - t0 for a in sent if a.accepted and a.sent is not None)
+    created_at = sorted(a.created - t0 for a in sent if a.accepted and a.created is not None)
+    by_bucket: dict[int, list[Arrival]] = {}
+    for a in sent:
+        assert a.sent is not None
+        by_bucket.setdefault(min(buckets - 1, int((a.sent - t0) // step)), []).append(a)
+    dropped: dict[int, int] = {}
+    for a in arrivals:
+        if a.dropped:
+            index = min(buckets - 1, int(a.offset // step))
+            dropped[index] = dropped.get(index, 0) + 1
+    points = []
+    for index in range(buckets):
+        mine = by_bucket.get(index, [])
+        hook = [a.hook_ms for a in mine if a.hook_ms is not None]
+        lags = [a.lag_s * 1000 for a in mine if a.lag_s is not None]
+        end = (index + 1) * step
+        lag95 = _p(lags, 95)
+        points.append(
+            SeriesPoint(
+                t=round(index * step, 3),
+                target_rate=round(schedule.target_rate_at(index * step + step / 2), 3),
+                achieved_rate=round(len(mine) / step, 3),
+                dropped=dropped.get(index, 0),
+                errors=sum(1 for a in mine if a.failed),
+                hook_p95_ms=_p(hook, 95),
+                e2e_lag_p95_s=None if lag95 is None else round(lag95 / 1000, 3),
+                backlog=bisect.bisect_right(accepted_at, end) - bisect.bisect_right(created_at, end),
+            )
+        )
+    return points
+
+
+def stage_verdicts(figures: StageFigures, thresholds: LoadThresholds) -> list[ThresholdVerdict]:
+    """The scenario's thresholds applied to one stage (or to the whole run's figures)."""
+    verdicts: list[ThresholdVerdict] = []
+
+    def upper(name: str, limit: float | None, actual: float | None) -> None:
+        if limit is not None and actual is not None:
+            verdicts.append(ThresholdVerdict(name, limit, actual, actual <= limit, "<="))
+
+    sent_or_dropped = figures.sent + figures.dropped_arrivals
+    dropped_rate = figures.dropped_arrivals / sent_or_dropped if sent_or_dropped else 0.0
+    upper("hook_p95_ms", thresholds.hook_p95_ms, figures.hook_p95_ms)
+    upper("e2e_lag_p95_s", thresholds.e2e_lag_p95_s, figures.e2e_lag_p95_s)
+    upper("error_rate", thresholds.error_rate, figures.error_rate)
+    upper("dropped_rate", thresholds.dropped_rate, round(dropped_rate, 4))
+    upper("lost", None if thresholds.lost is None else float(thresholds.lost), float(figures.lost))
+    upper("misrouted", None if thresholds.misrouted is None else float(thresholds.misrouted), float(figures.misrouted))
+    upper(
+        "duplicates", None if thresholds.duplicates is None else float(thresholds.duplicates), float(figures.duplicates)
+    )
+    return verdicts
+
+
+def whole_run(schedule: Schedule, arrivals: Sequence[Arrival], t0: float) -> StageFigures:
+    """The whole run as one stage (index -1)."""
+    window = StageWindow(-1, 0.0, schedule.duration or 1.0, 0.0, 0.0, 0, len(schedule.offsets))
+    figures = stage_figures(window, arrivals, t0)
+    planned_rate = len(schedule.offsets) / schedule.duration if schedule.duration else 0.0
+    return dataclasses.replace(figures, target_rate=round(planned_rate, 3))
