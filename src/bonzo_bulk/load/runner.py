@@ -62,7 +62,7 @@ log = logging.getLogger("bonzo_bulk.load")
 
 Kind = Literal["load", "stress"]
 EXIT_INTERRUPTED = 130
-STORE_BATCH = 500
+EARLY_BREAK_MIN = 10
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,9 @@ class _Drive:
             return
         t0 = self.state.t0
         arrivals = None
-        while len(self.state.steps) < len(self.schedule.stages):
+        while len(self.state.steps) < len(self.schedule.stages) and not (
+            self.state.steps and self.state.steps[-1].broken
+        ):
             stage = self.schedule.stages[len(self.state.steps)]
             seqs = range(stage.first, stage.first + stage.count)
             if not all(s in self.state.rows for s in seqs):
@@ -197,9 +199,12 @@ class _Drive:
             arrivals = arrivals or self._arrivals(observations)
             mine = [a for a in arrivals if a.seq in seqs and a.accepted]
             spent = time.time() >= t0 + stage.end + self.patience
-            if any(a.created is None for a in mine) and not spent:
-                return
+            visible = sum(1 for a in mine if a.created is not None)
             verdict = judge_step(stage, arrivals, t0, self.breaking, patience_spent=spent)
+            # A break shows in part of a step (later leads only wait longer); a pass needs every lead seen.
+            early_break = verdict.broken and visible >= max(EARLY_BREAK_MIN, len(mine) // 3)
+            if visible < len(mine) and not spent and not early_break:
+                return
             self.state.steps.append(verdict)
             log.info(
                 "step %d at %g leads/s: %s",

@@ -155,7 +155,9 @@ class StressScenario(SenderSettings):
         """The rate of every step, ``start_rate`` up to ``max_rate`` (inclusive, the last step capped)."""
         rates = [self.start_rate]
         while rates[-1] < self.max_rate - 1e-9:
-            rates.append(min(self.max_rate, round(rates[-1] * self.step_factor, 3)))
+            grown = rates[-1] * self.step_factor
+            rounded = round(grown, 1)
+            rates.append(min(self.max_rate, rounded if rounded > rates[-1] else grown))
         return rates
 
     def stages(self) -> list[Stage]:
@@ -193,7 +195,8 @@ def _fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
 
 
 def _one_line(model: type[BaseModel], exc: ValidationError, source: str) -> ConfigError:
-    error = exc.errors()[0]
+    # An unknown key first: a misspelt key also shows up as the real one missing.
+    error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     loc = tuple(error["loc"])
     key = _key(loc)
     if error["type"] == "extra_forbidden":

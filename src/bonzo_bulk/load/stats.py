@@ -17,7 +17,6 @@ from datetime import datetime
 from bonzo_bulk.load.child import JournalRow
 from bonzo_bulk.load.scenario import LoadThresholds
 from bonzo_bulk.load.schedule import Schedule, StageWindow
-from bonzo_bulk.metrics import latency_summary
 from bonzo_bulk.models import Observation, ThresholdVerdict
 
 
@@ -114,10 +113,16 @@ def join(
 
 
 def _p(values: Sequence[float], percentile: float) -> float | None:
+    """The exact nearest-rank percentile, rounded to microseconds (None for no values).
+
+    >>> _p([5.0, 1.0, 3.0, 2.0, 4.0], 95), _p([], 50)
+    (5.0, None)
+    """
     if not values:
         return None
-    summary = latency_summary(values)
-    return {50: summary.p50_ms, 95: summary.p95_ms, 99: summary.p99_ms}[int(percentile)]
+    ordered = sorted(values)
+    rank = max(0, math.ceil(percentile / 100 * len(ordered)) - 1)
+    return round(ordered[rank], 3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,7 @@ def build_options(db: Path | None, faults: Path | None, capacity: float | None =
             f"{exc}; fix the profile (kinds and fields are listed in the sandbox docs)", key="--faults"
         ) from exc
     if capacity is not None and not capacity > 0:
-        raise ConfigError(f"{capacity:g} leads/s is not a capacity; give a number above 0", key="--capacity")
+        raise ConfigError(f"--capacity {capacity:g}: give the leads/s the sandbox processes, above 0", key="--capacity")
     return SandboxOptions(db_path=db or DEFAULT_DB, faults=profile, capacity=capacity)
 
 
