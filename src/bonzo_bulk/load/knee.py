@@ -59,7 +59,7 @@ def judge_step(
     stage: StageWindow, arrivals: Sequence[Arrival], t0: float, breaking: Breaking, *, patience_spent: bool
 ) -> StepVerdict:
     """Judge one step from its arrivals as observed so far (``patience_spent``: no more waiting for leads)."""
-    figures = stage_figures(stage, arrivals, t0)
+    figures = stage_figures(stage, arrivals)
     mine = [a for a in arrivals if stage.first <= a.seq < stage.first + stage.count]
     accepted = [a for a in mine if a.accepted]
     visible = [a for a in accepted if a.created is not None]

@@ -495,8 +495,8 @@ def summarize(
     lost, misrouted, duplicates = _verdicts_of(run)
     arrivals = join(rows, names, schedule.offsets, observations, lost=lost, misrouted=misrouted, duplicates=duplicates)
     ran = [s for s in schedule.stages if any(a.was_sent for a in arrivals if s.first <= a.seq < s.first + s.count)]
-    stages = tuple(stage_figures(s, arrivals, t0) for s in ran)
-    overall = whole_run(schedule, arrivals, t0)
+    stages = tuple(stage_figures(s, arrivals) for s in ran)
+    overall = whole_run(schedule, arrivals)
     verdicts: list[ThresholdVerdict] = []
     knee: float | None = None
     reached = False

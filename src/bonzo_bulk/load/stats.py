@@ -151,12 +151,15 @@ class StageFigures:
     duplicates: int
 
 
-def stage_figures(stage: StageWindow, arrivals: Sequence[Arrival], t0: float) -> StageFigures:
-    """One stage's figures: arrivals whose intended time falls in the stage; the achieved rate counts
-    the POSTs actually sent inside the stage's window."""
+def stage_figures(stage: StageWindow, arrivals: Sequence[Arrival]) -> StageFigures:
+    """One stage's figures, over the arrivals whose intended time falls in the stage. The achieved rate is
+    how fast they were really sent: (n - 1) over the span of their send times, which drops, stalls and a
+    sender falling behind all lower."""
     mine = [a for a in arrivals if stage.first <= a.seq < stage.first + stage.count]
     sent = [a for a in mine if a.was_sent]
-    in_window = sum(1 for a in arrivals if a.sent is not None and stage.start <= a.sent - t0 < stage.end)
+    send_times = [a.sent for a in sent if a.sent is not None]
+    span = max(send_times) - min(send_times) if len(send_times) > 1 else 0.0
+    achieved = (len(send_times) - 1) / span if span > 0 else len(send_times) / (stage.duration or 1.0)
     errors = sum(1 for a in sent if a.failed)
     hook = [a.hook_ms for a in sent if a.hook_ms is not None]
     lags = [a.lag_s * 1000 for a in sent if a.lag_s is not None]
@@ -166,7 +169,7 @@ def stage_figures(stage: StageWindow, arrivals: Sequence[Arrival], t0: float) ->
         start_s=round(stage.start, 3),
         end_s=round(stage.end, 3),
         target_rate=round(stage.target_rate, 3),
-        achieved_rate=round(in_window / stage.duration, 3) if stage.duration else 0.0,
+        achieved_rate=round(achieved, 3),
         planned=stage.count,
         sent=len(sent),
         dropped_arrivals=sum(1 for a in mine if a.dropped),
@@ -262,9 +265,9 @@ def stage_verdicts(figures: StageFigures, thresholds: LoadThresholds) -> list[Th
     return verdicts
 
 
-def whole_run(schedule: Schedule, arrivals: Sequence[Arrival], t0: float) -> StageFigures:
+def whole_run(schedule: Schedule, arrivals: Sequence[Arrival]) -> StageFigures:
     """The whole run as one stage (index -1)."""
     window = StageWindow(-1, 0.0, schedule.duration or 1.0, 0.0, 0.0, 0, len(schedule.offsets))
-    figures = stage_figures(window, arrivals, t0)
+    figures = stage_figures(window, arrivals)
     planned_rate = len(schedule.offsets) / schedule.duration if schedule.duration else 0.0
     return dataclasses.replace(figures, target_rate=round(planned_rate, 3))

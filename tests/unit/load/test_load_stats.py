@@ -45,7 +45,7 @@ def test_created_at_is_bonzos_clock_and_first_seen_the_fallback() -> None:
 def test_stage_figures_measure_rate_latency_and_lag() -> None:
     schedule, names, rows, observations = _run(10, 4)
     arrivals = join(rows, names, schedule.offsets, observations)
-    figures = stage_figures(schedule.stages[0], arrivals, T0)
+    figures = stage_figures(schedule.stages[0], arrivals)
     assert figures.planned == figures.sent == 40
     assert figures.achieved_rate == 10.0
     assert figures.dropped_arrivals == 0
@@ -56,7 +56,7 @@ def test_stage_figures_measure_rate_latency_and_lag() -> None:
 
 def test_a_stalled_sender_shows_in_the_hook_latency() -> None:
     schedule, names, rows, observations = _run(10, 4, stall_at=20)
-    figures = stage_figures(schedule.stages[0], join(rows, names, schedule.offsets, observations), T0)
+    figures = stage_figures(schedule.stages[0], join(rows, names, schedule.offsets, observations))
     assert (figures.hook_p95_ms or 0) > 2000  # answered 2 s after the intended send time
     assert figures.e2e_lag_p95_s == 0.5  # the lag counts from the real send
 
@@ -66,7 +66,7 @@ def test_dropped_arrivals_and_errors_are_counted_and_judged() -> None:
     rows[3] = JournalRow(3, rows[3].intended, None, None, None, "dropped")
     rows[4] = JournalRow(4, rows[4].intended, rows[4].sent, rows[4].answered, 503, "http_5xx")
     arrivals = join(rows, names, schedule.offsets, observations, lost=["R5"])
-    figures = stage_figures(schedule.stages[0], arrivals, T0)
+    figures = stage_figures(schedule.stages[0], arrivals)
     assert (figures.sent, figures.dropped_arrivals, figures.errors, figures.lost) == (19, 1, 1, 1)
     verdicts = {v.name: v for v in stage_verdicts(figures, LoadThresholds(error_rate=0.01, lost=0))}
     assert not verdicts["error_rate"].passed
