@@ -153,7 +153,7 @@ def figures(load: StoredLoad) -> dict[str, Figure]:
                     "y": [s["lag_increase_s"] for s in steps],
                     "marker": {"color": colours},
                     "text": ["broken: " + "; ".join(s["reasons"]) if s["broken"] else "sustained" for s in steps],
-                 "textposition": "none",
+                    "textposition": "none",
                     "hovertemplate": "%{x} leads/s: %{y} s<br>%{text}<extra></extra>",
                 },
             ],

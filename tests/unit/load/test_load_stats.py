@@ -23,7 +23,9 @@ def _observation(name: str, created: float) -> Observation:
     return Observation(name, ({"id": 1, "created_at": stamp},), (101,), datetime.fromtimestamp(created + 9, UTC), 1)
 
 
-def _run(rate: float, seconds: float, *, lag: float = 0.5, lag_growth: float = 0.0, stall_at: int | None = None) -> tuple:
+def _run(
+    rate: float, seconds: float, *, lag: float = 0.5, lag_growth: float = 0.0, stall_at: int | None = None
+) -> tuple:
     schedule = build_schedule([Stage(rate=rate, duration=seconds)])
     names = [f"R{i}" for i in range(len(schedule.offsets))]
     rows, observations = [], {}
@@ -124,7 +126,9 @@ def test_knee_is_the_last_rate_sustained_before_the_first_break() -> None:
         stage = schedule.stages[0]
         verdicts.append(
             judge_step(
-                type(stage)(index, *[getattr(stage, f) for f in ("start", "end", "rate", "end_rate", "first", "count")]),
+                type(stage)(
+                    index, *[getattr(stage, f) for f in ("start", "end", "rate", "end_rate", "first", "count")]
+                ),
                 join(rows, names, schedule.offsets, observations),
                 T0,
                 breaking,
