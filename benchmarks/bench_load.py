@@ -254,6 +254,7 @@ def knee(folder: Path, capacities: Sequence[int]) -> None:
         found = summary["knee_rate"]
         error = (found - capacity) / capacity
         steps = ", ".join(f"{s['rate']:g}{'✗' if s['broken'] else '✓'}" for s in summary["steps"])
+        steps += "".join(f" ({'; '.join(s['reasons'])})" for s in summary["steps"] if s["broken"])
         verdict = "within" if abs(error) <= 0.15 else "OUTSIDE"
         print(
             f"  capacity {capacity:>4}: knee {found:g} leads/s ({error:+.1%}, {verdict} ±15 %)  steps {steps}"

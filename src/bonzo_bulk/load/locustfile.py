@@ -39,7 +39,9 @@ PLAN_ENV = "BONZO_LOAD_PLAN"
 JOURNAL_ENV = "BONZO_LOAD_JOURNAL"
 STOP_ENV = "BONZO_LOAD_STOP"
 HOOK_ENV = "BONZO_LOAD_HOOK"
-START_LEAD_S = 1.0
+START_LEAD_S = 2.0
+SPAWN_PER_S = 4
+"""The whole user pool is spawned within a quarter of a second, well before ``t0``."""
 CHUNK = 2000
 FLUSH_EVERY_S = 0.2
 IDLE_S = 0.2
@@ -136,7 +138,8 @@ class ArrivalShape(LoadTestShape):
     def tick(self) -> tuple[int, float] | None:
         header = MASTER.header
         if not header:
-            return (1, 1)
+            with open(os.environ[PLAN_ENV], encoding="utf-8") as handle:
+                header = MASTER.header = json.loads(handle.readline())
         runner = self.runner
         workers = len(runner.clients) if isinstance(runner, MasterRunner) else 1
         users = int(header["max_in_flight"]) * max(1, workers)
@@ -145,15 +148,16 @@ class ArrivalShape(LoadTestShape):
             MASTER.stop_at = time.time()
             if isinstance(runner, MasterRunner):
                 runner.send_message("bonzo_stop", None)
+        spawn_rate = users * SPAWN_PER_S
         if MASTER.t0 is None:
-            return (users, users)
+            return (users, spawn_rate)
         end = MASTER.t0 + header["duration"]
         if MASTER.stop_at is not None:
             end = min(end, MASTER.stop_at)
         now = time.time()
         if now > end and (MASTER.journaled >= header["count"] or now > end + header["drain"]):
             return None
-        return (users, users)
+        return (users, spawn_rate)
 
 
 def _read_plan(path: str) -> tuple[dict[str, Any], list[list[Any]]]:

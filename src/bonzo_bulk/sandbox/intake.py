@@ -273,11 +273,12 @@ def process_due(
 
 
 class Capacity:
-    """A token bucket of ``leads_per_second`` (None: unbounded) with a tenth of a second of burst."""
+    """A token bucket of ``leads_per_second`` (None: unbounded) holding half a second of leads, so a worker
+    loop slowed by a busy machine still keeps up its capacity."""
 
     def __init__(self, leads_per_second: float | None) -> None:
         self.rate = leads_per_second
-        self.burst = max(1.0, (leads_per_second or 0.0) / 10)
+        self.burst = max(1.0, (leads_per_second or 0.0) / 2)
         self._tokens = self.burst
         self._at = time.monotonic()
 

@@ -28,8 +28,8 @@ async def _created_at(tmp_path: Path, capacity: float | None, leads: int) -> lis
 async def test_beyond_capacity_leads_queue_and_are_created_at_that_rate(tmp_path: Path) -> None:
     created = await _created_at(tmp_path, 20.0, 40)
     span = max(created) - min(created)
-    # 40 leads at 20/s with a burst of 2: the last is created at least (40 - 2) / 20 s after the first.
-    assert span >= 1.8, span
+    # 40 leads at 20/s with a burst of 10: the last is created at least (40 - 10) / 20 s after the first.
+    assert span >= 1.4, span
     assert created == sorted(created)  # first accepted, first created
 
 
@@ -40,8 +40,8 @@ async def test_without_capacity_a_burst_is_created_at_once(tmp_path: Path) -> No
 
 def test_token_bucket_allows_the_burst_then_the_rate() -> None:
     bucket = Capacity(50.0)
-    assert bucket.available() == 5  # a tenth of a second's worth
-    bucket.spend(5)
+    assert bucket.available() == 25  # half a second's worth
+    bucket.spend(25)
     assert bucket.available() == 0
     assert 0 < bucket.wait() <= 1 / 50
     assert Capacity(None).available() == 500
