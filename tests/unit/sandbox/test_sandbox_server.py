@@ -176,3 +176,22 @@ def test_cli_bad_input_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     result = CliRunner().invoke(cli_app, ["sandbox", "--db", str(tmp_path / "s.sqlite3"), *args])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_the_engine_test_helper_serves_either_strictness(tmp_path: Path, strict: bool) -> None:
+    from builders import sandbox_server
+
+    with sandbox_server(
+        tmp_path / "s.sqlite3", strict=strict, mapped_custom_fields={"monitorbase": ["custom_1"]}
+    ) as srv:
+        seeded = srv.seed(SEED_USERS, [{"type": "monitorbase"}])
+        settings = srv.admin("GET", "settings")
+        hook = seeded["hooks"][0]["url"]
+        assert httpx.post(hook, json=lead(1, custom_1="c1", custom_2="c2")).status_code == 200
+        settle(srv)
+        headers = {"Authorization": f"Bearer {seeded['superuser_token']}", "On-Behalf-Of": "101"}
+        (prospect,) = httpx.get(f"{srv.url}/api/v3/prospects", headers=headers).json()["data"]
+    assert settings["strictness"] == ("strict" if strict else "lenient")
+    expected = [{"key": "custom_1", "value": "c1"}] if strict else {"custom_1": "c1", "custom_2": "c2"}
+    assert prospect["custom_fields"] == expected
