@@ -151,3 +151,12 @@ def test_strictness_is_one_option_for_yaml_environment_and_command_line(tmp_path
         load_config(_config(tmp_path, "sandbox:\n  strictness: stricter\n"), environ={})
     with pytest.raises(ConfigError, match=r"sandbox\.mapped_custom_fields"):
         load_config(_config(tmp_path, "sandbox:\n  mapped_custom_fields: {nohook: [x]}\n"), environ={})
+
+
+def test_the_config_knows_exactly_the_hook_types_the_sandbox_serves() -> None:
+    from typing import get_args
+
+    from bonzo_bulk.sandbox.hooktypes import HOOK_TYPES
+    from bonzo_bulk.settings import SandboxHookType
+
+    assert sorted(get_args(SandboxHookType)) == sorted(HOOK_TYPES)
