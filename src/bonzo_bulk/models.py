@@ -109,6 +109,8 @@ class Observation:
     """User ids whose On-Behalf-Of list held the record."""
     first_seen_at: datetime | None
     polls: int
+    poll_gap: float | None = None
+    """Seconds between the poll that first found the record and the previous poll of the same list."""
 
     @property
     def found(self) -> bool:
@@ -191,9 +193,9 @@ class PhaseMetrics:
     mapping_accuracy: float
     field_accuracy: Mapping[str, float]
     processing_time: LatencySummary
-    """Accepted at the hook -> first seen through the API."""
-    created_lag: LatencySummary
-    """Prospect ``created_at`` minus the time the record was sent."""
+    """Sent -> created, by Bonzo's ``created_at`` where usable, else first seen (see :mod:`bonzo_bulk.timing`)."""
+    visible_lag: LatencySummary
+    """Sent -> first seen through the API: an upper bound that depends on the polling."""
     failures_by_stage: Mapping[str, int]
     error_categories: Mapping[str, int]
     invalid_handled: int

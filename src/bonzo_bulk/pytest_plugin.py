@@ -206,7 +206,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "validation_rule" not in metafunc.fixturenames:
         return
     try:
-        rules = _loaded(metafunc.config).config.validation_rules
+        rules = [r for r in _loaded(metafunc.config).config.validation_rules if r.phase != "control"]
     except BonzoBulkError as exc:
         raise pytest.UsageError(f"bonzo-bulk: {redact(str(exc))}") from None
     metafunc.parametrize("validation_rule", rules, ids=[rule.field for rule in rules], scope="session")

@@ -26,6 +26,7 @@ import aiohttp
 from bonzo_bulk._http import make_session, run_async
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.contract import PhaseContract, build_contract, load_contract_file
 from bonzo_bulk.delivery import deliver
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.integration import Integration, load_integration, search_dirs
@@ -86,10 +87,7 @@ class PhasePlan:
     kind: PhaseKind
     integration: Integration
     records: tuple[PlannedRecord, ...]
-
-    @property
-    def transforms(self) -> dict[str, str]:
-        return {m.to: m.transform for m in self.integration.manifest.mapping}
+    contract: PhaseContract
 
 
 @dataclass(frozen=True)
@@ -146,9 +144,14 @@ def plan_run(
     template = load_template(loaded.resolve_path(config.payload_template)) if config.payload_template else None
     planned: list[PhasePlan] = []
     users = loaded.users
+    learned = load_contract_file(loaded.resolve_path(config.contract.file)) if config.contract.file else None
     if "primary" in phases:
-        factory = Factory(config=config, users=users, integration=integration, template=template, identity=identity)
-        planned.append(PhasePlan("primary", integration, tuple(factory.plan(invalid=config.invalid_records))))
+        contract = build_contract(integration, "primary", config.contract, learned=learned)
+        factory = Factory(
+            config=config, users=users, integration=integration, template=template, identity=identity, contract=contract
+        )
+        records = tuple(factory.plan(invalid=config.invalid_records))
+        planned.append(PhasePlan("primary", integration, records, contract))
     if "control" in phases and control_enabled(loaded, integration):
         assert integration.manifest.control is not None
         control = load_integration(integration.manifest.control, search=search)
@@ -157,6 +160,7 @@ def plan_run(
             if config.superuser_payload_template
             else None
         )
+        contract = build_contract(control, "control", config.contract, learned=learned)
         factory = Factory(
             config=config,
             users=users,
@@ -164,8 +168,9 @@ def plan_run(
             template=control_template,
             identity=identity,
             phase="control",
+            contract=contract,
         )
-        planned.append(PhasePlan("control", control, tuple(factory.plan())))
+        planned.append(PhasePlan("control", control, tuple(factory.plan()), contract))
     return RunPlan(loaded=loaded, identity=identity, phases=tuple(planned))
 
 
@@ -462,10 +467,11 @@ async def _settle_and_verify(
             by_name,
             observations,
             unexpected,
-            rules=config.validation_rules,
-            transforms=phase.transforms,
+            rules=[r for r in config.validation_rules if r.phase in (phase.kind, "both")],
+            transforms=phase.contract.transforms,
             thresholds=config.thresholds,
             integration_type=config.integration_type,
+            clock=outcome.clock,
         )
         share = round(outcome.api_requests * len(phase.records) / total_records)
         metrics = phase_metrics(
@@ -476,6 +482,7 @@ async def _settle_and_verify(
             checks,
             thresholds=config.thresholds,
             api_requests=share,
+            clock=outcome.clock,
         )
         phases.append(
             PhaseResult(

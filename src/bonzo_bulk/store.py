@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE TABLE IF NOT EXISTS observations (
     run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq INTEGER NOT NULL,
     record_name TEXT NOT NULL, prospects TEXT NOT NULL, seen_in TEXT NOT NULL, first_seen_at TEXT,
-    polls INTEGER NOT NULL,
+    polls INTEGER NOT NULL, poll_gap REAL,
     PRIMARY KEY (run_id, phase, record_name)
 );
 CREATE TABLE IF NOT EXISTS prospects (
