@@ -209,6 +209,28 @@ class PhaseMetrics:
         return all(t.passed for t in self.thresholds)
 
 
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """A check that failed on (nearly) every record of a phase, with its likely cause and fix.
+
+    Made by :mod:`bonzo_bulk.diagnosis`.
+    """
+
+    phase: PhaseKind
+    check: str
+    stage: Stage
+    failed: int
+    judged: int
+    cause: str
+    fix: str
+    example_expected: Any = None
+    example_actual: Any = None
+
+    @property
+    def headline(self) -> str:
+        return f"[{self.phase}] {self.check} failed on {self.failed} of {self.judged} records: {self.cause}"
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class PhaseResult:
     """Everything one phase (primary hook, or the superuser control hook) produced."""
@@ -223,6 +245,8 @@ class PhaseResult:
     settled: bool
     """True when every expected record settled before the deadline."""
     settle_seconds: float
+    diagnoses: tuple[Diagnosis, ...] = ()
+    """Checks that failed on (nearly) every record: said once, with cause and fix."""
 
     @property
     def passed(self) -> bool:
@@ -236,6 +260,11 @@ class PhaseResult:
     def failures_by_record(self) -> dict[str, list[CheckResult]]:
         """The failed checks grouped by record, records in the order they first fail."""
         return by_record(self.failures())
+
+    def sporadic_failures(self) -> list[CheckResult]:
+        """The failed checks that no diagnosis explains (the records worth looking at one by one)."""
+        systemic = {d.check for d in self.diagnoses}
+        return [c for c in self.failures() if c.check not in systemic]
 
     def failures(self, *, stage: Stage | None = None, check_prefix: str | None = None) -> list[CheckResult]:
         """The failed checks, optionally only of one stage or whose name starts with a prefix."""

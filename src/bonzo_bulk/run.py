@@ -28,6 +28,7 @@ from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.contract import PhaseContract, build_contract, load_contract_file
 from bonzo_bulk.delivery import deliver
+from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.integration import Integration, load_integration, search_dirs
 from bonzo_bulk.metrics import phase_metrics
@@ -495,6 +496,12 @@ async def _settle_and_verify(
                 metrics=metrics,
                 settled=outcome.settled,
                 settle_seconds=round(outcome.seconds, 3),
+                diagnoses=diagnose(
+                    phase.kind,
+                    checks,
+                    provenance={f.field: f.by for f in phase.contract.fields},
+                    sources={f.field: f.source for f in phase.contract.fields if f.source},
+                ),
             )
         )
         _log_phase(phase.kind, phase.records, observations, metrics.created, users)

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from bonzo_bulk import store_codec as codec
+from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import (
     CheckResult,
@@ -478,6 +479,7 @@ class RunStore:
             metrics=codec.metrics_from_json(json.loads(row["metrics"])),
             settled=bool(row["settled"]),
             settle_seconds=row["settle_seconds"],
+            diagnoses=diagnose(kind, checks),
         )
 
     def _rows(self, table: str, run_id: str, phase: str) -> list[sqlite3.Row]:

@@ -82,7 +82,7 @@ def _is_symbol(value: str) -> bool:
     return value in _SYMBOLS or value.startswith("payload:") or value.startswith("expected:")
 
 
-_SAME_AS_BUILTIN = {
+_SAME_AS_BUILTIN: dict[tuple[str, str | None], str] = {
     ("assigned_user.id", "user_id_from_lo_email"): "owner",
     ("assigned_user.id", "user_id"): "owner",
     ("assigned_to", "user_id_from_lo_email"): "owner",
