@@ -41,6 +41,7 @@ from bonzo_bulk.models import (
     Target,
     User,
 )
+from bonzo_bulk.preflight import preflight
 from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.regression import Regression, compare
 from bonzo_bulk.report.dashboard import render_dashboard
@@ -316,19 +317,33 @@ def session_limit(plan: RunPlan) -> int:
 
 
 async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path: Path | None = None) -> RunResult:
-    """Send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
+    """Preflight, send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
     with RunStore(store_path or store_path_for(loaded)) as store:
-        record_plan(plan, store)
         async with (
             make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
             open_endpoints(plan, session) as endpoints,
+            BonzoClient(
+                base_url=endpoints.api_base_url,
+                api_key=endpoints.api_key,
+                settings=config.api_settings,
+                session=session,
+            ) as client,
         ):
             _announce(loaded, endpoints, progress)
+            checked = await preflight(
+                client,
+                session,
+                users=loaded.users,
+                hooks=_hooks(plan, endpoints),
+                timeout=min(config.webhook_settings.timeout, 10.0),
+            )
+            log.info("%s", checked.describe())
+            record_plan(plan, store)
             deliveries = await deliver_all(plan, endpoints, session, store, progress)
-            result = await _settle_and_verify(plan, endpoints, session, deliveries, store, progress)
+            result = await _settle_and_verify(plan, endpoints, client, deliveries, store, progress)
             store.finish_run(result, keep_written=True)
             policy = config.cleanup.after_run
             if policy == "always" or (policy == "on_success" and result.passed):
@@ -344,6 +359,14 @@ async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path
                 )
     _log_summary(result)
     return result
+
+
+def _hooks(plan: RunPlan, endpoints: Endpoints) -> list[tuple[str, str]]:
+    """(name, URL) of each hook the run will POST to."""
+    hooks = [("webhook", endpoints.hook_url)] if plan.phase("primary") else []
+    if plan.phase("control") and endpoints.control_hook_url:
+        hooks.append(("control webhook", endpoints.control_hook_url))
+    return hooks
 
 
 @dataclass(frozen=True)
@@ -427,7 +450,7 @@ async def deliver_all(
 async def _settle_and_verify(
     plan: RunPlan,
     endpoints: Endpoints,
-    session: aiohttp.ClientSession,
+    client: BonzoClient,
     deliveries: dict[PhaseKind, list[DeliveryResult]],
     store: RunStore,
     progress: Progress,
@@ -440,21 +463,18 @@ async def _settle_and_verify(
         log.info("Using On-Behalf-Of: %s (%s)", user.user_id, user.email)
     deadline = config.polling.deadline or config.processing_delay + config.polling.grace
     progress.stage("settle", None)
-    async with BonzoClient(
-        base_url=endpoints.api_base_url, api_key=endpoints.api_key, settings=config.api_settings, session=session
-    ) as client:
-        outcome = await settle(
-            client,
-            plan.records,
-            by_name,
-            users=users,
-            search=plan.run_id if config.test_data_settings.unique_emails else _name_prefix(loaded),
-            polling=config.polling,
-            deadline_seconds=deadline,
-            per_page=config.api_settings.max_prospects_per_request,
-            order=config.api_settings.list_order,
-            on_poll=lambda found, expected: progress.update("settle", found, expected),
-        )
+    outcome = await settle(
+        client,
+        plan.records,
+        by_name,
+        users=users,
+        search=plan.run_id if config.test_data_settings.unique_emails else _name_prefix(loaded),
+        polling=config.polling,
+        deadline_seconds=deadline,
+        per_page=config.api_settings.max_prospects_per_request,
+        order=config.api_settings.list_order,
+        on_poll=lambda found, expected: progress.update("settle", found, expected),
+    )
     finished_at = datetime.now(UTC)
     total_records = max(1, len(plan.records))
     phases: list[PhaseResult] = []
@@ -474,7 +494,7 @@ async def _settle_and_verify(
             integration_type=config.integration_type,
             clock=outcome.clock,
         )
-        share = round(outcome.api_requests * len(phase.records) / total_records)
+        share = round(client.requests_made * len(phase.records) / total_records)
         metrics = phase_metrics(
             phase.kind,
             phase.records,
@@ -505,8 +525,19 @@ async def _settle_and_verify(
             )
         )
         _log_phase(phase.kind, phase.records, observations, metrics.created, users)
-    notes = [f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"]
-    if not outcome.settled:
+    notes = [
+        f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s); {client.requests_made} API requests in all "
+        f"({outcome.api_requests} while settling)",
+        f"clock offset to Bonzo's API: {outcome.clock.describe()}",
+    ]
+    if outcome.rate_limited_seconds:
+        notes.append(
+            f"rate limiting: {client.rate_limited_answers} answer(s) 429, {outcome.rate_limited_seconds:.1f} s of the "
+            f"{deadline:g} s deadline spent waiting on Retry-After"
+        )
+    if outcome.stopped_early:
+        notes.append(f"settling stopped early: {outcome.stopped_early}")
+    elif not outcome.settled:
         notes.append(f"the deadline ({deadline:g} s after the last delivery) passed before every record settled")
     if endpoints.target == "sandbox":
         notes.append("target: local sandbox — nothing was sent to Bonzo")

@@ -1,9 +1,10 @@
 """The offset between this machine's clock and Bonzo's, bounded from the API's ``Date`` headers.
 
 A ``Date`` header names a whole second on the server's clock, stamped somewhere between the moment
-the request left and the moment the answer arrived. Each answer therefore bounds the offset
-(``server - local``) to ``[date - received, date + 1 - sent]``; intersecting the bounds of many
-answers narrows it to well under a second. When the bounds contradict each other (a clock that
+the request left and the moment the answer arrived — and servers cache it (uvicorn refreshes it
+about once a second), so it may be up to :data:`DATE_STALENESS` old. Each answer therefore bounds
+the offset (``server - local``) to ``[date - received, date + 1 + staleness - sent]``; intersecting
+the bounds of many answers narrows it. When the bounds contradict each other (a clock that
 jumped, a proxy that rewrites ``Date``), the estimate says it cannot be trusted.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-MAX_TRUSTED_WIDTH = 2.0
+DATE_STALENESS = 1.0
+"""Seconds a server's cached ``Date`` header may lag its clock."""
+MAX_TRUSTED_WIDTH = 2.5
 """Seconds: a wider offset interval is too loose to correct ``created_at`` with."""
 
 
@@ -70,7 +73,7 @@ class ClockTracker:
             server = parsedate_to_datetime(date_header).timestamp()
         except (TypeError, ValueError, IndexError):
             return
-        low, high = server - received, server + 1.0 - sent
+        low, high = server - received, server + 1.0 + DATE_STALENESS - sent
         state = self._state
         new_low = low if state.low is None else max(state.low, low)
         new_high = high if state.high is None else min(state.high, high)
