@@ -69,9 +69,14 @@ def calibrate_command(
     setup_logging(log_level)
     config = loaded.config
     with handle_errors():
-        result = run_bulk(loaded_for_calibration(loaded, records))
+        plan = plan_run(loaded_for_calibration(loaded, records))
+        result = run_async(execute(plan))
         findings = {phase.kind: learn_phase(phase) for phase in result.phases}
-        declarations = {phase.kind: declaration(findings[phase.kind], fixed_values(phase)) for phase in result.phases}
+        documented = {p.kind: {f.field: f.source for f in p.contract.fields} for p in plan.phases}
+        declarations = {
+            phase.kind: declaration(findings[phase.kind], fixed_values(phase), documented[phase.kind])
+            for phase in result.phases
+        }
         table = Table(title=f"Calibration of {config.integration_type} (run {result.run_id})", title_justify="left")
         for column in ("phase", "payload field", "what Bonzo stored", "example"):
             table.add_column(column)
