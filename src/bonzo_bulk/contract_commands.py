@@ -63,8 +63,10 @@ def calibrate_command(
 
       bonzo-bulk calibrate --records 5 --out contracts/monitorbase.yaml --accept
     """
+    from bonzo_bulk._http import run_async
     from bonzo_bulk.calibrate import declaration, fixed_values, learn_phase, loaded_for_calibration
     from bonzo_bulk.contract import load_contract_file, write_contract_file
+    from bonzo_bulk.run import execute, plan_run
 
     setup_logging(log_level)
     config = loaded.config
