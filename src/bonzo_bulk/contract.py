@@ -217,7 +217,7 @@ def write_contract_file(
         primary=phases.get("primary", PhaseDeclaration()),
         control=phases.get("control", PhaseDeclaration()),
     )
-    body = yaml.safe_dump(contract.model_dump(mode="json", by_alias=True, exclude_defaults=False), sort_keys=False)
+    body = yaml.safe_dump(contract.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False)
     header = (
         f"# The learned contract of integration {integration!r}, written by `bonzo-bulk calibrate`.\n"
         "# Review it: every field below is checked on every record of later runs that name this file\n"
