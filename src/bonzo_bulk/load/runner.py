@@ -51,6 +51,7 @@ from bonzo_bulk.models import (
     Stage,
     ThresholdVerdict,
 )
+from bonzo_bulk.preflight import preflight
 from bonzo_bulk.run import Endpoints, NullProgress, Progress, RunPlan, open_endpoints, plan_run, record_plan
 from bonzo_bulk.run import store_path_for as run_store_path
 from bonzo_bulk.secrets import redact_url
@@ -296,10 +297,11 @@ async def _settle_and_judge(
         deliveries,
         outcome.observations,
         outcome.unexpected,
-        rules=config.validation_rules,
-        transforms=phase.transforms,
+        rules=[r for r in config.validation_rules if r.phase in ("primary", "both")],
+        transforms=phase.contract.transforms,
         thresholds=config.thresholds,
         integration_type=config.integration_type,
+        clock=outcome.clock,
     )
     metrics = phase_metrics(
         "primary",
@@ -309,7 +311,10 @@ async def _settle_and_judge(
         checks,
         thresholds=config.thresholds,
         api_requests=outcome.api_requests,
+        clock=outcome.clock,
     )
+    if outcome.clock.known:
+        notes.append(f"Bonzo's clock is {outcome.clock.offset:+.3f} s from ours (lag corrected)")
     notes.append(
         f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"
     )
@@ -390,7 +395,6 @@ async def execute_load(
     notes: list[str] = []
     store_file = store_path or run_store_path(loaded)
     with RunStore(store_file) as store:
-        record_plan(plan, store)
         async with (
             make_session(
                 limit=config.api_settings.concurrent_requests + 4, timeout=config.api_settings.timeout
@@ -417,6 +421,15 @@ async def execute_load(
                 settings=config.api_settings,
                 session=session,
             ) as client:
+                checked = await preflight(
+                    client,
+                    session,
+                    users=loaded.users,
+                    hooks=[("webhook", endpoints.hook_url)],
+                    timeout=min(config.webhook_settings.timeout, 10.0),
+                )
+                log.info("%s", checked.describe())
+                record_plan(plan, store)
                 poller = Poller(
                     client,
                     records,
@@ -451,6 +464,8 @@ async def execute_load(
                 if driven.stop_reason:
                     notes.append(f"load stopped early: {driven.stop_reason}")
                 run = await _settle_and_judge(plan, endpoints, client, sent, deliveries, store, notes)
+                estimate = client.clock.estimate
+                clock_offset = estimate.offset if estimate.known else 0.0
             store.finish_run(run, keep_written=True)
             if config.cleanup.after_run == "always" or (config.cleanup.after_run == "on_success" and run.passed):
                 from bonzo_bulk.cleanup import cleanup_run
@@ -472,6 +487,7 @@ async def execute_load(
         interrupted=driven.interrupted,
         api_requests=driven.api_requests,
         notes=notes,
+        clock_offset=clock_offset,
     )
 
 
@@ -489,11 +505,21 @@ def summarize(
     interrupted: bool,
     api_requests: int,
     notes: Sequence[str],
+    clock_offset: float = 0.0,
 ) -> LoadOutcome:
     """Per-stage figures, the series, the thresholds (load) or the knee (stress), from a finished run."""
     observations = {o.record_name: o for p in run.phases for o in p.observations}
     lost, misrouted, duplicates = _verdicts_of(run)
-    arrivals = join(rows, names, schedule.offsets, observations, lost=lost, misrouted=misrouted, duplicates=duplicates)
+    arrivals = join(
+        rows,
+        names,
+        schedule.offsets,
+        observations,
+        lost=lost,
+        misrouted=misrouted,
+        duplicates=duplicates,
+        clock_offset=clock_offset,
+    )
     ran = [s for s in schedule.stages if any(a.was_sent for a in arrivals if s.first <= a.seq < s.first + s.count)]
     stages = tuple(stage_figures(s, arrivals) for s in ran)
     overall = whole_run(schedule, arrivals)

@@ -20,15 +20,16 @@ from bonzo_bulk.load.schedule import Schedule, StageWindow
 from bonzo_bulk.models import Observation, ThresholdVerdict
 
 
-def created_epoch(observation: Observation | None) -> float | None:
-    """When Bonzo created the record's prospect: its ``created_at``, else when it was first seen."""
+def created_epoch(observation: Observation | None, clock_offset: float = 0.0) -> float | None:
+    """When Bonzo created the record's prospect, on our clock: its ``created_at`` less Bonzo's clock offset
+    (server minus local), else when it was first seen."""
     if observation is None or not observation.found:
         return None
     first = min(observation.prospects, key=lambda p: int(p.get("id") or 0))
     value = first.get("created_at")
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - clock_offset
         except ValueError:
             pass
     return observation.first_seen_at.timestamp() if observation.first_seen_at else None
@@ -87,6 +88,7 @@ def join(
     lost: Iterable[str] = (),
     misrouted: Iterable[str] = (),
     duplicates: Iterable[str] = (),
+    clock_offset: float = 0.0,
 ) -> list[Arrival]:
     """Arrivals from journal rows, the records' names and offsets, and what the API showed."""
     lost_set, misrouted_set, dup_set = set(lost), set(misrouted), set(duplicates)
@@ -103,7 +105,7 @@ def join(
                 answered=row.answered,
                 status=row.status,
                 error_category=row.error_category,
-                created=created_epoch(observations.get(name)) if row.sent is not None else None,
+                created=created_epoch(observations.get(name), clock_offset) if row.sent is not None else None,
                 lost=name in lost_set,
                 misrouted=name in misrouted_set,
                 duplicate=name in dup_set,

@@ -51,5 +51,5 @@ def test_a_capacity_must_be_positive() -> None:
     with pytest.raises(SandboxError, match="capacity"):
         SandboxOptions(capacity=0)
     with pytest.raises(ConfigError, match="--capacity"):
-        build_options(None, None, -1)
-    assert build_options(None, None, 25).capacity == 25
+        build_options(None, None, capacity=-1)
+    assert build_options(None, None, capacity=25).capacity == 25
