@@ -247,21 +247,52 @@ async def handle_hook(state: SandboxState, queue: IntakeQueue, scope: Scope, rec
     await respond(send, 200, {"status": "accepted"})
 
 
+class Capacity:
+    """The sandbox's processing capacity as a queue: the worker takes ``1 / leads_per_second`` s per lead, in
+    order, so a lead is created at ``max(worker free, lead due) + 1 / rate`` — on a virtual clock that a busy
+    machine slowing the worker's loop does not change."""
+
+    def __init__(self, leads_per_second: float) -> None:
+        self.rate = leads_per_second
+        self.free_at = 0.0
+
+    def finish(self, due_at: float) -> float:
+        """When a lead due at ``due_at`` would be done, were it the next one."""
+        return max(self.free_at, due_at) + 1.0 / self.rate
+
+
 def process_due(
-    db: Database, now: float, users: Mapping[int, UserRow], teams: Mapping[int, str], limit: int = WORKER_BATCH
+    db: Database,
+    now: float,
+    users: Mapping[int, UserRow],
+    teams: Mapping[int, str],
+    capacity: Capacity | None = None,
 ) -> tuple[int, float | None]:
-    """Create the prospects of up to ``limit`` due leads (faults applied) in one transaction, stamped ``now``;
-    runs on the database thread."""
-    rows: list[IntakeRow] = db.due_intake(now, limit)
+    """Create the prospects of the due leads (faults applied) in one transaction; runs on the database thread.
+
+    Without a capacity every due lead is created, stamped ``now``; with one, only those the queue has
+    finished by ``now``, each stamped its finish time. Returns how many were created and when the next
+    one can be.
+    """
+    rows: list[IntakeRow] = db.due_intake(now, WORKER_BATCH)
+    stamps = [now] * len(rows)
+    if capacity is not None:
+        kept = 0
+        for index, row in enumerate(rows):
+            finish = capacity.finish(row.due_at)
+            if finish > now:
+                break
+            capacity.free_at = stamps[index] = finish
+            kept += 1
+        rows, stamps = rows[:kept], stamps[:kept]
     if rows:
-        stamp = utc_stamp(now)
         with db.transaction():
             truth: list[TruthEntry] = []
-            for row in rows:
-                outcome = apply_processing_faults(row, new_doc(row.fields), users, teams, stamp)
+            for row, at in zip(rows, stamps, strict=True):
+                outcome = apply_processing_faults(row, new_doc(row.fields), users, teams, utc_stamp(at))
                 docs = [attach_tag_ids(db, doc) for doc in outcome.docs]
                 ids = db.insert_prospects(
-                    [NewProspect(outcome.user_id, outcome.team_id, doc, search_text(doc)) for doc in docs], now=now
+                    [NewProspect(outcome.user_id, outcome.team_id, doc, search_text(doc)) for doc in docs], now=at
                 )
                 for entry in outcome.truth:
                     if entry.fault != "drop":
@@ -269,36 +300,10 @@ def process_due(
                 truth.extend(outcome.truth)
             db.remove_intake([row.id for row in rows])
             db.add_truth(truth)
-    return len(rows), db.next_due()
-
-
-class Capacity:
-    """A token bucket of ``leads_per_second`` (None: unbounded) holding half a second of leads, so a worker
-    loop slowed by a busy machine still keeps up its capacity."""
-
-    def __init__(self, leads_per_second: float | None) -> None:
-        self.rate = leads_per_second
-        self.burst = max(1.0, (leads_per_second or 0.0) / 2)
-        self._tokens = self.burst
-        self._at = time.monotonic()
-
-    def available(self) -> int:
-        """How many leads may be created now (at most :data:`WORKER_BATCH`)."""
-        if self.rate is None:
-            return WORKER_BATCH
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        return min(WORKER_BATCH, int(self._tokens))
-
-    def spend(self, leads: int) -> None:
-        """Take ``leads`` tokens."""
-        if self.rate is not None:
-            self._tokens -= leads
-
-    def wait(self) -> float:
-        """Seconds until the next whole token."""
-        return 0.0 if self.rate is None else max(0.0, (1.0 - self._tokens) / self.rate)
+    next_due = db.next_due()
+    if capacity is not None and next_due is not None:
+        next_due = capacity.finish(next_due)
+    return len(rows), next_due
 
 
 class IntakeWorker:
@@ -312,22 +317,17 @@ class IntakeWorker:
     async def run(self) -> None:
         """Process due leads until cancelled."""
         state = self._state
-        capacity = Capacity(state.capacity)
+        capacity = Capacity(state.capacity) if state.capacity is not None else None
         while True:
             self.wake.clear()
-            limit = capacity.available()
-            if limit < 1:
-                await asyncio.sleep(capacity.wait())
-                continue
             try:
                 processed, next_due = await state.run(
-                    process_due, state.db, time.time(), state.users, state.teams, limit
+                    process_due, state.db, time.time(), state.users, state.teams, capacity
                 )
             except Exception:
                 log.exception("sandbox: the intake worker failed on a batch; retrying in 1 s")
                 processed, next_due = 0, time.time() + 1.0
-            capacity.spend(processed)
-            if processed >= limit:
+            if processed >= WORKER_BATCH:
                 continue
             timeout = None if next_due is None else max(0.0, next_due - time.time())
             with contextlib.suppress(TimeoutError):
