@@ -158,7 +158,7 @@ def worker_command(master_host: str, master_port: int, processes: int) -> list[s
 class LocustChild:
     """A running Locust master (and its workers); ``rows()`` returns journal rows written since the last call."""
 
-    def __init__(self, folder: Path, *, hook_url: str, distribution: Distribution, run_time_s: float) -> None:
+    def __init__(self, folder: Path, *, hook_url: str, distribution: Distribution) -> None:
         self.folder = folder
         self.plan = folder / "plan.jsonl"
         self.journal = folder / "journal.jsonl"
@@ -166,7 +166,6 @@ class LocustChild:
         self.log = folder / "locust.log"
         self.hook_url = hook_url
         self.distribution = distribution
-        self.run_time_s = run_time_s
         self.process: asyncio.subprocess.Process | None = None
         self._offset = 0
         self._partial = b""

@@ -1,7 +1,7 @@
 """The load-run dashboard: one offline HTML page of plots over time (Plotly) and the per-stage table.
 
-Read from the store (:class:`~bonzo_bulk.load.results.StoredLoad`), so ``bonzo-bulk load-report``
-can draw any stored load run again.
+Drawn from what the store holds (:class:`~bonzo_bulk.load.results.StoredLoad`), not from the live run,
+so the page shows exactly what was kept.
 """
 
 from __future__ import annotations

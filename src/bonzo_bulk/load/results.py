@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.errors import StoreError
-from bonzo_bulk.load.runner import LoadOutcome
+from bonzo_bulk.load.outcome import LoadOutcome
 from bonzo_bulk.load.stats import SeriesPoint, StageFigures
 from bonzo_bulk.models import to_jsonable
 

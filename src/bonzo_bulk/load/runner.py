@@ -21,25 +21,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from bonzo_bulk._http import make_session
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.load.child import Distribution, JournalRow, LocustChild, free_port, write_plan
-from bonzo_bulk.load.knee import StepVerdict, judge_step, knee_rate
-from bonzo_bulk.load.scenario import Breaking, LoadScenario, LoadThresholds, StressScenario
+from bonzo_bulk.load.knee import StepVerdict, judge_step
+from bonzo_bulk.load.outcome import Kind, LoadOutcome, summarize
+from bonzo_bulk.load.scenario import Breaking, LoadScenario, StressScenario
 from bonzo_bulk.load.schedule import Schedule, build_schedule
 from bonzo_bulk.load.stats import (
     Arrival,
-    SeriesPoint,
-    StageFigures,
     join,
-    stage_figures,
-    stage_verdicts,
-    time_series,
-    whole_run,
 )
 from bonzo_bulk.metrics import phase_metrics
 from bonzo_bulk.models import (
@@ -48,8 +43,6 @@ from bonzo_bulk.models import (
     PhaseResult,
     PlannedRecord,
     RunResult,
-    Stage,
-    ThresholdVerdict,
 )
 from bonzo_bulk.preflight import preflight
 from bonzo_bulk.run import Endpoints, NullProgress, Progress, RunPlan, open_endpoints, plan_run, record_plan
@@ -61,49 +54,7 @@ from bonzo_bulk.validation import verify_phase
 
 log = logging.getLogger("bonzo_bulk.load")
 
-Kind = Literal["load", "stress"]
-EXIT_INTERRUPTED = 130
 EARLY_BREAK_MIN = 10
-
-
-@dataclass(frozen=True)
-class LoadOutcome:
-    """Everything a load or stress run measured; the store, the JSON summary and the dashboard read it."""
-
-    kind: Kind
-    scenario: dict[str, Any]
-    run: RunResult
-    schedule: Schedule
-    t0: float
-    stages: tuple[StageFigures, ...]
-    overall: StageFigures
-    series: tuple[SeriesPoint, ...]
-    verdicts: tuple[ThresholdVerdict, ...]
-    steps: tuple[StepVerdict, ...] = ()
-    knee_rate: float | None = None
-    knee_reached: bool = False
-    planned: int = 0
-    sent: int = 0
-    dropped: int = 0
-    cancelled: int = 0
-    api_requests_while_loading: int = 0
-    stop_reason: str | None = None
-    interrupted: bool = False
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def run_id(self) -> str:
-        return self.run.run_id
-
-    @property
-    def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
-
-    @property
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        return 0 if self.passed else 1
 
 
 def for_load(loaded: LoadedConfig, records: int) -> LoadedConfig:
@@ -347,22 +298,6 @@ async def _settle_and_judge(
     )
 
 
-def _verdicts_of(run: RunResult) -> tuple[set[str], set[str], set[str]]:
-    """Names of lost, misrouted and duplicated leads from the engine's checks."""
-    lost: set[str] = set()
-    misrouted: set[str] = set()
-    duplicates: set[str] = set()
-    for phase in run.phases:
-        for check in phase.failures():
-            if check.check == "created":
-                lost.add(check.record_name)
-            elif check.check == "duplicate":
-                duplicates.add(check.record_name)
-            elif check.stage is Stage.ASSIGNMENT:
-                misrouted.add(check.record_name)
-    return lost, misrouted, duplicates
-
-
 def _announce(endpoints: Endpoints, progress: Progress) -> None:
     if endpoints.target == "sandbox":
         log.warning("Target: the local SANDBOX at %s — nothing is sent to Bonzo", endpoints.sandbox_url)
@@ -412,9 +347,7 @@ async def execute_load(
             )
             if distribution.bind_port == 0:
                 distribution = dataclasses.replace(distribution, bind_port=free_port(distribution.bind_host))
-            child = LocustChild(
-                folder, hook_url=endpoints.hook_url, distribution=distribution, run_time_s=schedule.duration
-            )
+            child = LocustChild(folder, hook_url=endpoints.hook_url, distribution=distribution)
             async with BonzoClient(
                 base_url=endpoints.api_base_url,
                 api_key=endpoints.api_key,
@@ -489,87 +422,3 @@ async def execute_load(
         notes=notes,
         clock_offset=clock_offset,
     )
-
-
-def summarize(
-    *,
-    kind: Kind,
-    scenario: LoadScenario | StressScenario,
-    run: RunResult,
-    schedule: Schedule,
-    rows: Sequence[JournalRow],
-    names: Sequence[str],
-    t0: float,
-    steps: Sequence[StepVerdict],
-    stop_reason: str | None,
-    interrupted: bool,
-    api_requests: int,
-    notes: Sequence[str],
-    clock_offset: float = 0.0,
-) -> LoadOutcome:
-    """Per-stage figures, the series, the thresholds (load) or the knee (stress), from a finished run."""
-    observations = {o.record_name: o for p in run.phases for o in p.observations}
-    lost, misrouted, duplicates = _verdicts_of(run)
-    arrivals = join(
-        rows,
-        names,
-        schedule.offsets,
-        observations,
-        lost=lost,
-        misrouted=misrouted,
-        duplicates=duplicates,
-        clock_offset=clock_offset,
-    )
-    ran = [s for s in schedule.stages if any(a.was_sent for a in arrivals if s.first <= a.seq < s.first + s.count)]
-    stages = tuple(stage_figures(s, arrivals) for s in ran)
-    overall = whole_run(schedule, arrivals)
-    verdicts: list[ThresholdVerdict] = []
-    knee: float | None = None
-    reached = False
-    if isinstance(scenario, StressScenario):
-        knee = knee_rate(steps)
-        reached = any(s.broken for s in steps)
-        if scenario.min_knee_rate is not None:
-            actual = knee or 0.0
-            verdicts.append(
-                ThresholdVerdict("knee_rate", scenario.min_knee_rate, actual, actual >= scenario.min_knee_rate)
-            )
-        sustained = {s.step for s in steps if not s.broken}
-        correctness = LoadThresholds(hook_p95_ms=None, e2e_lag_p95_s=None, error_rate=None, dropped_rate=None)
-        for figures in stages:
-            if figures.stage in sustained:
-                verdicts.extend(_named(figures.stage, stage_verdicts(figures, correctness)))
-    else:
-        verdicts.extend(stage_verdicts(overall, scenario.thresholds))
-        for figures in stages:
-            verdicts.extend(_named(figures.stage, stage_verdicts(figures, scenario.thresholds)))
-    if isinstance(scenario, StressScenario) and not reached and not interrupted:
-        notes = [*notes, f"no step broke up to max_rate {scenario.max_rate:g} leads/s: the knee is above it"]
-    if interrupted:
-        notes = [*notes, "interrupted: the scenario did not run to its end"]
-    return LoadOutcome(
-        kind=kind,
-        scenario=scenario.model_dump(mode="json"),
-        run=run,
-        schedule=schedule,
-        t0=t0,
-        stages=stages,
-        overall=overall,
-        series=tuple(time_series(schedule, arrivals, t0)),
-        verdicts=tuple(verdicts),
-        steps=tuple(steps),
-        knee_rate=knee,
-        knee_reached=reached,
-        planned=len(schedule.offsets),
-        sent=sum(1 for a in arrivals if a.was_sent),
-        dropped=sum(1 for a in arrivals if a.dropped),
-        cancelled=len(schedule.offsets) - sum(1 for a in arrivals if a.was_sent or a.dropped),
-        api_requests_while_loading=api_requests,
-        stop_reason=stop_reason,
-        interrupted=interrupted,
-        notes=tuple(notes),
-    )
-
-
-def _named(stage: int, verdicts: Sequence[ThresholdVerdict]) -> list[ThresholdVerdict]:
-    return [dataclasses.replace(v, name=f"stage {stage}: {v.name}") for v in verdicts]

@@ -1,0 +1,162 @@
+"""What a load or stress run measured: the outcome object, and how it is summarised from a finished run.
+
+:func:`summarize` joins the journal to what Bonzo showed and to the engine's verdicts, and computes the
+per-stage figures, the per-second series, the thresholds (load) and the knee (stress).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bonzo_bulk.load.child import JournalRow
+from bonzo_bulk.load.knee import StepVerdict, knee_rate
+from bonzo_bulk.load.scenario import LoadScenario, LoadThresholds, StressScenario
+from bonzo_bulk.load.schedule import Schedule
+from bonzo_bulk.load.stats import SeriesPoint, StageFigures, join, stage_figures, stage_verdicts, time_series, whole_run
+from bonzo_bulk.models import RunResult, Stage, ThresholdVerdict
+
+Kind = Literal["load", "stress"]
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """Everything a load or stress run measured; the store, the JSON summary and the dashboard read it."""
+
+    kind: Kind
+    scenario: dict[str, Any]
+    run: RunResult
+    schedule: Schedule
+    t0: float
+    stages: tuple[StageFigures, ...]
+    overall: StageFigures
+    series: tuple[SeriesPoint, ...]
+    verdicts: tuple[ThresholdVerdict, ...]
+    steps: tuple[StepVerdict, ...] = ()
+    knee_rate: float | None = None
+    knee_reached: bool = False
+    planned: int = 0
+    sent: int = 0
+    dropped: int = 0
+    cancelled: int = 0
+    api_requests_while_loading: int = 0
+    stop_reason: str | None = None
+    interrupted: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return 0 if self.passed else 1
+
+
+def _verdicts_of(run: RunResult) -> tuple[set[str], set[str], set[str]]:
+    """Names of lost, misrouted and duplicated leads from the engine's checks."""
+    lost: set[str] = set()
+    misrouted: set[str] = set()
+    duplicates: set[str] = set()
+    for phase in run.phases:
+        for check in phase.failures():
+            if check.check == "created":
+                lost.add(check.record_name)
+            elif check.check == "duplicate":
+                duplicates.add(check.record_name)
+            elif check.stage is Stage.ASSIGNMENT:
+                misrouted.add(check.record_name)
+    return lost, misrouted, duplicates
+
+
+def summarize(
+    *,
+    kind: Kind,
+    scenario: LoadScenario | StressScenario,
+    run: RunResult,
+    schedule: Schedule,
+    rows: Sequence[JournalRow],
+    names: Sequence[str],
+    t0: float,
+    steps: Sequence[StepVerdict],
+    stop_reason: str | None,
+    interrupted: bool,
+    api_requests: int,
+    notes: Sequence[str],
+    clock_offset: float = 0.0,
+) -> LoadOutcome:
+    """Per-stage figures, the series, the thresholds (load) or the knee (stress), from a finished run."""
+    observations = {o.record_name: o for p in run.phases for o in p.observations}
+    lost, misrouted, duplicates = _verdicts_of(run)
+    arrivals = join(
+        rows,
+        names,
+        schedule.offsets,
+        observations,
+        lost=lost,
+        misrouted=misrouted,
+        duplicates=duplicates,
+        clock_offset=clock_offset,
+    )
+    ran = [s for s in schedule.stages if any(a.was_sent for a in arrivals if s.first <= a.seq < s.first + s.count)]
+    stages = tuple(stage_figures(s, arrivals) for s in ran)
+    overall = whole_run(schedule, arrivals)
+    verdicts: list[ThresholdVerdict] = []
+    knee: float | None = None
+    reached = False
+    if isinstance(scenario, StressScenario):
+        knee = knee_rate(steps)
+        reached = any(s.broken for s in steps)
+        if scenario.min_knee_rate is not None:
+            actual = knee or 0.0
+            verdicts.append(
+                ThresholdVerdict("knee_rate", scenario.min_knee_rate, actual, actual >= scenario.min_knee_rate)
+            )
+        sustained = {s.step for s in steps if not s.broken}
+        correctness = LoadThresholds(hook_p95_ms=None, e2e_lag_p95_s=None, error_rate=None, dropped_rate=None)
+        for figures in stages:
+            if figures.stage in sustained:
+                verdicts.extend(_named(figures.stage, stage_verdicts(figures, correctness)))
+    else:
+        verdicts.extend(stage_verdicts(overall, scenario.thresholds))
+        for figures in stages:
+            verdicts.extend(_named(figures.stage, stage_verdicts(figures, scenario.thresholds)))
+    if isinstance(scenario, StressScenario) and not reached and not interrupted:
+        notes = [*notes, f"no step broke up to max_rate {scenario.max_rate:g} leads/s: the knee is above it"]
+    if interrupted:
+        notes = [*notes, "interrupted: the scenario did not run to its end"]
+    return LoadOutcome(
+        kind=kind,
+        scenario=scenario.model_dump(mode="json"),
+        run=run,
+        schedule=schedule,
+        t0=t0,
+        stages=stages,
+        overall=overall,
+        series=tuple(time_series(schedule, arrivals, t0)),
+        verdicts=tuple(verdicts),
+        steps=tuple(steps),
+        knee_rate=knee,
+        knee_reached=reached,
+        planned=len(schedule.offsets),
+        sent=sum(1 for a in arrivals if a.was_sent),
+        dropped=sum(1 for a in arrivals if a.dropped),
+        cancelled=len(schedule.offsets) - sum(1 for a in arrivals if a.was_sent or a.dropped),
+        api_requests_while_loading=api_requests,
+        stop_reason=stop_reason,
+        interrupted=interrupted,
+        notes=tuple(notes),
+    )
+
+
+def _named(stage: int, verdicts: Sequence[ThresholdVerdict]) -> list[ThresholdVerdict]:
+    return [dataclasses.replace(v, name=f"stage {stage}: {v.name}") for v in verdicts]
