@@ -60,7 +60,8 @@ def _stage_shapes(load: StoredLoad) -> list[dict[str, Any]]:
 
 
 def _xs(series: Sequence[SeriesPoint]) -> list[float]:
-    return [p.t for p in series]
+    """Each one-second point drawn at the middle of its second."""
+    return [round(p.t + 0.5, 3) for p in series]
 
 
 def figures(load: StoredLoad) -> dict[str, Figure]:
@@ -76,7 +77,7 @@ def figures(load: StoredLoad) -> dict[str, Figure]:
                 "name": "target rate",
                 "x": xs,
                 "y": [p.target_rate for p in series],
-                "line": {"color": GREY, "dash": "dash", "shape": "hv"},
+                "line": {"color": GREY, "dash": "dash"},
             },
             {
                 "type": "scatter",
