@@ -23,7 +23,7 @@ ProcessesFlag = typer.Option(None, "--processes", help="Locust worker processes 
 MasterFlag = typer.Option(False, "--master", help="run a Locust master and wait for `bonzo-bulk load-worker`s")
 ExpectFlag = typer.Option(1, "--expect-workers", min=1, help="with --master: how many worker processes to wait for")
 BindFlag = typer.Option("127.0.0.1", "--master-bind-host", help="with --master: interface workers connect to")
-PortFlag = typer.Option(0, "--master-port", min=0, max=65535, help="with --master: port (0 picks a free one)")
+PortFlag = typer.Option(0, "--master-port", min=0, max=65535, help="with --master: the port workers connect to")
 JsonFlag = typer.Option(False, "--json", help="print the load summary as JSON on stdout")
 LogFlag = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR")
 OutFlag = typer.Option(None, "--out", help="dashboard HTML file (default <reports>/load/<run id>/dashboard.html)")
