@@ -249,7 +249,8 @@ def knee(folder: Path, capacities: Sequence[int]) -> None:
         )
         code, summary, wall, _ = run_cli(args)
         if summary is None or summary.get("knee_rate") is None:
-            print(f"  capacity {capacity:>4}: no knee (exit {code})")
+            why = "; ".join(r for s in (summary or {}).get("steps", []) for r in s["reasons"])
+            print(f"  capacity {capacity:>4}: no knee (exit {code}) {why}")
             continue
         found = summary["knee_rate"]
         error = (found - capacity) / capacity
@@ -329,6 +330,8 @@ def _bare(folder: Path, hook: str, rate: int, seconds: int) -> tuple[float, int]
     with CpuSampler(BARE_LOCUSTFILE) as cpu:
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
     found = re.search(r"Aggregated\s+(\d+)\s", done.stdout + done.stderr)
+    if found is None:
+        print(f"    bare Locust {seconds} s: no summary (exit {done.returncode}): {done.stderr.strip()[-300:]}")
     return cpu.seconds, int(found.group(1)) if found else 0
 
 
@@ -348,7 +351,7 @@ def efficiency(folder: Path, rate: int) -> None:
         (folder / "bodies.json").write_text(json.dumps(bodies))
         (folder / BARE_LOCUSTFILE).write_text(BARE)
         bare = [_bare(folder, hook, rate, seconds) for seconds in (5, 15)]
-    if ours[1][1] <= ours[0][1] or bare[1][1] <= bare[0][1]:
+    if min(ours[0][1], bare[0][1]) <= 0 or ours[1][1] <= ours[0][1] or bare[1][1] <= bare[0][1]:
         print(f"  no measurement: ours sent {ours}, bare sent {bare}")
         return
     ours_us = (ours[1][0] - ours[0][0]) / (ours[1][1] - ours[0][1]) * 1e6
