@@ -225,29 +225,25 @@ def accuracy(folder: Path, rates: Sequence[int]) -> None:
             )
 
 
+def _stress(config: Path, capacity: int) -> tuple[int, dict[str, Any] | None, float]:
+    """``bonzo-bulk stress --json`` in steps of x1.1 of 5 s from 0.6 to 1.6 times ``capacity``."""
+    start, top = str(round(capacity * 0.6)), str(round(capacity * 1.6))
+    args = ["--start-rate", start, "--step-factor", "1.1", "--max-rate", top, "--step-duration", "5s", "--json"]
+    code, summary, wall, _ = run_cli(_cli("stress", "--config", str(config), *args))
+    return code, summary, wall
+
+
 def knee(folder: Path, capacities: Sequence[int]) -> None:
-    print("\n2. Knee against sandboxes of known capacity (stress, steps x1.1 of 5 s from 0.6 x capacity)")
+    print("\n2. Knee against sandboxes of known capacity (stress, steps x1.1 of 5 s from 0.6 x capacity;")
+    print("   each sandbox served in its own process from a config with sandbox: {capacity: N})")
     for capacity in capacities:
         sub = folder / f"cap{capacity}"
         sub.mkdir()
         config = write_config(
             sub, sandbox={"capacity": capacity, "processing": {"distribution": "fixed", "seconds": 0.05}}
         )
-        args = _cli(
-            "stress",
-            "--config",
-            str(config),
-            "--start-rate",
-            str(round(capacity * 0.6)),
-            "--step-factor",
-            "1.1",
-            "--max-rate",
-            str(round(capacity * 1.6)),
-            "--step-duration",
-            "5s",
-            "--json",
-        )
-        code, summary, wall, _ = run_cli(args)
+        with served_sandbox(sub, config) as (url, _hook):
+            code, summary, wall = _stress(write_config(sub, sandbox={"url": url}), capacity)
         if summary is None or summary.get("knee_rate") is None:
             why = "; ".join(r for s in (summary or {}).get("steps", []) for r in s["reasons"])
             print(f"  capacity {capacity:>4}: no knee (exit {code}) {why}")
