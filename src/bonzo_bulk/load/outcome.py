@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.load.child import JournalRow
 from bonzo_bulk.load.knee import StepVerdict, knee_rate
 from bonzo_bulk.load.scenario import LoadScenario, LoadThresholds, StressScenario
 from bonzo_bulk.load.schedule import Schedule
 from bonzo_bulk.load.stats import SeriesPoint, StageFigures, join, stage_figures, stage_verdicts, time_series, whole_run
 from bonzo_bulk.models import RunResult, Stage, ThresholdVerdict
+from bonzo_bulk.timing import processing_time
 
 Kind = Literal["load", "stress"]
 EXIT_INTERRUPTED = 130
@@ -92,10 +94,21 @@ def summarize(
     interrupted: bool,
     api_requests: int,
     notes: Sequence[str],
-    clock_offset: float = 0.0,
+    clock: ClockOffset | None = None,
 ) -> LoadOutcome:
-    """Per-stage figures, the series, the thresholds (load) or the knee (stress), from a finished run."""
+    """Per-stage figures, the series, the thresholds (load) or the knee (stress), from a finished run.
+
+    Each lead's end-to-end lag is the engine's processing time (Bonzo's ``created_at`` on our clock, else
+    first seen), the same figure a bulk run reports.
+    """
+    clock = clock or ClockOffset()
     observations = {o.record_name: o for p in run.phases for o in p.observations}
+    deliveries = {d.record_name: d for p in run.phases for d in p.deliveries}
+    lags: dict[str, float] = {}
+    for name, observation in observations.items():
+        timing = processing_time(deliveries.get(name), observation, clock)
+        if timing is not None:
+            lags[name] = timing.seconds
     lost, misrouted, duplicates = _verdicts_of(run)
     arrivals = join(
         rows,
@@ -105,7 +118,8 @@ def summarize(
         lost=lost,
         misrouted=misrouted,
         duplicates=duplicates,
-        clock_offset=clock_offset,
+        clock_offset=clock.offset if clock.trusted else 0.0,
+        lags=lags,
     )
     ran = [s for s in schedule.stages if any(a.was_sent for a in arrivals if s.first <= a.seq < s.first + s.count)]
     stages = tuple(stage_figures(s, arrivals) for s in ran)

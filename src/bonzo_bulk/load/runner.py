@@ -265,7 +265,7 @@ async def _settle_and_judge(
         clock=outcome.clock,
     )
     if outcome.clock.known:
-        notes.append(f"Bonzo's clock is {outcome.clock.offset:+.3f} s from ours (lag corrected)")
+        notes.append(f"Bonzo's clock against ours: {outcome.clock.describe()}")
     notes.append(
         f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"
     )
@@ -397,8 +397,7 @@ async def execute_load(
                 if driven.stop_reason:
                     notes.append(f"load stopped early: {driven.stop_reason}")
                 run = await _settle_and_judge(plan, endpoints, client, sent, deliveries, store, notes)
-                estimate = client.clock.estimate
-                clock_offset = estimate.offset if estimate.known else 0.0
+                clock = client.clock.estimate
             store.finish_run(run, keep_written=True)
             if config.cleanup.after_run == "always" or (config.cleanup.after_run == "on_success" and run.passed):
                 from bonzo_bulk.cleanup import cleanup_run
@@ -420,5 +419,5 @@ async def execute_load(
         interrupted=driven.interrupted,
         api_requests=driven.api_requests,
         notes=notes,
-        clock_offset=clock_offset,
+        clock=clock,
     )

@@ -48,6 +48,9 @@ class Arrival:
     status: int | None
     error_category: str | None
     created: float | None = None
+    """When Bonzo created it, on our clock (for the backlog and the stress slope)."""
+    lag: float | None = None
+    """The engine's processing time of the lead (:func:`bonzo_bulk.timing.processing_time`), when known."""
     lost: bool = False
     misrouted: bool = False
     duplicate: bool = False
@@ -75,7 +78,9 @@ class Arrival:
 
     @property
     def lag_s(self) -> float | None:
-        """End-to-end lag: created in Bonzo minus sent."""
+        """End-to-end lag: the engine's processing time where given, else created in Bonzo minus sent."""
+        if self.lag is not None:
+            return self.lag
         return None if self.created is None or self.sent is None else self.created - self.sent
 
 
@@ -89,8 +94,10 @@ def join(
     misrouted: Iterable[str] = (),
     duplicates: Iterable[str] = (),
     clock_offset: float = 0.0,
+    lags: Mapping[str, float] | None = None,
 ) -> list[Arrival]:
-    """Arrivals from journal rows, the records' names and offsets, and what the API showed."""
+    """Arrivals from journal rows, the records' names and offsets, and what the API showed (``lags``: the
+    engine's processing time per record, which wins over ``created_at - sent``)."""
     lost_set, misrouted_set, dup_set = set(lost), set(misrouted), set(duplicates)
     arrivals = []
     for row in rows:
@@ -106,6 +113,7 @@ def join(
                 status=row.status,
                 error_category=row.error_category,
                 created=created_epoch(observations.get(name), clock_offset) if row.sent is not None else None,
+                lag=(lags or {}).get(name) if row.sent is not None else None,
                 lost=name in lost_set,
                 misrouted=name in misrouted_set,
                 duplicate=name in dup_set,
