@@ -274,7 +274,7 @@ def health_command(
         _print_health(result)
         print_published(published)
         healthy = "[bold green]HEALTHY[/]" if not published.verdict.failed else "[bold red]UNHEALTHY[/]"
-        print_verdict(result, published.verdict, subject=f"{result.integration} {healthy}: run")
+        print_verdict(result, published.verdict, subject=f"{result.integration} {healthy} — run")
     raise typer.Exit(published.verdict.exit_code)
 
 
