@@ -86,9 +86,10 @@ def chromium() -> Path:
     return require_chromium()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Browser]:
-    """Playwright driving that Chromium (headless, no sandbox, no background network), one for the session."""
+    """Playwright driving that Chromium (headless, no sandbox, no background network), one per test module:
+    while Playwright's sync API is open the thread looks like it runs an event loop, which async tests refuse."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

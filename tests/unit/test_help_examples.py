@@ -73,6 +73,7 @@ def test_help_example_parses_and_its_files_exist(command: str, example: str) -> 
         target.make_context(target.name or "", list(rest), parent=parent)  # raises on an unknown option or bad value
         if target.name == "init" and "--integration" in rest:
             created.add(f"{rest[rest.index('--integration') + 1]}_test_config.yaml")
+        outputs = {rest[i + 1] for i, word in enumerate(rest[:-1]) if word == "--out"}
         for word in rest:
-            if word.endswith((".yaml", ".yml")) and word not in created:
+            if word.endswith((".yaml", ".yml")) and word not in created | outputs:
                 assert (ROOT / word).is_file(), f"{example}: {word} does not exist"

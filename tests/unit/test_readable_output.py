@@ -123,8 +123,9 @@ def test_piped_output_keeps_every_row_and_message_on_one_line(runs: Runs) -> Non
     assert re.search(
         r"TestRecord_MonitorBase_004 +│ assignment +│ visibility: \[\d+\] → \[\d+\] \(.*list\)", record_rows[0]
     )
-    email_rows = [line for line in lines if "assigned_user.email:" in line]
-    assert email_rows and all(re.search(r"rlo\d+@lender\.test → rlo\d+@lender\.test", line) for line in email_rows)
+    email_rows = [line for line in lines if "owner_email:" in line]
+    assert email_rows, runs.enforced.stdout
+    assert all(re.search(r"rlo\d+@lender\.test → rlo\d+@lender\.test", line) for line in email_rows)
     assert any("assigned correctly 8/9" in line and "88.9%" in line and ">= 80.0%" in line for line in lines)
     headline = runs.enforced.stderr.splitlines()[0]
     assert headline.startswith("readable output: 9 records over 3 users") and headline.endswith("target sandbox")
