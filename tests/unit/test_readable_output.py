@@ -8,11 +8,13 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -42,7 +44,7 @@ def _config(directory: Path, sandbox: SandboxServer, name: str, **overrides: Any
         "api_settings": {"retry_delay": 0.05, "retry_attempts": 1, "default_retry_after": 1},
         "polling": {"interval": 0.15, "deadline": 3.0, "max_interval": 0.5},
         "reports_dir": str(directory / "reports"),
-        "sandbox": {"url": sandbox.url},
+        "sandbox": {"url": sandbox.url, "faults": {"seed": 1, "faults": []}},  # whatever an earlier test left
         **overrides,
     }
     path = directory / name
@@ -76,7 +78,7 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(sandbox: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+def runs(sandbox: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     directory = tmp_path_factory.mktemp("readable")
     clean = _config(directory, sandbox, "clean.yaml")
     misrouted = yaml.safe_load(clean.read_text())
@@ -93,9 +95,12 @@ def runs(sandbox: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> Ru
         latest = opened.latest_run_id()
         assert latest is not None, first.stderr
         opened.set_baseline(latest)
-    enforced = _cli("run", "--config", regressed, "--fail-on-regression")
-    warned = _cli("run", "--config", regressed)
-    return Runs(store, first, enforced, warned)
+    try:
+        enforced = _cli("run", "--config", regressed, "--fail-on-regression")
+        warned = _cli("run", "--config", regressed)
+        yield Runs(store, first, enforced, warned)
+    finally:  # the session sandbox is shared: leave it without the fault
+        httpx.put(f"{sandbox.url}/__sandbox/faults", json={"seed": 1, "faults": []}).raise_for_status()
 
 
 def _last_line(done: subprocess.CompletedProcess[str]) -> str:
