@@ -45,9 +45,8 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _main_options(
     show_version: Annotated[
-        bool | None,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
-    ] = None,
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
     """Prove, in bulk and end to end, that a webhook -> Bonzo integration works."""
 
