@@ -135,6 +135,22 @@ def control_enabled(loaded: LoadedConfig, integration: Integration) -> bool:
     return loaded.target == "sandbox" or config.superuser_webhook_url is not None
 
 
+def phase_contracts(loaded: LoadedConfig) -> dict[PhaseKind, tuple[Integration, PhaseContract]]:
+    """Each phase's integration and the contract it is held to (documented, declared, learned)."""
+    config = loaded.config
+    search = search_dirs(loaded.base_dir)
+    integration = load_integration(config.integration_type, search=search)
+    learned = load_contract_file(loaded.resolve_path(config.contract.file)) if config.contract.file else None
+    found: dict[PhaseKind, tuple[Integration, PhaseContract]] = {
+        "primary": (integration, build_contract(integration, "primary", config.contract, learned=learned))
+    }
+    if control_enabled(loaded, integration):
+        assert integration.manifest.control is not None
+        control = load_integration(integration.manifest.control, search=search)
+        found["control"] = (control, build_contract(control, "control", config.contract, learned=learned))
+    return found
+
+
 def plan_run(
     loaded: LoadedConfig,
     *,
@@ -144,28 +160,24 @@ def plan_run(
     """Decide every record of a run: names, payloads, expected owners and fields. Sends nothing."""
     config = loaded.config
     identity = identity or RunIdentity.new()
-    search = search_dirs(loaded.base_dir)
-    integration = load_integration(config.integration_type, search=search)
+    contracts = phase_contracts(loaded)
+    integration, contract = contracts["primary"]
     template = load_template(loaded.resolve_path(config.payload_template)) if config.payload_template else None
     planned: list[PhasePlan] = []
     users = loaded.users
-    learned = load_contract_file(loaded.resolve_path(config.contract.file)) if config.contract.file else None
     if "primary" in phases:
-        contract = build_contract(integration, "primary", config.contract, learned=learned)
         factory = Factory(
             config=config, users=users, integration=integration, template=template, identity=identity, contract=contract
         )
         records = tuple(factory.plan(invalid=config.invalid_records))
         planned.append(PhasePlan("primary", integration, records, contract))
-    if "control" in phases and control_enabled(loaded, integration):
-        assert integration.manifest.control is not None
-        control = load_integration(integration.manifest.control, search=search)
+    if "control" in phases and "control" in contracts:
+        control, contract = contracts["control"]
         control_template = (
             load_template(loaded.resolve_path(config.superuser_payload_template))
             if config.superuser_payload_template
             else None
         )
-        contract = build_contract(control, "control", config.contract, learned=learned)
         factory = Factory(
             config=config,
             users=users,
