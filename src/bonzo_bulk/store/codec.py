@@ -1,14 +1,13 @@
 """How the run store's rows map to the typed stage data: columns, JSON and time encoding, inserts.
 
-Column names are the dataclass field names (``models.py``), so a new field is a new column and
-nothing else here changes.
+Column names are the dataclass field names (``models.py``), so a new field is a new column (one
+migration in ``schema.py``) and nothing else here changes. The values suit both backends.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from bonzo_bulk.models import (
     UserAccuracy,
     to_jsonable,
 )
+from bonzo_bulk.store.backend import Backend, Row
 
 
 def dumps(value: Any) -> str:
@@ -98,7 +98,7 @@ def encode(name: str, value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
 
-def decode(row: sqlite3.Row, columns: Sequence[str]) -> dict[str, Any]:
+def decode(row: Row, columns: Sequence[str]) -> dict[str, Any]:
     """Column values back into dataclass field values (JSON, times, stage, flags)."""
     values: dict[str, Any] = {}
     for name in columns:
@@ -114,8 +114,27 @@ def decode(row: sqlite3.Row, columns: Sequence[str]) -> dict[str, Any]:
     return values
 
 
+KEYS: dict[str, tuple[str, ...]] = {
+    "records": ("run_id", "phase", "name"),
+    "deliveries": ("run_id", "phase", "record_name"),
+    "observations": ("run_id", "phase", "record_name"),
+    "checks": ("run_id", "phase", "seq"),
+}
+"""The primary key of each table written in numbered batches (a rewrite replaces the row)."""
+
+
+def upsert_sql(table: str, columns: Sequence[str]) -> str:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` of ``run_id, phase, seq`` and ``columns`` (both dialects)."""
+    every = ("run_id", "phase", "seq", *columns)
+    names = ", ".join(f'"{c}"' for c in every)
+    marks = ", ".join("?" for _ in every)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in every if c not in KEYS[table])
+    key = ", ".join(KEYS[table])
+    return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"  # noqa: S608
+
+
 def insert(
-    db: sqlite3.Connection,
+    db: Backend,
     table: str,
     run_id: str,
     phase: str,
@@ -124,9 +143,7 @@ def insert(
     columns: Sequence[str],
 ) -> None:
     """Insert (or replace) dataclass rows whose fields are the table's columns, numbered from ``start``."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" for _ in columns)
     db.executemany(
-        f"INSERT OR REPLACE INTO {table} (run_id, phase, seq, {names}) VALUES (?, ?, ?, {marks})",  # noqa: S608
-        ((run_id, phase, start + n, *(encode(c, getattr(item, c)) for c in columns)) for n, item in enumerate(items)),
+        upsert_sql(table, columns),
+        [(run_id, phase, start + n, *(encode(c, getattr(item, c)) for c in columns)) for n, item in enumerate(items)],
     )
