@@ -45,7 +45,7 @@ from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.summary import write_json_summary
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 from bonzo_bulk.settle import settle
-from bonzo_bulk.store import RunStore
+from bonzo_bulk.store import RunStore, StoreLocation
 from bonzo_bulk.templates import load_template
 from bonzo_bulk.validation import verify_phase
 
@@ -261,6 +261,8 @@ def config_snapshot(loaded: LoadedConfig) -> dict[str, Any]:
     data = loaded.config.model_dump(mode="json")
     for key in ("webhook_url", "superuser_webhook_url", "superuser_api_key"):
         data[key] = "<set>" if data.get(key) else None
+    if loaded.config.store_url:
+        data["store_url"] = StoreLocation.parse(loaded.config.store_url).label
     return data
 
 
@@ -309,12 +311,14 @@ def session_limit(plan: RunPlan) -> int:
     )
 
 
-async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path: Path | None = None) -> RunResult:
+async def execute(
+    plan: RunPlan, *, progress: Progress | None = None, store_path: str | Path | None = None
+) -> RunResult:
     """Send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
-    with RunStore(store_path or store_path_for(loaded)) as store:
+    with RunStore(store_path or store_location_for(loaded)) as store:
         record_plan(plan, store)
         async with (
             make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
@@ -350,11 +354,11 @@ class Published:
     baseline_run_id: str | None
 
 
-def publish(result: RunResult, loaded: LoadedConfig, *, store_path: Path | None = None) -> Published:
+def publish(result: RunResult, loaded: LoadedConfig, *, store_path: str | Path | None = None) -> Published:
     """Compare with the baseline, write the JSON summary and the health dashboard of a finished run."""
     config = loaded.config
     health_dir = Path(config.reports_dir) / "integration_health_reports"
-    with RunStore(store_path or store_path_for(loaded)) as store:
+    with RunStore(store_path or store_location_for(loaded)) as store:
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
@@ -373,8 +377,11 @@ def publish(result: RunResult, loaded: LoadedConfig, *, store_path: Path | None 
     return Published(summary, dashboard, regressions, baseline_id if baseline else None)
 
 
-def store_path_for(loaded: LoadedConfig) -> Path:
+def store_location_for(loaded: LoadedConfig) -> str | Path:
+    """The run store a config names: ``store_url``, else ``run_store``, else ``<reports_dir>/runs.sqlite3``."""
     config = loaded.config
+    if config.store_url:
+        return config.store_url
     return Path(config.run_store) if config.run_store else Path(config.reports_dir) / "runs.sqlite3"
 
 
@@ -567,7 +574,7 @@ def run_bulk(
     *,
     phases: Sequence[PhaseKind] = ("primary", "control"),
     progress: Progress | None = None,
-    store_path: Path | None = None,
+    store_path: str | Path | None = None,
 ) -> RunResult:
     """Plan and execute a bulk run synchronously (on uvloop where available)."""
     plan = plan_run(loaded, phases=phases)

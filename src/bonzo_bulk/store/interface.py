@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -94,6 +94,15 @@ class RunStore:
     def close(self) -> None:
         """Close the connection (the data stays)."""
         self._db.close()
+
+    @property
+    def backend(self) -> Backend:
+        """The open backend, for the store's own tools (``transfer``); everything else uses the methods."""
+        return self._db
+
+    def operation(self, what: str) -> AbstractContextManager[None]:
+        """Map the backend's errors inside the block to a StoreError naming the store and ``what`` failed."""
+        return self._op(what)
 
     @contextmanager
     def _op(self, what: str) -> Iterator[None]:
@@ -443,9 +452,7 @@ class RunStore:
     def baseline_run_id(self, integration: str) -> str | None:
         """The baseline run of an integration, if one was set."""
         with self._op(f"read the baseline of {integration}"):
-            row = self._db.fetchone(
-                "SELECT run_id FROM runs WHERE integration = ? AND is_baseline = 1", (integration,)
-            )
+            row = self._db.fetchone("SELECT run_id FROM runs WHERE integration = ? AND is_baseline = 1", (integration,))
         return str(row["run_id"]) if row else None
 
     def observed_prospects(self, run_id: str) -> list[StoredProspect]:

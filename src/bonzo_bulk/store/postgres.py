@@ -40,11 +40,11 @@ class PostgresBackend:
     """A connection to a PostgreSQL run store; connection failures exit 2 naming the URL without password."""
 
     dialect: Dialect = "postgresql"
-    types = {"INT": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
 
     def __init__(self, location: StoreLocation) -> None:
         assert location.url is not None
         self.label = location.label
+        self.types = {"INT": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
         try:
             self._conn = psycopg.connect(
                 location.url,
@@ -61,21 +61,21 @@ class PostgresBackend:
             ) from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._conn.execute(_dialect(sql), params)  # type: ignore[call-overload]
+        self._conn.execute(_dialect(sql), params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._conn.cursor() as cursor:
-            cursor.executemany(_dialect(sql), rows)  # type: ignore[call-overload]
+            cursor.executemany(_dialect(sql), rows)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return cast(list[Row], self._conn.execute(_dialect(sql), params).fetchall())  # type: ignore[call-overload]
+        return cast(list[Row], self._conn.execute(_dialect(sql), params).fetchall())
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return cast(Row | None, self._conn.execute(_dialect(sql), params).fetchone())  # type: ignore[call-overload]
+        return cast(Row | None, self._conn.execute(_dialect(sql), params).fetchone())
 
     def batches(self, sql: str, params: Sequence[Any] = (), *, size: int = 2000) -> Iterator[list[Row]]:
         with self._conn.transaction(), self._conn.cursor(name="bonzo_bulk_batches") as cursor:
-            cursor.execute(_dialect(sql), params)  # type: ignore[call-overload]
+            cursor.execute(_dialect(sql), params)
             while rows := cursor.fetchmany(size):
                 yield cast(list[Row], rows)
 

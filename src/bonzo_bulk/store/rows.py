@@ -83,4 +83,3 @@ class StoredRecord:
 
 SUMMARY_COLUMNS = tuple(f.name for f in dataclasses.fields(RunSummary))
 FIGURE_COLUMNS = SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("records") : SUMMARY_COLUMNS.index("is_baseline")]
-

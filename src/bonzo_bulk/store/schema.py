@@ -9,6 +9,7 @@ in that order. Never edit an applied migration; append the next one.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bonzo_bulk.errors import StoreError
@@ -99,17 +100,18 @@ TABLES: tuple[str, ...] = tuple(table for migration in MIGRATIONS for table in m
 """Every table of the current schema, parents before children."""
 
 
-def migrate(backend: Backend) -> list[Migration]:
-    """Bring the store's schema up to :data:`SCHEMA_VERSION`; the migrations applied (none when current).
+def migrate(backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
+    """Bring the store's schema up to the last migration; the migrations applied (none when current).
 
     Raises StoreError when the store is newer than this bonzo-bulk (it never downgrades).
     """
-    if _checked(backend) == SCHEMA_VERSION:
+    latest = migrations[-1].version
+    if _checked(backend, latest) == latest:
         return []
     applied: list[Migration] = []
     with backend.transaction(for_schema=True):
-        version = _checked(backend)
-        for migration in MIGRATIONS:
+        version = _checked(backend, latest)
+        for migration in migrations:
             if migration.version > version:
                 for statement in migration.statements(backend.types):
                     backend.execute(statement)
@@ -118,11 +120,11 @@ def migrate(backend: Backend) -> list[Migration]:
     return applied
 
 
-def _checked(backend: Backend) -> int:
+def _checked(backend: Backend, latest: int) -> int:
     version = backend.schema_version()
-    if version > SCHEMA_VERSION:
+    if version > latest:
         raise StoreError(
             f"run store {backend.label} has schema version {version}, newer than this bonzo-bulk "
-            f"understands ({SCHEMA_VERSION}); upgrade bonzo-bulk or use another --store"
+            f"understands ({latest}); upgrade bonzo-bulk or use another --store"
         )
     return version

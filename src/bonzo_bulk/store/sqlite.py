@@ -23,11 +23,11 @@ class SqliteBackend:
     """A connection to a SQLite run store file (created with its folder when missing)."""
 
     dialect: Dialect = "sqlite"
-    types = {"INT": "INTEGER", "REAL": "REAL", "BLOB": "BLOB"}
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.label = str(path)
+        self.types = {"INT": "INTEGER", "REAL": "REAL", "BLOB": "BLOB"}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
