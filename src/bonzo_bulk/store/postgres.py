@@ -54,7 +54,7 @@ class PostgresBackend:
                 application_name="bonzo-bulk",
             )
         except psycopg.Error as exc:
-            reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
+            reason = redact(" ".join(str(exc).split()) or type(exc).__name__)
             raise StoreUnreachable(
                 f"cannot connect to run store {self.label}: {reason}; check that the server is up and the URL "
                 "(--store-url / BONZO_BULK_STORE_URL), and that PGPASSWORD holds the right password"
