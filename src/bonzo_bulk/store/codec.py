@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +26,12 @@ from bonzo_bulk.models import (
 )
 from bonzo_bulk.store.backend import Backend, Row
 
+_JSON = json.JSONEncoder(separators=(",", ":"), default=to_jsonable)
+
 
 def dumps(value: Any) -> str:
-    return json.dumps(to_jsonable(value), separators=(",", ":"), sort_keys=False)
+    """Compact JSON; plain values go straight to the encoder, the rest through ``to_jsonable`` (same text)."""
+    return _JSON.encode(value)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -88,14 +91,22 @@ TUPLE_COLUMNS = frozenset({"prospects", "seen_in"})
 TIME_COLUMNS = frozenset({"sent_at", "answered_at", "first_seen_at"})
 
 
-def encode(name: str, value: Any) -> Any:
-    if name in JSON_COLUMNS:
-        return dumps(value)
+def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Stage):
         return value.value
     return int(value) if isinstance(value, bool) else value
+
+
+def encode(name: str, value: Any) -> Any:
+    """A field value as its column holds it (JSON text, ISO time, stage name, 0/1)."""
+    return dumps(value) if name in JSON_COLUMNS else _plain(value)
+
+
+def encoders(columns: Sequence[str]) -> list[tuple[str, Callable[[Any], Any]]]:
+    """Each column with its encoding function, looked up once per batch instead of once per value."""
+    return [(c, dumps if c in JSON_COLUMNS else _plain) for c in columns]
 
 
 def decode(row: Row, columns: Sequence[str]) -> dict[str, Any]:
@@ -143,7 +154,8 @@ def insert(
     columns: Sequence[str],
 ) -> None:
     """Insert (or replace) dataclass rows whose fields are the table's columns, numbered from ``start``."""
+    coders = encoders(columns)
     db.executemany(
         upsert_sql(table, columns),
-        [(run_id, phase, start + n, *(encode(c, getattr(item, c)) for c in columns)) for n, item in enumerate(items)],
+        [(run_id, phase, start + n, *[code(getattr(item, c)) for c, code in coders]) for n, item in enumerate(items)],
     )

@@ -287,12 +287,13 @@ class RunStore:
 
     @staticmethod
     def _insert_records(db: Backend, run_id: str, records: Sequence[PlannedRecord], start: int) -> None:
+        coders = codec.encoders(codec.RECORD_COLUMNS)
         rows = [
             (
                 run_id,
                 r.phase,
                 start + n,
-                *(codec.encode(c, getattr(r, c)) for c in codec.RECORD_COLUMNS),
+                *[code(getattr(r, c)) for c, code in coders],
                 *(getattr(r.expected_user, c) for c in codec.USER_FIELDS),
             )
             for n, r in enumerate(records)
