@@ -13,7 +13,7 @@ from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, PlannedRecord
 from bonzo_bulk.pytest_plugin import BulkChecks
 from bonzo_bulk.run import RunPlan
 from bonzo_bulk.settings import ValidationRule
-from bonzo_bulk.validation import stage_of, verify_payloads
+from bonzo_bulk.validation import check_name, stage_of, verify_payloads
 
 pytestmark = [pytest.mark.integration, pytest.mark.data_integrity]
 
@@ -27,7 +27,7 @@ def test_validation_rule(validation_rule: ValidationRule, primary_phase: PhaseRe
     bulk_checks.expect(
         primary_phase,
         f"Rule {validation_rule.field}",
-        checks=[validation_rule.field],
+        checks=[check_name(validation_rule)],
         verdict=STAGE_VERDICTS.get(stage, ()),
     )
 
@@ -49,10 +49,10 @@ def test_custom_fields(primary_phase: PhaseResult, bulk_checks: BulkChecks) -> N
 
 
 def test_transformations(bulk_plan: RunPlan, primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
-    """Fields Bonzo transforms (email lower-cased, phone normalised, tags, ``Monitorbase`` -> ``monitorbase``)."""
+    """Fields Bonzo transforms (email lower-cased, phone normalised, tags), as the contract states them."""
     phase_plan = bulk_plan.phase("primary")
     assert phase_plan is not None
-    transformed = {field for field, transform in phase_plan.transforms.items() if transform != "none"} | {"source"}
+    transformed = {field for field, transform in phase_plan.contract.transforms.items() if transform != "none"}
     bulk_checks.expect(primary_phase, "Transformations", checks=sorted(transformed), verdict="mapping_accuracy")
 
 

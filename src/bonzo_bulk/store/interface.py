@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import (
     CheckResult,
@@ -390,6 +391,7 @@ class RunStore:
             metrics=codec.metrics_from_json(json.loads(row["metrics"])),
             settled=bool(row["settled"]),
             settle_seconds=row["settle_seconds"],
+            diagnoses=diagnose(kind, checks),
         )
 
     def _rows(self, table: str, run_id: str, phase: str) -> list[Row]:

@@ -3,7 +3,8 @@
 Each migration's SQL is plain DDL both SQLite and PostgreSQL accept, with three type tokens a
 backend fills in: ``{INT}`` (INTEGER / BIGINT), ``{REAL}`` (REAL / DOUBLE PRECISION) and ``{BLOB}``
 (BLOB / BYTEA). A migration lists the tables it creates, parents first: ``store copy`` moves them
-in that order. Never edit an applied migration; append the next one.
+in that order; ``columns`` adds a column where it is missing. Never edit an applied migration;
+append the next one.
 """
 
 from __future__ import annotations
@@ -26,11 +27,22 @@ class Migration:
     summary: str
     sql: str
     tables: tuple[str, ...] = ()
+    columns: tuple[tuple[str, str, str], ...] = ()
+    """(table, column, type) to add where missing: ``ALTER TABLE ... ADD COLUMN`` both dialects can guard."""
 
     def statements(self, types: dict[str, str]) -> list[str]:
         """The migration's statements in one dialect."""
         text = _TOKEN.sub(lambda m: types[m.group(1)], self.sql)
         return [s.strip() for s in text.split(";") if s.strip()]
+
+    def apply(self, backend: Backend) -> None:
+        """Run the statements, then add each column the table does not have yet."""
+        for statement in self.statements(backend.types):
+            backend.execute(statement)
+        for table, column, kind in self.columns:
+            if column not in backend.columns(table):
+                column_type = _TOKEN.sub(lambda m: backend.types[m.group(1)], kind)
+                backend.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {column_type}')
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -93,6 +105,12 @@ CREATE INDEX IF NOT EXISTS failed_checks ON checks (run_id, passed);
 """,
         tables=("runs", "phases", "records", "deliveries", "observations", "prospects", "checks"),
     ),
+    Migration(
+        2,
+        "observations.poll_gap (the poll interval when a record was first seen)",
+        "",
+        columns=(("observations", "poll_gap", "{REAL}"),),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -113,8 +131,7 @@ def migrate(backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> l
         version = _checked(backend, latest)
         for migration in migrations:
             if migration.version > version:
-                for statement in migration.statements(backend.types):
-                    backend.execute(statement)
+                migration.apply(backend)
                 backend.set_schema_version(migration.version, migration.summary)
                 applied.append(migration)
     return applied

@@ -53,6 +53,35 @@ def test_a_migration_entry_adds_a_table_once_and_an_older_tool_refuses_the_store
         RunStore(store_at)
 
 
+@pytest.mark.parametrize("had_poll_gap", [False, True])
+def test_a_version_1_store_gains_poll_gap_and_keeps_its_runs(store_at: StoreAt, had_poll_gap: bool) -> None:
+    old_run = build_run(run_id="old_run", records=4, invalid=0)
+    backend = open_backend(StoreLocation.parse(store_at))
+    try:
+        migrate(backend, MIGRATIONS[:1])
+        if had_poll_gap:  # stores made by the builds that put poll_gap into version 1 itself
+            backend.execute(f"ALTER TABLE observations ADD COLUMN poll_gap {backend.types['REAL']}")
+        backend.execute(
+            "INSERT INTO runs (run_id, test_name, integration, target, started_at, dry_run, config_snapshot)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ("old_run", "t", "monitorbase", "sandbox", old_run.started_at.isoformat(), 0, "{}"),
+        )
+    finally:
+        backend.close()
+    with RunStore(store_at) as store:
+        assert [m.version for m in store.applied] == [m.version for m in MIGRATIONS[1:]]
+        assert store.has_run("old_run")
+        result = build_run(run_id="new_run", records=6, invalid=0)
+        observation = result.phases[0].observations[0]
+        primary = dataclasses.replace(
+            result.phases[0],
+            observations=(dataclasses.replace(observation, poll_gap=1.5), *result.phases[0].observations[1:]),
+        )
+        result = dataclasses.replace(result, phases=(primary, *result.phases[1:]))
+        store.finish_run(result)
+        assert store.load_run("new_run") == result
+
+
 def test_many_first_opens_of_a_new_store_migrate_it_once(store_at: StoreAt) -> None:
     with ThreadPoolExecutor(4) as pool:
         applied = list(pool.map(lambda _: _open_and_close(store_at), range(4)))

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
 from bonzo_bulk.sandbox import SandboxServer
-from bonzo_bulk.store import RunStore
+from bonzo_bulk.store import SCHEMA_VERSION, RunStore
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 StoreAt = str | Path
@@ -51,9 +51,9 @@ def test_store_migrate_then_copy_local_history_to_postgres(tmp_path: Path, pg_cl
     team = pg_cluster.new_database()
     migrated = runner.invoke(app, ["store", "migrate", "--store-url", team])
     assert migrated.exit_code == 0, migrated.output
-    assert "migrated to schema version 1 (1: runs, phases" in migrated.stdout
+    assert f"migrated to schema version {SCHEMA_VERSION} (1: runs, phases" in migrated.stdout
     again = runner.invoke(app, ["store", "migrate", "--store-url", team])
-    assert "schema version 1, up to date" in again.stdout
+    assert f"schema version {SCHEMA_VERSION}, up to date" in again.stdout
     local = tmp_path / "runs.sqlite3"
     ids = _fill(local)
     copied = runner.invoke(app, ["store", "copy", "--from", f"sqlite:///{local}", "--to", team])
