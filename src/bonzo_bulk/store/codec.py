@@ -156,7 +156,12 @@ def insert(
 ) -> None:
     """Insert (or replace) dataclass rows whose fields are the table's columns, numbered from ``start``."""
     coders = encoders(columns)
-    db.executemany(
-        upsert_sql(table, columns),
-        [(run_id, phase, start + n, *[code(getattr(item, c)) for c, code in coders]) for n, item in enumerate(items)],
-    )
+    rows = [(run_id, phase, start + n, *[code(getattr(item, c)) for c, code in coders]) for n, item in enumerate(items)]
+    db.executemany(upsert_sql(table, columns), last_per_key(rows, ("run_id", "phase", "seq", *columns), KEYS[table]))
+
+
+def last_per_key(rows: Sequence[Sequence[Any]], columns: Sequence[str], key: Sequence[str]) -> list[Sequence[Any]]:
+    """The rows with the last one kept where a key repeats (what upserting them one by one would leave)."""
+    where = [columns.index(c) for c in key]
+    unique = {tuple(row[i] for i in where): row for row in rows}
+    return list(unique.values()) if len(unique) != len(rows) else list(rows)

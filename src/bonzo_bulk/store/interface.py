@@ -299,7 +299,11 @@ class RunStore:
             )
             for n, r in enumerate(records)
         ]
-        db.executemany(codec.upsert_sql("records", (*codec.RECORD_COLUMNS, *codec.USER_COLUMNS)), rows)
+        columns = (*codec.RECORD_COLUMNS, *codec.USER_COLUMNS)
+        db.executemany(
+            codec.upsert_sql("records", columns),
+            codec.last_per_key(rows, ("run_id", "phase", "seq", *columns), codec.KEYS["records"]),
+        )
 
     @staticmethod
     def _insert_deliveries(
@@ -317,20 +321,22 @@ class RunStore:
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, prospect_id) DO UPDATE SET"
             " phase = excluded.phase, record_name = excluded.record_name,"
             " owner_user_id = excluded.owner_user_id, email = excluded.email, first_name = excluded.first_name",
-            [
-                (
-                    run_id,
-                    str(p.get("id")),
-                    phase,
-                    o.record_name,
-                    codec.owner_of(p),
-                    p.get("email"),
-                    p.get("first_name"),
-                )
-                for o in observations
-                for p in o.prospects
-                if p.get("id") is not None
-            ],
+            list(
+                {
+                    str(p.get("id")): (
+                        run_id,
+                        str(p.get("id")),
+                        phase,
+                        o.record_name,
+                        codec.owner_of(p),
+                        p.get("email"),
+                        p.get("first_name"),
+                    )
+                    for o in observations
+                    for p in o.prospects
+                    if p.get("id") is not None
+                }.values()
+            ),
         )
 
     def load_run(self, run_id: str) -> RunResult:

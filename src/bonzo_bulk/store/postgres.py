@@ -11,6 +11,7 @@ dataclasses are shorter than a mapping layer, and the migrations stay readable S
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,6 +31,9 @@ _MIGRATION_LOCK = 0x626F6E7A6F  # one advisory lock id for "bonzo" schema change
 _RETRY_STATES = frozenset({"40001", "40P01", "55P03"})  # serialization failure, deadlock, lock not available
 
 
+_INSERT = re.compile(r"INSERT INTO (?P<table>\w+) \((?P<names>[^)]*)\) VALUES \(%s(?:, %s)*\)(?P<rest>.*)\Z", re.DOTALL)
+
+
 @functools.lru_cache(maxsize=256)
 def _dialect(sql: str) -> str:
     """The store's ``?`` parameter marks as psycopg's ``%s`` (a literal ``%`` doubled first)."""
@@ -45,6 +49,8 @@ class PostgresBackend:
         assert location.url is not None
         self.label = location.label
         self.types = {"INT": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
+        self._staged: set[str] = set()
+        """Tables whose staging table this connection has made (temporary: gone when it closes)."""
         try:
             self._conn = psycopg.connect(
                 location.url,
@@ -64,8 +70,24 @@ class PostgresBackend:
         self._conn.execute(_dialect(sql), params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._conn.cursor() as cursor:
-            cursor.executemany(_dialect(sql), rows)
+        """An INSERT is streamed with COPY into a session-private staging table, then upserted in one statement."""
+        statement = _dialect(sql)
+        parts = _INSERT.match(statement)
+        if parts is None:
+            with self._conn.cursor() as cursor:
+                cursor.executemany(statement, rows)
+            return
+        table, names, rest = parts.group("table"), parts.group("names"), parts.group("rest")
+        stage = f"bonzo_bulk_stage_{table}"
+        with self._conn.transaction(), self._conn.cursor() as cursor:
+            if table not in self._staged:
+                cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table})")
+                self._staged.add(table)
+            with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage}{rest}")  # noqa: S608
+            cursor.execute(f"TRUNCATE {stage}")
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return cast(list[Row], self._conn.execute(_dialect(sql), params).fetchall())
