@@ -118,8 +118,13 @@ def main() -> None:
             print(f"building a {args.records:,}-record run ...", flush=True)
             big = build_run(records=args.records, invalid=0, run_id="bench_big")
             rows = len(big.phases[0].records)
+            phase = big.phases[0]
+            table_rows = sum(len(p) for p in (phase.records, phase.deliveries, phase.observations, phase.checks)) + sum(
+                len(o.prospects) for o in phase.observations
+            )
             stores: dict[str, str | Path] = {"sqlite": workdir / "runs.sqlite3", "postgresql": postgres_url}
-            print(f"{'backend':<11} {'write run':>10} {'records/s':>10}  history (best/median)  report --last 50")
+            header = f"{'backend':<11} {'write run':>10} {'records/s':>10} {'rows/s':>8}"
+            print(f"{header}  history (best/median)  report --last 50")
             for name, store_at in stores.items():
                 seconds = write_streamed(store_at, big)
                 if name == "sqlite":
@@ -130,7 +135,7 @@ def main() -> None:
                 page = workdir / f"report_{name}.html"
                 rep = cli_seconds(["report", "--last", "50", "--out", str(page)], store_at, args.repeat, workdir)
                 print(
-                    f"{name:<11} {seconds:>9.2f}s {rows / seconds:>10,.0f}  "
+                    f"{name:<11} {seconds:>9.2f}s {rows / seconds:>10,.0f} {table_rows / seconds:>8,.0f}  "
                     f"{hist[0]:.2f}s / {hist[1]:.2f}s          {rep[0]:.2f}s / {rep[1]:.2f}s",
                     flush=True,
                 )

@@ -111,6 +111,15 @@ CREATE INDEX IF NOT EXISTS failed_checks ON checks (run_id, passed);
         "",
         columns=(("observations", "poll_gap", "{REAL}"),),
     ),
+    Migration(
+        3,
+        "indexes that number streamed batches without scanning the run",
+        """
+CREATE INDEX IF NOT EXISTS records_by_seq ON records (run_id, seq);
+CREATE INDEX IF NOT EXISTS deliveries_by_seq ON deliveries (run_id, phase, seq);
+CREATE INDEX IF NOT EXISTS observations_by_seq ON observations (run_id, phase, seq)
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
