@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bonzo_bulk.integration import load_integration
 from bonzo_bulk.bonzo.clock import ClockTracker
+from bonzo_bulk.integration import load_integration
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
 from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.settings import BulkConfig, PollingSettings
