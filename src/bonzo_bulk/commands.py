@@ -51,7 +51,7 @@ from bonzo_bulk.run import (
     plan_run,
     record_plan,
     session_limit,
-    store_path_for,
+    store_location_for,
 )
 from bonzo_bulk.secrets import redact, redact_url
 from bonzo_bulk.store import RunStore
@@ -101,7 +101,7 @@ async def _send(plan: RunPlan, progress: Progress) -> Sent:
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
     """Record the run and its records in the store (so cleanup can find them), then deliver them."""
     config = plan.loaded.config
-    with RunStore(store_path_for(plan.loaded)) as store:
+    with RunStore(store_location_for(plan.loaded)) as store:
         record_plan(plan, store)
         async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
             deliveries = await deliver_all(plan, endpoints, session, store, progress)
