@@ -46,14 +46,15 @@ def _run(
     from bonzo_bulk.load.dashboard import render_load_dashboard
     from bonzo_bulk.load.results import LoadStore, summary_document
     from bonzo_bulk.load.runner import execute_load
-    from bonzo_bulk.run import store_path_for
+    from bonzo_bulk.run import store_location_for
+    from bonzo_bulk.store import RunStore
 
     console.print(loaded_summary(loaded).split(":")[0] + f": {kind} scenario {scenario.name!r}, target {loaded.target}")
     with handle_errors():
         outcome = run_async(execute_load(loaded, kind=kind, scenario=scenario, distribution=distribution))  # type: ignore[arg-type]
-        with LoadStore(store_path_for(loaded)) as store:
-            store.save(outcome)
-            stored = store.load(outcome.run_id)
+        with RunStore(store_location_for(loaded)) as store:
+            LoadStore(store).save(outcome)
+            stored = LoadStore(store).load(outcome.run_id)
         assert stored is not None
         folder = Path(loaded.config.reports_dir) / "load" / outcome.run_id
         dashboard = render_load_dashboard(stored, out=out_file or folder / "dashboard.html")

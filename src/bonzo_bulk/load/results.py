@@ -1,40 +1,23 @@
 """Load results in the run store: per-stage figures, stress steps and per-second series beside the run.
 
-Three additive tables in the same store file as the runs (``load_runs``, ``load_stages``,
-``load_series``), keyed by the run id the engine stored the leads under, so ``bonzo-bulk history``
-and ``cleanup --run`` see a load run like any other. The summary document is what ``--json`` prints.
+Three tables of the run store (migration 4: ``load_runs``, ``load_stages``, ``load_series``), keyed by
+the run id the engine stored the leads under, on SQLite or PostgreSQL alike, so ``bonzo-bulk history``,
+``cleanup --run`` and retention treat a load run like any other. The summary document is what ``--json`` prints.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from bonzo_bulk.errors import StoreError
 from bonzo_bulk.load.outcome import LoadOutcome
 from bonzo_bulk.load.stats import SeriesPoint, StageFigures
 from bonzo_bulk.models import to_jsonable
+from bonzo_bulk.store import RunStore
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS load_runs (
-    run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, scenario TEXT NOT NULL, t0 REAL NOT NULL,
-    knee_rate REAL, summary TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS load_stages (
-    run_id TEXT NOT NULL, stage INTEGER NOT NULL, figures TEXT NOT NULL, PRIMARY KEY (run_id, stage)
-);
-CREATE TABLE IF NOT EXISTS load_series (
-    run_id TEXT NOT NULL, t REAL NOT NULL, target_rate REAL NOT NULL, achieved_rate REAL NOT NULL,
-    dropped INTEGER NOT NULL, errors INTEGER NOT NULL, hook_p95_ms REAL, e2e_lag_p95_s REAL,
-    backlog INTEGER NOT NULL, PRIMARY KEY (run_id, t)
-);
-"""
+SERIES_COLUMNS = ("t", "target_rate", "achieved_rate", "dropped", "errors", "hook_p95_ms", "e2e_lag_p95_s", "backlog")
 _STAGE_KEYS = ("target_rate", "achieved_rate", "dropped_arrivals", "hook_p95_ms", "e2e_lag_p95_s", "lost")
 
 
@@ -94,41 +77,17 @@ class StoredLoad:
 
 
 class LoadStore:
-    """The load tables of a run store file."""
+    """The load tables of a run store (either backend), written and read through the store's connection."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"run store {self.path}: cannot prepare the load tables: {exc}") from exc
-
-    def __enter__(self) -> LoadStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._db.close()
-
-    @contextmanager
-    def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"run store {self.path}: could not {what}: {exc}") from exc
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
 
     def save(self, outcome: LoadOutcome) -> None:
         """Store a finished load run's figures (replacing any earlier write of the same run)."""
         run_id = outcome.run_id
-        with self._tx(f"store the load figures of run {run_id}") as db:
-            for table in ("load_runs", "load_stages", "load_series"):
+        db = self.store.backend
+        with self.store.operation(f"store the load figures of run {run_id}"), db.transaction():
+            for table in ("load_series", "load_stages", "load_runs"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608 - fixed names
             db.execute(
                 "INSERT INTO load_runs (run_id, kind, scenario, t0, knee_rate, summary) VALUES (?, ?, ?, ?, ?, ?)",
@@ -146,7 +105,8 @@ class LoadStore:
                 [(run_id, s.stage, json.dumps(dataclasses.asdict(s))) for s in outcome.stages],
             )
             db.executemany(
-                "INSERT INTO load_series VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO load_series (run_id, t, target_rate, achieved_rate, dropped, errors, hook_p95_ms,"
+                " e2e_lag_p95_s, backlog) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         run_id,
@@ -165,34 +125,26 @@ class LoadStore:
 
     def load(self, run_id: str) -> StoredLoad | None:
         """A stored load run, or None when ``run_id`` is not a load run."""
-        try:
-            row = self._db.execute(
+        db = self.store.backend
+        with self.store.operation(f"read load run {run_id}"):
+            row = db.fetchone(
                 "SELECT kind, scenario, t0, knee_rate, summary FROM load_runs WHERE run_id = ?", (run_id,)
-            ).fetchone()
+            )
             if row is None:
                 return None
-            stages = self._db.execute(
-                "SELECT figures FROM load_stages WHERE run_id = ? ORDER BY stage", (run_id,)
-            ).fetchall()
-            series = self._db.execute(
+            stages = db.fetchall("SELECT figures FROM load_stages WHERE run_id = ? ORDER BY stage", (run_id,))
+            series = db.fetchall(
                 "SELECT t, target_rate, achieved_rate, dropped, errors, hook_p95_ms, e2e_lag_p95_s, backlog"
                 " FROM load_series WHERE run_id = ? ORDER BY t",
                 (run_id,),
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"run store {self.path}: cannot read load run {run_id}: {exc}") from exc
+            )
         return StoredLoad(
             run_id=run_id,
-            kind=str(row[0]),
-            scenario=json.loads(row[1]),
-            t0=float(row[2]),
-            knee_rate=None if row[3] is None else float(row[3]),
-            summary=json.loads(row[4]),
-            stages=tuple(StageFigures(**json.loads(s[0])) for s in stages),
-            series=tuple(SeriesPoint(*s) for s in series),
+            kind=str(row["kind"]),
+            scenario=json.loads(row["scenario"]),
+            t0=float(row["t0"]),
+            knee_rate=None if row["knee_rate"] is None else float(row["knee_rate"]),
+            summary=json.loads(row["summary"]),
+            stages=tuple(StageFigures(**json.loads(s["figures"])) for s in stages),
+            series=tuple(SeriesPoint(*(s[k] for k in SERIES_COLUMNS)) for s in series),
         )
-
-    def run_ids(self, limit: int = 20) -> list[str]:
-        """The latest load runs' ids, newest first."""
-        rows = self._db.execute("SELECT run_id FROM load_runs ORDER BY t0 DESC LIMIT ?", (limit,)).fetchall()
-        return [str(r[0]) for r in rows]

@@ -45,8 +45,16 @@ from bonzo_bulk.models import (
     RunResult,
 )
 from bonzo_bulk.preflight import preflight
-from bonzo_bulk.run import Endpoints, NullProgress, Progress, RunPlan, open_endpoints, plan_run, record_plan
-from bonzo_bulk.run import store_path_for as run_store_path
+from bonzo_bulk.run import (
+    Endpoints,
+    NullProgress,
+    Progress,
+    RunPlan,
+    open_endpoints,
+    plan_run,
+    record_plan,
+    store_location_for,
+)
 from bonzo_bulk.secrets import redact_url
 from bonzo_bulk.settle import Poller, settle
 from bonzo_bulk.store import RunStore
@@ -312,7 +320,7 @@ async def execute_load(
     scenario: LoadScenario | StressScenario,
     distribution: Distribution,
     progress: Progress | None = None,
-    store_path: Path | None = None,
+    store_path: str | Path | None = None,
     stop: asyncio.Event | None = None,
 ) -> LoadOutcome:
     """Run a load (stages and thresholds) or stress (steps until the knee) scenario against the config's target."""
@@ -328,7 +336,7 @@ async def execute_load(
     folder.mkdir(parents=True, exist_ok=True)
     stop = stop or asyncio.Event()
     notes: list[str] = []
-    store_file = store_path or run_store_path(loaded)
+    store_file = store_path or store_location_for(loaded)
     with RunStore(store_file) as store:
         async with (
             make_session(

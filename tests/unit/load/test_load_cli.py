@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from bonzo_bulk.load.results import LoadStore
+from bonzo_bulk.store import RunStore
 
 HOOK_HASH = re.compile(r"/api/webhook/[0-9a-f]{32}")
 STAGE_KEYS = {"target_rate", "achieved_rate", "dropped_arrivals", "hook_p95_ms", "e2e_lag_p95_s", "lost"}
@@ -79,8 +80,9 @@ def test_load_run_accounts_for_every_lead_and_thresholds_decide_the_exit(make_co
     failed = {t["name"] for t in summary["thresholds"] if not t["passed"]}
     assert "hook_p95_ms" in failed and "e2e_lag_p95_s" not in failed
     assert all(0 <= s["e2e_lag_p95_s"] < 5 for s in summary["stages"])
-    with LoadStore(tmp_path / "reports" / "runs.sqlite3") as store:
-        stored = store.load(summary["run_id"])
+    with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+        stored = LoadStore(store).load(summary["run_id"])
+        assert store.load_run(summary["run_id"]).primary is not None  # the engine's run, beside the load tables
     assert stored is not None and stored.kind == "load"
     assert len(stored.stages) == 2 and len(stored.series) >= 4
     assert sum(p.achieved_rate for p in stored.series) == 50
