@@ -17,11 +17,11 @@ Modules, one concept each:
 Adding a table (load stages, monitor/alert state, ...) is one entry appended to
 ``schema.MIGRATIONS``::
 
-    Migration(2, "load stages", '''
-        CREATE TABLE IF NOT EXISTS load_stages (
+    Migration(5, "example stages", '''
+        CREATE TABLE IF NOT EXISTS example_stages (
             run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, stage TEXT NOT NULL,
             users {INT} NOT NULL, p95_ms {REAL}, PRIMARY KEY (run_id, stage)
-        )''', tables=("load_stages",))
+        )''', tables=("example_stages",))
 
 Both backends apply it on their next open (a store already newer than the tool is refused), and
 ``store copy`` moves the new table too (tables with a ``run_id`` run by run, others whole). Then
