@@ -151,9 +151,9 @@ def load_command(
 
       bonzo-bulk load --scenario tests/configs/load/smoke.yaml
 
-      bonzo-bulk load --scenario campaign.yaml --processes 4 --json
+      bonzo-bulk load --scenario tests/configs/load/smoke.yaml --processes 4 --json
 
-      bonzo-bulk load --scenario campaign.yaml --master --expect-workers 2 --master-bind-host 0.0.0.0 --master-port 5557
+      bonzo-bulk load --scenario tests/configs/load/smoke.yaml --master --expect-workers 2 --master-port 5557
     """
     from bonzo_bulk.load.scenario import check_generator, load_scenario
 

@@ -19,15 +19,15 @@ from bonzo_bulk.store.schema import migrate
 from bonzo_bulk.store.transfer import copy_store
 
 StoreAt = str | Path
-SAMPLE_STAGES = Migration(
+DEMO_STAGES = Migration(
     SCHEMA_VERSION + 1,
-    "sample stages",
+    "demo stages",
     """
-    CREATE TABLE IF NOT EXISTS sample_stages (
+    CREATE TABLE IF NOT EXISTS demo_stages (
         run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, stage TEXT NOT NULL,
         users {INT} NOT NULL, p95_ms {REAL}, PRIMARY KEY (run_id, stage)
     )""",
-    tables=("sample_stages",),
+    tables=("demo_stages",),
 )
 
 
@@ -39,12 +39,12 @@ def test_a_migration_entry_adds_a_table_once_and_an_older_tool_refuses_the_store
         assert again.applied == []
     backend = open_backend(StoreLocation.parse(store_at))
     try:
-        assert [m.summary for m in migrate(backend, (*MIGRATIONS, SAMPLE_STAGES))] == ["sample stages"]
-        assert migrate(backend, (*MIGRATIONS, SAMPLE_STAGES)) == []
+        assert [m.summary for m in migrate(backend, (*MIGRATIONS, DEMO_STAGES))] == ["demo stages"]
+        assert migrate(backend, (*MIGRATIONS, DEMO_STAGES)) == []
         backend.execute(
-            "INSERT INTO sample_stages (run_id, stage, users, p95_ms) VALUES (?, ?, ?, ?)", ("before", "ramp", 50, 812.5)
+            "INSERT INTO demo_stages (run_id, stage, users, p95_ms) VALUES (?, ?, ?, ?)", ("before", "ramp", 50, 812.5)
         )
-        [row] = backend.fetchall("SELECT users, p95_ms FROM sample_stages WHERE run_id = ?", ("before",))
+        [row] = backend.fetchall("SELECT users, p95_ms FROM demo_stages WHERE run_id = ?", ("before",))
         assert (row["users"], row["p95_ms"]) == (50, 812.5)
         assert backend.schema_version() == SCHEMA_VERSION + 1
     finally:
