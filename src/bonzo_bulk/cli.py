@@ -52,6 +52,7 @@ def run_command(
 
       bonzo-bulk run --test-records 500 --concurrency 32 --faults tests/configs/faults/wrong_owner.yaml
     """
+    from bonzo_bulk.regression import regression_line
     from bonzo_bulk.run import publish, run_bulk
 
     setup_logging(log_level)
@@ -67,7 +68,7 @@ def run_command(
     else:
         print_result(result)
         for regression in published.regressions:
-            out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
+            out.print(regression_line(regression, published.baseline_run_id), style="bold red", markup=False)
         out.print(f"JSON summary: {published.summary_json}")
         out.print(f"Dashboard:    {published.dashboard}")
     failed = not result.passed or (
@@ -224,6 +225,10 @@ def integrations_command(
 from bonzo_bulk.commands import register as _register_tool_commands  # noqa: E402 - after the app exists
 
 _register_tool_commands(app)
+
+from bonzo_bulk.monitor.commands import app as _monitor_app  # noqa: E402 - after the app exists
+
+app.add_typer(_monitor_app, name="monitor")
 
 
 def main() -> None:

@@ -248,6 +248,7 @@ def health_command(
 
       bonzo-bulk health --integration monitorbase --config tests/configs/monitorbase_test_config.yaml --json
     """
+    from bonzo_bulk.regression import regression_line
     from bonzo_bulk.report.summary import summary_document
     from bonzo_bulk.run import publish, run_bulk
 
@@ -272,7 +273,7 @@ def health_command(
     else:
         _print_verdict(result)
         for regression in published.regressions:
-            out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
+            out.print(regression_line(regression, published.baseline_run_id), style="bold red", markup=False)
         out.print(f"health report: {published.summary_json}")
         out.print(f"dashboard:     {published.dashboard}")
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

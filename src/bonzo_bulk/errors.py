@@ -14,6 +14,7 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     │   └── RateLimited        429 after every retry was spent
     ├── SandboxError           the local Bonzo stand-in failed to start or answer
     ├── StoreError             the run store (SQLite) failed
+    ├── MonitorLocked          a previous monitor run still holds the lock (exit 75, nothing sent)
     └── CleanupError           cleanup refused or could not finish
 
 Messages name the key or value that is wrong and the fix. No message ever carries a secret: callers
@@ -87,6 +88,12 @@ class SandboxError(BonzoBulkError):
 
 class StoreError(BonzoBulkError):
     """The SQLite run store failed."""
+
+
+class MonitorLocked(BonzoBulkError):
+    """A previous ``monitor run`` of the same monitor is still going; this one is skipped (no overlap)."""
+
+    exit_code = 75
 
 
 class CleanupError(BonzoBulkError):

@@ -45,6 +45,16 @@ class Regression:
     """What the run was compared with: the baseline run, the comparable history, or a change point in it."""
 
 
+def regression_line(regression: Regression, baseline_run_id: str | None) -> str:
+    """One plain line naming what a regression was measured against, for terminals, logs and pytest."""
+    against = {
+        "baseline": f"baseline {baseline_run_id}",
+        "history": "recent comparable runs",
+        "change_point": "a change point in history",
+    }[regression.basis]
+    return f"regression vs {against}: {regression.message}"
+
+
 def _invalid_handling(metrics: PhaseMetrics) -> float | None:
     return metrics.invalid_handled / metrics.invalid_total if metrics.invalid_total else None
 

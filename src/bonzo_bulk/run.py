@@ -40,7 +40,7 @@ from bonzo_bulk.models import (
     User,
 )
 from bonzo_bulk.records import Factory, RunIdentity
-from bonzo_bulk.regression import Regression, compare
+from bonzo_bulk.regression import Regression, compare, detect
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.summary import write_json_summary
 from bonzo_bulk.secrets import redact, redact_url, register_secret
@@ -358,9 +358,14 @@ def publish(result: RunResult, loaded: LoadedConfig, *, store_path: Path | None 
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
-    regressions = tuple(compare(result, baseline, config.regression)) if baseline else ()
+        comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
+    regressions = (
+        *(compare(result, baseline, config.regression) if baseline else ()),
+        *detect(result, comparable, config.regression, poll_interval_ms=1000 * config.polling.interval),
+    )
     for regression in regressions:
-        log.warning("Regression against baseline %s: %s", baseline_id, regression.message)
+        where = f"baseline {baseline_id}" if regression.basis == "baseline" else "history"
+        log.warning("Regression against %s: %s", where, regression.message)
     summary = write_json_summary(result, health_dir, regressions=regressions)
     dashboard = render_dashboard(
         result,

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from bonzo_bulk.monitor.settings import MonitorSettings
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -242,6 +244,7 @@ class BulkConfig(_Section):
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
     regression: RegressionSettings = Field(default_factory=RegressionSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     reports_dir: str = "reports"
     run_store: str | None = Field(default=None, description="SQLite run store; default <reports_dir>/runs.sqlite3")
 

@@ -204,6 +204,11 @@ class RunStore:
         """Close the connection (the file stays)."""
         self._db.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for modules that keep their own additive tables here (the monitor's state)."""
+        return self._db
+
     @contextmanager
     def _op(self, what: str) -> Iterator[None]:
         try:
