@@ -126,11 +126,17 @@ def send(
     kind: NoticeKind, title: str, body: str, urls: Sequence[str], *, apprise_config: Path | None = None
 ) -> list[Delivery]:
     """Send one notice to every channel, one at a time; every failure is caught and recorded, never raised."""
-    import apprise
+    try:
+        import apprise
 
+        notify_type = apprise.NotifyType(_NOTIFY_TYPE[kind])
+        channels = _channels(urls, apprise_config)
+    except Exception as exc:  # a notifier must never fail the run, even when it cannot start
+        detail = redact(f"{type(exc).__name__}: {exc}")[:300]
+        log.warning("notification %s could not be sent: %s", kind, detail)
+        return [Delivery(kind, "apprise", False, detail)]
     deliveries = []
-    notify_type = apprise.NotifyType(_NOTIFY_TYPE[kind])
-    for label, service in _channels(urls, apprise_config):
+    for label, service in channels:
         if service is None:
             deliveries.append(Delivery(kind, label, False, "apprise does not understand this URL; check its scheme"))
             continue
