@@ -41,6 +41,7 @@ from bonzo_bulk.models import (
 )
 from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.regression import Regression, compare, detect
+from bonzo_bulk.report.ci import write_ci_outputs
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.summary import write_json_summary
 from bonzo_bulk.secrets import redact, redact_url, register_secret
@@ -375,6 +376,7 @@ def publish(result: RunResult, loaded: LoadedConfig, *, store_path: Path | None 
         out=health_dir / f"{result.integration}_{result.run_id}.html",
     )
     log.info("Health dashboard: %s", dashboard)
+    write_ci_outputs(result, regressions, dashboard)
     return Published(summary, dashboard, regressions, baseline_id if baseline else None)
 
 
