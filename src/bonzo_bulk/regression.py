@@ -5,8 +5,8 @@ Two ways, both returning :class:`Regression` rows:
 * :func:`compare` — one threshold per figure against the integration's baseline run (``baseline set``);
 * :func:`detect` — the run against the last comparable runs (same integration, target and size class):
   a one-sided t prediction interval on log values, AND a minimum effect of max(10 %, the measurement
-  resolution); plus a change-point pass (binary segmentation with a Welch t-test, as Apache Otava /
-  Hunter do) that names the run where a figure got worse.
+  resolution); plus a change-point pass (E-divisive with a Welch t-test, as Apache Otava / Hunter
+  run it) that names the run where a figure got worse.
 
 Example::
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from bonzo_bulk.models import PhaseMetrics, RunResult
 from bonzo_bulk.settings import RegressionSettings
@@ -212,13 +212,7 @@ def upper_prediction_bound(values: Sequence[float], confidence: float) -> float:
     >>> round(upper_prediction_bound([1.0, 1.1, 0.9, 1.0, 1.05], 0.99), 3)
     1.314
     """
-    from scipy import stats
-
-    count = len(values)
-    mean = sum(values) / count
-    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (count - 1))
-    quantile = float(stats.t.ppf(confidence, count - 1))
-    return mean + quantile * spread * math.sqrt(1 + 1 / count)
+    return upper_mean_bound(values, confidence, runs=1)
 
 
 def _value(run: RunSummary, measure: Measure) -> float | None:
@@ -241,12 +235,12 @@ def _resolution(measure: Measure, records: int, poll_interval_ms: float) -> floa
 
 def upper_mean_bound(values: Sequence[float], confidence: float, *, runs: int) -> float:
     """The one-sided upper bound of a t prediction interval for the mean of the next ``runs`` values."""
-    from scipy import stats
+    from scipy.special import stdtrit  # Student's t quantile (scipy.special imports far lighter than scipy.stats)
 
     count = len(values)
     mean = sum(values) / count
     spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (count - 1))
-    return mean + float(stats.t.ppf(confidence, count - 1)) * spread * math.sqrt(1 / runs + 1 / count)
+    return mean + float(stdtrit(count - 1, confidence)) * spread * math.sqrt(1 / runs + 1 / count)
 
 
 def _gate(
@@ -325,18 +319,17 @@ class ChangePoint:
 def change_points(
     values: Sequence[float], *, max_pvalue: float = 0.001, min_magnitude: float = 0.1, min_size: int = MIN_SEGMENT
 ) -> list[ChangePoint]:
-    """Change points of a positive series, found as Apache Otava does: divisive, t-test significance.
+    """Change points of a positive series by E-divisive, as Apache Otava (Hunter) runs it.
 
-    Each segment is split where ruptures' binary segmentation finds the strongest shift (log values),
-    kept when Welch's t-test gives p < ``max_pvalue`` and the levels differ by ``min_magnitude``, then
-    each side is searched again. Levels are geometric means.
+    Each segment is split where the E-divisive energy statistic (Matteson & James) peaks, on log values;
+    the split is kept when Welch's t-test gives p < ``max_pvalue`` (Otava's deterministic replacement for
+    the permutation test), the levels differ by ``min_magnitude`` and each side has ``min_size`` runs;
+    then both sides are searched again. Levels are geometric means.
 
     >>> [(c.index, round(c.after / c.before, 1)) for c in change_points([10, 11, 10, 9, 10, 10, 20, 21, 19, 20])]
     [(6, 2.0)]
     """
     import numpy as np
-    import ruptures
-    from scipy import stats
 
     logs = np.log(np.asarray(values, dtype=float))
     found: list[ChangePoint] = []
@@ -344,17 +337,50 @@ def change_points(
     while pending:
         start, end = pending.pop()
         segment = logs[start:end]
-        if len(segment) < 2 * min_size or float(np.ptp(segment)) == 0.0:
+        split = _energy_split(segment, min_size)
+        if split is None:
             continue
-        split = int(ruptures.Binseg(model="l2", min_size=min_size, jump=1).fit(segment).predict(n_bkps=1)[0])
         left, right = segment[:split], segment[split:]
-        test = stats.ttest_ind(left, right, equal_var=False)
-        p_value = float(test.pvalue) if not math.isnan(float(test.pvalue)) else 0.0
+        p_value = _welch_p(left, right)
         before, after = math.exp(float(left.mean())), math.exp(float(right.mean()))
         if p_value < max_pvalue and max(after / before, before / after) - 1 >= min_magnitude:
             found.append(ChangePoint(start + split, before, after, p_value))
             pending += [(start, start + split), (start + split, end)]
     return sorted(found, key=lambda c: c.index)
+
+
+def _energy_split(segment: Any, min_size: int) -> int | None:
+    """Where the E-divisive statistic of a segment peaks (None when too short or flat)."""
+    import numpy as np
+
+    count = len(segment)
+    if count < 2 * min_size or float(np.ptp(segment)) == 0.0:
+        return None
+    distance = np.abs(segment[:, None] - segment[None, :])
+    best, best_at = -math.inf, None
+    for tau in range(min_size, count - min_size + 1):
+        left, right = tau, count - tau
+        between = float(distance[:tau, tau:].mean())
+        within_left = float(distance[:tau, :tau].sum()) / (left * (left - 1))
+        within_right = float(distance[tau:, tau:].sum()) / (right * (right - 1))
+        statistic = left * right / count * (2 * between - within_left - within_right)
+        if statistic > best:
+            best, best_at = statistic, tau
+    return best_at
+
+
+def _welch_p(left: Any, right: Any) -> float:
+    """Two-sided p-value of Welch's t-test (0 when both sides are flat at different levels)."""
+    from scipy.special import stdtr
+
+    n1, n2 = len(left), len(right)
+    v1, v2 = float(left.var(ddof=1)) / n1, float(right.var(ddof=1)) / n2
+    gap = abs(float(left.mean()) - float(right.mean()))
+    if v1 + v2 == 0:
+        return 0.0 if gap > 0 else 1.0
+    t = gap / math.sqrt(v1 + v2)
+    freedom = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
+    return float(2 * stdtr(freedom, -t))
 
 
 def _recent_change(

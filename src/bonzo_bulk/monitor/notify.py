@@ -168,6 +168,8 @@ def ping(url: str, event: PingEvent, *, timeout: float, message: str = "") -> De
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked above
             ok = 200 <= response.status < 300
             detail = "" if ok else f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        ok, detail = False, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         ok, detail = False, redact(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")[:300]
     if not ok:
