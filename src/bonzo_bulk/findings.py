@@ -1,27 +1,25 @@
 """What went wrong in a run, in a few lines: failing checks diagnosed systemic or sporadic, and the top records.
 
 Alerts and CI summaries read these (never the whole result): a check failing for nearly every record
-of a phase points at a mapping or config cause (systemic); a few records failing point at the
-interesting ones (sporadic).
+of a phase points at a mapping or config cause (systemic: the engine's diagnoses, with cause and fix);
+a few records failing point at the interesting ones (sporadic).
 
 Example::
 
-    for d in diagnoses(result):
-        print(d.line())   # systemic: primary owner.id failed for 21/21 records (e.g. TestRecord_MonitorBase_001 ...)
+    for finding in diagnoses(result):
+        print(finding.line())   # sporadic: primary owner failed for 2/21 records (e.g. TestRecord_MonitorBase_004 ...)
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import CheckResult, RunResult, by_record
 from bonzo_bulk.secrets import redact
-
-SYSTEMIC_SHARE = 0.8
-"""A check failing for at least this share of a phase's records is systemic."""
 
 
 def short(value: Any, limit: int = 60) -> str:
@@ -37,37 +35,40 @@ def check_text(check: CheckResult) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Diagnosis:
-    """One failing check of one phase: how many records it failed, and whether that is systemic."""
+class Finding:
+    """One failing check of one phase: systemic (the engine's diagnosis, with cause and fix) or sporadic."""
 
+    kind: Literal["systemic", "sporadic"]
     phase: str
     check: str
     failed: int
     records: int
-    kind: Literal["systemic", "sporadic"]
-    example: CheckResult
+    detail: str
+    """systemic: the cause and the fix; sporadic: an example record, expected → actual."""
 
     def line(self) -> str:
-        """One plain line: kind, phase, check, count, an example."""
-        return (
-            f"{self.kind}: {self.phase} {self.check} failed for {self.failed}/{self.records} records "
-            f"(e.g. {self.example.record_name}: {short(self.example.expected)} → {short(self.example.actual)})"
-        )
+        """One plain line: kind, phase, check, count, then the cause and fix or an example."""
+        return f"{self.kind}: {self.phase} {self.check} failed for {self.failed}/{self.records} records ({self.detail})"
 
 
-def diagnoses(result: RunResult) -> list[Diagnosis]:
-    """The failing checks of every phase grouped by check name, systemic first, then by count."""
-    found: list[Diagnosis] = []
+def diagnoses(result: RunResult) -> list[Finding]:
+    """Systemic failures first (from the engine's diagnoses), then the sporadic ones grouped by check, by count."""
+    systemic: list[Finding] = []
+    sporadic: list[Finding] = []
     for phase in result.phases:
-        records = max(1, len(phase.records))
+        for d in phase.diagnoses:
+            detail = f"{d.cause}; fix: {d.fix}"
+            systemic.append(Finding("systemic", phase.kind, d.check, d.failed, d.judged, redact(detail)))
         grouped: dict[str, list[CheckResult]] = {}
-        for check in phase.failures():
+        for check in phase.sporadic_failures():
             grouped.setdefault(check.check, []).append(check)
+        judged = Counter(c.check for c in phase.checks)
         for name, checks in grouped.items():
+            first = checks[0]
+            example = f"e.g. {first.record_name}: {short(first.expected)} → {short(first.actual)}"
             failed = len({c.record_name for c in checks})
-            kind: Literal["systemic", "sporadic"] = "systemic" if failed / records >= SYSTEMIC_SHARE else "sporadic"
-            found.append(Diagnosis(phase.kind, name, failed, records, kind, checks[0]))
-    return sorted(found, key=lambda d: (d.kind != "systemic", -d.failed, d.phase, d.check))
+            sporadic.append(Finding("sporadic", phase.kind, name, failed, judged[name], example))
+    return systemic + sorted(sporadic, key=lambda f: (-f.failed, f.phase, f.check))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +85,12 @@ class FailingRecord:
 
 
 def failing_records(result: RunResult, *, limit: int | None = None) -> list[FailingRecord]:
-    """The failing records of every phase, primary first, in the order they first fail."""
+    """The failing records of every phase, primary first, in the order they first fail: the sporadic
+    failures when there are any (the interesting records), else every failure."""
     rows = [
         FailingRecord(phase.kind, name, tuple(checks))
         for phase in result.phases
-        for name, checks in by_record(phase.failures()).items()
+        for name, checks in by_record(phase.sporadic_failures() or phase.failures()).items()
     ]
     return rows if limit is None else rows[:limit]
 

@@ -23,7 +23,7 @@ def test_summary_leads_with_the_verdict_then_diagnoses_and_top_failures() -> Non
     text = step_summary(result, [], Path("reports/x/monitorbase_r_ci.html"))
     assert text.startswith("## ❌ bonzo-bulk: monitorbase FAILED (sandbox)")
     assert "| primary | creation_rate |" in text
-    assert "### Diagnosis" in text and "- **sporadic**: primary created failed for 1/30 records" in text
+    assert "### Diagnosis" in text and "- **sporadic**: primary created failed for 1/27 records" in text
     assert "### Top failing records (7 in all)" in text and "| TestRecord_MonitorBase_007 | primary |" in text
     assert "monitorbase_r_ci.html" in text
 

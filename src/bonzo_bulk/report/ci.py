@@ -65,7 +65,7 @@ def step_summary(result: RunResult, regressions: Sequence[Regression], dashboard
     found = diagnoses(result)
     if found:
         head += ["", "### Diagnosis", ""]
-        head += [f"- **{d.kind}**: {_cell(d.line().split(': ', 1)[1])}" for d in found[:10]]
+        head += [f"- **{f.kind}**: {_cell(f.line().split(': ', 1)[1])}" for f in found[:10]]
         if len(found) > 10:
             head.append(f"- … and {len(found) - 10} more failing checks")
     if regressions:
