@@ -44,10 +44,12 @@ class Finding:
     failed: int
     records: int
     detail: str
-    """systemic: the cause and the fix; sporadic: an example record, expected → actual."""
+    """systemic: the likely cause; sporadic: an example record, expected → actual."""
+    fix: str = ""
+    """systemic: what to change (several systemic findings often share one fix)."""
 
     def line(self) -> str:
-        """One plain line: kind, phase, check, count, then the cause and fix or an example."""
+        """One plain line: kind, phase, check, count, then the cause or an example."""
         return f"{self.kind}: {self.phase} {self.check} failed for {self.failed}/{self.records} records ({self.detail})"
 
 
@@ -57,8 +59,9 @@ def diagnoses(result: RunResult) -> list[Finding]:
     sporadic: list[Finding] = []
     for phase in result.phases:
         for d in phase.diagnoses:
-            detail = f"{d.cause}; fix: {d.fix}"
-            systemic.append(Finding("systemic", phase.kind, d.check, d.failed, d.judged, redact(detail)))
+            systemic.append(
+                Finding("systemic", phase.kind, d.check, d.failed, d.judged, redact(d.cause), redact(d.fix))
+            )
         grouped: dict[str, list[CheckResult]] = {}
         for check in phase.sporadic_failures():
             grouped.setdefault(check.check, []).append(check)
@@ -104,3 +107,8 @@ def failing_verdicts(result: RunResult) -> list[str]:
                 measured, wanted = verdict_text(verdict)
                 lines.append(f"{phase.kind} {verdict.name}: {measured} (wanted {wanted})")
     return lines
+
+
+def fixes(found: list[Finding]) -> list[str]:
+    """The distinct fixes of the systemic findings, in order."""
+    return list(dict.fromkeys(f.fix for f in found if f.fix))

@@ -108,7 +108,7 @@ def test_one_alert_one_reminder_one_recovery_and_no_url_anywhere(
     assert "FAILING" in titles[0] and "STILL FAILING" in titles[1] and "RECOVERED" in titles[2]
     alert = receiver.received[0]["body"]["message"]
     assert "monitorbase" in alert
-    assert "systemic: primary owner failed for 3/3 records" in alert and "fix: check test_users" in alert
+    assert "systemic: primary owner failed for 3/3 records" in alert and "Fix: check test_users" in alert
     assert "TestRecord_MonitorBase_001" in alert
     assert "Dashboard: " in alert and ".html" in alert
     assert receiver.received[0]["path"] == f"/notify/{CANARY_TOKEN}"

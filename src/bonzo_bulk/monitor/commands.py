@@ -12,7 +12,7 @@ import typer
 from bonzo_bulk.config import DEFAULT_CONFIG, LoadedConfig, load_config
 from bonzo_bulk.console import config_options, console, handle_errors, out, print_result, setup_logging
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.findings import diagnoses
+from bonzo_bulk.findings import diagnoses, fixes
 from bonzo_bulk.models import to_jsonable
 from bonzo_bulk.monitor.install import BACKENDS, DEFAULT_DIRS, Backend, InstallSpec, plan_install, write_plan
 from bonzo_bulk.secrets import redact
@@ -73,7 +73,9 @@ def run_command(
     if outcome.error:
         lines.append(f"  could not finish: {outcome.error}")
     if outcome.result is not None:
-        lines += [f"  diagnosis: {d.line()}" for d in diagnoses(outcome.result)[:5]]
+        found = diagnoses(outcome.result)
+        lines += [f"  diagnosis: {d.line()}" for d in found[:5]]
+        lines += [f"  fix: {fix}" for fix in fixes(found)]
     lines += [f"  regression: {r.message}" for r in outcome.regressions]
     lines += [f"  near its limit: {n}" for n in outcome.near_limits]
     for d in report.deliveries:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bonzo_bulk.findings import diagnoses, failing_records, failing_verdicts
+from bonzo_bulk.findings import diagnoses, failing_records, failing_verdicts, fixes
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.monitor.policy import AlertState, NoticeKind, Status
 from bonzo_bulk.regression import Regression
@@ -45,7 +45,8 @@ _HEADLINES: dict[NoticeKind, str] = {
 def compose(kind: NoticeKind, outcome: Outcome, state: AlertState, reason: str) -> tuple[str, str]:
     """(title, Markdown body) of one notice, secrets redacted."""
     where = "sandbox" if outcome.target == "sandbox" else "live"
-    title = f"bonzo-bulk: {outcome.name} {_HEADLINES[kind]} ({outcome.integration}, {where})"
+    about = where if outcome.name == outcome.integration else f"{outcome.integration}, {where}"
+    title = f"bonzo-bulk: {outcome.name} {_HEADLINES[kind]} ({about})"
     lines = [f"**{outcome.integration}** integration ({where}) — {reason}."]
     if outcome.run_id:
         lines.append(f"Run `{outcome.run_id}`: {outcome.status}.")
@@ -58,7 +59,7 @@ def compose(kind: NoticeKind, outcome: Outcome, state: AlertState, reason: str) 
     if kind != "recovery":
         lines += _details(outcome)
     if outcome.dashboard is not None:
-        lines.append(f"Dashboard: {outcome.dashboard}")
+        lines.append(f"Dashboard: {outcome.dashboard.resolve()}")
     return redact(title), redact("\n".join(lines))
 
 
@@ -74,6 +75,7 @@ def _details(outcome: Outcome) -> list[str]:
             lines += ["", "Diagnosis:", *(f"- {d.line()}" for d in found[:TOP_DIAGNOSES])]
             if len(found) > TOP_DIAGNOSES:
                 lines.append(f"- … and {len(found) - TOP_DIAGNOSES} more failing checks")
+            lines += [f"Fix: {fix}" for fix in fixes(found)]
         records = failing_records(result)
         if records:
             lines += ["", f"Top failing records ({len(records)} in all):"]

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bonzo_bulk.findings import diagnoses, failing_records, short
+from bonzo_bulk.findings import diagnoses, failing_records, fixes, short
 from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.regression import Regression
@@ -68,6 +68,7 @@ def step_summary(result: RunResult, regressions: Sequence[Regression], dashboard
         head += [f"- **{f.kind}**: {_cell(f.line().split(': ', 1)[1])}" for f in found[:10]]
         if len(found) > 10:
             head.append(f"- … and {len(found) - 10} more failing checks")
+        head += ["", *(f"**Fix:** {_cell(fix)}" for fix in fixes(found))]
     if regressions:
         head += ["", "### Regressions", ""]
         head += [f"- {_cell(r.message)}" for r in regressions]
