@@ -427,11 +427,11 @@ def detect_summary(
                 if before is not None and after is not None
                 else "down"
             )
-            note = f"change point: {measure.label} moved {shift} starting with run {run_id} (p={point.p_value:.1g})"
+            note = f"{measure.label} moved {shift} starting with run {run_id} (p={point.p_value:.1g})"
             if gated is not None:
                 gated = Regression(
                     gated.metric, gated.phase, gated.baseline, gated.current, gated.allowed,
-                    f"{gated.message}; {note}", "history",
+                    f"{gated.message}; change point: {note}", "history",
                 )  # fmt: skip
             elif now is not None:
                 typical = point.before if measure.worse == "up" else 1 - (point.before - 0.01)

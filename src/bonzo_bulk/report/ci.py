@@ -68,7 +68,9 @@ def step_summary(result: RunResult, regressions: Sequence[Regression], dashboard
         head += [f"- **{f.kind}**: {_cell(f.line().split(': ', 1)[1])}" for f in found[:10]]
         if len(found) > 10:
             head.append(f"- … and {len(found) - 10} more failing checks")
-        head += ["", *(f"**Fix:** {_cell(fix)}" for fix in fixes(found))]
+        found_fixes = fixes(found)
+        if found_fixes:
+            head += ["", *(f"**Fix:** {_cell(fix)}" for fix in found_fixes)]
     if regressions:
         head += ["", "### Regressions", ""]
         head += [f"- {_cell(r.message)}" for r in regressions]
