@@ -139,3 +139,24 @@ def test_a_failed_notification_never_fails_the_run(tmp_path: Path, users: list[d
     assert [(d["kind"], d["ok"]) for d in document["deliveries"]] == [("alert", False), ("alert", False)]
     assert "does not understand this URL" in document["deliveries"][1]["detail"]
     assert CANARY_TOKEN not in result.output and CANARY_PASSWORD not in result.output
+
+
+def test_a_run_that_cannot_finish_in_time_is_an_error_that_counts_as_a_failure(
+    tmp_path: Path, users: list[dict[str, object]]
+) -> None:
+    config = _config(tmp_path, users)
+    data = yaml.safe_load(config.read_text())
+    data["monitor"]["max_duration"] = 1.5
+    data["monitor"]["alerts"]["failures_before_alert"] = 1
+    data["sandbox"]["processing"]["seconds"] = 30  # nothing settles within the bound
+    config.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(
+        app, ["monitor", "run", "--config", str(config), "--json"], env={"BONZO_BULK_NOTIFY_URLS": ""}
+    )
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    assert document["status"] == "error" and "monitor.max_duration (1.5 s)" in document["error"]
+    assert document["notices"] == ["alert"]
+    assert document["deliveries"] == [
+        {"kind": "alert", "channel": "none", "ok": False, "detail": "no channel: set BONZO_BULK_NOTIFY_URLS"}
+    ]

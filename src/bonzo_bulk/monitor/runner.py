@@ -72,7 +72,12 @@ def monitor_run(
         deliveries: list[Delivery] = []
         if ping_target:
             deliveries.append(ping(ping_target, "start", timeout=settings.ping_timeout))
-        outcome, regressed = _run_once(run_config, name)
+        try:
+            outcome, regressed = _run_once(run_config, name)
+        except ConfigError as exc:
+            if ping_target:  # the switch was told the run started: tell it how it ended
+                ping(ping_target, "fail", timeout=settings.ping_timeout, message=f"config error: {exc}")
+            raise
         with RunStore(store_path) as store:
             monitors = MonitorStore(store.connection)
             decision = decide(monitors.load_state(name), outcome.status, clock(), settings.alerts)
