@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from builders import begin_run_of, build_run
 
 from bonzo_bulk.regression import change_points, comparable_runs, detect_summary, size_class, upper_prediction_bound
+from bonzo_bulk.run import publish
 from bonzo_bulk.settings import RegressionSettings
-from bonzo_bulk.store import RunSummary
+from bonzo_bulk.store import RunStore, RunSummary
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 SETTINGS = RegressionSettings()
@@ -112,3 +117,22 @@ def test_size_classes_and_the_bound() -> None:
         "1-10", "1-10", "1-10", "11-100", "11-100", "101-1000", "10001-100000",
     ]  # fmt: skip
     assert upper_prediction_bound([5.0, 5.0, 5.0], 0.99) == 5.0
+
+
+def test_publish_reports_a_run_worse_than_its_stored_history(tmp_path: Path, make_config: Any) -> None:
+    loaded = make_config(tmp_path)
+    store_path = tmp_path / "reports" / "runs.sqlite3"
+    with RunStore(store_path) as store:
+        for i in range(8):
+            past = build_run(run_id=f"past_{i}", started_at=T0 + timedelta(hours=i), seed=i, invalid=0)
+            begin_run_of(store, past)
+            store.finish_run(past)
+    slow = build_run(run_id="slow_now", started_at=T0 + timedelta(hours=9), processing_ms=9_000.0, invalid=0)
+    with RunStore(store_path) as store:
+        begin_run_of(store, slow)
+        store.finish_run(slow)
+    published = publish(slow, loaded, store_path=store_path)
+    found = [(r.metric, r.basis) for r in published.regressions]
+    assert ("p95_processing_ms", "history") in found
+    summary = json.loads(published.summary_json.read_text())
+    assert summary["regressed"] is True and any(r["basis"] == "history" for r in summary["regressions"])
