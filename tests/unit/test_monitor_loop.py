@@ -22,6 +22,7 @@ from bonzo_bulk.cli import app
 FAULTS = Path(__file__).parents[1] / "configs" / "faults" / "monitor_outage.yaml"
 CANARY_TOKEN = "CanaryNotifyToken4F9A2C"
 CANARY_PASSWORD = "CanaryPassw0rd7731"
+CANARY_PING = "0b6e1f4a-canary-ping-uuid"
 
 
 class Receiver:
@@ -29,12 +30,16 @@ class Receiver:
 
     def __init__(self) -> None:
         received: list[dict[str, Any]] = []
-        self.received = received
+        pinged: list[str] = []
+        self.received, self.pinged = received, pinged
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                received.append({"path": self.path, "body": json.loads(self.rfile.read(length) or b"{}")})
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path.startswith("/ping/"):
+                    pinged.append(self.path.removeprefix(f"/ping/{CANARY_PING}").lstrip("/") or "success")
+                else:
+                    received.append({"path": self.path, "body": json.loads(body or b"{}")})
                 self.send_response(200)
                 self.end_headers()
 
@@ -85,7 +90,10 @@ def test_one_alert_one_reminder_one_recovery_and_no_url_anywhere(
 ) -> None:
     config = _config(tmp_path, users)
     url = f"json://bonzo:{CANARY_PASSWORD}@127.0.0.1:{receiver.port}/notify/{CANARY_TOKEN}"
-    env = {"BONZO_BULK_NOTIFY_URLS": url}
+    env = {
+        "BONZO_BULK_NOTIFY_URLS": url,
+        "BONZO_BULK_PING_URL": f"http://127.0.0.1:{receiver.port}/ping/{CANARY_PING}",
+    }
     runner = CliRunner()
     seen: list[int] = []
     outputs: list[str] = []
@@ -112,13 +120,14 @@ def test_one_alert_one_reminder_one_recovery_and_no_url_anywhere(
     assert "TestRecord_MonitorBase_001" in alert
     assert "Dashboard: " in alert and ".html" in alert
     assert receiver.received[0]["path"] == f"/notify/{CANARY_TOKEN}"
+    assert receiver.pinged == ["start", "fail"] * 4 + ["start", "success"] * 2, "the dead-man's switch saw each run"
 
     status = runner.invoke(app, ["monitor", "status", "--config", str(config)], env=env)
     assert status.exit_code == 0, status.output
     assert "alert -> json://127.0.0.1" in status.output and ": ok" in status.output
     outputs.append(status.output)
 
-    for secret in (CANARY_TOKEN, CANARY_PASSWORD):
+    for secret in (CANARY_TOKEN, CANARY_PASSWORD, CANARY_PING):
         assert not any(secret in text for text in outputs), "a notification secret reached the output"
         leaks = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
         leaks = [p for p in leaks if p != config]
