@@ -1,11 +1,10 @@
 """Notification channels and pings: secrets registered and shown only as labels, failures recorded not raised,
-and the run lock that keeps monitor runs from overlapping."""
+and the run lock that keeps monitor runs from overlapping (the stored state: tests/unit/store)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,9 @@ import pytest
 
 from bonzo_bulk.errors import ConfigError, MonitorLocked
 from bonzo_bulk.monitor.notify import channel_label, notification_urls, ping, ping_url, send
-from bonzo_bulk.monitor.policy import AlertState
 from bonzo_bulk.monitor.settings import MonitorSettings
-from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
+from bonzo_bulk.monitor.state import run_lock
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import RunStore
 
 
 @pytest.fixture
@@ -71,21 +68,6 @@ def test_pings_hit_start_success_and_fail_and_a_failed_ping_is_only_a_result(pin
     assert "3f2a9c1e-uuid-token" not in redact(f"{url}")
     with pytest.raises(ConfigError, match="must be http"):
         ping_url(MonitorSettings(), {"BONZO_BULK_PING_URL": "ftp://x/y"})
-
-
-def test_state_and_deliveries_survive_in_the_run_store(tmp_path: Path) -> None:
-    path = tmp_path / "runs.sqlite3"
-    now = datetime(2026, 3, 1, tzinfo=UTC)
-    state = AlertState(runs=3, consecutive_failures=2, alerted=True, failing_since=now, recent=(True, True))
-    run = MonitorRun("mb", now, now, "r1", "failed", 1, "alert: 2 failed run(s) in a row", ("alert",))
-    with RunStore(path) as store:
-        MonitorStore(store.connection).save(run, state, [Delivery("alert", "json://h #1", True)])
-    with RunStore(path) as store:
-        monitors = MonitorStore(store.connection)
-        assert monitors.load_state("mb") == state
-        assert monitors.runs("mb") == [(run, [Delivery("alert", "json://h #1", True)])]
-        assert monitors.names() == ["mb"]
-        assert monitors.load_state("other") == AlertState()
 
 
 def test_a_second_run_while_the_first_holds_the_lock_is_refused(tmp_path: Path) -> None:

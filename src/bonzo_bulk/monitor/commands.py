@@ -162,14 +162,14 @@ def status_command(
     """
     from bonzo_bulk.monitor.runner import monitor_name
     from bonzo_bulk.monitor.state import MonitorStore
-    from bonzo_bulk.run import store_path_for
+    from bonzo_bulk.run import store_location_for
     from bonzo_bulk.store import RunStore
 
     with handle_errors():
         loaded = load_config(config)
         name = monitor_name(loaded)
-        with RunStore(store_path_for(loaded)) as store:
-            monitors = MonitorStore(store.connection)
+        with RunStore(store_location_for(loaded)) as store:
+            monitors = MonitorStore(store)
             state = monitors.load_state(name)
             runs = monitors.runs(name, limit=limit)
     if not runs:

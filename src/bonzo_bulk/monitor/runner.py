@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bonzo_bulk._http import run_async
 from bonzo_bulk.config import LoadedConfig, environment
@@ -23,7 +24,7 @@ from bonzo_bulk.monitor.message import Outcome, compose, status_line
 from bonzo_bulk.monitor.notify import PingEvent, notification_urls, ping, ping_url, send
 from bonzo_bulk.monitor.policy import Decision, Status, decide, near_limits
 from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
-from bonzo_bulk.run import execute, plan_run, publish, store_path_for
+from bonzo_bulk.run import execute, plan_run, publish, store_location_for
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore
 
@@ -64,10 +65,10 @@ def monitor_run(
     urls = notification_urls(settings, values)
     ping_target = ping_url(settings, values)
     apprise_config = loaded.resolve_path(settings.apprise_config) if settings.apprise_config else None
-    store_path = store_path_for(loaded)
+    store_path = store_location_for(loaded)
     cleanup = config.cleanup.model_copy(update={"after_run": settings.cleanup})
     run_config = dataclasses.replace(loaded, config=config.model_copy(update={"cleanup": cleanup}))
-    with run_lock(store_path.parent / f"monitor-{name}.lock"):
+    with run_lock(Path(config.reports_dir) / f"monitor-{name}.lock"):
         started = clock()
         deliveries: list[Delivery] = []
         if ping_target:
@@ -79,7 +80,7 @@ def monitor_run(
                 ping(ping_target, "fail", timeout=settings.ping_timeout, message=f"config error: {exc}")
             raise
         with RunStore(store_path) as store:
-            monitors = MonitorStore(store.connection)
+            monitors = MonitorStore(store)
             decision = decide(monitors.load_state(name), outcome.status, clock(), settings.alerts)
             for kind in decision.notices:
                 title, body = compose(kind, outcome, decision.state, decision.reason)
@@ -120,7 +121,7 @@ def _run_once(loaded: LoadedConfig, name: str) -> tuple[Outcome, bool]:
     """Run, publish and judge one bulk run within ``monitor.max_duration``; any failure to finish is an outcome."""
     config = loaded.config
     settings = config.monitor
-    store_path = store_path_for(loaded)
+    store_path = store_location_for(loaded)
     plan = plan_run(loaded)
     base = Outcome(
         name=name,
@@ -162,7 +163,7 @@ def _clean_up(loaded: LoadedConfig, run_id: str) -> None:
     """Remove what a run that could not finish had sent (bounded; a failure here is logged, not raised)."""
     from bonzo_bulk.cleanup import cleanup
 
-    with RunStore(store_path_for(loaded)) as store:
+    with RunStore(store_location_for(loaded)) as store:
         if not store.has_run(run_id):
             return
     try:

@@ -1,8 +1,9 @@
 """The monitor's memory in the run store: alert state, each monitor run, each notification or ping and its result.
 
-Additive tables beside the runs (``monitor_*``), written through the store's own connection so the
-state survives restarts and travels with the history. Channels are stored as redacted labels only.
-A file lock keeps two monitor runs of the same monitor from overlapping.
+Additive tables beside the runs (``monitor_*``, schema migration 4), written through the store's own
+backend so the state survives restarts and travels with the history (``store copy`` moves it too, on
+SQLite or PostgreSQL). Channels are stored as redacted labels only. A file lock keeps two monitor runs
+of the same monitor on one machine from overlapping.
 """
 
 from __future__ import annotations
@@ -15,26 +16,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
 
-from bonzo_bulk.errors import BonzoBulkError, MonitorLocked, StoreError
+from bonzo_bulk.errors import MonitorLocked
 from bonzo_bulk.monitor.policy import AlertState, NoticeKind, Status
-
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS monitor_state (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS monitor_runs (name TEXT NOT NULL, started_at TEXT NOT NULL, run_id TEXT,"
-    " finished_at TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER NOT NULL, reason TEXT NOT NULL,"
-    " notices TEXT NOT NULL, PRIMARY KEY (name, started_at))",
-    "CREATE TABLE IF NOT EXISTS monitor_deliveries (name TEXT NOT NULL, started_at TEXT NOT NULL,"
-    " seq INTEGER NOT NULL, kind TEXT NOT NULL, channel TEXT NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL,"
-    " PRIMARY KEY (name, started_at, seq))",
-)
-
-
-class Connection(Protocol):
-    """The DB-API surface used here (sqlite3 or psycopg connections both have it)."""
-
-    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+from bonzo_bulk.store import RunStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,111 +47,79 @@ class MonitorRun:
 
 
 class MonitorStore:
-    """The monitor tables over an open run-store connection."""
+    """The monitor tables (schema migration 4) of an open run store, SQLite or PostgreSQL."""
 
-    def __init__(self, connection: Connection) -> None:
-        self._db = connection
-        self._marks = "?" if type(connection).__module__.startswith("sqlite3") else "%s"
-        with self._op("prepare the monitor tables"):
-            for statement in SCHEMA:
-                self._db.execute(statement)
-
-    def _sql(self, text: str) -> str:
-        return text.replace("?", self._marks)
-
-    @contextlib.contextmanager
-    def _op(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except BonzoBulkError:
-            raise
-        except Exception as exc:  # the driver's own errors (sqlite3 or psycopg) enter here
-            raise StoreError(f"run store: could not {what}: {exc}") from exc
+    def __init__(self, store: RunStore) -> None:
+        self._store = store
+        self._db = store.backend
 
     def load_state(self, name: str) -> AlertState:
         """The alert state of a monitor (a fresh one the first time)."""
-        with self._op(f"read the alert state of {name}"):
-            row = self._db.execute(self._sql("SELECT state FROM monitor_state WHERE name = ?"), (name,)).fetchone()
-        return AlertState.from_json(json.loads(row[0])) if row else AlertState()
+        with self._store.operation(f"read the alert state of {name}"):
+            row = self._db.fetchone("SELECT state FROM monitor_state WHERE name = ?", (name,))
+        return AlertState.from_json(json.loads(row["state"])) if row else AlertState()
 
     def save(self, run: MonitorRun, state: AlertState, deliveries: Sequence[Delivery]) -> None:
         """Store a monitor run, what it sent and the new alert state, in one transaction."""
-        with self._op(f"store monitor run of {run.name}"):
-            self._db.execute("BEGIN")
-            try:
-                self._db.execute(
-                    self._sql(
-                        "INSERT INTO monitor_state (name, state, updated_at) VALUES (?, ?, ?)"
-                        " ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
-                    ),
-                    (run.name, json.dumps(state.to_json()), run.finished_at.isoformat()),
-                )
-                started = run.started_at.isoformat()
-                self._db.execute(
-                    self._sql(
-                        "INSERT INTO monitor_runs (name, started_at, run_id, finished_at, status, exit_code, reason,"
-                        " notices) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    ),
-                    (
-                        run.name,
-                        started,
-                        run.run_id,
-                        run.finished_at.isoformat(),
-                        run.status,
-                        run.exit_code,
-                        run.reason,
-                        json.dumps(list(run.notices)),
-                    ),
-                )
-                for seq, d in enumerate(deliveries):
-                    self._db.execute(
-                        self._sql(
-                            "INSERT INTO monitor_deliveries (name, started_at, seq, kind, channel, ok, detail)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                        ),
-                        (run.name, started, seq, d.kind, d.channel, int(d.ok), d.detail),
-                    )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        started = run.started_at.isoformat()
+        with self._store.operation(f"store the monitor run of {run.name}"), self._db.transaction():
+            self._db.execute(
+                "INSERT INTO monitor_state (name, state, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                (run.name, json.dumps(state.to_json()), run.finished_at.isoformat()),
+            )
+            self._db.execute(
+                "INSERT INTO monitor_runs (name, started_at, bulk_run_id, finished_at, status, exit_code, reason,"
+                " notices) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.name,
+                    started,
+                    run.run_id,
+                    run.finished_at.isoformat(),
+                    run.status,
+                    run.exit_code,
+                    run.reason,
+                    json.dumps(list(run.notices)),
+                ),
+            )
+            self._db.executemany(
+                "INSERT INTO monitor_deliveries (name, started_at, seq, kind, channel, ok, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run.name, started, seq, d.kind, d.channel, int(d.ok), d.detail) for seq, d in enumerate(deliveries)],
+            )
 
     def runs(self, name: str, *, limit: int = 20) -> list[tuple[MonitorRun, list[Delivery]]]:
         """A monitor's latest runs, newest first, each with what it sent."""
-        with self._op(f"list the monitor runs of {name}"):
-            rows = self._db.execute(
-                self._sql(
-                    "SELECT name, started_at, finished_at, run_id, status, exit_code, reason, notices"
-                    " FROM monitor_runs WHERE name = ? ORDER BY started_at DESC LIMIT ?"
-                ),
+        with self._store.operation(f"list the monitor runs of {name}"):
+            rows = self._db.fetchall(
+                "SELECT name, started_at, finished_at, bulk_run_id, status, exit_code, reason, notices"
+                " FROM monitor_runs WHERE name = ? ORDER BY started_at DESC LIMIT ?",
                 (name, limit),
-            ).fetchall()
+            )
             found = []
             for row in rows:
                 run = MonitorRun(
-                    name=row[0],
-                    started_at=datetime.fromisoformat(row[1]),
-                    finished_at=datetime.fromisoformat(row[2]),
-                    run_id=row[3],
-                    status=row[4],
-                    exit_code=int(row[5]),
-                    reason=row[6],
-                    notices=tuple(json.loads(row[7])),
+                    name=row["name"],
+                    started_at=datetime.fromisoformat(row["started_at"]),
+                    finished_at=datetime.fromisoformat(row["finished_at"]),
+                    run_id=row["bulk_run_id"],
+                    status=row["status"],
+                    exit_code=int(row["exit_code"]),
+                    reason=row["reason"],
+                    notices=tuple(json.loads(row["notices"])),
                 )
-                sent = self._db.execute(
-                    self._sql(
-                        "SELECT kind, channel, ok, detail FROM monitor_deliveries"
-                        " WHERE name = ? AND started_at = ? ORDER BY seq"
-                    ),
-                    (row[0], row[1]),
-                ).fetchall()
-                found.append((run, [Delivery(s[0], s[1], bool(s[2]), s[3]) for s in sent]))
+                sent = self._db.fetchall(
+                    "SELECT kind, channel, ok, detail FROM monitor_deliveries"
+                    " WHERE name = ? AND started_at = ? ORDER BY seq",
+                    (row["name"], row["started_at"]),
+                )
+                found.append((run, [Delivery(s["kind"], s["channel"], bool(s["ok"]), s["detail"]) for s in sent]))
         return found
 
     def names(self) -> list[str]:
         """Every monitor with a stored state."""
-        with self._op("list monitors"):
-            return [str(r[0]) for r in self._db.execute("SELECT name FROM monitor_state ORDER BY name").fetchall()]
+        with self._store.operation("list monitors"):
+            return [str(r["name"]) for r in self._db.fetchall("SELECT name FROM monitor_state ORDER BY name")]
 
 
 @contextlib.contextmanager
