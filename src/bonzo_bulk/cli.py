@@ -266,6 +266,10 @@ _register_tool_commands(app)
 _register_contract_commands(app)
 _register_prune(app)
 
+from bonzo_bulk.monitor.commands import app as _monitor_app  # noqa: E402 - after the app exists
+
+app.add_typer(_monitor_app, name="monitor")
+
 from bonzo_bulk.load.command import register as _register_load_commands  # noqa: E402 - after the app exists
 
 _register_load_commands(app)

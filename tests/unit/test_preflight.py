@@ -20,7 +20,6 @@ from bonzo_bulk.sandbox.state import REQUEST_LOG_SIZE
 
 
 def hook_posts(sandbox: SandboxServer) -> int:
-    # The whole request log: a window of the last 1000 would slide as the run's own API GETs arrive.
     log = httpx.get(f"{sandbox.url}/__sandbox/requests", params={"limit": REQUEST_LOG_SIZE}).json()["requests"]
     return sum(1 for line in log if line["method"] == "POST" and line["path"].startswith("/api/webhook/"))
 

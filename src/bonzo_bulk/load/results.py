@@ -1,6 +1,6 @@
 """Load results in the run store: per-stage figures, stress steps and per-second series beside the run.
 
-Three tables of the run store (migration 4: ``load_runs``, ``load_stages``, ``load_series``), keyed by
+Three tables of the run store (migration 5: ``load_runs``, ``load_stages``, ``load_series``), keyed by
 the run id the engine stored the leads under, on SQLite or PostgreSQL alike, so ``bonzo-bulk history``,
 ``cleanup --run`` and retention treat a load run like any other. The summary document is what ``--json`` prints.
 """
