@@ -24,6 +24,8 @@ from bonzo_bulk.console import (
 )
 from bonzo_bulk.store import DEFAULT_STORE_PATH
 
+SELF_CONTAINED_HELP = "embed plotly.js in the dashboard: one file to share (else it loads assets/ beside it)"
+
 app = typer.Typer(
     name="bonzo-bulk",
     help="Prove, in bulk and end to end, that a webhook -> Bonzo integration works.",
@@ -42,6 +44,7 @@ def run_command(
     fail_on_regression: bool = typer.Option(
         False, "--fail-on-regression", help="exit 1 when the run regressed against the baseline run"
     ),
+    self_contained: bool = typer.Option(False, "--self-contained", help=SELF_CONTAINED_HELP),
     loaded: LoadedConfig,
 ) -> None:
     """Run one bulk test end to end: generate, deliver, settle, verify, report.
@@ -59,11 +62,12 @@ def run_command(
     with handle_errors():
         with RichProgress(show=is_interactive() and not json_output) as progress:
             result = run_bulk(loaded, progress=progress)
-        published = publish(result, loaded)
+        published = publish(result, loaded, self_contained=self_contained)
     if json_output:
-        from bonzo_bulk.report.summary import summary_document
+        from bonzo_bulk.report.summary import summary_document, summary_text
 
-        out.print_json(json.dumps(summary_document(result, regressions=published.regressions)))
+        document = summary_document(result, regressions=published.regressions, store_path=published.store)
+        out.print_json(summary_text(document, indent=None))
     else:
         print_result(result)
         for regression in published.regressions:
@@ -84,6 +88,7 @@ def report_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="HTML file (default: next to the store, integration_health_reports/)")
     ] = None,
+    self_contained: Annotated[bool, typer.Option("--self-contained", help=SELF_CONTAINED_HELP)] = False,
 ) -> None:
     """Render a stored run's health dashboard (one offline HTML file) and print its path.
 
@@ -96,7 +101,7 @@ def report_command(
     from bonzo_bulk.report.commands import report
 
     with handle_errors():
-        path = report(store, run_id=run_id, last=last, out=out_file)
+        path = report(store, run_id=run_id, last=last, out=out_file, self_contained=self_contained)
     out.print(str(path))
 
 
@@ -222,8 +227,10 @@ def integrations_command(
 
 
 from bonzo_bulk.commands import register as _register_tool_commands  # noqa: E402 - after the app exists
+from bonzo_bulk.export import register as _register_export  # noqa: E402
 
 _register_tool_commands(app)
+_register_export(app)
 
 
 def main() -> None:

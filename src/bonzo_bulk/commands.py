@@ -248,7 +248,7 @@ def health_command(
 
       bonzo-bulk health --integration monitorbase --config tests/configs/monitorbase_test_config.yaml --json
     """
-    from bonzo_bulk.report.summary import summary_document
+    from bonzo_bulk.report.summary import summary_document, summary_text
     from bonzo_bulk.run import publish, run_bulk
 
     setup_logging(log_level)
@@ -265,10 +265,10 @@ def health_command(
         published = publish(result, loaded)
     failed = not result.passed or (bool(published.regressions) and loaded.config.regression.fail_on_regression)
     if json_output:
-        document = summary_document(result, regressions=published.regressions)
+        document = summary_document(result, regressions=published.regressions, store_path=published.store)
         document["health_report"] = str(published.summary_json)
         document["dashboard"] = str(published.dashboard)
-        out.print_json(json.dumps(document))
+        out.print_json(summary_text(document, indent=None))
     else:
         _print_verdict(result)
         for regression in published.regressions:

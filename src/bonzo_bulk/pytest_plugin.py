@@ -533,7 +533,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None or state.result is None or state.loaded is None or state.published is not None:
         return
     try:
-        state.published = publish(state.result, state.loaded)
+        # pytest-html's --self-contained-html asks for one file to share: the dashboard embeds plotly.js too.
+        self_contained = bool(session.config.getoption("self_contained_html", default=False))
+        state.published = publish(state.result, state.loaded, self_contained=self_contained)
     except BonzoBulkError as exc:
         state.notes.append(f"publishing the run failed: {redact(str(exc))}")
         return

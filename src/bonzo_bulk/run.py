@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -323,7 +324,9 @@ async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path
             _announce(loaded, endpoints, progress)
             deliveries = await deliver_all(plan, endpoints, session, store, progress)
             result = await _settle_and_verify(plan, endpoints, session, deliveries, store, progress)
+            finishing = time.perf_counter()
             store.finish_run(result, keep_written=True)
+            log.info("Run store: run finished in %.2f s", time.perf_counter() - finishing)
             policy = config.cleanup.after_run
             if policy == "always" or (policy == "on_success" and result.passed):
                 from bonzo_bulk.cleanup import cleanup_run
@@ -348,29 +351,39 @@ class Published:
     dashboard: Path
     regressions: tuple[Regression, ...]
     baseline_run_id: str | None
+    store: Path | None = None
 
 
-def publish(result: RunResult, loaded: LoadedConfig, *, store_path: Path | None = None) -> Published:
-    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run."""
+def publish(
+    result: RunResult, loaded: LoadedConfig, *, store_path: Path | None = None, self_contained: bool = False
+) -> Published:
+    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run.
+
+    ``self_contained`` embeds plotly.js in the dashboard instead of sharing ``assets/`` in its folder.
+    """
+    started = time.perf_counter()
     config = loaded.config
     health_dir = Path(config.reports_dir) / "integration_health_reports"
-    with RunStore(store_path or store_path_for(loaded)) as store:
+    store_file = store_path or store_path_for(loaded)
+    with RunStore(store_file) as store:
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
     regressions = tuple(compare(result, baseline, config.regression)) if baseline else ()
     for regression in regressions:
         log.warning("Regression against baseline %s: %s", baseline_id, regression.message)
-    summary = write_json_summary(result, health_dir, regressions=regressions)
+    summary = write_json_summary(result, health_dir, regressions=regressions, store_path=store_file)
     dashboard = render_dashboard(
         result,
         history=history,
         baseline=baseline,
         regressions=regressions,
         out=health_dir / f"{result.integration}_{result.run_id}.html",
+        self_contained=self_contained,
     )
     log.info("Health dashboard: %s", dashboard)
-    return Published(summary, dashboard, regressions, baseline_id if baseline else None)
+    log.info("Published in %.2f s (baseline, JSON summary, dashboard)", time.perf_counter() - started)
+    return Published(summary, dashboard, regressions, baseline_id if baseline else None, store_file)
 
 
 def store_path_for(loaded: LoadedConfig) -> Path:

@@ -64,7 +64,7 @@ def _tolerances(store: RunStore, run_id: str) -> RegressionSettings:
         return RegressionSettings()
 
 
-def report(store_path: Path, *, run_id: str | None, last: int, out: Path | None) -> Path:
+def report(store_path: Path, *, run_id: str | None, last: int, out: Path | None, self_contained: bool = False) -> Path:
     """Render the dashboard of one stored run with its integration's last ``last`` runs and baseline."""
     if last < 1:
         raise ConfigError(
@@ -82,7 +82,9 @@ def report(store_path: Path, *, run_id: str | None, last: int, out: Path | None)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != chosen else None
         regressions = compare(result, baseline, _tolerances(store, chosen)) if baseline else []
     target = out or store_path.parent / HEALTH_DIR / f"{result.integration}_{result.run_id}.html"
-    return render_dashboard(result, history=history, baseline=baseline, regressions=regressions, out=target)
+    return render_dashboard(
+        result, history=history, baseline=baseline, regressions=regressions, out=target, self_contained=self_contained
+    )
 
 
 def history(store_path: Path, *, integration: str | None, limit: int) -> list[RunSummary]:
