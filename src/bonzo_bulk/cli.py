@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -23,6 +22,9 @@ from bonzo_bulk.console import (
     setup_logging,
 )
 from bonzo_bulk.store import DEFAULT_STORE_PATH
+
+if TYPE_CHECKING:
+    from bonzo_bulk.config import LoadedConfig
 
 SELF_CONTAINED_HELP = "embed plotly.js in the dashboard: one file to share (else it loads assets/ beside it)"
 

@@ -13,14 +13,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from bonzo_bulk._http import make_session, run_async
-from bonzo_bulk.cleanup import CleanupReport
-from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -36,23 +33,16 @@ from bonzo_bulk.console import (
     phase_table,
     setup_logging,
 )
-from bonzo_bulk.delivery import MethodProbe, ProbeResult
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.metrics import latency_summary
 from bonzo_bulk.models import DeliveryResult, PhaseKind, RunResult, to_jsonable
-from bonzo_bulk.run import (
-    Endpoints,
-    Progress,
-    RunPlan,
-    deliver_all,
-    open_endpoints,
-    plan_run,
-    record_plan,
-    session_limit,
-    store_path_for,
-)
 from bonzo_bulk.secrets import redact, redact_url
 from bonzo_bulk.store import RunStore
+
+if TYPE_CHECKING:
+    from bonzo_bulk.cleanup import CleanupReport
+    from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.delivery import MethodProbe, ProbeResult
+    from bonzo_bulk.run import Endpoints, Progress, RunPlan
 
 LogLevel = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR")
 OutDir = typer.Option(None, "--out", help="folder for the dry-run files (default <reports>/generated)")
@@ -87,6 +77,9 @@ class Sent:
 
 async def _send(plan: RunPlan, progress: Progress) -> Sent:
     """Open the config's endpoints (live, or a started sandbox) and deliver the plan there."""
+    from bonzo_bulk._http import make_session
+    from bonzo_bulk.run import open_endpoints
+
     config = plan.loaded.config
     async with (
         make_session(limit=2, timeout=config.webhook_settings.timeout) as session,
@@ -98,6 +91,9 @@ async def _send(plan: RunPlan, progress: Progress) -> Sent:
 
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
     """Record the run and its records in the store (so cleanup can find them), then deliver them."""
+    from bonzo_bulk._http import make_session
+    from bonzo_bulk.run import deliver_all, record_plan, session_limit, store_path_for
+
     config = plan.loaded.config
     with RunStore(store_path_for(plan.loaded)) as store:
         record_plan(plan, store)
@@ -107,6 +103,8 @@ async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endp
 
 
 def _delivery_rows(plan: RunPlan, sent: Sent) -> list[dict[str, Any]]:
+    from bonzo_bulk.metrics import latency_summary
+
     rows = []
     for phase in plan.phases:
         results = sent.deliveries.get(phase.kind, [])
@@ -166,7 +164,9 @@ def generate_command(
 
       bonzo-bulk generate --config tests/configs/monitorbase_test_config.yaml   # sends (sandbox without credentials)
     """
+    from bonzo_bulk._http import run_async
     from bonzo_bulk.generate import distribution, write_plan
+    from bonzo_bulk.run import plan_run
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
@@ -309,7 +309,9 @@ def validate_webhook_command(
 
       bonzo-bulk validate-webhook --send 50 --json
     """
+    from bonzo_bulk._http import make_session, run_async
     from bonzo_bulk.delivery import probe
+    from bonzo_bulk.run import Endpoints, open_endpoints, plan_run
 
     setup_logging(log_level)
     sized = _shrunk(loaded, max(1, send))
@@ -406,6 +408,7 @@ def cleanup_command(
 
       bonzo-bulk cleanup --all-test-data --yes --json
     """
+    from bonzo_bulk._http import run_async
     from bonzo_bulk.cleanup import cleanup, report_document
 
     setup_logging(log_level)
@@ -492,8 +495,10 @@ def prospects_command(
 
       bonzo-bulk prospects --search r20250304-100000-ab12 --json
     """
+    from bonzo_bulk._http import make_session, run_async
     from bonzo_bulk.bonzo import BonzoClient
     from bonzo_bulk.cleanup import judge, selector_for_all
+    from bonzo_bulk.run import open_endpoints, plan_run
 
     config = loaded.config
     selector = selector_for_all(config.test_data_settings)
@@ -558,6 +563,8 @@ def records_command(*, json_output: bool = JsonFlag, loaded: LoadedConfig) -> No
 
       bonzo-bulk records --json > records.jsonl
     """
+    from bonzo_bulk.run import plan_run
+
     with handle_errors():
         plan = plan_run(loaded)
     if json_output:

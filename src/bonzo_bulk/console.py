@@ -13,19 +13,21 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bonzo_bulk.config import DEFAULT_CONFIG, OPTIONS, LoadedConfig, load_config
 from bonzo_bulk.errors import BonzoBulkError, ConfigError
-from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, by_record
+from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS
 from bonzo_bulk.secrets import install_log_redaction, redact
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from bonzo_bulk.config import LoadedConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,6 +81,8 @@ def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from bonzo_bulk.config import load_config
+
         config_path = kwargs.pop("config")
         allow = kwargs.pop("allow_literal_secrets")
         overrides = {option.dest: _plain(kwargs.pop(option.dest)) for option in OPTIONS}
@@ -91,6 +95,8 @@ def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:
             return func(*args, loaded=loaded, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    # typer resolves the annotations it is shown; ``loaded`` is not one, so its (heavy) type need not be imported.
+    wrapper.__annotations__ = {k: v for k, v in func.__annotations__.items() if k != "loaded"}
     return wrapper  # type: ignore[return-value]
 
 
@@ -119,6 +125,8 @@ def handle_errors() -> Iterator[None]:
 
 def setup_logging(level: str = "WARNING") -> None:
     """Rich log lines on stderr, with every secret redacted."""
+    from rich.logging import RichHandler
+
     logging.basicConfig(
         level=level.upper(),
         format="%(message)s",
@@ -133,6 +141,8 @@ class RichProgress:
     """The run's progress as rich bars: delivery (records) and settling (records found / expected)."""
 
     def __init__(self, show: bool = True) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         self._progress = Progress(
             TextColumn("[bold]{task.description:<10}"),
             BarColumn(),
@@ -173,6 +183,8 @@ class RichProgress:
 
 def phase_table(phase: PhaseResult) -> Table:
     """The verdict table of one phase: each threshold, its measured value and pass/fail."""
+    from bonzo_bulk.metrics import verdict_text
+
     m = phase.metrics
     title = "Primary hook (lo_email routing)" if phase.kind == "primary" else "Control hook (explicit user_id)"
     table = Table(title=title, title_justify="left", show_lines=False)
@@ -220,7 +232,7 @@ def failures_table(failures: Sequence[CheckResult], *, limit: int = 25) -> Table
         ]
         table.add_row(name, ", ".join(stages), "\n".join(lines))
     if len(grouped) > limit:
-        table.caption = f"… and {len(grouped) - limit} more records in the JSON summary and the dashboard"
+        table.caption = f"… and {len(grouped) - limit} more records (the dashboard; `bonzo-bulk export RUN_ID`: all)"
     return table
 
 
