@@ -45,7 +45,9 @@ def options_from_json(data: dict[str, Any]) -> SandboxOptions:
     """Options rebuilt from :func:`options_to_json`."""
     from bonzo_bulk.settings import ProcessingDelayModel
 
-    return SandboxOptions(**{**data, "processing": ProcessingDelayModel.model_validate(data["processing"])})
+    db_path = Path(data["db_path"]) if data["db_path"] is not None else None
+    processing = ProcessingDelayModel.model_validate(data["processing"])
+    return SandboxOptions(**{**data, "db_path": db_path, "processing": processing})
 
 
 class SandboxProcess:
