@@ -35,12 +35,9 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "tests" / "configs" / "monitorbase_test_config.yaml"
@@ -176,7 +173,7 @@ class StandaloneSandbox:
     def __enter__(self) -> StandaloneSandbox:
         db = self.work / "standalone-sandbox.sqlite3"
         self.process = subprocess.Popen(
-            [CLI, "sandbox", "--host", "127.0.0.1", "--port", "0", "--users", str(CONFIG), "--db", str(db)],
+            [CLI, "sandbox", "--host", "127.0.0.1", "--port", "0", "--config", str(CONFIG), "--db", str(db)],
             cwd=REPO,
             env={**os.environ, "COLUMNS": "400"},
             stdout=subprocess.PIPE,
@@ -195,25 +192,15 @@ class StandaloneSandbox:
                 break
         text = "\n".join(lines)
         base = re.search(r"NOT Bonzo\) at (http://\S+)", text)
-        if not base:
+        hooks = dict(re.findall(r"hook URL \((\w+), source [^)]*\): (\S+)", text))
+        token = re.search(r"superuser token \(works only on this sandbox\): (\S+)", text)
+        if not (base and token and "monitorbase" in hooks and "general" in hooks):
             self.__exit__(None, None, None)
             raise RuntimeError(f"the standalone sandbox did not announce itself:\n{text}")
-        # Both hooks report source "monitorbase", as the live Monitorbase integration's do.
-        users = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["test_users"]
-        hooks = [{"type": "monitorbase", "source": "monitorbase"}, {"type": "general", "source": "monitorbase"}]
-        request = urllib.request.Request(  # noqa: S310 - the loopback sandbox started above
-            f"{base.group(1)}/__sandbox/seed",
-            data=json.dumps({"users": users, "hooks": hooks}).encode(),
-            headers={"content-type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            seeded = json.loads(response.read())
-        by_type = {(h["type"], h["source"]): h["url"] for h in seeded["hooks"]}
         self.env = {
-            "TEST_HOOK_URL": by_type["monitorbase", "monitorbase"],
-            "SUPERUSER_WEBHOOK_URL": by_type["general", "monitorbase"],
-            "SUPERUSER_API_KEY": seeded["superuser_token"],
+            "TEST_HOOK_URL": hooks["monitorbase"],
+            "SUPERUSER_WEBHOOK_URL": hooks["general"],
+            "SUPERUSER_API_KEY": token.group(1),
             "BONZO_API_URL": base.group(1),
         }
         threading.Thread(target=self.process.stdout.read, daemon=True).start()

@@ -27,7 +27,9 @@ import aiohttp
 from bonzo_bulk._http import make_session, run_async
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.contract import PhaseContract, build_contract, load_contract_file
 from bonzo_bulk.delivery import deliver
+from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.integration import Integration, load_integration, search_dirs
 from bonzo_bulk.metrics import phase_metrics
@@ -40,10 +42,12 @@ from bonzo_bulk.models import (
     Target,
     User,
 )
+from bonzo_bulk.preflight import preflight
 from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.regression import Regression, compare
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.summary import write_json_summary
+from bonzo_bulk.sandbox.seeding import run_hooks, seed_users
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 from bonzo_bulk.settle import settle
 from bonzo_bulk.store import RunStore
@@ -87,10 +91,7 @@ class PhasePlan:
     kind: PhaseKind
     integration: Integration
     records: tuple[PlannedRecord, ...]
-
-    @property
-    def transforms(self) -> dict[str, str]:
-        return {m.to: m.transform for m in self.integration.manifest.mapping}
+    contract: PhaseContract
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,22 @@ def control_enabled(loaded: LoadedConfig, integration: Integration) -> bool:
     return loaded.target == "sandbox" or config.superuser_webhook_url is not None
 
 
+def phase_contracts(loaded: LoadedConfig) -> dict[PhaseKind, tuple[Integration, PhaseContract]]:
+    """Each phase's integration and the contract it is held to (documented, declared, learned)."""
+    config = loaded.config
+    search = search_dirs(loaded.base_dir)
+    integration = load_integration(config.integration_type, search=search)
+    learned = load_contract_file(loaded.resolve_path(config.contract.file)) if config.contract.file else None
+    found: dict[PhaseKind, tuple[Integration, PhaseContract]] = {
+        "primary": (integration, build_contract(integration, "primary", config.contract, learned=learned))
+    }
+    if control_enabled(loaded, integration):
+        assert integration.manifest.control is not None
+        control = load_integration(integration.manifest.control, search=search)
+        found["control"] = (control, build_contract(control, "control", config.contract, learned=learned))
+    return found
+
+
 def plan_run(
     loaded: LoadedConfig,
     *,
@@ -142,17 +159,19 @@ def plan_run(
     """Decide every record of a run: names, payloads, expected owners and fields. Sends nothing."""
     config = loaded.config
     identity = identity or RunIdentity.new()
-    search = search_dirs(loaded.base_dir)
-    integration = load_integration(config.integration_type, search=search)
+    contracts = phase_contracts(loaded)
+    integration, contract = contracts["primary"]
     template = load_template(loaded.resolve_path(config.payload_template)) if config.payload_template else None
     planned: list[PhasePlan] = []
     users = loaded.users
     if "primary" in phases:
-        factory = Factory(config=config, users=users, integration=integration, template=template, identity=identity)
-        planned.append(PhasePlan("primary", integration, tuple(factory.plan(invalid=config.invalid_records))))
-    if "control" in phases and control_enabled(loaded, integration):
-        assert integration.manifest.control is not None
-        control = load_integration(integration.manifest.control, search=search)
+        factory = Factory(
+            config=config, users=users, integration=integration, template=template, identity=identity, contract=contract
+        )
+        records = tuple(factory.plan(invalid=config.invalid_records))
+        planned.append(PhasePlan("primary", integration, records, contract))
+    if "control" in phases and "control" in contracts:
+        control, contract = contracts["control"]
         control_template = (
             load_template(loaded.resolve_path(config.superuser_payload_template))
             if config.superuser_payload_template
@@ -165,8 +184,9 @@ def plan_run(
             template=control_template,
             identity=identity,
             phase="control",
+            contract=contract,
         )
-        planned.append(PhasePlan("control", control, tuple(factory.plan())))
+        planned.append(PhasePlan("control", control, tuple(factory.plan()), contract))
     return RunPlan(loaded=loaded, identity=identity, phases=tuple(planned))
 
 
@@ -204,33 +224,11 @@ async def open_endpoints(plan: RunPlan, session: aiohttp.ClientSession) -> Async
 
 async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str) -> Endpoints:
     config = plan.loaded.config
-    primary = plan.phase("primary")
-    hook_type = primary.integration.manifest.target_hook_type if primary else config.integration_type
-    hook: dict[str, Any] = {"type": hook_type, "source": config.integration_type}
-    routing = primary.integration.manifest.owner.routing if primary else None
-    if routing is not None:
-        # The sandbox's stand-in for the hook's routing policy: the same rule, over the test users in order.
-        hook["routing"] = (
-            {"kind": "fixed", "user_id": routing.user_id}
-            if routing.kind == "fixed"
-            else {"kind": "round_robin", "user_ids": [u.user_id for u in config.test_users]}
-        )
-    hooks: list[dict[str, Any]] = [hook]
-    control = plan.phase("control")
-    control_type = control.integration.manifest.target_hook_type if control else None
-    if control_type is not None:
-        hooks.append({"type": control_type, "source": config.integration_type})
-    users = [
-        {
-            "name": u.name,
-            "email": u.email,
-            "user_id": u.user_id,
-            "team_id": u.team_id,
-            "team_name": u.team_name,
-            "external_id": u.external_id,
-        }
-        for u in config.test_users
-    ]
+    primary, control = plan.phase("primary"), plan.phase("control")
+    hooks = run_hooks(config, primary.integration if primary else None, control.integration if control else None)
+    hook_type = hooks[0]["type"]
+    control_type = hooks[1]["type"] if control is not None else None
+    users = seed_users(config)
     try:
         async with session.post(f"{url}/__sandbox/seed", json={"users": users, "hooks": hooks}) as response:
             body = await response.json()
@@ -243,6 +241,13 @@ async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str)
             async with session.put(f"{url}/__sandbox/faults", json=options.faults) as response:
                 if response.status != 200:
                     raise SandboxError(f"the sandbox refused the fault profile ({response.status})")
+        # A running sandbox keeps its own strictness unless the config sets one explicitly.
+        chosen = config.sandbox.model_fields_set & {"strictness", "mapped_custom_fields"}
+        if config.sandbox.url is not None and chosen:
+            settings = {key: getattr(config.sandbox, key) for key in chosen}
+            async with session.put(f"{url}/__sandbox/settings", json=settings) as response:
+                if response.status != 200:
+                    raise SandboxError(f"the sandbox refused its settings ({response.status})")
     except aiohttp.ClientError as exc:
         raise SandboxError(f"the sandbox at {url} did not answer: {exc}") from exc
     by_type = {h["type"]: h["url"] for h in body["hooks"]}
@@ -313,19 +318,33 @@ def session_limit(plan: RunPlan) -> int:
 
 
 async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path: Path | None = None) -> RunResult:
-    """Send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
+    """Preflight, send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
     with RunStore(store_path or store_path_for(loaded)) as store:
-        record_plan(plan, store)
         async with (
             make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
             open_endpoints(plan, session) as endpoints,
+            BonzoClient(
+                base_url=endpoints.api_base_url,
+                api_key=endpoints.api_key,
+                settings=config.api_settings,
+                session=session,
+            ) as client,
         ):
             _announce(loaded, endpoints, progress)
+            checked = await preflight(
+                client,
+                session,
+                users=loaded.users,
+                hooks=_hooks(plan, endpoints),
+                timeout=min(config.webhook_settings.timeout, 10.0),
+            )
+            log.info("%s", checked.describe())
+            record_plan(plan, store)
             deliveries = await deliver_all(plan, endpoints, session, store, progress)
-            result = await _settle_and_verify(plan, endpoints, session, deliveries, store, progress)
+            result = await _settle_and_verify(plan, endpoints, client, deliveries, store, progress)
             finishing = time.perf_counter()
             store.finish_run(result, keep_written=True)
             log.info("Run store: run finished in %.2f s", time.perf_counter() - finishing)
@@ -343,6 +362,14 @@ async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path
                 )
     _log_summary(result)
     return result
+
+
+def _hooks(plan: RunPlan, endpoints: Endpoints) -> list[tuple[str, str]]:
+    """(name, URL) of each hook the run will POST to."""
+    hooks = [("webhook", endpoints.hook_url)] if plan.phase("primary") else []
+    if plan.phase("control") and endpoints.control_hook_url:
+        hooks.append(("control webhook", endpoints.control_hook_url))
+    return hooks
 
 
 @dataclass(frozen=True)
@@ -436,7 +463,7 @@ async def deliver_all(
 async def _settle_and_verify(
     plan: RunPlan,
     endpoints: Endpoints,
-    session: aiohttp.ClientSession,
+    client: BonzoClient,
     deliveries: dict[PhaseKind, list[DeliveryResult]],
     store: RunStore,
     progress: Progress,
@@ -449,21 +476,18 @@ async def _settle_and_verify(
         log.info("Using On-Behalf-Of: %s (%s)", user.user_id, user.email)
     deadline = config.polling.deadline or config.processing_delay + config.polling.grace
     progress.stage("settle", None)
-    async with BonzoClient(
-        base_url=endpoints.api_base_url, api_key=endpoints.api_key, settings=config.api_settings, session=session
-    ) as client:
-        outcome = await settle(
-            client,
-            plan.records,
-            by_name,
-            users=users,
-            search=plan.run_id if config.test_data_settings.unique_emails else _name_prefix(loaded),
-            polling=config.polling,
-            deadline_seconds=deadline,
-            per_page=config.api_settings.max_prospects_per_request,
-            order=config.api_settings.list_order,
-            on_poll=lambda found, expected: progress.update("settle", found, expected),
-        )
+    outcome = await settle(
+        client,
+        plan.records,
+        by_name,
+        users=users,
+        search=plan.run_id if config.test_data_settings.unique_emails else _name_prefix(loaded),
+        polling=config.polling,
+        deadline_seconds=deadline,
+        per_page=config.api_settings.max_prospects_per_request,
+        order=config.api_settings.list_order,
+        on_poll=lambda found, expected: progress.update("settle", found, expected),
+    )
     finished_at = datetime.now(UTC)
     total_records = max(1, len(plan.records))
     phases: list[PhaseResult] = []
@@ -477,12 +501,13 @@ async def _settle_and_verify(
             by_name,
             observations,
             unexpected,
-            rules=config.validation_rules,
-            transforms=phase.transforms,
+            rules=[r for r in config.validation_rules if r.phase in (phase.kind, "both")],
+            transforms=phase.contract.transforms,
             thresholds=config.thresholds,
             integration_type=config.integration_type,
+            clock=outcome.clock,
         )
-        share = round(outcome.api_requests * len(phase.records) / total_records)
+        share = round(client.requests_made * len(phase.records) / total_records)
         metrics = phase_metrics(
             phase.kind,
             phase.records,
@@ -491,6 +516,7 @@ async def _settle_and_verify(
             checks,
             thresholds=config.thresholds,
             api_requests=share,
+            clock=outcome.clock,
         )
         phases.append(
             PhaseResult(
@@ -503,11 +529,28 @@ async def _settle_and_verify(
                 metrics=metrics,
                 settled=outcome.settled,
                 settle_seconds=round(outcome.seconds, 3),
+                diagnoses=diagnose(
+                    phase.kind,
+                    checks,
+                    provenance={f.field: f.by for f in phase.contract.fields},
+                    sources={f.field: f.source for f in phase.contract.fields if f.source},
+                ),
             )
         )
         _log_phase(phase.kind, phase.records, observations, metrics.created, users)
-    notes = [f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"]
-    if not outcome.settled:
+    notes = [
+        f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s); {client.requests_made} API requests in all "
+        f"({outcome.api_requests} while settling)",
+        f"clock offset to Bonzo's API: {outcome.clock.describe()}",
+    ]
+    if outcome.rate_limited_seconds:
+        notes.append(
+            f"rate limiting: {client.rate_limited_answers} answer(s) 429, {outcome.rate_limited_seconds:.1f} s of the "
+            f"{deadline:g} s deadline spent waiting on Retry-After"
+        )
+    if outcome.stopped_early:
+        notes.append(f"settling stopped early: {outcome.stopped_early}")
+    elif not outcome.settled:
         notes.append(f"the deadline ({deadline:g} s after the last delivery) passed before every record settled")
     if endpoints.target == "sandbox":
         notes.append("target: local sandbox — nothing was sent to Bonzo")

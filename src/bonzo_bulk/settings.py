@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from bonzo_bulk.contract import ContractSettings
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -66,6 +68,11 @@ class ValidationRule(_Section):
     required: bool = False
     normalize: Literal["none", "lower", "phone", "strip"] = "none"
     stage: Literal["assignment", "mapping", "verification"] | None = None
+    phase: Literal["primary", "control", "both"] = Field(
+        default="primary",
+        description="the phase whose records the rule checks: the spec's rules describe the primary hook; the "
+        "control posts to a general-type hook that stores its own values",
+    )
 
     @model_validator(mode="after")
     def _has_expectation(self) -> ValidationRule:
@@ -118,6 +125,18 @@ class ApiSettings(_Section):
     max_prospects_per_request: int = Field(default=100, ge=1, le=1000)
     concurrent_requests: int = Field(default=4, ge=1, le=64)
     default_retry_after: float = Field(default=60.0, ge=0, description="wait on a 429 without Retry-After")
+    request_budget: int | None = Field(
+        default=None,
+        ge=1,
+        description="most API requests one run may send (preflight, settling, cleanup); default: no limit",
+    )
+    max_requests_per_minute: float | None = Field(
+        default=None,
+        gt=0,
+        le=100_000,
+        description="pace API calls under this rate; X-RateLimit-Limit headers, when Bonzo sends them, "
+        "lower it further, and a 429 halves the pace",
+    )
     list_order: str | None = Field(
         default=None,
         description="value sent as `order` when listing prospects (Bonzo's accepted values are undocumented, so "
@@ -192,6 +211,11 @@ class ProcessingDelayModel(_Section):
     sigma: float = Field(default=0.5, ge=0)
 
 
+Strictness = Literal["lenient", "strict"]
+SandboxHookType = Literal["monitorbase", "general", "zillow", "mortech", "lendingtree", "hubspot", "unbounce"]
+"""The hook types the sandbox serves (its parsers are in ``bonzo_bulk.sandbox.hooktypes``)."""
+
+
 class SandboxSettings(_Section):
     """The local Bonzo stand-in used when no live target is configured."""
 
@@ -202,6 +226,14 @@ class SandboxSettings(_Section):
     fallback_user_id: int | None = None
     faults: str | dict[str, Any] | None = Field(default=None, description="fault profile: a YAML path or inline")
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    strictness: Strictness = Field(
+        default="lenient",
+        description="strict: behave like the least the Bonzo reference promises (see docs/sandbox.md)",
+    )
+    mapped_custom_fields: dict[SandboxHookType, list[str]] = Field(
+        default_factory=dict,
+        description="strict only: per hook type, the custom fields its webhook Mapping tab maps (default none)",
+    )
 
 
 Distribution = Literal["even", "weighted", "custom"]
@@ -235,6 +267,7 @@ class BulkConfig(_Section):
     polling: PollingSettings = Field(default_factory=PollingSettings)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     invalid_records: list[InvalidCase] = Field(default_factory=list)
+    contract: ContractSettings = Field(default_factory=ContractSettings)
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
     regression: RegressionSettings = Field(default_factory=RegressionSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)

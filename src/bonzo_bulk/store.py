@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from bonzo_bulk import store_codec as codec
+from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import (
     CheckResult,
@@ -37,7 +38,9 @@ from bonzo_bulk.models import (
     User,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_MIGRATIONS = {2: "ALTER TABLE observations ADD COLUMN poll_gap REAL;"}
+"""Schema changes by the version they lead to (a new store gets the whole schema at once)."""
 DEFAULT_STORE_PATH = Path("reports/runs.sqlite3")
 
 _SCHEMA = """
@@ -77,7 +80,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE TABLE IF NOT EXISTS observations (
     run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq INTEGER NOT NULL,
     record_name TEXT NOT NULL, prospects TEXT NOT NULL, seen_in TEXT NOT NULL, first_seen_at TEXT,
-    polls INTEGER NOT NULL,
+    polls INTEGER NOT NULL, poll_gap REAL,
     PRIMARY KEY (run_id, phase, record_name)
 );
 CREATE TABLE IF NOT EXISTS prospects (
@@ -189,8 +192,10 @@ class RunStore:
                     f"run store {self.path} has schema version {version}, newer than this bonzo-bulk "
                     f"understands ({SCHEMA_VERSION}); upgrade bonzo-bulk or use another --store file"
                 )
-            if version < SCHEMA_VERSION:
+            if version == 0:
                 self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+            for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1) if version else ():
+                self._db.executescript(f"BEGIN IMMEDIATE;{_MIGRATIONS[step]}PRAGMA user_version={step};COMMIT;")
 
     def __enter__(self) -> RunStore:
         return self
@@ -478,6 +483,7 @@ class RunStore:
             metrics=codec.metrics_from_json(json.loads(row["metrics"])),
             settled=bool(row["settled"]),
             settle_seconds=row["settle_seconds"],
+            diagnoses=diagnose(kind, checks),
         )
 
     def _rows(self, table: str, run_id: str, phase: str) -> list[sqlite3.Row]:

@@ -35,10 +35,42 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]
         yield server
 
 
+@pytest.fixture(scope="session")
+def strict_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """A strict sandbox for the session (the least Bonzo's reference promises), Monitorbase's custom_1..3
+    mapped as a user's Mapping tab would, stopped at the end."""
+    db = tmp_path_factory.mktemp("strict-sandbox") / "sandbox.sqlite3"
+    options = SandboxOptions(
+        db_path=db,
+        processing=ProcessingDelayModel(distribution="fixed", seconds=0.05),
+        strictness="strict",
+        mapped_custom_fields={"monitorbase": ["custom_1", "custom_2", "custom_3"]},
+    )
+    with SandboxServer(options) as server:
+        yield server
+
+
+@pytest.fixture(params=["lenient", "strict"])
+def any_sandbox(request: pytest.FixtureRequest) -> SandboxServer:
+    """The lenient and the strict session sandbox in turn: verdicts must hold on both."""
+    fixture = "sandbox" if request.param == "lenient" else "strict_sandbox"
+    server: SandboxServer = request.getfixturevalue(fixture)
+    return server
+
+
 @pytest.fixture
 def make_config() -> Any:
     """The :func:`small_config` builder, as a fixture."""
     return small_config
+
+
+DECLARED_CONTRACT: dict[str, Any] = {
+    "primary": [
+        {"to": "source", "value": "monitorbase"},
+        *({"from": f"custom_{n}", "to": f"custom_fields.custom_{n}"} for n in (1, 2, 3)),
+    ]
+}
+"""What the lenient sandbox's Monitorbase hook is declared to store beyond the documented fields."""
 
 
 def small_config(tmp_path: Path, sandbox_url: str | None = None, **overrides: Any) -> LoadedConfig:
@@ -53,6 +85,7 @@ def small_config(tmp_path: Path, sandbox_url: str | None = None, **overrides: An
         "api_settings": {"retry_delay": 0.05, "default_retry_after": 1},
         "polling": {"interval": 0.15, "deadline": 2.0, "max_interval": 0.5},
         "reports_dir": str(tmp_path / "reports"),
+        "contract": DECLARED_CONTRACT,
     }
     if sandbox_url is not None:
         data["sandbox"] = {"url": sandbox_url}

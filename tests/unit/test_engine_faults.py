@@ -43,13 +43,13 @@ def failing(result: RunResult) -> dict[str, set[tuple[str, str]]]:
 R = "TestRecord_MonitorBase_{:03d}".format
 
 
-def test_clean_run_passes_every_check(run_with: Any, tmp_path: Path, sandbox: SandboxServer) -> None:
-    result = run_with(tmp_path, sandbox, [])
+def test_clean_run_passes_every_check(run_with: Any, tmp_path: Path, any_sandbox: SandboxServer) -> None:
+    result = run_with(tmp_path, any_sandbox, [])
     assert result.passed, failing(result)
     assert result.primary is not None
     assert result.primary.metrics.created == 9
     assert result.primary.settled
-    assert truth_for(sandbox, result.run_id) == {}
+    assert truth_for(any_sandbox, result.run_id) == {}
 
 
 @pytest.mark.parametrize(
@@ -60,14 +60,13 @@ def test_clean_run_passes_every_check(run_with: Any, tmp_path: Path, sandbox: Sa
         (
             {"kind": "wrong_owner"},
             {
-                ("assignment", "assigned_user.id"),
-                ("assignment", "assigned_user.email"),
-                ("assignment", "assigned_to"),
-                ("assignment", "business_entity_id"),
+                ("assignment", "owner"),
+                ("assignment", "owner_email"),
+                ("assignment", "team"),
                 ("assignment", "visibility"),
             },
         ),
-        ({"kind": "wrong_team"}, {("assignment", "business_entity_id")}),
+        ({"kind": "wrong_team"}, {("assignment", "team")}),
         ({"kind": "mangle_field", "field": "last_name"}, {("mapping", "last_name")}),
         ({"kind": "missing_field", "field": "city"}, {("mapping", "city")}),
         ({"kind": "wrong_source", "value": "app"}, {("mapping", "source")}),
@@ -79,11 +78,15 @@ def test_clean_run_passes_every_check(run_with: Any, tmp_path: Path, sandbox: Sa
     ids=lambda v: v["kind"] if isinstance(v, dict) else "",
 )
 def test_each_record_fault_is_caught_exactly(
-    run_with: Any, tmp_path: Path, sandbox: SandboxServer, fault: dict[str, Any], expected_checks: set[tuple[str, str]]
+    run_with: Any,
+    tmp_path: Path,
+    any_sandbox: SandboxServer,
+    fault: dict[str, Any],
+    expected_checks: set[tuple[str, str]],
 ) -> None:
     targets = [R(2), R(7)]
-    result = run_with(tmp_path, sandbox, [{**fault, "records": targets}])
-    truth = truth_for(sandbox, result.run_id)
+    result = run_with(tmp_path, any_sandbox, [{**fault, "records": targets}])
+    truth = truth_for(any_sandbox, result.run_id)
     assert truth.get(fault["kind"]) == set(targets)
     found = failing(result)
     assert set(found) == set(targets), found
@@ -128,7 +131,7 @@ def test_rate_based_faults_match_the_ground_truth(run_with: Any, tmp_path: Path,
     for record in dropped:
         assert found[record] == {("processing", "created")}
     for record in rerouted:
-        assert found[record] == {("assignment", "business_entity_id")}
+        assert found[record] == {("assignment", "team")}
 
 
 def test_invalid_records_are_judged_by_their_declared_handling(
@@ -151,6 +154,6 @@ def test_invalid_records_are_judged_by_their_declared_handling(
 def test_failures_carry_expected_and_actual(run_with: Any, tmp_path: Path, sandbox: SandboxServer) -> None:
     result = run_with(tmp_path, sandbox, [{"kind": "wrong_owner", "records": [R(1)]}])
     assert result.primary is not None
-    check = next(c for c in result.primary.failures() if c.check == "assigned_user.id")
+    check = next(c for c in result.primary.failures() if c.check == "owner")
     assert check.expected == 101
     assert check.actual in (102, 103)

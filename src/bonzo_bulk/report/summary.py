@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.models import CheckResult, JSONValue, PhaseResult, RunResult, to_jsonable
+from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, to_jsonable
 from bonzo_bulk.regression import Regression
 from bonzo_bulk.secrets import redact
 
@@ -56,13 +56,9 @@ def summary_document(
     result: RunResult,
     *,
     regressions: Sequence[Regression] = (),
-    diagnoses: Sequence[JSONValue] = (),
     store_path: Path | None = None,
 ) -> dict[str, Any]:
-    """The summary as JSON-ready data, NOT yet redacted: serialize it with :func:`summary_text`.
-
-    ``diagnoses`` are the run's explanations of what went wrong (issue 10), kept as given.
-    """
+    """The summary as JSON-ready data, NOT yet redacted: serialize it with :func:`summary_text`."""
     failures: list[dict[str, Any]] = []
     total = 0
     for kind, check in _failing(result):
@@ -84,7 +80,7 @@ def summary_document(
         "verdicts": {p.kind: to_jsonable(p.metrics.thresholds) for p in result.phases},
         "regressions": to_jsonable(list(regressions)),
         "metrics": {p.kind: to_jsonable(p.metrics) for p in result.phases},
-        "diagnoses": list(diagnoses),
+        "diagnoses": [to_jsonable(d) | {"headline": d.headline} for p in result.phases for d in p.diagnoses],
         "failures": failures,
         "failures_total": total,
         "failures_not_shown": total - len(failures),
@@ -107,12 +103,11 @@ def write_json_summary(
     directory: Path,
     *,
     regressions: Sequence[Regression] = (),
-    diagnoses: Sequence[JSONValue] = (),
     store_path: Path | None = None,
 ) -> Path:
     """Write ``<directory>/<integration>_<run_id>.json`` and point ``latest.json`` at it; return the first."""
     path = directory / f"{result.integration}_{result.run_id}.json"
-    document = summary_document(result, regressions=regressions, diagnoses=diagnoses, store_path=store_path)
+    document = summary_document(result, regressions=regressions, store_path=store_path)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         path.write_text(summary_text(document) + "\n", encoding="utf-8")

@@ -58,6 +58,8 @@ def test_options_cross_the_process_boundary_unchanged(tmp_path: Path) -> None:
         faults={"seed": 3, "faults": [{"kind": "drop", "rate": 0.5}]},
         seed=9,
         max_per_page=50,
+        strictness="strict",
+        mapped_custom_fields={"monitorbase": ["custom_1", "custom_2"]},
     )
     assert options_from_json(options_to_json(options)) == options
 
