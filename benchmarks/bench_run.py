@@ -7,12 +7,12 @@ phase on, publishing on: every stage the user pays for) against
 - a standalone `bonzo-bulk sandbox` in its own process, targeted as live through TEST_HOOK_URL,
   SUPERUSER_WEBHOOK_URL, SUPERUSER_API_KEY and BONZO_API_URL,
 
-and prints per run: wall time, peak RSS (`/usr/bin/time -v`, which reports the largest of the
-command and the children it reaped, and the engine process's own high-water mark read from
-/proc), the share of wall time spent after settling (verify, store finish, JSON summary,
-dashboard: from the run's JSON summary and the dashboard's write time) and the publishing time the
-run logs, the run's processing p50 (delivery to visible in the sandbox), and the import times of
-`bonzo-bulk --help` and the pytest plugin.
+and prints per run: wall time; peak RSS (`/usr/bin/time -v`, the largest of the command and the
+children it reaped, and the engine process's own high-water mark read from /proc); the share of wall
+time after settling (verify, store finish, JSON summary, dashboard: from the run's JSON summary and
+the dashboard's write time); the store-finish and publishing times the run logs and their share of
+wall time; the run's processing p50 (sent to created, as the run measures it). It also prints the
+import times of `bonzo-bulk --help` and of the pytest plugin.
 
     uv run python benchmarks/bench_run.py [--records 1000 10000] [--targets inprocess standalone]
                                           [--timeout 1800] [--imports-only]
@@ -57,6 +57,7 @@ class Figures:
     engine_hwm_mb: float
     post_settle_s: float
     published_s: float | None
+    store_finish_s: float | None
     processing_p50_s: float | None
     control_p50_s: float | None
 
@@ -148,6 +149,7 @@ def run_once(target: str, records: int, work: Path, env: dict[str, str], timeout
         finished = datetime.fromisoformat(str(summary["finished_at"])).timestamp()
         post_settle = max(p.stat().st_mtime for p in dashboards) - finished
     published = re.search(r"Published in ([\d.]+) s", stderr)
+    finished = re.search(r"Run store: run finished in ([\d.]+) s", stderr)
     return Figures(
         target=target,
         records=records,
@@ -157,6 +159,7 @@ def run_once(target: str, records: int, work: Path, env: dict[str, str], timeout
         engine_hwm_mb=max(seen) / 1024,
         post_settle_s=post_settle,
         published_s=float(published.group(1)) if published else None,
+        store_finish_s=float(finished.group(1)) if finished else None,
         processing_p50_s=_p50(summary, "primary"),
         control_p50_s=_p50(summary, "control"),
     )
@@ -270,8 +273,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-run-"))
     base_env = {k: v for k, v in os.environ.items() if k not in ("TEST_HOOK_URL", "SUPERUSER_API_KEY")}
     print(
-        "target       records  exit  wall s  time-v RSS MB  engine RSS MB  after-settle %  published s  p50 s"
-        "  control p50 s"
+        "target       records  exit  wall s  time-v RSS MB  engine RSS MB  after-settle %  store finish s"
+        "  published s  publishing %  p50 s  control p50 s"
     )
     try:
         for records in args.records:
@@ -283,12 +286,18 @@ def main() -> int:
                     figures = run_once(target, records, work, base_env, args.timeout)
                 share = 100 * figures.post_settle_s / figures.wall_s
                 published = f"{figures.published_s:.2f}" if figures.published_s is not None else "-"
+                finish = f"{figures.store_finish_s:.2f}" if figures.store_finish_s is not None else "-"
+                publishing = (
+                    f"{100 * (figures.published_s + figures.store_finish_s) / figures.wall_s:.1f}"
+                    if figures.published_s is not None and figures.store_finish_s is not None
+                    else "-"
+                )
                 p50 = f"{figures.processing_p50_s:.2f}" if figures.processing_p50_s is not None else "-"
                 control = f"{figures.control_p50_s:.2f}" if figures.control_p50_s is not None else "-"
                 print(
                     f"{figures.target:<12} {figures.records:>7} {figures.exit_code:>5} {figures.wall_s:>7.1f} "
                     f"{figures.time_rss_mb:>14.0f} {figures.engine_hwm_mb:>14.0f} {share:>14.1f} "
-                    f"{published:>12} {p50:>6} {control:>14}",
+                    f"{finish:>15} {published:>12} {publishing:>13} {p50:>6} {control:>14}",
                     flush=True,
                 )
     finally:
