@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bonzo_bulk.console import (
-    EXIT_FAILED,
-    EXIT_OK,
     RichProgress,
     config_options,
     console,
@@ -18,9 +16,12 @@ from bonzo_bulk.console import (
     is_interactive,
     loaded_summary,
     out,
+    print_published,
     print_result,
+    print_verdict,
     setup_logging,
 )
+from bonzo_bulk.prune_command import register as _register_prune
 from bonzo_bulk.store import DEFAULT_STORE_PATH
 
 if TYPE_CHECKING:
@@ -35,6 +36,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"bonzo-bulk {version('bonzo-bulk')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Prove, in bulk and end to end, that a webhook -> Bonzo integration works."""
 
 
 @app.command("run")
@@ -56,6 +74,9 @@ def run_command(
       bonzo-bulk run --config tests/configs/monitorbase_test_config.yaml
 
       bonzo-bulk run --test-records 500 --concurrency 32 --faults tests/configs/faults/wrong_owner.yaml
+
+    Exit 0 passed, 1 failed (a threshold, or a regression with --fail-on-regression), 2 bad usage or config;
+    the last line names the verdict, e.g. "FAILED (regression)".
     """
     from bonzo_bulk.run import publish, run_bulk
 
@@ -64,7 +85,7 @@ def run_command(
     with handle_errors():
         with RichProgress(show=is_interactive() and not json_output) as progress:
             result = run_bulk(loaded, progress=progress)
-        published = publish(result, loaded, self_contained=self_contained)
+        published = publish(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
     if json_output:
         from bonzo_bulk.report.summary import summary_document, summary_text
 
@@ -72,14 +93,9 @@ def run_command(
         out.print_json(summary_text(document, indent=None))
     else:
         print_result(result)
-        for regression in published.regressions:
-            out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
-        out.print(f"JSON summary: {published.summary_json}")
-        out.print(f"Dashboard:    {published.dashboard}")
-    failed = not result.passed or (
-        bool(published.regressions) and (fail_on_regression or loaded.config.regression.fail_on_regression)
-    )
-    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+        print_published(published)
+        print_verdict(result, published.verdict)
+    raise typer.Exit(published.verdict.exit_code)
 
 
 @app.command("report")
@@ -98,7 +114,7 @@ def report_command(
 
       bonzo-bulk report
 
-      bonzo-bulk report --run 20250304_100000_ab12 --last 10 --out health.html
+      bonzo-bulk report --run RUN_ID --last 10 --out health.html   # RUN_ID: one from `bonzo-bulk history`
     """
     from bonzo_bulk.report.commands import report
 
@@ -242,6 +258,7 @@ from bonzo_bulk.export import register as _register_export  # noqa: E402
 
 _register_tool_commands(app)
 _register_contract_commands(app)
+_register_prune(app)
 _register_export(app)
 
 

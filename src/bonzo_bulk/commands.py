@@ -31,6 +31,8 @@ from bonzo_bulk.console import (
     loaded_summary,
     out,
     phase_table,
+    print_published,
+    print_verdict,
     setup_logging,
 )
 from bonzo_bulk.errors import ConfigError
@@ -240,7 +242,7 @@ def health_command(
 ) -> None:
     """Standalone health check for cron or CI: the whole run, a JSON health report and a one-screen verdict.
 
-    Exit 0 healthy, 1 a threshold failed, 2 bad usage or config.
+    Exit 0 healthy, 1 a threshold failed (or an enforced regression), 2 bad usage or config.
 
     Examples:
 
@@ -263,30 +265,25 @@ def health_command(
         with RichProgress(show=is_interactive() and not json_output) as progress:
             result = run_bulk(loaded, progress=progress)
         published = publish(result, loaded)
-    failed = not result.passed or (bool(published.regressions) and loaded.config.regression.fail_on_regression)
     if json_output:
         document = summary_document(result, regressions=published.regressions, store_path=published.store)
         document["health_report"] = str(published.summary_json)
         document["dashboard"] = str(published.dashboard)
         out.print_json(summary_text(document, indent=None))
     else:
-        _print_verdict(result)
-        for regression in published.regressions:
-            out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
-        out.print(f"health report: {published.summary_json}")
-        out.print(f"dashboard:     {published.dashboard}")
-    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+        _print_health(result)
+        print_published(published)
+        healthy = "[bold green]HEALTHY[/]" if not published.verdict.failed else "[bold red]UNHEALTHY[/]"
+        print_verdict(result, published.verdict, subject=f"{result.integration} {healthy} — run")
+    raise typer.Exit(published.verdict.exit_code)
 
 
-def _print_verdict(result: RunResult) -> None:
+def _print_health(result: RunResult) -> None:
     for phase in result.phases:
         out.print(phase_table(phase))
         failures = phase.failures()
         if failures:
             out.print(failures_table(failures, limit=5))
-    verdict = "[bold green]HEALTHY[/]" if result.passed else "[bold red]UNHEALTHY[/]"
-    where = "local sandbox" if result.target == "sandbox" else "live"
-    out.print(f"{result.integration} ({where}), run {result.run_id}: {verdict}")
 
 
 def validate_webhook_command(
@@ -404,7 +401,7 @@ def cleanup_command(
 
       bonzo-bulk cleanup --pattern "TestRecord_MonitorBase_*"
 
-      bonzo-bulk cleanup --run r20250304-100000-ab12 --yes
+      bonzo-bulk cleanup --run RUN_ID --yes   # RUN_ID: one from `bonzo-bulk history`
 
       bonzo-bulk cleanup --all-test-data --yes --json
     """
@@ -493,7 +490,7 @@ def prospects_command(
 
       bonzo-bulk prospects --user 65013
 
-      bonzo-bulk prospects --search r20250304-100000-ab12 --json
+      bonzo-bulk prospects --search RUN_ID --json   # RUN_ID: one from `bonzo-bulk history`
     """
     from bonzo_bulk._http import make_session, run_async
     from bonzo_bulk.bonzo import BonzoClient

@@ -46,6 +46,7 @@ from bonzo_bulk.preflight import preflight
 from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.regression import Regression, compare
 from bonzo_bulk.report.dashboard import render_dashboard
+from bonzo_bulk.report.retention import PruneReport, prune
 from bonzo_bulk.report.summary import write_json_summary
 from bonzo_bulk.sandbox.seeding import run_hooks, seed_users
 from bonzo_bulk.secrets import redact, redact_url, register_secret
@@ -53,6 +54,7 @@ from bonzo_bulk.settle import settle
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.templates import load_template
 from bonzo_bulk.validation import verify_phase
+from bonzo_bulk.verdict import RunVerdict
 
 log = logging.getLogger("bonzo_bulk")
 
@@ -380,16 +382,23 @@ class Published:
     dashboard: Path
     regressions: tuple[Regression, ...]
     baseline_run_id: str | None
+    verdict: RunVerdict
+    retention: PruneReport | None = None
     store: Path | None = None
 
 
 def publish(
-    result: RunResult, loaded: LoadedConfig, *, store_path: Path | None = None, self_contained: bool = False
+    result: RunResult,
+    loaded: LoadedConfig,
+    *,
+    store_path: Path | None = None,
+    fail_on_regression: bool = False,
+    self_contained: bool = False,
 ) -> Published:
-    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run.
-
-    ``self_contained`` embeds plotly.js in the dashboard instead of sharing ``assets/`` in its folder.
-    """
+    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run, then
+    apply the report retention (``reports.keep_runs``). ``fail_on_regression`` enforces regressions
+    like ``regression.fail_on_regression`` does; ``self_contained`` embeds plotly.js in the dashboard
+    instead of sharing ``assets/`` in its folder."""
     started = time.perf_counter()
     config = loaded.config
     health_dir = Path(config.reports_dir) / "integration_health_reports"
@@ -401,18 +410,22 @@ def publish(
     regressions = tuple(compare(result, baseline, config.regression)) if baseline else ()
     for regression in regressions:
         log.warning("Regression against baseline %s: %s", baseline_id, regression.message)
+    verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
     summary = write_json_summary(result, health_dir, regressions=regressions, store_path=store_file)
     dashboard = render_dashboard(
         result,
         history=history,
         baseline=baseline,
         regressions=regressions,
+        verdict=verdict,
+        summary_json=summary,
         out=health_dir / f"{result.integration}_{result.run_id}.html",
         self_contained=self_contained,
     )
     log.info("Health dashboard: %s", dashboard)
-    log.info("Published in %.2f s (baseline, JSON summary, dashboard)", time.perf_counter() - started)
-    return Published(summary, dashboard, regressions, baseline_id if baseline else None, store_file)
+    retention = prune(store_file, health_dir, keep=config.reports.keep_runs) if config.reports.keep_runs else None
+    log.info("Published in %.2f s (baseline, JSON summary, dashboard, retention)", time.perf_counter() - started)
+    return Published(summary, dashboard, regressions, baseline_id if baseline else None, verdict, retention, store_file)
 
 
 def store_path_for(loaded: LoadedConfig) -> Path:
@@ -617,7 +630,7 @@ def _log_summary(result: RunResult) -> None:
             m.processing_time.p95_ms / 1000,
             m.api_requests_per_record,
         )
-    log.info("Run %s: %s", result.run_id, "PASSED" if result.passed else "FAILED")
+    log.info("Run %s: thresholds %s", result.run_id, "met" if result.passed else "FAILED")
 
 
 def run_bulk(

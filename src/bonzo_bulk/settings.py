@@ -195,6 +195,14 @@ class RegressionSettings(_Section):
     fail_on_regression: bool = False
 
 
+class ReportsSettings(_Section):
+    """Retention of the report files each run writes (JSON summary and dashboard, several MB a run)."""
+
+    keep_runs: int = Field(
+        default=50, ge=0, description="after each run, keep the newest N runs' report files (0 keeps all)"
+    )
+
+
 class CleanupSettings(_Section):
     after_run: Literal["keep", "on_success", "always"] = Field(
         default="keep", description="delete the run's test prospects after the run"
@@ -272,6 +280,7 @@ class BulkConfig(_Section):
     regression: RegressionSettings = Field(default_factory=RegressionSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     reports_dir: str = "reports"
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
     run_store: str | None = Field(default=None, description="SQLite run store; default <reports_dir>/runs.sqlite3")
 
     @field_validator("integration_type")

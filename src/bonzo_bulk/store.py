@@ -594,6 +594,14 @@ class RunStore:
                 [(now, run_id, str(pid)) for pid in prospect_ids],
             )
 
+    def delete_runs(self, run_ids: Sequence[str]) -> None:
+        """Remove runs and every row stored with them, then compact the file so the disk space comes back."""
+        with self._tx(f"delete {len(run_ids)} run(s)") as db:
+            db.executemany("DELETE FROM runs WHERE run_id = ?", [(run_id,) for run_id in run_ids])
+        with self._op("compact the store after deleting runs"):
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def interrupted_runs(self) -> list[str]:
         """Ids of runs that began but never finished, most recent first."""
         with self._op("list interrupted runs"):

@@ -16,6 +16,7 @@ from bonzo_bulk.regression import compare
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.settings import RegressionSettings
 from bonzo_bulk.store import RunStore, RunSummary
+from bonzo_bulk.verdict import RunVerdict
 
 HEALTH_DIR = "integration_health_reports"
 
@@ -80,10 +81,21 @@ def report(store_path: Path, *, run_id: str | None, last: int, out: Path | None,
         history = [s for s in runs if s.started_at <= result.started_at][:last]
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != chosen else None
-        regressions = compare(result, baseline, _tolerances(store, chosen)) if baseline else []
-    target = out or store_path.parent / HEALTH_DIR / f"{result.integration}_{result.run_id}.html"
+        tolerances = _tolerances(store, chosen)
+        regressions = compare(result, baseline, tolerances) if baseline else []
+    verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression)
+    name = f"{result.integration}_{result.run_id}"
+    summary = store_path.parent / HEALTH_DIR / f"{name}.json"
+    target = out or store_path.parent / HEALTH_DIR / f"{name}.html"
     return render_dashboard(
-        result, history=history, baseline=baseline, regressions=regressions, out=target, self_contained=self_contained
+        result,
+        history=history,
+        baseline=baseline,
+        regressions=regressions,
+        verdict=verdict,
+        summary_json=summary if summary.is_file() else None,
+        out=target,
+        self_contained=self_contained,
     )
 
 
@@ -127,7 +139,8 @@ def history_table(runs: list[RunSummary]) -> Table:
     table = Table(
         title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=True
     )
-    table.add_column("run", no_wrap=True)
+    run_width = max((len(r.run_id) + (2 if r.is_baseline else 0) for r in runs), default=3)
+    table.add_column("run", no_wrap=True, min_width=run_width)
     table.add_column("started", no_wrap=True)
     mixed = len(integrations) > 1 or len(targets) > 1
     if mixed:
