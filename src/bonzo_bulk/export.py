@@ -6,8 +6,8 @@ as they are read, so a 100,000-record run exports in constant memory. Every line
 
 Example::
 
-    bonzo-bulk export 20250304_100000_ab12 --format jsonl --out ledger.jsonl
-    bonzo-bulk export 20250304_100000_ab12 --format csv | head
+    bonzo-bulk export RUN_ID --format jsonl --out ledger.jsonl
+    bonzo-bulk export RUN_ID --format csv | head
 """
 
 from __future__ import annotations
@@ -209,9 +209,9 @@ def register(app: typer.Typer) -> None:
 
         Examples:
 
-          bonzo-bulk export 20250304_100000_ab12 --format jsonl --out ledger.jsonl
+          bonzo-bulk export RUN_ID --format jsonl --out ledger.jsonl
 
-          bonzo-bulk export 20250304_100000_ab12 --format csv --out ledger.csv
+          bonzo-bulk export RUN_ID --format csv --out ledger.csv
         """
         from bonzo_bulk.console import handle_errors, out
 
