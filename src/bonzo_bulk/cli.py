@@ -22,7 +22,7 @@ from bonzo_bulk.console import (
     setup_logging,
 )
 from bonzo_bulk.prune_command import register as _register_prune
-from bonzo_bulk.store import DEFAULT_STORE_PATH
+from bonzo_bulk.store_cli import DEFAULT_STORE, store_app, store_option
 
 if TYPE_CHECKING:
     from bonzo_bulk.config import LoadedConfig
@@ -89,7 +89,7 @@ def run_command(
     if json_output:
         from bonzo_bulk.report.summary import summary_document, summary_text
 
-        document = summary_document(result, regressions=published.regressions, store_path=published.store)
+        document = summary_document(result, regressions=published.regressions, store=published.store)
         out.print_json(summary_text(document, indent=None))
     else:
         print_result(result)
@@ -102,7 +102,7 @@ def run_command(
 def report_command(
     run_id: Annotated[str | None, typer.Option("--run", help="run id to report (default: the latest run)")] = None,
     last: Annotated[int, typer.Option("--last", help="show the integration's last N runs as history")] = 20,
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    store: Annotated[str, store_option()] = DEFAULT_STORE,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="HTML file (default: next to the store, integration_health_reports/)")
     ] = None,
@@ -125,7 +125,7 @@ def report_command(
 
 @app.command("history")
 def history_command(
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    store: Annotated[str, store_option()] = DEFAULT_STORE,
     integration: Annotated[str | None, typer.Option("--integration", help="only runs of this integration")] = None,
     limit: Annotated[int, typer.Option("--limit", help="how many recent runs to list")] = 20,
     json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
@@ -149,7 +149,7 @@ app.add_typer(baseline_app, name="baseline")
 @baseline_app.command("set")
 def baseline_set_command(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="the run to compare later runs with")],
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    store: Annotated[str, store_option()] = DEFAULT_STORE,
 ) -> None:
     """Make RUN_ID its integration's baseline; later runs are compared with it."""
     from bonzo_bulk.report.commands import set_baseline
@@ -162,7 +162,7 @@ def baseline_set_command(
 @baseline_app.command("show")
 def baseline_show_command(
     integration: Annotated[str | None, typer.Option("--integration", help="only this integration's baseline")] = None,
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    store: Annotated[str, store_option()] = DEFAULT_STORE,
 ) -> None:
     """Print the baseline run of each integration (or of one)."""
     from bonzo_bulk.report.commands import baselines, history_table
@@ -251,6 +251,8 @@ def integrations_command(
         table.add_row(r.name, r.origin, r.encoding, r.owner, r.variants, r.hook_type, r.note)
     out.print(table)
 
+
+app.add_typer(store_app, name="store")
 
 from bonzo_bulk.commands import register as _register_tool_commands  # noqa: E402 - after the app exists
 from bonzo_bulk.contract_commands import register as _register_contract_commands  # noqa: E402

@@ -94,10 +94,10 @@ async def _send(plan: RunPlan, progress: Progress) -> Sent:
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
     """Record the run and its records in the store (so cleanup can find them), then deliver them."""
     from bonzo_bulk._http import make_session
-    from bonzo_bulk.run import deliver_all, record_plan, session_limit, store_path_for
+    from bonzo_bulk.run import deliver_all, record_plan, session_limit, store_location_for
 
     config = plan.loaded.config
-    with RunStore(store_path_for(plan.loaded)) as store:
+    with RunStore(store_location_for(plan.loaded)) as store:
         record_plan(plan, store)
         async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
             deliveries = await deliver_all(plan, endpoints, session, store, progress)
@@ -266,7 +266,7 @@ def health_command(
             result = run_bulk(loaded, progress=progress)
         published = publish(result, loaded)
     if json_output:
-        document = summary_document(result, regressions=published.regressions, store_path=published.store)
+        document = summary_document(result, regressions=published.regressions, store=published.store)
         document["health_report"] = str(published.summary_json)
         document["dashboard"] = str(published.dashboard)
         out.print_json(summary_text(document, indent=None))

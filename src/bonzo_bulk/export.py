@@ -1,8 +1,9 @@
 """``bonzo-bulk export RUN``: a run's full per-record ledger as JSON lines or CSV, streamed from the run store.
 
 The JSON summary stays small (aggregates and the first failures); this is where every record's
-payload, delivery, observation and checks go. Rows are read from SQLite one at a time and written
-as they are read, so a 100,000-record run exports in constant memory. Every line is redacted once.
+payload, delivery, observation and checks go. Rows are read from the store (SQLite or PostgreSQL)
+in batches and written as they are read, so a 100,000-record run exports in constant memory.
+Every line is redacted once.
 
 Example::
 
@@ -14,17 +15,20 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO
 
 import typer
 
-from bonzo_bulk import store_codec as codec
-from bonzo_bulk.errors import ConfigError, StoreError
+from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.secrets import redact
+from bonzo_bulk.store import codec
+from bonzo_bulk.store_cli import DEFAULT_STORE, store_option
+
+if TYPE_CHECKING:
+    from bonzo_bulk.store.backend import Backend, Row
 
 Format = Literal["jsonl", "csv"]
 _RECORD = tuple(c for c in codec.RECORD_COLUMNS if c != "body") + codec.USER_COLUMNS
@@ -86,7 +90,7 @@ WHERE c.run_id = ? AND r.name IS NULL ORDER BY c.phase, c.seq
 """  # noqa: S608
 
 
-def _part(row: sqlite3.Row, alias: str, columns: tuple[str, ...]) -> dict[str, Any]:
+def _part(row: Row, alias: str, columns: tuple[str, ...]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for column in columns:
         raw = row[f"{alias}.{column}"]
@@ -96,26 +100,31 @@ def _part(row: sqlite3.Row, alias: str, columns: tuple[str, ...]) -> dict[str, A
     return values
 
 
-def _check(row: sqlite3.Row) -> dict[str, Any]:
+def _check(row: Row) -> dict[str, Any]:
     return _part(row, "c", _CHECK)
 
 
-def ledger(connection: sqlite3.Connection, run_id: str) -> Iterator[dict[str, Any]]:
+def _rows(db: Backend, sql: str, run_id: str) -> Iterator[Row]:
+    for batch in db.batches(sql, (run_id,)):
+        yield from batch
+
+
+def ledger(db: Backend, run_id: str) -> Iterator[dict[str, Any]]:
     """Every record of a run with its delivery, observation and checks, in planning order, one at a time."""
-    checks = connection.execute(_CHECKS, (run_id,))
-    pending = checks.fetchone()
-    for row in connection.execute(_ROWS, (run_id,)):
+    checks = _rows(db, _CHECKS, run_id)
+    pending = next(checks, None)
+    for row in _rows(db, _ROWS, run_id):
         record = {"phase": row["phase"], **_part(row, "r", _RECORD)}
         record["delivery"] = _part(row, "d", _DELIVERY) if row["delivered"] else None
         record["observation"] = _part(row, "o", _OBSERVATION) if row["observed"] else None
         own: list[dict[str, Any]] = []
         while pending is not None and (pending["phase"], pending["record_name"]) == (row["phase"], record["name"]):
             own.append(_check(pending))
-            pending = checks.fetchone()
+            pending = next(checks, None)
         record["checks"] = own
         record["passed"] = all(c["passed"] for c in own)
         yield record
-    for row in connection.execute(_LOOSE_CHECKS, (run_id,)):
+    for row in _rows(db, _LOOSE_CHECKS, run_id):
         yield {"phase": row["phase"], "name": row["record_name"], "checks": [_check(row)], "passed": False}
 
 
@@ -150,47 +159,38 @@ class _Redacting:
         return self.target.write(redact(text))
 
 
-def write_ledger(connection: sqlite3.Connection, run_id: str, fmt: Format, target: TextIO) -> int:
+def write_ledger(db: Backend, run_id: str, fmt: Format, target: TextIO) -> int:
     """Write a run's ledger to ``target`` as JSON lines or CSV; return the number of rows."""
     rows = 0
     if fmt == "csv":
         writer = csv.writer(_Redacting(target), lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
-        for record in ledger(connection, run_id):
+        for record in ledger(db, run_id):
             writer.writerow(_csv_row(record))
             rows += 1
     else:
-        for record in ledger(connection, run_id):
+        for record in ledger(db, run_id):
             target.write(redact(json.dumps(record, ensure_ascii=False, separators=(",", ":"))) + "\n")
             rows += 1
     return rows
 
 
-def export_run(store_path: Path, run_id: str, fmt: Format, out: Path | None) -> int:
+def export_run(store_at: str | Path, run_id: str, fmt: Format, out: Path | None) -> int:
     """Export one stored run's ledger to ``out`` (stdout when None); return the number of rows written."""
     from bonzo_bulk.report.commands import open_existing, resolve_run
 
-    with open_existing(store_path) as store:
+    with open_existing(store_at) as store:
         resolve_run(store, run_id, flag="RUN_ID")
-    try:
-        connection = sqlite3.connect(f"{store_path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise StoreError(f"run store {store_path}: cannot open it to read: {exc}") from exc
-    connection.row_factory = sqlite3.Row
-    try:
-        if out is None:
-            return write_ledger(connection, run_id, fmt, sys.stdout)
-        try:
-            with out.open("w", encoding="utf-8", newline="") as target:
-                return write_ledger(connection, run_id, fmt, target)
-        except OSError as exc:
-            raise ConfigError(
-                f"--out {str(out)!r}: cannot write it ({exc.strerror}); pass another path", key="--out"
-            ) from exc
-    except sqlite3.Error as exc:
-        raise StoreError(f"run store {store_path}: could not read run {run_id}: {exc}") from exc
-    finally:
-        connection.close()
+        with store.operation(f"export run {run_id}"):
+            if out is None:
+                return write_ledger(store.backend, run_id, fmt, sys.stdout)
+            try:
+                with out.open("w", encoding="utf-8", newline="") as target:
+                    return write_ledger(store.backend, run_id, fmt, target)
+            except OSError as exc:
+                raise ConfigError(
+                    f"--out {str(out)!r}: cannot write it ({exc.strerror}); pass another path", key="--out"
+                ) from exc
 
 
 def register(app: typer.Typer) -> None:
@@ -201,9 +201,7 @@ def register(app: typer.Typer) -> None:
         run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="the run to export (`bonzo-bulk history`)")],
         fmt: Annotated[str, typer.Option("--format", help="jsonl (one JSON object per record) or csv")] = "jsonl",
         out_file: Annotated[Path | None, typer.Option("--out", help="file to write (default: stdout)")] = None,
-        store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = Path(
-            "reports/runs.sqlite3"
-        ),
+        store: Annotated[str, store_option()] = DEFAULT_STORE,
     ) -> None:
         """Write a run's full per-record ledger (payload, delivery, prospects, every check), streamed from the store.
 

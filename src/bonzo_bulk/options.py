@@ -74,6 +74,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("reports-dir", ("reports_dir",), str, "where reports and the run store go", "BONZO_BULK_REPORTS_DIR"),
     Option(
+        "store-url",
+        ("store_url",),
+        str,
+        "run store: a SQLite path or sqlite:///path (default <reports-dir>/runs.sqlite3), or "
+        "postgresql://user@host:port/db with the password in PGPASSWORD",
+        "BONZO_BULK_STORE_URL",
+    ),
+    Option(
         "cleanup",
         ("cleanup", "after_run"),
         str,

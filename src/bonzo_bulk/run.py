@@ -51,7 +51,7 @@ from bonzo_bulk.report.summary import write_json_summary
 from bonzo_bulk.sandbox.seeding import run_hooks, seed_users
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 from bonzo_bulk.settle import settle
-from bonzo_bulk.store import RunStore
+from bonzo_bulk.store import RunStore, StoreLocation
 from bonzo_bulk.templates import load_template
 from bonzo_bulk.validation import verify_phase
 from bonzo_bulk.verdict import RunVerdict
@@ -271,6 +271,8 @@ def config_snapshot(loaded: LoadedConfig) -> dict[str, Any]:
     data = loaded.config.model_dump(mode="json")
     for key in ("webhook_url", "superuser_webhook_url", "superuser_api_key"):
         data[key] = "<set>" if data.get(key) else None
+    if loaded.config.store_url:
+        data["store_url"] = StoreLocation.parse(loaded.config.store_url).label
     return data
 
 
@@ -319,12 +321,14 @@ def session_limit(plan: RunPlan) -> int:
     )
 
 
-async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path: Path | None = None) -> RunResult:
+async def execute(
+    plan: RunPlan, *, progress: Progress | None = None, store_path: str | Path | None = None
+) -> RunResult:
     """Preflight, send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
-    with RunStore(store_path or store_path_for(loaded)) as store:
+    with RunStore(store_path or store_location_for(loaded)) as store:
         async with (
             make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
             open_endpoints(plan, session) as endpoints,
@@ -384,14 +388,15 @@ class Published:
     baseline_run_id: str | None
     verdict: RunVerdict
     retention: PruneReport | None = None
-    store: Path | None = None
+    store: str | None = None
+    """The run store's printable label (a path, or a URL without its password)."""
 
 
 def publish(
     result: RunResult,
     loaded: LoadedConfig,
     *,
-    store_path: Path | None = None,
+    store_path: str | Path | None = None,
     fail_on_regression: bool = False,
     self_contained: bool = False,
 ) -> Published:
@@ -402,7 +407,7 @@ def publish(
     started = time.perf_counter()
     config = loaded.config
     health_dir = Path(config.reports_dir) / "integration_health_reports"
-    store_file = store_path or store_path_for(loaded)
+    store_file = store_path or store_location_for(loaded)
     with RunStore(store_file) as store:
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
@@ -411,7 +416,8 @@ def publish(
     for regression in regressions:
         log.warning("Regression against baseline %s: %s", baseline_id, regression.message)
     verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
-    summary = write_json_summary(result, health_dir, regressions=regressions, store_path=store_file)
+    store_label = StoreLocation.parse(store_file).label
+    summary = write_json_summary(result, health_dir, regressions=regressions, store=store_label)
     dashboard = render_dashboard(
         result,
         history=history,
@@ -424,12 +430,17 @@ def publish(
     )
     log.info("Health dashboard: %s", dashboard)
     retention = prune(store_file, health_dir, keep=config.reports.keep_runs) if config.reports.keep_runs else None
-    log.info("Published in %.2f s (baseline, JSON summary, dashboard, retention)", time.perf_counter() - started)
-    return Published(summary, dashboard, regressions, baseline_id if baseline else None, verdict, retention, store_file)
+    log.info("Published in %.2f s (baseline, summary, dashboard, retention)", time.perf_counter() - started)
+    return Published(
+        summary, dashboard, regressions, baseline_id if baseline else None, verdict, retention, store_label
+    )
 
 
-def store_path_for(loaded: LoadedConfig) -> Path:
+def store_location_for(loaded: LoadedConfig) -> str | Path:
+    """The run store a config names: ``store_url``, else ``run_store``, else ``<reports_dir>/runs.sqlite3``."""
     config = loaded.config
+    if config.store_url:
+        return config.store_url
     return Path(config.run_store) if config.run_store else Path(config.reports_dir) / "runs.sqlite3"
 
 
@@ -638,7 +649,7 @@ def run_bulk(
     *,
     phases: Sequence[PhaseKind] = ("primary", "control"),
     progress: Progress | None = None,
-    store_path: Path | None = None,
+    store_path: str | Path | None = None,
 ) -> RunResult:
     """Plan and execute a bulk run synchronously (on uvloop where available)."""
     plan = plan_run(loaded, phases=phases)

@@ -282,6 +282,10 @@ class BulkConfig(_Section):
     reports_dir: str = "reports"
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
     run_store: str | None = Field(default=None, description="SQLite run store; default <reports_dir>/runs.sqlite3")
+    store_url: str | None = Field(
+        default=None,
+        description="run store: SQLite path, sqlite:///path or postgresql://user@host:port/db (password: PGPASSWORD)",
+    )
 
     @field_validator("integration_type")
     @classmethod

@@ -236,7 +236,7 @@ def test_self_contained_escaped_and_secret_free(tmp_path: Path) -> None:
 
 def test_json_summary_has_verdicts_first_and_latest_points_at_it(tmp_path: Path, faulty: RunResult) -> None:
     regressions = compare(faulty, build_run(run_id="base"), RegressionSettings())
-    path = write_json_summary(faulty, tmp_path / "health", regressions=regressions, store_path=tmp_path / "runs.db")
+    path = write_json_summary(faulty, tmp_path / "health", regressions=regressions, store=str(tmp_path / "runs.db"))
     assert path == tmp_path / "health" / "monitorbase_run_faulty.json"
     latest = tmp_path / "health" / "latest.json"
     assert latest.is_symlink() and latest.resolve() == path.resolve()

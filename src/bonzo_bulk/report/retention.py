@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bonzo_bulk.errors import BonzoBulkError, ConfigError
-from bonzo_bulk.store import RunStore, RunSummary
+from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
 
 DEFAULT_KEEP_RUNS = 50
 _RUN_ID = r"r\d{8}-\d{6}-[0-9a-f]+"
@@ -111,7 +111,9 @@ def _runs(summaries: list[RunSummary], health_dir: Path) -> list[_Run]:
     return sorted(runs.values(), key=lambda r: (r.when, r.run_id), reverse=True)
 
 
-def _store_size(path: Path) -> int:
+def _store_size(path: Path | None) -> int:
+    if path is None:
+        return 0
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
@@ -129,7 +131,7 @@ def _rows_blocker(store: RunStore, run: _Run) -> str | None:
 
 
 def prune(
-    store_path: Path, health_dir: Path, *, keep: int, dry_run: bool = False, from_store: bool = False
+    store_location: str | Path, health_dir: Path, *, keep: int, dry_run: bool = False, from_store: bool = False
 ) -> PruneReport:
     """Delete the report files (and with ``from_store`` the store rows) of all but the newest ``keep`` runs.
 
@@ -138,7 +140,8 @@ def prune(
     """
     if keep < 1:
         raise ConfigError(f"--keep {keep}: keep at least 1 run, e.g. --keep {DEFAULT_KEEP_RUNS}", key="--keep")
-    store = RunStore(store_path) if store_path.is_file() else None
+    location = StoreLocation.parse(store_location)
+    store = RunStore(location) if location.path is None or location.path.is_file() else None
     try:
         summaries = store.list_runs(limit=2**62) if store is not None else []
         runs = _runs(summaries, health_dir)

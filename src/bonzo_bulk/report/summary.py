@@ -56,7 +56,7 @@ def summary_document(
     result: RunResult,
     *,
     regressions: Sequence[Regression] = (),
-    store_path: Path | None = None,
+    store: str | None = None,
 ) -> dict[str, Any]:
     """The summary as JSON-ready data, NOT yet redacted: serialize it with :func:`summary_text`."""
     failures: list[dict[str, Any]] = []
@@ -87,7 +87,7 @@ def summary_document(
         "notes": list(result.notes),
         "phases": [_phase_overview(p) for p in result.phases],
         "ledger": {
-            "store": str(store_path) if store_path is not None else None,
+            "store": store,
             "export": f"bonzo-bulk export {result.run_id} --format jsonl",
         },
     }
@@ -103,11 +103,11 @@ def write_json_summary(
     directory: Path,
     *,
     regressions: Sequence[Regression] = (),
-    store_path: Path | None = None,
+    store: str | None = None,
 ) -> Path:
     """Write ``<directory>/<integration>_<run_id>.json`` and point ``latest.json`` at it; return the first."""
     path = directory / f"{result.integration}_{result.run_id}.json"
-    document = summary_document(result, regressions=regressions, store_path=store_path)
+    document = summary_document(result, regressions=regressions, store=store)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         path.write_text(summary_text(document) + "\n", encoding="utf-8")
