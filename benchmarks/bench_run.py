@@ -225,6 +225,8 @@ def import_times(repeats: int = 5) -> None:
     CPU time is printed beside the wall time because it hardly moves when other work shares the machine.
     """
     python = str(BIN / "python")
+    # As a user's machine runs it: bytecode cached (a shell with PYTHONDONTWRITEBYTECODE=1 recompiles every module).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for label, command in (
         ("python -c pass (interpreter start)", [python, "-c", "pass"]),
         ("bonzo-bulk --help", [CLI, "--help"]),
@@ -232,10 +234,11 @@ def import_times(repeats: int = 5) -> None:
         ("import pytest (for comparison)", [python, "-c", "import pytest"]),
     ):
         best_wall = best_cpu = float("inf")
+        subprocess.run(command, cwd=REPO, env=env, capture_output=True, check=True)  # writes the bytecode cache
         for _ in range(repeats):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            subprocess.run(command, cwd=REPO, capture_output=True, check=True)
+            subprocess.run(command, cwd=REPO, env=env, capture_output=True, check=True)
             best_wall = min(best_wall, time.perf_counter() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -244,6 +247,7 @@ def import_times(repeats: int = 5) -> None:
     profile = subprocess.run(
         [python, "-X", "importtime", "-c", "import bonzo_bulk.pytest_plugin"],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
