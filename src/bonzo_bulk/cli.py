@@ -263,6 +263,10 @@ _register_contract_commands(app)
 _register_prune(app)
 _register_export(app)
 
+from bonzo_bulk.monitor.commands import app as _monitor_app  # noqa: E402 - after the app exists
+
+app.add_typer(_monitor_app, name="monitor")
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -601,6 +601,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     except BonzoBulkError as exc:
         state.notes.append(f"publishing the run failed: {redact(str(exc))}")
         return
+    regressed = bool(state.published.regressions) and state.loaded.config.regression.fail_on_regression
+    if regressed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        state.notes.append("the run regressed and regression.fail_on_regression is set: the session fails")
     for option in ("htmlpath", "xmlpath"):
         target = session.config.getoption(option, default=None)
         if target:
@@ -613,6 +617,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The run's verdict tables and where its reports went."""
     from bonzo_bulk.console import phase_table
+    from bonzo_bulk.regression import regression_line
 
     state = terminalreporter.config.stash.get(_STATE, None)
     if state is None or (state.result is None and state.plan_files is None):
@@ -630,6 +635,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for phase in result.phases:
             terminalreporter.write(_text(phase_table(phase), width))
     if state.published is not None:
+        for regression in state.published.regressions:
+            terminalreporter.write_line(regression_line(regression, state.published.baseline_run_id), red=True)
         terminalreporter.write_line(f"JSON summary: {state.published.summary_json}")
         terminalreporter.write_line(f"Dashboard:    {state.published.dashboard}")
     for path in state.beside:
