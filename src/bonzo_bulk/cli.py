@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import (
     RichProgress,
     config_options,
@@ -24,6 +23,11 @@ from bonzo_bulk.console import (
 )
 from bonzo_bulk.prune_command import register as _register_prune
 from bonzo_bulk.store_cli import DEFAULT_STORE, store_app, store_option
+
+if TYPE_CHECKING:
+    from bonzo_bulk.config import LoadedConfig
+
+SELF_CONTAINED_HELP = "embed plotly.js in the dashboard: one file to share (else it loads assets/ beside it)"
 
 app = typer.Typer(
     name="bonzo-bulk",
@@ -60,6 +64,7 @@ def run_command(
     fail_on_regression: bool = typer.Option(
         False, "--fail-on-regression", help="exit 1 when the run regressed against the baseline run"
     ),
+    self_contained: bool = typer.Option(False, "--self-contained", help=SELF_CONTAINED_HELP),
     loaded: LoadedConfig,
 ) -> None:
     """Run one bulk test end to end: generate, deliver, settle, verify, report.
@@ -80,11 +85,12 @@ def run_command(
     with handle_errors():
         with RichProgress(show=is_interactive() and not json_output) as progress:
             result = run_bulk(loaded, progress=progress)
-        published = publish(result, loaded, fail_on_regression=fail_on_regression)
+        published = publish(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
     if json_output:
-        from bonzo_bulk.report.summary import summary_document
+        from bonzo_bulk.report.summary import summary_document, summary_text
 
-        out.print_json(json.dumps(summary_document(result, regressions=published.regressions)))
+        document = summary_document(result, regressions=published.regressions, store=published.store)
+        out.print_json(summary_text(document, indent=None))
     else:
         print_result(result)
         print_published(published)
@@ -100,6 +106,7 @@ def report_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="HTML file (default: next to the store, integration_health_reports/)")
     ] = None,
+    self_contained: Annotated[bool, typer.Option("--self-contained", help=SELF_CONTAINED_HELP)] = False,
 ) -> None:
     """Render a stored run's health dashboard (one offline HTML file) and print its path.
 
@@ -112,7 +119,7 @@ def report_command(
     from bonzo_bulk.report.commands import report
 
     with handle_errors():
-        path = report(store, run_id=run_id, last=last, out=out_file)
+        path = report(store, run_id=run_id, last=last, out=out_file, self_contained=self_contained)
     out.print(str(path))
 
 
@@ -261,10 +268,12 @@ app.add_typer(store_app, name="store")
 
 from bonzo_bulk.commands import register as _register_tool_commands  # noqa: E402 - after the app exists
 from bonzo_bulk.contract_commands import register as _register_contract_commands  # noqa: E402
+from bonzo_bulk.export import register as _register_export  # noqa: E402
 
 _register_tool_commands(app)
 _register_contract_commands(app)
 _register_prune(app)
+_register_export(app)
 
 from bonzo_bulk.monitor.commands import app as _monitor_app  # noqa: E402 - after the app exists
 
