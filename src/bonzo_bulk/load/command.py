@@ -9,14 +9,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import EXIT_USAGE, config_options, console, handle_errors, loaded_summary, out, setup_logging
 from bonzo_bulk.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bonzo_bulk.config import LoadedConfig
 
 ScenarioFlag = typer.Option(None, "--scenario", "-s", help="scenario YAML (stages, thresholds, senders)")
 ProcessesFlag = typer.Option(None, "--processes", help="Locust worker processes on this machine (default 1)")
