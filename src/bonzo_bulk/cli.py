@@ -227,5 +227,12 @@ _register_tool_commands(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: whatever escapes a command is one line, a log path and exit 3."""
+    import sys
+
+    from bonzo_bulk.console import report_unexpected
+
+    try:
+        app()
+    except Exception as exc:
+        sys.exit(report_unexpected(exc))

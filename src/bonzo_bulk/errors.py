@@ -14,7 +14,9 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     │   └── RateLimited        429 after every retry was spent
     ├── SandboxError           the local Bonzo stand-in failed to start or answer
     ├── StoreError             the run store (SQLite) failed
-    └── CleanupError           cleanup refused or could not finish
+    ├── CleanupError           cleanup refused or could not finish
+    ├── ReportError            a report could not be written (after the verdict; exit 2 for a bad flag)
+    └── Interrupted            SIGINT / SIGTERM during a run (exit 130; says how to clean up)
 
 Messages name the key or value that is wrong and the fix. No message ever carries a secret: callers
 pass values through :func:`bonzo_bulk.secrets.redact` before building one.
@@ -91,3 +93,22 @@ class StoreError(BonzoBulkError):
 
 class CleanupError(BonzoBulkError):
     """Cleanup was refused (safety) or could not finish."""
+
+
+class ReportError(BonzoBulkError):
+    """A report file could not be written; the verdict stands, the report is missing."""
+
+    def __init__(self, message: str, *, path: str, from_flag: bool = False) -> None:
+        self.path = path
+        self.exit_code = 2 if from_flag else 1
+        super().__init__(message)
+
+
+class Interrupted(BonzoBulkError):
+    """A run stopped by SIGINT or SIGTERM; the message names the run and the exact cleanup command."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        self.run_id = run_id
+        super().__init__(message)
