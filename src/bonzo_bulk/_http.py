@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -74,13 +75,32 @@ def make_session(*, limit: int, timeout: float) -> aiohttp.ClientSession:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion on a fresh uvloop event loop when uvloop is installed, else asyncio's."""
+    """Run ``coro`` to completion on a fresh uvloop event loop when uvloop is installed, else asyncio's.
+
+    SIGTERM is handled like SIGINT (Ctrl-C): the work is cancelled, so every ``finally`` runs and an
+    interrupted run can record what it sent instead of dying mid-write.
+    """
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        return asyncio.run(coro)
+        return asyncio.run(_terminate_like_interrupt(coro))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
+        return runner.run(_terminate_like_interrupt(coro))
+
+
+async def _terminate_like_interrupt(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` with SIGTERM turned into SIGINT (when this is the main thread of a POSIX process)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, signal.raise_signal, signal.SIGINT)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):
+        installed = False
+    try:
+        return await coro
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
 def categorize_status(status: int) -> ErrorCategory | None:

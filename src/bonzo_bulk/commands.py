@@ -48,6 +48,7 @@ from bonzo_bulk.run import (
     open_endpoints,
     plan_run,
     record_plan,
+    recording_interrupts,
     session_limit,
     store_path_for,
 )
@@ -99,7 +100,7 @@ async def _send(plan: RunPlan, progress: Progress) -> Sent:
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
     """Record the run and its records in the store (so cleanup can find them), then deliver them."""
     config = plan.loaded.config
-    with RunStore(store_path_for(plan.loaded)) as store:
+    with RunStore(store_path_for(plan.loaded)) as store, recording_interrupts(plan, store):
         record_plan(plan, store)
         async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
             deliveries = await deliver_all(plan, endpoints, session, store, progress)

@@ -13,9 +13,11 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+import shlex
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +29,7 @@ from bonzo_bulk._http import make_session, run_async
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.delivery import deliver
-from bonzo_bulk.errors import SandboxError
+from bonzo_bulk.errors import Interrupted, SandboxError
 from bonzo_bulk.integration import Integration, load_integration, search_dirs
 from bonzo_bulk.metrics import phase_metrics
 from bonzo_bulk.models import (
@@ -301,6 +303,36 @@ def record_plan(plan: RunPlan, store: RunStore) -> None:
     store.add_records(plan.run_id, plan.records)
 
 
+def cleanup_command(plan: RunPlan) -> str:
+    """The exact command that removes what a run sent (its config and reports folder included)."""
+    loaded = plan.loaded
+    words = ["bonzo-bulk", "cleanup", "--run", plan.run_id, "--yes"]
+    if loaded.path is not None:
+        words += ["--config", str(loaded.path)]
+    if loaded.config.reports_dir != "reports":
+        words += ["--reports-dir", loaded.config.reports_dir]
+    return shlex.join(words)
+
+
+@contextlib.contextmanager
+def recording_interrupts(plan: RunPlan, store: RunStore) -> Iterator[None]:
+    """Turn SIGINT / SIGTERM during a run into :class:`Interrupted`, after marking the run in the store.
+
+    The message names the run, what was recorded and the exact cleanup command: records a run sent
+    may still be on their way into Bonzo, so cleanup is offered, never assumed.
+    """
+    try:
+        yield
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        recorded = store.mark_interrupted(plan.run_id, "interrupted (SIGINT or SIGTERM) before it finished")
+        raise Interrupted(
+            f"run {plan.run_id} stopped; {recorded} deliveries are recorded and the run is marked interrupted in "
+            f"the run store {store.path}. Records it sent may still appear in Bonzo; remove them with: "
+            f"{cleanup_command(plan)}  (again later, or with --wait, if some are still on their way)",
+            run_id=plan.run_id,
+        ) from exc
+
+
 def session_limit(plan: RunPlan) -> int:
     """Connections one run needs: every phase's webhook concurrency plus the API client's."""
     config = plan.loaded.config
@@ -314,7 +346,7 @@ async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
-    with RunStore(store_path or store_path_for(loaded)) as store:
+    with RunStore(store_path or store_path_for(loaded)) as store, recording_interrupts(plan, store):
         record_plan(plan, store)
         async with (
             make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
@@ -404,10 +436,12 @@ async def deliver_all(
                 "no control hook URL: set SUPERUSER_WEBHOOK_URL or turn the control off (control: false)"
             )
         writer = _StoreWriter(store, plan.run_id, phase.kind, progress)
-        results[phase.kind] = await deliver(
-            phase.records, url=url, settings=config.webhook_settings, session=session, on_result=writer
-        )
-        writer.flush()
+        try:
+            results[phase.kind] = await deliver(
+                phase.records, url=url, settings=config.webhook_settings, session=session, on_result=writer
+            )
+        finally:
+            writer.flush()  # also when interrupted: every answered delivery is in the store
         ok = sum(1 for d in results[phase.kind] if d.accepted)
         valid = [d for r, d in zip(phase.records, results[phase.kind], strict=True) if r.is_valid]
         accepted = sum(1 for d in valid if d.accepted)

@@ -588,6 +588,19 @@ class RunStore:
                 [(now, run_id, str(pid)) for pid in prospect_ids],
             )
 
+    def mark_interrupted(self, run_id: str, note: str) -> int:
+        """Note in an unfinished run that it was interrupted (it stays unfinished); its deliveries so far."""
+        with self._tx(f"mark run {run_id} interrupted") as db:
+            row = self._require_run(run_id)
+            notes = [*json.loads(row["notes"] or "[]"), note]
+            db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
+            return self._count(db, "deliveries", run_id)
+
+    def run_notes(self, run_id: str) -> list[str]:
+        """The notes of a run (an interrupted run says so here)."""
+        with self._op(f"read the notes of run {run_id}"):
+            return [str(n) for n in json.loads(self._require_run(run_id)["notes"] or "[]")]
+
     def interrupted_runs(self) -> list[str]:
         """Ids of runs that began but never finished, most recent first."""
         with self._op("list interrupted runs"):
