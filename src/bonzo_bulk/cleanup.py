@@ -45,6 +45,7 @@ Mode = Literal["run", "pattern", "all"]
 BULK_TAG = "bonzo-bulk"
 """The shape of :meth:`bonzo_bulk.records.RunIdentity.new` ids (a marker only when it has this shape)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
+_RUN_ID_IN_TEXT = re.compile(r"\br\d{8}-\d{6}-[0-9a-f]{4}\b")
 _PROBE_FIRST = 1
 """Deletions sent alone before the rest, so an API that refuses deletes is found with one request."""
 
@@ -61,11 +62,13 @@ class Selector:
     run_prospect_ids: frozenset[str] = frozenset()
     owners: frozenset[int] = frozenset()
     """Users the run's records belonged to or landed with (scanned besides the config's users)."""
+    run_marked: bool = False
+    """Every record of the run carries its id in a searchable field (email or last name)."""
 
     @property
     def search(self) -> str | None:
         """The server-side ``search`` that narrows the listing (everything is re-checked client-side)."""
-        if self.run_id and self.run_emails and all(self.run_id in e for e in self.run_emails):
+        if self.run_id and self.run_marked:
             return self.run_id
         prefix = _GLOB_CHARS.split(self.pattern, maxsplit=1)[0]
         return prefix or None
@@ -104,6 +107,9 @@ class CleanupReport:
     """Why the API refused deletes, when it did."""
     api_requests: int = 0
     seconds: float = 0.0
+    missing: tuple[str, ...] = ()
+    """Records the run delivered (accepted by the webhook) that were neither found nor deleted: they may
+    still appear, so cleanup cannot vouch that nothing is left."""
 
     @property
     def deletable(self) -> tuple[Candidate, ...]:
@@ -115,7 +121,7 @@ class CleanupReport:
 
     @property
     def passed(self) -> bool:
-        return not self.failed and not self.manual
+        return not self.failed and not self.manual and not self.missing
 
 
 def selector_for_pattern(pattern: str, settings: TestDataSettings) -> Selector:
@@ -137,7 +143,9 @@ def selector_for_run(store: RunStore, run_id: str, settings: TestDataSettings) -
     """Exactly what run ``run_id`` created: its records' emails and the prospect ids it observed."""
     records = store.run_records(run_id)
     observed = store.observed_prospects(run_id)
+    marked = bool(records) and all(run_id in r.email.lower() or run_id in r.last_name.lower() for r in records)
     return Selector(
+        run_marked=marked,
         mode="run",
         pattern=f"{settings.first_name_pattern}_{settings.last_name_pattern}_*",
         email_domain=settings.email_domain,
@@ -160,13 +168,16 @@ def run_markers(prospect: Prospect) -> set[str]:
     local = str(prospect.get("email") or "").lower().partition("@")[0]
     if "+" in local:
         found.add(local.partition("+")[2])
+    found.update(_RUN_ID_IN_TEXT.findall(str(prospect.get("last_name") or "").lower()))
     return {m for m in found if m}
 
 
 def judge(prospect: Prospect, owner: int | str, selector: Selector) -> Candidate | None:
     """The safety filter: None when the prospect is not selected, else whether it may be deleted and why."""
     first_name = str(prospect.get("first_name") or "")
-    if not fnmatch.fnmatchcase(first_name, selector.pattern):
+    # A run's records are known by their markers, not their name: a template typo in the first name
+    # must not leave them behind. The other modes select by name first.
+    if selector.mode != "run" and not fnmatch.fnmatchcase(first_name, selector.pattern):
         return None
     prospect_id = prospect.get("id")
     email = str(prospect.get("email") or "").strip().lower()
@@ -448,7 +459,7 @@ async def cleanup_run(
     active_store = store if store is not None else RunStore(store_path_for(loaded))
     try:
         selector = selector_for_run(active_store, run_id, loaded.config.test_data_settings)
-        return await _clean_at(
+        report = await _clean_at(
             loaded,
             selector,
             endpoints=endpoints,
@@ -457,6 +468,7 @@ async def cleanup_run(
             dry_run=dry_run,
             progress=progress,
         )
+        return replace(report, missing=unaccounted(active_store, run_id, [report]))
     finally:
         if own_store:
             active_store.close()
@@ -469,10 +481,15 @@ async def cleanup(
     pattern: str | None = None,
     all_test_data: bool = False,
     dry_run: bool = True,
+    wait: float = 0.0,
     progress: Progress | None = None,
     on_endpoints: Callable[[Endpoints], None] | None = None,
 ) -> CleanupReport:
-    """The ``cleanup`` command's work: pick the selection, open the target (sandbox or live), clean."""
+    """The ``cleanup`` command's work: pick the selection, open the target (sandbox or live), clean.
+
+    For a run, what it delivered is compared with what was found or deleted; records still missing
+    may yet appear, so with ``wait`` seconds the scan is repeated until they are accounted for.
+    """
     chosen = [
         name for name, given in (("--run", run_id), ("--pattern", pattern), ("--all-test-data", all_test_data)) if given
     ]
@@ -503,9 +520,69 @@ async def cleanup(
         ):
             if on_endpoints is not None:
                 on_endpoints(endpoints)
-            return await _clean_at(
-                loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run, progress=progress
-            )
+
+            async def scan() -> CleanupReport:
+                return await _clean_at(
+                    loaded,
+                    selector,
+                    endpoints=endpoints,
+                    session=session,
+                    store=store,
+                    dry_run=dry_run,
+                    progress=progress,
+                )
+
+            reports = [await scan()]
+            if selector.run_id is None:
+                return reports[0]
+            give_up = time.monotonic() + wait
+            missing = unaccounted(store, selector.run_id, reports)
+            while missing and time.monotonic() < give_up:
+                pause = min(max(config.polling.interval, 1.0), give_up - time.monotonic())
+                log.warning("%d record(s) of run %s not found yet; next scan in %.1f s", len(missing), run_id, pause)
+                await asyncio.sleep(max(pause, 0.0))
+                reports.append(await scan())
+                missing = unaccounted(store, selector.run_id, reports)
+            return _merged(reports, missing)
+
+
+def unaccounted(store: RunStore, run_id: str, reports: Sequence[CleanupReport]) -> tuple[str, ...]:
+    """Records the run delivered that no cleanup deleted and the latest scan did not find: they may
+    still be on their way into Bonzo (or were removed by someone else), so nobody can vouch for them."""
+    accepted = store.accepted_records(run_id)
+    gone = [p for p in store.observed_prospects(run_id) if p.deleted_at is not None]
+    emails = {str(p.email).lower() for p in gone if p.email}
+    names = {str(p.first_name) for p in gone if p.first_name}
+    for report in reports:
+        emails.update(c.email for c in report.deleted)
+        names.update(c.first_name for c in report.deleted)
+    emails.update(c.email for c in reports[-1].deletable)
+    names.update(c.first_name for c in reports[-1].deletable)
+    return tuple(
+        r.name
+        for r in store.run_records(run_id)
+        if r.name in accepted and (r.email.lower() not in emails if r.email else r.first_name not in names)
+    )
+
+
+def _merged(reports: Sequence[CleanupReport], missing: tuple[str, ...]) -> CleanupReport:
+    """One report of repeated scans: every deletion, the latest scan's view, the totals."""
+    latest = reports[-1]
+    deleted = tuple(c for r in reports for c in r.deleted)
+    seen = {str(c.prospect_id) for c in latest.candidates}
+    earlier = tuple(c for c in deleted if str(c.prospect_id) not in seen)
+    return replace(
+        latest,
+        candidates=(*earlier, *latest.candidates),
+        deleted=deleted,
+        manual=tuple(c for r in reports for c in r.manual),
+        manual_files=tuple(f for r in reports for f in r.manual_files),
+        refused=next((r.refused for r in reports if r.refused), None),
+        scanned=sum(r.scanned for r in reports),
+        api_requests=sum(r.api_requests for r in reports),
+        seconds=round(sum(r.seconds for r in reports), 3),
+        missing=missing,
+    )
 
 
 def report_document(report: CleanupReport) -> dict[str, Any]:
@@ -521,5 +598,6 @@ def report_document(report: CleanupReport) -> dict[str, Any]:
         "deleted": len(report.deleted),
         "failed": len(report.failed),
         "manual": len(report.manual),
+        "missing": len(report.missing),
     }
     return document

@@ -388,6 +388,9 @@ def cleanup_command(
     all_test_data: bool = typer.Option(False, "--all-test-data", help="every test record named like this config's"),
     yes: bool = typer.Option(False, "--yes", "-y", help="really delete (without it: a dry run listing what would go)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be deleted (the default)"),
+    wait: float = typer.Option(
+        0.0, "--wait", min=0.0, max=86_400.0, help="with --run: scan again for up to SECONDS while records are missing"
+    ),
     json_output: bool = JsonFlag,
     log_level: str = LogLevel,
     loaded: LoadedConfig,
@@ -421,6 +424,7 @@ def cleanup_command(
                 pattern=pattern,
                 all_test_data=all_test_data,
                 dry_run=not yes,
+                wait=wait,
                 progress=progress,
                 on_endpoints=lambda e: console.print(_target_line(e)),
             )
@@ -469,6 +473,12 @@ def _print_cleanup(report: CleanupReport) -> None:
     else:
         out.print(
             f"deleted {len(report.deleted)}, failed {len(report.failed)}, left for removal by hand {len(report.manual)}"
+        )
+    if report.missing:
+        names = ", ".join(report.missing[:5]) + (", …" if len(report.missing) > 5 else "")
+        out.print(
+            f"[bold red]{len(report.missing)} record(s) may still appear[/] (delivered, not found yet: {names}): "
+            f"run cleanup again later, or --wait SECONDS"
         )
     if report.refused:
         out.print(f"[bold red]{redact(report.refused)}[/]")

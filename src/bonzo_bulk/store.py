@@ -578,6 +578,17 @@ class RunStore:
             for r in rows
         ]
 
+    def accepted_records(self, run_id: str) -> set[str]:
+        """Names of the run's records the webhook accepted and that should become prospects (not 'drop' cases)."""
+        with self._op(f"list the accepted records of run {run_id}"):
+            rows = self._db.execute(
+                "SELECT d.record_name FROM deliveries d JOIN records r"
+                " ON r.run_id = d.run_id AND r.phase = d.phase AND r.name = d.record_name"
+                " WHERE d.run_id = ? AND d.status < 400 AND COALESCE(r.expected_handling, '') != 'drop'",
+                (run_id,),
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
     def mark_deleted(self, run_id: str, prospect_ids: Sequence[int | str]) -> None:
         """Note that cleanup deleted these prospects (now, UTC)."""
         now = datetime.now(UTC).isoformat()
