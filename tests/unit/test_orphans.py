@@ -18,7 +18,6 @@ from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.run import run_bulk
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 from bonzo_bulk.settings import ProcessingDelayModel
-from conftest import small_config
 
 FAST = ProcessingDelayModel(distribution="fixed", seconds=0.02)
 
@@ -47,9 +46,11 @@ def no_live_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("no_live_env")
-def test_without_unique_emails_every_record_of_both_phases_is_marked_and_cleaned(tmp_path: Path) -> None:
+def test_without_unique_emails_every_record_of_both_phases_is_marked_and_cleaned(
+    tmp_path: Path, make_config: Any
+) -> None:
     with _served(tmp_path) as server:
-        loaded = small_config(
+        loaded = make_config(
             tmp_path,
             sandbox_url=server.url,
             control=True,
@@ -73,12 +74,14 @@ def test_without_unique_emails_every_record_of_both_phases_is_marked_and_cleaned
 
 
 @pytest.mark.usefixtures("no_live_env")
-def test_a_run_is_cleaned_by_its_markers_even_when_the_first_name_does_not_match(tmp_path: Path) -> None:
+def test_a_run_is_cleaned_by_its_markers_even_when_the_first_name_does_not_match(
+    tmp_path: Path, make_config: Any
+) -> None:
     template = tmp_path / "typo.json"
     source = json.loads(Path("src/bonzo_bulk/integrations/monitorbase/payload_template.json").read_text())
     template.write_text(json.dumps({**source, "first_name": "Tset_{index}"}))
     with _served(tmp_path) as server:
-        loaded = small_config(tmp_path, sandbox_url=server.url, test_records=4, payload_template=str(template))
+        loaded = make_config(tmp_path, sandbox_url=server.url, test_records=4, payload_template=str(template))
         result = run_bulk(loaded)
         assert _prospects(server) == 4
 
@@ -89,10 +92,10 @@ def test_a_run_is_cleaned_by_its_markers_even_when_the_first_name_does_not_match
 
 
 @pytest.mark.usefixtures("no_live_env")
-def test_records_still_on_their_way_are_reported_and_waited_for(tmp_path: Path) -> None:
+def test_records_still_on_their_way_are_reported_and_waited_for(tmp_path: Path, make_config: Any) -> None:
     late = {"seed": 1, "faults": [{"kind": "late", "delay_seconds": 3, "records": ["*_00[12]"]}]}
     with _served(tmp_path, faults=late) as server:
-        loaded = small_config(tmp_path, sandbox_url=server.url, test_records=4, polling={"deadline": 0.5})
+        loaded = make_config(tmp_path, sandbox_url=server.url, test_records=4, polling={"deadline": 0.5})
         result = run_bulk(loaded)
 
         code, output = _cleanup(loaded, result.run_id)
