@@ -15,14 +15,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import csv
 import fnmatch
-import json
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -31,11 +29,20 @@ import aiohttp
 
 from bonzo_bulk._http import make_session
 from bonzo_bulk.bonzo import BonzoClient
+from bonzo_bulk.cleanup_delete import Candidate, delete_candidates, write_manual_list
 from bonzo_bulk.config import LoadedConfig
-from bonzo_bulk.errors import BonzoAPIError, CleanupError, ConfigError, MethodNotAllowed, NotFoundError
+from bonzo_bulk.errors import BonzoAPIError, ConfigError
 from bonzo_bulk.models import Prospect, to_jsonable
-from bonzo_bulk.records import RUN_ID_PATTERN
-from bonzo_bulk.run import Endpoints, NullProgress, Progress, open_endpoints, plan_run, store_path_for
+from bonzo_bulk.records import RUN_ID_PATTERN, RunIdentity
+from bonzo_bulk.run import (
+    Endpoints,
+    NullProgress,
+    Progress,
+    open_endpoints,
+    plan_run,
+    store_path_for,
+)
+from bonzo_bulk.sandbox_files import sandbox_dbs
 from bonzo_bulk.settings import TestDataSettings
 from bonzo_bulk.store import RunStore
 
@@ -46,8 +53,6 @@ BULK_TAG = "bonzo-bulk"
 """The shape of :meth:`bonzo_bulk.records.RunIdentity.new` ids (a marker only when it has this shape)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _RUN_ID_IN_TEXT = re.compile(r"\br\d{8}-\d{6}-[0-9a-f]{4}\b")
-_PROBE_FIRST = 1
-"""Deletions sent alone before the rest, so an API that refuses deletes is found with one request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +77,6 @@ class Selector:
             return self.run_id
         prefix = _GLOB_CHARS.split(self.pattern, maxsplit=1)[0]
         return prefix or None
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A prospect whose name matches the selection, and whether the safety filter lets it go."""
-
-    prospect_id: int | str
-    owner_user_id: int | str
-    first_name: str
-    last_name: str
-    email: str
-    run_id: str | None
-    deletable: bool
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,91 +265,6 @@ async def find_candidates(
     return scanned, list(selected.values())
 
 
-@dataclass
-class _Deletions:
-    deleted: list[Candidate] = field(default_factory=list)
-    failed: list[tuple[Candidate, str]] = field(default_factory=list)
-    manual: list[Candidate] = field(default_factory=list)
-    refused: str | None = None
-
-
-async def delete_candidates(
-    client: BonzoClient, candidates: Sequence[Candidate], *, on_done: Callable[[int], None] | None = None
-) -> _Deletions:
-    """Delete each deletable candidate and confirm with a GET (404 = gone); stop at the first refusal."""
-    outcome = _Deletions()
-    queue = [c for c in candidates if c.deletable]
-
-    async def attempt(candidate: Candidate) -> None:
-        if outcome.refused is not None:
-            outcome.manual.append(candidate)
-            return
-        try:
-            await client.delete_prospect(candidate.prospect_id, on_behalf_of=candidate.owner_user_id)
-        except MethodNotAllowed as exc:
-            outcome.refused = outcome.refused or f"the API refuses DELETE /prospects/{{id}} (405): {exc}"
-            outcome.manual.append(candidate)
-            return
-        except NotFoundError:
-            if await _still_there(client, candidate):
-                outcome.refused = outcome.refused or (
-                    "the API answers 404 to DELETE /prospects/{id} for a prospect it still shows: it offers no delete"
-                )
-                outcome.manual.append(candidate)
-            else:
-                outcome.deleted.append(candidate)
-            return
-        if await _still_there(client, candidate):
-            outcome.failed.append((candidate, "DELETE answered success but a GET still shows the prospect"))
-        else:
-            outcome.deleted.append(candidate)
-
-    async def one(candidate: Candidate) -> None:
-        try:
-            await attempt(candidate)
-        except BonzoAPIError as exc:
-            outcome.failed.append((candidate, str(exc)))
-        finally:
-            if on_done is not None:
-                on_done(1)
-
-    for candidate in queue[:_PROBE_FIRST]:
-        await one(candidate)
-    await asyncio.gather(*(one(c) for c in queue[_PROBE_FIRST:]))
-    return outcome
-
-
-async def _still_there(client: BonzoClient, candidate: Candidate) -> bool:
-    try:
-        await client.get_prospect(candidate.prospect_id, on_behalf_of=candidate.owner_user_id)
-    except NotFoundError:
-        return False
-    return True
-
-
-def write_manual_list(candidates: Sequence[Candidate], directory: Path, *, reason: str) -> tuple[Path, Path]:
-    """Write the prospects to remove by hand as ``manual_cleanup_<stamp>.csv`` and ``.json``."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    csv_path = directory / f"manual_cleanup_{stamp}.csv"
-    json_path = directory / f"manual_cleanup_{stamp}.json"
-    columns = ("prospect_id", "owner_user_id", "first_name", "last_name", "email", "run_id")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with csv_path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(columns)
-            writer.writerows([getattr(c, name) for name in columns] for c in candidates)
-        document = {
-            "reason": reason,
-            "how": "delete these prospects by hand in Bonzo (each is owned by owner_user_id)",
-            "prospects": [{name: getattr(c, name) for name in columns} for c in candidates],
-        }
-        json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise CleanupError(f"cannot write the manual cleanup list to {directory}: {exc.strerror}") from exc
-    return csv_path, json_path
-
-
 async def clean(
     client: BonzoClient,
     selector: Selector,
@@ -511,39 +417,77 @@ async def cleanup(
             selector = selector_for_pattern(pattern, settings)
         else:
             selector = selector_for_all(settings)
-        plan = plan_run(loaded, phases=())
-        async with (
-            make_session(
-                limit=config.api_settings.concurrent_requests + 2, timeout=config.api_settings.timeout
-            ) as session,
-            open_endpoints(plan, session) as endpoints,
-        ):
-            if on_endpoints is not None:
-                on_endpoints(endpoints)
+        identity = RunIdentity(run_id, datetime.now(UTC)) if run_id is not None else None
+        plan = plan_run(loaded, phases=(), identity=identity)
+        databases: list[Path | None] = [None]
+        if selector.mode != "run" and loaded.target == "sandbox" and not (config.sandbox.url or config.sandbox.db):
+            databases = [*sandbox_dbs(loaded)] or [None]
+        reports: list[CleanupReport] = []
+        for database in databases:
+            async with (
+                make_session(
+                    limit=config.api_settings.concurrent_requests + 2, timeout=config.api_settings.timeout
+                ) as session,
+                open_endpoints(plan, session, sandbox_db=database) as endpoints,
+            ):
+                if on_endpoints is not None and not reports:
+                    on_endpoints(endpoints)
+                reports.append(
+                    await _clean_until_accounted(
+                        loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run,
+                        wait=wait, progress=progress,
+                    )
+                )  # fmt: skip
+        return reports[0] if len(reports) == 1 else _combined(reports)
 
-            async def scan() -> CleanupReport:
-                return await _clean_at(
-                    loaded,
-                    selector,
-                    endpoints=endpoints,
-                    session=session,
-                    store=store,
-                    dry_run=dry_run,
-                    progress=progress,
-                )
 
-            reports = [await scan()]
-            if selector.run_id is None:
-                return reports[0]
-            give_up = time.monotonic() + wait
-            missing = unaccounted(store, selector.run_id, reports)
-            while missing and time.monotonic() < give_up:
-                pause = min(max(config.polling.interval, 1.0), give_up - time.monotonic())
-                log.warning("%d record(s) of run %s not found yet; next scan in %.1f s", len(missing), run_id, pause)
-                await asyncio.sleep(max(pause, 0.0))
-                reports.append(await scan())
-                missing = unaccounted(store, selector.run_id, reports)
-            return _merged(reports, missing)
+async def _clean_until_accounted(
+    loaded: LoadedConfig,
+    selector: Selector,
+    *,
+    endpoints: Endpoints,
+    session: aiohttp.ClientSession,
+    store: RunStore,
+    dry_run: bool,
+    wait: float,
+    progress: Progress | None,
+) -> CleanupReport:
+    """Clean once; for a run, scan again (up to ``wait`` seconds) while delivered records are unaccounted for."""
+
+    async def scan() -> CleanupReport:
+        return await _clean_at(
+            loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run, progress=progress
+        )
+
+    reports = [await scan()]
+    if selector.run_id is None:
+        return reports[0]
+    give_up = time.monotonic() + wait
+    missing = unaccounted(store, selector.run_id, reports)
+    while missing and time.monotonic() < give_up:
+        pause = min(max(loaded.config.polling.interval, 1.0), give_up - time.monotonic())
+        log.warning("%d record(s) of run %s not found yet; next scan in %.1f s", len(missing), selector.run_id, pause)
+        await asyncio.sleep(max(pause, 0.0))
+        reports.append(await scan())
+        missing = unaccounted(store, selector.run_id, reports)
+    return _merged(reports, missing)
+
+
+def _combined(reports: Sequence[CleanupReport]) -> CleanupReport:
+    """One report of cleanups of several sandbox databases (one per past run)."""
+    first = reports[0]
+    return replace(
+        first,
+        candidates=tuple(c for r in reports for c in r.candidates),
+        deleted=tuple(c for r in reports for c in r.deleted),
+        failed=tuple(f for r in reports for f in r.failed),
+        manual=tuple(c for r in reports for c in r.manual),
+        manual_files=tuple(f for r in reports for f in r.manual_files),
+        refused=next((r.refused for r in reports if r.refused), None),
+        scanned=sum(r.scanned for r in reports),
+        api_requests=sum(r.api_requests for r in reports),
+        seconds=round(sum(r.seconds for r in reports), 3),
+    )
 
 
 def unaccounted(store: RunStore, run_id: str, reports: Sequence[CleanupReport]) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ from bonzo_bulk.console import (
 )
 from bonzo_bulk.delivery import MethodProbe, ProbeResult
 from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.interrupts import recording_interrupts
 from bonzo_bulk.metrics import latency_summary
 from bonzo_bulk.models import DeliveryResult, PhaseKind, RunResult, to_jsonable
 from bonzo_bulk.run import (
@@ -48,7 +49,6 @@ from bonzo_bulk.run import (
     open_endpoints,
     plan_run,
     record_plan,
-    recording_interrupts,
     session_limit,
     store_path_for,
 )
@@ -100,7 +100,7 @@ async def _send(plan: RunPlan, progress: Progress) -> Sent:
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
     """Record the run and its records in the store (so cleanup can find them), then deliver them."""
     config = plan.loaded.config
-    with RunStore(store_path_for(plan.loaded)) as store, recording_interrupts(plan, store):
+    with RunStore(store_path_for(plan.loaded)) as store, recording_interrupts(plan.loaded, plan.run_id, store):
         record_plan(plan, store)
         async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
             deliveries = await deliver_all(plan, endpoints, session, store, progress)

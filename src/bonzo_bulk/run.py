@@ -13,11 +13,9 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import shlex
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +27,9 @@ from bonzo_bulk._http import make_session, run_async
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.delivery import deliver
-from bonzo_bulk.errors import Interrupted, SandboxError
+from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.integration import Integration, load_integration, search_dirs
+from bonzo_bulk.interrupts import recording_interrupts
 from bonzo_bulk.metrics import phase_metrics
 from bonzo_bulk.models import (
     DeliveryResult,
@@ -45,6 +44,7 @@ from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.regression import Regression, compare
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.summary import write_json_summary
+from bonzo_bulk.sandbox_files import sandbox_db_for
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 from bonzo_bulk.settle import settle
 from bonzo_bulk.store import RunStore
@@ -172,8 +172,14 @@ def plan_run(
 
 
 @contextlib.asynccontextmanager
-async def open_endpoints(plan: RunPlan, session: aiohttp.ClientSession) -> AsyncIterator[Endpoints]:
-    """The live systems from the config, or a seeded local sandbox (started here unless one runs)."""
+async def open_endpoints(
+    plan: RunPlan, session: aiohttp.ClientSession, *, sandbox_db: Path | None = None
+) -> AsyncIterator[Endpoints]:
+    """The live systems from the config, or a seeded local sandbox (started here unless one runs).
+
+    A started sandbox owns its database (``sandbox_db``, else :func:`sandbox_db_for` the plan's run)
+    and its port, so concurrent runs never process each other's leads.
+    """
     loaded = plan.loaded
     config = loaded.config
     if loaded.target == "live":
@@ -194,7 +200,7 @@ async def open_endpoints(plan: RunPlan, session: aiohttp.ClientSession) -> Async
         if url is None:
             options = SandboxOptions.from_settings(config.sandbox, base_dir=loaded.base_dir)
             if config.sandbox.db is None:
-                options.db_path = Path(config.reports_dir) / "sandbox.sqlite3"
+                options.db_path = sandbox_db or sandbox_db_for(loaded, plan.run_id, new_run=bool(plan.phases))
             server = stack.enter_context(SandboxServer(options))
             url = server.url
         endpoints = await _seed_sandbox(plan, session, url)
@@ -303,36 +309,6 @@ def record_plan(plan: RunPlan, store: RunStore) -> None:
     store.add_records(plan.run_id, plan.records)
 
 
-def cleanup_command(plan: RunPlan) -> str:
-    """The exact command that removes what a run sent (its config and reports folder included)."""
-    loaded = plan.loaded
-    words = ["bonzo-bulk", "cleanup", "--run", plan.run_id, "--yes"]
-    if loaded.path is not None:
-        words += ["--config", str(loaded.path)]
-    if loaded.config.reports_dir != "reports":
-        words += ["--reports-dir", loaded.config.reports_dir]
-    return shlex.join(words)
-
-
-@contextlib.contextmanager
-def recording_interrupts(plan: RunPlan, store: RunStore) -> Iterator[None]:
-    """Turn SIGINT / SIGTERM during a run into :class:`Interrupted`, after marking the run in the store.
-
-    The message names the run, what was recorded and the exact cleanup command: records a run sent
-    may still be on their way into Bonzo, so cleanup is offered, never assumed.
-    """
-    try:
-        yield
-    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
-        recorded = store.mark_interrupted(plan.run_id, "interrupted (SIGINT or SIGTERM) before it finished")
-        raise Interrupted(
-            f"run {plan.run_id} stopped; {recorded} deliveries are recorded and the run is marked interrupted in "
-            f"the run store {store.path}. Records it sent may still appear in Bonzo; remove them with: "
-            f"{cleanup_command(plan)}  (again later, or with --wait, if some are still on their way)",
-            run_id=plan.run_id,
-        ) from exc
-
-
 def session_limit(plan: RunPlan) -> int:
     """Connections one run needs: every phase's webhook concurrency plus the API client's."""
     config = plan.loaded.config
@@ -346,7 +322,7 @@ async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
-    with RunStore(store_path or store_path_for(loaded)) as store, recording_interrupts(plan, store):
+    with RunStore(store_path or store_path_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
         record_plan(plan, store)
         async with (
             make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
