@@ -222,8 +222,10 @@ def integrations_command(
 
 
 from bonzo_bulk.commands import register as _register_tool_commands  # noqa: E402 - after the app exists
+from bonzo_bulk.contract_commands import register as _register_contract_commands  # noqa: E402
 
 _register_tool_commands(app)
+_register_contract_commands(app)
 
 
 def main() -> None:

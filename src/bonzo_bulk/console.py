@@ -30,7 +30,7 @@ from rich.table import Table
 from bonzo_bulk.config import DEFAULT_CONFIG, OPTIONS, LoadedConfig, load_config
 from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
 from bonzo_bulk.metrics import verdict_text
-from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, by_record
+from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult, by_record
 from bonzo_bulk.secrets import install_log_redaction, redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -257,6 +257,11 @@ def phase_table(phase: PhaseResult) -> Table:
     return table
 
 
+def diagnosis_text(diagnosis: Diagnosis) -> str:
+    """A systemic failure as two lines: what failed on how many records and why, then the fix."""
+    return f"[bold red]Systemic[/] {escape(redact(diagnosis.headline))}\n  [dim]fix:[/] {escape(redact(diagnosis.fix))}"
+
+
 def failures_table(failures: Sequence[CheckResult], *, limit: int = 25) -> Table:
     """The failing checks grouped by record: one row per record, each failed check as expected → actual."""
     grouped = by_record(failures)
@@ -286,7 +291,9 @@ def print_result(result: RunResult) -> None:
     """The end-of-run summary: one table per phase, the failing records, the verdict."""
     for phase in result.phases:
         out.print(phase_table(phase))
-        failures = phase.failures()
+        for diagnosis in phase.diagnoses:
+            out.print(diagnosis_text(diagnosis))
+        failures = phase.sporadic_failures()
         if failures:
             out.print(failures_table(failures))
     for note in result.notes:

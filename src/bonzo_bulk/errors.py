@@ -11,7 +11,9 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     │   ├── AuthError          401 / 403: bad token, missing scope, On-Behalf-Of refused
     │   ├── NotFoundError      404
     │   ├── MethodNotAllowed   405 (e.g. PATCH, or DELETE where Bonzo has none)
-    │   └── RateLimited        429 after every retry was spent
+    │   ├── RateLimited        429 after every retry was spent, or a wait that would pass the deadline
+    │   └── BudgetExhausted    the run's API request budget is spent (api_settings.request_budget)
+    ├── PreflightError         a check before sending failed: bad key, unreachable user or hook (exit 2)
     ├── SandboxError           the local Bonzo stand-in failed to start or answer
     ├── StoreError             the run store (SQLite) failed
     ├── CleanupError           cleanup refused or could not finish
@@ -81,6 +83,16 @@ class RateLimited(BonzoAPIError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class BudgetExhausted(BonzoAPIError):
+    """The run has sent as many API requests as ``api_settings.request_budget`` allows."""
+
+
+class PreflightError(BonzoBulkError):
+    """A check before the first record is sent failed; nothing was POSTed."""
+
+    exit_code = 2
 
 
 class SandboxError(BonzoBulkError):

@@ -42,6 +42,11 @@ class FieldMapping(_Model):
     source: str = Field(alias="from")
     to: str
     how: Transform = Field(default="none", alias="transform")
+    documented: bool = Field(
+        default=True,
+        description="false where Bonzo documents no such mapping (custom fields, extras): checked only when "
+        "declared in the config's contract or learned by `bonzo-bulk calibrate`",
+    )
 
     @property
     def transform(self) -> str:
@@ -363,21 +368,6 @@ def count_notes(value: Any) -> int:
     if isinstance(value, list):
         return sum(1 for v in value if count_notes(v))
     return int(value is not None and str(value).strip() != "")
-
-
-def expected_fields(manifest: Manifest, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The prospect field values the mapping contract promises for ``payload`` (normalised)."""
-    from bonzo_bulk.normalize import normalize
-
-    expected: dict[str, Any] = {}
-    for item in manifest.mapping:
-        value = get_path(payload, item.source)
-        if value is None or value == "" or value == []:
-            continue
-        normalized = count_notes(value) if item.how == "notes" else normalize(value, item.how)
-        if normalized is not None:
-            expected[item.to] = normalized
-    return expected
 
 
 def owner_value(manifest: Manifest, user: User) -> Any:

@@ -32,6 +32,8 @@ def recording_interrupts(loaded: LoadedConfig, run_id: str, store: RunStore) -> 
     try:
         yield
     except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        if not store.has_run(run_id):
+            raise Interrupted(f"run {run_id} stopped before it sent anything; nothing to clean up") from exc
         recorded = store.mark_interrupted(run_id, "interrupted (SIGINT or SIGTERM) before it finished")
         raise Interrupted(
             f"run {run_id} stopped; {recorded} deliveries are recorded and the run is marked interrupted in "

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from hdrh.histogram import HdrHistogram
 
+from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.models import (
     CheckResult,
     DeliveryResult,
@@ -20,6 +21,7 @@ from bonzo_bulk.models import (
     UserAccuracy,
 )
 from bonzo_bulk.settings import Thresholds
+from bonzo_bulk.timing import processing_time
 
 _MAX_MICROS = 24 * 3600 * 1_000_000
 
@@ -78,6 +80,7 @@ def phase_metrics(
     *,
     thresholds: Thresholds,
     api_requests: int,
+    clock: ClockOffset | None = None,
 ) -> PhaseMetrics:
     """Compute a phase's metrics and threshold verdicts from its records, deliveries and checks."""
     valid = [r for r in records if r.is_valid]
@@ -125,18 +128,14 @@ def phase_metrics(
         if not check.passed:
             failures[check.stage.value] += 1
 
-    processing_ms = []
-    lag_ms = []
+    processing_ms: list[float] = []
+    visible_ms: list[float] = []
     for record in found:
-        delivery = deliveries.get(record.name)
-        observation = observations[record.name]
-        if delivery is None:
-            continue
-        if delivery.answered_at and observation.first_seen_at:
-            processing_ms.append(max(0.0, (observation.first_seen_at - delivery.answered_at).total_seconds() * 1000))
-        created_at = _created_at(observation)
-        if created_at is not None:
-            lag_ms.append(max(0.0, (created_at - delivery.sent_at.timestamp()) * 1000))
+        timing = processing_time(deliveries.get(record.name), observations[record.name], clock or ClockOffset())
+        if timing is not None:
+            processing_ms.append(timing.seconds * 1000)
+            if timing.visible_after is not None:
+                visible_ms.append(max(0.0, timing.visible_after * 1000))
 
     invalid = [r for r in records if not r.is_valid]
     invalid_handled = sum(1 for r in invalid if all(c.passed for c in by_record.get(r.name, ())))
@@ -231,7 +230,7 @@ def phase_metrics(
         mapping_accuracy=mapping_accuracy,
         field_accuracy={f: field_passed[f] / field_totals[f] for f in sorted(field_totals)},
         processing_time=processing,
-        created_lag=latency_summary(lag_ms),
+        visible_lag=latency_summary(visible_ms),
         failures_by_stage=dict(sorted(failures.items())),
         error_categories=dict(sorted(Counter(d.error_category for d in sent if d.error_category).items())),
         invalid_handled=invalid_handled,
@@ -240,16 +239,3 @@ def phase_metrics(
         api_requests_per_record=_rate(api_requests, metrics_found) if metrics_found else float(api_requests),
         thresholds=tuple(verdicts),
     )
-
-
-def _created_at(observation: Observation) -> float | None:
-    from datetime import datetime
-
-    for prospect in observation.prospects:
-        value = prospect.get("created_at")
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                return None
-    return None

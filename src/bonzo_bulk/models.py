@@ -109,6 +109,8 @@ class Observation:
     """User ids whose On-Behalf-Of list held the record."""
     first_seen_at: datetime | None
     polls: int
+    poll_gap: float | None = None
+    """Seconds between the poll that first found the record and the previous poll of the same list."""
 
     @property
     def found(self) -> bool:
@@ -191,9 +193,9 @@ class PhaseMetrics:
     mapping_accuracy: float
     field_accuracy: Mapping[str, float]
     processing_time: LatencySummary
-    """Accepted at the hook -> first seen through the API."""
-    created_lag: LatencySummary
-    """Prospect ``created_at`` minus the time the record was sent."""
+    """Sent -> created, by Bonzo's ``created_at`` where usable, else first seen (see :mod:`bonzo_bulk.timing`)."""
+    visible_lag: LatencySummary
+    """Sent -> first seen through the API: an upper bound that depends on the polling."""
     failures_by_stage: Mapping[str, int]
     error_categories: Mapping[str, int]
     invalid_handled: int
@@ -205,6 +207,28 @@ class PhaseMetrics:
     @property
     def passed(self) -> bool:
         return all(t.passed for t in self.thresholds)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """A check that failed on (nearly) every record of a phase, with its likely cause and fix.
+
+    Made by :mod:`bonzo_bulk.diagnosis`.
+    """
+
+    phase: PhaseKind
+    check: str
+    stage: Stage
+    failed: int
+    judged: int
+    cause: str
+    fix: str
+    example_expected: Any = None
+    example_actual: Any = None
+
+    @property
+    def headline(self) -> str:
+        return f"[{self.phase}] {self.check} failed on {self.failed} of {self.judged} records: {self.cause}"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -221,6 +245,8 @@ class PhaseResult:
     settled: bool
     """True when every expected record settled before the deadline."""
     settle_seconds: float
+    diagnoses: tuple[Diagnosis, ...] = ()
+    """Checks that failed on (nearly) every record: said once, with cause and fix."""
 
     @property
     def passed(self) -> bool:
@@ -234,6 +260,11 @@ class PhaseResult:
     def failures_by_record(self) -> dict[str, list[CheckResult]]:
         """The failed checks grouped by record, records in the order they first fail."""
         return by_record(self.failures())
+
+    def sporadic_failures(self) -> list[CheckResult]:
+        """The failed checks that no diagnosis explains (the records worth looking at one by one)."""
+        systemic = {d.check for d in self.diagnoses}
+        return [c for c in self.failures() if c.check not in systemic]
 
     def failures(self, *, stage: Stage | None = None, check_prefix: str | None = None) -> list[CheckResult]:
         """The failed checks, optionally only of one stage or whose name starts with a prefix."""

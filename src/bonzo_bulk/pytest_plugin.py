@@ -36,7 +36,16 @@ from bonzo_bulk.delivery import ProbeResult, probe
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.generate import PlanFiles, write_plan
 from bonzo_bulk.metrics import verdict_text
-from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, RunResult, Stage, Target, ThresholdVerdict
+from bonzo_bulk.models import (
+    CheckResult,
+    Diagnosis,
+    PhaseKind,
+    PhaseResult,
+    RunResult,
+    Stage,
+    Target,
+    ThresholdVerdict,
+)
 from bonzo_bulk.report.pytest_html import failure_rows_html, health_html
 from bonzo_bulk.run import Published, RunPlan, execute, plan_run, publish
 from bonzo_bulk.secrets import RedactingFilter, redact
@@ -206,7 +215,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "validation_rule" not in metafunc.fixturenames:
         return
     try:
-        rules = _loaded(metafunc.config).config.validation_rules
+        rules = [r for r in _loaded(metafunc.config).config.validation_rules if r.phase != "control"]
     except BonzoBulkError as exc:
         raise pytest.UsageError(f"bonzo-bulk: {redact(str(exc))}") from None
     metafunc.parametrize("validation_rule", rules, ids=[rule.field for rule in rules], scope="session")
@@ -331,14 +340,25 @@ def _verdict_line(verdict: ThresholdVerdict) -> str:
 class IntegrationCheckFailed(AssertionError):
     """A test's checks failed: carries the failing records, shown as a table instead of a traceback."""
 
-    def __init__(self, headline: str, failures: Sequence[CheckResult], verdicts: Sequence[ThresholdVerdict]) -> None:
+    def __init__(
+        self,
+        headline: str,
+        failures: Sequence[CheckResult],
+        verdicts: Sequence[ThresholdVerdict],
+        diagnoses: Sequence[Diagnosis] = (),
+    ) -> None:
         self.headline = headline
-        self.failures = tuple(failures)
+        systemic = {d.check for d in diagnoses}
+        self.diagnoses = tuple(diagnoses)
+        self.failures = tuple(c for c in failures if c.check not in systemic)
         self.verdicts = tuple(verdicts)
         super().__init__(self.render())
 
     def render(self) -> str:
         lines = [self.headline, *(_verdict_line(v) for v in self.verdicts)]
+        for diagnosis in self.diagnoses:
+            lines.append(f"Systemic: {redact(diagnosis.headline)}")
+            lines.append(f"  fix: {redact(diagnosis.fix)}")
         if self.failures:
             records = len({c.record_name for c in self.failures})
             lines.append(f"{records} record(s) failed {len(self.failures)} check(s):")
@@ -446,8 +466,10 @@ class BulkChecks:
         if failures and (failed_verdicts or not verdicts):
             records = {c.record_name for c in results}
             bad = {c.record_name for c in failures}
+            failing = {c.check for c in failures}
+            diagnoses = [d for d in phase.diagnoses if d.check in failing] if phase is not None else []
             raise IntegrationCheckFailed(
-                f"{label}: {len(records) - len(bad)}/{len(records)} records passed", failures, verdicts
+                f"{label}: {len(records) - len(bad)}/{len(records)} records passed", failures, verdicts, diagnoses
             )
 
     def expect_verdicts(self, phase: PhaseResult, title: str, *names: str, stage: Stage | None = None) -> None:

@@ -8,6 +8,7 @@ same records; the expected owner and team of each record is decided here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -18,9 +19,10 @@ from typing import Any
 
 from faker import Faker
 
+from bonzo_bulk.contract import ContractSettings, PhaseContract, build_contract
 from bonzo_bulk.encodings import encode_body
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.integration import Integration, LoadedVariant, expected_fields, get_path, set_path
+from bonzo_bulk.integration import Integration, LoadedVariant, get_path, set_path
 from bonzo_bulk.models import PhaseKind, PlannedRecord, User
 from bonzo_bulk.settings import BulkConfig, InvalidCase
 from bonzo_bulk.templates import Renderer, compile_template, placeholders
@@ -94,6 +96,8 @@ class Factory:
     template: Any
     identity: RunIdentity
     phase: PhaseKind = "primary"
+    contract: PhaseContract | None = None
+    """The fields the phase is held to; None: the integration's documented mapping alone."""
 
     @property
     def variants(self) -> tuple[LoadedVariant, ...]:
@@ -302,8 +306,7 @@ class Factory:
         if case is not None:
             self._break(payload, case, index)
         manifest = self.integration.manifest
-        expected = expected_fields(manifest, payload)
-        expected["source"] = self.source
+        expected = self.phase_contract.expected_for(payload)
         body = encode_body(payload, manifest.encoding, root=manifest.root, json_field=manifest.json_field)
         return PlannedRecord(
             run_id=run_id,
@@ -340,6 +343,13 @@ class Factory:
     def source(self) -> str:
         """What Bonzo's ``source`` must say: the primary integration's source in both phases."""
         return self.config.integration_type
+
+    @functools.cached_property
+    def phase_contract(self) -> PhaseContract:
+        """The contract the records' expected fields come from."""
+        if self.contract is not None:
+            return self.contract
+        return build_contract(self.integration, self.phase, ContractSettings())
 
     def _break(self, payload: dict[str, Any], case: InvalidCase, index: int) -> None:
         manifest = self.integration.manifest

@@ -26,7 +26,9 @@ import aiohttp
 from bonzo_bulk._http import make_session, run_async
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.contract import PhaseContract, build_contract, load_contract_file
 from bonzo_bulk.delivery import deliver
+from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.integration import Integration, load_integration, search_dirs
 from bonzo_bulk.interrupts import recording_interrupts
@@ -40,6 +42,7 @@ from bonzo_bulk.models import (
     Target,
     User,
 )
+from bonzo_bulk.preflight import preflight
 from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.regression import Regression, compare
 from bonzo_bulk.report.dashboard import render_dashboard
@@ -88,10 +91,7 @@ class PhasePlan:
     kind: PhaseKind
     integration: Integration
     records: tuple[PlannedRecord, ...]
-
-    @property
-    def transforms(self) -> dict[str, str]:
-        return {m.to: m.transform for m in self.integration.manifest.mapping}
+    contract: PhaseContract
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,14 @@ def plan_run(
     template = load_template(loaded.resolve_path(config.payload_template)) if config.payload_template else None
     planned: list[PhasePlan] = []
     users = loaded.users
+    learned = load_contract_file(loaded.resolve_path(config.contract.file)) if config.contract.file else None
     if "primary" in phases:
-        factory = Factory(config=config, users=users, integration=integration, template=template, identity=identity)
-        planned.append(PhasePlan("primary", integration, tuple(factory.plan(invalid=config.invalid_records))))
+        contract = build_contract(integration, "primary", config.contract, learned=learned)
+        factory = Factory(
+            config=config, users=users, integration=integration, template=template, identity=identity, contract=contract
+        )
+        records = tuple(factory.plan(invalid=config.invalid_records))
+        planned.append(PhasePlan("primary", integration, records, contract))
     if "control" in phases and control_enabled(loaded, integration):
         assert integration.manifest.control is not None
         control = load_integration(integration.manifest.control, search=search)
@@ -159,6 +164,7 @@ def plan_run(
             if config.superuser_payload_template
             else None
         )
+        contract = build_contract(control, "control", config.contract, learned=learned)
         factory = Factory(
             config=config,
             users=users,
@@ -166,8 +172,9 @@ def plan_run(
             template=control_template,
             identity=identity,
             phase="control",
+            contract=contract,
         )
-        planned.append(PhasePlan("control", control, tuple(factory.plan())))
+        planned.append(PhasePlan("control", control, tuple(factory.plan()), contract))
     return RunPlan(loaded=loaded, identity=identity, phases=tuple(planned))
 
 
@@ -318,19 +325,33 @@ def session_limit(plan: RunPlan) -> int:
 
 
 async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path: Path | None = None) -> RunResult:
-    """Send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
+    """Preflight, send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
     with RunStore(store_path or store_path_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
-        record_plan(plan, store)
         async with (
             make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
             open_endpoints(plan, session) as endpoints,
+            BonzoClient(
+                base_url=endpoints.api_base_url,
+                api_key=endpoints.api_key,
+                settings=config.api_settings,
+                session=session,
+            ) as client,
         ):
             _announce(loaded, endpoints, progress)
+            checked = await preflight(
+                client,
+                session,
+                users=loaded.users,
+                hooks=_hooks(plan, endpoints),
+                timeout=min(config.webhook_settings.timeout, 10.0),
+            )
+            log.info("%s", checked.describe())
+            record_plan(plan, store)
             deliveries = await deliver_all(plan, endpoints, session, store, progress)
-            result = await _settle_and_verify(plan, endpoints, session, deliveries, store, progress)
+            result = await _settle_and_verify(plan, endpoints, client, deliveries, store, progress)
             store.finish_run(result, keep_written=True)
             policy = config.cleanup.after_run
             if policy == "always" or (policy == "on_success" and result.passed):
@@ -346,6 +367,14 @@ async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path
                 )
     _log_summary(result)
     return result
+
+
+def _hooks(plan: RunPlan, endpoints: Endpoints) -> list[tuple[str, str]]:
+    """(name, URL) of each hook the run will POST to."""
+    hooks = [("webhook", endpoints.hook_url)] if plan.phase("primary") else []
+    if plan.phase("control") and endpoints.control_hook_url:
+        hooks.append(("control webhook", endpoints.control_hook_url))
+    return hooks
 
 
 @dataclass(frozen=True)
@@ -431,7 +460,7 @@ async def deliver_all(
 async def _settle_and_verify(
     plan: RunPlan,
     endpoints: Endpoints,
-    session: aiohttp.ClientSession,
+    client: BonzoClient,
     deliveries: dict[PhaseKind, list[DeliveryResult]],
     store: RunStore,
     progress: Progress,
@@ -444,21 +473,18 @@ async def _settle_and_verify(
         log.info("Using On-Behalf-Of: %s (%s)", user.user_id, user.email)
     deadline = config.polling.deadline or config.processing_delay + config.polling.grace
     progress.stage("settle", None)
-    async with BonzoClient(
-        base_url=endpoints.api_base_url, api_key=endpoints.api_key, settings=config.api_settings, session=session
-    ) as client:
-        outcome = await settle(
-            client,
-            plan.records,
-            by_name,
-            users=users,
-            search=plan.run_id if config.test_data_settings.unique_emails else _name_prefix(loaded),
-            polling=config.polling,
-            deadline_seconds=deadline,
-            per_page=config.api_settings.max_prospects_per_request,
-            order=config.api_settings.list_order,
-            on_poll=lambda found, expected: progress.update("settle", found, expected),
-        )
+    outcome = await settle(
+        client,
+        plan.records,
+        by_name,
+        users=users,
+        search=plan.run_id if config.test_data_settings.unique_emails else _name_prefix(loaded),
+        polling=config.polling,
+        deadline_seconds=deadline,
+        per_page=config.api_settings.max_prospects_per_request,
+        order=config.api_settings.list_order,
+        on_poll=lambda found, expected: progress.update("settle", found, expected),
+    )
     finished_at = datetime.now(UTC)
     total_records = max(1, len(plan.records))
     phases: list[PhaseResult] = []
@@ -472,12 +498,13 @@ async def _settle_and_verify(
             by_name,
             observations,
             unexpected,
-            rules=config.validation_rules,
-            transforms=phase.transforms,
+            rules=[r for r in config.validation_rules if r.phase in (phase.kind, "both")],
+            transforms=phase.contract.transforms,
             thresholds=config.thresholds,
             integration_type=config.integration_type,
+            clock=outcome.clock,
         )
-        share = round(outcome.api_requests * len(phase.records) / total_records)
+        share = round(client.requests_made * len(phase.records) / total_records)
         metrics = phase_metrics(
             phase.kind,
             phase.records,
@@ -486,6 +513,7 @@ async def _settle_and_verify(
             checks,
             thresholds=config.thresholds,
             api_requests=share,
+            clock=outcome.clock,
         )
         phases.append(
             PhaseResult(
@@ -498,11 +526,28 @@ async def _settle_and_verify(
                 metrics=metrics,
                 settled=outcome.settled,
                 settle_seconds=round(outcome.seconds, 3),
+                diagnoses=diagnose(
+                    phase.kind,
+                    checks,
+                    provenance={f.field: f.by for f in phase.contract.fields},
+                    sources={f.field: f.source for f in phase.contract.fields if f.source},
+                ),
             )
         )
         _log_phase(phase.kind, phase.records, observations, metrics.created, users)
-    notes = [f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"]
-    if not outcome.settled:
+    notes = [
+        f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s); {client.requests_made} API requests in all "
+        f"({outcome.api_requests} while settling)",
+        f"clock offset to Bonzo's API: {outcome.clock.describe()}",
+    ]
+    if outcome.rate_limited_seconds:
+        notes.append(
+            f"rate limiting: {client.rate_limited_answers} answer(s) 429, {outcome.rate_limited_seconds:.1f} s of the "
+            f"{deadline:g} s deadline spent waiting on Retry-After"
+        )
+    if outcome.stopped_early:
+        notes.append(f"settling stopped early: {outcome.stopped_early}")
+    elif not outcome.settled:
         notes.append(f"the deadline ({deadline:g} s after the last delivery) passed before every record settled")
     if endpoints.target == "sandbox":
         notes.append("target: local sandbox — nothing was sent to Bonzo")

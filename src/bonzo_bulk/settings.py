@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from bonzo_bulk.contract import ContractSettings
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -125,6 +127,11 @@ class ValidationRule(_Section):
     required: bool = False
     normalize: Literal["none", "lower", "phone", "strip"] = "none"
     stage: Literal["assignment", "mapping", "verification"] | None = None
+    phase: Literal["primary", "control", "both"] = Field(
+        default="primary",
+        description="the phase whose records the rule checks: the spec's rules describe the primary hook; the "
+        "control posts to a general-type hook that stores its own values",
+    )
 
     @model_validator(mode="after")
     def _has_expectation(self) -> ValidationRule:
@@ -202,6 +209,18 @@ class ApiSettings(_Section):
     max_prospects_per_request: int = Field(default=100, ge=1, le=1000)
     concurrent_requests: int = Field(default=4, ge=1, le=64)
     default_retry_after: float = Field(default=60.0, ge=0, le=3600, description="wait on a 429 without Retry-After")
+    request_budget: int | None = Field(
+        default=None,
+        ge=1,
+        description="most API requests one run may send (preflight, settling, cleanup); default: no limit",
+    )
+    max_requests_per_minute: float | None = Field(
+        default=None,
+        gt=0,
+        le=100_000,
+        description="pace API calls under this rate; X-RateLimit-Limit headers, when Bonzo sends them, "
+        "lower it further, and a 429 halves the pace",
+    )
     list_order: str | None = Field(
         default=None,
         description="value sent as `order` when listing prospects (Bonzo's accepted values are undocumented, so "
@@ -319,6 +338,7 @@ class BulkConfig(_Section):
     polling: PollingSettings = Field(default_factory=PollingSettings)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     invalid_records: list[InvalidCase] = Field(default_factory=list)
+    contract: ContractSettings = Field(default_factory=ContractSettings)
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
     regression: RegressionSettings = Field(default_factory=RegressionSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bonzo_bulk.bonzo.clock import ClockOffset, ClockTracker
+from bonzo_bulk.errors import BudgetExhausted, RateLimited
 from bonzo_bulk.models import DeliveryResult, Observation, PlannedRecord, Prospect, User
 from bonzo_bulk.settings import PollingSettings
 
@@ -43,6 +45,11 @@ class ProspectLister(Protocol):
     """The part of :class:`bonzo_bulk.bonzo.BonzoClient` the poller needs."""
 
     requests_made: int
+    deadline: float | None
+    rate_limited_seconds: float
+
+    @property
+    def clock(self) -> ClockTracker: ...
 
     def list_prospects(
         self,
@@ -65,6 +72,12 @@ class SettleOutcome:
     seconds: float
     polls: int
     api_requests: int
+    clock: ClockOffset = field(default_factory=ClockOffset)
+    """Bonzo's clock against ours, for processing times from ``created_at``."""
+    rate_limited_seconds: float = 0.0
+    """Seconds of the settle spent waiting on 429 answers."""
+    stopped_early: str | None = None
+    """Why polling stopped before the records settled or the deadline passed (budget, rate limit)."""
 
 
 @dataclass
@@ -73,6 +86,7 @@ class _Seen:
     users: set[int] = field(default_factory=set)
     first_seen_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     first_poll: int = 0
+    poll_gap: float | None = None
 
 
 def expects_prospect(record: PlannedRecord, delivery: DeliveryResult | None) -> bool:
@@ -106,6 +120,7 @@ class Poller:
         self._seen: dict[int, _Seen] = {}
         self._known: dict[int, set[int]] = {u.user_id: set() for u in users}
         self._ordered: dict[int, bool] = {u.user_id: True for u in users}
+        self._last_polled: dict[int, datetime] = {}
         self.polls = 0
 
     def record_of(self, prospect: Prospect) -> PlannedRecord | None:
@@ -133,6 +148,8 @@ class Poller:
         # Only prospects known before this poll prove the rest is known: while records are being
         # created, ones seen on page 1 of this poll slide onto page 2 and must not stop the paging.
         known_before = frozenset(self._known[user_id])
+        previous = self._last_polled.get(user_id)
+        self._last_polled[user_id] = datetime.now(UTC)
         while True:
             result = await self.client.list_prospects(
                 on_behalf_of=user_id, search=self.search, page=page, per_page=self.per_page, order=self.order
@@ -148,7 +165,8 @@ class Poller:
             for prospect_id, prospect in zip(ids, data, strict=True):
                 entry = self._seen.get(prospect_id)
                 if entry is None:
-                    entry = _Seen(prospect=prospect, first_seen_at=now, first_poll=self.polls)
+                    gap = (now - previous).total_seconds() if previous is not None else None
+                    entry = _Seen(prospect=prospect, first_seen_at=now, first_poll=self.polls, poll_gap=gap)
                     self._seen[prospect_id] = entry
                     new += 1
                 else:
@@ -181,6 +199,7 @@ class Poller:
                 seen_in=tuple(sorted({u for e in entries for u in e.users})),
                 first_seen_at=min(e.first_seen_at for e in entries),
                 polls=self.polls,
+                poll_gap=min(entries, key=lambda e: e.first_seen_at).poll_gap,
             )
             for name, entries in grouped.items()
         }
@@ -224,7 +243,10 @@ async def settle(
     """
     started = time.monotonic()
     deadline = started + deadline_seconds
+    client.deadline = deadline + polling.interval
     requests_before = client.requests_made
+    limited_before = client.rate_limited_seconds
+    stopped_early: str | None = None
     poller = Poller(client, records, users=users, search=search, per_page=per_page, order=order)
     expected = {r.name: r for r in records if expects_prospect(r, deliveries.get(r.name))}
     all_users = [u.user_id for u in users]
@@ -242,7 +264,12 @@ async def settle(
         late = time.monotonic() >= deadline
         full = not waiting or late or poller.polls % FULL_SWEEP_EVERY == FULL_SWEEP_EVERY - 1
         targets = all_users if full else sorted({r.expected_user.user_id for r in waiting})
-        new = await poller.poll(targets)
+        try:
+            new = await poller.poll(targets)
+        except (BudgetExhausted, RateLimited) as exc:
+            stopped_early = str(exc)
+            log.warning("Settling stopped early: %s", exc)
+            break
         waiting = outstanding()
         if on_poll is not None:
             on_poll(len(expected) - len(waiting), len(expected))
@@ -258,7 +285,10 @@ async def settle(
             interval = min(interval * 1.5, polling.max_interval)
         if late and full:
             if waiting and poller.search is not None:
-                await _sweep_without_search(poller, all_users, len(waiting))
+                try:
+                    await _sweep_without_search(poller, all_users, len(waiting))
+                except (BudgetExhausted, RateLimited) as exc:
+                    stopped_early = str(exc)
             break
         if time.monotonic() >= deadline:
             interval = 0.0
@@ -270,4 +300,7 @@ async def settle(
         seconds=time.monotonic() - started,
         polls=poller.polls,
         api_requests=client.requests_made - requests_before,
+        clock=client.clock.estimate,
+        rate_limited_seconds=client.rate_limited_seconds - limited_before,
+        stopped_early=stopped_early,
     )

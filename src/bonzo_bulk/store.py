@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from bonzo_bulk import store_codec as codec
+from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import (
     CheckResult,
@@ -77,7 +78,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE TABLE IF NOT EXISTS observations (
     run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq INTEGER NOT NULL,
     record_name TEXT NOT NULL, prospects TEXT NOT NULL, seen_in TEXT NOT NULL, first_seen_at TEXT,
-    polls INTEGER NOT NULL,
+    polls INTEGER NOT NULL, poll_gap REAL,
     PRIMARY KEY (run_id, phase, record_name)
 );
 CREATE TABLE IF NOT EXISTS prospects (
@@ -478,6 +479,7 @@ class RunStore:
             metrics=codec.metrics_from_json(json.loads(row["metrics"])),
             settled=bool(row["settled"]),
             settle_seconds=row["settle_seconds"],
+            diagnoses=diagnose(kind, checks),
         )
 
     def _rows(self, table: str, run_id: str, phase: str) -> list[sqlite3.Row]:

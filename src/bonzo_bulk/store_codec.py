@@ -60,8 +60,9 @@ def owner_of(prospect: Mapping[str, Any]) -> int | None:
 
 
 def metrics_from_json(data: Mapping[str, Any]) -> PhaseMetrics:
-    values = {f.name: data[f.name] for f in dataclasses.fields(PhaseMetrics)}
-    for name in ("delivery_latency", "processing_time", "created_lag"):
+    # Runs stored before visible_lag existed carry created_lag in its place.
+    values = {f.name: data.get(f.name, data.get("created_lag", {})) for f in dataclasses.fields(PhaseMetrics)}
+    for name in ("delivery_latency", "processing_time", "visible_lag"):
         values[name] = LatencySummary(**values[name])
     user_keys = [f.name for f in dataclasses.fields(UserAccuracy)]
     values["per_user"] = tuple(UserAccuracy(**{k: u[k] for k in user_keys}) for u in values["per_user"])

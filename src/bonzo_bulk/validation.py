@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bonzo_bulk.bonzo.clock import ClockOffset
+from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.integration import Manifest, get_path, owner_value
 from bonzo_bulk.models import CheckResult, DeliveryResult, Observation, PhaseKind, PlannedRecord, Prospect, Stage
 from bonzo_bulk.normalize import values_match
 from bonzo_bulk.settings import TestDataSettings, Thresholds, ValidationRule
+from bonzo_bulk.timing import processing_time
 
-_ASSIGNMENT_FIELDS = ("assigned_user", "assigned_to", "business_entity_id", "business")
+_ASSIGNMENT_FIELDS = ("assigned_user", "assigned_to", "business_entity_id", "business", "owner", "owner_email", "team")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +43,11 @@ def stage_of(field: str) -> Stage:
 
 
 def builtin_rules() -> list[Rule]:
-    """The ownership checks every run makes, whatever the config says."""
+    """The ownership checks every run makes, read through every owner/team shape Bonzo is known to use."""
     return [
-        Rule("assigned_user.id", Stage.ASSIGNMENT, "none", symbol="user_id_from_lo_email"),
-        Rule("assigned_user.email", Stage.ASSIGNMENT, "lower", symbol="lo_email"),
-        Rule("assigned_to", Stage.ASSIGNMENT, "none", symbol="user_id_from_lo_email"),
-        Rule("business_entity_id", Stage.ASSIGNMENT, "none", symbol="team_id_from_user"),
+        Rule("owner", Stage.ASSIGNMENT, "none", symbol="user_id_from_lo_email"),
+        Rule("owner_email", Stage.ASSIGNMENT, "lower", symbol="lo_email"),
+        Rule("team", Stage.ASSIGNMENT, "none", symbol="team_id_from_user"),
     ]
 
 
@@ -80,13 +82,35 @@ def _is_symbol(value: str) -> bool:
     return value in _SYMBOLS or value.startswith("payload:") or value.startswith("expected:")
 
 
+_SAME_AS_BUILTIN: dict[tuple[str, str | None], str] = {
+    ("assigned_user.id", "user_id_from_lo_email"): "owner",
+    ("assigned_user.id", "user_id"): "owner",
+    ("assigned_to", "user_id_from_lo_email"): "owner",
+    ("assigned_to", "user_id"): "owner",
+    ("assigned_user.email", "lo_email"): "owner_email",
+    ("assigned_user.email", "user_email"): "owner_email",
+    ("business_entity_id", "team_id_from_user"): "team",
+    ("business_entity_id", "team_id"): "team",
+    ("business.id", "team_id_from_user"): "team",
+    ("business.id", "team_id"): "team",
+}
+"""Config rules that state a built-in ownership fact; they are judged once, by the built-in check."""
+
+
+def check_name(rule: ValidationRule) -> str:
+    """The name of the check a config rule is judged by (a built-in one when it states an ownership fact)."""
+    resolved = config_rules([rule])[0]
+    return _SAME_AS_BUILTIN.get((resolved.field, resolved.symbol), resolved.field)
+
+
 def record_rules(record: PlannedRecord, base: Sequence[Rule], transforms: Mapping[str, str]) -> list[Rule]:
-    """Every rule for one record: built-ins, then its mapped fields, then the config's (which win)."""
+    """Every rule for one record: built-ins, then its contract's fields, then the config's (which win)."""
     by_field: dict[str, Rule] = {r.field: r for r in builtin_rules()}
     for field in record.expected:
         by_field[field] = Rule(field, stage_of(field), transforms.get(field, "none"), symbol=f"expected:{field}")
     for rule in base:
-        by_field[rule.field] = rule
+        if (rule.field, rule.symbol) not in _SAME_AS_BUILTIN:
+            by_field[rule.field] = rule
     return list(by_field.values())
 
 
@@ -117,6 +141,7 @@ def verify_record(
     rules: Sequence[Rule],
     thresholds: Thresholds,
     integration_type: str,
+    clock: ClockOffset | None = None,
 ) -> list[CheckResult]:
     """All checks for one valid record."""
     name = record.name
@@ -153,7 +178,7 @@ def verify_record(
             "" if len(prospects) == 1 else f"{len(prospects)} prospects: ids {[p.get('id') for p in prospects]}",
         )
     )
-    checks.append(_processing_check(record, delivery, observation, thresholds))
+    checks.append(_processing_check(record, delivery, observation, thresholds, clock or ClockOffset()))
     expected_owner = record.expected_user.user_id
     seen_in = sorted(set(observation.seen_in))
     checks.append(
@@ -167,8 +192,11 @@ def verify_record(
             "" if seen_in == [expected_owner] else "not (only) in the expected owner's On-Behalf-Of list",
         )
     )
+    view = ProspectView(prospect)
     for rule in rules:
-        checks.append(_rule_check(rule, record, prospect, integration_type))
+        check = _rule_check(rule, record, view, integration_type)
+        if check is not None:
+            checks.append(check)
     return checks
 
 
@@ -181,26 +209,49 @@ def _delivery_check(record: PlannedRecord, delivery: DeliveryResult | None) -> C
 
 
 def _processing_check(
-    record: PlannedRecord, delivery: DeliveryResult | None, observation: Observation, thresholds: Thresholds
+    record: PlannedRecord,
+    delivery: DeliveryResult | None,
+    observation: Observation,
+    thresholds: Thresholds,
+    clock: ClockOffset,
 ) -> CheckResult:
     limit = thresholds.max_processing_seconds
-    if delivery is None or delivery.answered_at is None or observation.first_seen_at is None:
+    timing = processing_time(delivery, observation, clock)
+    if timing is None:
         return CheckResult(record.name, "processing_time", Stage.PROCESSING, True, f"<= {limit:g} s", None)
-    seconds = max(0.0, (observation.first_seen_at - delivery.answered_at).total_seconds())
-    ok = seconds <= limit
+    ok = timing.seconds <= limit + timing.resolution
+    how = "by Bonzo's created_at" if timing.source == "created_at" else "first seen through the API (upper bound)"
     return CheckResult(
         record.name,
         "processing_time",
         Stage.PROCESSING,
         ok,
         f"<= {limit:g} s",
-        round(seconds, 3),
-        "" if ok else f"took {seconds:.1f} s to appear",
+        round(timing.seconds, 3),
+        f"± {timing.resolution:g} s, {how}" if ok else f"took {timing.seconds:.1f} s ± {timing.resolution:g} s ({how})",
     )
 
 
-def _rule_check(rule: Rule, record: PlannedRecord, prospect: Prospect, integration_type: str) -> CheckResult:
-    actual = get_path(prospect, rule.field)
+def _rule_check(rule: Rule, record: PlannedRecord, view: ProspectView, integration_type: str) -> CheckResult | None:
+    if rule.field == "owner":
+        actual_ids = sorted(view.owner_ids)
+        expected = resolve_expected(rule, record, integration_type)
+        ok = actual_ids == [expected]
+        message = "" if ok else ("assigned_to and assigned_user.id disagree" if len(actual_ids) > 1 else "mismatch")
+        return CheckResult(record.name, "owner", rule.stage, ok, expected, view.owner_id, message)
+    if rule.field == "owner_email":
+        if view.owner_email is None:
+            return None  # the prospect names no owner email: the owner id check stands alone
+        expected = resolve_expected(rule, record, integration_type)
+        ok = values_match(expected, view.owner_email, "lower")
+        return CheckResult(
+            record.name, "owner_email", rule.stage, ok, expected, view.owner_email, "" if ok else "mismatch"
+        )
+    if rule.field == "team":
+        expected = resolve_expected(rule, record, integration_type)
+        ok = values_match(expected, view.team_id, "none")
+        return CheckResult(record.name, "team", rule.stage, ok, expected, view.team_id, "" if ok else "mismatch")
+    actual = view.value(rule.field)
     if rule.required_only:
         ok = actual not in (None, "", [], {})
         return CheckResult(record.name, rule.field, rule.stage, ok, "a value", actual, "" if ok else "missing")
@@ -217,8 +268,7 @@ def verify_invalid(
     found = observation is not None and observation.found
     owner = None
     if found and observation is not None:
-        prospect = observation.prospects[0]
-        owner = get_path(prospect, "assigned_user.id") or prospect.get("assigned_to")
+        owner = ProspectView(observation.prospects[0]).owner_id
     expectation = record.expected_handling or "reject"
     if expectation == "reject":
         ok = status is not None and 400 <= status < 500 and not found
@@ -255,7 +305,7 @@ def verify_unexpected(prospects: Sequence[Prospect]) -> list[CheckResult]:
             Stage.VERIFICATION,
             False,
             "no prospect",
-            {"id": p.get("id"), "email": p.get("email"), "owner": p.get("assigned_to")},
+            {"id": p.get("id"), "email": p.get("email"), "owner": ProspectView(p).owner_id},
             "a prospect matching this run that no record explains",
         )
         for p in prospects
@@ -272,6 +322,7 @@ def verify_phase(
     transforms: Mapping[str, str],
     thresholds: Thresholds,
     integration_type: str,
+    clock: ClockOffset | None = None,
 ) -> list[CheckResult]:
     """Every check of one phase, in record order, unexpected prospects last."""
     base = config_rules(rules)
@@ -288,6 +339,7 @@ def verify_phase(
                     rules=record_rules(record, base, transforms),
                     thresholds=thresholds,
                     integration_type=integration_type,
+                    clock=clock,
                 )
             )
         else:

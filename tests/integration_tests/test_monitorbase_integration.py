@@ -48,8 +48,8 @@ def test_user_assignment_accuracy(primary_phase: PhaseResult, bulk_checks: BulkC
 
 @pytest.mark.api
 def test_team_routing(primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
-    """``business_entity_id`` is the expected owner's team."""
-    bulk_checks.expect(primary_phase, "Team routing", checks=["business_entity_id"], verdict="assignment_accuracy")
+    """The team (``business_entity_id`` / ``business.id``) is the expected owner's team."""
+    bulk_checks.expect(primary_phase, "Team routing", checks=["team"], verdict="assignment_accuracy")
 
 
 @pytest.mark.api
@@ -63,7 +63,7 @@ def test_on_behalf_of_visibility(primary_phase: PhaseResult, bulk_checks: BulkCh
 def test_prospect_ownership(primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
     """The prospect is owned (``assigned_to`` / ``assigned_user.id``) by the user ``lo_email`` names."""
     bulk_checks.expect(
-        primary_phase, "Prospect ownership", checks=["assigned_to", "assigned_user.id"], verdict="assignment_accuracy"
+        primary_phase, "Prospect ownership", checks=["owner", "owner_email"], verdict="assignment_accuracy"
     )
 
 

@@ -263,7 +263,7 @@ def _phase(spec: RunSpec, kind: PhaseKind, count: int, rng: random.Random) -> Ph
         mapping_accuracy=rates["mapping_accuracy"],
         field_accuracy={f: field_ok[f] / max(1, created) for f in MAPPED_FIELDS},
         processing_time=_summary(processing),
-        created_lag=_summary([p + 30 for p in processing]),
+        visible_lag=_summary([p + 30 for p in processing]),
         failures_by_stage=dict(Counter(c.stage.value for c in failed)),
         error_categories=dict(Counter(d.error_category for d in deliveries if d.error_category)),
         invalid_handled=invalid_handled,

@@ -41,6 +41,15 @@ def make_config() -> Any:
     return small_config
 
 
+DECLARED_CONTRACT: dict[str, Any] = {
+    "primary": [
+        {"to": "source", "value": "monitorbase"},
+        *({"from": f"custom_{n}", "to": f"custom_fields.custom_{n}"} for n in (1, 2, 3)),
+    ]
+}
+"""What the lenient sandbox's Monitorbase hook is declared to store beyond the documented fields."""
+
+
 def small_config(tmp_path: Path, sandbox_url: str | None = None, **overrides: Any) -> LoadedConfig:
     """A quick config: 9 records over 3 users, short timeouts and deadline, reports under tmp_path."""
     data: dict[str, Any] = {
@@ -53,6 +62,7 @@ def small_config(tmp_path: Path, sandbox_url: str | None = None, **overrides: An
         "api_settings": {"retry_delay": 0.05, "default_retry_after": 1},
         "polling": {"interval": 0.15, "deadline": 2.0, "max_interval": 0.5},
         "reports_dir": str(tmp_path / "reports"),
+        "contract": DECLARED_CONTRACT,
     }
     if sandbox_url is not None:
         data["sandbox"] = {"url": sandbox_url}

@@ -60,14 +60,13 @@ def test_clean_run_passes_every_check(run_with: Any, tmp_path: Path, sandbox: Sa
         (
             {"kind": "wrong_owner"},
             {
-                ("assignment", "assigned_user.id"),
-                ("assignment", "assigned_user.email"),
-                ("assignment", "assigned_to"),
-                ("assignment", "business_entity_id"),
+                ("assignment", "owner"),
+                ("assignment", "owner_email"),
+                ("assignment", "team"),
                 ("assignment", "visibility"),
             },
         ),
-        ({"kind": "wrong_team"}, {("assignment", "business_entity_id")}),
+        ({"kind": "wrong_team"}, {("assignment", "team")}),
         ({"kind": "mangle_field", "field": "last_name"}, {("mapping", "last_name")}),
         ({"kind": "missing_field", "field": "city"}, {("mapping", "city")}),
         ({"kind": "wrong_source", "value": "app"}, {("mapping", "source")}),
@@ -128,7 +127,7 @@ def test_rate_based_faults_match_the_ground_truth(run_with: Any, tmp_path: Path,
     for record in dropped:
         assert found[record] == {("processing", "created")}
     for record in rerouted:
-        assert found[record] == {("assignment", "business_entity_id")}
+        assert found[record] == {("assignment", "team")}
 
 
 def test_invalid_records_are_judged_by_their_declared_handling(
@@ -151,6 +150,6 @@ def test_invalid_records_are_judged_by_their_declared_handling(
 def test_failures_carry_expected_and_actual(run_with: Any, tmp_path: Path, sandbox: SandboxServer) -> None:
     result = run_with(tmp_path, sandbox, [{"kind": "wrong_owner", "records": [R(1)]}])
     assert result.primary is not None
-    check = next(c for c in result.primary.failures() if c.check == "assigned_user.id")
+    check = next(c for c in result.primary.failures() if c.check == "owner")
     assert check.expected == 101
     assert check.actual in (102, 103)

@@ -32,10 +32,9 @@ LAST_NAMES = {
     "unbounce": "Unbounce",
 }
 OWNER_CHECKS = {
-    ("assignment", "assigned_user.id"),
-    ("assignment", "assigned_user.email"),
-    ("assignment", "assigned_to"),
-    ("assignment", "business_entity_id"),
+    ("assignment", "owner"),
+    ("assignment", "owner_email"),
+    ("assignment", "team"),
     ("assignment", "visibility"),
 }
 
@@ -131,6 +130,10 @@ def test_every_zillow_variant_is_sent_and_checked(tmp_path: Path, sandbox: Sandb
     plan = plan_run(shipped(tmp_path, "zillow", sandbox, [], control=False, invalid_records=[]))
     sent = [r.payload["type"] for r in plan.records]
     assert sent == ["simple", "quote", "longForm", "propertyPreapproval", "simple", "quote"]
+    # Custom fields are checked only once declared (the reference does not document their mapping).
+    assert all("custom_fields.zillow_type" not in r.expected for r in plan.records)
+    declared = {"primary": [{"from": "type", "to": "custom_fields.zillow_type"}]}
+    plan = plan_run(shipped(tmp_path, "zillow", sandbox, [], control=False, invalid_records=[], contract=declared))
     assert [r.expected["custom_fields.zillow_type"] for r in plan.records] == sent
     assert "details" in plan.records[0].payload and "loanAmount" not in plan.records[0].payload["details"]
 

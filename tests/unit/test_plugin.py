@@ -73,6 +73,7 @@ def write_config(directory: Path, **overrides: Any) -> Path:
         "polling": {"interval": 0.2, "max_interval": 0.5, "deadline": 5.0},
         "sandbox": {"processing": {"distribution": "fixed", "seconds": 0.05}},
         "reports_dir": str(directory / "reports"),
+        "contract": {"primary": [{"from": f"custom_{n}", "to": f"custom_fields.custom_{n}"} for n in (1, 2, 3)]},
     }
     data.update(overrides)
     path = directory / "bulk.yaml"
@@ -252,7 +253,7 @@ def test_faulty_sandbox_fails_exactly_the_assignment_tests_naming_the_records(
     assert "Traceback" not in text
     # the failure is a table: record, stage, check, expected owner, actual owner (another test user)
     for record, expected_owner in (("TestRecord_MonitorBase_002", 102), ("TestRecord_MonitorBase_007", 101)):
-        row = rf"^{record}\s+assignment\s+assigned_user\.id\s+{expected_owner}\s+(10[123])\s+mismatch$"
+        row = rf"^{record}\s+assignment\s+owner\s+{expected_owner}\s+(10[123])\s+mismatch$"
         actual = {int(m) for m in re.findall(row, text, re.MULTILINE)}
         assert actual and expected_owner not in actual, f"no assignment row for {record}:\n{text}"
     assert "User assignment [primary]: 7/9 records passed" in text

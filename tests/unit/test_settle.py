@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bonzo_bulk.bonzo.clock import ClockTracker
 from bonzo_bulk.integration import load_integration
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
 from bonzo_bulk.records import Factory, RunIdentity
@@ -36,6 +37,9 @@ class FakeBonzo:
         self.lists: dict[int, list[dict[str, Any]]] = {u.user_id: [] for u in USERS}
         self.next_id = 1
         self.requests_made = 0
+        self.deadline: float | None = None
+        self.rate_limited_seconds = 0.0
+        self.clock = ClockTracker()
         self.newest_first = newest_first
         self.max_per_page = max_per_page
         self.before_page: Callable[[], None] = lambda: None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import re
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -39,7 +40,9 @@ from bonzo_bulk._http import (
     parse_retry_after,
     retry_transient,
 )
-from bonzo_bulk.errors import AuthError, BonzoAPIError, MethodNotAllowed, NotFoundError, RateLimited
+from bonzo_bulk.bonzo.clock import ClockTracker
+from bonzo_bulk.bonzo.pacing import Pacer
+from bonzo_bulk.errors import AuthError, BonzoAPIError, BudgetExhausted, MethodNotAllowed, NotFoundError, RateLimited
 from bonzo_bulk.models import Prospect
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 from bonzo_bulk.settings import ApiSettings
@@ -150,6 +153,16 @@ class BonzoClient:
         """Every HTTP request actually sent, retries included."""
         self.request_counts: Counter[tuple[str, str]] = Counter()
         """Requests sent per (method, route template), e.g. ``("GET", "/prospects/{id}")``."""
+        self.clock = ClockTracker()
+        """Bonzo's clock against ours, from every answer's ``Date`` header."""
+        self.pacer = Pacer(settings.max_requests_per_minute)
+        self.budget = settings.request_budget
+        """Most requests this client may send (None: no limit)."""
+        self.deadline: float | None = None
+        """A ``time.monotonic()`` instant no 429 wait may reach past (set by whoever polls to a deadline)."""
+        self.rate_limited_seconds = 0.0
+        """Seconds spent waiting on 429 answers (``Retry-After``)."""
+        self.rate_limited_answers = 0
 
     def __repr__(self) -> str:
         return f"BonzoClient(base_url={redact_url(str(self._root))!r}, api_key=SecretStr('**********'))"
@@ -214,15 +227,26 @@ class BonzoClient:
 
         async def attempt() -> Any:
             async with self._limit:
+                if self.budget is not None and self.requests_made >= self.budget:
+                    raise BudgetExhausted(
+                        f"the run's API budget of {self.budget} requests is spent "
+                        "(api_settings.request_budget); raise it or verify fewer records",
+                        method=verb,
+                        path=shown_path,
+                    )
+                await self.pacer.wait()
                 self.requests_made += 1
                 self.request_counts[(verb, route)] += 1
                 try:
+                    left = time.time()
                     async with session.request(
                         verb, url, params=query or None, json=json, headers=headers, timeout=self._timeout
                     ) as response:
                         raw = await response.read()
+                        self.clock.observe(response.headers.get("Date"), left, time.time())
                         status = response.status
                         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                        self.pacer.learn(status, response.headers)
                 except Exception as exc:
                     category = categorize_exception(exc)
                     if category is None:
@@ -236,6 +260,8 @@ class BonzoClient:
                         method=verb,
                         path=shown_path,
                     ) from exc
+            if status == 429:
+                self._note_rate_limited(retry_after, verb, shown_path)
             if status >= 400:
                 category = categorize_status(status)
                 if category in RETRYABLE and category is not None:
@@ -272,6 +298,20 @@ class BonzoClient:
                 method=verb,
                 path=shown_path,
             ) from cause
+
+    def _note_rate_limited(self, retry_after: float | None, method: str, path: str) -> None:
+        """Count a 429's wait, or give up at once when the wait would pass the deadline."""
+        wait = retry_after if retry_after is not None else self._policy.default_retry_after or self._policy.base_delay
+        self.rate_limited_answers += 1
+        if self.deadline is not None and time.monotonic() + wait > self.deadline:
+            raise RateLimited(
+                f"Bonzo asked to wait {wait:g} s (429), past the run's deadline; the deadline is kept",
+                retry_after=retry_after,
+                status=429,
+                method=method,
+                path=path,
+            )
+        self.rate_limited_seconds += wait
 
     @staticmethod
     def _decode(raw: bytes, status: int, method: str, path: str) -> Any:

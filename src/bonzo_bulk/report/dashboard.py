@@ -153,9 +153,7 @@ def _failure_rows(result: RunResult) -> tuple[list[FailureRow], int]:
     rows: list[FailureRow] = []
     total = 0
     for phase in result.phases:
-        for check in phase.checks:
-            if check.passed:
-                continue
+        for check in phase.sporadic_failures():
             total += 1
             if len(rows) < MAX_FAILURE_ROWS:
                 rows.append(
@@ -237,6 +235,7 @@ def render_dashboard(
         "passed": result.passed,
         "phases": [(p, _tiles(p)) for p in result.phases],
         "regressions": regressions,
+        "diagnoses": [d for p in result.phases for d in p.diagnoses],
         "baseline_id": baseline_id,
         "figures": _deep_redact(_figures(result, runs, baseline_id)),
         "runs": list(reversed(runs)),

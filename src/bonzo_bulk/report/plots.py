@@ -59,14 +59,12 @@ def funnel(phase: PhaseResult) -> Figure:
 
 
 def processing_times_ms(phase: PhaseResult) -> list[float]:
-    """Per record: accepted at the hook (the delivery's answer) -> first seen through the API, in ms."""
-    answered = {d.record_name: d.answered_at or d.sent_at for d in phase.deliveries if d.accepted}
-    times = []
-    for observation in phase.observations:
-        start = answered.get(observation.record_name)
-        if start is not None and observation.first_seen_at is not None:
-            times.append((observation.first_seen_at - start).total_seconds() * 1000)
-    return times
+    """Per record, the processing time the judge measured (``processing_time`` checks), in ms."""
+    return [
+        float(c.actual) * 1000
+        for c in phase.checks
+        if c.check == "processing_time" and isinstance(c.actual, int | float) and not isinstance(c.actual, bool)
+    ]
 
 
 def histogram(values: Sequence[float]) -> tuple[list[float], list[int], bool]:

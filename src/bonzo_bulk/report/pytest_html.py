@@ -95,7 +95,7 @@ def _phase_html(phase: PhaseResult) -> str:
                 (name, *(f"{getattr(s, k) / 1000:.2f} s" for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")))
                 for name, s in (("processing", m.processing_time), ("webhook response", m.delivery_latency))
             ],
-            "processing time (accepted -> visible) and response time",
+            "processing time (sent -> created, by Bonzo's created_at where usable) and response time",
         ),
         _html_table(
             ("stage", "failed checks"),
@@ -105,9 +105,14 @@ def _phase_html(phase: PhaseResult) -> str:
         ),
         _html_table(("field", "accuracy"), [(f, _pct(a)) for f, a in m.field_accuracy.items()], "mapping per field"),
     ]
-    failures = phase.failures()
+    diagnoses = "".join(
+        f'<p class="bonzo-fail">Systemic: {html.escape(d.headline)}</p>'
+        f'<p class="bonzo-extra">fix: {html.escape(d.fix)}</p>'
+        for d in phase.diagnoses
+    )
+    failures = phase.sporadic_failures()
     detail = f"<details open><summary>failing checks ({len(failures)})</summary>{failure_rows_html(failures)}</details>"
-    return head + f'<div class="bonzo-grid">{"".join(tables)}</div>' + (detail if failures else "")
+    return head + f'<div class="bonzo-grid">{"".join(tables)}</div>' + diagnoses + (detail if failures else "")
 
 
 def _diagnosis(result: RunResult) -> str:

@@ -55,6 +55,7 @@ def summary_document(result: RunResult, *, regressions: Sequence[Regression] = (
         "verdicts": {p.kind: to_jsonable(p.metrics.thresholds) for p in result.phases},
         "regressions": to_jsonable(list(regressions)),
         "metrics": {p.kind: to_jsonable(p.metrics) for p in result.phases},
+        "diagnoses": [to_jsonable(d) | {"headline": d.headline} for p in result.phases for d in p.diagnoses],
         "failures": [
             {"phase": p.kind, **to_jsonable(check)} for p in result.phases for check in p.checks if not check.passed
         ],

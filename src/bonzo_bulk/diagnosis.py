@@ -1,0 +1,117 @@
+"""Systemic vs sporadic: a check that fails on (nearly) every record is one finding, not N table rows.
+
+A systemic failure has a cause outside the records — a field the webhook's Mapping tab does not map,
+a declared value that is not what this Bonzo stores, test users whose ids are wrong — and is said
+once, with the likely cause and the fix. What is left (some records fail, others pass) is sporadic:
+those are the interesting records, and the per-record table lists only them. A systemic failure of
+a checked field still fails the run: the thresholds see every failed check.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+from bonzo_bulk.models import CheckResult, Diagnosis, PhaseKind
+
+SYSTEMIC_SHARE = 0.9
+"""A check failing on at least this share of the records it judged is systemic..."""
+SYSTEMIC_MIN_RECORDS = 3
+"""... provided it failed on at least this many records."""
+
+_OWNER_CHECKS = {"owner", "owner_email", "team", "visibility"}
+
+
+def diagnose(
+    kind: PhaseKind,
+    checks: Sequence[CheckResult],
+    *,
+    provenance: Mapping[str, str] | None = None,
+    sources: Mapping[str, str] | None = None,
+) -> tuple[Diagnosis, ...]:
+    """The systemic failures among one phase's checks.
+
+    ``provenance`` maps a contract field to where the promise comes from (documented / declared /
+    learned); ``sources`` maps it to the payload path it is read from, for the fix text.
+    """
+    judged: Counter[str] = Counter()
+    failed: dict[str, list[CheckResult]] = {}
+    for check in checks:
+        if check.check in ("unexpected", "invalid_handling"):
+            continue
+        judged[check.check] += 1
+        if not check.passed:
+            failed.setdefault(check.check, []).append(check)
+    found: list[Diagnosis] = []
+    for name, failures in failed.items():
+        total = judged[name]
+        if len(failures) < SYSTEMIC_MIN_RECORDS or len(failures) < SYSTEMIC_SHARE * total:
+            continue
+        cause, fix = _explain(name, failures, (provenance or {}).get(name), (sources or {}).get(name), kind)
+        first = failures[0]
+        found.append(Diagnosis(kind, name, first.stage, len(failures), total, cause, fix, first.expected, first.actual))
+    return tuple(found)
+
+
+def _explain(
+    name: str, failures: Sequence[CheckResult], provenance: str | None, source: str | None, kind: PhaseKind
+) -> tuple[str, str]:
+    actuals = [f.actual for f in failures]
+    never = all(a in (None, "", [], {}) for a in actuals)
+    same = len({repr(a) for a in actuals}) == 1
+    section = f"contract.{kind}"
+    if name == "delivered":
+        common = Counter(str(a) for a in actuals).most_common(1)[0][0]
+        return (
+            f"the webhook refused or never answered (most often: {common})",
+            "check TEST_HOOK_URL / SUPERUSER_WEBHOOK_URL and that the hook is enabled; its Logs tab shows each payload",
+        )
+    if name == "created":
+        return (
+            "no record appeared in any test user's list by the deadline",
+            "check that the webhook creates prospects (its Logs tab), that test_users are the owners it routes to, "
+            "and that processing_delay is long enough",
+        )
+    if name in _OWNER_CHECKS:
+        return (
+            f"{name} is wrong on every record ({_example(failures)})",
+            "check test_users: each user_id / team_id must be the Bonzo user and team the webhook assigns "
+            "(for Monitorbase hooks, the user whose email is lo_email)",
+        )
+    if name == "processing_time":
+        return (
+            f"every record took longer than the threshold ({_example(failures)})",
+            "raise thresholds.max_processing_seconds if this is the integration's normal speed, or look for a backlog",
+        )
+    if name == "duplicate":
+        return ("every record arrived more than once", "check for a retrying sender or two webhooks feeding Bonzo")
+    origin = {"documented": "documented by Bonzo", "declared": "declared in your config", "learned": "learned"}.get(
+        provenance or "", "asked for by a validation rule"
+    )
+    sent = f"`{source}`" if source else "the payload value"
+    if never:
+        return (
+            f"`{name}` never arrived ({origin})",
+            f"is {sent} mapped in the webhook's Mapping tab? Map it there, or remove the declaration "
+            f"({section} / validation_rules), or run `bonzo-bulk calibrate` to learn what arrives",
+        )
+    if same:
+        return (
+            f"`{name}` holds {failures[0].actual!r} on every record, not the {origin} value ({_example(failures)})",
+            f"if that is what this hook stores, declare it ({section} / validation_rules) "
+            "or run `bonzo-bulk calibrate`",
+        )
+    return (
+        f"`{name}` differs from what was sent on every record ({origin}; {_example(failures)})",
+        f"run `bonzo-bulk calibrate` to see how Bonzo transforms {sent}, then accept the contract it writes",
+    )
+
+
+def _example(failures: Sequence[CheckResult]) -> str:
+    first = failures[0]
+    return f"e.g. {first.record_name}: expected {first.expected!r}, got {first.actual!r}"
+
+
+def systemic_checks(diagnoses: Iterable[Diagnosis]) -> set[str]:
+    """Names of the checks that a diagnosis already explains."""
+    return {d.check for d in diagnoses}
