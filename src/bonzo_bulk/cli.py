@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import (
@@ -52,28 +53,32 @@ def run_command(
 
       bonzo-bulk run --test-records 500 --concurrency 32 --faults tests/configs/faults/wrong_owner.yaml
     """
-    from bonzo_bulk.run import publish, run_bulk
+    from bonzo_bulk.publishing import publish_best_effort
+    from bonzo_bulk.run import run_bulk
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
-    with handle_errors():
-        with RichProgress(show=is_interactive() and not json_output) as progress:
-            result = run_bulk(loaded, progress=progress)
-        published = publish(result, loaded)
+    with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
+        result = run_bulk(loaded, progress=progress)
+    published, report_error = publish_best_effort(result, loaded)
+    regressions = published.regressions if published else ()
     if json_output:
         from bonzo_bulk.report.summary import summary_document
 
-        out.print_json(json.dumps(summary_document(result, regressions=published.regressions)))
+        out.print_json(json.dumps(summary_document(result, regressions=regressions)))
     else:
         print_result(result)
-        for regression in published.regressions:
-            out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
-        out.print(f"JSON summary: {published.summary_json}")
-        out.print(f"Dashboard:    {published.dashboard}")
+        if published:
+            for regression in regressions:
+                out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
+            out.print(f"JSON summary: {published.summary_json}")
+            out.print(f"Dashboard:    {published.dashboard}")
     failed = not result.passed or (
-        bool(published.regressions) and (fail_on_regression or loaded.config.regression.fail_on_regression)
+        bool(regressions) and (fail_on_regression or loaded.config.regression.fail_on_regression)
     )
-    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+    if report_error is not None:
+        console.print(f"[bold red]error:[/] {escape(str(report_error))}")
+    raise typer.Exit(EXIT_FAILED if failed else report_error.exit_code if report_error else EXIT_OK)
 
 
 @app.command("report")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bonzo_bulk._http import make_session, run_async
@@ -249,8 +250,9 @@ def health_command(
 
       bonzo-bulk health --integration monitorbase --config tests/configs/monitorbase_test_config.yaml --json
     """
+    from bonzo_bulk.publishing import publish_best_effort
     from bonzo_bulk.report.summary import summary_document
-    from bonzo_bulk.run import publish, run_bulk
+    from bonzo_bulk.run import run_bulk
 
     setup_logging(log_level)
     with handle_errors():
@@ -263,20 +265,25 @@ def health_command(
         console.print(loaded_summary(loaded))
         with RichProgress(show=is_interactive() and not json_output) as progress:
             result = run_bulk(loaded, progress=progress)
-        published = publish(result, loaded)
-    failed = not result.passed or (bool(published.regressions) and loaded.config.regression.fail_on_regression)
+    published, report_error = publish_best_effort(result, loaded)
+    regressions = published.regressions if published else ()
+    failed = not result.passed or (bool(regressions) and loaded.config.regression.fail_on_regression)
     if json_output:
-        document = summary_document(result, regressions=published.regressions)
-        document["health_report"] = str(published.summary_json)
-        document["dashboard"] = str(published.dashboard)
+        document = summary_document(result, regressions=regressions)
+        if published:
+            document["health_report"] = str(published.summary_json)
+            document["dashboard"] = str(published.dashboard)
         out.print_json(json.dumps(document))
     else:
         _print_verdict(result)
-        for regression in published.regressions:
-            out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
-        out.print(f"health report: {published.summary_json}")
-        out.print(f"dashboard:     {published.dashboard}")
-    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+        if published:
+            for regression in regressions:
+                out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
+            out.print(f"health report: {published.summary_json}")
+            out.print(f"dashboard:     {published.dashboard}")
+    if report_error is not None:
+        console.print(f"[bold red]error:[/] {escape(str(report_error))}")
+    raise typer.Exit(EXIT_FAILED if failed else report_error.exit_code if report_error else EXIT_OK)
 
 
 def _print_verdict(result: RunResult) -> None:

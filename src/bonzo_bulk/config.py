@@ -229,6 +229,14 @@ def load_config(
     config = _resolve_files(config, file.parent.resolve(), source)
     target = _resolve_target(config, unresolved, source)
     _check_faults(config, target, file.parent.resolve(), source, origins)
+    if not writable_folder(Path(config.reports_dir)):
+        origin = origins.get(("reports_dir",), "reports_dir")
+        raise ConfigError(
+            f"'reports_dir' (from {origin}): {config.reports_dir!r} cannot be written (not a folder, or no write "
+            "permission); pick a writable folder (--reports-dir)",
+            key="reports_dir",
+            source=source,
+        )
     if target == "live":
         for key in ("webhook_url", "superuser_webhook_url"):
             secret = getattr(config, key)
@@ -244,6 +252,14 @@ def load_config(
     return LoadedConfig(
         config=config, path=file, base_dir=file.parent.resolve(), target=target, warnings=tuple(warnings)
     )
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether ``folder`` (or, when it does not exist yet, its nearest existing parent) can be written."""
+    for candidate in (folder, *folder.absolute().parents):
+        if candidate.exists():
+            return candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
+    return False
 
 
 def _resolve_files(config: BulkConfig, base_dir: Path, source: str) -> BulkConfig:
