@@ -31,6 +31,9 @@ _DOMAIN = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 _NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_ID = 2**53 - 1
+"""The largest id accepted: exact in JSON numbers (doubles) and in a 64-bit column (the sandbox's SQLite)."""
 DAY = 86_400.0
 """The longest any wait may be (seconds): a bigger number is a typo, not a plan."""
 
@@ -63,6 +66,8 @@ class _Section(BaseModel):
             annotation = cls.model_fields[info.field_name].annotation
             if not _accepts_bool(annotation):
                 raise ValueError(f"{value!r} is a yes/no value, but a number or text is wanted here")
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise ValueError("the text holds a lone UTF-16 surrogate, which is not valid Unicode; fix the text")
         return value
 
 
@@ -79,9 +84,9 @@ class TestUserConfig(_Section):
     __test__ = False  # not a pytest class
 
     name: str
-    email: str
-    user_id: int = Field(gt=0)
-    team_id: int = Field(gt=0)
+    email: str = Field(json_schema_extra={"pattern": r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"})
+    user_id: int = Field(gt=0, le=MAX_ID)
+    team_id: int = Field(gt=0, le=MAX_ID)
     team_name: str | None = None
     external_id: str | None = None
     weight: float | None = Field(

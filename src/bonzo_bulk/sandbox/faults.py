@@ -83,14 +83,17 @@ class WrongTeamFault(_RecordFault):
     kind: Literal["wrong_team"]
 
 
+_FIELD_NAME: dict[str, Any] = {"pattern": "^(" + "|".join(MANGLEABLE_FIELDS) + r"|custom_fields\..+)$"}
+
+
 class MangleFieldFault(_RecordFault):
     kind: Literal["mangle_field"]
-    field: str
+    field: str = Field(json_schema_extra=_FIELD_NAME)
 
 
 class MissingFieldFault(_RecordFault):
     kind: Literal["missing_field"]
-    field: str
+    field: str = Field(json_schema_extra=_FIELD_NAME)
 
 
 class WrongSourceFault(_RecordFault):
