@@ -443,7 +443,12 @@ async def deliver_all(
         writer = _StoreWriter(store, plan.run_id, phase.kind, progress)
         try:
             results[phase.kind] = await deliver(
-                phase.records, url=url, settings=config.webhook_settings, session=session, on_result=writer
+                phase.records,
+                url=url,
+                settings=config.webhook_settings,
+                session=session,
+                on_result=writer,
+                on_status=log.warning,
             )
         finally:
             writer.flush()  # also when interrupted: every answered delivery is in the store

@@ -199,6 +199,12 @@ class WebhookSettings(_Section):
     )
     max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
     concurrent_requests: int = Field(default=5, ge=1, le=4096)
+    deadline: float | None = Field(
+        default=None, gt=0, le=DAY, description="seconds the whole delivery may take; records not sent by then fail"
+    )
+    give_up_after_refusals: int = Field(
+        default=10, ge=1, le=100_000, description="stop sending after this many refused connections in a row"
+    )
     rate_limit: float | None = Field(
         default=None, ge=0.01, le=1_000_000, description="records per second (at least 0.01), None for no limit"
     )
