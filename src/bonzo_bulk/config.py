@@ -97,6 +97,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("poll-interval", ("polling", "interval"), float, "seconds between API polls while settling"),
     Option("deadline", ("polling", "deadline"), float, "seconds after the last delivery to stop waiting"),
     Option("faults", ("sandbox", "faults"), str, "sandbox fault profile (YAML file) to inject"),
+    Option(
+        "sandbox-strictness",
+        ("sandbox", "strictness"),
+        str,
+        "strict: the sandbox keeps only what the Bonzo reference promises (custom fields only when mapped, ...)",
+        "BONZO_BULK_SANDBOX_STRICTNESS",
+        ("lenient", "strict"),
+    ),
     Option("reports-dir", ("reports_dir",), str, "where reports and the run store go", "BONZO_BULK_REPORTS_DIR"),
     Option(
         "cleanup",

@@ -30,14 +30,14 @@ def contract_command(*, loaded: LoadedConfig) -> None:
       bonzo-bulk contract --config tests/configs/monitorbase_test_config.yaml
     """
     from bonzo_bulk.contract import contract_rows
-    from bonzo_bulk.run import plan_run
+    from bonzo_bulk.run import phase_contracts
 
     with handle_errors():
-        plan = plan_run(loaded)
+        contracts = [contract for _, contract in phase_contracts(loaded).values()]
     table = Table(title=f"Contract of {loaded.config.integration_type}", title_justify="left")
     for column in ("phase", "prospect field", "expected", "transform", "source of truth"):
         table.add_column(column)
-    for row in contract_rows(p.contract for p in plan.phases):
+    for row in contract_rows(contracts):
         table.add_row(*(escape(cell) for cell in row))
     for rule in loaded.config.validation_rules:
         expected = "matches lo_email" if rule.matches_lo_email else repr(rule.expected) if rule.expected else "a value"

@@ -47,6 +47,7 @@ from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.regression import Regression, compare
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.summary import write_json_summary
+from bonzo_bulk.sandbox.seeding import run_hooks, seed_users
 from bonzo_bulk.sandbox_files import sandbox_db_for
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 from bonzo_bulk.settle import settle
@@ -134,6 +135,22 @@ def control_enabled(loaded: LoadedConfig, integration: Integration) -> bool:
     return loaded.target == "sandbox" or config.superuser_webhook_url is not None
 
 
+def phase_contracts(loaded: LoadedConfig) -> dict[PhaseKind, tuple[Integration, PhaseContract]]:
+    """Each phase's integration and the contract it is held to (documented, declared, learned)."""
+    config = loaded.config
+    search = search_dirs(loaded.base_dir)
+    integration = load_integration(config.integration_type, search=search)
+    learned = load_contract_file(loaded.resolve_path(config.contract.file)) if config.contract.file else None
+    found: dict[PhaseKind, tuple[Integration, PhaseContract]] = {
+        "primary": (integration, build_contract(integration, "primary", config.contract, learned=learned))
+    }
+    if control_enabled(loaded, integration):
+        assert integration.manifest.control is not None
+        control = load_integration(integration.manifest.control, search=search)
+        found["control"] = (control, build_contract(control, "control", config.contract, learned=learned))
+    return found
+
+
 def plan_run(
     loaded: LoadedConfig,
     *,
@@ -143,28 +160,24 @@ def plan_run(
     """Decide every record of a run: names, payloads, expected owners and fields. Sends nothing."""
     config = loaded.config
     identity = identity or RunIdentity.new()
-    search = search_dirs(loaded.base_dir)
-    integration = load_integration(config.integration_type, search=search)
+    contracts = phase_contracts(loaded)
+    integration, contract = contracts["primary"]
     template = load_template(loaded.resolve_path(config.payload_template)) if config.payload_template else None
     planned: list[PhasePlan] = []
     users = loaded.users
-    learned = load_contract_file(loaded.resolve_path(config.contract.file)) if config.contract.file else None
     if "primary" in phases:
-        contract = build_contract(integration, "primary", config.contract, learned=learned)
         factory = Factory(
             config=config, users=users, integration=integration, template=template, identity=identity, contract=contract
         )
         records = tuple(factory.plan(invalid=config.invalid_records))
         planned.append(PhasePlan("primary", integration, records, contract))
-    if "control" in phases and control_enabled(loaded, integration):
-        assert integration.manifest.control is not None
-        control = load_integration(integration.manifest.control, search=search)
+    if "control" in phases and "control" in contracts:
+        control, contract = contracts["control"]
         control_template = (
             load_template(loaded.resolve_path(config.superuser_payload_template))
             if config.superuser_payload_template
             else None
         )
-        contract = build_contract(control, "control", config.contract, learned=learned)
         factory = Factory(
             config=config,
             users=users,
@@ -216,33 +229,11 @@ async def open_endpoints(
 
 async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str) -> Endpoints:
     config = plan.loaded.config
-    primary = plan.phase("primary")
-    hook_type = primary.integration.manifest.target_hook_type if primary else config.integration_type
-    hook: dict[str, Any] = {"type": hook_type, "source": config.integration_type}
-    routing = primary.integration.manifest.owner.routing if primary else None
-    if routing is not None:
-        # The sandbox's stand-in for the hook's routing policy: the same rule, over the test users in order.
-        hook["routing"] = (
-            {"kind": "fixed", "user_id": routing.user_id}
-            if routing.kind == "fixed"
-            else {"kind": "round_robin", "user_ids": [u.user_id for u in config.test_users]}
-        )
-    hooks: list[dict[str, Any]] = [hook]
-    control = plan.phase("control")
-    control_type = control.integration.manifest.target_hook_type if control else None
-    if control_type is not None:
-        hooks.append({"type": control_type, "source": config.integration_type})
-    users = [
-        {
-            "name": u.name,
-            "email": u.email,
-            "user_id": u.user_id,
-            "team_id": u.team_id,
-            "team_name": u.team_name,
-            "external_id": u.external_id,
-        }
-        for u in config.test_users
-    ]
+    primary, control = plan.phase("primary"), plan.phase("control")
+    hooks = run_hooks(config, primary.integration if primary else None, control.integration if control else None)
+    hook_type = hooks[0]["type"]
+    control_type = hooks[1]["type"] if control is not None else None
+    users = seed_users(config)
     try:
         async with session.post(f"{url}/__sandbox/seed", json={"users": users, "hooks": hooks}) as response:
             body = await response.json()
@@ -255,6 +246,13 @@ async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str)
             async with session.put(f"{url}/__sandbox/faults", json=options.faults) as response:
                 if response.status != 200:
                     raise SandboxError(f"the sandbox refused the fault profile ({response.status})")
+        # A running sandbox keeps its own strictness unless the config sets one explicitly.
+        chosen = config.sandbox.model_fields_set & {"strictness", "mapped_custom_fields"}
+        if config.sandbox.url is not None and chosen:
+            settings = {key: getattr(config.sandbox, key) for key in chosen}
+            async with session.put(f"{url}/__sandbox/settings", json=settings) as response:
+                if response.status != 200:
+                    raise SandboxError(f"the sandbox refused its settings ({response.status})")
     except aiohttp.ClientError as exc:
         raise SandboxError(f"the sandbox at {url} did not answer: {exc}") from exc
     by_type = {h["type"]: h["url"] for h in body["hooks"]}

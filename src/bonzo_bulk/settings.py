@@ -306,6 +306,11 @@ class ProcessingDelayModel(_Section):
     sigma: float = Field(default=0.5, ge=0, le=10)
 
 
+Strictness = Literal["lenient", "strict"]
+SandboxHookType = Literal["monitorbase", "general", "zillow", "mortech", "lendingtree", "hubspot", "unbounce"]
+"""The hook types the sandbox serves (its parsers are in ``bonzo_bulk.sandbox.hooktypes``)."""
+
+
 class SandboxSettings(_Section):
     """The local Bonzo stand-in used when no live target is configured."""
 
@@ -316,6 +321,14 @@ class SandboxSettings(_Section):
     fallback_user_id: int | None = None
     faults: str | dict[str, Any] | None = Field(default=None, description="fault profile: a YAML path or inline")
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    strictness: Strictness = Field(
+        default="lenient",
+        description="strict: behave like the least the Bonzo reference promises (see docs/sandbox.md)",
+    )
+    mapped_custom_fields: dict[SandboxHookType, list[str]] = Field(
+        default_factory=dict,
+        description="strict only: per hook type, the custom fields its webhook Mapping tab maps (default none)",
+    )
 
 
 Distribution = Literal["even", "weighted", "custom"]

@@ -38,7 +38,9 @@ from bonzo_bulk.models import (
     User,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_MIGRATIONS = {2: "ALTER TABLE observations ADD COLUMN poll_gap REAL;"}
+"""Schema changes by the version they lead to (a new store gets the whole schema at once)."""
 DEFAULT_STORE_PATH = Path("reports/runs.sqlite3")
 
 _SCHEMA = """
@@ -190,8 +192,10 @@ class RunStore:
                     f"run store {self.path} has schema version {version}, newer than this bonzo-bulk "
                     f"understands ({SCHEMA_VERSION}); upgrade bonzo-bulk or use another --store file"
                 )
-            if version < SCHEMA_VERSION:
+            if version == 0:
                 self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+            for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1) if version else ():
+                self._db.executescript(f"BEGIN IMMEDIATE;{_MIGRATIONS[step]}PRAGMA user_version={step};COMMIT;")
 
     def __enter__(self) -> RunStore:
         return self

@@ -9,7 +9,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bonzo_bulk.models import (
     CheckResult,
@@ -28,6 +29,9 @@ from bonzo_bulk.models import (
     UserAccuracy,
 )
 from bonzo_bulk.store import RunStore
+
+if TYPE_CHECKING:
+    from bonzo_bulk.sandbox import SandboxServer
 
 USERS = (
     User(name="Alice Lender", email="alice.lo@bonzobuddy.test", user_id=101, team_id=7),
@@ -326,3 +330,17 @@ def begin_run_of(store: RunStore, result: RunResult, snapshot: Mapping[str, Any]
         dry_run=result.dry_run,
         config_snapshot=snapshot or {},
     )
+
+
+def sandbox_server(db: Path, *, strict: bool = False, **options: Any) -> SandboxServer:
+    """A sandbox for engine tests, not yet started: ``with sandbox_server(tmp_path / "s.sqlite3", strict=True) as srv``.
+
+    Fixed 50 ms processing unless ``processing=`` says otherwise; ``strict=True`` keeps only what the Bonzo
+    reference promises (pass ``mapped_custom_fields={"monitorbase": ["custom_1"]}`` to keep a custom field).
+    Point a config at it with ``sandbox: {url: srv.url}``.
+    """
+    from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
+    from bonzo_bulk.settings import ProcessingDelayModel
+
+    options.setdefault("processing", ProcessingDelayModel(distribution="fixed", seconds=0.05))
+    return SandboxServer(SandboxOptions(db_path=db, strictness="strict" if strict else "lenient", **options))

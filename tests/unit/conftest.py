@@ -35,6 +35,29 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]
         yield server
 
 
+@pytest.fixture(scope="session")
+def strict_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """A strict sandbox for the session (the least Bonzo's reference promises), Monitorbase's custom_1..3
+    mapped as a user's Mapping tab would, stopped at the end."""
+    db = tmp_path_factory.mktemp("strict-sandbox") / "sandbox.sqlite3"
+    options = SandboxOptions(
+        db_path=db,
+        processing=ProcessingDelayModel(distribution="fixed", seconds=0.05),
+        strictness="strict",
+        mapped_custom_fields={"monitorbase": ["custom_1", "custom_2", "custom_3"]},
+    )
+    with SandboxServer(options) as server:
+        yield server
+
+
+@pytest.fixture(params=["lenient", "strict"])
+def any_sandbox(request: pytest.FixtureRequest) -> SandboxServer:
+    """The lenient and the strict session sandbox in turn: verdicts must hold on both."""
+    fixture = "sandbox" if request.param == "lenient" else "strict_sandbox"
+    server: SandboxServer = request.getfixturevalue(fixture)
+    return server
+
+
 @pytest.fixture
 def make_config() -> Any:
     """The :func:`small_config` builder, as a fixture."""

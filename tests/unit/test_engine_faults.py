@@ -43,13 +43,13 @@ def failing(result: RunResult) -> dict[str, set[tuple[str, str]]]:
 R = "TestRecord_MonitorBase_{:03d}".format
 
 
-def test_clean_run_passes_every_check(run_with: Any, tmp_path: Path, sandbox: SandboxServer) -> None:
-    result = run_with(tmp_path, sandbox, [])
+def test_clean_run_passes_every_check(run_with: Any, tmp_path: Path, any_sandbox: SandboxServer) -> None:
+    result = run_with(tmp_path, any_sandbox, [])
     assert result.passed, failing(result)
     assert result.primary is not None
     assert result.primary.metrics.created == 9
     assert result.primary.settled
-    assert truth_for(sandbox, result.run_id) == {}
+    assert truth_for(any_sandbox, result.run_id) == {}
 
 
 @pytest.mark.parametrize(
@@ -78,11 +78,15 @@ def test_clean_run_passes_every_check(run_with: Any, tmp_path: Path, sandbox: Sa
     ids=lambda v: v["kind"] if isinstance(v, dict) else "",
 )
 def test_each_record_fault_is_caught_exactly(
-    run_with: Any, tmp_path: Path, sandbox: SandboxServer, fault: dict[str, Any], expected_checks: set[tuple[str, str]]
+    run_with: Any,
+    tmp_path: Path,
+    any_sandbox: SandboxServer,
+    fault: dict[str, Any],
+    expected_checks: set[tuple[str, str]],
 ) -> None:
     targets = [R(2), R(7)]
-    result = run_with(tmp_path, sandbox, [{**fault, "records": targets}])
-    truth = truth_for(sandbox, result.run_id)
+    result = run_with(tmp_path, any_sandbox, [{**fault, "records": targets}])
+    truth = truth_for(any_sandbox, result.run_id)
     assert truth.get(fault["kind"]) == set(targets)
     found = failing(result)
     assert set(found) == set(targets), found

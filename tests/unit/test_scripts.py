@@ -221,8 +221,10 @@ def test_secrets_never_appear_in_output(sandbox: SandboxServer, tmp_path: Path) 
         ),
         _script("integration_health_check.py", "--config", config, "--json", env=live),
     ]
-    assert [r.returncode for r in runs] == [0, 1, 1], [r.stderr for r in runs]
+    # the health check's run stops at preflight on the refused key: exit 2, nothing sent
+    assert [r.returncode for r in runs] == [0, 1, 2], [r.stderr for r in runs]
     assert "401" in runs[1].stderr
+    assert "refused the API key (401)" in runs[2].stdout + runs[2].stderr
     literal = _config(tmp_path, sandbox, superuser_api_key=CANARY_KEY)
     runs.append(_script("bulk_test_generator.py", "--config", literal))
     assert runs[-1].returncode == 2

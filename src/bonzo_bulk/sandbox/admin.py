@@ -18,7 +18,7 @@ from bonzo_bulk.sandbox.db import SUPERUSER_ID, HookRow
 from bonzo_bulk.sandbox.faults import FaultProfile, parse_profile
 from bonzo_bulk.sandbox.prospects import parse_json
 from bonzo_bulk.sandbox.state import REQUEST_LOG_SIZE, SandboxState, UnknownLoEmail
-from bonzo_bulk.settings import ProcessingDelayModel, TestUserConfig
+from bonzo_bulk.settings import ProcessingDelayModel, SandboxHookType, Strictness, TestUserConfig
 
 if TYPE_CHECKING:
     from bonzo_bulk.sandbox.app import SandboxApp
@@ -85,6 +85,10 @@ class SettingsUpdate(BaseModel):
     unknown_lo_email: UnknownLoEmail | None = None
     fallback_user_id: int | None = None
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    strictness: Strictness | None = Field(default=None, description="lenient, or strict (the reference's least)")
+    mapped_custom_fields: dict[SandboxHookType, list[str]] | None = Field(
+        default=None, description="strict only: per hook type, the custom fields its Mapping tab maps"
+    )
 
 
 class ResetBody(BaseModel):
@@ -190,6 +194,8 @@ def _settings(state: SandboxState) -> dict[str, Any]:
         "fallback_user_id": state.fallback_user_id,
         "rate_limit_per_minute": state.rate_limit_per_minute,
         "max_per_page": state.options.max_per_page,
+        "strictness": state.strictness,
+        "mapped_custom_fields": state.mapped_custom_fields,
     }
 
 
@@ -311,7 +317,7 @@ async def put_faults(request: Request) -> Any:
     return profile.model_dump(mode="json", exclude_none=True)
 
 
-@router.get("/settings", summary="Processing delay, unknown lo_email policy, fallback user, rate limit")
+@router.get("/settings", summary="Processing delay, unknown lo_email policy, fallback user, rate limit, strictness")
 async def get_settings(request: Request) -> dict[str, Any]:
     """The runtime settings."""
     return _settings(_app(request).sandbox)
@@ -334,6 +340,10 @@ async def put_settings(request: Request, body: SettingsUpdate) -> Any:
         state.fallback_user_id = body.fallback_user_id
     if "rate_limit_per_minute" in given:
         state.rate_limit_per_minute = body.rate_limit_per_minute
+    if body.strictness is not None:
+        state.strictness = body.strictness
+    if body.mapped_custom_fields is not None:
+        state.mapped_custom_fields = {k: list(v) for k, v in body.mapped_custom_fields.items()}
     return _settings(state)
 
 

@@ -117,7 +117,7 @@ class SandboxApp(FastAPI):
         number = state.api_requests
         state.api_requests += 1
         for fault in state.profile.api_faults():
-            if not fault.hits(number):
+            if not fault.hits(number, state.profile.seed):
                 continue
             detail: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "request_number": number}
             if isinstance(fault, Api429BurstFault):
@@ -320,7 +320,9 @@ def _add_api_routes(app: SandboxApp) -> None:
         user = acting_user(request)
         page_no = max(1, _int_param(page, 1))
         size = min(max(1, _int_param(per_page, 25)), state.options.max_per_page)
-        sort: Literal["newest", "oldest"] = "oldest" if (order or "").strip().lower() == "oldest" else "newest"
+        # strict: `order` values are undocumented (reference §2.2), so none is honoured
+        wanted = "" if state.strict else (order or "").strip().lower()
+        sort: Literal["newest", "oldest"] = "oldest" if wanted == "oldest" else "newest"
         needle = (search or "").strip().lower() or None
         rows, total = await state.run(
             state.db.list_prospects, user.id, search=needle, order=sort, limit=size, offset=(page_no - 1) * size
@@ -329,7 +331,7 @@ def _add_api_routes(app: SandboxApp) -> None:
         path = str(request.base_url).rstrip("/") + f"{API_PREFIX}/prospects"
         first_item = (page_no - 1) * size + 1 if rows else None
         return {
-            "data": [render(row, state.users, state.teams) for row in rows],
+            "data": [render(row, state.users, state.teams, strict=state.strict) for row in rows],
             "links": {
                 "first": f"{path}?page=1",
                 "last": f"{path}?page={last_page}",
@@ -373,7 +375,7 @@ def _add_api_routes(app: SandboxApp) -> None:
             assert stored is not None
             return stored
 
-        return {"data": render(await state.run(create), state.users, state.teams)}
+        return {"data": render(await state.run(create), state.users, state.teams, strict=state.strict)}
 
     @app.get(
         f"{API_PREFIX}/prospects/{{prospect_id}}",
@@ -384,7 +386,7 @@ def _add_api_routes(app: SandboxApp) -> None:
     async def get_prospect(request: Request, prospect_id: str) -> dict[str, Any]:
         state = _state(request)
         stored = await _visible(request, prospect_id, acting_user(request))
-        return {"data": render(stored, state.users, state.teams)}
+        return {"data": render(stored, state.users, state.teams, strict=state.strict)}
 
     @app.put(
         f"{API_PREFIX}/prospects/{{prospect_id}}",
@@ -411,7 +413,7 @@ def _add_api_routes(app: SandboxApp) -> None:
         updated = await state.run(replace)
         if updated is None:
             raise ApiError(404, "No query results for model [App\\Models\\Prospect].")
-        return {"data": render(updated, state.users, state.teams)}
+        return {"data": render(updated, state.users, state.teams, strict=state.strict)}
 
     @app.patch(
         f"{API_PREFIX}/prospects/{{prospect_id}}",

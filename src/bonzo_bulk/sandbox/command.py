@@ -9,58 +9,60 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
+from bonzo_bulk.config import load_config
 from bonzo_bulk.errors import ConfigError, SandboxError
+from bonzo_bulk.sandbox.db import HookRow
 from bonzo_bulk.sandbox.faults import load_profile
+from bonzo_bulk.sandbox.hooktypes import stored_source
+from bonzo_bulk.sandbox.seeding import config_integrations, run_hooks, seed_users
 from bonzo_bulk.sandbox.server import SandboxServer
 from bonzo_bulk.sandbox.state import SandboxOptions
-from bonzo_bulk.settings import TestUserConfig
 
 DEFAULT_DB = Path("reports/sandbox.sqlite3")
 
 
-def load_test_users(path: Path) -> list[TestUserConfig]:
-    """The ``test_users`` of a bonzo-bulk YAML config (other keys, placeholders included, are not read)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read it ({exc.strerror}); give a bonzo-bulk YAML config", key="--users", source=str(path)
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML ({exc})", key="--users", source=str(path)) from exc
-    entries = data.get("test_users") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(
-            "'test_users' is missing or empty; add a list of {name, email, user_id, team_id}",
-            key="test_users",
-            source=str(path),
-        )
-    users = []
-    for index, entry in enumerate(entries):
-        try:
-            users.append(TestUserConfig.model_validate(entry))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"test_users[{index}]{''.join(f'.{p}' for p in err['loc'])}: {err['msg']}"
-                + (f" (got {err['input']!r})" if not isinstance(err.get("input"), dict) else "")
-                for err in exc.errors()
-            )
-            raise ConfigError(f"{problems}; fix that entry", key=f"test_users[{index}]", source=str(path)) from exc
-    return users
+def build_options(db: Path | None, faults: Path | None, *, strict: bool = False) -> SandboxOptions:
+    """Options for a sandbox served without a config: a persistent database and an optional fault profile file."""
+    profile = _profile(faults)
+    return SandboxOptions(db_path=db or DEFAULT_DB, faults=profile, strictness="strict" if strict else "lenient")
 
 
-def build_options(db: Path | None, faults: Path | None) -> SandboxOptions:
-    """Options for a served sandbox: a persistent database and an optional fault profile file."""
+def _profile(faults: Path | None) -> dict[str, Any] | None:
+    """The fault profile file, validated; a bad one is a ConfigError naming ``--faults``."""
     try:
-        profile = load_profile(faults) if faults is not None else None
+        return load_profile(faults) if faults is not None else None
     except SandboxError as exc:
         raise ConfigError(
             f"{exc}; fix the profile (kinds and fields are listed in the sandbox docs)", key="--faults"
         ) from exc
-    return SandboxOptions(db_path=db or DEFAULT_DB, faults=profile)
+
+
+def options_for_config(
+    config_file: Path, *, db: Path | None, faults: Path | None, strict: bool
+) -> tuple[SandboxOptions, dict[str, Any]]:
+    """Options and seed body for a sandbox served for a config: what a run of that config starts in-process.
+
+    The config's ``sandbox:`` section applies (strictness, mapped custom fields, processing, policies, faults,
+    rate limit); ``--db``, ``--faults`` and ``--strict`` override it. The seed holds the config's test users
+    and the hooks a run posts to (:mod:`bonzo_bulk.sandbox.seeding`).
+    """
+    overrides: dict[str, Any] = {"target": "sandbox"}
+    if strict:
+        overrides["sandbox_strictness"] = "strict"
+    loaded = load_config(config_file, overrides=overrides)
+    config = loaded.config
+    try:
+        options = SandboxOptions.from_settings(config.sandbox, base_dir=loaded.base_dir)
+    except SandboxError as exc:
+        raise ConfigError(f"{exc}; fix the config's sandbox: section", key="sandbox", source=str(config_file)) from exc
+    if faults is not None:
+        options.faults = _profile(faults)
+    if db is not None:
+        options.db_path = db
+    elif config.sandbox.db is None:
+        options.db_path = Path(config.reports_dir) / "sandbox.sqlite3"
+    integration, control = config_integrations(config, loaded.base_dir)
+    return options, {"users": seed_users(config), "hooks": run_hooks(config, integration, control)}
 
 
 def serve(
@@ -68,34 +70,41 @@ def serve(
     host: str,
     port: int,
     db: Path | None,
-    users_file: Path | None,
+    config_file: Path | None,
     faults: Path | None,
     echo: Callable[[str], Any],
+    strict: bool = False,
     until: Callable[[], bool] | None = None,
 ) -> None:
-    """Start, seed and announce a sandbox, then serve until Ctrl-C (or until ``until()`` says stop)."""
-    users = load_test_users(users_file) if users_file is not None else []
-    options = build_options(db, faults)
-    seed_users = [
-        u.model_dump(include={"name", "email", "user_id", "team_id", "team_name", "external_id"}) for u in users
-    ]
+    """Start, seed and announce a sandbox, then serve until Ctrl-C (or until ``until()`` says stop).
+
+    With a config, the sandbox is the one a run of that config starts (same users, hooks and settings);
+    without one, it has no users and a monitorbase and a general hook.
+    """
+    if config_file is not None:
+        options, seed = options_for_config(config_file, db=db, faults=faults, strict=strict)
+    else:
+        options = build_options(db, faults, strict=strict)
+        seed = {"users": [], "hooks": [{"type": "monitorbase"}, {"type": "general"}]}
     server = SandboxServer(options, host=host, port=port)
     try:
         server.start()
     except SandboxError as exc:
         raise ConfigError(f"{exc}; check --host/--port/--db", key="--port") from exc
     with server:
-        seeded = server.seed(seed_users, [{"type": "monitorbase"}, {"type": "general"}])
+        seeded = server.seed(seed["users"], seed["hooks"])
         echo(f"bonzo-bulk sandbox (a local stand-in for Bonzo, NOT Bonzo) at {server.url}")
         echo(f"  database:     {Path(str(options.db_path)).resolve()}")
         echo(f"  API base:     {server.url}/api/v3   (OpenAPI: {server.url}/openapi.json)")
+        echo(f"  strictness:   {describe_strictness(options)}")
         for hook in seeded["hooks"]:
-            echo(f"  hook URL ({hook['type']}, source {hook['source']}): {hook['url']}")
+            source = stored_source(HookRow("", hook["type"], hook["source"]), strict=options.strictness == "strict")
+            echo(f"  hook URL ({hook['type']}, source {source}): {hook['url']}")
         echo(f"  sandbox-only superuser token (works only on this sandbox): {seeded['superuser_token']}")
         for user_id, token in seeded["user_tokens"].items():
             echo(f"  sandbox-only token of user {user_id}: {token}")
-        if faults is not None:
-            echo(f"  fault profile: {faults}")
+        if options.faults:
+            echo(f"  fault profile: {faults or 'from the config'}")
         echo("Press Ctrl-C to stop.")
         terminated: list[int] = []
         if threading.current_thread() is threading.main_thread():
@@ -106,3 +115,11 @@ def serve(
         except KeyboardInterrupt:
             pass
         echo("stopping the sandbox")
+
+
+def describe_strictness(options: SandboxOptions) -> str:
+    """One line on the sandbox's strictness, with the custom fields it keeps when strict."""
+    if options.strictness == "lenient":
+        return "lenient (keeps every custom field, the hook's source label; --strict for the reference's least)"
+    mapped = "; ".join(f"{t}: {', '.join(f)}" for t, f in options.mapped_custom_fields.items() if f) or "none"
+    return f"strict (custom fields kept only where mapped: {mapped}; the general hook sets source 'webhook')"

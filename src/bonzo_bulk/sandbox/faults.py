@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -122,26 +122,44 @@ class ResetFault(_RecordFault):
     times: int | None = Field(default=None, ge=1)
 
 
-class Api429BurstFault(_Fault):
+class _ApiFault(_Fault):
+    """An API fault: a window of requests (``after_requests``, ``count``), or a seeded ``rate`` of them."""
+
+    kind: str
+    after_requests: int = Field(default=0, ge=0, description="API requests let through before the first hit")
+    count: int | None = Field(
+        default=None, ge=1, description="requests the fault covers: default 5 (3 for api_5xx), unlimited with rate"
+    )
+    rate: float | None = Field(
+        default=None, gt=0, le=1, description="hit this fraction of the covered requests, chosen by the seed"
+    )
+
+    default_count: ClassVar[int] = 5
+
+    def hits(self, request_number: int, seed: int = 0) -> bool:
+        """Whether the n-th API request (0-based, since the profile was set) is hit."""
+        if request_number < self.after_requests:
+            return False
+        count = self.count if self.count is not None else (None if self.rate is not None else self.default_count)
+        if count is not None and request_number >= self.after_requests + count:
+            return False
+        return self.rate is None or chosen_fraction(seed, self.kind, str(request_number)) < self.rate
+
+
+class Api429BurstFault(_ApiFault):
+    """429 ``Too Many Attempts.`` with ``Retry-After``: a burst, or (with ``rate: 0.2``) one request in five."""
+
     kind: Literal["api_429_burst"]
-    after_requests: int = Field(default=0, ge=0)
-    count: int = Field(default=5, ge=1)
     retry_after: int = Field(default=1, ge=0)
 
-    def hits(self, request_number: int) -> bool:
-        """Whether the n-th API request (0-based, since the profile was set) is hit."""
-        return self.after_requests <= request_number < self.after_requests + self.count
 
+class Api5xxFault(_ApiFault):
+    """A server error on the API: a burst, or a seeded rate of requests."""
 
-class Api5xxFault(_Fault):
     kind: Literal["api_5xx"]
-    after_requests: int = Field(default=0, ge=0)
-    count: int = Field(default=3, ge=1)
     status: int = Field(default=500, ge=500, le=599)
 
-    def hits(self, request_number: int) -> bool:
-        """Whether the n-th API request (0-based, since the profile was set) is hit."""
-        return self.after_requests <= request_number < self.after_requests + self.count
+    default_count: ClassVar[int] = 3
 
 
 RecordFault = (

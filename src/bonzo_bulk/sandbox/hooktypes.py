@@ -525,3 +525,23 @@ HOOK_KINDS: dict[str, HookType] = {
 HOOK_TYPES = tuple(HOOK_KINDS)
 ROUTED_HOOK_TYPES = ("lendingtree", "unbounce")
 """Hook types whose payload names no owner: their hook needs a routing policy."""
+
+STRICT_SOURCES = {"general": "webhook"}
+"""Strict mode: the ``source`` a hook type's prospects get (the reference leaves it unknown, §5 and §9.7). The
+general hook sets its own value, never the integration's name; every other type keeps the name it stands for."""
+
+
+def map_lead(state: SandboxState, hook: HookRow, payload: Mapping[str, Any]) -> tuple[UserRow, dict[str, Any]]:
+    """The hook type's mapping, then (strict mode) only what the reference promises: the hook type's own
+    ``source`` and only the custom fields the hook's Mapping tab maps (``mapped_custom_fields``)."""
+    owner, fields = HOOK_KINDS[hook.type].map(state, hook, payload)
+    fields["source"] = stored_source(hook, strict=state.strict)
+    if state.strict:
+        mapped = set(state.mapped_custom_fields.get(hook.type, ()))
+        fields["custom_fields"] = {k: v for k, v in (fields.get("custom_fields") or {}).items() if k in mapped}
+    return owner, fields
+
+
+def stored_source(hook: HookRow, *, strict: bool) -> str:
+    """The ``source`` a hook's prospects get: its seeded label (lenient), or its type's own (strict)."""
+    return STRICT_SOURCES.get(hook.type, hook.type) if strict else hook.source

@@ -30,7 +30,7 @@ from bonzo_bulk.sandbox.faults import (
     apply_processing_faults,
     plan_record_faults,
 )
-from bonzo_bulk.sandbox.hooktypes import HOOK_KINDS, BodyError, DropLead, scalar
+from bonzo_bulk.sandbox.hooktypes import HOOK_KINDS, BodyError, DropLead, map_lead, scalar
 from bonzo_bulk.sandbox.prospects import FieldErrors, attach_tag_ids, new_doc, search_text
 from bonzo_bulk.sandbox.state import SandboxState
 
@@ -211,7 +211,7 @@ async def handle_hook(state: SandboxState, queue: IntakeQueue, scope: Scope, rec
         await _reset(scope)
         return
     try:
-        owner, fields = kind.map(state, hook, payload)
+        owner, fields = map_lead(state, hook, payload)
     except FieldErrors as exc:
         await respond(send, 422, {"errors": exc.errors})
         return

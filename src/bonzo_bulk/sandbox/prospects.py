@@ -160,8 +160,25 @@ def attach_tag_ids(db: Database, doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def render(stored: StoredProspect, users: Mapping[int, UserRow], teams: Mapping[int, str]) -> dict[str, Any]:
-    """The API resource of a stored prospect, owner and business filled in from the current users/teams."""
+STRICT_UNPROMISED = ("notes_count", "external_id")
+"""Resource fields the reference does not list on the read side (§2.4): strict mode leaves them out."""
+
+
+def whole_second(stamp: str) -> str:
+    """``2023-06-26T10:43:40.123456Z`` -> ``2023-06-26T10:43:40.000000Z`` (the resolution strict mode shows)."""
+    head, dot, _ = stamp.partition(".")
+    return f"{head}.000000Z" if dot else stamp
+
+
+def render(
+    stored: StoredProspect, users: Mapping[int, UserRow], teams: Mapping[int, str], *, strict: bool = False
+) -> dict[str, Any]:
+    """The API resource of a stored prospect, owner and business filled in from the current users/teams.
+
+    ``strict`` gives the least the reference promises: custom fields as ``[{key, value}]``, tags as
+    ``{id, name, sequence_start}``, whole-second timestamps, ``assigned_user`` as ``{id, email}``, and no
+    field the reference does not list (:data:`STRICT_UNPROMISED`).
+    """
     owner = users.get(stored.user_id)
     resource: dict[str, Any] = {"id": stored.id}
     resource.update(stored.doc)
@@ -175,7 +192,27 @@ def render(stored: StoredProspect, users: Mapping[int, UserRow], teams: Mapping[
     resource["business"] = {"id": stored.team_id, "name": teams.get(stored.team_id)}
     resource["created_at"] = stored.created_at
     resource["updated_at"] = stored.updated_at
+    if strict:
+        for name in STRICT_UNPROMISED:
+            resource.pop(name, None)
+        resource["custom_fields"] = [{"key": k, "value": v} for k, v in (stored.doc.get("custom_fields") or {}).items()]
+        resource["tags"] = [{**tag, "sequence_start": None} for tag in resource.get("tags") or []]
+        resource["assigned_user"].pop("name", None)
+        resource["created_at"] = whole_second(stored.created_at)
+        resource["updated_at"] = whole_second(stored.updated_at)
     return resource
+
+
+def custom_fields_object(value: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
+    """Written custom fields as a flat object: an object as is, or the ``[{key, value}]`` list strict reads give."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list) and all(isinstance(i, dict) and isinstance(i.get("key"), str) for i in value):
+        return {item["key"]: item.get("value") for item in value}
+    errors.setdefault("custom_fields", []).append("The custom fields must be an object or a list of {key, value}.")
+    return {}
 
 
 def api_fields(body: Any) -> dict[str, Any]:
@@ -205,11 +242,11 @@ def api_fields(body: Any) -> dict[str, Any]:
     source = text(body.get("source"), "source", errors)
     fields["source"] = source.lower() if source else "api"
     fields["tags"] = clean_tags(body.get("tags"), errors)
-    for name in ("custom_fields", "mortgage"):
-        value = body.get(name)
-        if value is not None and not isinstance(value, dict):
-            errors.setdefault(name, []).append(f"The {label(name)} must be an object.")
-        fields[name] = dict(value) if isinstance(value, dict) else {}
+    fields["custom_fields"] = custom_fields_object(body.get("custom_fields"), errors)
+    mortgage = body.get("mortgage")
+    if mortgage is not None and not isinstance(mortgage, dict):
+        errors.setdefault("mortgage", []).append("The mortgage must be an object.")
+    fields["mortgage"] = dict(mortgage) if isinstance(mortgage, dict) else {}
     if not fields["first_name"] and "first_name" not in errors:
         errors["first_name"] = ["The first name field is required."]
     if not email_raw and not phone_raw:

@@ -13,17 +13,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar, get_args
 
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.sandbox.db import Database, HookRow, UserRow
 from bonzo_bulk.sandbox.faults import FaultProfile, load_profile, parse_profile
-from bonzo_bulk.settings import ProcessingDelayModel, SandboxSettings
+from bonzo_bulk.settings import ProcessingDelayModel, SandboxHookType, SandboxSettings, Strictness
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 UnknownLoEmail = Literal["reject", "fallback", "drop"]
+HOOK_TYPE_NAMES: tuple[str, ...] = get_args(SandboxHookType)
 REQUEST_LOG_SIZE = 10_000
 
 
@@ -43,12 +44,22 @@ class SandboxOptions:
     faults: dict[str, Any] | None = None
     seed: int = 0
     max_per_page: int = 100
+    strictness: Strictness = "lenient"
+    mapped_custom_fields: dict[SandboxHookType, list[str]] = field(default_factory=dict)
+    """strict only: per hook type, the custom fields its webhook's Mapping tab maps (the rest are not stored)."""
 
     def __post_init__(self) -> None:
         """Refuse bad options early, with the option named."""
         if self.unknown_lo_email not in ("reject", "fallback", "drop"):
             raise SandboxError(
                 f"unknown_lo_email: {self.unknown_lo_email!r} is not a policy; use reject, fallback or drop"
+            )
+        if self.strictness not in ("lenient", "strict"):
+            raise SandboxError(f"strictness: {self.strictness!r} is not a mode; use lenient or strict")
+        unknown = sorted(set(self.mapped_custom_fields) - set(HOOK_TYPE_NAMES))
+        if unknown:
+            raise SandboxError(
+                f"mapped_custom_fields: {unknown[0]!r} is not a hook type; use one of {', '.join(HOOK_TYPE_NAMES)}"
             )
         if self.max_per_page < 1:
             raise SandboxError(f"max_per_page: {self.max_per_page} must be at least 1")
@@ -73,6 +84,8 @@ class SandboxOptions:
             fallback_user_id=settings.fallback_user_id,
             rate_limit_per_minute=settings.rate_limit_per_minute,
             faults=load_profile(settings.faults, base_dir=base),
+            strictness=settings.strictness,
+            mapped_custom_fields={k: list(v) for k, v in settings.mapped_custom_fields.items()},
         )
 
 
@@ -103,6 +116,8 @@ class SandboxState:
         self.unknown_lo_email: UnknownLoEmail = options.unknown_lo_email
         self.fallback_user_id = options.fallback_user_id
         self.rate_limit_per_minute = options.rate_limit_per_minute
+        self.strictness: Strictness = options.strictness
+        self.mapped_custom_fields: dict[str, list[str]] = {k: list(v) for k, v in options.mapped_custom_fields.items()}
         self.profile = parse_profile(options.faults, default_seed=options.seed)
         self.intake_counters: dict[tuple[int, str], int] = {}
         self.api_requests = 0
@@ -131,6 +146,11 @@ class SandboxState:
         if self._db is None:
             raise SandboxError("the sandbox is not running: its app lifespan has not started")
         return self._db
+
+    @property
+    def strict(self) -> bool:
+        """True when the sandbox keeps only what the reference promises (see the package docstring)."""
+        return self.strictness == "strict"
 
     @property
     def running(self) -> bool:

@@ -84,9 +84,14 @@ def lead(n: int, lo_email: str = "lo.one@lender.test", **extra: Any) -> dict[str
 
 
 @contextlib.asynccontextmanager
-async def start_sandbox(tmp_path: Path, **options: Any) -> AsyncIterator[Sandbox]:
-    """Create the app, run its lifespan, seed users and hooks, and yield it."""
+async def start_sandbox(tmp_path: Path, *, strict: bool = False, **options: Any) -> AsyncIterator[Sandbox]:
+    """Create the app, run its lifespan, seed users and hooks, and yield it.
+
+    ``strict=True`` gives the sandbox that keeps only what the Bonzo reference promises (no custom field
+    unless ``mapped_custom_fields`` maps it, the general hook's own source, list-shaped custom fields, ...).
+    """
     options.setdefault("processing", FAST)
+    options.setdefault("strictness", "strict" if strict else "lenient")
     app = create_app(SandboxOptions(db_path=tmp_path / "sandbox.sqlite3", **options))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from bonzo_bulk.cli import app as cli_app
 from bonzo_bulk.errors import ConfigError, SandboxError
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.sandbox.command import load_test_users, serve
+from bonzo_bulk.sandbox.command import serve
 from bonzo_bulk.settings import ProcessingDelayModel
 
 
@@ -100,53 +100,72 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_load_test_users_reads_only_test_users(tmp_path: Path) -> None:
+def test_serve_takes_users_from_a_config_with_unset_secret_placeholders(tmp_path: Path) -> None:
     config = write(
         tmp_path / "c.yaml",
         'superuser_api_key: "{SUPERUSER_API_KEY}"\ntest_users:\n'
         "  - {name: A, email: a@x.test, user_id: 1, team_id: 2, weight: 1}\n",
     )
-    (user,) = load_test_users(config)
-    assert (user.email, user.user_id, user.team_id) == ("a@x.test", 1, 2)
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("test_users: []\n", "'test_users' is missing or empty"),
-        ("other: 1\n", "'test_users' is missing"),
-        ("test_users:\n  - {name: A, email: nope, user_id: 1, team_id: 2}\n", "test_users[0].email"),
-        ("test_users:\n  - {name: A, email: a@x.test, user_id: -1, team_id: 2}\n", "test_users[0].user_id"),
-        ("test_users: [\n", "not valid YAML"),
-    ],
-)
-def test_bad_users_file_is_a_config_error(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_test_users(write(tmp_path / "c.yaml", text))
-    assert message in str(caught.value)
-
-
-def test_serve_prints_urls_and_the_labelled_sandbox_token(tmp_path: Path) -> None:
-    users = write(tmp_path / "c.yaml", "test_users:\n  - {name: A, email: a@x.test, user_id: 1, team_id: 2}\n")
     lines: list[str] = []
     serve(
         host="127.0.0.1",
         port=0,
         db=tmp_path / "s.sqlite3",
-        users_file=users,
+        config_file=config,
         faults=None,
         echo=lines.append,
         until=lambda: True,
     )
+    assert any("token of user 1:" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("test_users: []\n", "test_users"),
+        ("other: 1\n", "'other'"),
+        ("test_users:\n  - {name: A, email: nope, user_id: 1, team_id: 2}\n", "test_users[0].email"),
+        ("test_users:\n  - {name: A, email: a@x.test, user_id: -1, team_id: 2}\n", "test_users[0].user_id"),
+        ("test_users: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_is_a_config_error(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        serve(
+            host="127.0.0.1",
+            port=0,
+            db=tmp_path / "s.sqlite3",
+            config_file=write(tmp_path / "c.yaml", text),
+            faults=None,
+            echo=print,
+            until=lambda: True,
+        )
+    assert message in str(caught.value)
+
+
+def test_serve_prints_urls_and_the_labelled_sandbox_token(tmp_path: Path) -> None:
+    lines: list[str] = []
+    serve(
+        host="127.0.0.1",
+        port=0,
+        db=tmp_path / "s.sqlite3",
+        config_file=None,
+        faults=None,
+        echo=lines.append,
+        strict=True,
+        until=lambda: True,
+    )
     text = "\n".join(lines)
-    assert "NOT Bonzo" in text and "/api/webhook/" in text and "(monitorbase" in text and "(general" in text
-    assert "sandbox-only superuser token" in text and "token of user 1:" in text
+    assert "NOT Bonzo" in text and "/api/webhook/" in text and "(monitorbase, source monitorbase)" in text
+    assert "(general, source webhook)" in text and "strictness:   strict" in text
+    assert "sandbox-only superuser token" in text
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--users", "missing.yaml"], "cannot read"),
+        (["--users", "missing.yaml"], "does not exist"),
+        (["--config", "missing.yaml", "--strict"], "does not exist"),
         (["--faults", "faults.yaml"], "faults[0].kind"),
         (["--port", "70000"], "--port"),
     ],
@@ -157,3 +176,22 @@ def test_cli_bad_input_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     result = CliRunner().invoke(cli_app, ["sandbox", "--db", str(tmp_path / "s.sqlite3"), *args])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_the_engine_test_helper_serves_either_strictness(tmp_path: Path, strict: bool) -> None:
+    from builders import sandbox_server
+
+    with sandbox_server(
+        tmp_path / "s.sqlite3", strict=strict, mapped_custom_fields={"monitorbase": ["custom_1"]}
+    ) as srv:
+        seeded = srv.seed(SEED_USERS, [{"type": "monitorbase"}])
+        settings = srv.admin("GET", "settings")
+        hook = seeded["hooks"][0]["url"]
+        assert httpx.post(hook, json=lead(1, custom_1="c1", custom_2="c2")).status_code == 200
+        settle(srv)
+        headers = {"Authorization": f"Bearer {seeded['superuser_token']}", "On-Behalf-Of": "101"}
+        (prospect,) = httpx.get(f"{srv.url}/api/v3/prospects", headers=headers).json()["data"]
+    assert settings["strictness"] == ("strict" if strict else "lenient")
+    expected = [{"key": "custom_1", "value": "c1"}] if strict else {"custom_1": "c1", "custom_2": "c2"}
+    assert prospect["custom_fields"] == expected
