@@ -10,16 +10,15 @@ import pytest
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
-from bonzo_bulk.sandbox import SandboxServer
 
 
 @pytest.mark.parametrize("command", ["run", "health"])
 def test_an_unwritable_report_does_not_hide_the_verdict(
-    tmp_path: Path, make_config: Any, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, command: str
+    tmp_path: Path, make_config: Any, monkeypatch: pytest.MonkeyPatch, command: str
 ) -> None:
     for name in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_API_URL"):
         monkeypatch.delenv(name, raising=False)
-    loaded = make_config(tmp_path, sandbox_url=sandbox.url, test_records=3)
+    loaded = make_config(tmp_path, test_records=3, sandbox={"processing": {"distribution": "fixed", "seconds": 0.02}})
     blocker = tmp_path / "reports" / "integration_health_reports"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("a file where the reports folder should be")

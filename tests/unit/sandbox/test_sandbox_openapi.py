@@ -14,6 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from sandbox_helpers import FAST, SEED_USERS
 
+from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 
 EXAMPLES = 12
@@ -66,3 +67,10 @@ def _restore(server: SandboxServer) -> None:
     server.admin("PUT", "faults", {})
     server.admin("PUT", "settings", {"rate_limit_per_minute": None})
     server.seed(SEED_USERS, HOOKS)
+
+
+@pytest.mark.parametrize("kind", [["drop"], {"drop": 1}, 7, None])
+def test_a_fault_kind_that_is_not_a_name_is_422_not_500(served: tuple[SandboxServer, str], kind: object) -> None:
+    server, _ = served
+    with pytest.raises(SandboxError, match=r"-> 422: .*faults\[0\]\.kind"):
+        server.admin("PUT", "faults", {"faults": [{"kind": kind}]})
