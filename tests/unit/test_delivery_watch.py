@@ -104,7 +104,7 @@ async def test_retries_and_waits_show_in_periodic_status_lines(hook: Any) -> Non
 async def test_the_total_delivery_deadline_stops_sending(hook: Any) -> None:
     async def slow(request: web.Request) -> web.Response:
         await request.read()
-        await asyncio.sleep(3)
+        await asyncio.sleep(1.5)
         return web.Response(status=200)
 
     url = await hook(slow)

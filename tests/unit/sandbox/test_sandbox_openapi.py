@@ -17,7 +17,7 @@ from sandbox_helpers import FAST, SEED_USERS
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 
-EXAMPLES = 12
+EXAMPLES = 8
 HOOKS = [{"type": "monitorbase"}, {"type": "general"}]
 
 
