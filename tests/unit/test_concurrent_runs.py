@@ -10,6 +10,7 @@ import pytest
 
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.run import run_bulk
+from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 from bonzo_bulk.store import RunStore
 
 RUNS = 3
@@ -27,6 +28,11 @@ def test_three_concurrent_runs_sharing_the_reports_folder_all_pass(
         sandbox={"processing": {"distribution": "fixed", "seconds": 0.05}},
         polling={"deadline": 10.0},
     )
+    # Real concurrent runs are separate processes. Threads share one interpreter, where FastAPI builds each
+    # app's routes lazily on the first request and pydantic's schema building is not thread-safe; one
+    # sandbox served first makes the shared model schemas exist before the threads start.
+    with SandboxServer(SandboxOptions()) as warm:
+        warm.seed([{"name": "Warm", "email": "warm@lender.test", "user_id": 1, "team_id": 1}], [{"type": "general"}])
     results: list[RunResult] = []
     errors: list[BaseException] = []
 

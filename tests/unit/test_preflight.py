@@ -17,7 +17,7 @@ from bonzo_bulk.sandbox import SandboxServer
 
 
 def hook_posts(sandbox: SandboxServer) -> int:
-    log = httpx.get(f"{sandbox.url}/__sandbox/requests", params={"limit": 1000}).json()["requests"]
+    log = httpx.get(f"{sandbox.url}/__sandbox/requests", params={"limit": 10_000}).json()["requests"]
     return sum(1 for line in log if line["method"] == "POST" and line["path"].startswith("/api/webhook/"))
 
 
