@@ -40,7 +40,7 @@ from bonzo_bulk.run import (
     Progress,
     open_endpoints,
     plan_run,
-    store_path_for,
+    store_location_for,
 )
 from bonzo_bulk.sandbox_files import sandbox_dbs
 from bonzo_bulk.settings import TestDataSettings
@@ -362,7 +362,7 @@ async def cleanup_run(
 ) -> CleanupReport:
     """Delete what one run created (the engine's ``cleanup.after_run`` policy calls this after a run)."""
     own_store = store is None
-    active_store = store if store is not None else RunStore(store_path_for(loaded))
+    active_store = store if store is not None else RunStore(store_location_for(loaded))
     try:
         selector = selector_for_run(active_store, run_id, loaded.config.test_data_settings)
         report = await _clean_at(
@@ -406,12 +406,12 @@ async def cleanup(
         )
     config = loaded.config
     settings = config.test_data_settings
-    with RunStore(store_path_for(loaded)) as store:
+    with RunStore(store_location_for(loaded)) as store:
         if run_id is not None:
             if run_id == "latest":
                 run_id = store.latest_run_id() or ""
                 if not run_id:
-                    raise ConfigError(f"--run latest: the run store {store.path} holds no runs", key="--run")
+                    raise ConfigError(f"--run latest: the run store {store.label} holds no runs", key="--run")
             selector = selector_for_run(store, run_id, settings)
         elif pattern is not None:
             selector = selector_for_pattern(pattern, settings)

@@ -11,8 +11,6 @@ from rich.markup import escape
 
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import (
-    EXIT_FAILED,
-    EXIT_OK,
     RichProgress,
     config_options,
     console,
@@ -20,10 +18,13 @@ from bonzo_bulk.console import (
     is_interactive,
     loaded_summary,
     out,
+    print_published,
     print_result,
+    print_verdict,
     setup_logging,
 )
-from bonzo_bulk.store import DEFAULT_STORE_PATH
+from bonzo_bulk.prune_command import register as _register_prune
+from bonzo_bulk.store_cli import DEFAULT_STORE, store_app, store_option
 
 app = typer.Typer(
     name="bonzo-bulk",
@@ -32,6 +33,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"bonzo-bulk {version('bonzo-bulk')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Prove, in bulk and end to end, that a webhook -> Bonzo integration works."""
 
 
 @app.command("run")
@@ -52,6 +70,9 @@ def run_command(
       bonzo-bulk run --config tests/configs/monitorbase_test_config.yaml
 
       bonzo-bulk run --test-records 500 --concurrency 32 --faults tests/configs/faults/wrong_owner.yaml
+
+    Exit 0 passed, 1 failed (a threshold, or a regression with --fail-on-regression), 2 bad usage or config;
+    the last line names the verdict, e.g. "FAILED (regression)".
     """
     from bonzo_bulk.publishing import publish_best_effort
     from bonzo_bulk.run import run_bulk
@@ -60,7 +81,8 @@ def run_command(
     console.print(loaded_summary(loaded))
     with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
         result = run_bulk(loaded, progress=progress)
-    published, report_error = publish_best_effort(result, loaded)
+    outcome = publish_best_effort(result, loaded, fail_on_regression=fail_on_regression)
+    published = outcome.published
     regressions = published.regressions if published else ()
     if json_output:
         from bonzo_bulk.report.summary import summary_document
@@ -69,23 +91,18 @@ def run_command(
     else:
         print_result(result)
         if published:
-            for regression in regressions:
-                out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
-            out.print(f"JSON summary: {published.summary_json}")
-            out.print(f"Dashboard:    {published.dashboard}")
-    failed = not result.passed or (
-        bool(regressions) and (fail_on_regression or loaded.config.regression.fail_on_regression)
-    )
-    if report_error is not None:
-        console.print(f"[bold red]error:[/] {escape(str(report_error))}")
-    raise typer.Exit(EXIT_FAILED if failed else report_error.exit_code if report_error else EXIT_OK)
+            print_published(published)
+        print_verdict(result, outcome.verdict)
+    if outcome.report_error is not None:
+        console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command("report")
 def report_command(
     run_id: Annotated[str | None, typer.Option("--run", help="run id to report (default: the latest run)")] = None,
     last: Annotated[int, typer.Option("--last", help="show the integration's last N runs as history")] = 20,
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    store: Annotated[str, store_option()] = DEFAULT_STORE,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="HTML file (default: next to the store, integration_health_reports/)")
     ] = None,
@@ -96,7 +113,7 @@ def report_command(
 
       bonzo-bulk report
 
-      bonzo-bulk report --run 20250304_100000_ab12 --last 10 --out health.html
+      bonzo-bulk report --run RUN_ID --last 10 --out health.html   # RUN_ID: one from `bonzo-bulk history`
     """
     from bonzo_bulk.report.commands import report
 
@@ -107,7 +124,7 @@ def report_command(
 
 @app.command("history")
 def history_command(
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    store: Annotated[str, store_option()] = DEFAULT_STORE,
     integration: Annotated[str | None, typer.Option("--integration", help="only runs of this integration")] = None,
     limit: Annotated[int, typer.Option("--limit", help="how many recent runs to list")] = 20,
     json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
@@ -131,7 +148,7 @@ app.add_typer(baseline_app, name="baseline")
 @baseline_app.command("set")
 def baseline_set_command(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="the run to compare later runs with")],
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    store: Annotated[str, store_option()] = DEFAULT_STORE,
 ) -> None:
     """Make RUN_ID its integration's baseline; later runs are compared with it."""
     from bonzo_bulk.report.commands import set_baseline
@@ -144,7 +161,7 @@ def baseline_set_command(
 @baseline_app.command("show")
 def baseline_show_command(
     integration: Annotated[str | None, typer.Option("--integration", help="only this integration's baseline")] = None,
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    store: Annotated[str, store_option()] = DEFAULT_STORE,
 ) -> None:
     """Print the baseline run of each integration (or of one)."""
     from bonzo_bulk.report.commands import baselines, history_table
@@ -234,11 +251,14 @@ def integrations_command(
     out.print(table)
 
 
+app.add_typer(store_app, name="store")
+
 from bonzo_bulk.commands import register as _register_tool_commands  # noqa: E402 - after the app exists
 from bonzo_bulk.contract_commands import register as _register_contract_commands  # noqa: E402
 
 _register_tool_commands(app)
 _register_contract_commands(app)
+_register_prune(app)
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ from bonzo_bulk.console import (
     loaded_summary,
     out,
     phase_table,
+    print_published,
+    print_verdict,
     setup_logging,
 )
 from bonzo_bulk.delivery import MethodProbe, ProbeResult
@@ -51,7 +53,7 @@ from bonzo_bulk.run import (
     plan_run,
     record_plan,
     session_limit,
-    store_path_for,
+    store_location_for,
 )
 from bonzo_bulk.secrets import redact, redact_url
 from bonzo_bulk.store import RunStore
@@ -101,7 +103,7 @@ async def _send(plan: RunPlan, progress: Progress) -> Sent:
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
     """Record the run and its records in the store (so cleanup can find them), then deliver them."""
     config = plan.loaded.config
-    with RunStore(store_path_for(plan.loaded)) as store, recording_interrupts(plan.loaded, plan.run_id, store):
+    with RunStore(store_location_for(plan.loaded)) as store, recording_interrupts(plan.loaded, plan.run_id, store):
         record_plan(plan, store)
         async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
             deliveries = await deliver_all(plan, endpoints, session, store, progress)
@@ -242,7 +244,7 @@ def health_command(
 ) -> None:
     """Standalone health check for cron or CI: the whole run, a JSON health report and a one-screen verdict.
 
-    Exit 0 healthy, 1 a threshold failed, 2 bad usage or config.
+    Exit 0 healthy, 1 a threshold failed (or an enforced regression), 2 bad usage or config.
 
     Examples:
 
@@ -265,9 +267,9 @@ def health_command(
         console.print(loaded_summary(loaded))
         with RichProgress(show=is_interactive() and not json_output) as progress:
             result = run_bulk(loaded, progress=progress)
-    published, report_error = publish_best_effort(result, loaded)
+    outcome = publish_best_effort(result, loaded)
+    published = outcome.published
     regressions = published.regressions if published else ()
-    failed = not result.passed or (bool(regressions) and loaded.config.regression.fail_on_regression)
     if json_output:
         document = summary_document(result, regressions=regressions)
         if published:
@@ -275,26 +277,22 @@ def health_command(
             document["dashboard"] = str(published.dashboard)
         out.print_json(json.dumps(document))
     else:
-        _print_verdict(result)
+        _print_health(result)
         if published:
-            for regression in regressions:
-                out.print(f"[bold red]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
-            out.print(f"health report: {published.summary_json}")
-            out.print(f"dashboard:     {published.dashboard}")
-    if report_error is not None:
-        console.print(f"[bold red]error:[/] {escape(str(report_error))}")
-    raise typer.Exit(EXIT_FAILED if failed else report_error.exit_code if report_error else EXIT_OK)
+            print_published(published)
+        healthy = "[bold green]HEALTHY[/]" if not outcome.verdict.failed else "[bold red]UNHEALTHY[/]"
+        print_verdict(result, outcome.verdict, subject=f"{result.integration} {healthy} — run")
+    if outcome.report_error is not None:
+        console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
+    raise typer.Exit(outcome.exit_code)
 
 
-def _print_verdict(result: RunResult) -> None:
+def _print_health(result: RunResult) -> None:
     for phase in result.phases:
         out.print(phase_table(phase))
         failures = phase.failures()
         if failures:
             out.print(failures_table(failures, limit=5))
-    verdict = "[bold green]HEALTHY[/]" if result.passed else "[bold red]UNHEALTHY[/]"
-    where = "local sandbox" if result.target == "sandbox" else "live"
-    out.print(f"{result.integration} ({where}), run {result.run_id}: {verdict}")
 
 
 def validate_webhook_command(
@@ -413,7 +411,7 @@ def cleanup_command(
 
       bonzo-bulk cleanup --pattern "TestRecord_MonitorBase_*"
 
-      bonzo-bulk cleanup --run r20250304-100000-ab12 --yes
+      bonzo-bulk cleanup --run RUN_ID --yes   # RUN_ID: one from `bonzo-bulk history`
 
       bonzo-bulk cleanup --all-test-data --yes --json
     """
@@ -458,7 +456,7 @@ def prospects_command(
 
       bonzo-bulk prospects --user 65013
 
-      bonzo-bulk prospects --search r20250304-100000-ab12 --json
+      bonzo-bulk prospects --search RUN_ID --json   # RUN_ID: one from `bonzo-bulk history`
     """
     from bonzo_bulk.bonzo import BonzoClient
     from bonzo_bulk.cleanup import judge, selector_for_all

@@ -29,6 +29,7 @@ from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import Target, User
 from bonzo_bulk.secrets import redact, register_secret, register_secret_parts
 from bonzo_bulk.settings import BulkConfig, check_url
+from bonzo_bulk.store.location import StoreLocation
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ _PLACEHOLDER = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 _SECRET_KEYS = ("webhook_url", "superuser_webhook_url", "superuser_api_key")
 _LITERAL_TOKEN = re.compile(r"^(?:Bearer\s+)?[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]+){0,2}$")
 _HOOK_HASH = re.compile(r"/api/webhook/[0-9a-fA-F]{16,}")
+_URL_PASSWORD = re.compile(r"://[^/@:]*:[^/@]+@")
 _LOOPBACK = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]")
 
 
@@ -106,6 +108,14 @@ OPTIONS: tuple[Option, ...] = (
         ("lenient", "strict"),
     ),
     Option("reports-dir", ("reports_dir",), str, "where reports and the run store go", "BONZO_BULK_REPORTS_DIR"),
+    Option(
+        "store-url",
+        ("store_url",),
+        str,
+        "run store: a SQLite path or sqlite:///path (default <reports-dir>/runs.sqlite3), or "
+        "postgresql://user@host:port/db with the password in PGPASSWORD",
+        "BONZO_BULK_STORE_URL",
+    ),
     Option(
         "cleanup",
         ("cleanup", "after_run"),
@@ -240,6 +250,7 @@ def load_config(
         secret: SecretStr | None = getattr(config, key)
         if secret is not None:
             register_secret_parts(secret.get_secret_value())
+    _check_store(config, source, origins)
     config = _resolve_files(config, file.parent.resolve(), source)
     target = _resolve_target(config, unresolved, source)
     _check_faults(config, target, file.parent.resolve(), source, origins)
@@ -274,6 +285,22 @@ def writable_folder(folder: Path) -> bool:
         if candidate.exists():
             return candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
     return False
+
+
+def _check_store(config: BulkConfig, source: str, origins: Mapping[tuple[str, ...], str]) -> None:
+    """Parse ``store_url`` now (registering its password as a secret): a bad one fails before anything is sent."""
+    if config.store_url is None:
+        return
+    origin = origins.get(("store_url",))
+    key = f"store_url (from {origin})" if origin else "store_url"
+    StoreLocation.parse(config.store_url, key=key)
+    if config.run_store is not None:
+        raise ConfigError(
+            "'store_url' and 'run_store' both name a run store; keep store_url (run_store is the older "
+            "SQLite-only key)",
+            key="store_url",
+            source=source,
+        )
 
 
 def _resolve_files(config: BulkConfig, base_dir: Path, source: str) -> BulkConfig:
@@ -410,6 +437,9 @@ def _find_literal_secrets(raw: Mapping[str, Any]) -> list[str]:
         found.append("'superuser_api_key' (a number)")
     if isinstance(key, str) and not _PLACEHOLDER.search(key) and _LITERAL_TOKEN.match(key.strip()):
         found.append("'superuser_api_key'")
+    store_url = raw.get("store_url")
+    if isinstance(store_url, str) and not _PLACEHOLDER.search(store_url) and _URL_PASSWORD.search(store_url):
+        found.append("'store_url' (a password)")
     for name in ("webhook_url", "superuser_webhook_url"):
         url = raw.get(name)
         literal = isinstance(url, str) and not _PLACEHOLDER.search(url) and _HOOK_HASH.search(url)

@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -32,11 +32,46 @@ from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
 from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult, by_record
 from bonzo_bulk.secrets import install_log_redaction, redact
+from bonzo_bulk.verdict import RunVerdict
+
+if TYPE_CHECKING:
+    from bonzo_bulk.run import Published
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+PIPE_WIDTH = 1000
+"""Line width when output is not a terminal (pipes, CI logs): wide enough that nothing wraps or is cut."""
+
+
+def stream_is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a real terminal (not a pipe, file or CI log), whatever FORCE_COLOR says."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except ValueError:  # a closed stream
+        return False
+
+
+class AdaptiveConsole(Console):
+    """A rich console at the terminal's width in a terminal, and at :data:`PIPE_WIDTH` anywhere else, so a
+    pipe or CI log keeps each table row and message on one line. Colour follows rich (``NO_COLOR`` honoured).
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        """The terminal's size, or :data:`PIPE_WIDTH` columns when the stream is not a terminal."""
+        dimensions = Console.size.fget(self)  # type: ignore[attr-defined]
+        if stream_is_terminal(self.file):
+            return dimensions  # type: ignore[no-any-return]
+        return ConsoleDimensions(PIPE_WIDTH, dimensions.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console = AdaptiveConsole(stderr=True, highlight=False)
+out = AdaptiveConsole(highlight=False, soft_wrap=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -171,13 +206,16 @@ def check_log_level(level: str) -> str:
 
 
 def setup_logging(level: str = "WARNING") -> None:
-    """Rich log lines on stderr, with every secret redacted (a bad level is a :class:`ConfigError`)."""
-    logging.basicConfig(
-        level=check_log_level(level),
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
-        force=True,
-    )
+    """Log lines on stderr, every secret redacted: rich in a terminal, plain ``LEVEL message`` lines in a
+    pipe or CI log (rich's handler would pad each line to the console width). A bad level is a ConfigError."""
+    handler: logging.Handler
+    if stream_is_terminal(sys.stderr):
+        handler = RichHandler(console=console, show_path=False, show_time=False)
+        line_format = "%(message)s"
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        line_format = "%(levelname)s %(message)s"
+    logging.basicConfig(level=check_log_level(level), format=line_format, handlers=[handler], force=True)
     install_log_redaction()
     logging.getLogger("faker").setLevel(logging.WARNING)
 
@@ -288,7 +326,7 @@ def _short(value: Any) -> str:
 
 
 def print_result(result: RunResult) -> None:
-    """The end-of-run summary: one table per phase, the failing records, the verdict."""
+    """The end-of-run tables: one per phase, the failing records, the run's notes."""
     for phase in result.phases:
         out.print(phase_table(phase))
         for diagnosis in phase.diagnoses:
@@ -298,9 +336,33 @@ def print_result(result: RunResult) -> None:
             out.print(failures_table(failures))
     for note in result.notes:
         out.print(f"[dim]{redact(note)}[/]")
-    verdict = "[bold green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
+
+
+_VERDICT_STYLE = {"ok": "bold green", "warn": "bold yellow", "bad": "bold red"}
+
+
+def print_verdict(result: RunResult, verdict: RunVerdict, *, subject: str = "Run") -> None:
+    """The final line: the run's verdict in the same words as its exit code (``FAILED (regression)``)."""
     where = "[yellow]sandbox[/]" if result.target == "sandbox" else "[magenta]live[/]"
-    out.print(f"Run {result.run_id} ({where}): {verdict}")
+    style = _VERDICT_STYLE[verdict.state]
+    out.print(f"{subject} {result.run_id} ({where}): [{style}]{verdict.label}[/] (exit {verdict.exit_code})")
+
+
+def print_published(published: Published) -> None:
+    """Where a published run's reports went: regressions, the JSON summary, the dashboard, retention."""
+    from bonzo_bulk.report.retention import human_bytes
+
+    for regression in published.regressions:
+        style = "bold red" if published.verdict.fail_on_regression else "bold yellow"
+        out.print(f"[{style}]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
+    out.print(f"JSON summary: {published.summary_json}")
+    out.print(f"Dashboard:    {published.dashboard}")
+    retention = published.retention
+    if retention is not None and retention.pruned:
+        out.print(
+            f"[dim]reports.keep_runs {retention.keep}: removed the reports of {len(retention.pruned)} older run(s), "
+            f"{human_bytes(retention.freed_bytes)} freed (`bonzo-bulk prune` does it by hand)[/]"
+        )
 
 
 def is_interactive() -> bool:

@@ -15,7 +15,8 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     │   └── BudgetExhausted    the run's API request budget is spent (api_settings.request_budget)
     ├── PreflightError         a check before sending failed: bad key, unreachable user or hook (exit 2)
     ├── SandboxError           the local Bonzo stand-in failed to start or answer
-    ├── StoreError             the run store (SQLite) failed
+    ├── StoreError             the run store (SQLite or PostgreSQL) failed
+    │   └── StoreUnreachable   the store's server is down or refused us (exit 2, nothing sent)
     ├── CleanupError           cleanup refused or could not finish
     ├── ReportError            a report could not be written (after the verdict; exit 2 for a bad flag)
     └── Interrupted            SIGINT / SIGTERM during a run (exit 130; says how to clean up)
@@ -100,7 +101,13 @@ class SandboxError(BonzoBulkError):
 
 
 class StoreError(BonzoBulkError):
-    """The SQLite run store failed."""
+    """The run store (SQLite or PostgreSQL) failed."""
+
+
+class StoreUnreachable(StoreError):
+    """The run store's database server is down or refused the connection; nothing was sent."""
+
+    exit_code = 2
 
 
 class CleanupError(BonzoBulkError):

@@ -138,6 +138,9 @@ def _state(config: pytest.Config) -> _State:
     return config.stash[_STATE]
 
 
+_KIND_WORDS: dict[type, str] = {int: "a whole number, e.g. 20", float: "a number, e.g. 2.5"}
+
+
 def _overrides(config: pytest.Config) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for option in OPTIONS:
@@ -147,9 +150,12 @@ def _overrides(config: pytest.Config) -> dict[str, Any]:
             try:
                 value = option.kind(raw)
             except ValueError as exc:
-                raise pytest.UsageError(f"ini key {_dest(option)} = {raw!r}: not a {option.kind.__name__}") from exc
+                wanted = _KIND_WORDS.get(option.kind, option.kind.__name__)
+                raise pytest.UsageError(f"bonzo-bulk: ini key {_dest(option)} = {raw!r}: not {wanted}") from exc
             if option.choices and value not in option.choices:
-                raise pytest.UsageError(f"ini key {_dest(option)} = {raw!r}: choose one of {', '.join(option.choices)}")
+                raise pytest.UsageError(
+                    f"bonzo-bulk: ini key {_dest(option)} = {raw!r}: choose one of {', '.join(option.choices)}"
+                )
         overrides[option.dest] = value
     return overrides
 
@@ -216,9 +222,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     try:
         rules = [r for r in _loaded(metafunc.config).config.validation_rules if r.phase != "control"]
+    except (BonzoBulkError, pytest.UsageError):
+        return  # reported once, as a usage error, by pytest_collection_modifyitems
+    metafunc.parametrize("validation_rule", rules, ids=[rule.field for rule in rules], scope="session")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Load the config as soon as a selected test needs it, so a bad one stops pytest with one line
+    (``ERROR: bonzo-bulk: ...``, exit code 4) instead of a traceback per test."""
+    needs = RUN_FIXTURES | {"bonzo_config", "validation_rule"}
+    if not any(needs & set(getattr(item, "fixturenames", ())) for item in items):
+        return
+    try:
+        _loaded(config)
     except BonzoBulkError as exc:
         raise pytest.UsageError(f"bonzo-bulk: {redact(str(exc))}") from None
-    metafunc.parametrize("validation_rule", rules, ids=[rule.field for rule in rules], scope="session")
 
 
 @pytest.fixture(scope="session")

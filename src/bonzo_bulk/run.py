@@ -46,14 +46,16 @@ from bonzo_bulk.preflight import preflight
 from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.regression import Regression, compare
 from bonzo_bulk.report.dashboard import render_dashboard
+from bonzo_bulk.report.retention import PruneReport, prune
 from bonzo_bulk.report.summary import write_json_summary
 from bonzo_bulk.sandbox.seeding import run_hooks, seed_users
 from bonzo_bulk.sandbox_files import sandbox_db_for
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 from bonzo_bulk.settle import settle
-from bonzo_bulk.store import RunStore
+from bonzo_bulk.store import RunStore, StoreLocation
 from bonzo_bulk.templates import load_template
 from bonzo_bulk.validation import verify_phase
+from bonzo_bulk.verdict import RunVerdict
 
 log = logging.getLogger("bonzo_bulk")
 
@@ -274,6 +276,8 @@ def config_snapshot(loaded: LoadedConfig) -> dict[str, Any]:
     data = loaded.config.model_dump(mode="json")
     for key in ("webhook_url", "superuser_webhook_url", "superuser_api_key"):
         data[key] = "<set>" if data.get(key) else None
+    if loaded.config.store_url:
+        data["store_url"] = StoreLocation.parse(loaded.config.store_url).label
     return data
 
 
@@ -322,12 +326,14 @@ def session_limit(plan: RunPlan) -> int:
     )
 
 
-async def execute(plan: RunPlan, *, progress: Progress | None = None, store_path: Path | None = None) -> RunResult:
+async def execute(
+    plan: RunPlan, *, progress: Progress | None = None, store_path: str | Path | None = None
+) -> RunResult:
     """Preflight, send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
-    with RunStore(store_path or store_path_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
+    with RunStore(store_path or store_location_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
         async with (
             make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
             open_endpoints(plan, session) as endpoints,
@@ -383,33 +389,51 @@ class Published:
     dashboard: Path
     regressions: tuple[Regression, ...]
     baseline_run_id: str | None
+    verdict: RunVerdict
+    retention: PruneReport | None = None
 
 
-def publish(result: RunResult, loaded: LoadedConfig, *, store_path: Path | None = None) -> Published:
-    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run."""
+def publish(
+    result: RunResult,
+    loaded: LoadedConfig,
+    *,
+    store_path: str | Path | None = None,
+    fail_on_regression: bool = False,
+) -> Published:
+    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run, then
+    apply the report retention (``reports.keep_runs``). ``fail_on_regression`` enforces regressions
+    like ``regression.fail_on_regression`` does."""
     config = loaded.config
     health_dir = Path(config.reports_dir) / "integration_health_reports"
-    with RunStore(store_path or store_path_for(loaded)) as store:
+    store_file = store_path or store_location_for(loaded)
+    with RunStore(store_file) as store:
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
     regressions = tuple(compare(result, baseline, config.regression)) if baseline else ()
     for regression in regressions:
         log.warning("Regression against baseline %s: %s", baseline_id, regression.message)
+    verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
     summary = write_json_summary(result, health_dir, regressions=regressions)
     dashboard = render_dashboard(
         result,
         history=history,
         baseline=baseline,
         regressions=regressions,
+        verdict=verdict,
+        summary_json=summary,
         out=health_dir / f"{result.integration}_{result.run_id}.html",
     )
     log.info("Health dashboard: %s", dashboard)
-    return Published(summary, dashboard, regressions, baseline_id if baseline else None)
+    retention = prune(store_file, health_dir, keep=config.reports.keep_runs) if config.reports.keep_runs else None
+    return Published(summary, dashboard, regressions, baseline_id if baseline else None, verdict, retention)
 
 
-def store_path_for(loaded: LoadedConfig) -> Path:
+def store_location_for(loaded: LoadedConfig) -> str | Path:
+    """The run store a config names: ``store_url``, else ``run_store``, else ``<reports_dir>/runs.sqlite3``."""
     config = loaded.config
+    if config.store_url:
+        return config.store_url
     return Path(config.run_store) if config.run_store else Path(config.reports_dir) / "runs.sqlite3"
 
 
@@ -617,7 +641,7 @@ def _log_summary(result: RunResult) -> None:
             m.processing_time.p95_ms / 1000,
             m.api_requests_per_record,
         )
-    log.info("Run %s: %s", result.run_id, "PASSED" if result.passed else "FAILED")
+    log.info("Run %s: thresholds %s", result.run_id, "met" if result.passed else "FAILED")
 
 
 def run_bulk(
@@ -625,7 +649,7 @@ def run_bulk(
     *,
     phases: Sequence[PhaseKind] = ("primary", "control"),
     progress: Progress | None = None,
-    store_path: Path | None = None,
+    store_path: str | Path | None = None,
 ) -> RunResult:
     """Plan and execute a bulk run synchronously (on uvloop where available)."""
     plan = plan_run(loaded, phases=phases)

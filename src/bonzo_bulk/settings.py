@@ -290,6 +290,14 @@ class RegressionSettings(_Section):
     fail_on_regression: bool = False
 
 
+class ReportsSettings(_Section):
+    """Retention of the report files each run writes (JSON summary and dashboard, several MB a run)."""
+
+    keep_runs: int = Field(
+        default=50, ge=0, description="after each run, keep the newest N runs' report files (0 keeps all)"
+    )
+
+
 class CleanupSettings(_Section):
     after_run: Literal["keep", "on_success", "always"] = Field(
         default="keep", description="delete the run's test prospects after the run"
@@ -367,7 +375,12 @@ class BulkConfig(_Section):
     regression: RegressionSettings = Field(default_factory=RegressionSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     reports_dir: str = "reports"
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
     run_store: str | None = Field(default=None, description="SQLite run store; default <reports_dir>/runs.sqlite3")
+    store_url: str | None = Field(
+        default=None,
+        description="run store: SQLite path, sqlite:///path or postgresql://user@host:port/db (password: PGPASSWORD)",
+    )
 
     @field_validator("integration_type")
     @classmethod

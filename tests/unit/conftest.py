@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from browser import FLAGS, require_chromium
 
 from bonzo_bulk.config import LoadedConfig, load_config
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 from bonzo_bulk.settings import ProcessingDelayModel
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 USERS = [
     {"name": "LO One", "email": "lo.one@lender.test", "user_id": 101, "team_id": 11},
@@ -97,3 +101,21 @@ def small_config(tmp_path: Path, sandbox_url: str | None = None, **overrides: An
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_config(path, environ={})
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """The Chromium the browser tests use: without one, skipped with the install hint, or failed under CI=true."""
+    return require_chromium()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Browser]:
+    """Playwright driving that Chromium (headless, no sandbox, no background network), one per test module:
+    while Playwright's sync API is open the thread looks like it runs an event loop, which async tests refuse."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=list(FLAGS))
+        yield launched
+        launched.close()

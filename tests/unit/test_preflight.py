@@ -6,12 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from builders import sandbox_server
 
 from bonzo_bulk.sandbox import SandboxServer
 
@@ -45,6 +47,13 @@ def live_run(tmp_path: Path, env: dict[str, str], users: list[dict[str, Any]]) -
         timeout=120,
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """A sandbox of these tests' own, so its request log holds only what they sent."""
+    with sandbox_server(tmp_path_factory.mktemp("preflight") / "sandbox.sqlite3") as server:
+        yield server
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def test_report_renders_the_latest_run_with_history_and_regressions(store_path: 
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(out)
     page = Page(out.read_text(encoding="utf-8"))
-    assert "bad" in page.regression_class.split()
+    assert "warn" in page.regression_class.split(), "regression.fail_on_regression is off: a warning"
     assert ("primary", "creation_rate") in page.regression_metrics
     assert len(page.plots["trend-rates"]["data"][0]["x"]) == 3
     assert page.failure_rows

@@ -15,30 +15,34 @@ from bonzo_bulk.errors import ConfigError, StoreError
 from bonzo_bulk.regression import compare
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.settings import RegressionSettings
-from bonzo_bulk.store import RunStore, RunSummary
+from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
+from bonzo_bulk.verdict import RunVerdict
 
 HEALTH_DIR = "integration_health_reports"
 
 
-def open_existing(store_path: Path) -> RunStore:
-    """Open a run store that must already exist (reading commands never create an empty one)."""
-    if not store_path.is_file():
+def open_existing(store_at: str | Path) -> RunStore:
+    """Open a run store that must already exist (reading commands never create an empty SQLite file)."""
+    location = StoreLocation.parse(store_at, key="--store")
+    if not location.exists:
         raise ConfigError(
-            f"--store {str(store_path)!r}: no run store there; run `bonzo-bulk run` first or pass the "
-            "path of an existing store with --store",
+            f"--store {location.label!r}: no run store there; run `bonzo-bulk run` first or pass the "
+            "path or postgresql:// URL of an existing store with --store (or BONZO_BULK_STORE_URL)",
             key="--store",
         )
     try:
-        return RunStore(store_path)
+        return RunStore(location)
     except StoreError as exc:
-        raise ConfigError(f"--store {str(store_path)!r}: {exc}", key="--store") from exc
+        if exc.exit_code == ConfigError.exit_code:
+            raise
+        raise ConfigError(f"--store {location.label!r}: {exc}", key="--store") from exc
 
 
 def _unknown_run(store: RunStore, flag: str, run_id: str) -> ConfigError:
     recent = [s.run_id for s in store.list_runs(limit=10)]
     listing = ", ".join(recent) if recent else "none (the store is empty)"
     return ConfigError(
-        f"{flag} {run_id!r}: no such run in {store.path}; recent runs: {listing}. `bonzo-bulk history` lists them all",
+        f"{flag} {run_id!r}: no such run in {store.label}; recent runs: {listing}. `bonzo-bulk history` lists them all",
         key=flag,
     )
 
@@ -48,7 +52,7 @@ def resolve_run(store: RunStore, run_id: str | None, *, flag: str = "--run") -> 
     if run_id is None:
         latest = store.latest_run_id()
         if latest is None:
-            raise ConfigError(f"--store {str(store.path)!r}: the run store holds no runs yet", key="--store")
+            raise ConfigError(f"--store {store.label!r}: the run store holds no runs yet", key="--store")
         return latest
     if not store.has_run(run_id):
         raise _unknown_run(store, flag, run_id)
@@ -64,13 +68,13 @@ def _tolerances(store: RunStore, run_id: str) -> RegressionSettings:
         return RegressionSettings()
 
 
-def report(store_path: Path, *, run_id: str | None, last: int, out: Path | None) -> Path:
+def report(store_at: str | Path, *, run_id: str | None, last: int, out: Path | None) -> Path:
     """Render the dashboard of one stored run with its integration's last ``last`` runs and baseline."""
     if last < 1:
         raise ConfigError(
             f"--last {last}: must be at least 1 (how many recent runs to show), e.g. --last 20", key="--last"
         )
-    with open_existing(store_path) as store:
+    with open_existing(store_at) as store:
         chosen = resolve_run(store, run_id)
         try:
             result = store.load_run(chosen)
@@ -80,24 +84,37 @@ def report(store_path: Path, *, run_id: str | None, last: int, out: Path | None)
         history = [s for s in runs if s.started_at <= result.started_at][:last]
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != chosen else None
-        regressions = compare(result, baseline, _tolerances(store, chosen)) if baseline else []
-    target = out or store_path.parent / HEALTH_DIR / f"{result.integration}_{result.run_id}.html"
-    return render_dashboard(result, history=history, baseline=baseline, regressions=regressions, out=target)
+        tolerances = _tolerances(store, chosen)
+        regressions = compare(result, baseline, tolerances) if baseline else []
+        beside = store.path.parent if store.path is not None else Path("reports")
+    verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression)
+    name = f"{result.integration}_{result.run_id}"
+    summary = beside / HEALTH_DIR / f"{name}.json"
+    target = out or beside / HEALTH_DIR / f"{name}.html"
+    return render_dashboard(
+        result,
+        history=history,
+        baseline=baseline,
+        regressions=regressions,
+        verdict=verdict,
+        summary_json=summary if summary.is_file() else None,
+        out=target,
+    )
 
 
-def history(store_path: Path, *, integration: str | None, limit: int) -> list[RunSummary]:
+def history(store_at: str | Path, *, integration: str | None, limit: int) -> list[RunSummary]:
     """The most recent runs, newest first."""
     if limit < 1:
         raise ConfigError(
             f"--limit {limit}: must be at least 1 (how many runs to list), e.g. --limit 20", key="--limit"
         )
-    with open_existing(store_path) as store:
+    with open_existing(store_at) as store:
         return store.list_runs(integration=integration, limit=limit)
 
 
-def set_baseline(store_path: Path, run_id: str) -> RunSummary:
+def set_baseline(store_at: str | Path, run_id: str) -> RunSummary:
     """Mark a finished run as its integration's baseline; returns its summary."""
-    with open_existing(store_path) as store:
+    with open_existing(store_at) as store:
         resolve_run(store, run_id, flag="RUN_ID")
         try:
             store.set_baseline(run_id)
@@ -106,9 +123,9 @@ def set_baseline(store_path: Path, run_id: str) -> RunSummary:
         return next(s for s in store.list_runs(limit=1_000_000) if s.run_id == run_id)
 
 
-def baselines(store_path: Path, *, integration: str | None) -> list[RunSummary]:
+def baselines(store_at: str | Path, *, integration: str | None) -> list[RunSummary]:
     """The baseline run of one integration, or of every integration that has one."""
-    with open_existing(store_path) as store:
+    with open_existing(store_at) as store:
         runs = store.list_runs(integration=integration, limit=1_000_000)
     return [s for s in runs if s.is_baseline]
 
@@ -125,7 +142,8 @@ def history_table(runs: list[RunSummary]) -> Table:
     table = Table(
         title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=True
     )
-    table.add_column("run", no_wrap=True)
+    run_width = max((len(r.run_id) + (2 if r.is_baseline else 0) for r in runs), default=3)
+    table.add_column("run", no_wrap=True, min_width=run_width)
     table.add_column("started", no_wrap=True)
     mixed = len(integrations) > 1 or len(targets) > 1
     if mixed:

@@ -8,6 +8,7 @@ Example::
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from bonzo_bulk.regression import Regression
 from bonzo_bulk.report import plots
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunSummary
+from bonzo_bulk.verdict import RunVerdict
 
 MAX_FAILURE_ROWS = 1000
 """Failing checks listed in the table; the rest are counted (the store and JSON summary hold all)."""
@@ -220,9 +222,17 @@ def render_dashboard(
     history: Sequence[RunSummary] = (),
     baseline: RunResult | None = None,
     regressions: Sequence[Regression] = (),
+    verdict: RunVerdict | None = None,
+    summary_json: Path | None = None,
     out: Path,
 ) -> Path:
-    """Write the run's health dashboard to ``out`` (one offline HTML file) and return its path."""
+    """Write the run's health dashboard to ``out`` (one offline HTML file) and return its path.
+
+    ``verdict`` decides the badge (default: thresholds, regressions only warned); ``summary_json``, when
+    given, is linked (relative to ``out``) from the header.
+    """
+    verdict = verdict or RunVerdict(result.passed, len(regressions))
+    summary_href = os.path.relpath(summary_json, out.parent) if summary_json is not None else None
     baseline_id = (
         baseline.run_id
         if baseline is not None
@@ -233,6 +243,8 @@ def render_dashboard(
     context = {
         "result": result,
         "passed": result.passed,
+        "verdict": verdict,
+        "summary_href": Path(summary_href).as_posix() if summary_href else None,
         "phases": [(p, _tiles(p)) for p in result.phases],
         "regressions": regressions,
         "diagnoses": [d for p in result.phases for d in p.diagnoses],

@@ -1,4 +1,4 @@
-"""The SQLite run store: written as the run goes, read back field for field, safe across processes."""
+"""The run store on SQLite and PostgreSQL: written as the run goes, read back field for field, safe across processes."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.store import SCHEMA_VERSION, RunStore, RunSummary
 
+StoreAt = str | Path
+
 
 def _begin(store: RunStore, result: RunResult) -> None:
     begin_run_of(store, result, {"regression": {"p95_processing_increase": 0.25}, "test_records": 30})
@@ -45,13 +47,13 @@ def _record_as_it_goes(store: RunStore, result: RunResult) -> None:
         store.add_observed_prospects(result.run_id, phase.kind, phase.observations)
 
 
-def test_a_finished_run_reads_back_equal(tmp_path: Path) -> None:
+def test_a_finished_run_reads_back_equal(store_at: StoreAt) -> None:
     result = build_run(faults=FAULTY, control=6, notes=("fault profile: mixed", "ünïcødé ✓"))
-    with RunStore(tmp_path / "runs.sqlite3") as store:
+    with RunStore(store_at) as store:
         _record_as_it_goes(store, result)
         store.finish_run(result)
         assert store.load_run(result.run_id) == result
-    with RunStore(tmp_path / "runs.sqlite3") as reopened:
+    with RunStore(store_at) as reopened:
         assert reopened.load_run(result.run_id) == result
         assert reopened.config_snapshot(result.run_id)["test_records"] == 30
 
@@ -76,7 +78,7 @@ fault_kinds = st.sampled_from([DROPPED, MISSING, WRONG_OWNER, WRONG_TEAM, MANGLE
     seed=st.integers(min_value=0, max_value=10_000),
 )
 def test_any_run_round_trips(
-    tmp_path: Path,
+    store_at: StoreAt,
     records: int,
     control: int,
     faults: dict[int, str],
@@ -102,23 +104,23 @@ def test_any_run_round_trips(
     result = dataclasses.replace(
         result, phases=(dataclasses.replace(primary, checks=(*primary.checks, odd_check)), *result.phases[1:])
     )
-    with RunStore(tmp_path / f"rt_{seed}.sqlite3") as store:
+    with RunStore(store_at) as store:
         store.finish_run(result)
         store.finish_run(result)
         assert store.load_run(result.run_id) == result
 
 
-def test_an_interrupted_run_can_be_inspected_and_cleaned_from_another_process(tmp_path: Path) -> None:
+def test_an_interrupted_run_can_be_inspected_and_cleaned_from_another_process(store_at: StoreAt) -> None:
     result = build_run(faults={24: DUPLICATE, 11: WRONG_OWNER})
-    path = tmp_path / "runs.sqlite3"
-    with RunStore(path) as store:
+    with RunStore(store_at) as store:
         _record_as_it_goes(store, result)
         script = (
             "import sys; from bonzo_bulk.store import RunStore\n"
             "with RunStore(sys.argv[1]) as s:\n"
             "    print(s.interrupted_runs()[0]); print(len(s.observed_prospects(s.interrupted_runs()[0])))\n"
         )
-        child = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+        argv = [sys.executable, "-c", script, str(store_at)]
+        child = subprocess.run(argv, capture_output=True, text=True, check=True)
         assert child.stdout.split() == [result.run_id, str(28 + 1)]  # 28 valid records, one duplicated
         assert store.interrupted_runs() == [result.run_id]
         [summary] = store.list_runs()
@@ -129,9 +131,9 @@ def test_an_interrupted_run_can_be_inspected_and_cleaned_from_another_process(tm
             store.set_baseline(result.run_id)
 
 
-def test_observed_prospects_carry_owner_and_deletion_marks(tmp_path: Path) -> None:
+def test_observed_prospects_carry_owner_and_deletion_marks(store_at: StoreAt) -> None:
     result = build_run(faults={11: WRONG_OWNER, 24: DUPLICATE})
-    with RunStore(tmp_path / "runs.sqlite3") as store:
+    with RunStore(store_at) as store:
         _record_as_it_goes(store, result)
         prospects = {p.prospect_id: p for p in store.observed_prospects(result.run_id)}
         assert prospects[50_011].owner_user_id == 103  # record 11 meant for Bob (102) landed with Carol
@@ -147,24 +149,24 @@ def test_observed_prospects_carry_owner_and_deletion_marks(tmp_path: Path) -> No
         assert store.interrupted_runs() == []
 
 
-def test_owner_comes_from_assigned_user_when_assigned_to_is_missing(tmp_path: Path) -> None:
+def test_owner_comes_from_assigned_user_when_assigned_to_is_missing(store_at: StoreAt) -> None:
     result = build_run(records=3, invalid=0)
     phase = result.phases[0]
     observation = phase.observations[0]
     bare = {k: v for k, v in observation.prospects[0].items() if k != "assigned_to"}
-    with RunStore(tmp_path / "runs.sqlite3") as store:
+    with RunStore(store_at) as store:
         _begin(store, result)
         store.add_observed_prospects(result.run_id, "primary", [dataclasses.replace(observation, prospects=(bare,))])
         [stored] = store.observed_prospects(result.run_id)
         assert stored.owner_user_id == bare["assigned_user"]["id"]
 
 
-def test_history_latest_and_one_baseline_per_integration(tmp_path: Path) -> None:
+def test_history_latest_and_one_baseline_per_integration(store_at: StoreAt) -> None:
     from datetime import timedelta
 
     runs = [build_run(run_id=f"mb_{i}", started_at=FAULTY_START + timedelta(hours=i)) for i in range(3)]
     other = build_run(run_id="zz_0", integration="zillow", started_at=FAULTY_START + timedelta(hours=9))
-    with RunStore(tmp_path / "runs.sqlite3") as store:
+    with RunStore(store_at) as store:
         for result in [*runs, other]:
             store.finish_run(result)
         assert [s.run_id for s in store.list_runs()] == ["zz_0", "mb_2", "mb_1", "mb_0"]
@@ -185,8 +187,8 @@ def test_history_latest_and_one_baseline_per_integration(tmp_path: Path) -> None
 FAULTY_START = build_run().started_at
 
 
-def test_unknown_run_names_the_recent_ones(tmp_path: Path) -> None:
-    with RunStore(tmp_path / "runs.sqlite3") as store:
+def test_unknown_run_names_the_recent_ones(store_at: StoreAt) -> None:
+    with RunStore(store_at) as store:
         store.finish_run(build_run(run_id="known_1"))
         with pytest.raises(StoreError, match=r"no run with id 'nope'; recent runs: known_1"):
             store.load_run("nope")
@@ -210,7 +212,7 @@ def test_sqlite_failures_become_store_errors_naming_the_file(tmp_path: Path) -> 
         RunStore(blocker / "runs.sqlite3")
 
 
-def test_store_uses_wal_and_a_schema_version(tmp_path: Path) -> None:
+def test_sqlite_store_uses_wal_and_a_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "runs.sqlite3"
     RunStore(path).close()
     with sqlite3.connect(path) as db:

@@ -1,15 +1,14 @@
 """How the run store's rows map to the typed stage data: columns, JSON and time encoding, inserts.
 
-Column names are the dataclass field names (``models.py``), so a new field is a new column and
-nothing else here changes.
+Column names are the dataclass field names (``models.py``), so a new field is a new column (one
+migration in ``schema.py``) and nothing else here changes. The values suit both backends.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +24,14 @@ from bonzo_bulk.models import (
     UserAccuracy,
     to_jsonable,
 )
+from bonzo_bulk.store.backend import Backend, Row
+
+_JSON = json.JSONEncoder(separators=(",", ":"), default=to_jsonable)
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(to_jsonable(value), separators=(",", ":"), sort_keys=False)
+    """Compact JSON; plain values go straight to the encoder, the rest through ``to_jsonable`` (same text)."""
+    return _JSON.encode(value)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -89,9 +92,7 @@ TUPLE_COLUMNS = frozenset({"prospects", "seen_in"})
 TIME_COLUMNS = frozenset({"sent_at", "answered_at", "first_seen_at"})
 
 
-def encode(name: str, value: Any) -> Any:
-    if name in JSON_COLUMNS:
-        return dumps(value)
+def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Stage):
@@ -99,7 +100,17 @@ def encode(name: str, value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
 
-def decode(row: sqlite3.Row, columns: Sequence[str]) -> dict[str, Any]:
+def encode(name: str, value: Any) -> Any:
+    """A field value as its column holds it (JSON text, ISO time, stage name, 0/1)."""
+    return dumps(value) if name in JSON_COLUMNS else _plain(value)
+
+
+def encoders(columns: Sequence[str]) -> list[tuple[str, Callable[[Any], Any]]]:
+    """Each column with its encoding function, looked up once per batch instead of once per value."""
+    return [(c, dumps if c in JSON_COLUMNS else _plain) for c in columns]
+
+
+def decode(row: Row, columns: Sequence[str]) -> dict[str, Any]:
     """Column values back into dataclass field values (JSON, times, stage, flags)."""
     values: dict[str, Any] = {}
     for name in columns:
@@ -115,8 +126,27 @@ def decode(row: sqlite3.Row, columns: Sequence[str]) -> dict[str, Any]:
     return values
 
 
+KEYS: dict[str, tuple[str, ...]] = {
+    "records": ("run_id", "phase", "name"),
+    "deliveries": ("run_id", "phase", "record_name"),
+    "observations": ("run_id", "phase", "record_name"),
+    "checks": ("run_id", "phase", "seq"),
+}
+"""The primary key of each table written in numbered batches (a rewrite replaces the row)."""
+
+
+def upsert_sql(table: str, columns: Sequence[str]) -> str:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` of ``run_id, phase, seq`` and ``columns`` (both dialects)."""
+    every = ("run_id", "phase", "seq", *columns)
+    names = ", ".join(f'"{c}"' for c in every)
+    marks = ", ".join("?" for _ in every)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in every if c not in KEYS[table])
+    key = ", ".join(KEYS[table])
+    return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"  # noqa: S608
+
+
 def insert(
-    db: sqlite3.Connection,
+    db: Backend,
     table: str,
     run_id: str,
     phase: str,
@@ -125,9 +155,13 @@ def insert(
     columns: Sequence[str],
 ) -> None:
     """Insert (or replace) dataclass rows whose fields are the table's columns, numbered from ``start``."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" for _ in columns)
-    db.executemany(
-        f"INSERT OR REPLACE INTO {table} (run_id, phase, seq, {names}) VALUES (?, ?, ?, {marks})",  # noqa: S608
-        ((run_id, phase, start + n, *(encode(c, getattr(item, c)) for c in columns)) for n, item in enumerate(items)),
-    )
+    coders = encoders(columns)
+    rows = [(run_id, phase, start + n, *[code(getattr(item, c)) for c, code in coders]) for n, item in enumerate(items)]
+    db.executemany(upsert_sql(table, columns), last_per_key(rows, ("run_id", "phase", "seq", *columns), KEYS[table]))
+
+
+def last_per_key(rows: Sequence[Sequence[Any]], columns: Sequence[str], key: Sequence[str]) -> list[Sequence[Any]]:
+    """The rows with the last one kept where a key repeats (what upserting them one by one would leave)."""
+    where = [columns.index(c) for c in key]
+    unique = {tuple(row[i] for i in where): row for row in rows}
+    return list(unique.values()) if len(unique) != len(rows) else list(rows)

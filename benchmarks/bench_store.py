@@ -1,0 +1,170 @@
+"""Run-store benchmark: streamed writes of a 100k-record run, and `history` / `report --last 50` latency
+with 1,000 runs stored, into SQLite and into PostgreSQL on loopback.
+
+Run: ``uv run python benchmarks/bench_store.py [--records 100000] [--runs 1000] [--repeat 3] [--pg-url URL]``.
+Without ``--pg-url`` a throwaway PostgreSQL cluster is started on a free loopback port (initdb + pg_ctl,
+as the tests do) and removed afterwards. Writes go the way the engine writes them: the run, all its
+records, deliveries in batches of 500, observations in batches, then ``finish_run(keep_written=True)``.
+``history`` and ``report`` are timed as the user runs them: the real CLI in a subprocess (wall time,
+best and median of ``--repeat``), with the store named by ``BONZO_BULK_STORE_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests" / "unit"), str(ROOT / "tests" / "unit" / "store")]
+
+from builders import build_run  # noqa: E402
+from pgcluster import PASSWORD, PgCluster, server_bin  # noqa: E402
+
+from bonzo_bulk.models import RunResult  # noqa: E402
+from bonzo_bulk.run import STORE_BATCH  # noqa: E402
+from bonzo_bulk.store import RunStore  # noqa: E402
+from bonzo_bulk.store.transfer import copy_store  # noqa: E402
+
+
+def write_streamed(store_at: str | Path, result: RunResult) -> float:
+    """Seconds to write ``result`` as the engine streams it (begin, records, batches, finish)."""
+    started = time.perf_counter()
+    with RunStore(store_at) as store:
+        store.begin_run(
+            run_id=result.run_id,
+            test_name=result.test_name,
+            integration=result.integration,
+            config_path=result.config_path,
+            target=result.target,
+            started_at=result.started_at,
+            dry_run=False,
+            config_snapshot={"test_records": len(result.phases[0].records)},
+        )
+        for phase in result.phases:
+            store.add_records(result.run_id, phase.records)
+            for start in range(0, len(phase.deliveries), STORE_BATCH):
+                store.add_deliveries(result.run_id, phase.kind, phase.deliveries[start : start + STORE_BATCH])
+            for start in range(0, len(phase.observations), STORE_BATCH * 4):
+                batch = phase.observations[start : start + STORE_BATCH * 4]
+                store.add_observed_prospects(result.run_id, phase.kind, batch)
+        store.finish_run(result, keep_written=True)
+    return time.perf_counter() - started
+
+
+def fill_history(store_at: str | Path, runs: int) -> None:
+    """``runs`` small finished runs of one integration, an hour apart (what a year of monitoring leaves)."""
+    template = build_run(records=8, invalid=1)
+    with RunStore(store_at) as store:
+        for n in range(runs):
+            run_id = f"hist_{n:05d}"
+            phases = tuple(
+                dataclasses.replace(phase, records=tuple(dataclasses.replace(r, run_id=run_id) for r in phase.records))
+                for phase in template.phases
+            )
+            started = template.started_at + timedelta(hours=n)
+            store.finish_run(
+                dataclasses.replace(
+                    template,
+                    run_id=run_id,
+                    started_at=started,
+                    finished_at=started + timedelta(seconds=40),
+                    phases=phases,
+                )
+            )
+
+
+def cli_seconds(args: list[str], store_at: str | Path, repeat: int, workdir: Path) -> tuple[float, float]:
+    """Best and median wall seconds of ``bonzo-bulk ARGS`` with the store in BONZO_BULK_STORE_URL."""
+    env = {**os.environ, "BONZO_BULK_STORE_URL": str(store_at), "PGPASSWORD": PASSWORD, "COLUMNS": "200"}
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "bonzo_bulk", *args], env=env, cwd=workdir, check=True, capture_output=True
+        )
+        times.append(time.perf_counter() - started)
+    return min(times), statistics.median(times)
+
+
+def in_process_seconds(store_at: str | Path, repeat: int, workdir: Path) -> tuple[float, float]:
+    """Best seconds of what `history` and `report --last 50` do, in process (no interpreter start-up)."""
+    from bonzo_bulk.report.commands import history, report
+
+    history_times, report_times = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        history(store_at, integration=None, limit=20)
+        history_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        report(store_at, run_id=None, last=50, out=workdir / "in_process.html")
+        report_times.append(time.perf_counter() - started)
+    return min(history_times), min(report_times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pg-url", help="an existing empty PostgreSQL database (password in PGPASSWORD)")
+    args = parser.parse_args()
+
+    cluster = None
+    if args.pg_url:
+        postgres_url = args.pg_url
+    else:
+        bin_dir = server_bin()
+        if bin_dir is None:
+            sys.exit("no PostgreSQL server binaries (initdb, pg_ctl); install Debian's postgresql or pass --pg-url")
+        cluster = PgCluster(bin_dir).start()
+        os.environ["PGPASSWORD"] = PASSWORD
+        postgres_url = cluster.new_database()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+            workdir = Path(tmp)
+            print(f"building a {args.records:,}-record run ...", flush=True)
+            big = build_run(records=args.records, invalid=0, run_id="bench_big")
+            rows = len(big.phases[0].records)
+            phase = big.phases[0]
+            table_rows = sum(len(p) for p in (phase.records, phase.deliveries, phase.observations, phase.checks)) + sum(
+                len(o.prospects) for o in phase.observations
+            )
+            stores: dict[str, str | Path] = {"sqlite": workdir / "runs.sqlite3", "postgresql": postgres_url}
+            header = f"{'backend':<11} {'write run':>10} {'records/s':>10} {'rows/s':>8}"
+            print(f"{header}  history (best/median)  report --last 50")
+            for name, store_at in stores.items():
+                seconds = write_streamed(store_at, big)
+                if name == "sqlite":
+                    fill_history(store_at, args.runs)
+                else:  # the same 1,000 runs, moved over by `store copy` (the big run is already there: skipped)
+                    copy_store(stores["sqlite"], store_at)
+                hist = cli_seconds(["history", "--limit", "20"], store_at, args.repeat, workdir)
+                page = workdir / f"report_{name}.html"
+                rep = cli_seconds(["report", "--last", "50", "--out", str(page)], store_at, args.repeat, workdir)
+                inner = in_process_seconds(store_at, args.repeat, workdir)
+                print(
+                    f"{name:<11} {seconds:>9.2f}s {rows / seconds:>10,.0f} {table_rows / seconds:>8,.0f}  "
+                    f"{hist[0]:.2f}s / {hist[1]:.2f}s          {rep[0]:.2f}s / {rep[1]:.2f}s"
+                    f"     in process: history {inner[0] * 1000:,.0f} ms, report {inner[1] * 1000:,.0f} ms",
+                    flush=True,
+                )
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import bonzo_bulk.cli"], check=True)
+            print(
+                f"(CLI start-up alone, for reference: {time.perf_counter() - started:.2f}s; {args.runs:,} runs stored)"
+            )
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""``bonzo-bulk prune``: delete old runs' report files (and, if asked, their store rows) to free the disk.
+
+The logic is :func:`bonzo_bulk.report.retention.prune`; this module is only the typer wiring and output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bonzo_bulk.console import handle_errors, out
+from bonzo_bulk.report.retention import DEFAULT_KEEP_RUNS, PruneReport, human_bytes, prune
+from bonzo_bulk.store import DEFAULT_STORE_PATH, RunStore
+
+HEALTH_DIR = "integration_health_reports"
+
+
+def configured_keep(store_path: Path) -> int:
+    """``reports.keep_runs`` of the latest run's config (so a bare ``prune`` honours it), else the default."""
+    if not store_path.is_file():
+        return DEFAULT_KEEP_RUNS
+    with RunStore(store_path) as store:
+        latest = store.latest_run_id()
+        section = store.config_snapshot(latest).get("reports") if latest else None
+    keep = section.get("keep_runs") if isinstance(section, dict) else None
+    return keep if isinstance(keep, int) and keep >= 1 else DEFAULT_KEEP_RUNS
+
+
+def _print(report: PruneReport, health_dir: Path) -> None:
+    verb = "would remove" if report.dry_run else "removed"
+    for run in report.pruned:
+        rows = " and its store rows" if run.store_rows else ""
+        size = human_bytes(run.file_bytes)
+        out.print(f"{verb} run {run.run_id} ({run.integration}): {len(run.files)} file(s){rows}, {size}")
+        for path in run.files:
+            out.print(f"  {path}")
+    for run_id in report.protected:
+        out.print(f"kept run {run_id}: a baseline or unfinished run is never pruned")
+    for note in report.notes:
+        out.print(f"[yellow]{note}[/]")
+    store = f" + {human_bytes(report.store_bytes_freed)} of the run store" if report.store_bytes_freed else ""
+    total = (
+        f"{verb} {len(report.pruned)} run(s): {human_bytes(report.file_bytes)} of reports{store} "
+        f"{'would be ' if report.dry_run else ''}freed; kept the newest {len(report.kept)} run(s) in {health_dir}"
+    )
+    out.print(total if report.pruned else f"nothing to prune: {len(report.kept)} run(s), keeping {report.keep}")
+
+
+def prune_command(
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep", min=1, help="runs to keep, newest first (default: reports.keep_runs of the latest run, else 50)"
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would be removed")] = False,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store", help="also delete the pruned runs' rows from the run store (they leave history and trends)"
+        ),
+    ] = False,
+    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of lines")] = False,
+) -> None:
+    """Delete the report files (JSON summary, dashboard) of all but the newest runs; never the baseline's.
+
+    Reports live next to the store, in integration_health_reports/. Runs also prune themselves after
+    each run down to reports.keep_runs (config, default 50; 0 keeps all).
+
+    Examples:
+
+      bonzo-bulk prune --dry-run
+
+      bonzo-bulk prune --keep 10
+
+      bonzo-bulk prune --keep 10 --from-store
+    """
+    health_dir = store.parent / HEALTH_DIR
+    with handle_errors():
+        report = prune(store, health_dir, keep=keep or configured_keep(store), dry_run=dry_run, from_store=from_store)
+    if json_output:
+        out.print_json(
+            json.dumps(
+                {
+                    "dry_run": report.dry_run,
+                    "keep": report.keep,
+                    "kept": list(report.kept),
+                    "protected": list(report.protected),
+                    "pruned": [
+                        {
+                            "run_id": r.run_id,
+                            "integration": r.integration,
+                            "files": [str(p) for p in r.files],
+                            "bytes": r.file_bytes,
+                            "store_rows": r.store_rows,
+                        }
+                        for r in report.pruned
+                    ],
+                    "freed_bytes": report.freed_bytes,
+                    "notes": list(report.notes),
+                }
+            )
+        )
+        return
+    _print(report, health_dir)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``prune`` to the ``bonzo-bulk`` app."""
+    app.command("prune")(prune_command)

@@ -1,0 +1,563 @@
+"""The run store's one interface: every writer and reader of run history goes through :class:`RunStore`.
+
+It is written as the run goes (``begin_run`` -> ``add_*`` in batches -> ``finish_run``), so an
+interrupted run can still be inspected and its prospects cleaned up from another process; the
+same calls work on a SQLite file or a PostgreSQL database (the location picks the backend)::
+
+    with RunStore("reports/runs.sqlite3") as store:      # or "postgresql://ci@db:5432/bonzo"
+        store.begin_run(run_id=..., test_name=..., ...)
+        store.add_records(run_id, records)
+        ...
+        store.finish_run(result)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from bonzo_bulk.diagnosis import diagnose
+from bonzo_bulk.errors import StoreError
+from bonzo_bulk.models import (
+    CheckResult,
+    DeliveryResult,
+    Observation,
+    PhaseKind,
+    PhaseResult,
+    PlannedRecord,
+    RunResult,
+    Target,
+    User,
+)
+from bonzo_bulk.secrets import redact
+from bonzo_bulk.store import codec
+from bonzo_bulk.store.backend import Backend, Row
+from bonzo_bulk.store.location import DEFAULT_STORE_PATH, StoreLocation
+from bonzo_bulk.store.rows import FIGURE_COLUMNS, SUMMARY_COLUMNS, RunSummary, StoredProspect, StoredRecord
+from bonzo_bulk.store.schema import Migration, migrate
+
+T = TypeVar("T")
+WRITE_ATTEMPTS = 5
+"""A write that hit a deadlock or a lock timeout is tried again this often before it is reported."""
+
+
+def open_backend(location: StoreLocation) -> Backend:
+    """Connect to the backend a location names (the PostgreSQL driver is imported only when needed)."""
+    if location.dialect == "postgresql":
+        from bonzo_bulk.store.postgres import PostgresBackend
+
+        return PostgresBackend(location)
+    from bonzo_bulk.store.sqlite import SqliteBackend
+
+    assert location.path is not None
+    return SqliteBackend(location.path)
+
+
+class RunStore:
+    """The run store on SQLite or PostgreSQL; safe to open from several runs, a monitor and readers at once.
+
+    ``location`` is a SQLite path (``Path``, ``"runs.sqlite3"``, ``"sqlite:///runs.sqlite3"``) or a
+    ``postgresql://user@host:port/db`` URL; the schema is migrated on first use.
+    """
+
+    def __init__(self, location: str | Path | StoreLocation = DEFAULT_STORE_PATH) -> None:
+        self.location = location if isinstance(location, StoreLocation) else StoreLocation.parse(location)
+        self.label = self.location.label
+        """Where the store is, safe to print (a path, or the URL without its password)."""
+        self._db = open_backend(self.location)
+        try:
+            with self._op("prepare the schema"):
+                self.applied: list[Migration] = migrate(self._db)
+                """The migrations this open applied (empty when the schema was current)."""
+        except BaseException:
+            self._db.close()
+            raise
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None for a PostgreSQL store."""
+        return self.location.path
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (the data stays)."""
+        self._db.close()
+
+    @property
+    def backend(self) -> Backend:
+        """The open backend, for the store's own tools (``transfer``); everything else uses the methods."""
+        return self._db
+
+    def operation(self, what: str) -> AbstractContextManager[None]:
+        """Map the backend's errors inside the block to a StoreError naming the store and ``what`` failed."""
+        return self._op(what)
+
+    @contextmanager
+    def _op(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not self._db.is_error(exc):
+                raise
+            raise StoreError(f"run store {self.label}: could not {what}: {redact(str(exc).strip())}") from exc
+
+    def _write(self, what: str, body: Callable[[Backend], T]) -> T:
+        """Run ``body`` in one transaction; a deadlock or lock timeout is retried, never shown to the user."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self._op(what), self._db.transaction():
+                    return body(self._db)
+            except StoreError as exc:
+                if attempt == WRITE_ATTEMPTS or not self._db.is_transient(exc.__cause__ or exc):
+                    raise
+            time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    def _require_run(self, run_id: str) -> Row:
+        row = self._db.fetchone("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        if row is None:
+            recent = ", ".join(self._recent_ids()) or "none"
+            raise StoreError(f"run store {self.label}: no run with id {run_id!r}; recent runs: {recent}")
+        return row
+
+    def _recent_ids(self, limit: int = 10) -> list[str]:
+        rows = self._db.fetchall("SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?", (limit,))
+        return [str(r["run_id"]) for r in rows]
+
+    def begin_run(
+        self,
+        *,
+        run_id: str,
+        test_name: str,
+        integration: str,
+        config_path: str | None,
+        target: Target,
+        started_at: datetime,
+        dry_run: bool,
+        config_snapshot: Mapping[str, Any],
+    ) -> None:
+        """Record that a run started (its config snapshot must already be free of secrets)."""
+        self._write(
+            f"begin run {run_id}",
+            lambda db: db.execute(
+                "INSERT INTO runs (run_id, test_name, integration, config_path, target, started_at, dry_run,"
+                " config_snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id) DO UPDATE SET test_name = excluded.test_name,"
+                " integration = excluded.integration, config_path = excluded.config_path,"
+                " target = excluded.target, started_at = excluded.started_at, dry_run = excluded.dry_run,"
+                " config_snapshot = excluded.config_snapshot",
+                (
+                    run_id,
+                    test_name,
+                    integration,
+                    config_path,
+                    target,
+                    started_at.isoformat(),
+                    int(dry_run),
+                    codec.dumps(config_snapshot),
+                ),
+            ),
+        )
+
+    def add_records(self, run_id: str, records: Sequence[PlannedRecord]) -> None:
+        """Store planned records (call before sending, so an interrupted run is still traceable)."""
+
+        def add(db: Backend) -> None:
+            self._require_run(run_id)
+            self._insert_records(db, run_id, records, self._next_seq(db, "records", run_id))
+
+        self._write(f"add {len(records)} records to run {run_id}", add)
+
+    def add_deliveries(self, run_id: str, phase: PhaseKind, deliveries: Sequence[DeliveryResult]) -> None:
+        """Store a batch of delivery results for one phase (may be called many times)."""
+
+        def add(db: Backend) -> None:
+            self._require_run(run_id)
+            start = self._next_seq(db, "deliveries", run_id, phase)
+            self._insert_deliveries(db, run_id, phase, deliveries, start)
+
+        self._write(f"add {len(deliveries)} deliveries to run {run_id}", add)
+
+    def add_observed_prospects(self, run_id: str, phase: PhaseKind, observations: Sequence[Observation]) -> None:
+        """Store what the API showed for records, including every matched prospect (for cleanup)."""
+
+        def add(db: Backend) -> None:
+            self._require_run(run_id)
+            start = self._next_seq(db, "observations", run_id, phase)
+            self._insert_observations(db, run_id, phase, observations, start)
+
+        self._write(f"add {len(observations)} observations to run {run_id}", add)
+
+    def finish_run(self, result: RunResult, *, keep_written: bool = False) -> None:
+        """Store a run's final result: every phase in full, its checks and headline figures (idempotent).
+
+        ``keep_written=True`` keeps the records, deliveries and observations written as the run went
+        when their counts match the result (the engine's case), instead of writing them again.
+        """
+        self._write(f"finish run {result.run_id}", lambda db: self._finish(db, result, keep_written))
+
+    def _finish(self, db: Backend, result: RunResult, keep_written: bool) -> None:
+        run_id = result.run_id
+        exists = db.fetchone("SELECT 1 AS found FROM runs WHERE run_id = ?", (run_id,))
+        if exists is None:
+            db.execute(
+                "INSERT INTO runs (run_id, test_name, integration, target, started_at, dry_run,"
+                " config_snapshot) VALUES (?, ?, ?, ?, ?, ?, '{}')",
+                (run_id, result.test_name, result.integration, result.target, result.started_at.isoformat(), 0),
+            )
+        for table in ("phases", "checks"):
+            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608 - fixed names
+        # What was written as the run went is kept; a table is rewritten only when it is incomplete.
+        stale = [
+            table
+            for table, rows in (
+                ("records", sum(len(p.records) for p in result.phases)),
+                ("deliveries", sum(len(p.deliveries) for p in result.phases)),
+                ("observations", sum(len(p.observations) for p in result.phases)),
+            )
+            if not keep_written or self._count(db, table, run_id) != rows
+        ]
+        for table in stale:
+            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608 - fixed names
+        record_seq = 0
+        for seq, phase in enumerate(result.phases):
+            if "records" in stale:
+                self._insert_records(db, run_id, phase.records, record_seq)
+            record_seq += len(phase.records)
+            if "deliveries" in stale:
+                self._insert_deliveries(db, run_id, phase.kind, phase.deliveries, 0)
+            if "observations" in stale:
+                self._insert_observations(db, run_id, phase.kind, phase.observations, 0)
+            codec.insert(db, "checks", run_id, phase.kind, 0, phase.checks, codec.CHECK_COLUMNS)
+            db.execute(
+                "INSERT INTO phases (run_id, phase, seq, metrics, unexpected_prospects, settled,"
+                " settle_seconds, passed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    phase.kind,
+                    seq,
+                    codec.dumps(phase.metrics),
+                    codec.dumps(phase.unexpected_prospects),
+                    int(phase.settled),
+                    phase.settle_seconds,
+                    int(phase.passed),
+                ),
+            )
+        summary = RunSummary.from_result(result)
+        figures = {name: getattr(summary, name) for name in FIGURE_COLUMNS}
+        details = {
+            "test_name": result.test_name,
+            "integration": result.integration,
+            "config_path": result.config_path,
+            "target": result.target,
+            "started_at": result.started_at.isoformat(),
+            "finished_at": result.finished_at.isoformat(),
+            "dry_run": int(result.dry_run),
+            "notes": codec.dumps(result.notes),
+            "passed": int(result.passed),
+            **figures,
+        }
+        assignments = ", ".join(f"{name} = ?" for name in details)
+        db.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", (*details.values(), run_id))  # noqa: S608
+
+    @staticmethod
+    def _count(db: Backend, table: str, run_id: str) -> int:
+        row = db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
+        return int(row["n"]) if row is not None else 0
+
+    @staticmethod
+    def _next_seq(db: Backend, table: str, run_id: str, phase: str | None = None) -> int:
+        where, params = ("run_id = ?", (run_id,)) if phase is None else ("run_id = ? AND phase = ?", (run_id, phase))
+        row = db.fetchone(f"SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM {table} WHERE {where}", params)  # noqa: S608
+        return int(row["next"]) if row is not None else 0
+
+    @staticmethod
+    def _insert_records(db: Backend, run_id: str, records: Sequence[PlannedRecord], start: int) -> None:
+        coders = codec.encoders(codec.RECORD_COLUMNS)
+        rows = [
+            (
+                run_id,
+                r.phase,
+                start + n,
+                *[code(getattr(r, c)) for c, code in coders],
+                *(getattr(r.expected_user, c) for c in codec.USER_FIELDS),
+            )
+            for n, r in enumerate(records)
+        ]
+        columns = (*codec.RECORD_COLUMNS, *codec.USER_COLUMNS)
+        db.executemany(
+            codec.upsert_sql("records", columns),
+            codec.last_per_key(rows, ("run_id", "phase", "seq", *columns), codec.KEYS["records"]),
+        )
+
+    @staticmethod
+    def _insert_deliveries(
+        db: Backend, run_id: str, phase: str, deliveries: Sequence[DeliveryResult], start: int
+    ) -> None:
+        codec.insert(db, "deliveries", run_id, phase, start, deliveries, codec.DELIVERY_COLUMNS)
+
+    @staticmethod
+    def _insert_observations(
+        db: Backend, run_id: str, phase: str, observations: Sequence[Observation], start: int
+    ) -> None:
+        codec.insert(db, "observations", run_id, phase, start, observations, codec.OBSERVATION_COLUMNS)
+        db.executemany(
+            "INSERT INTO prospects (run_id, prospect_id, phase, record_name, owner_user_id, email, first_name)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, prospect_id) DO UPDATE SET"
+            " phase = excluded.phase, record_name = excluded.record_name,"
+            " owner_user_id = excluded.owner_user_id, email = excluded.email, first_name = excluded.first_name",
+            list(
+                {
+                    str(p.get("id")): (
+                        run_id,
+                        str(p.get("id")),
+                        phase,
+                        o.record_name,
+                        codec.owner_of(p),
+                        p.get("email"),
+                        p.get("first_name"),
+                    )
+                    for o in observations
+                    for p in o.prospects
+                    if p.get("id") is not None
+                }.values()
+            ),
+        )
+
+    def load_run(self, run_id: str) -> RunResult:
+        """Read back the RunResult that ``finish_run`` stored, equal field for field."""
+        with self._op(f"load run {run_id}"):
+            run = self._require_run(run_id)
+            if run["finished_at"] is None:
+                raise StoreError(
+                    f"run {run_id} in {self.label} never finished (interrupted?); its prospects are listed by"
+                    " `observed_prospects` and can still be cleaned up, but there is no result to report"
+                )
+            phases = [
+                self._load_phase(run_id, row)
+                for row in self._db.fetchall("SELECT * FROM phases WHERE run_id = ? ORDER BY seq", (run_id,))
+            ]
+            return RunResult(
+                run_id=run_id,
+                test_name=run["test_name"],
+                integration=run["integration"],
+                config_path=run["config_path"],
+                target=run["target"],
+                started_at=datetime.fromisoformat(run["started_at"]),
+                finished_at=datetime.fromisoformat(run["finished_at"]),
+                dry_run=bool(run["dry_run"]),
+                phases=tuple(phases),
+                notes=tuple(json.loads(run["notes"])),
+            )
+
+    def _load_phase(self, run_id: str, row: Row) -> PhaseResult:
+        kind = row["phase"]
+        records = tuple(
+            PlannedRecord(
+                run_id=run_id,
+                phase=kind,
+                expected_user=User(**{f: row[c] for f, c in zip(codec.USER_FIELDS, codec.USER_COLUMNS, strict=True)}),
+                **{**codec.decode(row, codec.RECORD_COLUMNS), "body": bytes(row["body"])},
+            )
+            for row in self._rows("records", run_id, kind)
+        )
+        deliveries = tuple(
+            DeliveryResult(**codec.decode(row, codec.DELIVERY_COLUMNS))
+            for row in self._rows("deliveries", run_id, kind)
+        )
+        observations = tuple(
+            Observation(**codec.decode(row, codec.OBSERVATION_COLUMNS))
+            for row in self._rows("observations", run_id, kind)
+        )
+        checks = tuple(
+            CheckResult(**codec.decode(row, codec.CHECK_COLUMNS)) for row in self._rows("checks", run_id, kind)
+        )
+        return PhaseResult(
+            kind=kind,
+            records=records,
+            deliveries=deliveries,
+            observations=observations,
+            checks=checks,
+            unexpected_prospects=tuple(json.loads(row["unexpected_prospects"])),
+            metrics=codec.metrics_from_json(json.loads(row["metrics"])),
+            settled=bool(row["settled"]),
+            settle_seconds=row["settle_seconds"],
+            diagnoses=diagnose(kind, checks),
+        )
+
+    def _rows(self, table: str, run_id: str, phase: str) -> list[Row]:
+        query = f"SELECT * FROM {table} WHERE run_id = ? AND phase = ? ORDER BY seq"  # noqa: S608 - fixed names
+        return self._db.fetchall(query, (run_id, phase))
+
+    def config_snapshot(self, run_id: str) -> dict[str, Any]:
+        """The secret-free config snapshot a run was started with."""
+        with self._op(f"read the config of run {run_id}"):
+            snapshot: dict[str, Any] = json.loads(self._require_run(run_id)["config_snapshot"])
+            return snapshot
+
+    def list_runs(self, *, integration: str | None = None, limit: int = 20) -> list[RunSummary]:
+        """The most recent runs first, optionally of one integration."""
+        where, params = ("WHERE integration = ?", [integration]) if integration else ("", [])
+        with self._op("list runs"):
+            rows = self._db.fetchall(
+                f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?",  # noqa: S608
+                (*params, limit),
+            )
+            return [self._summary(r) for r in rows]
+
+    def _summary(self, row: Row) -> RunSummary:
+        values = {name: row[name] for name in SUMMARY_COLUMNS}
+        values["started_at"] = datetime.fromisoformat(row["started_at"])
+        values["finished_at"] = codec.parse_time(row["finished_at"])
+        values["passed"] = None if row["passed"] is None else bool(row["passed"])
+        values["is_baseline"] = bool(row["is_baseline"])
+        if row["finished_at"] is None:
+            values["records"] = self._count_records(row["run_id"])
+        return RunSummary(**values)
+
+    def _count_records(self, run_id: str) -> int:
+        return self._count(self._db, "records", run_id)
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether the store knows a run with this id (finished or not)."""
+        with self._op(f"look up run {run_id}"):
+            return self._db.fetchone("SELECT 1 AS found FROM runs WHERE run_id = ?", (run_id,)) is not None
+
+    def latest_run_id(self, integration: str | None = None) -> str | None:
+        """The id of the most recently started run (of one integration, if given)."""
+        runs = self.list_runs(integration=integration, limit=1)
+        return runs[0].run_id if runs else None
+
+    def set_baseline(self, run_id: str) -> None:
+        """Make a finished run its integration's baseline (replacing the previous one)."""
+
+        def mark(db: Backend) -> None:
+            run = self._require_run(run_id)
+            if run["finished_at"] is None:
+                raise StoreError(f"run {run_id} never finished, so it cannot be a baseline; pick a finished run")
+            db.execute(
+                "UPDATE runs SET is_baseline = 0 WHERE integration = ? AND is_baseline = 1 AND run_id <> ?",
+                (run["integration"], run_id),
+            )
+            db.execute("UPDATE runs SET is_baseline = 1 WHERE run_id = ?", (run_id,))
+
+        self._write(f"set run {run_id} as baseline", mark)
+
+    def baseline_run_id(self, integration: str) -> str | None:
+        """The baseline run of an integration, if one was set."""
+        with self._op(f"read the baseline of {integration}"):
+            row = self._db.fetchone("SELECT run_id FROM runs WHERE integration = ? AND is_baseline = 1", (integration,))
+        return str(row["run_id"]) if row else None
+
+    def observed_prospects(self, run_id: str) -> list[StoredProspect]:
+        """Every prospect the run's records became (deleted ones carry ``deleted_at``)."""
+        with self._op(f"list the prospects of run {run_id}"):
+            self._require_run(run_id)
+            rows = self._db.fetchall(
+                "SELECT * FROM prospects WHERE run_id = ? ORDER BY phase, record_name, prospect_id", (run_id,)
+            )
+        return [
+            StoredProspect(
+                prospect_id=codec.prospect_key(r["prospect_id"]),
+                owner_user_id=r["owner_user_id"],
+                email=r["email"],
+                first_name=r["first_name"],
+                phase=r["phase"],
+                deleted_at=codec.parse_time(r["deleted_at"]),
+            )
+            for r in rows
+        ]
+
+    def run_records(self, run_id: str) -> list[StoredRecord]:
+        """The records a run planned, finished or not, in the order they were stored."""
+        with self._op(f"list the records of run {run_id}"):
+            self._require_run(run_id)
+            rows = self._db.fetchall(
+                "SELECT name, phase, first_name, last_name, email, expected_user_id FROM records"
+                " WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            )
+        return [
+            StoredRecord(
+                name=r["name"],
+                phase=r["phase"],
+                first_name=r["first_name"],
+                last_name=r["last_name"],
+                email=r["email"],
+                expected_user_id=r["expected_user_id"],
+            )
+            for r in rows
+        ]
+
+    def mark_deleted(self, run_id: str, prospect_ids: Sequence[int | str]) -> None:
+        """Note that cleanup deleted these prospects (now, UTC)."""
+        now = datetime.now(UTC).isoformat()
+
+        def mark(db: Backend) -> None:
+            self._require_run(run_id)
+            db.executemany(
+                "UPDATE prospects SET deleted_at = ? WHERE run_id = ? AND prospect_id = ?",
+                [(now, run_id, str(pid)) for pid in prospect_ids],
+            )
+
+        self._write(f"mark {len(prospect_ids)} prospects of run {run_id} deleted", mark)
+
+    def delete_runs(self, run_ids: Sequence[str]) -> None:
+        """Remove runs and every row stored with them, then give the space back where the backend can."""
+
+        def delete(db: Backend) -> None:
+            db.executemany("DELETE FROM runs WHERE run_id = ?", [(run_id,) for run_id in run_ids])
+
+        self._write(f"delete {len(run_ids)} run(s)", delete)
+        with self._op("compact the store after deleting runs"):
+            self._db.compact()
+
+    def mark_interrupted(self, run_id: str, note: str) -> int:
+        """Note in an unfinished run that it was interrupted (it stays unfinished); its deliveries so far."""
+
+        def mark(db: Backend) -> int:
+            row = self._require_run(run_id)
+            notes = [*json.loads(row["notes"] or "[]"), note]
+            db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
+            return self._count(db, "deliveries", run_id)
+
+        return self._write(f"mark run {run_id} interrupted", mark)
+
+    def run_notes(self, run_id: str) -> list[str]:
+        """The notes of a run (an interrupted run says so here)."""
+        with self._op(f"read the notes of run {run_id}"):
+            return [str(n) for n in json.loads(self._require_run(run_id)["notes"] or "[]")]
+
+    def accepted_records(self, run_id: str) -> set[str]:
+        """Names of the run's records the webhook accepted and that should become prospects (not 'drop' cases)."""
+        with self._op(f"list the accepted records of run {run_id}"):
+            rows = self._db.fetchall(
+                "SELECT d.record_name FROM deliveries d JOIN records r"
+                " ON r.run_id = d.run_id AND r.phase = d.phase AND r.name = d.record_name"
+                " WHERE d.run_id = ? AND d.status < 400 AND COALESCE(r.expected_handling, '') != 'drop'",
+                (run_id,),
+            )
+        return {str(r["record_name"]) for r in rows}
+
+    def interrupted_runs(self) -> list[str]:
+        """Ids of runs that began but never finished, most recent first."""
+        with self._op("list interrupted runs"):
+            rows = self._db.fetchall(
+                "SELECT run_id FROM runs WHERE finished_at IS NULL ORDER BY started_at DESC, run_id DESC"
+            )
+            return [str(r["run_id"]) for r in rows]

@@ -1,0 +1,156 @@
+"""The run store's schema as numbered migrations, one SQL text for both dialects, applied on first use.
+
+Each migration's SQL is plain DDL both SQLite and PostgreSQL accept, with three type tokens a
+backend fills in: ``{INT}`` (INTEGER / BIGINT), ``{REAL}`` (REAL / DOUBLE PRECISION) and ``{BLOB}``
+(BLOB / BYTEA). A migration lists the tables it creates, parents first: ``store copy`` moves them
+in that order; ``columns`` adds a column where it is missing. Never edit an applied migration;
+append the next one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bonzo_bulk.errors import StoreError
+from bonzo_bulk.store.backend import Backend
+
+_TOKEN = re.compile(r"\{(INT|REAL|BLOB)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: its version, what it does, its dialect-neutral SQL and the tables it creates."""
+
+    version: int
+    summary: str
+    sql: str
+    tables: tuple[str, ...] = ()
+    columns: tuple[tuple[str, str, str], ...] = ()
+    """(table, column, type) to add where missing: ``ALTER TABLE ... ADD COLUMN`` both dialects can guard."""
+
+    def statements(self, types: dict[str, str]) -> list[str]:
+        """The migration's statements in one dialect."""
+        text = _TOKEN.sub(lambda m: types[m.group(1)], self.sql)
+        return [s.strip() for s in text.split(";") if s.strip()]
+
+    def apply(self, backend: Backend) -> None:
+        """Run the statements, then add each column the table does not have yet."""
+        for statement in self.statements(backend.types):
+            backend.execute(statement)
+        for table, column, kind in self.columns:
+            if column not in backend.columns(table):
+                column_type = _TOKEN.sub(lambda m: backend.types[m.group(1)], kind)
+                backend.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {column_type}')
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "runs, phases, records, deliveries, observations, prospects, checks",
+        """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, test_name TEXT NOT NULL, integration TEXT NOT NULL, config_path TEXT,
+    target TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, dry_run {INT} NOT NULL,
+    config_snapshot TEXT NOT NULL,
+    notes TEXT NOT NULL DEFAULT '[]', passed {INT}, records {INT} NOT NULL DEFAULT 0,
+    delivery_rate {REAL}, creation_rate {REAL}, assignment_accuracy {REAL}, mapping_accuracy {REAL},
+    p95_processing_ms {REAL}, p95_latency_ms {REAL}, api_requests_per_record {REAL},
+    is_baseline {INT} NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_by_integration ON runs (integration, started_at);
+CREATE TABLE IF NOT EXISTS phases (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq {INT} NOT NULL,
+    metrics TEXT NOT NULL, unexpected_prospects TEXT NOT NULL, settled {INT} NOT NULL,
+    settle_seconds {REAL} NOT NULL, passed {INT} NOT NULL,
+    PRIMARY KEY (run_id, phase)
+);
+CREATE TABLE IF NOT EXISTS records (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq {INT} NOT NULL,
+    "index" {INT} NOT NULL, name TEXT NOT NULL, record_id TEXT NOT NULL, first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL, email TEXT NOT NULL, phone TEXT NOT NULL,
+    expected_user_id {INT} NOT NULL, expected_user_email TEXT NOT NULL, expected_user_name TEXT NOT NULL,
+    expected_team_id {INT} NOT NULL, expected_user_external_id TEXT,
+    invalid_case TEXT, expected_handling TEXT, payload TEXT NOT NULL, body {BLOB} NOT NULL,
+    content_type TEXT NOT NULL, expected TEXT NOT NULL,
+    PRIMARY KEY (run_id, phase, name)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq {INT} NOT NULL,
+    record_name TEXT NOT NULL, status {INT}, attempts {INT} NOT NULL, latency_ms {REAL} NOT NULL,
+    total_ms {REAL} NOT NULL, sent_at TEXT NOT NULL, answered_at TEXT, error_category TEXT, error TEXT,
+    response_excerpt TEXT NOT NULL,
+    PRIMARY KEY (run_id, phase, record_name)
+);
+CREATE TABLE IF NOT EXISTS observations (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq {INT} NOT NULL,
+    record_name TEXT NOT NULL, prospects TEXT NOT NULL, seen_in TEXT NOT NULL, first_seen_at TEXT,
+    polls {INT} NOT NULL,
+    PRIMARY KEY (run_id, phase, record_name)
+);
+CREATE TABLE IF NOT EXISTS prospects (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, prospect_id TEXT NOT NULL,
+    phase TEXT NOT NULL, record_name TEXT NOT NULL, owner_user_id {INT}, email TEXT, first_name TEXT,
+    deleted_at TEXT,
+    PRIMARY KEY (run_id, prospect_id)
+);
+CREATE TABLE IF NOT EXISTS checks (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq {INT} NOT NULL,
+    record_name TEXT NOT NULL, "check" TEXT NOT NULL, stage TEXT NOT NULL, passed {INT} NOT NULL,
+    expected TEXT NOT NULL, actual TEXT NOT NULL, message TEXT NOT NULL,
+    PRIMARY KEY (run_id, phase, seq)
+);
+CREATE INDEX IF NOT EXISTS failed_checks ON checks (run_id, passed);
+""",
+        tables=("runs", "phases", "records", "deliveries", "observations", "prospects", "checks"),
+    ),
+    Migration(
+        2,
+        "observations.poll_gap (the poll interval when a record was first seen)",
+        "",
+        columns=(("observations", "poll_gap", "{REAL}"),),
+    ),
+    Migration(
+        3,
+        "indexes that number streamed batches without scanning the run",
+        """
+CREATE INDEX IF NOT EXISTS records_by_seq ON records (run_id, seq);
+CREATE INDEX IF NOT EXISTS deliveries_by_seq ON deliveries (run_id, phase, seq);
+CREATE INDEX IF NOT EXISTS observations_by_seq ON observations (run_id, phase, seq)
+""",
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+TABLES: tuple[str, ...] = tuple(table for migration in MIGRATIONS for table in migration.tables)
+"""Every table of the current schema, parents before children."""
+
+
+def migrate(backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
+    """Bring the store's schema up to the last migration; the migrations applied (none when current).
+
+    Raises StoreError when the store is newer than this bonzo-bulk (it never downgrades).
+    """
+    latest = migrations[-1].version
+    if _checked(backend, latest) == latest:
+        return []
+    applied: list[Migration] = []
+    with backend.transaction(for_schema=True):
+        version = _checked(backend, latest)
+        for migration in migrations:
+            if migration.version > version:
+                migration.apply(backend)
+                backend.set_schema_version(migration.version, migration.summary)
+                applied.append(migration)
+    return applied
+
+
+def _checked(backend: Backend, latest: int) -> int:
+    version = backend.schema_version()
+    if version > latest:
+        raise StoreError(
+            f"run store {backend.label} has schema version {version}, newer than this bonzo-bulk "
+            f"understands ({latest}); upgrade bonzo-bulk or use another --store"
+        )
+    return version

@@ -1,0 +1,93 @@
+"""The embedded backend: one SQLite file in WAL mode, written in ``BEGIN IMMEDIATE`` transactions.
+
+WAL lets a report read while a run writes; ``BEGIN IMMEDIATE`` with a 30 s busy timeout queues
+several writers (runs, a monitor) instead of failing them; the schema version is ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+from bonzo_bulk.errors import StoreError
+from bonzo_bulk.store.backend import Row
+from bonzo_bulk.store.location import Dialect
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+class SqliteBackend:
+    """A connection to a SQLite run store file (created with its folder when missing)."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.label = str(path)
+        self.types = {"INT": "INTEGER", "REAL": "REAL", "BLOB": "BLOB"}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open run store {path}: {exc}; check the --store path") from exc
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(f"run store {path}: could not prepare the schema: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._db.executemany(sql, rows)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return cast(list[Row], self._db.execute(sql, params).fetchall())
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return cast(Row | None, self._db.execute(sql, params).fetchone())
+
+    def batches(self, sql: str, params: Sequence[Any] = (), *, size: int = 2000) -> Iterator[list[Row]]:
+        cursor = self._db.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield cast(list[Row], rows)
+
+    def columns(self, table: str) -> list[str]:
+        return [str(r["name"]) for r in self._db.execute("SELECT name FROM pragma_table_info(?)", (table,))]
+
+    @contextmanager
+    def transaction(self, *, for_schema: bool = False) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def set_schema_version(self, version: int, summary: str) -> None:
+        self._db.execute(f"PRAGMA user_version = {int(version)}")
+
+    def is_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.Error)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+    def compact(self) -> None:
+        """VACUUM the file and truncate the write-ahead log."""
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,70 @@
+"""``bonzo-bulk store migrate | copy`` and the ``--store`` option every history reader shares.
+
+The ``--store`` option comes from the one ``store-url`` declaration in ``config.OPTIONS`` (its
+help and its environment variable), so ``report``, ``history`` and ``baseline`` read the same
+store ``run`` writes when ``BONZO_BULK_STORE_URL`` is set.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from bonzo_bulk.config import OPTIONS
+from bonzo_bulk.console import handle_errors, out
+from bonzo_bulk.store import DEFAULT_STORE_PATH
+
+_STORE = next(option for option in OPTIONS if option.name == "store-url")
+DEFAULT_STORE = str(DEFAULT_STORE_PATH)
+
+
+def store_option() -> Any:
+    """``--store`` / ``--store-url`` (env ``BONZO_BULK_STORE_URL``): a SQLite path or a postgresql:// URL."""
+    return typer.Option("--store", _STORE.flag, envvar=_STORE.env, help=_STORE.help, show_envvar=True)
+
+
+store_app = typer.Typer(
+    help="Run-store upkeep: apply schema migrations, copy history between SQLite and PostgreSQL.",
+    no_args_is_help=True,
+)
+
+
+@store_app.command("migrate")
+def migrate_command(store: Annotated[str, store_option()] = DEFAULT_STORE) -> None:
+    """Apply pending schema migrations to a store (runs do this on first use too); print its version.
+
+    Example:
+
+      PGPASSWORD=... bonzo-bulk store migrate --store postgresql://ci@db.internal:5432/bonzo
+    """
+    from bonzo_bulk.store.transfer import migrate_store
+
+    with handle_errors():
+        done = migrate_store(store)
+    if done.applied:
+        steps = "; ".join(f"{m.version}: {m.summary}" for m in done.applied)
+        out.print(f"run store {done.label}: migrated to schema version {done.version} ({steps})")
+    else:
+        out.print(f"run store {done.label}: schema version {done.version}, up to date")
+
+
+@store_app.command("copy")
+def copy_command(
+    source: Annotated[str, typer.Option("--from", help="store to copy from (SQLite path or URL)")],
+    target: Annotated[str, typer.Option("--to", help="store to copy into (created/migrated if needed)")],
+) -> None:
+    """Copy every run from one store into another (runs already there are skipped), e.g. local history to the team's.
+
+    Example:
+
+      PGPASSWORD=... bonzo-bulk store copy --from sqlite:///reports/runs.sqlite3 --to postgresql://ci@db:5432/bonzo
+    """
+    from bonzo_bulk.store.transfer import copy_store
+
+    with handle_errors():
+        report = copy_store(source, target)
+    rows = sum(report.rows.values())
+    out.print(f"copied {len(report.copied)} run(s), {rows:,} rows, from {report.source} to {report.target}")
+    if report.skipped:
+        out.print(f"skipped {len(report.skipped)} run(s) already in {report.target}: {', '.join(report.skipped)}")
