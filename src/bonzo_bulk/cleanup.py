@@ -52,7 +52,7 @@ Mode = Literal["run", "pattern", "all"]
 BULK_TAG = "bonzo-bulk"
 """The shape of :meth:`bonzo_bulk.records.RunIdentity.new` ids (a marker only when it has this shape)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_RUN_ID_IN_TEXT = re.compile(r"\br\d{8}-\d{6}-[0-9a-f]{4}\b")
+_RUN_ID_IN_TEXT = re.compile(r"\br\d{8}-\d{6}-[0-9a-f]{4,6}\b")
 
 
 @dataclass(frozen=True, slots=True)

@@ -260,6 +260,10 @@ _register_tool_commands(app)
 _register_contract_commands(app)
 _register_prune(app)
 
+from bonzo_bulk.monitor.commands import app as _monitor_app  # noqa: E402 - after the app exists
+
+app.add_typer(_monitor_app, name="monitor")
+
 
 def main() -> None:
     """Console-script entry point: whatever escapes a command is one line, a log path and exit 3."""

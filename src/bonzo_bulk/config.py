@@ -354,6 +354,11 @@ def _set(data: dict[str, Any], path: Sequence[str], value: Any) -> None:
     node[path[-1]] = value
 
 
+def environment(config_dir: Path) -> dict[str, str]:
+    """The process environment over ``.env`` files, as the config loader sees it (for secrets read later)."""
+    return _environment(config_dir, None)
+
+
 def _environment(config_dir: Path, environ: Mapping[str, str] | None) -> dict[str, str]:
     """The process environment over ``.env`` files (the config's folder, then the working directory)."""
     merged: dict[str, str] = {}

@@ -350,11 +350,12 @@ def print_verdict(result: RunResult, verdict: RunVerdict, *, subject: str = "Run
 
 def print_published(published: Published) -> None:
     """Where a published run's reports went: regressions, the JSON summary, the dashboard, retention."""
+    from bonzo_bulk.regression import regression_line
     from bonzo_bulk.report.retention import human_bytes
 
     for regression in published.regressions:
         style = "bold red" if published.verdict.fail_on_regression else "bold yellow"
-        out.print(f"[{style}]regression[/] vs baseline {published.baseline_run_id}: {regression.message}")
+        out.print(regression_line(regression, published.baseline_run_id), style=style, markup=False)
     out.print(f"JSON summary: {published.summary_json}")
     out.print(f"Dashboard:    {published.dashboard}")
     retention = published.retention

@@ -17,6 +17,7 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     ├── SandboxError           the local Bonzo stand-in failed to start or answer
     ├── StoreError             the run store (SQLite or PostgreSQL) failed
     │   └── StoreUnreachable   the store's server is down or refused us (exit 2, nothing sent)
+    ├── MonitorLocked          a previous monitor run still holds the lock (exit 75, nothing sent)
     ├── CleanupError           cleanup refused or could not finish
     ├── ReportError            a report could not be written (after the verdict; exit 2 for a bad flag)
     └── Interrupted            SIGINT / SIGTERM during a run (exit 130; says how to clean up)
@@ -108,6 +109,12 @@ class StoreUnreachable(StoreError):
     """The run store's database server is down or refused the connection; nothing was sent."""
 
     exit_code = 2
+
+
+class MonitorLocked(BonzoBulkError):
+    """A previous ``monitor run`` of the same monitor is still going; this one is skipped (no overlap)."""
+
+    exit_code = 75
 
 
 class CleanupError(BonzoBulkError):

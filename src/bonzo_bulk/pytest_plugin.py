@@ -46,6 +46,7 @@ from bonzo_bulk.models import (
     Target,
     ThresholdVerdict,
 )
+from bonzo_bulk.regression import regression_line
 from bonzo_bulk.report.pytest_html import failure_rows_html, health_html
 from bonzo_bulk.run import Published, RunPlan, execute, plan_run, publish
 from bonzo_bulk.secrets import RedactingFilter, redact
@@ -578,6 +579,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     except BonzoBulkError as exc:
         state.notes.append(f"publishing the run failed: {redact(str(exc))}")
         return
+    regressed = bool(state.published.regressions) and state.loaded.config.regression.fail_on_regression
+    if regressed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        state.notes.append("the run regressed and regression.fail_on_regression is set: the session fails")
     for option in ("htmlpath", "xmlpath"):
         target = session.config.getoption(option, default=None)
         if target:
@@ -605,6 +610,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for phase in result.phases:
             terminalreporter.write(_text(phase_table(phase), width))
     if state.published is not None:
+        for regression in state.published.regressions:
+            terminalreporter.write_line(regression_line(regression, state.published.baseline_run_id), red=True)
         terminalreporter.write_line(f"JSON summary: {state.published.summary_json}")
         terminalreporter.write_line(f"Dashboard:    {state.published.dashboard}")
     for path in state.beside:

@@ -28,7 +28,7 @@ from bonzo_bulk.settings import BulkConfig, InvalidCase
 from bonzo_bulk.templates import Renderer, compile_template, placeholders
 
 TEST_MARKER = "bonzo-bulk test record"
-RUN_ID_PATTERN = re.compile(r"^r\d{8}-\d{6}-[0-9a-f]{4}$")
+RUN_ID_PATTERN = re.compile(r"^r\d{8}-\d{6}-[0-9a-f]{4,6}$")
 """What every run id looks like (see :meth:`RunIdentity.new`)."""
 INVALID_SUFFIX = "INV"
 CONTROL_SUFFIX = "SU"
@@ -45,7 +45,7 @@ class RunIdentity:
     def new(cls, now: datetime | None = None) -> RunIdentity:
         """A fresh run id: time-ordered, unique, lower case (Bonzo lower-cases tags)."""
         started = now or datetime.now(UTC)
-        return cls(run_id=f"r{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}", started_at=started)
+        return cls(run_id=f"r{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}", started_at=started)
 
 
 def assign_users(users: Sequence[User], config: BulkConfig, count: int) -> list[User]:

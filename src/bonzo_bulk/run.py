@@ -44,7 +44,8 @@ from bonzo_bulk.models import (
 )
 from bonzo_bulk.preflight import preflight
 from bonzo_bulk.records import Factory, RunIdentity
-from bonzo_bulk.regression import Regression, compare
+from bonzo_bulk.regression import Regression, compare, detect
+from bonzo_bulk.report.ci import write_ci_outputs
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.retention import PruneReport, prune
 from bonzo_bulk.report.summary import write_json_summary
@@ -410,9 +411,14 @@ def publish(
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
-    regressions = tuple(compare(result, baseline, config.regression)) if baseline else ()
+        comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
+    regressions = (
+        *(compare(result, baseline, config.regression) if baseline else ()),
+        *detect(result, comparable, config.regression, poll_interval_ms=1000 * config.polling.interval),
+    )
     for regression in regressions:
-        log.warning("Regression against baseline %s: %s", baseline_id, regression.message)
+        where = f"baseline {baseline_id}" if regression.basis == "baseline" else "history"
+        log.warning("Regression against %s: %s", where, regression.message)
     verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
     summary = write_json_summary(result, health_dir, regressions=regressions)
     dashboard = render_dashboard(
@@ -425,6 +431,7 @@ def publish(
         out=health_dir / f"{result.integration}_{result.run_id}.html",
     )
     log.info("Health dashboard: %s", dashboard)
+    write_ci_outputs(result, regressions, dashboard)
     retention = prune(store_file, health_dir, keep=config.reports.keep_runs) if config.reports.keep_runs else None
     return Published(summary, dashboard, regressions, baseline_id if baseline else None, verdict, retention)
 

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from bonzo_bulk.contract import ContractSettings
+from bonzo_bulk.monitor.settings import MonitorSettings
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(
@@ -288,6 +289,10 @@ class RegressionSettings(_Section):
     accuracy_drop: float = Field(default=0.0, ge=0, le=1, description="any drop in a rate or accuracy")
     api_requests_increase: float = Field(default=0.5, ge=0, le=1000, description="+50 % API requests per record")
     fail_on_regression: bool = False
+    history_runs: int = Field(default=30, ge=3, le=1000, description="comparable runs the statistical check reads")
+    min_history: int = Field(default=5, ge=3, description="fewer comparable runs: no statistical check yet")
+    confidence: float = Field(default=0.999, gt=0.5, lt=1, description="one-sided prediction interval level")
+    min_effect: float = Field(default=0.10, ge=0, description="a figure must also be 10 % worse to count")
 
 
 class ReportsSettings(_Section):
@@ -374,6 +379,7 @@ class BulkConfig(_Section):
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
     regression: RegressionSettings = Field(default_factory=RegressionSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     reports_dir: str = "reports"
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
     run_store: str | None = Field(default=None, description="SQLite run store; default <reports_dir>/runs.sqlite3")

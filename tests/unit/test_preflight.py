@@ -16,10 +16,11 @@ import yaml
 from builders import sandbox_server
 
 from bonzo_bulk.sandbox import SandboxServer
+from bonzo_bulk.sandbox.state import REQUEST_LOG_SIZE
 
 
 def hook_posts(sandbox: SandboxServer) -> int:
-    log = httpx.get(f"{sandbox.url}/__sandbox/requests", params={"limit": 10_000}).json()["requests"]
+    log = httpx.get(f"{sandbox.url}/__sandbox/requests", params={"limit": REQUEST_LOG_SIZE}).json()["requests"]
     return sum(1 for line in log if line["method"] == "POST" and line["path"].startswith("/api/webhook/"))
 
 

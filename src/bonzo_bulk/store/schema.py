@@ -120,6 +120,22 @@ CREATE INDEX IF NOT EXISTS deliveries_by_seq ON deliveries (run_id, phase, seq);
 CREATE INDEX IF NOT EXISTS observations_by_seq ON observations (run_id, phase, seq)
 """,
     ),
+    Migration(
+        4,
+        "monitor: alert state, monitor runs, each notice or ping and its result (bonzo_bulk.monitor.state)",
+        """
+CREATE TABLE IF NOT EXISTS monitor_state (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS monitor_runs (
+    name TEXT NOT NULL, started_at TEXT NOT NULL, bulk_run_id TEXT, finished_at TEXT NOT NULL, status TEXT NOT NULL,
+    exit_code {INT} NOT NULL, reason TEXT NOT NULL, notices TEXT NOT NULL, PRIMARY KEY (name, started_at)
+);
+CREATE TABLE IF NOT EXISTS monitor_deliveries (
+    name TEXT NOT NULL, started_at TEXT NOT NULL, seq {INT} NOT NULL, kind TEXT NOT NULL, channel TEXT NOT NULL,
+    ok {INT} NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (name, started_at, seq)
+)
+""",
+        tables=("monitor_state", "monitor_runs", "monitor_deliveries"),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

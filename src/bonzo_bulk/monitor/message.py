@@ -1,0 +1,95 @@
+"""The text of every monitor notice, from one function: what failed, the diagnosis, the top records, the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bonzo_bulk.findings import diagnoses, failing_records, failing_verdicts, fixes
+from bonzo_bulk.models import RunResult
+from bonzo_bulk.monitor.policy import AlertState, NoticeKind, Status
+from bonzo_bulk.regression import Regression
+from bonzo_bulk.secrets import redact
+
+TOP_RECORDS = 5
+TOP_DIAGNOSES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one monitor run found, as the notices need it."""
+
+    name: str
+    integration: str
+    target: str
+    status: Status
+    run_id: str | None
+    result: RunResult | None
+    error: str | None
+    """Why the run could not finish (status ``error``)."""
+    regressions: tuple[Regression, ...] = ()
+    near_limits: tuple[str, ...] = ()
+    dashboard: Path | None = None
+
+
+_HEADLINES: dict[NoticeKind, str] = {
+    "alert": "FAILING",
+    "reminder": "STILL FAILING",
+    "recovery": "RECOVERED",
+    "degraded": "DEGRADED",
+    "flapping": "FLAPPING",
+}
+
+
+def compose(kind: NoticeKind, outcome: Outcome, state: AlertState, reason: str) -> tuple[str, str]:
+    """(title, Markdown body) of one notice, secrets redacted."""
+    where = "sandbox" if outcome.target == "sandbox" else "live"
+    about = where if outcome.name == outcome.integration else f"{outcome.integration}, {where}"
+    title = f"bonzo-bulk: {outcome.name} {_HEADLINES[kind]} ({about})"
+    lines = [f"**{outcome.integration}** integration ({where}) — {reason}."]
+    if outcome.run_id:
+        lines.append(f"Run `{outcome.run_id}`: {outcome.status}.")
+    if kind in ("alert", "reminder", "flapping") and state.failing_since is not None:
+        lines.append(
+            f"Failing since {state.failing_since:%Y-%m-%d %H:%M} UTC ({state.consecutive_failures} run(s) in a row)."
+        )
+    if outcome.error:
+        lines.append(f"The run could not finish: {outcome.error}")
+    if kind != "recovery":
+        lines += _details(outcome)
+    if outcome.dashboard is not None:
+        lines.append(f"Dashboard: {outcome.dashboard.resolve()}")
+    return redact(title), redact("\n".join(lines))
+
+
+def _details(outcome: Outcome) -> list[str]:
+    lines: list[str] = []
+    result = outcome.result
+    if result is not None:
+        missed = failing_verdicts(result)
+        if missed:
+            lines += ["", "Thresholds missed:", *(f"- {m}" for m in missed)]
+        found = diagnoses(result)
+        if found:
+            lines += ["", "Diagnosis:", *(f"- {d.line()}" for d in found[:TOP_DIAGNOSES])]
+            if len(found) > TOP_DIAGNOSES:
+                lines.append(f"- … and {len(found) - TOP_DIAGNOSES} more failing checks")
+            lines += [f"Fix: {fix}" for fix in fixes(found)]
+        records = failing_records(result)
+        if records:
+            lines += ["", f"Top failing records ({len(records)} in all):"]
+            lines += [f"- {r.line()}" for r in records[:TOP_RECORDS]]
+    lines += _listed("Regressions:", [r.message for r in outcome.regressions])
+    lines += _listed("Near their limit:", list(outcome.near_limits))
+    return lines
+
+
+def _listed(heading: str, items: Sequence[str]) -> list[str]:
+    return ["", heading, *(f"- {item}" for item in items)] if items else []
+
+
+def status_line(outcome: Outcome, reason: str) -> str:
+    """One plain line for the terminal and the ping body."""
+    run = f"run {outcome.run_id}" if outcome.run_id else "no run"
+    return redact(f"monitor {outcome.name}: {run} {outcome.status.upper()} — {reason}")

@@ -1,0 +1,173 @@
+"""``monitor run``: one bounded, lock-protected bulk run, judged, fed to the alert policy, notified, recorded.
+
+The platform's scheduler calls it (cron, a systemd timer, a GitHub schedule, a Kubernetes CronJob);
+nothing here loops or sleeps. Exit codes: 0 healthy (or degraded), 1 a check failed (or a regression
+with ``fail_on_regression``), 2 bad usage or config (nothing sent), 3 the run could not finish
+(timeout, unreachable target, crash; its test data is cleaned up), 75 skipped because the previous
+run still holds the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bonzo_bulk._http import run_async
+from bonzo_bulk.config import LoadedConfig, environment
+from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.monitor.message import Outcome, compose, status_line
+from bonzo_bulk.monitor.notify import PingEvent, notification_urls, ping, ping_url, send
+from bonzo_bulk.monitor.policy import Decision, Status, decide, near_limits
+from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
+from bonzo_bulk.run import execute, plan_run, publish, store_location_for
+from bonzo_bulk.secrets import redact
+from bonzo_bulk.store import RunStore
+
+log = logging.getLogger("bonzo_bulk.monitor")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+CLEANUP_SECONDS = 120.0
+"""The bound on cleaning up after a run that could not finish."""
+
+
+@dataclass(frozen=True)
+class MonitorReport:
+    """What one ``monitor run`` did: the outcome, the policy's decision, every delivery, the exit code."""
+
+    outcome: Outcome
+    decision: Decision
+    deliveries: tuple[Delivery, ...]
+    exit_code: int
+
+
+def monitor_name(loaded: LoadedConfig) -> str:
+    """The monitor's name: ``monitor.name``, else the integration."""
+    return loaded.config.monitor.name or loaded.config.integration_type
+
+
+def monitor_run(
+    loaded: LoadedConfig,
+    *,
+    fail_on_regression: bool = False,
+    env: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> MonitorReport:
+    """Run the monitor once; a notification or ping that fails is recorded and never changes the exit code."""
+    config = loaded.config
+    settings = config.monitor
+    name = monitor_name(loaded)
+    values = environment(loaded.base_dir) if env is None else env
+    urls = notification_urls(settings, values)
+    ping_target = ping_url(settings, values)
+    apprise_config = loaded.resolve_path(settings.apprise_config) if settings.apprise_config else None
+    store_path = store_location_for(loaded)
+    cleanup = config.cleanup.model_copy(update={"after_run": settings.cleanup})
+    run_config = dataclasses.replace(loaded, config=config.model_copy(update={"cleanup": cleanup}))
+    with run_lock(Path(config.reports_dir) / f"monitor-{name}.lock"):
+        started = clock()
+        deliveries: list[Delivery] = []
+        if ping_target:
+            deliveries.append(ping(ping_target, "start", timeout=settings.ping_timeout))
+        try:
+            outcome, regressed = _run_once(run_config, name)
+        except ConfigError as exc:
+            if ping_target:  # the switch was told the run started: tell it how it ended
+                ping(ping_target, "fail", timeout=settings.ping_timeout, message=f"config error: {exc}")
+            raise
+        with RunStore(store_path) as store:
+            monitors = MonitorStore(store)
+            decision = decide(monitors.load_state(name), outcome.status, clock(), settings.alerts)
+            for kind in decision.notices:
+                title, body = compose(kind, outcome, decision.state, decision.reason)
+                if urls or apprise_config:
+                    deliveries += send(kind, title, body, urls, apprise_config=apprise_config)
+                else:
+                    deliveries.append(Delivery(kind, "none", False, f"no channel: set {settings.notify_env}"))
+            exit_code = _exit_code(
+                outcome.status, regressed and (fail_on_regression or config.regression.fail_on_regression)
+            )
+            if ping_target:
+                event: PingEvent = "success" if exit_code == EXIT_OK else "fail"
+                line = status_line(outcome, decision.reason)
+                deliveries.append(ping(ping_target, event, timeout=settings.ping_timeout, message=line))
+            record = MonitorRun(
+                name=name,
+                started_at=started,
+                finished_at=clock(),
+                run_id=outcome.run_id,
+                status=outcome.status,
+                exit_code=exit_code,
+                reason=redact(decision.reason),
+                notices=decision.notices,
+            )
+            monitors.save(record, decision.state, deliveries)
+    return MonitorReport(outcome, decision, tuple(deliveries), exit_code)
+
+
+def _exit_code(status: Status, regression_fails: bool) -> int:
+    if status == "error":
+        return EXIT_ERROR
+    if status == "failed" or (status == "degraded" and regression_fails):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _run_once(loaded: LoadedConfig, name: str) -> tuple[Outcome, bool]:
+    """Run, publish and judge one bulk run within ``monitor.max_duration``; any failure to finish is an outcome."""
+    config = loaded.config
+    settings = config.monitor
+    store_path = store_location_for(loaded)
+    plan = plan_run(loaded)
+    base = Outcome(
+        name=name,
+        integration=config.integration_type,
+        target=loaded.target,
+        status="error",
+        run_id=plan.run_id,
+        result=None,
+        error=None,
+    )
+    try:
+        result = run_async(asyncio.wait_for(execute(plan, store_path=store_path), timeout=settings.max_duration))
+        published = publish(result, loaded, store_path=store_path)
+    except ConfigError:
+        raise
+    except TimeoutError:
+        error = f"it did not finish within monitor.max_duration ({settings.max_duration:g} s)"
+    except Exception as exc:  # the monitor must report any failure to run, not crash on it
+        error = redact(f"{type(exc).__name__}: {exc}")[:500]
+    else:
+        near = tuple(near_limits(result, settings.alerts.near_limit))
+        status: Status = "failed" if not result.passed else "degraded" if published.regressions or near else "ok"
+        outcome = dataclasses.replace(
+            base,
+            status=status,
+            result=result,
+            regressions=published.regressions,
+            near_limits=near,
+            dashboard=published.dashboard,
+        )
+        return outcome, bool(published.regressions)
+    log.error("monitor %s: run %s could not finish: %s", name, plan.run_id, error)
+    if settings.cleanup != "keep":
+        _clean_up(loaded, plan.run_id)
+    return dataclasses.replace(base, error=error), False
+
+
+def _clean_up(loaded: LoadedConfig, run_id: str) -> None:
+    """Remove what a run that could not finish had sent (bounded; a failure here is logged, not raised)."""
+    from bonzo_bulk.cleanup import cleanup
+
+    with RunStore(store_location_for(loaded)) as store:
+        if not store.has_run(run_id):
+            return
+    try:
+        report = run_async(asyncio.wait_for(cleanup(loaded, run_id=run_id, dry_run=False), timeout=CLEANUP_SECONDS))
+        log.warning("cleaned up run %s after it failed: %d deleted", run_id, len(report.deleted))
+    except Exception as exc:  # cleanup after a failure is best effort; `bonzo-bulk cleanup --run` can finish it
+        log.warning("cleanup of run %s failed (%s); run `bonzo-bulk cleanup --run %s --yes`", run_id, exc, run_id)

@@ -1,0 +1,148 @@
+"""CI output of a run: a Markdown job summary (``$GITHUB_STEP_SUMMARY``) and capped error annotations.
+
+The summary leads with the verdict, then the thresholds, the diagnoses (systemic vs sporadic), the
+regressions and the top failing records; it always stays under GitHub's 1 MiB per-step cap. Failing
+records become at most :data:`ANNOTATION_LIMIT` ``::error`` lines (GitHub shows only a few per step),
+plus one line saying how many more there are.
+
+Example::
+
+    write_ci_outputs(result, regressions, dashboard)   # no-op outside GitHub Actions
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bonzo_bulk.findings import diagnoses, failing_records, fixes, short
+from bonzo_bulk.metrics import verdict_text
+from bonzo_bulk.models import RunResult
+from bonzo_bulk.regression import Regression
+from bonzo_bulk.secrets import redact
+
+STEP_SUMMARY_LIMIT = 1024 * 1024
+"""GitHub refuses a step summary above 1 MiB."""
+SUMMARY_BUDGET = 900 * 1024
+"""What this tool writes at most, leaving room for other steps' lines in the same file."""
+ANNOTATION_LIMIT = 10
+TOP_RECORDS = 10
+
+
+def verdict_word(result: RunResult, regressions: Sequence[Regression]) -> str:
+    """FAILED, REGRESSED (passed but worse than its history or baseline) or PASSED."""
+    if not result.passed:
+        return "FAILED"
+    return "REGRESSED" if regressions else "PASSED"
+
+
+def _cell(text: str) -> str:
+    return redact(text).replace("|", "\\|").replace("\n", " ")
+
+
+def step_summary(result: RunResult, regressions: Sequence[Regression], dashboard: Path | None) -> str:
+    """The Markdown job summary of a run, at most :data:`SUMMARY_BUDGET` bytes."""
+    word = verdict_word(result, regressions)
+    mark = {"FAILED": "❌", "REGRESSED": "⚠️", "PASSED": "✅"}[word]
+    where = "sandbox" if result.target == "sandbox" else "live"
+    records = sum(len(p.records) for p in result.phases)
+    head = [
+        f"## {mark} bonzo-bulk: {result.integration} {word} ({where})",
+        "",
+        f"Run `{result.run_id}` · {records} records · {result.test_name}",
+        "",
+        "| phase | threshold | measured | wanted | |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for phase in result.phases:
+        for verdict in phase.metrics.thresholds:
+            measured, wanted = verdict_text(verdict)
+            ok = "✅" if verdict.passed else "❌"
+            head.append(f"| {phase.kind} | {verdict.name} | {measured} | {_cell(wanted)} | {ok} |")
+    found = diagnoses(result)
+    if found:
+        head += ["", "### Diagnosis", ""]
+        head += [f"- **{f.kind}**: {_cell(f.line().split(': ', 1)[1])}" for f in found[:10]]
+        if len(found) > 10:
+            head.append(f"- … and {len(found) - 10} more failing checks")
+        found_fixes = fixes(found)
+        if found_fixes:
+            head += ["", *(f"**Fix:** {_cell(fix)}" for fix in found_fixes)]
+    if regressions:
+        head += ["", "### Regressions", ""]
+        head += [f"- {_cell(r.message)}" for r in regressions]
+    rows = failing_records(result)
+    if rows:
+        head += ["", f"### Top failing records ({len(rows)} in all)", "", "| record | phase | failed checks |"]
+        head.append("| --- | --- | --- |")
+        head += [f"| {_cell(r.record_name)} | {r.phase} | {_cell(r.line().split(': ', 1)[1])} |" for r in rows[:10]]
+    text = "\n".join(head) + "\n"
+    rest = rows[TOP_RECORDS:]
+    if rest:
+        text += _details(rest, SUMMARY_BUDGET - len(text.encode()) - 1024)
+    if dashboard is not None:
+        text += f"\nDashboard: `{dashboard.name}` (one self-contained HTML file; the workflow uploads it).\n"
+    return text
+
+
+def _details(rows: Sequence[object], budget: int) -> str:
+    """The remaining failing records inside ``<details>``, cut to ``budget`` bytes with a count of the rest."""
+    opening = f"\n<details><summary>{len(rows)} more failing records</summary>\n\n"
+    lines: list[str] = []
+    used = len(opening.encode()) + 64
+    for shown, row in enumerate(rows):
+        line = f"- {_cell(row.line())}\n"  # type: ignore[attr-defined]
+        if used + len(line.encode()) > budget:
+            lines.append(f"- … and {len(rows) - shown} more (see the JSON summary and the dashboard)\n")
+            break
+        lines.append(line)
+        used += len(line.encode())
+    return opening + "".join(lines) + "\n</details>\n"
+
+
+def _escape(text: str, *, prop: bool = False) -> str:
+    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return escaped.replace(":", "%3A").replace(",", "%2C") if prop else escaped
+
+
+def error_annotations(result: RunResult, *, limit: int = ANNOTATION_LIMIT, config_path: str | None = None) -> list[str]:
+    """``::error`` workflow commands for failing records (capped at ``limit``, then one summary line)."""
+    rows = failing_records(result)
+    where = f"file={_escape(config_path, prop=True)}," if config_path else ""
+    lines = [
+        f"::error {where}title={_escape(f'{row.record_name} ({row.phase})', prop=True)}::"
+        + _escape(redact("; ".join(f"{c.check}: {short(c.expected)} → {short(c.actual)}" for c in row.checks)))
+        for row in rows[:limit]
+    ]
+    if len(rows) > limit:
+        lines.append(
+            f"::error title=bonzo-bulk::{len(rows) - limit} more failing records of run {result.run_id} "
+            "are in the job summary and the dashboard"
+        )
+    return lines
+
+
+def write_ci_outputs(
+    result: RunResult,
+    regressions: Sequence[Regression],
+    dashboard: Path | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stream: TextIO | None = None,
+) -> Path | None:
+    """In GitHub Actions: append the job summary and print the annotations; elsewhere nothing. Returns the file."""
+    env = os.environ if environ is None else environ
+    written: Path | None = None
+    summary_file = env.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        written = Path(summary_file)
+        with written.open("a", encoding="utf-8") as handle:
+            handle.write(step_summary(result, regressions, dashboard))
+    if env.get("GITHUB_ACTIONS") == "true":
+        target = stream or sys.stderr
+        for line in error_annotations(result, config_path=result.config_path):
+            print(line, file=target)
+    return written

@@ -1,0 +1,95 @@
+"""``monitor install``: each scheduler's files, parsed back; intervals a scheduler cannot hold are refused."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bonzo_bulk.cli import app
+from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.monitor.install import cron_expression, parse_every, systemd_calendar
+
+ROOT = Path(__file__).parents[2]
+CONFIG = "tests/configs/monitorbase_test_config.yaml"
+
+
+def install(tmp_path: Path, *args: str) -> tuple[int, str, Path]:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["monitor", "install", "--config", str(ROOT / CONFIG), "--out", str(out), *args])
+    return result.exit_code, " ".join(result.output.split()), out
+
+
+@pytest.mark.parametrize(
+    ("every", "cron", "calendar"),
+    [("5m", "*/5 * * * *", "*:0/5"), ("1h", "0 * * * *", "hourly"), ("6h", "0 */6 * * *", "0/6:00")],
+)
+def test_intervals(every: str, cron: str, calendar: str) -> None:
+    minutes = parse_every(every)
+    assert cron_expression(minutes) == cron
+    assert systemd_calendar(minutes) == calendar
+
+
+@pytest.mark.parametrize("every", ["7m", "90m", "5h", "0m", "soon"])
+def test_intervals_no_schedule_can_hold_are_refused(every: str) -> None:
+    with pytest.raises(ConfigError, match="--every"):
+        cron_expression(parse_every(every), every)
+
+
+def test_systemd_writes_a_oneshot_service_and_its_timer(tmp_path: Path) -> None:
+    code, output, out = install(tmp_path, "--systemd", "--every", "15m")
+    assert code == 0, output
+    service, timer = configparser.ConfigParser(), configparser.ConfigParser()
+    service.read(out / "bonzo-bulk-monitor-monitorbase.service")
+    timer.read(out / "bonzo-bulk-monitor-monitorbase.timer")
+    assert service["Service"]["Type"] == "oneshot"
+    assert service["Service"]["ExecStart"].endswith(f"monitor run --config {ROOT / CONFIG}")
+    assert service["Service"]["TimeoutStartSec"] == "900"
+    assert timer["Timer"]["OnCalendar"] == "*:0/15" and timer["Timer"]["Persistent"] == "true"
+    assert "systemctl --user enable --now bonzo-bulk-monitor-monitorbase.timer" in output
+
+
+def test_cron_writes_one_crontab_line(tmp_path: Path) -> None:
+    code, output, out = install(tmp_path, "--cron", "--every", "30m")
+    assert code == 0, output
+    lines = [line for line in (out / "bonzo-bulk-monitor-monitorbase.cron").read_text().splitlines() if line[:1] != "#"]
+    assert len(lines) == 1 and lines[0].startswith("*/30 * * * * cd ")
+    assert "monitor run --config" in lines[0] and "crontab -" in output
+
+
+def test_github_writes_a_scheduled_workflow_with_secrets_from_the_store(tmp_path: Path) -> None:
+    code, output, out = install(tmp_path, "--github", "--every", "1h")
+    assert code == 0, output
+    workflow = yaml.safe_load((out / "bonzo-bulk-monitor-monitorbase.yml").read_text())
+    assert workflow[True]["schedule"] == [{"cron": "0 * * * *"}]  # YAML 1.1 reads the key `on` as True
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    step = workflow["jobs"]["monitor"]["steps"][1]
+    assert step["uses"] == "./.github/actions/bonzo-bulk" and step["with"]["command"] == "monitor run"
+    assert step["env"]["BONZO_BULK_NOTIFY_URLS"] == "${{ secrets.BONZO_BULK_NOTIFY_URLS }}"
+    code, output, _ = install(tmp_path, "--github", "--every", "2m")
+    assert code == 2 and "at most every 5 minutes" in output
+
+
+def test_k8s_writes_a_cronjob_that_never_overlaps_and_needs_an_image(tmp_path: Path) -> None:
+    code, output, _ = install(tmp_path, "--k8s")
+    assert code == 2 and "--image" in output
+    code, output, out = install(tmp_path, "--k8s", "--every", "1h", "--image", "registry.test/bonzo-bulk:1")
+    assert code == 0, output
+    job, claim = yaml.safe_load_all((out / "bonzo-bulk-monitor-monitorbase.yaml").read_text())
+    spec = job["spec"]
+    assert spec["schedule"] == "0 * * * *" and spec["concurrencyPolicy"] == "Forbid"
+    container = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:2] == ["monitor", "run"] and container["image"] == "registry.test/bonzo-bulk:1"
+    assert claim["kind"] == "PersistentVolumeClaim"
+
+
+def test_exactly_one_scheduler_and_no_silent_overwrite(tmp_path: Path) -> None:
+    code, output, _ = install(tmp_path, "--cron", "--systemd")
+    assert code == 2 and "exactly one of --cron, --systemd, --github, --k8s" in output
+    assert install(tmp_path, "--cron")[0] == 0
+    code, output, _ = install(tmp_path, "--cron", "--every", "5m")
+    assert code == 2 and "--force" in output
+    assert install(tmp_path, "--cron", "--every", "5m", "--force")[0] == 0

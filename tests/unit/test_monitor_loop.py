@@ -1,0 +1,171 @@
+"""The monitor's done-when drill: a faulty sandbox, then a clean one, against a local notification receiver.
+
+Exactly one alert after N failures, nothing during further failures except the configured reminder,
+one recovery; the notification URL (a canary secret) appears in no output and no file written.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bonzo_bulk.cli import app
+
+FAULTS = Path(__file__).parents[1] / "configs" / "faults" / "monitor_outage.yaml"
+CANARY_TOKEN = "CanaryNotifyToken4F9A2C"
+CANARY_PASSWORD = "CanaryPassw0rd7731"
+CANARY_PING = "0b6e1f4a-canary-ping-uuid"
+
+
+class Receiver:
+    """A tiny HTTP server on a free loopback port that keeps every JSON notification posted to it."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+        pinged: list[str] = []
+        self.received, self.pinged = received, pinged
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path.startswith("/ping/"):
+                    pinged.append(self.path.removeprefix(f"/ping/{CANARY_PING}").lstrip("/") or "success")
+                else:
+                    received.append({"path": self.path, "body": json.loads(body or b"{}")})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """The notification receiver, started and stopped around one test."""
+    found = Receiver()
+    found.thread.start()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+def _config(tmp_path: Path, users: list[dict[str, object]]) -> Path:
+    data = {
+        "test_name": "monitor drill",
+        "integration_type": "monitorbase",
+        "test_records": 3,
+        "control": False,
+        "processing_delay": 2,
+        "test_users": users,
+        "polling": {"interval": 0.15, "grace": 1, "max_interval": 0.5},
+        "sandbox": {"processing": {"distribution": "fixed", "seconds": 0.02}},
+        "reports_dir": str(tmp_path / "reports"),
+        "monitor": {
+            "max_duration": 60,
+            "alerts": {"failures_before_alert": 2, "remind_every_runs": 2, "max_reminders": 1},
+        },
+    }
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_one_alert_one_reminder_one_recovery_and_no_url_anywhere(
+    tmp_path: Path, receiver: Receiver, users: list[dict[str, object]]
+) -> None:
+    config = _config(tmp_path, users)
+    url = f"json://bonzo:{CANARY_PASSWORD}@127.0.0.1:{receiver.port}/notify/{CANARY_TOKEN}"
+    env = {
+        "BONZO_BULK_NOTIFY_URLS": url,
+        "BONZO_BULK_PING_URL": f"http://127.0.0.1:{receiver.port}/ping/{CANARY_PING}",
+    }
+    runner = CliRunner()
+    seen: list[int] = []
+    outputs: list[str] = []
+    plan = ["faulty"] * 4 + ["clean"] * 2
+    for step in plan:
+        args = ["monitor", "run", "--config", str(config)]
+        if step == "faulty":
+            args += ["--faults", str(FAULTS)]
+        result = runner.invoke(app, args, env=env)
+        outputs.append(result.output)
+        assert result.exit_code == (1 if step == "faulty" else 0), result.output
+        seen.append(len(receiver.received))
+
+    # alert after the 2nd failure, nothing on the 3rd, the one configured reminder on the 4th,
+    # the recovery on the first clean run, nothing after it.
+    assert seen == [0, 1, 1, 2, 3, 3]
+    kinds = [n["body"]["type"] for n in receiver.received]
+    assert kinds == ["failure", "failure", "success"]
+    titles = [n["body"]["title"] for n in receiver.received]
+    assert "FAILING" in titles[0] and "STILL FAILING" in titles[1] and "RECOVERED" in titles[2]
+    alert = receiver.received[0]["body"]["message"]
+    assert "monitorbase" in alert
+    assert "systemic: primary owner failed for 3/3 records" in alert and "Fix: check test_users" in alert
+    assert "TestRecord_MonitorBase_001" in alert
+    assert "Dashboard: " in alert and ".html" in alert
+    assert receiver.received[0]["path"] == f"/notify/{CANARY_TOKEN}"
+    assert receiver.pinged == ["start", "fail"] * 4 + ["start", "success"] * 2, "the dead-man's switch saw each run"
+
+    status = runner.invoke(app, ["monitor", "status", "--config", str(config)], env=env)
+    assert status.exit_code == 0, status.output
+    assert "alert -> json://127.0.0.1" in status.output and ": ok" in status.output
+    outputs.append(status.output)
+
+    for secret in (CANARY_TOKEN, CANARY_PASSWORD, CANARY_PING):
+        assert not any(secret in text for text in outputs), "a notification secret reached the output"
+        leaks = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+        leaks = [p for p in leaks if p != config]
+        assert leaks == [], f"a notification secret was written to {leaks}"
+
+
+def test_a_failed_notification_never_fails_the_run(tmp_path: Path, users: list[dict[str, object]]) -> None:
+    config = _config(tmp_path, users)
+    env = {"BONZO_BULK_NOTIFY_URLS": f"json://127.0.0.1:9/notify/{CANARY_TOKEN} nosuchscheme://x/{CANARY_PASSWORD}"}
+    runner = CliRunner()
+    data = yaml.safe_load(config.read_text())
+    data["monitor"]["alerts"]["failures_before_alert"] = 1
+    config.write_text(yaml.safe_dump(data))
+    result = runner.invoke(app, ["monitor", "run", "--config", str(config), "--faults", str(FAULTS), "--json"], env=env)
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["notices"] == ["alert"]
+    assert [(d["kind"], d["ok"]) for d in document["deliveries"]] == [("alert", False), ("alert", False)]
+    assert "does not understand this URL" in document["deliveries"][1]["detail"]
+    assert CANARY_TOKEN not in result.output and CANARY_PASSWORD not in result.output
+
+
+def test_a_run_that_cannot_finish_in_time_is_an_error_that_counts_as_a_failure(
+    tmp_path: Path, users: list[dict[str, object]]
+) -> None:
+    config = _config(tmp_path, users)
+    data = yaml.safe_load(config.read_text())
+    data["monitor"]["max_duration"] = 1.5
+    data["monitor"]["alerts"]["failures_before_alert"] = 1
+    data["sandbox"]["processing"]["seconds"] = 30  # nothing settles within the bound
+    config.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(
+        app, ["monitor", "run", "--config", str(config), "--json"], env={"BONZO_BULK_NOTIFY_URLS": ""}
+    )
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    assert document["status"] == "error" and "monitor.max_duration (1.5 s)" in document["error"]
+    assert document["notices"] == ["alert"]
+    assert document["deliveries"] == [
+        {"kind": "alert", "channel": "none", "ok": False, "detail": "no channel: set BONZO_BULK_NOTIFY_URLS"}
+    ]

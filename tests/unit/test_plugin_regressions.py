@@ -1,0 +1,29 @@
+"""pytest honours ``regression.fail_on_regression`` and prints every regression in its summary."""
+
+from __future__ import annotations
+
+import pytest
+from builders import begin_run_of, build_run
+from test_plugin import FAST, write_config
+
+from bonzo_bulk.store import RunStore
+
+
+def test_a_regressed_run_is_printed_and_fails_the_session_when_asked(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_BULK_TARGET"):
+        monkeypatch.delenv(variable, raising=False)
+    config = write_config(pytester.path, control=False, regression={"fail_on_regression": True}, invalid_records=[])
+    # A baseline that needed few API requests: any real run costs more, so it regressed.
+    baseline = build_run(run_id="base_cheap", records=9, invalid=0, api_requests_per_record=0.25)
+    with RunStore(pytester.path / "reports" / "runs.sqlite3") as store:
+        begin_run_of(store, baseline)
+        store.finish_run(baseline)
+        store.set_baseline("base_cheap")
+    pytester.makepyfile("def test_ran(bulk_run):\n    assert bulk_run.passed\n")
+    result = pytester.runpytest(*FAST, f"--config={config}")
+    assert result.parseoutcomes() == {"passed": 1}
+    result.stdout.fnmatch_lines(["regression vs baseline base_cheap: primary API requests per record rose to *"])
+    result.stdout.fnmatch_lines(["*the run regressed and regression.fail_on_regression is set: the session fails*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
