@@ -7,6 +7,7 @@ import contextlib
 import shlex
 from collections.abc import Iterator
 
+from bonzo_bulk._http import signalled
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.errors import Interrupted
 from bonzo_bulk.store import RunStore
@@ -32,6 +33,11 @@ def recording_interrupts(loaded: LoadedConfig, run_id: str, store: RunStore) -> 
     try:
         yield
     except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        if isinstance(exc, asyncio.CancelledError) and signalled() is None:
+            # Cancelled by its caller (a monitor's time bound, say), not by a user: note it, let it propagate.
+            if store.has_run(run_id):
+                store.mark_interrupted(run_id, "stopped before it finished (cancelled by its caller)")
+            raise
         if not store.has_run(run_id):
             raise Interrupted(f"run {run_id} stopped before it sent anything; nothing to clean up") from exc
         recorded = store.mark_interrupted(run_id, "interrupted (SIGINT or SIGTERM) before it finished")
