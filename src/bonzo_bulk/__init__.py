@@ -11,7 +11,8 @@ The library API is the same the CLI and the pytest plugin use::
 
 from __future__ import annotations
 
-from bonzo_bulk.config import LoadedConfig, load_config
+from typing import TYPE_CHECKING, Any
+
 from bonzo_bulk.errors import (
     AuthError,
     BonzoAPIError,
@@ -24,19 +25,61 @@ from bonzo_bulk.errors import (
     StoreError,
     TemplateError,
 )
-from bonzo_bulk.generate import write_plan
-from bonzo_bulk.models import (
-    CheckResult,
-    DeliveryResult,
-    Observation,
-    PhaseMetrics,
-    PhaseResult,
-    PlannedRecord,
-    RunResult,
-    Stage,
-)
-from bonzo_bulk.run import RunPlan, execute, plan_run, publish, run_bulk
-from bonzo_bulk.settings import BulkConfig
+
+if TYPE_CHECKING:
+    from bonzo_bulk.config import LoadedConfig, load_config
+    from bonzo_bulk.generate import write_plan
+    from bonzo_bulk.models import (
+        CheckResult,
+        DeliveryResult,
+        Observation,
+        PhaseMetrics,
+        PhaseResult,
+        PlannedRecord,
+        RunResult,
+        Stage,
+    )
+    from bonzo_bulk.run import RunPlan, execute, plan_run, publish, run_bulk
+    from bonzo_bulk.settings import BulkConfig
+
+# Imported on first use (PEP 562): `import bonzo_bulk` (and so the pytest plugin and `bonzo-bulk --help`)
+# must not pay for aiohttp, pydantic, Faker, plotly and jinja2 before anything asks for them.
+_LAZY = {
+    "LoadedConfig": "bonzo_bulk.config",
+    "load_config": "bonzo_bulk.config",
+    "write_plan": "bonzo_bulk.generate",
+    "CheckResult": "bonzo_bulk.models",
+    "DeliveryResult": "bonzo_bulk.models",
+    "Observation": "bonzo_bulk.models",
+    "PhaseMetrics": "bonzo_bulk.models",
+    "PhaseResult": "bonzo_bulk.models",
+    "PlannedRecord": "bonzo_bulk.models",
+    "RunResult": "bonzo_bulk.models",
+    "Stage": "bonzo_bulk.models",
+    "RunPlan": "bonzo_bulk.run",
+    "execute": "bonzo_bulk.run",
+    "plan_run": "bonzo_bulk.run",
+    "publish": "bonzo_bulk.run",
+    "run_bulk": "bonzo_bulk.run",
+    "BulkConfig": "bonzo_bulk.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module the first time the name is used."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bonzo_bulk' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 __all__ = [

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import (
     RichProgress,
     config_options,
@@ -25,6 +24,11 @@ from bonzo_bulk.console import (
 )
 from bonzo_bulk.prune_command import register as _register_prune
 from bonzo_bulk.store_cli import DEFAULT_STORE, store_app, store_option
+
+if TYPE_CHECKING:
+    from bonzo_bulk.config import LoadedConfig
+
+SELF_CONTAINED_HELP = "embed plotly.js in the dashboard: one file to share (else it loads assets/ beside it)"
 
 app = typer.Typer(
     name="bonzo-bulk",
@@ -61,6 +65,7 @@ def run_command(
     fail_on_regression: bool = typer.Option(
         False, "--fail-on-regression", help="exit 1 when the run regressed against the baseline run"
     ),
+    self_contained: bool = typer.Option(False, "--self-contained", help=SELF_CONTAINED_HELP),
     loaded: LoadedConfig,
 ) -> None:
     """Run one bulk test end to end: generate, deliver, settle, verify, report.
@@ -81,13 +86,14 @@ def run_command(
     console.print(loaded_summary(loaded))
     with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
         result = run_bulk(loaded, progress=progress)
-    outcome = publish_best_effort(result, loaded, fail_on_regression=fail_on_regression)
+    outcome = publish_best_effort(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
     published = outcome.published
     regressions = published.regressions if published else ()
     if json_output:
-        from bonzo_bulk.report.summary import summary_document
+        from bonzo_bulk.report.summary import summary_document, summary_text
 
-        out.print_json(json.dumps(summary_document(result, regressions=regressions)))
+        document = summary_document(result, regressions=regressions, store=published.store if published else None)
+        out.print_json(summary_text(document, indent=None))
     else:
         print_result(result)
         if published:
@@ -106,6 +112,7 @@ def report_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="HTML file (default: next to the store, integration_health_reports/)")
     ] = None,
+    self_contained: Annotated[bool, typer.Option("--self-contained", help=SELF_CONTAINED_HELP)] = False,
 ) -> None:
     """Render a stored run's health dashboard (one offline HTML file) and print its path.
 
@@ -118,7 +125,7 @@ def report_command(
     from bonzo_bulk.report.commands import report
 
     with handle_errors():
-        path = report(store, run_id=run_id, last=last, out=out_file)
+        path = report(store, run_id=run_id, last=last, out=out_file, self_contained=self_contained)
     out.print(str(path))
 
 
@@ -255,10 +262,12 @@ app.add_typer(store_app, name="store")
 
 from bonzo_bulk.commands import register as _register_tool_commands  # noqa: E402 - after the app exists
 from bonzo_bulk.contract_commands import register as _register_contract_commands  # noqa: E402
+from bonzo_bulk.export import register as _register_export  # noqa: E402
 
 _register_tool_commands(app)
 _register_contract_commands(app)
 _register_prune(app)
+_register_export(app)
 
 from bonzo_bulk.monitor.commands import app as _monitor_app  # noqa: E402 - after the app exists
 

@@ -13,15 +13,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bonzo_bulk._http import make_session, run_async
-from bonzo_bulk.cleanup_view import print_cleanup
-from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -39,24 +36,15 @@ from bonzo_bulk.console import (
     print_verdict,
     setup_logging,
 )
-from bonzo_bulk.delivery import MethodProbe, ProbeResult
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.interrupts import recording_interrupts
-from bonzo_bulk.metrics import latency_summary
 from bonzo_bulk.models import DeliveryResult, PhaseKind, RunResult, to_jsonable
-from bonzo_bulk.run import (
-    Endpoints,
-    Progress,
-    RunPlan,
-    deliver_all,
-    open_endpoints,
-    plan_run,
-    record_plan,
-    session_limit,
-    store_location_for,
-)
 from bonzo_bulk.secrets import redact, redact_url
 from bonzo_bulk.store import RunStore
+
+if TYPE_CHECKING:
+    from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.delivery import MethodProbe, ProbeResult
+    from bonzo_bulk.run import Endpoints, Progress, RunPlan
 
 LogLevel = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR")
 OutDir = typer.Option(None, "--out", help="folder for the dry-run files (default <reports>/generated)")
@@ -91,6 +79,9 @@ class Sent:
 
 async def _send(plan: RunPlan, progress: Progress) -> Sent:
     """Open the config's endpoints (live, or a started sandbox) and deliver the plan there."""
+    from bonzo_bulk._http import make_session
+    from bonzo_bulk.run import open_endpoints
+
     config = plan.loaded.config
     async with (
         make_session(limit=2, timeout=config.webhook_settings.timeout) as session,
@@ -102,6 +93,10 @@ async def _send(plan: RunPlan, progress: Progress) -> Sent:
 
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
     """Record the run and its records in the store (so cleanup can find them), then deliver them."""
+    from bonzo_bulk._http import make_session
+    from bonzo_bulk.interrupts import recording_interrupts
+    from bonzo_bulk.run import deliver_all, record_plan, session_limit, store_location_for
+
     config = plan.loaded.config
     with RunStore(store_location_for(plan.loaded)) as store, recording_interrupts(plan.loaded, plan.run_id, store):
         record_plan(plan, store)
@@ -111,6 +106,8 @@ async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endp
 
 
 def _delivery_rows(plan: RunPlan, sent: Sent) -> list[dict[str, Any]]:
+    from bonzo_bulk.metrics import latency_summary
+
     rows = []
     for phase in plan.phases:
         results = sent.deliveries.get(phase.kind, [])
@@ -170,7 +167,9 @@ def generate_command(
 
       bonzo-bulk generate --config tests/configs/monitorbase_test_config.yaml   # sends (sandbox without credentials)
     """
+    from bonzo_bulk._http import run_async
     from bonzo_bulk.generate import distribution, write_plan
+    from bonzo_bulk.run import plan_run
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
@@ -253,7 +252,7 @@ def health_command(
       bonzo-bulk health --integration monitorbase --config tests/configs/monitorbase_test_config.yaml --json
     """
     from bonzo_bulk.publishing import publish_best_effort
-    from bonzo_bulk.report.summary import summary_document
+    from bonzo_bulk.report.summary import summary_document, summary_text
     from bonzo_bulk.run import run_bulk
 
     setup_logging(log_level)
@@ -271,11 +270,11 @@ def health_command(
     published = outcome.published
     regressions = published.regressions if published else ()
     if json_output:
-        document = summary_document(result, regressions=regressions)
+        document = summary_document(result, regressions=regressions, store=published.store if published else None)
         if published:
             document["health_report"] = str(published.summary_json)
             document["dashboard"] = str(published.dashboard)
-        out.print_json(json.dumps(document))
+        out.print_json(summary_text(document, indent=None))
     else:
         _print_health(result)
         if published:
@@ -315,7 +314,9 @@ def validate_webhook_command(
 
       bonzo-bulk validate-webhook --send 50 --json
     """
+    from bonzo_bulk._http import make_session, run_async
     from bonzo_bulk.delivery import probe
+    from bonzo_bulk.run import Endpoints, open_endpoints, plan_run
 
     setup_logging(log_level)
     sized = _shrunk(loaded, max(1, send))
@@ -415,7 +416,9 @@ def cleanup_command(
 
       bonzo-bulk cleanup --all-test-data --yes --json
     """
+    from bonzo_bulk._http import run_async
     from bonzo_bulk.cleanup import cleanup, report_document
+    from bonzo_bulk.cleanup_view import print_cleanup
 
     setup_logging(log_level)
     if yes and dry_run:
@@ -458,8 +461,10 @@ def prospects_command(
 
       bonzo-bulk prospects --search RUN_ID --json   # RUN_ID: one from `bonzo-bulk history`
     """
+    from bonzo_bulk._http import make_session, run_async
     from bonzo_bulk.bonzo import BonzoClient
     from bonzo_bulk.cleanup import judge, selector_for_all
+    from bonzo_bulk.run import open_endpoints, plan_run
 
     config = loaded.config
     selector = selector_for_all(config.test_data_settings)
@@ -524,6 +529,8 @@ def records_command(*, json_output: bool = JsonFlag, loaded: LoadedConfig) -> No
 
       bonzo-bulk records --json > records.jsonl
     """
+    from bonzo_bulk.run import plan_run
+
     with handle_errors():
         plan = plan_run(loaded)
     if json_output:

@@ -27,13 +27,13 @@ from pydantic import SecretStr, ValidationError
 
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import Target, User
+from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS, Option
 from bonzo_bulk.secrets import redact, register_secret, register_secret_parts
 from bonzo_bulk.settings import BulkConfig, check_url
 from bonzo_bulk.store.location import StoreLocation
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = Path("tests/configs/monitorbase_test_config.yaml")
 _PLACEHOLDER = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 _SECRET_KEYS = ("webhook_url", "superuser_webhook_url", "superuser_api_key")
 _LITERAL_TOKEN = re.compile(r"^(?:Bearer\s+)?[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]+){0,2}$")
@@ -41,90 +41,6 @@ _HOOK_HASH = re.compile(r"/api/webhook/[0-9a-fA-F]{16,}")
 _URL_PASSWORD = re.compile(r"://[^/@:]*:[^/@]+@")
 _LOOPBACK = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]")
 
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One option reachable from YAML, environment and command line, declared once."""
-
-    name: str  # flag name without dashes, e.g. "test-records"
-    path: tuple[str, ...]  # where it lands in the config
-    kind: type
-    help: str
-    env: str | None = None
-    choices: tuple[str, ...] = ()
-
-    @property
-    def flag(self) -> str:
-        return f"--{self.name}"
-
-    @property
-    def dest(self) -> str:
-        return self.name.replace("-", "_")
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option("test-records", ("test_records",), int, "number of test records to send", "BONZO_BULK_TEST_RECORDS"),
-    Option(
-        "processing-delay",
-        ("processing_delay",),
-        float,
-        "seconds a record may take to appear; the poller waits up to this, never blindly",
-        "BONZO_BULK_PROCESSING_DELAY",
-    ),
-    Option(
-        "distribution",
-        ("distribution",),
-        str,
-        "how records are spread over the test users",
-        "BONZO_BULK_DISTRIBUTION",
-        ("even", "weighted", "custom"),
-    ),
-    Option(
-        "target",
-        ("target",),
-        str,
-        "auto: live when TEST_HOOK_URL and SUPERUSER_API_KEY are set, else the local sandbox",
-        "BONZO_BULK_TARGET",
-        ("auto", "sandbox", "live"),
-    ),
-    Option("seed", ("test_data_settings", "seed"), int, "Faker seed: the same seed gives the same records"),
-    Option("concurrency", ("webhook_settings", "concurrent_requests"), int, "webhook requests in flight at once"),
-    Option("rate", ("webhook_settings", "rate_limit"), float, "records per second to send (default: no limit)"),
-    Option(
-        "delivery-deadline",
-        ("webhook_settings", "deadline"),
-        float,
-        "seconds the whole delivery may take; records not sent by then fail (default: no limit)",
-    ),
-    Option("poll-interval", ("polling", "interval"), float, "seconds between API polls while settling"),
-    Option("deadline", ("polling", "deadline"), float, "seconds after the last delivery to stop waiting"),
-    Option("faults", ("sandbox", "faults"), str, "sandbox fault profile (YAML file) to inject"),
-    Option(
-        "sandbox-strictness",
-        ("sandbox", "strictness"),
-        str,
-        "strict: the sandbox keeps only what the Bonzo reference promises (custom fields only when mapped, ...)",
-        "BONZO_BULK_SANDBOX_STRICTNESS",
-        ("lenient", "strict"),
-    ),
-    Option("reports-dir", ("reports_dir",), str, "where reports and the run store go", "BONZO_BULK_REPORTS_DIR"),
-    Option(
-        "store-url",
-        ("store_url",),
-        str,
-        "run store: a SQLite path or sqlite:///path (default <reports-dir>/runs.sqlite3), or "
-        "postgresql://user@host:port/db with the password in PGPASSWORD",
-        "BONZO_BULK_STORE_URL",
-    ),
-    Option(
-        "cleanup",
-        ("cleanup", "after_run"),
-        str,
-        "delete this run's test prospects afterwards",
-        None,
-        ("keep", "on_success", "always"),
-    ),
-)
 
 _ENV_SECRETS: tuple[tuple[str, str], ...] = (
     ("TEST_HOOK_URL", "webhook_url"),

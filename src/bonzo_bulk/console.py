@@ -22,20 +22,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import typer
 from rich.console import Console, ConsoleDimensions
-from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bonzo_bulk.config import DEFAULT_CONFIG, OPTIONS, LoadedConfig, load_config
 from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
-from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult, by_record
+from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS
 from bonzo_bulk.secrets import install_log_redaction, redact
 from bonzo_bulk.verdict import RunVerdict
 
 if TYPE_CHECKING:
     from bonzo_bulk.run import Published
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from bonzo_bulk.config import LoadedConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -127,6 +129,8 @@ def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from bonzo_bulk.config import load_config
+
         config_path = kwargs.pop("config")
         allow = kwargs.pop("allow_literal_secrets")
         overrides = {option.dest: _plain(kwargs.pop(option.dest)) for option in OPTIONS}
@@ -139,6 +143,8 @@ def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:
             return func(*args, loaded=loaded, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    # typer resolves the annotations it is shown; ``loaded`` is not one, so its (heavy) type need not be imported.
+    wrapper.__annotations__ = {k: v for k, v in func.__annotations__.items() if k != "loaded"}
     return wrapper  # type: ignore[return-value]
 
 
@@ -208,6 +214,8 @@ def check_log_level(level: str) -> str:
 def setup_logging(level: str = "WARNING") -> None:
     """Log lines on stderr, every secret redacted: rich in a terminal, plain ``LEVEL message`` lines in a
     pipe or CI log (rich's handler would pad each line to the console width). A bad level is a ConfigError."""
+    from rich.logging import RichHandler
+
     handler: logging.Handler
     if stream_is_terminal(sys.stderr):
         handler = RichHandler(console=console, show_path=False, show_time=False)
@@ -224,6 +232,8 @@ class RichProgress:
     """The run's progress as rich bars: delivery (records) and settling (records found / expected)."""
 
     def __init__(self, show: bool = True) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         self._progress = Progress(
             TextColumn("[bold]{task.description:<10}"),
             BarColumn(),
@@ -264,6 +274,8 @@ class RichProgress:
 
 def phase_table(phase: PhaseResult) -> Table:
     """The verdict table of one phase: each threshold, its measured value and pass/fail."""
+    from bonzo_bulk.metrics import verdict_text
+
     m = phase.metrics
     title = "Primary hook (lo_email routing)" if phase.kind == "primary" else "Control hook (explicit user_id)"
     table = Table(title=title, title_justify="left", show_lines=False)
@@ -316,7 +328,7 @@ def failures_table(failures: Sequence[CheckResult], *, limit: int = 25) -> Table
         ]
         table.add_row(name, ", ".join(stages), "\n".join(lines))
     if len(grouped) > limit:
-        table.caption = f"… and {len(grouped) - limit} more records in the JSON summary and the dashboard"
+        table.caption = f"… and {len(grouped) - limit} more records (the dashboard; `bonzo-bulk export RUN_ID`: all)"
     return table
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.console import EXIT_FAILED, EXIT_OK, config_options, handle_errors, out, setup_logging
+
+if TYPE_CHECKING:
+    from bonzo_bulk.config import LoadedConfig
 
 ContractOut = typer.Option(
     None,

@@ -33,10 +33,12 @@ def latency_summary(values_ms: Iterable[float]) -> LatencySummary:
     2.0
     """
     histogram = HdrHistogram(1, _MAX_MICROS, 3)
-    count = 0
+    count = total_micros = 0
     for value in values_ms:
-        histogram.record_value(min(_MAX_MICROS, max(1, round(value * 1000))))
+        micros = min(_MAX_MICROS, max(1, round(value * 1000)))
+        histogram.record_value(micros)
         count += 1
+        total_micros += micros
     if not count:
         return LatencySummary()
 
@@ -46,7 +48,8 @@ def latency_summary(values_ms: Iterable[float]) -> LatencySummary:
     return LatencySummary(
         count=count,
         min_ms=round(histogram.get_min_value() / 1000, 3),
-        mean_ms=round(histogram.get_mean_value() / 1000, 3),
+        # The exact mean of what was recorded: hdrh's get_mean_value walks every bucket in Python (seconds at 10k).
+        mean_ms=round(total_micros / count / 1000, 3),
         p50_ms=at(50),
         p90_ms=at(90),
         p95_ms=at(95),

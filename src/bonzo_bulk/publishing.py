@@ -29,14 +29,16 @@ class Outcome:
         return self.report_error.exit_code
 
 
-def publish_best_effort(result: RunResult, loaded: LoadedConfig, *, fail_on_regression: bool = False) -> Outcome:
+def publish_best_effort(
+    result: RunResult, loaded: LoadedConfig, *, fail_on_regression: bool = False, self_contained: bool = False
+) -> Outcome:
     """Write the run's reports, or say why not (naming the folder) without touching the verdict.
 
     A folder that cannot be written is bad input (exit 2: fix ``--reports-dir``); any other failure
     to write (a full disk, say) is exit 1.
     """
     try:
-        published = publish(result, loaded, fail_on_regression=fail_on_regression)
+        published = publish(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
     except (BonzoBulkError, OSError) as exc:
         folder = Path(loaded.config.reports_dir)
         writable = writable_folder(folder)

@@ -23,19 +23,11 @@ import shutil
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import pytest
-from rich.console import Console
-from rich.table import Table
 
-from bonzo_bulk._http import run_async
-from bonzo_bulk.config import DEFAULT_CONFIG, OPTIONS, LoadedConfig, Option, load_config
-from bonzo_bulk.console import phase_table
-from bonzo_bulk.delivery import ProbeResult, probe
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.generate import PlanFiles, write_plan
-from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import (
     CheckResult,
     Diagnosis,
@@ -46,10 +38,19 @@ from bonzo_bulk.models import (
     Target,
     ThresholdVerdict,
 )
-from bonzo_bulk.regression import regression_line
-from bonzo_bulk.report.pytest_html import failure_rows_html, health_html
-from bonzo_bulk.run import Published, RunPlan, execute, plan_run, publish
+from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS, Option
 from bonzo_bulk.secrets import RedactingFilter, redact
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.delivery import ProbeResult
+    from bonzo_bulk.generate import PlanFiles
+    from bonzo_bulk.run import Published, RunPlan
+
+# The plugin loads in every pytest session of a project that installs bonzo-bulk: the engine, the
+# config schema and the reporters are imported by the fixtures and hooks that use them, never here.
 
 log = logging.getLogger("bonzo_bulk")
 
@@ -194,6 +195,8 @@ def _fail(exc: BonzoBulkError) -> NoReturn:
 
 def _loaded(config: pytest.Config) -> LoadedConfig:
     """The session's config, loaded once (raises :class:`ConfigError` for a bad one)."""
+    from bonzo_bulk.config import load_config
+
     state = _state(config)
     if state.loaded is None:
         _install_redaction(config)
@@ -244,6 +247,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def bulk_plan(request: pytest.FixtureRequest, bonzo_config: LoadedConfig) -> RunPlan:
     """The session's records, planned once (with ``--dry-run`` also written to ``<reports_dir>/dry_run``)."""
+    from bonzo_bulk.generate import write_plan
+    from bonzo_bulk.run import plan_run
+
     state = _state(request.config)
     if state.plan is None:
         phases = _needed_phases(request.session)
@@ -265,6 +271,9 @@ def bulk_plan(request: pytest.FixtureRequest, bonzo_config: LoadedConfig) -> Run
 @pytest.fixture(scope="session")
 def bulk_run(request: pytest.FixtureRequest, bulk_plan: RunPlan) -> RunResult:
     """The bulk run (deliver, settle, verify), once per session; published at the session's end."""
+    from bonzo_bulk._http import run_async
+    from bonzo_bulk.run import execute
+
     if _dry_run(request.config):
         pytest.skip(DRY_RUN_SKIP)
     state = _state(request.config)
@@ -311,6 +320,9 @@ class HookAvailability:
 def hook_availability(request: pytest.FixtureRequest, bonzo_config: LoadedConfig) -> HookAvailability:
     """Live: HEAD/GET/OPTIONS the hook (no lead is created, works with ``--dry-run``). Sandbox: the hook
     exists only during the run, so availability is every POST of the run having had an HTTP answer."""
+    from bonzo_bulk._http import run_async
+    from bonzo_bulk.delivery import probe
+
     config = bonzo_config.config
     if bonzo_config.target == "live" and config.webhook_url is not None:
         try:
@@ -346,12 +358,16 @@ class _Writer(Protocol):
 
 
 def _text(table: Table, width: int = 120) -> str:
+    from rich.console import Console
+
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, highlight=False, soft_wrap=False).print(table)
     return buffer.getvalue()
 
 
 def _verdict_line(verdict: ThresholdVerdict) -> str:
+    from bonzo_bulk.metrics import verdict_text
+
     measured, wanted = verdict_text(verdict)
     mark = "ok" if verdict.passed else "FAILED"
     return f"{verdict.name}: {measured} (threshold {wanted}) {mark}"
@@ -520,6 +536,8 @@ class BulkChecks:
         failures: Sequence[CheckResult],
         verdicts: Sequence[ThresholdVerdict],
     ) -> None:
+        from bonzo_bulk.report.pytest_html import failure_rows_html
+
         lines = [html.escape(_verdict_line(v)) for v in verdicts]
         if selected:
             lines.append(f"{len(selected) - len(failures)}/{len(selected)} checks passed")
@@ -571,11 +589,15 @@ def pytest_runtest_makereport(
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Publish the run (JSON summary + dashboard) once; copy the JSON beside ``--html`` / ``--junitxml``."""
+    from bonzo_bulk.run import publish
+
     state = session.config.stash.get(_STATE, None)
     if state is None or state.result is None or state.loaded is None or state.published is not None:
         return
     try:
-        state.published = publish(state.result, state.loaded)
+        # pytest-html's --self-contained-html asks for one file to share: the dashboard embeds plotly.js too.
+        self_contained = bool(session.config.getoption("self_contained_html", default=False))
+        state.published = publish(state.result, state.loaded, self_contained=self_contained)
     except BonzoBulkError as exc:
         state.notes.append(f"publishing the run failed: {redact(str(exc))}")
         return
@@ -594,6 +616,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The run's verdict tables and where its reports went."""
+    from bonzo_bulk.console import phase_table
+    from bonzo_bulk.regression import regression_line
+
     state = terminalreporter.config.stash.get(_STATE, None)
     if state is None or (state.result is None and state.plan_files is None):
         return
@@ -628,6 +653,8 @@ class HealthReport:
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
         """Put the health section above the results table."""
+        from bonzo_bulk.report.pytest_html import health_html
+
         html_path = Path(os.path.expandvars(str(self.config.getoption("htmlpath")))).expanduser()
         state = _state(self.config)
         section = health_html(

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from bonzo_bulk.config import OPTIONS
 from bonzo_bulk.console import handle_errors, out
+from bonzo_bulk.options import OPTIONS
 from bonzo_bulk.store import DEFAULT_STORE_PATH
 
 _STORE = next(option for option in OPTIONS if option.name == "store-url")

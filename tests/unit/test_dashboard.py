@@ -20,7 +20,8 @@ from plotly.offline import get_plotlyjs
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.regression import compare
 from bonzo_bulk.report import render_dashboard, write_json_summary
-from bonzo_bulk.report.dashboard import MAX_FAILURE_ROWS
+from bonzo_bulk.report.dashboard import MAX_FAILURE_ROWS, plotly_asset_name
+from bonzo_bulk.report.summary import FAILURES_SHOWN
 from bonzo_bulk.secrets import register_secret
 from bonzo_bulk.settings import RegressionSettings
 from bonzo_bulk.store import RunSummary
@@ -221,7 +222,8 @@ def test_self_contained_escaped_and_secret_free(tmp_path: Path) -> None:
             notes=(f"hook https://example.test/api/webhook/{CANARY}", "<b>bold?</b>"),
         )
     )
-    html, page = _render(tmp_path, result)
+    html, page = _render(tmp_path, result, self_contained=True)
+    assert not (tmp_path / "assets").exists()
     assert CANARY not in html
     assert "<script>alert(1)</script>" not in html
     assert "<b>bold?</b>" not in html and "&lt;b&gt;bold?&lt;/b&gt;" in html
@@ -232,19 +234,60 @@ def test_self_contained_escaped_and_secret_free(tmp_path: Path) -> None:
     assert CANARY not in summary.read_text(encoding="utf-8")
 
 
-def test_json_summary_has_verdicts_first_and_a_latest_copy(tmp_path: Path, faulty: RunResult) -> None:
+def test_json_summary_has_verdicts_first_and_latest_points_at_it(tmp_path: Path, faulty: RunResult) -> None:
     regressions = compare(faulty, build_run(run_id="base"), RegressionSettings())
-    path = write_json_summary(faulty, tmp_path / "health", regressions=regressions)
+    path = write_json_summary(faulty, tmp_path / "health", regressions=regressions, store=str(tmp_path / "runs.db"))
     assert path == tmp_path / "health" / "monitorbase_run_faulty.json"
-    assert (tmp_path / "health" / "latest.json").read_bytes() == path.read_bytes()
-    document = json.loads(path.read_text(encoding="utf-8"))
+    latest = tmp_path / "health" / "latest.json"
+    assert latest.is_symlink() and latest.resolve() == path.resolve()
+    document = json.loads(latest.read_text(encoding="utf-8"))
     keys = list(document)
-    assert keys.index("verdicts") < keys.index("metrics") < keys.index("phases")
+    assert keys.index("verdicts") < keys.index("metrics") < keys.index("diagnoses") < keys.index("failures")
     assert document["passed"] is False and document["regressed"] is True
-    assert len(document["failures"]) == len(failed_checks(faulty))
+    assert len(document["failures"]) == document["failures_total"] == len(failed_checks(faulty))
+    assert document["failures_not_shown"] == 0 and document["diagnoses"] == []
     assert document["metrics"]["primary"]["created"] == 26
-    assert "body" not in document["phases"][0]["records"][0]
-    assert document["phases"][0]["records"][0]["payload"]["lo_email"] == "alice.lo@bonzobuddy.test"
+    primary = document["phases"][0]
+    assert primary["kind"] == "primary" and primary["records"] == len(faulty.phases[0].records)
+    assert primary["failed_checks"] == len(faulty.phases[0].failures())
+    assert "payload" not in json.dumps(document["phases"]), "records live in the store, not the summary"
+    assert document["ledger"] == {
+        "store": str(tmp_path / "runs.db"),
+        "export": "bonzo-bulk export run_faulty --format jsonl",
+    }
+    second = write_json_summary(build_run(run_id="run_next"), tmp_path / "health")
+    assert latest.resolve() == second.resolve() and path.is_file()
+
+
+def test_json_summary_of_a_large_run_caps_failures_and_stays_small(tmp_path: Path) -> None:
+    register_secret(CANARY)
+    faults = dict.fromkeys(range(5, 10_000, 6), DROPPED)
+    result = build_run(RunSpec(records=10_000, faults=faults, error_text=f"upstream {CANARY}", run_id="run_10k"))
+    total = len(failed_checks(result))
+    path = write_json_summary(result, tmp_path)
+    text = path.read_text(encoding="utf-8")
+    document = json.loads(text)
+    assert total > FAILURES_SHOWN
+    assert len(document["failures"]) == FAILURES_SHOWN
+    assert document["failures_total"] == total
+    assert document["failures_not_shown"] == total - FAILURES_SHOWN
+    assert CANARY not in text and f"upstream {'***'}" in text, "secrets are masked in the one pass over the text"
+    assert path.stat().st_size < 500_000, f"summary of 10k records is {path.stat().st_size} bytes"
+
+
+def test_default_dashboards_share_one_plotly_file(tmp_path: Path, faulty: RunResult) -> None:
+    first = render_dashboard(faulty, out=tmp_path / "one.html")
+    asset = tmp_path / "assets" / plotly_asset_name()
+    written = asset.stat().st_mtime_ns
+    second = render_dashboard(build_run(run_id="run_two"), out=tmp_path / "two.html")
+    assert asset.read_text(encoding="utf-8") == get_plotlyjs()
+    assert asset.stat().st_mtime_ns == written, "the asset is written once per folder"
+    assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == [plotly_asset_name()]
+    for page in (first, second):
+        html = page.read_text(encoding="utf-8")
+        assert Page(html).external_scripts == [f"assets/{plotly_asset_name()}"]
+        assert get_plotlyjs()[:400] not in html
+        assert page.stat().st_size < 500_000
 
 
 def _big_run(records: int = 10_000) -> RunResult:
@@ -262,7 +305,8 @@ def test_a_large_run_caps_the_table_and_aggregates_plots(tmp_path: Path) -> None
     assert len(page.failure_rows) == MAX_FAILURE_ROWS
     assert page.omitted_text.strip().startswith(f"{total - MAX_FAILURE_ROWS} more failed checks")
     assert all(len(trace["y"]) <= 41 for trace in page.plots["latency-primary"]["data"])
-    without_plotly = len(html) - len(get_plotlyjs())
+    without_plotly = len(html)
+    assert get_plotlyjs()[:400] not in html
     assert without_plotly < 1_000_000, f"dashboard body is {without_plotly} bytes"
     print(
         f"\n10k-record dashboard: {len(html.encode()):,} bytes ({without_plotly:,} without plotly.js), {elapsed:.2f}s"

@@ -205,6 +205,9 @@ def test_clean_run_passes_with_html_and_junit_reports(suite: pytest.Pytester, tm
     assert (suite.path / "out" / "junit.health.json").is_file()
     dashboards = list((tmp_path / "reports" / "integration_health_reports").glob("monitorbase_*.html"))
     assert len(dashboards) == 1
+    # --self-contained-html: the dashboard is one file to share too, plotly.js inside it.
+    assert "<script src=" not in dashboards[0].read_text(encoding="utf-8")
+    assert not (tmp_path / "reports" / "integration_health_reports" / "assets").exists()
 
 
 @pytest.mark.parametrize(

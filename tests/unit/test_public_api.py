@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import bonzo_bulk
 
 
@@ -32,3 +34,33 @@ def test_results_have_short_reprs_whatever_their_size() -> None:
     assert len(repr(result)) < 4000
     assert "r1" in repr(result)
     assert "primary" in repr(phase)
+
+
+def test_every_public_name_is_exported_once_and_loads_lazily() -> None:
+    import bonzo_bulk.errors
+
+    errors = {n for n in bonzo_bulk.__all__ if isinstance(getattr(bonzo_bulk.errors, n, None), type)}
+    assert set(bonzo_bulk.__all__) == {*errors, *bonzo_bulk._LAZY, "__version__"}
+    assert set(dir(bonzo_bulk)) >= set(bonzo_bulk.__all__)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        bonzo_bulk.no_such_name  # noqa: B018
+
+
+HEAVY = ("aiohttp", "faker", "plotly", "jinja2", "fastapi", "uvicorn", "pydantic", "bonzo_bulk.run")
+
+
+def _loaded_after(statement: str) -> list[str]:
+    import subprocess
+    import sys
+
+    probe = f"{statement}; import sys; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.split()
+
+
+def test_importing_the_package_the_plugin_and_the_cli_loads_no_heavy_library() -> None:
+    """pytest loads the plugin in every session and `--help` should answer at once: the engine waits for use."""
+    assert _loaded_after("import bonzo_bulk") == []
+    assert _loaded_after("import bonzo_bulk.pytest_plugin") == []
+    assert _loaded_after("import bonzo_bulk.cli") == []
+    assert {"aiohttp", "bonzo_bulk.run"} <= set(_loaded_after("from bonzo_bulk import run_bulk")), "loaded on use"

@@ -152,3 +152,21 @@ def test_baseline_set_and_show(store_path: Path) -> None:
     unknown = runner.invoke(app, ["baseline", "set", "nope", "--store", str(store_path)])
     assert unknown.exit_code == 2
     assert "RUN_ID 'nope'" in _flat(unknown.stderr) and "run_3_bad" in unknown.stderr
+
+
+def test_report_self_contained_writes_one_file_and_default_shares_plotly(store_path: Path, tmp_path: Path) -> None:
+    from plotly.offline import get_plotlyjs
+
+    from bonzo_bulk.report.dashboard import plotly_asset_name
+
+    alone = tmp_path / "share" / "health.html"
+    result = runner.invoke(app, ["report", "--store", str(store_path), "--out", str(alone), "--self-contained"])
+    assert result.exit_code == 0, result.output
+    assert Page(alone.read_text(encoding="utf-8")).external_scripts == []
+    assert get_plotlyjs()[:400] in alone.read_text(encoding="utf-8")
+    assert sorted(p.name for p in alone.parent.iterdir()) == ["health.html"]
+    shared = tmp_path / "shared" / "health.html"
+    result = runner.invoke(app, ["report", "--store", str(store_path), "--out", str(shared)])
+    assert result.exit_code == 0, result.output
+    assert Page(shared.read_text(encoding="utf-8")).external_scripts == [f"assets/{plotly_asset_name()}"]
+    assert (shared.parent / "assets" / plotly_asset_name()).is_file()

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bonzo_bulk.config import DEFAULT_CONFIG, LoadedConfig, load_config
 from bonzo_bulk.console import config_options, console, handle_errors, out, print_result, setup_logging
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.findings import diagnoses, fixes
 from bonzo_bulk.models import to_jsonable
 from bonzo_bulk.monitor.install import BACKENDS, DEFAULT_DIRS, Backend, InstallSpec, plan_install, write_plan
+from bonzo_bulk.options import DEFAULT_CONFIG
 from bonzo_bulk.secrets import redact
+
+if TYPE_CHECKING:
+    from bonzo_bulk.config import LoadedConfig
 
 app = typer.Typer(
     help="Scheduled monitoring: one bounded run per tick of cron / systemd / GitHub / Kubernetes, alerts via apprise.",
@@ -44,6 +46,7 @@ def run_command(
 
       bonzo-bulk monitor run --test-records 5 --faults tests/configs/faults/broken_integration.yaml
     """
+    from bonzo_bulk.findings import diagnoses, fixes
     from bonzo_bulk.monitor.message import status_line
     from bonzo_bulk.monitor.runner import monitor_run
 
@@ -117,6 +120,8 @@ def install_command(
 
       bonzo-bulk monitor install --k8s --every 1h --image registry.example/bonzo-bulk:1.0
     """
+    from bonzo_bulk.config import load_config
+
     chosen: list[Backend] = [b for b, on in zip(BACKENDS, (cron, systemd, github, k8s), strict=True) if on]
     with handle_errors():
         if len(chosen) != 1:
@@ -160,6 +165,7 @@ def status_command(
 
       bonzo-bulk monitor status --config tests/configs/monitorbase_test_config.yaml
     """
+    from bonzo_bulk.config import load_config
     from bonzo_bulk.monitor.runner import monitor_name
     from bonzo_bulk.monitor.state import MonitorStore
     from bonzo_bulk.run import store_location_for

@@ -1,8 +1,26 @@
-"""Reports of a run: the JSON summary and the self-contained HTML health dashboard."""
+"""Reports of a run: the JSON summary and the offline HTML health dashboard."""
 
 from __future__ import annotations
 
-from bonzo_bulk.report.dashboard import render_dashboard
-from bonzo_bulk.report.summary import write_json_summary
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bonzo_bulk.report.dashboard import render_dashboard
+    from bonzo_bulk.report.summary import write_json_summary
+
+# Imported on first use: `bonzo-bulk --help` and `prune` reach report.retention without loading jinja2 and plotly.
+_LAZY = {"render_dashboard": "bonzo_bulk.report.dashboard", "write_json_summary": "bonzo_bulk.report.summary"}
 
 __all__ = ["render_dashboard", "write_json_summary"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module the first time the name is used."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bonzo_bulk.report' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

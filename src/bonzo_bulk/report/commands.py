@@ -68,7 +68,9 @@ def _tolerances(store: RunStore, run_id: str) -> RegressionSettings:
         return RegressionSettings()
 
 
-def report(store_at: str | Path, *, run_id: str | None, last: int, out: Path | None) -> Path:
+def report(
+    store_at: str | Path, *, run_id: str | None, last: int, out: Path | None, self_contained: bool = False
+) -> Path:
     """Render the dashboard of one stored run with its integration's last ``last`` runs and baseline."""
     if last < 1:
         raise ConfigError(
@@ -99,6 +101,7 @@ def report(store_at: str | Path, *, run_id: str | None, last: int, out: Path | N
         verdict=verdict,
         summary_json=summary if summary.is_file() else None,
         out=target,
+        self_contained=self_contained,
     )
 
 

@@ -1,4 +1,8 @@
-"""The integration health dashboard: one self-contained, offline HTML file per run.
+"""The integration health dashboard: one offline HTML file per run.
+
+plotly.js (4.8 MB) is written once per reports folder, as ``assets/plotly-<version>.min.js`` beside
+the pages that load it by a relative path; ``self_contained=True`` embeds it instead, for one file
+to share.
 
 Example::
 
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import plotly
 from plotly.offline import get_plotlyjs
 
 from bonzo_bulk.errors import BonzoBulkError
@@ -31,6 +36,7 @@ MAX_FAILURE_ROWS = 1000
 """Failing checks listed in the table; the rest are counted (the store and JSON summary hold all)."""
 MAX_CELL_CHARS = 160
 _PLOTLY_SLOT = "/*bonzo-bulk:plotly.js*/"
+ASSETS_DIR = "assets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +80,20 @@ def _cell(value: Any) -> str:
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
 
 
-def _deep_redact(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _deep_redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_deep_redact(v) for v in value]
-    return value
+def plotly_asset_name() -> str:
+    """The file name of the shared plotly.js, versioned so a newer plotly never loads an older script."""
+    return f"plotly-{plotly.__version__}.min.js"
+
+
+def write_plotly_asset(folder: Path) -> Path:
+    """Write ``<folder>/assets/plotly-<version>.min.js`` unless it is already there; return its path."""
+    asset = folder / ASSETS_DIR / plotly_asset_name()
+    if not asset.is_file():
+        asset.parent.mkdir(parents=True, exist_ok=True)
+        scratch = asset.with_name(f".{asset.name}.{os.getpid()}")
+        scratch.write_text(get_plotlyjs(), encoding="utf-8")
+        os.replace(scratch, asset)
+    return asset
 
 
 def _threshold_state(verdicts: Sequence[ThresholdVerdict], *names: str) -> str:
@@ -225,8 +237,12 @@ def render_dashboard(
     verdict: RunVerdict | None = None,
     summary_json: Path | None = None,
     out: Path,
+    self_contained: bool = False,
 ) -> Path:
-    """Write the run's health dashboard to ``out`` (one offline HTML file) and return its path.
+    """Write the run's health dashboard to ``out`` and return its path.
+
+    plotly.js goes once into ``<out's folder>/assets/`` (loaded by a relative path), or into the page
+    itself with ``self_contained=True``.
 
     ``verdict`` decides the badge (default: thresholds, regressions only warned); ``summary_json``, when
     given, is linked (relative to ``out``) from the header.
@@ -249,7 +265,7 @@ def render_dashboard(
         "regressions": regressions,
         "diagnoses": [d for p in result.phases for d in p.diagnoses],
         "baseline_id": baseline_id,
-        "figures": _deep_redact(_figures(result, runs, baseline_id)),
+        "figures": _figures(result, runs, baseline_id),
         "runs": list(reversed(runs)),
         "failures": failure_rows,
         "failure_total": failure_total,
@@ -259,11 +275,16 @@ def render_dashboard(
         "config_name": Path(result.config_path).name if result.config_path else "—",
         "generated_at": datetime.now().astimezone(),
         "plotly_slot": _PLOTLY_SLOT,
+        "plotly_src": None if self_contained else f"{ASSETS_DIR}/{plotly_asset_name()}",
     }
+    # One redaction pass over the page (figures and all); plotly.js is added after it, as it holds no secret.
     page = redact(_environment().get_template("dashboard.html.j2").render(context))
-    page = page.replace(_PLOTLY_SLOT, get_plotlyjs(), 1)
+    if self_contained:
+        page = page.replace(_PLOTLY_SLOT, get_plotlyjs(), 1)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        if not self_contained:
+            write_plotly_asset(out.parent)
         out.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise BonzoBulkError(f"cannot write the dashboard to {out}: {exc}; pass another --out path") from exc

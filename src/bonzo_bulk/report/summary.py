@@ -1,46 +1,71 @@
-"""The JSON summary of a run: verdicts and metrics up front, then every phase's detail, secrets redacted.
+"""The JSON summary of a run: verdicts, metrics, diagnoses and the first failures, secrets redacted.
+
+The summary stays small at any run size: aggregates per phase and at most :data:`FAILURES_SHOWN`
+failing checks (with a count of the rest). The full per-record ledger is the run store, read with
+``bonzo-bulk export RUN --format jsonl|csv``.
 
 Example::
 
     write_json_summary(result, Path("reports/integration_health_reports"))
-    # -> reports/integration_health_reports/monitorbase_<run id>.json (and latest.json)
+    # -> reports/integration_health_reports/monitorbase_<run id>.json (latest.json links to it)
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.models import RunResult, to_jsonable
+from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, to_jsonable
 from bonzo_bulk.regression import Regression
 from bonzo_bulk.secrets import redact
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
+FAILURES_SHOWN = 200
+LATEST = "latest.json"
 
 
-def _redacted(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(str(k)): _redacted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    return value
-
-
-def summary_document(result: RunResult, *, regressions: Sequence[Regression] = ()) -> dict[str, Any]:
-    """The summary as JSON-ready data (what :func:`write_json_summary` writes)."""
-    phases = []
+def _failing(result: RunResult) -> Iterator[tuple[str, CheckResult]]:
     for phase in result.phases:
-        detail = to_jsonable(phase)
-        for record in detail["records"]:
-            record.pop("body", None)  # the same bytes as ``payload``, already in the file
-        phases.append(detail)
-    document = {
+        for check in phase.checks:
+            if not check.passed:
+                yield phase.kind, check
+
+
+def _phase_overview(phase: PhaseResult) -> dict[str, Any]:
+    """One phase's counts; its records, deliveries, observations and checks are in the run store."""
+    return {
+        "kind": phase.kind,
+        "passed": phase.passed,
+        "records": len(phase.records),
+        "deliveries": len(phase.deliveries),
+        "accepted": sum(1 for d in phase.deliveries if d.accepted),
+        "observed": sum(1 for o in phase.observations if o.found),
+        "checks": len(phase.checks),
+        "failed_checks": sum(1 for c in phase.checks if not c.passed),
+        "unexpected_prospects": len(phase.unexpected_prospects),
+        "settled": phase.settled,
+        "settle_seconds": phase.settle_seconds,
+    }
+
+
+def summary_document(
+    result: RunResult,
+    *,
+    regressions: Sequence[Regression] = (),
+    store: str | None = None,
+) -> dict[str, Any]:
+    """The summary as JSON-ready data, NOT yet redacted: serialize it with :func:`summary_text`."""
+    failures: list[dict[str, Any]] = []
+    total = 0
+    for kind, check in _failing(result):
+        total += 1
+        if len(failures) < FAILURES_SHOWN:
+            failures.append({"phase": kind, **to_jsonable(check)})
+    return {
         "summary_version": SUMMARY_VERSION,
         "run_id": result.run_id,
         "integration": result.integration,
@@ -56,24 +81,48 @@ def summary_document(result: RunResult, *, regressions: Sequence[Regression] = (
         "regressions": to_jsonable(list(regressions)),
         "metrics": {p.kind: to_jsonable(p.metrics) for p in result.phases},
         "diagnoses": [to_jsonable(d) | {"headline": d.headline} for p in result.phases for d in p.diagnoses],
-        "failures": [
-            {"phase": p.kind, **to_jsonable(check)} for p in result.phases for check in p.checks if not check.passed
-        ],
+        "failures": failures,
+        "failures_total": total,
+        "failures_not_shown": total - len(failures),
         "notes": list(result.notes),
-        "phases": phases,
+        "phases": [_phase_overview(p) for p in result.phases],
+        "ledger": {
+            "store": store,
+            "export": f"bonzo-bulk export {result.run_id} --format jsonl",
+        },
     }
-    redacted: dict[str, Any] = _redacted(document)
-    return redacted
 
 
-def write_json_summary(result: RunResult, directory: Path, *, regressions: Sequence[Regression] = ()) -> Path:
-    """Write ``<directory>/<integration>_<run_id>.json`` and a ``latest.json`` copy; return the first."""
+def summary_text(document: dict[str, Any], *, indent: int | None = 2) -> str:
+    """Serialize a summary document and redact every secret in ONE pass over the text."""
+    return redact(json.dumps(document, indent=indent, ensure_ascii=False))
+
+
+def write_json_summary(
+    result: RunResult,
+    directory: Path,
+    *,
+    regressions: Sequence[Regression] = (),
+    store: str | None = None,
+) -> Path:
+    """Write ``<directory>/<integration>_<run_id>.json`` and point ``latest.json`` at it; return the first."""
     path = directory / f"{result.integration}_{result.run_id}.json"
-    text = json.dumps(summary_document(result, regressions=regressions), indent=2, ensure_ascii=False)
+    document = summary_document(result, regressions=regressions, store=store)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
-        shutil.copyfile(path, directory / "latest.json")
+        path.write_text(summary_text(document) + "\n", encoding="utf-8")
+        _point_latest(directory / LATEST, path)
     except OSError as exc:
         raise BonzoBulkError(f"cannot write the JSON summary to {path}: {exc}; check the reports directory") from exc
     return path
+
+
+def _point_latest(latest: Path, target: Path) -> None:
+    """``latest.json`` as a relative symlink to the newest summary (a small pointer file where links fail)."""
+    scratch = latest.with_name(f".{latest.name}.{os.getpid()}")
+    scratch.unlink(missing_ok=True)
+    try:
+        scratch.symlink_to(target.name)
+    except OSError:
+        scratch.write_text(json.dumps({"latest": target.name}) + "\n", encoding="utf-8")
+    os.replace(scratch, latest)
