@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -74,13 +76,57 @@ def make_session(*, limit: int, timeout: float) -> aiohttp.ClientSession:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion on a fresh uvloop event loop when uvloop is installed, else asyncio's."""
+    """Run ``coro`` to completion on a fresh uvloop event loop when uvloop is installed, else asyncio's.
+
+    SIGTERM is handled like SIGINT (Ctrl-C): the work is cancelled, so every ``finally`` runs and an
+    interrupted run can record what it sent instead of dying mid-write; :func:`signalled` says which.
+    """
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        return asyncio.run(coro)
+        return asyncio.run(_terminate_like_interrupt(coro))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
+        return runner.run(_terminate_like_interrupt(coro))
+
+
+_SIGNALLED: ContextVar[list[int] | None] = ContextVar("bonzo_bulk_signalled", default=None)
+
+
+def signalled() -> int | None:
+    """The signal (SIGINT or SIGTERM) that stopped the work :func:`run_async` runs, if one did."""
+    received = _SIGNALLED.get()
+    return received[0] if received else None
+
+
+async def _terminate_like_interrupt(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro``; SIGINT and SIGTERM cancel it and are remembered (:func:`signalled`), so code that
+    is cancelled can tell a user's interrupt from a timeout (where it can install handlers: POSIX, main thread)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[int] = []
+    _SIGNALLED.set(received)
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        if task is not None:
+            task.cancel()
+
+    installed: list[int] = []
+    for wanted in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(wanted, on_signal, int(wanted))
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        installed.append(int(wanted))
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if received:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for handled in installed:
+            loop.remove_signal_handler(handled)
 
 
 def categorize_status(status: int) -> ErrorCategory | None:

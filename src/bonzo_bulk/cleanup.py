@@ -15,14 +15,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import csv
 import fnmatch
-import json
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -31,11 +29,20 @@ import aiohttp
 
 from bonzo_bulk._http import make_session
 from bonzo_bulk.bonzo import BonzoClient
+from bonzo_bulk.cleanup_delete import Candidate, delete_candidates, write_manual_list
 from bonzo_bulk.config import LoadedConfig
-from bonzo_bulk.errors import BonzoAPIError, CleanupError, ConfigError, MethodNotAllowed, NotFoundError
+from bonzo_bulk.errors import BonzoAPIError, ConfigError
 from bonzo_bulk.models import Prospect, to_jsonable
-from bonzo_bulk.records import RUN_ID_PATTERN
-from bonzo_bulk.run import Endpoints, NullProgress, Progress, open_endpoints, plan_run, store_location_for
+from bonzo_bulk.records import RUN_ID_PATTERN, RunIdentity
+from bonzo_bulk.run import (
+    Endpoints,
+    NullProgress,
+    Progress,
+    open_endpoints,
+    plan_run,
+    store_location_for,
+)
+from bonzo_bulk.sandbox_files import sandbox_dbs
 from bonzo_bulk.settings import TestDataSettings
 from bonzo_bulk.store import RunStore
 
@@ -45,8 +52,7 @@ Mode = Literal["run", "pattern", "all"]
 BULK_TAG = "bonzo-bulk"
 """The shape of :meth:`bonzo_bulk.records.RunIdentity.new` ids (a marker only when it has this shape)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_PROBE_FIRST = 1
-"""Deletions sent alone before the rest, so an API that refuses deletes is found with one request."""
+_RUN_ID_IN_TEXT = re.compile(r"\br\d{8}-\d{6}-[0-9a-f]{4,6}\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,28 +67,16 @@ class Selector:
     run_prospect_ids: frozenset[str] = frozenset()
     owners: frozenset[int] = frozenset()
     """Users the run's records belonged to or landed with (scanned besides the config's users)."""
+    run_marked: bool = False
+    """Every record of the run carries its id in a searchable field (email or last name)."""
 
     @property
     def search(self) -> str | None:
         """The server-side ``search`` that narrows the listing (everything is re-checked client-side)."""
-        if self.run_id and self.run_emails and all(self.run_id in e for e in self.run_emails):
+        if self.run_id and self.run_marked:
             return self.run_id
         prefix = _GLOB_CHARS.split(self.pattern, maxsplit=1)[0]
         return prefix or None
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A prospect whose name matches the selection, and whether the safety filter lets it go."""
-
-    prospect_id: int | str
-    owner_user_id: int | str
-    first_name: str
-    last_name: str
-    email: str
-    run_id: str | None
-    deletable: bool
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +98,9 @@ class CleanupReport:
     """Why the API refused deletes, when it did."""
     api_requests: int = 0
     seconds: float = 0.0
+    missing: tuple[str, ...] = ()
+    """Records the run delivered (accepted by the webhook) that were neither found nor deleted: they may
+    still appear, so cleanup cannot vouch that nothing is left."""
 
     @property
     def deletable(self) -> tuple[Candidate, ...]:
@@ -115,7 +112,7 @@ class CleanupReport:
 
     @property
     def passed(self) -> bool:
-        return not self.failed and not self.manual
+        return not self.failed and not self.manual and not self.missing
 
 
 def selector_for_pattern(pattern: str, settings: TestDataSettings) -> Selector:
@@ -137,7 +134,9 @@ def selector_for_run(store: RunStore, run_id: str, settings: TestDataSettings) -
     """Exactly what run ``run_id`` created: its records' emails and the prospect ids it observed."""
     records = store.run_records(run_id)
     observed = store.observed_prospects(run_id)
+    marked = bool(records) and all(run_id in r.email.lower() or run_id in r.last_name.lower() for r in records)
     return Selector(
+        run_marked=marked,
         mode="run",
         pattern=f"{settings.first_name_pattern}_{settings.last_name_pattern}_*",
         email_domain=settings.email_domain,
@@ -160,13 +159,16 @@ def run_markers(prospect: Prospect) -> set[str]:
     local = str(prospect.get("email") or "").lower().partition("@")[0]
     if "+" in local:
         found.add(local.partition("+")[2])
+    found.update(_RUN_ID_IN_TEXT.findall(str(prospect.get("last_name") or "").lower()))
     return {m for m in found if m}
 
 
 def judge(prospect: Prospect, owner: int | str, selector: Selector) -> Candidate | None:
     """The safety filter: None when the prospect is not selected, else whether it may be deleted and why."""
     first_name = str(prospect.get("first_name") or "")
-    if not fnmatch.fnmatchcase(first_name, selector.pattern):
+    # A run's records are known by their markers, not their name: a template typo in the first name
+    # must not leave them behind. The other modes select by name first.
+    if selector.mode != "run" and not fnmatch.fnmatchcase(first_name, selector.pattern):
         return None
     prospect_id = prospect.get("id")
     email = str(prospect.get("email") or "").strip().lower()
@@ -261,91 +263,6 @@ async def find_candidates(
                 continue
             raise
     return scanned, list(selected.values())
-
-
-@dataclass
-class _Deletions:
-    deleted: list[Candidate] = field(default_factory=list)
-    failed: list[tuple[Candidate, str]] = field(default_factory=list)
-    manual: list[Candidate] = field(default_factory=list)
-    refused: str | None = None
-
-
-async def delete_candidates(
-    client: BonzoClient, candidates: Sequence[Candidate], *, on_done: Callable[[int], None] | None = None
-) -> _Deletions:
-    """Delete each deletable candidate and confirm with a GET (404 = gone); stop at the first refusal."""
-    outcome = _Deletions()
-    queue = [c for c in candidates if c.deletable]
-
-    async def attempt(candidate: Candidate) -> None:
-        if outcome.refused is not None:
-            outcome.manual.append(candidate)
-            return
-        try:
-            await client.delete_prospect(candidate.prospect_id, on_behalf_of=candidate.owner_user_id)
-        except MethodNotAllowed as exc:
-            outcome.refused = outcome.refused or f"the API refuses DELETE /prospects/{{id}} (405): {exc}"
-            outcome.manual.append(candidate)
-            return
-        except NotFoundError:
-            if await _still_there(client, candidate):
-                outcome.refused = outcome.refused or (
-                    "the API answers 404 to DELETE /prospects/{id} for a prospect it still shows: it offers no delete"
-                )
-                outcome.manual.append(candidate)
-            else:
-                outcome.deleted.append(candidate)
-            return
-        if await _still_there(client, candidate):
-            outcome.failed.append((candidate, "DELETE answered success but a GET still shows the prospect"))
-        else:
-            outcome.deleted.append(candidate)
-
-    async def one(candidate: Candidate) -> None:
-        try:
-            await attempt(candidate)
-        except BonzoAPIError as exc:
-            outcome.failed.append((candidate, str(exc)))
-        finally:
-            if on_done is not None:
-                on_done(1)
-
-    for candidate in queue[:_PROBE_FIRST]:
-        await one(candidate)
-    await asyncio.gather(*(one(c) for c in queue[_PROBE_FIRST:]))
-    return outcome
-
-
-async def _still_there(client: BonzoClient, candidate: Candidate) -> bool:
-    try:
-        await client.get_prospect(candidate.prospect_id, on_behalf_of=candidate.owner_user_id)
-    except NotFoundError:
-        return False
-    return True
-
-
-def write_manual_list(candidates: Sequence[Candidate], directory: Path, *, reason: str) -> tuple[Path, Path]:
-    """Write the prospects to remove by hand as ``manual_cleanup_<stamp>.csv`` and ``.json``."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    csv_path = directory / f"manual_cleanup_{stamp}.csv"
-    json_path = directory / f"manual_cleanup_{stamp}.json"
-    columns = ("prospect_id", "owner_user_id", "first_name", "last_name", "email", "run_id")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with csv_path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(columns)
-            writer.writerows([getattr(c, name) for name in columns] for c in candidates)
-        document = {
-            "reason": reason,
-            "how": "delete these prospects by hand in Bonzo (each is owned by owner_user_id)",
-            "prospects": [{name: getattr(c, name) for name in columns} for c in candidates],
-        }
-        json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise CleanupError(f"cannot write the manual cleanup list to {directory}: {exc.strerror}") from exc
-    return csv_path, json_path
 
 
 async def clean(
@@ -448,7 +365,7 @@ async def cleanup_run(
     active_store = store if store is not None else RunStore(store_location_for(loaded))
     try:
         selector = selector_for_run(active_store, run_id, loaded.config.test_data_settings)
-        return await _clean_at(
+        report = await _clean_at(
             loaded,
             selector,
             endpoints=endpoints,
@@ -457,6 +374,7 @@ async def cleanup_run(
             dry_run=dry_run,
             progress=progress,
         )
+        return replace(report, missing=unaccounted(active_store, run_id, [report]))
     finally:
         if own_store:
             active_store.close()
@@ -469,10 +387,15 @@ async def cleanup(
     pattern: str | None = None,
     all_test_data: bool = False,
     dry_run: bool = True,
+    wait: float = 0.0,
     progress: Progress | None = None,
     on_endpoints: Callable[[Endpoints], None] | None = None,
 ) -> CleanupReport:
-    """The ``cleanup`` command's work: pick the selection, open the target (sandbox or live), clean."""
+    """The ``cleanup`` command's work: pick the selection, open the target (sandbox or live), clean.
+
+    For a run, what it delivered is compared with what was found or deleted; records still missing
+    may yet appear, so with ``wait`` seconds the scan is repeated until they are accounted for.
+    """
     chosen = [
         name for name, given in (("--run", run_id), ("--pattern", pattern), ("--all-test-data", all_test_data)) if given
     ]
@@ -494,18 +417,116 @@ async def cleanup(
             selector = selector_for_pattern(pattern, settings)
         else:
             selector = selector_for_all(settings)
-        plan = plan_run(loaded, phases=())
-        async with (
-            make_session(
-                limit=config.api_settings.concurrent_requests + 2, timeout=config.api_settings.timeout
-            ) as session,
-            open_endpoints(plan, session) as endpoints,
-        ):
-            if on_endpoints is not None:
-                on_endpoints(endpoints)
-            return await _clean_at(
-                loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run, progress=progress
-            )
+        identity = RunIdentity(run_id, datetime.now(UTC)) if run_id is not None else None
+        plan = plan_run(loaded, phases=(), identity=identity)
+        databases: list[Path | None] = [None]
+        if selector.mode != "run" and loaded.target == "sandbox" and not (config.sandbox.url or config.sandbox.db):
+            databases = [*sandbox_dbs(loaded)] or [None]
+        reports: list[CleanupReport] = []
+        for database in databases:
+            async with (
+                make_session(
+                    limit=config.api_settings.concurrent_requests + 2, timeout=config.api_settings.timeout
+                ) as session,
+                open_endpoints(plan, session, sandbox_db=database) as endpoints,
+            ):
+                if on_endpoints is not None and not reports:
+                    on_endpoints(endpoints)
+                reports.append(
+                    await _clean_until_accounted(
+                        loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run,
+                        wait=wait, progress=progress,
+                    )
+                )  # fmt: skip
+        return reports[0] if len(reports) == 1 else _combined(reports)
+
+
+async def _clean_until_accounted(
+    loaded: LoadedConfig,
+    selector: Selector,
+    *,
+    endpoints: Endpoints,
+    session: aiohttp.ClientSession,
+    store: RunStore,
+    dry_run: bool,
+    wait: float,
+    progress: Progress | None,
+) -> CleanupReport:
+    """Clean once; for a run, scan again (up to ``wait`` seconds) while delivered records are unaccounted for."""
+
+    async def scan() -> CleanupReport:
+        return await _clean_at(
+            loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run, progress=progress
+        )
+
+    reports = [await scan()]
+    if selector.run_id is None:
+        return reports[0]
+    give_up = time.monotonic() + wait
+    missing = unaccounted(store, selector.run_id, reports)
+    while missing and time.monotonic() < give_up:
+        pause = min(max(loaded.config.polling.interval, 1.0), give_up - time.monotonic())
+        log.warning("%d record(s) of run %s not found yet; next scan in %.1f s", len(missing), selector.run_id, pause)
+        await asyncio.sleep(max(pause, 0.0))
+        reports.append(await scan())
+        missing = unaccounted(store, selector.run_id, reports)
+    return _merged(reports, missing)
+
+
+def _combined(reports: Sequence[CleanupReport]) -> CleanupReport:
+    """One report of cleanups of several sandbox databases (one per past run)."""
+    first = reports[0]
+    return replace(
+        first,
+        candidates=tuple(c for r in reports for c in r.candidates),
+        deleted=tuple(c for r in reports for c in r.deleted),
+        failed=tuple(f for r in reports for f in r.failed),
+        manual=tuple(c for r in reports for c in r.manual),
+        manual_files=tuple(f for r in reports for f in r.manual_files),
+        refused=next((r.refused for r in reports if r.refused), None),
+        scanned=sum(r.scanned for r in reports),
+        api_requests=sum(r.api_requests for r in reports),
+        seconds=round(sum(r.seconds for r in reports), 3),
+    )
+
+
+def unaccounted(store: RunStore, run_id: str, reports: Sequence[CleanupReport]) -> tuple[str, ...]:
+    """Records the run delivered that no cleanup deleted and the latest scan did not find: they may
+    still be on their way into Bonzo (or were removed by someone else), so nobody can vouch for them."""
+    accepted = store.accepted_records(run_id)
+    gone = [p for p in store.observed_prospects(run_id) if p.deleted_at is not None]
+    emails = {str(p.email).lower() for p in gone if p.email}
+    names = {str(p.first_name) for p in gone if p.first_name}
+    for report in reports:
+        emails.update(c.email for c in report.deleted)
+        names.update(c.first_name for c in report.deleted)
+    emails.update(c.email for c in reports[-1].deletable)
+    names.update(c.first_name for c in reports[-1].deletable)
+    return tuple(
+        r.name
+        for r in store.run_records(run_id)
+        if r.name in accepted and (r.email.lower() not in emails if r.email else r.first_name not in names)
+    )
+
+
+def _merged(reports: Sequence[CleanupReport], missing: tuple[str, ...]) -> CleanupReport:
+    """One report of repeated scans: every deletion, the latest scan's view, the totals."""
+    latest = reports[-1]
+    deleted = tuple(c for r in reports for c in r.deleted)
+    seen = {str(c.prospect_id) for c in latest.candidates}
+    earlier = tuple(c for c in deleted if str(c.prospect_id) not in seen)
+    return replace(
+        latest,
+        candidates=(*earlier, *latest.candidates),
+        deleted=deleted,
+        manual=tuple(c for r in reports for c in r.manual),
+        manual_files=tuple(f for r in reports for f in r.manual_files),
+        refused=next((r.refused for r in reports if r.refused), None),
+        scanned=sum(r.scanned for r in reports),
+        api_requests=sum(r.api_requests for r in reports),
+        seconds=round(sum(r.seconds for r in reports), 3),
+        missing=missing,
+    )
 
 
 def report_document(report: CleanupReport) -> dict[str, Any]:
@@ -521,5 +542,6 @@ def report_document(report: CleanupReport) -> dict[str, Any]:
         "deleted": len(report.deleted),
         "failed": len(report.failed),
         "manual": len(report.manual),
+        "missing": len(report.missing),
     }
     return document

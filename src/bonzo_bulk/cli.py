@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from bonzo_bulk.console import (
     RichProgress,
@@ -78,24 +79,29 @@ def run_command(
     Exit 0 passed, 1 failed (a threshold, or a regression with --fail-on-regression), 2 bad usage or config;
     the last line names the verdict, e.g. "FAILED (regression)".
     """
-    from bonzo_bulk.run import publish, run_bulk
+    from bonzo_bulk.publishing import publish_best_effort
+    from bonzo_bulk.run import run_bulk
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
-    with handle_errors():
-        with RichProgress(show=is_interactive() and not json_output) as progress:
-            result = run_bulk(loaded, progress=progress)
-        published = publish(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
+    with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
+        result = run_bulk(loaded, progress=progress)
+    outcome = publish_best_effort(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
+    published = outcome.published
+    regressions = published.regressions if published else ()
     if json_output:
         from bonzo_bulk.report.summary import summary_document, summary_text
 
-        document = summary_document(result, regressions=published.regressions, store=published.store)
+        document = summary_document(result, regressions=regressions, store=published.store if published else None)
         out.print_json(summary_text(document, indent=None))
     else:
         print_result(result)
-        print_published(published)
-        print_verdict(result, published.verdict)
-    raise typer.Exit(published.verdict.exit_code)
+        if published:
+            print_published(published)
+        print_verdict(result, outcome.verdict)
+    if outcome.report_error is not None:
+        console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command("report")
@@ -285,5 +291,12 @@ _register_load_commands(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: whatever escapes a command is one line, a log path and exit 3."""
+    import sys
+
+    from bonzo_bulk.console import report_unexpected
+
+    try:
+        app()
+    except Exception as exc:
+        sys.exit(report_unexpected(exc))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bonzo_bulk.console import (
@@ -41,7 +42,6 @@ from bonzo_bulk.secrets import redact, redact_url
 from bonzo_bulk.store import RunStore
 
 if TYPE_CHECKING:
-    from bonzo_bulk.cleanup import CleanupReport
     from bonzo_bulk.config import LoadedConfig
     from bonzo_bulk.delivery import MethodProbe, ProbeResult
     from bonzo_bulk.run import Endpoints, Progress, RunPlan
@@ -94,10 +94,11 @@ async def _send(plan: RunPlan, progress: Progress) -> Sent:
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
     """Record the run and its records in the store (so cleanup can find them), then deliver them."""
     from bonzo_bulk._http import make_session
+    from bonzo_bulk.interrupts import recording_interrupts
     from bonzo_bulk.run import deliver_all, record_plan, session_limit, store_location_for
 
     config = plan.loaded.config
-    with RunStore(store_location_for(plan.loaded)) as store:
+    with RunStore(store_location_for(plan.loaded)) as store, recording_interrupts(plan.loaded, plan.run_id, store):
         record_plan(plan, store)
         async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
             deliveries = await deliver_all(plan, endpoints, session, store, progress)
@@ -250,8 +251,9 @@ def health_command(
 
       bonzo-bulk health --integration monitorbase --config tests/configs/monitorbase_test_config.yaml --json
     """
+    from bonzo_bulk.publishing import publish_best_effort
     from bonzo_bulk.report.summary import summary_document, summary_text
-    from bonzo_bulk.run import publish, run_bulk
+    from bonzo_bulk.run import run_bulk
 
     setup_logging(log_level)
     with handle_errors():
@@ -264,18 +266,24 @@ def health_command(
         console.print(loaded_summary(loaded))
         with RichProgress(show=is_interactive() and not json_output) as progress:
             result = run_bulk(loaded, progress=progress)
-        published = publish(result, loaded)
+    outcome = publish_best_effort(result, loaded)
+    published = outcome.published
+    regressions = published.regressions if published else ()
     if json_output:
-        document = summary_document(result, regressions=published.regressions, store=published.store)
-        document["health_report"] = str(published.summary_json)
-        document["dashboard"] = str(published.dashboard)
+        document = summary_document(result, regressions=regressions, store=published.store if published else None)
+        if published:
+            document["health_report"] = str(published.summary_json)
+            document["dashboard"] = str(published.dashboard)
         out.print_json(summary_text(document, indent=None))
     else:
         _print_health(result)
-        print_published(published)
-        healthy = "[bold green]HEALTHY[/]" if not published.verdict.failed else "[bold red]UNHEALTHY[/]"
-        print_verdict(result, published.verdict, subject=f"{result.integration} {healthy} — run")
-    raise typer.Exit(published.verdict.exit_code)
+        if published:
+            print_published(published)
+        healthy = "[bold green]HEALTHY[/]" if not outcome.verdict.failed else "[bold red]UNHEALTHY[/]"
+        print_verdict(result, outcome.verdict, subject=f"{result.integration} {healthy} — run")
+    if outcome.report_error is not None:
+        console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
+    raise typer.Exit(outcome.exit_code)
 
 
 def _print_health(result: RunResult) -> None:
@@ -386,6 +394,9 @@ def cleanup_command(
     all_test_data: bool = typer.Option(False, "--all-test-data", help="every test record named like this config's"),
     yes: bool = typer.Option(False, "--yes", "-y", help="really delete (without it: a dry run listing what would go)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be deleted (the default)"),
+    wait: float = typer.Option(
+        0.0, "--wait", min=0.0, max=86_400.0, help="with --run: scan again for up to SECONDS while records are missing"
+    ),
     json_output: bool = JsonFlag,
     log_level: str = LogLevel,
     loaded: LoadedConfig,
@@ -407,6 +418,7 @@ def cleanup_command(
     """
     from bonzo_bulk._http import run_async
     from bonzo_bulk.cleanup import cleanup, report_document
+    from bonzo_bulk.cleanup_view import print_cleanup
 
     setup_logging(log_level)
     if yes and dry_run:
@@ -420,6 +432,7 @@ def cleanup_command(
                 pattern=pattern,
                 all_test_data=all_test_data,
                 dry_run=not yes,
+                wait=wait,
                 progress=progress,
                 on_endpoints=lambda e: console.print(_target_line(e)),
             )
@@ -427,52 +440,8 @@ def cleanup_command(
     if json_output:
         out.print_json(redact(json.dumps(report_document(report))))
     else:
-        _print_cleanup(report)
+        print_cleanup(report)
     raise typer.Exit(EXIT_OK if report.passed else EXIT_FAILED)
-
-
-_ROWS = 20
-
-
-def _print_cleanup(report: CleanupReport) -> None:
-    title = {"run": f"run {report.run_id}", "pattern": f"pattern {report.pattern!r}", "all": "all test data"}
-    table = Table(title=f"Cleanup of {title[report.mode]} ({report.target})", title_justify="left")
-    for column in ("prospect", "first name", "run", "decision"):
-        table.add_column(column, overflow="fold")
-    deleted = {str(c.prospect_id) for c in report.deleted}
-    failed = {str(c.prospect_id): e for c, e in report.failed}
-    manual = {str(c.prospect_id) for c in report.manual}
-    shown = sorted(report.candidates, key=lambda c: (c.deletable, c.first_name))
-    for c in shown[:_ROWS]:
-        key = str(c.prospect_id)
-        if key in deleted:
-            decision = "[green]deleted[/] (GET: 404)"
-        elif key in failed:
-            decision = f"[bold red]failed[/]: {redact(failed[key])}"
-        elif key in manual:
-            decision = "[yellow]remove by hand[/]"
-        elif c.deletable:
-            decision = "would delete" if report.dry_run else "selected"
-        else:
-            decision = f"[cyan]{c.reason}[/] ({c.email})"
-        table.add_row(key, c.first_name, c.run_id or "-", decision)
-    if len(shown) > _ROWS:
-        table.caption = f"… and {len(shown) - _ROWS} more (--json lists all)"
-    out.print(table)
-    out.print(
-        f"scanned {report.scanned} prospects: {len(report.deletable)} test record(s) selected, "
-        f"{len(report.kept)} lookalike(s) kept; {report.api_requests} API requests in {report.seconds:.1f} s"
-    )
-    if report.dry_run:
-        out.print("[yellow]dry run[/]: nothing deleted; add --yes to delete the selected records")
-    else:
-        out.print(
-            f"deleted {len(report.deleted)}, failed {len(report.failed)}, left for removal by hand {len(report.manual)}"
-        )
-    if report.refused:
-        out.print(f"[bold red]{redact(report.refused)}[/]")
-        for path in report.manual_files:
-            out.print(f"remove these by hand in Bonzo: {path}")
 
 
 def prospects_command(

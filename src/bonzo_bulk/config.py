@@ -28,7 +28,7 @@ from pydantic import SecretStr, ValidationError
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import Target, User
 from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS, Option
-from bonzo_bulk.secrets import redact, register_secret
+from bonzo_bulk.secrets import redact, register_secret, register_secret_parts
 from bonzo_bulk.settings import BulkConfig, check_url
 from bonzo_bulk.store.location import StoreLocation
 
@@ -100,9 +100,17 @@ def load_config(
         ) from exc
     except OSError as exc:
         raise ConfigError(f"config file {source!r} cannot be read: {exc.strerror}", key="--config") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {source!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8",
+            key="--config",
+        ) from exc
     try:
         root_node = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(str(exc), key=exc.key, source=source) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""
@@ -125,12 +133,12 @@ def load_config(
             raise ConfigError(message + "; or pass --allow-literal-secrets to run anyway", source=source)
         warnings.append("WARNING: " + message)
     for key in _SECRET_KEYS:
-        value = raw.get(key)
-        if isinstance(value, str):
-            register_secret(value)
+        register_secret_parts(raw.get(key))
+        register_secret(_scalar_text(root_node, key))
 
     data, unresolved = _resolve_placeholders(raw, env, source, root_node)
     for var, key in _ENV_SECRETS:
+        register_secret_parts(env.get(var))
         if env.get(var) and not data.get(key):
             data[key] = env[var]
     origins: dict[tuple[str, ...], str] = {}
@@ -157,10 +165,19 @@ def load_config(
     for key in _SECRET_KEYS:
         secret: SecretStr | None = getattr(config, key)
         if secret is not None:
-            register_secret(secret.get_secret_value())
+            register_secret_parts(secret.get_secret_value())
     _check_store(config, source, origins)
     config = _resolve_files(config, file.parent.resolve(), source)
     target = _resolve_target(config, unresolved, source)
+    _check_faults(config, target, file.parent.resolve(), source, origins)
+    if not writable_folder(Path(config.reports_dir)):
+        origin = origins.get(("reports_dir",), "reports_dir")
+        raise ConfigError(
+            f"'reports_dir' (from {origin}): {config.reports_dir!r} cannot be written (not a folder, or no write "
+            "permission); pick a writable folder (--reports-dir)",
+            key="reports_dir",
+            source=source,
+        )
     if target == "live":
         for key in ("webhook_url", "superuser_webhook_url"):
             secret = getattr(config, key)
@@ -176,6 +193,14 @@ def load_config(
     return LoadedConfig(
         config=config, path=file, base_dir=file.parent.resolve(), target=target, warnings=tuple(warnings)
     )
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether ``folder`` (or, when it does not exist yet, its nearest existing parent) can be written."""
+    for candidate in (folder, *folder.absolute().parents):
+        if candidate.exists():
+            return candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
+    return False
 
 
 def _check_store(config: BulkConfig, source: str, origins: Mapping[tuple[str, ...], str]) -> None:
@@ -260,9 +285,77 @@ def _environment(config_dir: Path, environ: Mapping[str, str] | None) -> dict[st
     return merged
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping in the YAML names the same key twice (YAML would silently keep the last)."""
+
+    def __init__(self, key: str, line: int, first_line: int) -> None:
+        self.key = key
+        super().__init__(f"key {key!r} is given twice (line {line}, first at line {first_line}); keep one of them")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise DuplicateKeyError(str(key), line, seen[key])
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely, refusing duplicate keys (:class:`DuplicateKeyError`)."""
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _scalar_text(root: yaml.Node | None, key: str) -> str | None:
+    """The text of a top-level scalar exactly as written (a number's digits, say), or None."""
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for key_node, value_node in root.value:
+        if getattr(key_node, "value", None) == key and isinstance(value_node, yaml.ScalarNode):
+            return str(value_node.value)
+    return None
+
+
+def _check_faults(
+    config: BulkConfig, target: Target, base_dir: Path, source: str, origins: Mapping[tuple[str, ...], str]
+) -> None:
+    """A fault profile is validated now, and refused when the target cannot apply it (a live run)."""
+    faults = config.sandbox.faults
+    if faults is None:
+        return
+    origin = origins.get(("sandbox", "faults"), "sandbox.faults")
+    if target == "live":
+        raise ConfigError(
+            f"'sandbox.faults' (from {origin}): a fault profile is applied by the local sandbox only, and this run's "
+            "target is live; drop it or pass --target sandbox",
+            key="sandbox.faults",
+            source=source,
+        )
+    from bonzo_bulk.errors import SandboxError
+    from bonzo_bulk.sandbox.faults import load_profile
+
+    try:
+        load_profile(faults, base_dir=base_dir)
+    except SandboxError as exc:
+        raise ConfigError(f"'sandbox.faults' (from {origin}): {exc}", key="sandbox.faults", source=source) from exc
+
+
 def _find_literal_secrets(raw: Mapping[str, Any]) -> list[str]:
     found = []
     key = raw.get("superuser_api_key")
+    if isinstance(key, int | float) and not isinstance(key, bool):
+        found.append("'superuser_api_key' (a number)")
     if isinstance(key, str) and not _PLACEHOLDER.search(key) and _LITERAL_TOKEN.match(key.strip()):
         found.append("'superuser_api_key'")
     store_url = raw.get("store_url")

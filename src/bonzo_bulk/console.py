@@ -9,18 +9,23 @@ import functools
 import inspect
 import json
 import logging
+import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
-from bonzo_bulk.errors import BonzoBulkError, ConfigError
+from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
 from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult, by_record
 from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS
 from bonzo_bulk.secrets import install_log_redaction, redact
@@ -70,7 +75,8 @@ class AdaptiveConsole(Console):
 console = AdaptiveConsole(stderr=True, highlight=False)
 out = AdaptiveConsole(highlight=False, soft_wrap=True)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 ConfigChooser = Callable[[dict[str, Any]], Path | None]
@@ -105,12 +111,18 @@ def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:
         ),
     ]
     for option in OPTIONS:
-        kind: Any = enum.StrEnum(option.dest, {c: c for c in option.choices}) if option.choices else option.kind
+        # Numbers arrive as text and are checked with the config, so a bad one is named with its value.
+        kind: Any = enum.StrEnum(option.dest, {c: c for c in option.choices}) if option.choices else str
         added.append(
             inspect.Parameter(
                 option.dest,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=typer.Option(None, option.flag, help=option.help),
+                default=typer.Option(
+                    None,
+                    option.flag,
+                    help=option.help,
+                    metavar=None if option.choices else option.kind.__name__.upper(),
+                ),
                 annotation=kind | None,
             )
         )
@@ -146,22 +158,62 @@ def handle_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        console.print(f"[bold red]error:[/] {redact(str(exc))}")
+        console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}")
         raise typer.Exit(EXIT_USAGE) from None
+    except Interrupted as exc:
+        console.print(f"[yellow]interrupted[/]: {escape(redact(str(exc)))}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except BonzoBulkError as exc:
-        console.print(f"[bold red]error:[/] {redact(str(exc))}")
+        console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         console.print(
-            "[yellow]interrupted[/]: what was sent is in the run store; "
-            "`bonzo-bulk cleanup --run ID` removes it (`bonzo-bulk history` lists runs)"
+            "[yellow]interrupted[/]: nothing of a run was sent yet, or what was is in the run store; "
+            "`bonzo-bulk history` lists runs and `bonzo-bulk cleanup --run ID --yes` removes one"
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        raise
+    except Exception as exc:
+        raise typer.Exit(report_unexpected(exc)) from None
+
+
+def report_unexpected(exc: BaseException) -> int:
+    """An error no check foresaw: one line and the path of a log with the (redacted) traceback; exit 3."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    details = redact("".join(traceback.format_exception(exc)))
+    folder = Path(os.environ.get("BONZO_BULK_REPORTS_DIR") or "reports") / "logs"
+    path: Path | None = None
+    for where in (folder, Path(tempfile.gettempdir())):
+        candidate = where / f"bonzo-bulk-error-{stamp}-{os.getpid()}.log"
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            candidate.write_text(details, encoding="utf-8")
+        except OSError:
+            continue
+        path = candidate
+        break
+    kept = f"; the details are in {path}" if path else ""
+    console.print(
+        f"[bold red]internal error[/] ({type(exc).__name__}: {escape(redact(str(exc))[:200])}){escape(kept)}. "
+        "This is a bug in bonzo-bulk, not in your input: please report it with that file."
+    )
+    return EXIT_INTERNAL
+
+
+def check_log_level(level: str) -> str:
+    """The upper-case level, or a :class:`ConfigError` naming the flag, the value and the levels."""
+    wanted = level.strip().upper()
+    if wanted not in LOG_LEVELS:
+        raise ConfigError(
+            f"--log-level: {level!r} is not a level; use one of {', '.join(LOG_LEVELS)}", key="--log-level"
+        )
+    return wanted
 
 
 def setup_logging(level: str = "WARNING") -> None:
     """Log lines on stderr, every secret redacted: rich in a terminal, plain ``LEVEL message`` lines in a
-    pipe or CI log (rich's handler would pad each line to the console width)."""
+    pipe or CI log (rich's handler would pad each line to the console width). A bad level is a ConfigError."""
     from rich.logging import RichHandler
 
     handler: logging.Handler
@@ -171,7 +223,7 @@ def setup_logging(level: str = "WARNING") -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         line_format = "%(levelname)s %(message)s"
-    logging.basicConfig(level=level.upper(), format=line_format, handlers=[handler], force=True)
+    logging.basicConfig(level=check_log_level(level), format=line_format, handlers=[handler], force=True)
     install_log_redaction()
     logging.getLogger("faker").setLevel(logging.WARNING)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, cast
@@ -39,6 +39,7 @@ from bonzo_bulk._http import (
     parse_retry_after,
     retry_transient,
 )
+from bonzo_bulk.delivery_watch import STATUS_EVERY, DeliveryWatch, WatchedPolicy
 from bonzo_bulk.errors import DeliveryError
 from bonzo_bulk.models import DeliveryResult, PlannedRecord
 from bonzo_bulk.secrets import redact, redact_url
@@ -154,19 +155,27 @@ class _Deadlines:
 class _Sender:
     """Posts records over one session and turns each into a :class:`DeliveryResult`."""
 
-    __slots__ = ("_deadlines", "_excerpts", "_policy", "_session", "_shown_url", "_url")
+    __slots__ = ("_deadlines", "_excerpts", "_policy", "_session", "_shown_url", "_url", "_watch")
 
     def __init__(
-        self, session: aiohttp.ClientSession, url: URL, shown_url: str, settings: WebhookSettings, deadlines: _Deadlines
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        shown_url: str,
+        settings: WebhookSettings,
+        deadlines: _Deadlines,
+        watch: DeliveryWatch,
     ) -> None:
         self._session = session
         self._url = url
         self._shown_url = shown_url
         self._deadlines = deadlines
-        self._policy = RetryPolicy(
+        self._watch = watch
+        self._policy: RetryPolicy = WatchedPolicy(
             retries=settings.retry_attempts,
             base_delay=settings.retry_delay,
             max_delay=settings.max_retry_delay,
+            on_wait=watch.waiting,
         )
         self._excerpts: dict[bytes, str] = {}
 
@@ -214,21 +223,51 @@ class _Sender:
         error = redact(f"HTTP {status} {reason or ''}".rstrip())
         return _Attempt(started, ended, status, category, error, self._excerpt(raw), retry_after, category in RETRYABLE)
 
+    async def _retry_unless_stopped(
+        self, again: Callable[[], Awaitable[_Attempt]], seed: TransientError, latest: list[_Attempt]
+    ) -> _Attempt:
+        """Retry per the policy, but end at once (with the latest outcome) when the watch stops the delivery."""
+        watch = self._watch
+        watch.retrying += 1
+        retry = asyncio.ensure_future(retry_transient(again, self._policy, first_failure=seed))
+        stopper = asyncio.ensure_future(watch.stopped.wait())
+        try:
+            await asyncio.wait({retry, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.retrying -= 1
+            stopper.cancel()
+            if not retry.done():
+                retry.cancel()
+            await asyncio.gather(retry, stopper, return_exceptions=True)
+        if retry.cancelled():
+            last = latest[0]
+            last.error = f"{last.error or 'failed'}; gave up: {watch.stop_reason}"
+            return last
+        try:
+            return retry.result()
+        except TransientError as exhausted:
+            return cast(_Attempt, exhausted.outcome)
+
     async def send(self, record: PlannedRecord, task: asyncio.Task[None]) -> DeliveryResult:
         """Deliver one record from worker ``task``, retrying transient failures, and report it."""
         wall_start = _wall()
         # A prebuilt payload carries the Content-Type, so aiohttp merges no header dict per request;
         # bytes payloads are reusable, so retries send the same object.
         payload = aiohttp.BytesPayload(record.body, content_type=record.content_type)
+        watch = self._watch
         first = await self._attempt(payload, task)
+        watch.attempt(first.category, first.status)
         final = first
         attempts = 1
-        if first.retryable and first.category is not None and self._policy.retries > 0:
+        if first.retryable and first.category is not None and self._policy.retries > 0 and not watch.stop_reason:
             counter = [1]
+            latest = [first]
 
             async def again() -> _Attempt:
                 counter[0] += 1
-                outcome = await self._attempt(payload, task)
+                outcome = await self._attempt(payload, cast("asyncio.Task[None]", asyncio.current_task()))
+                latest[0] = outcome
+                watch.attempt(outcome.category, outcome.status)
                 if outcome.retryable and outcome.category is not None:
                     raise TransientError(
                         outcome.category, outcome.error or "", retry_after=outcome.retry_after, outcome=outcome
@@ -236,10 +275,7 @@ class _Sender:
                 return outcome
 
             seed = TransientError(first.category, first.error or "", retry_after=first.retry_after, outcome=first)
-            try:
-                final = await retry_transient(again, self._policy, first_failure=seed)
-            except TransientError as exhausted:
-                final = cast(_Attempt, exhausted.outcome)
+            final = await self._retry_unless_stopped(again, seed, latest)
             attempts = counter[0]
         origin = first.started
         return DeliveryResult(
@@ -282,12 +318,16 @@ async def deliver(
     settings: WebhookSettings,
     session: aiohttp.ClientSession | None = None,
     on_result: Callable[[DeliveryResult], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
+    status_every: float = STATUS_EVERY,
 ) -> list[DeliveryResult]:
     """POST each record's body to ``url``; return one result per record, in record order.
 
-    ``on_result`` is called as each record finishes (progress bars, the run store). Raises
-    :class:`DeliveryError` only when ``url`` is unusable as a whole; a record that fails is a
-    result with ``error_category`` set.
+    ``on_result`` is called as each record finishes (progress bars, the run store); ``on_status``
+    gets a status line every ``status_every`` seconds while it runs (what is sent, retrying, waited
+    for). Raises :class:`DeliveryError` only when ``url`` is unusable as a whole; a record that
+    fails is a result with ``error_category`` set, and so is one never sent because the delivery
+    stopped early (``settings.deadline`` passed, or ``settings.give_up_after_refusals`` refusals).
 
     Example::
 
@@ -303,7 +343,14 @@ async def deliver(
         session if session is not None else make_session(limit=settings.concurrent_requests, timeout=settings.timeout)
     )
     deadlines = _Deadlines(settings.timeout)
-    sender = _Sender(active, target, redact_url(url), settings, deadlines)
+    watch = DeliveryWatch(
+        total,
+        deadline=settings.deadline,
+        refusal_limit=settings.give_up_after_refusals,
+        on_status=on_status,
+        every=status_every,
+    )
+    sender = _Sender(active, target, redact_url(url), settings, deadlines, watch)
     pacer = _Pacer(settings.rate_limit) if settings.rate_limit else None
     next_index = 0
 
@@ -311,17 +358,19 @@ async def deliver(
         nonlocal next_index
         send = sender.send
         me = cast("asyncio.Task[None]", asyncio.current_task())
-        while next_index < total:
+        while next_index < total and watch.stop_reason is None:
             index = next_index
             next_index += 1
             if pacer is not None:
                 await pacer.wait()
             result = await send(records[index], me)
             results[index] = result
+            watch.finished()
             if on_result is not None:
                 on_result(result)
 
     watchdog = asyncio.create_task(deadlines.watch())
+    watcher = asyncio.create_task(watch.run())
     workers = [asyncio.create_task(worker()) for _ in range(min(settings.concurrent_requests, total))]
     try:
         await asyncio.gather(*workers)
@@ -332,10 +381,35 @@ async def deliver(
         raise
     finally:
         watchdog.cancel()
-        await asyncio.gather(watchdog, return_exceptions=True)
+        watcher.cancel()
+        await asyncio.gather(watchdog, watcher, return_exceptions=True)
         if own_session:
             await active.close()
+    if watch.stop_reason is not None:
+        for index, result in enumerate(results):
+            if result is None:
+                results[index] = unsent = _not_sent(records[index], watch.stop_reason)
+                if on_result is not None:
+                    on_result(unsent)
+        if on_status is not None:
+            on_status(f"{watch.status()}; stopped: {watch.stop_reason}")
     return cast(list[DeliveryResult], results)
+
+
+def _not_sent(record: PlannedRecord, reason: str) -> DeliveryResult:
+    """The result of a record the delivery stopped before sending."""
+    return DeliveryResult(
+        record_name=record.name,
+        status=None,
+        attempts=0,
+        latency_ms=0.0,
+        total_ms=0.0,
+        sent_at=datetime.now(UTC),
+        answered_at=None,
+        error_category="timeout" if "deadline" in reason else "connect",
+        error=f"not sent: {reason}",
+        response_excerpt="",
+    )
 
 
 @dataclass(frozen=True, slots=True)

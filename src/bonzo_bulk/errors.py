@@ -18,7 +18,9 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     ├── StoreError             the run store (SQLite or PostgreSQL) failed
     │   └── StoreUnreachable   the store's server is down or refused us (exit 2, nothing sent)
     ├── MonitorLocked          a previous monitor run still holds the lock (exit 75, nothing sent)
-    └── CleanupError           cleanup refused or could not finish
+    ├── CleanupError           cleanup refused or could not finish
+    ├── ReportError            a report could not be written (after the verdict; exit 2 for a bad flag)
+    └── Interrupted            SIGINT / SIGTERM during a run (exit 130; says how to clean up)
 
 Messages name the key or value that is wrong and the fix. No message ever carries a secret: callers
 pass values through :func:`bonzo_bulk.secrets.redact` before building one.
@@ -117,3 +119,22 @@ class MonitorLocked(BonzoBulkError):
 
 class CleanupError(BonzoBulkError):
     """Cleanup was refused (safety) or could not finish."""
+
+
+class ReportError(BonzoBulkError):
+    """A report file could not be written; the verdict stands, the report is missing."""
+
+    def __init__(self, message: str, *, path: str, from_flag: bool = False) -> None:
+        self.path = path
+        self.exit_code = 2 if from_flag else 1
+        super().__init__(message)
+
+
+class Interrupted(BonzoBulkError):
+    """A run stopped by SIGINT or SIGTERM; the message names the run and the exact cleanup command."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        self.run_id = run_id
+        super().__init__(message)

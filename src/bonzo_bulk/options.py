@@ -61,6 +61,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("seed", ("test_data_settings", "seed"), int, "Faker seed: the same seed gives the same records"),
     Option("concurrency", ("webhook_settings", "concurrent_requests"), int, "webhook requests in flight at once"),
     Option("rate", ("webhook_settings", "rate_limit"), float, "records per second to send (default: no limit)"),
+    Option(
+        "delivery-deadline",
+        ("webhook_settings", "deadline"),
+        float,
+        "seconds the whole delivery may take; records not sent by then fail (default: no limit)",
+    ),
     Option("poll-interval", ("polling", "interval"), float, "seconds between API polls while settling"),
     Option("deadline", ("polling", "deadline"), float, "seconds after the last delivery to stop waiting"),
     Option("faults", ("sandbox", "faults"), str, "sandbox fault profile (YAML file) to inject"),

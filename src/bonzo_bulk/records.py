@@ -12,7 +12,7 @@ import functools
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -125,6 +125,8 @@ class Factory:
             self._record(i, owner, width, faker, used_phones, renderers[(i - 1) % len(renderers)], case=None)
             for i, owner in enumerate(owners, start=1)
         ]
+        for record in records[: len(renderers)]:
+            self._check_marker(record.expected, record.run_id)
         n = 0
         accepted = total
         for case in invalid:
@@ -199,7 +201,7 @@ class Factory:
         unknown = sorted(p for p in used if p not in known)
         if unknown:
             raise ConfigError(
-                f"{self.integration.name} payload template: unknown placeholder(s) "
+                f"'payload_template' ({self.integration.name} payload template): unknown placeholder(s) "
                 f"{', '.join('{' + u + '}' for u in unknown)}; known: {', '.join(sorted(known))}",
                 key="payload_template",
             )
@@ -256,7 +258,12 @@ class Factory:
         )
         tag = f"+{run_id}" if settings.unique_emails or case is not None else ""
         email = f"{local}{tag}@{settings.email_domain}"
-        last_name = settings.last_name_pattern if case is None else f"{settings.last_name_pattern} {run_id}"
+        # The run id reaches Bonzo in every record whatever the settings: in the email (unique_emails),
+        # else in the last name, so no record of a run can become an orphan cleanup cannot find.
+        marked_email = settings.unique_emails or case is not None
+        last_name = (
+            settings.last_name_pattern if case is None and marked_email else f"{settings.last_name_pattern} {run_id}"
+        )
         phone = _unique_phone(faker, settings.phone_area_code, used_phones)
         record_id = f"{self.identity.started_at:%Y%m%d_%H%M%S}_{'SU_' if self.phase == 'control' else ''}" + (
             f"INV_{number}" if case else number
@@ -319,6 +326,23 @@ class Factory:
             invalid_case=case.kind if case else None,
             expected_handling=case.expect if case else None,
         )
+
+    def _check_marker(self, expected: Mapping[str, Any], run_id: str) -> None:
+        """Refuse a template whose records would reach Bonzo without the run id in any field it keeps."""
+        if any(run_id in str(value) for value in expected.values()):
+            return
+        key = "superuser_payload_template" if self.phase == "control" else "payload_template"
+        raise ConfigError(
+            f"'{key}' ({self.integration.name} payload template): no field Bonzo keeps carries the run id, so "
+            "this run's records could not be found again or cleaned up; map {email} (with unique_emails: true), "
+            "{last_name}, {run_id} (e.g. custom_1) or {run_tag} (tags)",
+            key=key,
+        )
+
+    @property
+    def source(self) -> str:
+        """What Bonzo's ``source`` must say: the primary integration's source in both phases."""
+        return self.config.integration_type
 
     @functools.cached_property
     def phase_contract(self) -> PhaseContract:

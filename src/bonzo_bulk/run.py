@@ -32,6 +32,7 @@ from bonzo_bulk.delivery import deliver
 from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.integration import Integration, load_integration, search_dirs
+from bonzo_bulk.interrupts import recording_interrupts
 from bonzo_bulk.metrics import phase_metrics
 from bonzo_bulk.models import (
     DeliveryResult,
@@ -50,6 +51,7 @@ from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.retention import PruneReport, prune
 from bonzo_bulk.report.summary import write_json_summary
 from bonzo_bulk.sandbox.seeding import run_hooks, seed_users
+from bonzo_bulk.sandbox_files import sandbox_db_for
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 from bonzo_bulk.settle import settle
 from bonzo_bulk.store import RunStore, StoreLocation
@@ -194,8 +196,14 @@ def plan_run(
 
 
 @contextlib.asynccontextmanager
-async def open_endpoints(plan: RunPlan, session: aiohttp.ClientSession) -> AsyncIterator[Endpoints]:
-    """The live systems from the config, or a seeded local sandbox (started here unless one runs)."""
+async def open_endpoints(
+    plan: RunPlan, session: aiohttp.ClientSession, *, sandbox_db: Path | None = None
+) -> AsyncIterator[Endpoints]:
+    """The live systems from the config, or a seeded local sandbox (started here unless one runs).
+
+    A started sandbox owns its database (``sandbox_db``, else :func:`sandbox_db_for` the plan's run)
+    and its port, so concurrent runs never process each other's leads.
+    """
     loaded = plan.loaded
     config = loaded.config
     if loaded.target == "live":
@@ -217,7 +225,7 @@ async def open_endpoints(plan: RunPlan, session: aiohttp.ClientSession) -> Async
         if url is None:
             options = SandboxOptions.from_settings(config.sandbox, base_dir=loaded.base_dir)
             if config.sandbox.db is None:
-                options.db_path = Path(config.reports_dir) / "sandbox.sqlite3"
+                options.db_path = sandbox_db or sandbox_db_for(loaded, plan.run_id, new_run=bool(plan.phases))
             # A process of its own: a sandbox sharing the engine's GIL slowed its own processing (p50 17 s at 10k).
             server = stack.enter_context(SandboxProcess(options))
             url = server.url
@@ -329,7 +337,7 @@ async def execute(
     progress = progress or NullProgress()
     loaded = plan.loaded
     config = loaded.config
-    with RunStore(store_path or store_location_for(loaded)) as store:
+    with RunStore(store_path or store_location_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
         async with (
             make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
             open_endpoints(plan, session) as endpoints,
@@ -477,10 +485,17 @@ async def deliver_all(
                 "no control hook URL: set SUPERUSER_WEBHOOK_URL or turn the control off (control: false)"
             )
         writer = _StoreWriter(store, plan.run_id, phase.kind, progress)
-        results[phase.kind] = await deliver(
-            phase.records, url=url, settings=config.webhook_settings, session=session, on_result=writer
-        )
-        writer.flush()
+        try:
+            results[phase.kind] = await deliver(
+                phase.records,
+                url=url,
+                settings=config.webhook_settings,
+                session=session,
+                on_result=writer,
+                on_status=log.warning,
+            )
+        finally:
+            writer.flush()  # also when interrupted: every answered delivery is in the store
         ok = sum(1 for d in results[phase.kind] if d.accepted)
         valid = [d for r, d in zip(phase.records, results[phase.kind], strict=True) if r.is_valid]
         accepted = sum(1 for d in valid if d.accepted)

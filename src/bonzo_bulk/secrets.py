@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from urllib.parse import parse_qsl, urlsplit
 
 _HOOK_HASH = re.compile(r"(/api/webhook/)([0-9A-Za-z]{6,})")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}")
@@ -19,11 +20,47 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 
 
-def register_secret(value: str | None) -> None:
-    """Remember ``value`` so that :func:`redact` hides it everywhere (short values are ignored)."""
-    if value and len(value) >= 6:
+def register_secret(value: str | int | float | None) -> None:
+    """Remember ``value`` so that :func:`redact` hides it everywhere (short values are ignored).
+
+    A number counts too (an unquoted numeric API key in YAML): its text is what would leak.
+    """
+    if value is None or isinstance(value, bool):
+        return
+    text = value if isinstance(value, str) else str(value)
+    if len(text) >= 6:
         with _lock:
-            _secrets.add(value)
+            _secrets.add(text)
+
+
+_TOKEN_PART = re.compile(r"^[A-Za-z0-9_\-.~]{16,}$")
+
+
+def register_secret_parts(value: str | int | float | None) -> None:
+    """Register a secret and each part of it that is a secret on its own.
+
+    A hook URL's hash is as secret as the URL (a webhook may echo it back alone: "hook <hash> is
+    paused"), so every token-like path segment, query value and password of a URL is registered too.
+
+    >>> register_secret_parts("https://hooks.example/api/webhook/0123456789abcdef0123?key=zyxwvutsrq9876543210")
+    >>> redact("hook 0123456789abcdef0123 is paused; key zyxwvutsrq9876543210")
+    'hook *** is paused; key ***'
+    """
+    register_secret(value)
+    if not isinstance(value, str) or "://" not in value:
+        return
+    parts = urlsplit(value.strip())
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    register_secret(password)
+    for segment in parts.path.split("/"):
+        if _TOKEN_PART.match(segment):
+            register_secret(segment)
+    for _, query_value in parse_qsl(parts.query, keep_blank_values=False):
+        if _TOKEN_PART.match(query_value):
+            register_secret(query_value)
 
 
 def redact(text: str) -> str:

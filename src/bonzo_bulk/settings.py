@@ -8,19 +8,46 @@ command line.
 from __future__ import annotations
 
 import re
+import typing
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+import jmespath
+import jmespath.exceptions
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bonzo_bulk.contract import ContractSettings
 from bonzo_bulk.monitor.settings import MonitorSettings
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_ID = 2**53 - 1
+"""The largest id accepted: exact in JSON numbers (doubles) and in a 64-bit column (the sandbox's SQLite)."""
+DAY = 86_400.0
+"""The longest any wait may be (seconds): a bigger number is a typo, not a plan."""
 
 
 def _check_url(value: str) -> str:
     if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
         raise ValueError(f"{value!r} is not an http(s) URL")
+    try:
+        port = urlsplit(value).port
+    except ValueError as exc:
+        raise ValueError(f"{value!r} has an invalid port ({exc}); ports are 1-65535") from exc
+    if port == 0:
+        raise ValueError(f"{value!r} has port 0; ports are 1-65535")
     return value.rstrip("/")
 
 
@@ -30,7 +57,26 @@ def check_url(value: str) -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_no_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """``test_records: true`` is a typo, not 1: a yes/no value is refused where a number is wanted."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if not _accepts_bool(annotation):
+                raise ValueError(f"{value!r} is a yes/no value, but a number or text is wanted here")
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise ValueError("the text holds a lone UTF-16 surrogate, which is not valid Unicode; fix the text")
+        return value
+
+
+def _accepts_bool(annotation: Any) -> bool:
+    """Whether a field's type admits a bool on purpose (``bool``, ``Any`` or a union holding one)."""
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_accepts_bool(arg) for arg in typing.get_args(annotation))
 
 
 class TestUserConfig(_Section):
@@ -39,13 +85,15 @@ class TestUserConfig(_Section):
     __test__ = False  # not a pytest class
 
     name: str
-    email: str
-    user_id: int = Field(gt=0)
-    team_id: int = Field(gt=0)
+    email: str = Field(json_schema_extra={"pattern": r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"})
+    user_id: int = Field(gt=0, le=MAX_ID)
+    team_id: int = Field(gt=0, le=MAX_ID)
     team_name: str | None = None
     external_id: str | None = None
-    weight: float | None = Field(default=None, gt=0, description="share of records (distribution: weighted)")
-    count: int | None = Field(default=None, ge=0, description="exact record count (distribution: custom)")
+    weight: float | None = Field(
+        default=None, gt=0, le=1_000_000, description="share of records (distribution: weighted)"
+    )
+    count: int | None = Field(default=None, ge=0, le=1_000_000, description="exact record count (distribution: custom)")
 
     @field_validator("email")
     @classmethod
@@ -66,6 +114,22 @@ class ValidationRule(_Section):
     field: str
     expected: Any = None
     matches_lo_email: bool = False
+
+    @field_validator("field")
+    @classmethod
+    def _path_compiles(cls, value: str) -> str:
+        """The JMESPath path is compiled when the config loads, not found broken after records were sent."""
+        if not value.strip():
+            raise ValueError("the path is empty; give a JMESPath path such as 'assigned_user.email'")
+        try:
+            jmespath.compile(value)
+        except jmespath.exceptions.JMESPathError as exc:
+            reason = str(exc).splitlines()[0]
+            raise ValueError(
+                f"{value!r} is not a JMESPath path ({reason}); write it like 'assigned_user.email' or 'tags[0]'"
+            ) from exc
+        return value
+
     required: bool = False
     normalize: Literal["none", "lower", "phone", "strip"] = "none"
     stage: Literal["assignment", "mapping", "verification"] | None = None
@@ -99,6 +163,27 @@ class TestDataSettings(_Section):
     state: str = "CA"
     zip: str = "12345"
     seed: int | None = Field(default=None, description="Faker seed; the same seed gives the same records")
+
+    @field_validator("first_name_pattern", "last_name_pattern")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        """Record names are built from these and cleanup matches them: plain words, no glob or space."""
+        if not _NAME_PART.match(value):
+            raise ValueError(
+                f"{value!r} must be a plain word of letters, digits, '.' or '-' (no glob characters, spaces or "
+                "'_', which joins the parts), e.g. 'TestRecord'"
+            )
+        return value
+
+    @field_validator("email_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not _DOMAIN.match(value):
+            raise ValueError(
+                f"{value!r} is not a domain name (no '@', no spaces, at least one dot), e.g. 'bonzobuddy.test'"
+            )
+        return value
+
     unique_emails: bool = Field(
         default=True,
         description="tag each email with the run id (test.monitorbase.001+RUN@…) so runs never merge",
@@ -108,24 +193,34 @@ class TestDataSettings(_Section):
 class WebhookSettings(_Section):
     """How records are delivered to the webhook."""
 
-    timeout: float = Field(default=30.0, gt=0, description="seconds per request")
+    timeout: float = Field(default=30.0, gt=0, le=3600, description="seconds per request")
     retry_attempts: int = Field(default=3, ge=0, le=20, description="retries after the first try")
-    retry_delay: float = Field(default=5.0, ge=0, description="base backoff in seconds (exponential, jittered)")
-    max_retry_delay: float = Field(default=60.0, ge=0)
+    retry_delay: float = Field(
+        default=5.0, ge=0, le=3600, description="base backoff in seconds (exponential, jittered)"
+    )
+    max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
     concurrent_requests: int = Field(default=5, ge=1, le=4096)
-    rate_limit: float | None = Field(default=None, gt=0, description="records per second, None for no limit")
+    deadline: float | None = Field(
+        default=None, gt=0, le=DAY, description="seconds the whole delivery may take; records not sent by then fail"
+    )
+    give_up_after_refusals: int = Field(
+        default=10, ge=1, le=100_000, description="stop sending after this many refused connections in a row"
+    )
+    rate_limit: float | None = Field(
+        default=None, ge=0.01, le=1_000_000, description="records per second (at least 0.01), None for no limit"
+    )
 
 
 class ApiSettings(_Section):
     """How Bonzo's API is called."""
 
     base_url: str = "https://app.getbonzo.com"
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=3600)
     retry_attempts: int = Field(default=3, ge=0, le=20)
-    retry_delay: float = Field(default=1.0, ge=0)
+    retry_delay: float = Field(default=1.0, ge=0, le=3600)
     max_prospects_per_request: int = Field(default=100, ge=1, le=1000)
     concurrent_requests: int = Field(default=4, ge=1, le=64)
-    default_retry_after: float = Field(default=60.0, ge=0, description="wait on a 429 without Retry-After")
+    default_retry_after: float = Field(default=60.0, ge=0, le=3600, description="wait on a 429 without Retry-After")
     request_budget: int | None = Field(
         default=None,
         ge=1,
@@ -153,13 +248,13 @@ class ApiSettings(_Section):
 class PollingSettings(_Section):
     """How the poller waits for records to settle (never a blind sleep)."""
 
-    interval: float = Field(default=1.0, gt=0, description="seconds between polls")
-    max_interval: float = Field(default=10.0, gt=0)
+    interval: float = Field(default=1.0, gt=0, le=3600, description="seconds between polls")
+    max_interval: float = Field(default=10.0, gt=0, le=3600)
     deadline: float | None = Field(
-        default=None, gt=0, description="seconds after the last delivery; default processing_delay + grace"
+        default=None, gt=0, le=DAY, description="seconds after the last delivery; default processing_delay + grace"
     )
-    grace: float = Field(default=15.0, ge=0)
-    stable_polls: int = Field(default=1, ge=0, description="extra polls that must show no change")
+    grace: float = Field(default=15.0, ge=0, le=DAY)
+    stable_polls: int = Field(default=1, ge=0, le=100, description="extra polls that must show no change")
 
 
 class Thresholds(_Section):
@@ -170,9 +265,9 @@ class Thresholds(_Section):
     assignment_accuracy: float = Field(default=0.95, ge=0, le=1)
     control_assignment_accuracy: float = Field(default=1.0, ge=0, le=1)
     mapping_accuracy: float = Field(default=0.95, ge=0, le=1)
-    max_processing_seconds: float = Field(default=60.0, gt=0, description="p95 of accepted -> visible")
-    max_avg_response_seconds: float = Field(default=5.0, gt=0)
-    max_response_seconds: float = Field(default=30.0, gt=0)
+    max_processing_seconds: float = Field(default=60.0, gt=0, le=DAY, description="p95 of accepted -> visible")
+    max_avg_response_seconds: float = Field(default=5.0, gt=0, le=DAY)
+    max_response_seconds: float = Field(default=30.0, gt=0, le=DAY)
 
 
 class InvalidCase(_Section):
@@ -189,10 +284,10 @@ class InvalidCase(_Section):
 class RegressionSettings(_Section):
     """How far a run may fall behind the baseline run before it counts as a regression."""
 
-    p95_processing_increase: float = Field(default=0.5, ge=0, description="+50 % p95 processing time")
-    p95_latency_increase: float = Field(default=0.5, ge=0, description="+50 % p95 delivery latency")
+    p95_processing_increase: float = Field(default=0.5, ge=0, le=1000, description="+50 % p95 processing time")
+    p95_latency_increase: float = Field(default=0.5, ge=0, le=1000, description="+50 % p95 delivery latency")
     accuracy_drop: float = Field(default=0.0, ge=0, le=1, description="any drop in a rate or accuracy")
-    api_requests_increase: float = Field(default=0.5, ge=0, description="+50 % API requests per record")
+    api_requests_increase: float = Field(default=0.5, ge=0, le=1000, description="+50 % API requests per record")
     fail_on_regression: bool = False
     history_runs: int = Field(default=30, ge=3, le=1000, description="comparable runs the statistical check reads")
     min_history: int = Field(default=5, ge=3, description="fewer comparable runs: no statistical check yet")
@@ -218,10 +313,10 @@ class ProcessingDelayModel(_Section):
     """How long the sandbox's intake worker takes per lead."""
 
     distribution: Literal["fixed", "uniform", "lognormal"] = "uniform"
-    seconds: float = Field(default=0.5, ge=0, description="fixed delay; median for lognormal")
-    low: float = Field(default=0.2, ge=0)
-    high: float = Field(default=1.5, ge=0)
-    sigma: float = Field(default=0.5, ge=0)
+    seconds: float = Field(default=0.5, ge=0, le=DAY, description="fixed delay; median for lognormal")
+    low: float = Field(default=0.2, ge=0, le=DAY)
+    high: float = Field(default=1.5, ge=0, le=DAY)
+    sigma: float = Field(default=0.5, ge=0, le=10)
 
 
 Strictness = Literal["lenient", "strict"]
@@ -238,9 +333,12 @@ class SandboxSettings(_Section):
     unknown_lo_email: Literal["reject", "fallback", "drop"] = "reject"
     fallback_user_id: int | None = None
     faults: str | dict[str, Any] | None = Field(default=None, description="fault profile: a YAML path or inline")
-    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     capacity: float | None = Field(
-        default=None, gt=0, description="leads/s the sandbox creates at most; beyond it a backlog (and the lag) grows"
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="leads/s the sandbox creates at most; beyond it a backlog (and the lag) grows",
     )
     strictness: Strictness = Field(
         default="lenient",
@@ -270,7 +368,7 @@ class BulkConfig(_Section):
     test_records: Annotated[int, Field(ge=1, le=1_000_000)] = 21
     distribution: Distribution = "even"
     processing_delay: float = Field(
-        default=30.0, ge=0, description="longest a record may take to appear; the poller waits up to it"
+        default=30.0, ge=0, le=DAY, description="longest a record may take to appear; the poller waits up to it"
     )
     payload_template: str | None = None
     superuser_payload_template: str | None = None
@@ -310,6 +408,10 @@ class BulkConfig(_Section):
         if len(set(emails)) != len(emails):
             dup = next(e for e in emails if emails.count(e) > 1)
             raise ValueError(f"test_users: {dup!r} is listed twice; each test user needs its own email")
+        user_ids = [u.user_id for u in users]
+        if len(set(user_ids)) != len(user_ids):
+            twice = next(i for i in user_ids if user_ids.count(i) > 1)
+            raise ValueError(f"test_users: user_id {twice} is listed twice; each test user needs its own Bonzo user_id")
         if self.distribution == "weighted":
             missing = [i for i, u in enumerate(users) if u.weight is None]
             if missing:

@@ -7,7 +7,9 @@ the users' existing ``tests/fixtures/*_payload_template.json`` files use::
 
 A string that is exactly one placeholder takes the value's own type (``"{user.user_id}"`` renders as
 the integer ``65013``); a placeholder inside longer text is formatted into it. ``{{`` and ``}}`` are
-literal braces. An unknown placeholder is a :class:`TemplateError` naming it and where it stands.
+literal braces. An unknown placeholder is a :class:`TemplateError` naming it and where it stands,
+and so is anything brace-shaped that is not a placeholder (``{first name}``, ``{user.email``, ``{}``):
+parsed strictly, such text is refused before a byte is sent instead of going out literally.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 from bonzo_bulk.errors import TemplateError
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
+_BRACES = re.compile(r"\{\{|\}\}|\{[^{}]*\}?|\}")
+"""Every brace-shaped piece of text: an escape, something meant as a placeholder, or a stray brace."""
 
 Renderer = Callable[[Mapping[str, Any]], Any]
 
@@ -38,17 +42,60 @@ def load_template(path: str | Path) -> Any:
             f"payload template {str(file)!r} cannot be read ({exc.strerror}); check the path in the config",
             key="payload_template",
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise TemplateError(
+            f"payload template {str(file)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8",
+            key="payload_template",
+        ) from exc
     if file.suffix.lower() == ".xml":
         from bonzo_bulk.encodings import xml_to_tree
 
-        return xml_to_tree(text, source=f"payload template {str(file)!r}")[1]
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        tree = xml_to_tree(text, source=f"payload template {str(file)!r}")[1]
+    else:
+        try:
+            tree = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TemplateError(
+                f"payload template {str(file)!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+                key="payload_template",
+            ) from exc
+    check_braces(tree, name=f"payload template {str(file)!r}")
+    return tree
+
+
+def check_braces(template: Any, *, name: str = "template") -> None:
+    """Refuse brace-shaped text that is not a placeholder or an escape, naming it, where it is and the fix.
+
+    >>> check_braces({"a": "{first name}"}, name="t.json")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bonzo_bulk.errors.TemplateError: t.json: '{first name}' at $.a is not a placeholder; write {name} ...
+    """
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, str):
+            _check_string(node, where, name)
+        elif isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(template, "$")
+
+
+def _check_string(text: str, where: str, name: str) -> None:
+    for match in _BRACES.finditer(text):
+        piece = match.group(0)
+        if piece in ("{{", "}}") or _PLACEHOLDER.fullmatch(piece):
+            continue
         raise TemplateError(
-            f"payload template {str(file)!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-            key="payload_template",
-        ) from exc
+            f"{name}: {piece!r} at {where} is not a placeholder; write {{name}} with a known name such as "
+            "{first_name} or {user.email}, or {{ and }} for a literal brace",
+            key=where,
+        )
 
 
 def placeholders(template: Any) -> set[str]:
@@ -136,6 +183,7 @@ def _known_names(context: Mapping[str, Any], prefix: str = "") -> list[str]:
 
 
 def _compile_string(text: str, where: str, name: str) -> Renderer:
+    _check_string(text, where, name)
     matches = list(_PLACEHOLDER.finditer(text))
     if not matches:
         return _constant(text)

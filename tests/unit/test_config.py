@@ -82,7 +82,7 @@ def test_dotenv_beside_the_config_is_read(tmp_path: Path) -> None:
     ("snippet", "expected"),
     [
         ("test_recrods: 5\n", r"'test_recrods' \(line \d+\): unknown key; did you mean 'test_records'\?"),
-        ("test_records: many\n", r"'test_records' \(line \d+\): 'many' is not valid"),
+        ("processing_delay: many\n", r"'processing_delay' \(line \d+\): 'many' is not valid"),
         ("distribution: diagonal\n", r"'distribution'.*'diagonal'"),
         ("webhook_settings:\n  concurent_requests: 3\n", r"did you mean 'concurrent_requests'"),
         ("api_settings:\n  base_url: not-a-url\n", r"'api_settings.base_url'.*not an http\(s\) URL"),

@@ -77,3 +77,15 @@ def test_created_at_after_first_seen_is_not_believed() -> None:
     created = (T0 + timedelta(seconds=30)).isoformat()
     timing = processing_time(_delivery(T0), _observation(created, T0 + timedelta(seconds=3), 1.0), ClockOffset(0, 0, 5))
     assert timing is not None and timing.source == "first_seen"
+
+
+def test_synchronised_clocks_behind_a_cached_date_get_no_correction() -> None:
+    tracker = ClockTracker()
+    base = T0.timestamp()
+    for step in range(20):
+        sent = base + step * 0.3
+        stale = sent - 0.8  # the server's Date header lags its (correct) clock by up to a second
+        tracker.observe(formatdate(int(stale), usegmt=True), sent, sent + 0.01)
+    estimate = tracker.estimate
+    assert estimate.known and estimate.offset == 0.0
+    assert "none measurable" in estimate.describe()

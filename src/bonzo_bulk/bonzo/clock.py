@@ -34,8 +34,9 @@ class ClockOffset:
 
     @property
     def offset(self) -> float:
-        """The midpoint estimate (0 when nothing is known)."""
-        if self.low is None or self.high is None:
+        """The correction to apply: 0 while the bounds allow synchronised clocks (NTP keeps most machines
+        within milliseconds, and a cached ``Date`` makes the midpoint lean late), else the midpoint."""
+        if self.low is None or self.high is None or self.low <= 0.0 <= self.high:
             return 0.0
         return (self.low + self.high) / 2
 
@@ -56,6 +57,11 @@ class ClockOffset:
         if not self.known:
             return "unknown: the API sent no Date header"
         verdict = "" if self.trusted else f" — too loose to trust (> {MAX_TRUSTED_WIDTH:g} s)"
+        if self.offset == 0.0:
+            return (
+                f"none measurable: within [{self.low:+.3f}, {self.high:+.3f}] s from {self.samples} Date headers"
+                f"{verdict}"
+            )
         return f"{self.offset:+.3f} s ± {self.uncertainty:.3f} s from {self.samples} Date headers{verdict}"
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bonzo_bulk.models import User
 from bonzo_bulk.sandbox.db import SUPERUSER_ID, HookRow
-from bonzo_bulk.sandbox.faults import parse_profile
+from bonzo_bulk.sandbox.faults import FaultProfile, parse_profile
 from bonzo_bulk.sandbox.prospects import parse_json
 from bonzo_bulk.sandbox.state import REQUEST_LOG_SIZE, SandboxState, UnknownLoEmail
 from bonzo_bulk.settings import ProcessingDelayModel, SandboxHookType, Strictness, TestUserConfig
@@ -29,7 +29,20 @@ router = APIRouter(prefix="/__sandbox", tags=["sandbox only (not Bonzo)"])
 class SeedRouting(BaseModel):
     """The hook's routing policy, for hook types whose payload names no owner (Bonzo: a Lead Routing Policy)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"kind": {"const": "fixed"}, "user_id": {"type": "integer"}}, "required": ["user_id"]},
+                {
+                    "properties": {
+                        "kind": {"const": "round_robin"},
+                        "user_ids": {"anyOf": [{"type": "null"}, {"type": "array", "minItems": 1}]},
+                    }
+                },
+            ]
+        },
+    )
 
     kind: Literal["fixed", "round_robin"]
     user_id: int | None = Field(default=None, description="fixed: the owner of every lead")
@@ -97,6 +110,53 @@ def _unprocessable(field: str, message: str) -> JSONResponse:
     return JSONResponse({"message": message, "errors": {field: [message]}}, status_code=422)
 
 
+def _conflict(field: str, message: str) -> JSONResponse:
+    """A 409 naming one field: the body is valid, but the sandbox's current state refuses it."""
+    return JSONResponse({"message": message, "errors": {field: [message]}}, status_code=409)
+
+
+_ERROR_BODY: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["message"],
+                "properties": {"message": {"type": "string"}, "errors": {"type": "object"}},
+            }
+        }
+    }
+}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "The body is not valid (Laravel-style errors per field)", **_ERROR_BODY}
+}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Valid, but it conflicts with what the sandbox holds", **_ERROR_BODY}
+}
+
+
+def _inlined(schema: Any, defs: dict[str, Any]) -> Any:
+    """A JSON schema with its ``$defs`` references replaced by the definitions (OpenAPI has no ``$defs``)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(v, defs) for v in schema]
+    return schema
+
+
+def _fault_profile_body() -> dict[str, Any]:
+    """The PUT /faults body as OpenAPI: the fault profile model itself (an empty body clears the faults)."""
+    schema = FaultProfile.model_json_schema()
+    return {
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": _inlined(schema, schema.get("$defs", {}))}},
+        }
+    }
+
+
 def _hook_json(request: Request, hook: HookRow) -> dict[str, Any]:
     """A hook as the admin routes show it, with its full URL on this server (and its routing, when set)."""
     base = str(request.base_url).rstrip("/")
@@ -112,7 +172,7 @@ def _hook_json(request: Request, hook: HookRow) -> dict[str, Any]:
 
 
 def _routing_conflict(state: SandboxState, hooks: list[SeedHook]) -> JSONResponse | None:
-    """A 422 when a hook's routing names a user that is not seeded (or is the superuser)."""
+    """A 409 when a hook's routing names a user that is not seeded (or is the superuser)."""
     for index, hook in enumerate(hooks):
         if hook.routing is None:
             continue
@@ -120,7 +180,7 @@ def _routing_conflict(state: SandboxState, hooks: list[SeedHook]) -> JSONRespons
         for user_id in wanted:
             user = state.users.get(user_id) if user_id is not None else None
             if user is None or user.is_superuser:
-                return _unprocessable(
+                return _conflict(
                     f"hooks[{index}].routing", f"user id {user_id} is not a seeded user; seed it under users first"
                 )
     return None
@@ -140,33 +200,33 @@ def _settings(state: SandboxState) -> dict[str, Any]:
 
 
 def _seed_conflict(state: SandboxState, users: list[TestUserConfig]) -> JSONResponse | None:
-    """A 422 when a seeded user would take the superuser's id or another user's email / external id."""
+    """A 409 when a seeded user would take the superuser's id or another user's email / external id."""
     seen_emails: dict[str, int] = {}
     seen_external: dict[str, int] = {}
     for index, user in enumerate(users):
         where = f"users[{index}]"
         if user.user_id == SUPERUSER_ID:
-            return _unprocessable(
-                f"{where}.user_id", f"user_id {SUPERUSER_ID} is the sandbox superuser's; pick another"
-            )
+            return _conflict(f"{where}.user_id", f"user_id {SUPERUSER_ID} is the sandbox superuser's; pick another")
         email = user.email.lower()
         holder = state.users_by_email.get(email)
         if seen_emails.get(email, user.user_id) != user.user_id or (holder and holder.id != user.user_id):
-            return _unprocessable(
-                f"{where}.email", f"{user.email!r} already belongs to another user id; emails are unique"
-            )
+            return _conflict(f"{where}.email", f"{user.email!r} already belongs to another user id; emails are unique")
         seen_emails[email] = user.user_id
         if user.external_id:
             other = state.users_by_external.get(user.external_id)
             if seen_external.get(user.external_id, user.user_id) != user.user_id or (
                 other and other.id != user.user_id
             ):
-                return _unprocessable(f"{where}.external_id", f"{user.external_id!r} already belongs to another user")
+                return _conflict(f"{where}.external_id", f"{user.external_id!r} already belongs to another user")
             seen_external[user.external_id] = user.user_id
     return None
 
 
-@router.post("/seed", summary="Create users, teams and hooks; returns the sandbox's tokens and hook URLs")
+@router.post(
+    "/seed",
+    summary="Create users, teams and hooks; returns the sandbox's tokens and hook URLs",
+    responses={**_INVALID, **_CONFLICT},
+)
 async def seed(request: Request, body: SeedBody) -> Any:
     """Create users, teams and hooks; idempotent, so a run can always seed."""
     state = _app(request).sandbox
@@ -182,7 +242,7 @@ async def seed(request: Request, body: SeedBody) -> Any:
     try:
         await state.run(db.seed_users, users, team_names)
     except sqlite3.IntegrityError as exc:
-        return _unprocessable("users", f"seeding conflicts with existing users ({exc}); reset with scope 'all' first")
+        return _conflict("users", f"seeding conflicts with existing users ({exc}); reset with scope 'all' first")
     await state.refresh()
     conflict = _routing_conflict(state, body.hooks or [])
     if conflict is not None:
@@ -235,7 +295,12 @@ async def get_faults(request: Request) -> dict[str, Any]:
     return _app(request).sandbox.profile.model_dump(mode="json", exclude_none=True)
 
 
-@router.put("/faults", summary="Replace the fault profile (its counters start again)")
+@router.put(
+    "/faults",
+    summary="Replace the fault profile (its counters start again)",
+    responses=_INVALID,
+    openapi_extra=_fault_profile_body(),
+)
 async def put_faults(request: Request) -> Any:
     """Replace the fault profile; a bad one is a 422 naming the key."""
     state = _app(request).sandbox
@@ -258,7 +323,7 @@ async def get_settings(request: Request) -> dict[str, Any]:
     return _settings(_app(request).sandbox)
 
 
-@router.put("/settings", summary="Change runtime settings")
+@router.put("/settings", summary="Change runtime settings", responses={**_INVALID, **_CONFLICT})
 async def put_settings(request: Request, body: SettingsUpdate) -> Any:
     """Change the runtime settings a run depends on."""
     state = _app(request).sandbox
@@ -266,7 +331,7 @@ async def put_settings(request: Request, body: SettingsUpdate) -> Any:
     if "fallback_user_id" in given and body.fallback_user_id is not None:
         user = state.users.get(body.fallback_user_id)
         if user is None or user.is_superuser:
-            return _unprocessable("fallback_user_id", f"{body.fallback_user_id} is not a seeded user id; seed it first")
+            return _conflict("fallback_user_id", f"{body.fallback_user_id} is not a seeded user id; seed it first")
     if body.processing is not None:
         state.processing = body.processing
     if body.unknown_lo_email is not None:

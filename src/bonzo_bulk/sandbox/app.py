@@ -246,6 +246,11 @@ async def _visible(request: Request, prospect_id: str, user: UserRow) -> StoredP
     return stored
 
 
+_TEXT = {"anyOf": [{"type": "string"}, {"type": "number"}]}
+_TEXT_NAMES = (
+    "last_name", "address", "unit_number", "city", "state", "zip", "prospect_state", "prospect_zip",
+    "external_id", "email_type", "phone_type", "marital_status", "source",
+)  # fmt: skip
 _PROSPECT_BODY = {
     "requestBody": {
         "required": True,
@@ -254,17 +259,15 @@ _PROSPECT_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["first_name"],
+                    "anyOf": [{"required": ["email"]}, {"required": ["phone"]}],
                     "description": "first_name and email or phone are required; unknown keys are ignored",
                     "properties": {
-                        **{
-                            name: {"type": "string"}
-                            for name in (
-                                "first_name", "last_name", "email", "phone", "address", "unit_number", "city",
-                                "state", "zip", "birthday", "source", "external_id", "email_type", "phone_type",
-                                "marital_status",
-                            )
-                        },
-                        "tags": {"type": "array", "items": {"type": "string"}},
+                        **dict.fromkeys(_TEXT_NAMES, _TEXT),
+                        "first_name": {"type": "string", "pattern": "\\S"},
+                        "email": {"type": "string", "pattern": "^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$"},
+                        "phone": {"type": "string", "pattern": "^\\D*(?:1\\D*)?(?:\\d\\D*){10}$"},
+                        "birthday": {"type": "string", "pattern": "^\\s*\\d{4}-\\d{2}-\\d{2}\\s*$"},
+                        "tags": {"anyOf": [{"type": "string"}, {"type": "array", "items": _TEXT}]},
                         "custom_fields": {"type": "object"},
                         "mortgage": {"type": "object"},
                     },
@@ -273,13 +276,39 @@ _PROSPECT_BODY = {
         },
     }
 }  # fmt: skip
+_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["message"],
+                "properties": {"message": {"type": "string"}, "errors": {"type": "object"}},
+            }
+        }
+    }
+}
+_API_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or a wrong Bearer token", **_ERROR},
+    403: {"description": "The token may not act On-Behalf-Of that user", **_ERROR},
+    422: {"description": "Invalid data, or an unknown On-Behalf-Of user", **_ERROR},
+    429: {"description": "Rate limited; Retry-After says when to try again", **_ERROR},
+}
+_ONE_PROSPECT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_API_ERRORS,
+    404: {"description": "No such prospect for the acting user", **_ERROR},
+}
 
 
 def _add_api_routes(app: SandboxApp) -> None:
     """Register the ``/api/v3/prospects`` routes."""
     tags: list[str | Any] = ["bonzo api v3"]
 
-    @app.get(f"{API_PREFIX}/prospects", tags=tags, summary="List or search the acting user's prospects")
+    @app.get(
+        f"{API_PREFIX}/prospects",
+        tags=tags,
+        summary="List or search the acting user's prospects",
+        responses=_API_ERRORS,
+    )
     async def list_prospects(
         request: Request,
         search: str | None = Query(None, description="case-insensitive substring of names, email or phone"),
@@ -321,7 +350,12 @@ def _add_api_routes(app: SandboxApp) -> None:
         }
 
     @app.post(
-        f"{API_PREFIX}/prospects", tags=tags, status_code=201, openapi_extra=_PROSPECT_BODY, summary="Create a prospect"
+        f"{API_PREFIX}/prospects",
+        tags=tags,
+        status_code=201,
+        openapi_extra=_PROSPECT_BODY,
+        summary="Create a prospect",
+        responses=_API_ERRORS,
     )
     async def create_prospect(request: Request) -> dict[str, Any]:
         state = _state(request)
@@ -343,14 +377,23 @@ def _add_api_routes(app: SandboxApp) -> None:
 
         return {"data": render(await state.run(create), state.users, state.teams, strict=state.strict)}
 
-    @app.get(f"{API_PREFIX}/prospects/{{prospect_id}}", tags=tags, summary="One prospect of the acting user")
+    @app.get(
+        f"{API_PREFIX}/prospects/{{prospect_id}}",
+        tags=tags,
+        summary="One prospect of the acting user",
+        responses=_ONE_PROSPECT_ERRORS,
+    )
     async def get_prospect(request: Request, prospect_id: str) -> dict[str, Any]:
         state = _state(request)
         stored = await _visible(request, prospect_id, acting_user(request))
         return {"data": render(stored, state.users, state.teams, strict=state.strict)}
 
     @app.put(
-        f"{API_PREFIX}/prospects/{{prospect_id}}", tags=tags, openapi_extra=_PROSPECT_BODY, summary="Replace a prospect"
+        f"{API_PREFIX}/prospects/{{prospect_id}}",
+        tags=tags,
+        openapi_extra=_PROSPECT_BODY,
+        summary="Replace a prospect",
+        responses=_ONE_PROSPECT_ERRORS,
     )
     async def replace_prospect(request: Request, prospect_id: str) -> dict[str, Any]:
         state = _state(request)
@@ -372,7 +415,20 @@ def _add_api_routes(app: SandboxApp) -> None:
             raise ApiError(404, "No query results for model [App\\Models\\Prospect].")
         return {"data": render(updated, state.users, state.teams, strict=state.strict)}
 
-    @app.patch(f"{API_PREFIX}/prospects/{{prospect_id}}", tags=tags, summary="Not supported (405), as on Bonzo")
+    @app.patch(
+        f"{API_PREFIX}/prospects/{{prospect_id}}",
+        tags=tags,
+        summary="Not supported (405), as on Bonzo",
+        status_code=405,
+        include_in_schema=False,
+        responses={
+            405: {
+                "description": "PATCH is not supported; Allow lists the methods that are",
+                "headers": {"Allow": {"schema": {"type": "string"}, "description": "GET, HEAD, PUT, DELETE"}},
+                **_ERROR,
+            }
+        },
+    )
     async def patch_prospect(prospect_id: str) -> Response:
         raise ApiError(
             405,
@@ -381,7 +437,13 @@ def _add_api_routes(app: SandboxApp) -> None:
             allow="GET, HEAD, PUT, DELETE",
         )
 
-    @app.delete(f"{API_PREFIX}/prospects/{{prospect_id}}", tags=tags, status_code=204, summary="Delete a prospect")
+    @app.delete(
+        f"{API_PREFIX}/prospects/{{prospect_id}}",
+        tags=tags,
+        status_code=204,
+        summary="Delete a prospect",
+        responses=_ONE_PROSPECT_ERRORS,
+    )
     async def delete_prospect(request: Request, prospect_id: str) -> Response:
         state = _state(request)
         stored = await _visible(request, prospect_id, acting_user(request))

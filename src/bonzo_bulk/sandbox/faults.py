@@ -83,14 +83,17 @@ class WrongTeamFault(_RecordFault):
     kind: Literal["wrong_team"]
 
 
+_FIELD_NAME: dict[str, Any] = {"pattern": "^(" + "|".join(MANGLEABLE_FIELDS) + r"|custom_fields\..+)$"}
+
+
 class MangleFieldFault(_RecordFault):
     kind: Literal["mangle_field"]
-    field: str
+    field: str = Field(json_schema_extra=_FIELD_NAME)
 
 
 class MissingFieldFault(_RecordFault):
     kind: Literal["missing_field"]
-    field: str
+    field: str = Field(json_schema_extra=_FIELD_NAME)
 
 
 class WrongSourceFault(_RecordFault):
@@ -264,7 +267,7 @@ def parse_profile(raw: Any, *, default_seed: int = 0) -> FaultProfile:
         data["faults"] = []
     for index, fault in enumerate(data["faults"] if isinstance(data["faults"], list) else []):
         kind = fault.get("kind") if isinstance(fault, dict) else None
-        if isinstance(fault, dict) and kind not in _KIND_NAMES:
+        if isinstance(fault, dict) and not (isinstance(kind, str) and kind in _KIND_NAMES):
             close = difflib.get_close_matches(str(kind), _KIND_NAMES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
@@ -292,6 +295,8 @@ def load_profile(source: str | Path | dict[str, Any] | None, *, base_dir: Path |
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise SandboxError(f"fault profile {where}: cannot read it ({exc.strerror}); check the path") from exc
+        except UnicodeDecodeError as exc:
+            raise SandboxError(f"fault profile {where}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
         except yaml.YAMLError as exc:
             raise SandboxError(f"fault profile {where}: not valid YAML ({exc})") from exc
     try:

@@ -527,6 +527,33 @@ class RunStore:
         with self._op("compact the store after deleting runs"):
             self._db.compact()
 
+    def mark_interrupted(self, run_id: str, note: str) -> int:
+        """Note in an unfinished run that it was interrupted (it stays unfinished); its deliveries so far."""
+
+        def mark(db: Backend) -> int:
+            row = self._require_run(run_id)
+            notes = [*json.loads(row["notes"] or "[]"), note]
+            db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
+            return self._count(db, "deliveries", run_id)
+
+        return self._write(f"mark run {run_id} interrupted", mark)
+
+    def run_notes(self, run_id: str) -> list[str]:
+        """The notes of a run (an interrupted run says so here)."""
+        with self._op(f"read the notes of run {run_id}"):
+            return [str(n) for n in json.loads(self._require_run(run_id)["notes"] or "[]")]
+
+    def accepted_records(self, run_id: str) -> set[str]:
+        """Names of the run's records the webhook accepted and that should become prospects (not 'drop' cases)."""
+        with self._op(f"list the accepted records of run {run_id}"):
+            rows = self._db.fetchall(
+                "SELECT d.record_name FROM deliveries d JOIN records r"
+                " ON r.run_id = d.run_id AND r.phase = d.phase AND r.name = d.record_name"
+                " WHERE d.run_id = ? AND d.status < 400 AND COALESCE(r.expected_handling, '') != 'drop'",
+                (run_id,),
+            )
+        return {str(r["record_name"]) for r in rows}
+
     def interrupted_runs(self) -> list[str]:
         """Ids of runs that began but never finished, most recent first."""
         with self._op("list interrupted runs"):

@@ -7,6 +7,7 @@ several writers (runs, a monitor) instead of failing them; the schema version is
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,12 +36,25 @@ class SqliteBackend:
             raise StoreError(f"cannot open run store {path}: {exc}; check the --store path") from exc
         self._db.row_factory = sqlite3.Row
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._prepare()
         except sqlite3.Error as exc:
             self._db.close()
             raise StoreError(f"run store {path}: could not prepare the schema: {exc}") from exc
+
+    def _prepare(self) -> None:
+        """WAL mode and the pragmas; a new file opened by several runs at once is busy for a moment, and
+        SQLite answers the WAL switch "locked" without waiting, so that answer is retried (bounded)."""
+        give_up = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > give_up:
+                    raise
+                time.sleep(0.05)
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA synchronous=NORMAL")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._db.execute(sql, params)

@@ -197,6 +197,18 @@ async def test_seed_is_idempotent_and_lowercases_sources(sbx: Sandbox) -> None:
         {"users": [{"name": "X", "email": "lo.one@lender.test", "user_id": 555, "team_id": 1}]},
         {"users": [{"name": "X", "email": "x@y.test", "user_id": 900000001, "team_id": 1}]},
         {"users": [{"name": "X", "email": "x@y.test", "user_id": 556, "team_id": 1, "external_id": "ext-2"}]},
+    ],
+)
+async def test_a_seed_conflicting_with_the_sandbox_is_409_and_changes_nothing(sbx: Sandbox, body: object) -> None:
+    response = await sbx.client.post("/__sandbox/seed", json=body)
+    assert response.status_code == 409, response.text
+    assert response.json()["errors"]
+    assert len((await sbx.client.get("/__sandbox/state")).json()["users"]) == 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
         {"users": [{"name": "X", "email": "bad", "user_id": 1, "team_id": 1}]},
         {"users": [{"name": "X", "email": "x@y.test", "user_id": 0, "team_id": 1}]},
         {"users": [{"email": "x@y.test", "user_id": 1, "team_id": 1}]},
@@ -223,12 +235,13 @@ async def test_settings_get_put_and_validation(sbx: Sandbox) -> None:
     for bad in (
         {"processing": {"distribution": "gamma"}},
         {"unknown_lo_email": "ignore"},
-        {"fallback_user_id": 999},
         {"rate_limit_per_minute": 0},
         {"nope": 1},
     ):
         response = await sbx.client.put("/__sandbox/settings", json=bad)
         assert response.status_code == 422, (bad, response.text)
+    unseeded = await sbx.client.put("/__sandbox/settings", json={"fallback_user_id": 999})
+    assert unseeded.status_code == 409, unseeded.text
 
 
 async def test_lognormal_and_uniform_delays_are_seeded(tmp_path: Path) -> None:

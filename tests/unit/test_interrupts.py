@@ -1,0 +1,94 @@
+"""SIGINT and SIGTERM during a run: deliveries so far recorded, the run marked interrupted, cleanup named.
+
+The run goes to a sandbox of the test's own whose intake hangs on the later records, so the signal
+arrives mid-delivery with a known number of records already answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
+from bonzo_bulk.settings import ProcessingDelayModel
+from bonzo_bulk.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSWERED_FIRST = 12
+"""Records 001-012 are answered at once; the intake hangs on every later one."""
+
+
+def _prospects(server: SandboxServer) -> int:
+    with urllib.request.urlopen(f"{server.url}/__sandbox/state", timeout=5) as answer:  # noqa: S310 - loopback
+        return int(json.loads(answer.read())["prospects"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_records_its_deliveries_and_says_how_to_clean_up(tmp_path: Path, signum: int) -> None:
+    hang = {"kind": "intake_hang", "seconds": 60, "records": ["TestRecord_MonitorBase_01[3-9]", "*_0[2-4]?"]}
+    options = SandboxOptions(
+        db_path=tmp_path / "sandbox.sqlite3",
+        processing=ProcessingDelayModel(distribution="fixed", seconds=0.01),
+        faults={"seed": 1, "faults": [hang]},
+    )
+    with SandboxServer(options) as server:
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "test_name": "interrupt",
+                    "integration_type": "monitorbase",
+                    "test_records": 40,
+                    "control": False,
+                    "test_users": [{"name": "LO One", "email": "lo.one@lender.test", "user_id": 101, "team_id": 11}],
+                    "webhook_settings": {"timeout": 60, "retry_attempts": 0, "concurrent_requests": 2},
+                    "reports_dir": str(tmp_path / "reports"),
+                    "sandbox": {"url": server.url},
+                }
+            )
+        )
+        env = {k: v for k, v in os.environ.items() if k not in ("TEST_HOOK_URL", "SUPERUSER_API_KEY")}
+        env.update(COLUMNS="300", NO_COLOR="1")
+        child = subprocess.Popen(
+            [sys.executable, "-m", "bonzo_bulk", "run", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            give_up = time.monotonic() + 60
+            while _prospects(server) < ANSWERED_FIRST and time.monotonic() < give_up and child.poll() is None:
+                time.sleep(0.05)
+            time.sleep(0.3)
+            child.send_signal(signum)
+            output, _ = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+    flat = " ".join(output.split())
+    assert child.returncode == 130, flat
+    store_file = tmp_path / "reports" / "runs.sqlite3"
+    with RunStore(store_file) as store:
+        (run_id,) = store.interrupted_runs()
+        assert any("interrupted" in note for note in store.run_notes(run_id))
+    with sqlite3.connect(store_file) as db:
+        (recorded,) = db.execute("SELECT COUNT(*) FROM deliveries WHERE run_id = ?", (run_id,)).fetchone()
+    assert recorded == ANSWERED_FIRST
+    assert f"{ANSWERED_FIRST} deliveries are recorded" in flat
+    assert f"run {run_id} stopped" in flat
+    assert f"bonzo-bulk cleanup --run {run_id} --yes --config {config}" in flat
+    assert "Traceback" not in output
