@@ -600,12 +600,20 @@ async def _settle_and_verify(
         notes.append(f"the deadline ({deadline:g} s after the last delivery) passed before every record settled")
     if endpoints.target == "sandbox":
         notes.append("target: local sandbox — nothing was sent to Bonzo")
+    return run_result(plan, endpoints.target, phases, notes, finished_at)
+
+
+def run_result(
+    plan: RunPlan, target: Target, phases: Sequence[PhaseResult], notes: Sequence[str], finished_at: datetime
+) -> RunResult:
+    """The result of a run of ``plan`` whose phases have been judged."""
+    loaded = plan.loaded
     return RunResult(
         run_id=plan.run_id,
-        test_name=config.test_name,
-        integration=config.integration_type,
+        test_name=loaded.config.test_name,
+        integration=loaded.config.integration_type,
         config_path=str(loaded.path) if loaded.path else None,
-        target=endpoints.target,
+        target=target,
         started_at=plan.identity.started_at,
         finished_at=finished_at,
         dry_run=False,

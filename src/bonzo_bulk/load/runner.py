@@ -53,6 +53,7 @@ from bonzo_bulk.run import (
     open_endpoints,
     plan_run,
     record_plan,
+    run_result,
     store_location_for,
 )
 from bonzo_bulk.secrets import redact_url
@@ -292,18 +293,7 @@ async def _settle_and_judge(
         settled=outcome.settled,
         settle_seconds=round(outcome.seconds, 3),
     )
-    return RunResult(
-        run_id=plan.run_id,
-        test_name=config.test_name,
-        integration=config.integration_type,
-        config_path=str(loaded.path) if loaded.path else None,
-        target=endpoints.target,
-        started_at=plan.identity.started_at,
-        finished_at=datetime.now(UTC),
-        dry_run=False,
-        phases=(result,),
-        notes=tuple(notes),
-    )
+    return run_result(plan, endpoints.target, (result,), notes, datetime.now(UTC))
 
 
 def _announce(endpoints: Endpoints, progress: Progress) -> None:
