@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
-from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult, by_record
+from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult, Verdict, by_record
 from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS
 from bonzo_bulk.secrets import install_log_redaction, redact
 from bonzo_bulk.verdict import RunVerdict
@@ -283,17 +283,17 @@ def phase_table(phase: PhaseResult) -> Table:
     table.add_column("measured", justify="right")
     table.add_column("threshold", justify="right")
     table.add_column("", justify="center")
-    labels = {
-        "delivery_rate": f"delivered {m.delivered}/{m.valid}",
-        "creation_rate": f"created {m.created}/{m.delivered}",
-        "assignment_accuracy": f"assigned correctly {m.assigned_correctly}/{m.created}",
-        "mapping_accuracy": f"mapped correctly {m.mapped_correctly}/{m.created}",
-        "processing_p95_seconds": "processing time p95",
-        "avg_response_seconds": "webhook response, mean",
-        "max_response_seconds": "webhook response, max",
-        "invalid_handling": f"invalid records handled {m.invalid_handled}/{m.invalid_total}",
-        "unexpected_prospects": "unexpected prospects",
-        "duplicate_prospects": "duplicate prospects",
+    labels: dict[str, str] = {
+        Verdict.DELIVERY_RATE: f"delivered {m.delivered}/{m.valid}",
+        Verdict.CREATION_RATE: f"created {m.created}/{m.delivered}",
+        Verdict.ASSIGNMENT_ACCURACY: f"assigned correctly {m.assigned_correctly}/{m.created}",
+        Verdict.MAPPING_ACCURACY: f"mapped correctly {m.mapped_correctly}/{m.created}",
+        Verdict.PROCESSING_P95: "processing time p95",
+        Verdict.AVG_RESPONSE: "webhook response, mean",
+        Verdict.MAX_RESPONSE: "webhook response, max",
+        Verdict.INVALID_HANDLING: f"invalid records handled {m.invalid_handled}/{m.invalid_total}",
+        Verdict.UNEXPECTED_PROSPECTS: "unexpected prospects",
+        Verdict.DUPLICATE_PROSPECTS: "duplicate prospects",
     }
     for verdict in m.thresholds:
         measured, wanted = verdict_text(verdict)

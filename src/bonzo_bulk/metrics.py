@@ -19,6 +19,7 @@ from bonzo_bulk.models import (
     Stage,
     ThresholdVerdict,
     UserAccuracy,
+    Verdict,
 )
 from bonzo_bulk.settings import Thresholds
 from bonzo_bulk.timing import processing_time
@@ -61,7 +62,7 @@ def latency_summary(values_ms: Iterable[float]) -> LatencySummary:
 def verdict_text(verdict: ThresholdVerdict) -> tuple[str, str]:
     """How a verdict reads: (measured, required), e.g. ``("93.3%", ">= 95.0%")`` or ``("2.04 s", "<= 60 s")``.
 
-    >>> verdict_text(ThresholdVerdict("processing_p95_seconds", 60, 2.04, True, "<="))
+    >>> verdict_text(ThresholdVerdict(Verdict.PROCESSING_P95, 60, 2.04, True, "<="))
     ('2.04 s', '<= 60 s')
     """
     if verdict.comparison == ">=" and verdict.threshold <= 1:
@@ -154,16 +155,16 @@ def phase_metrics(
     mapping_accuracy = _rate(len(mapped), metrics_found)
     verdicts = [
         ThresholdVerdict(
-            "delivery_rate", thresholds.delivery_rate, delivery_rate, delivery_rate >= thresholds.delivery_rate
+            Verdict.DELIVERY_RATE, thresholds.delivery_rate, delivery_rate, delivery_rate >= thresholds.delivery_rate
         ),
         ThresholdVerdict(
-            "creation_rate", thresholds.creation_rate, creation_rate, creation_rate >= thresholds.creation_rate
+            Verdict.CREATION_RATE, thresholds.creation_rate, creation_rate, creation_rate >= thresholds.creation_rate
         ),
     ]
     wanted_assignment = thresholds.assignment_accuracy if kind == "primary" else thresholds.control_assignment_accuracy
     verdicts.append(
         ThresholdVerdict(
-            "assignment_accuracy",
+            Verdict.ASSIGNMENT_ACCURACY,
             wanted_assignment,
             assignment_accuracy,
             metrics_found > 0 and assignment_accuracy >= wanted_assignment,
@@ -171,7 +172,7 @@ def phase_metrics(
     )
     verdicts.append(
         ThresholdVerdict(
-            "mapping_accuracy",
+            Verdict.MAPPING_ACCURACY,
             thresholds.mapping_accuracy,
             mapping_accuracy,
             metrics_found > 0 and mapping_accuracy >= thresholds.mapping_accuracy,
@@ -180,7 +181,7 @@ def phase_metrics(
     p95_s = processing.p95_ms / 1000
     verdicts.append(
         ThresholdVerdict(
-            "processing_p95_seconds",
+            Verdict.PROCESSING_P95,
             thresholds.max_processing_seconds,
             p95_s,
             p95_s <= thresholds.max_processing_seconds,
@@ -189,7 +190,7 @@ def phase_metrics(
     )
     verdicts.append(
         ThresholdVerdict(
-            "avg_response_seconds",
+            Verdict.AVG_RESPONSE,
             thresholds.max_avg_response_seconds,
             latency.mean_ms / 1000,
             latency.mean_ms / 1000 <= thresholds.max_avg_response_seconds,
@@ -198,7 +199,7 @@ def phase_metrics(
     )
     verdicts.append(
         ThresholdVerdict(
-            "max_response_seconds",
+            Verdict.MAX_RESPONSE,
             thresholds.max_response_seconds,
             latency.max_ms / 1000,
             latency.max_ms / 1000 <= thresholds.max_response_seconds,
@@ -207,11 +208,11 @@ def phase_metrics(
     )
     if invalid:
         rate = _rate(invalid_handled, len(invalid))
-        verdicts.append(ThresholdVerdict("invalid_handling", 1.0, rate, rate >= 1.0))
+        verdicts.append(ThresholdVerdict(Verdict.INVALID_HANDLING, 1.0, rate, rate >= 1.0))
     if unexpected:
-        verdicts.append(ThresholdVerdict("unexpected_prospects", 0, unexpected, False, "<="))
+        verdicts.append(ThresholdVerdict(Verdict.UNEXPECTED_PROSPECTS, 0, unexpected, False, "<="))
     if duplicates:
-        verdicts.append(ThresholdVerdict("duplicate_prospects", 0, duplicates, False, "<="))
+        verdicts.append(ThresholdVerdict(Verdict.DUPLICATE_PROSPECTS, 0, duplicates, False, "<="))
 
     return PhaseMetrics(
         generated=len(records),

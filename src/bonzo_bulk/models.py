@@ -159,6 +159,21 @@ class UserAccuracy:
         return self.correct / self.expected if self.expected else 1.0
 
 
+class Verdict(enum.StrEnum):
+    """The name of every threshold verdict a phase can have; every output looks verdicts up by these."""
+
+    DELIVERY_RATE = "delivery_rate"
+    CREATION_RATE = "creation_rate"
+    ASSIGNMENT_ACCURACY = "assignment_accuracy"
+    MAPPING_ACCURACY = "mapping_accuracy"
+    PROCESSING_P95 = "processing_p95_seconds"
+    AVG_RESPONSE = "avg_response_seconds"
+    MAX_RESPONSE = "max_response_seconds"
+    INVALID_HANDLING = "invalid_handling"
+    UNEXPECTED_PROSPECTS = "unexpected_prospects"
+    DUPLICATE_PROSPECTS = "duplicate_prospects"
+
+
 @dataclass(frozen=True, slots=True)
 class ThresholdVerdict:
     """A pass criterion from the config and how the run measured against it."""

@@ -27,6 +27,7 @@ from bonzo_bulk.models import (
     ThresholdVerdict,
     User,
     UserAccuracy,
+    Verdict,
 )
 from bonzo_bulk.store import RunStore
 
@@ -241,7 +242,7 @@ def _phase(spec: RunSpec, kind: PhaseKind, count: int, rng: random.Random) -> Ph
     p95 = _summary(processing).p95_ms
     thresholds = (
         *(ThresholdVerdict(name, limits[name], value, value >= limits[name]) for name, value in rates.items()),
-        ThresholdVerdict("processing_p95_s", 60.0, p95 / 1000, p95 <= 60_000, "<="),
+        ThresholdVerdict(Verdict.PROCESSING_P95, 60.0, p95 / 1000, p95 <= 60_000, "<="),
     )
     api_requests = round(spec.api_requests_per_record * len(records))
     metrics = PhaseMetrics(

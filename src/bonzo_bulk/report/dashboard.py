@@ -25,7 +25,7 @@ import plotly
 from plotly.offline import get_plotlyjs
 
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.models import PhaseResult, RunResult, ThresholdVerdict
+from bonzo_bulk.models import PhaseResult, RunResult, ThresholdVerdict, Verdict
 from bonzo_bulk.regression import Regression
 from bonzo_bulk.report import plots
 from bonzo_bulk.secrets import redact
@@ -96,11 +96,12 @@ def write_plotly_asset(folder: Path) -> Path:
     return asset
 
 
-def _threshold_state(verdicts: Sequence[ThresholdVerdict], *names: str) -> str:
-    verdict = next((t for t in verdicts if t.name in names), None)
-    if verdict is None:
+def _threshold_state(verdicts: Sequence[ThresholdVerdict], *names: Verdict) -> str:
+    """``ok`` / ``bad`` by the named verdicts (bad when any failed), ``info`` when none of them was set."""
+    found = [t for t in verdicts if t.name in names]
+    if not found:
         return "info"
-    return "ok" if verdict.passed else "bad"
+    return "ok" if all(t.passed for t in found) else "bad"
 
 
 def _tiles(phase: PhaseResult) -> list[Tile]:
@@ -111,43 +112,43 @@ def _tiles(phase: PhaseResult) -> list[Tile]:
             "Delivered",
             _pct(m.delivery_rate),
             f"{m.delivered} of {m.valid} valid records accepted by the hook",
-            _threshold_state(verdicts, "delivery_rate"),
+            _threshold_state(verdicts, Verdict.DELIVERY_RATE),
         ),
         Tile(
             "Created",
             _pct(m.creation_rate),
             f"{m.created} created · {m.missing} missing · {m.duplicates} duplicated",
-            _threshold_state(verdicts, "creation_rate"),
+            _threshold_state(verdicts, Verdict.CREATION_RATE),
         ),
         Tile(
             "Assigned correctly",
             _pct(m.assignment_accuracy),
             f"{m.assigned_correctly} with the right owner and team",
-            _threshold_state(verdicts, "assignment_accuracy"),
+            _threshold_state(verdicts, Verdict.ASSIGNMENT_ACCURACY),
         ),
         Tile(
             "Mapped correctly",
             _pct(m.mapping_accuracy),
             f"{m.mapped_correctly} with every checked field right",
-            _threshold_state(verdicts, "mapping_accuracy"),
+            _threshold_state(verdicts, Verdict.MAPPING_ACCURACY),
         ),
         Tile(
             "p95 processing",
             _ms(m.processing_time.p95_ms),
             f"p50 {_ms(m.processing_time.p50_ms)} · p99 {_ms(m.processing_time.p99_ms)}",
-            _threshold_state(verdicts, "processing_p95_seconds", "processing_p95_s"),
+            _threshold_state(verdicts, Verdict.PROCESSING_P95),
         ),
         Tile(
             "p95 delivery latency",
             _ms(m.delivery_latency.p95_ms),
             f"p50 {_ms(m.delivery_latency.p50_ms)} · p99 {_ms(m.delivery_latency.p99_ms)}",
-            _threshold_state(verdicts, "delivery_latency_p95_ms"),
+            _threshold_state(verdicts, Verdict.AVG_RESPONSE, Verdict.MAX_RESPONSE),
         ),
         Tile(
             "API requests / record",
             f"{m.api_requests_per_record:.2f}",
             f"{m.api_requests:,} requests in all",
-            _threshold_state(verdicts, "api_requests_per_record"),
+            _threshold_state(verdicts),  # no threshold: API cost is reported, not judged,
         ),
     ]
     if m.invalid_total:
