@@ -34,6 +34,7 @@ def contract_command(*, loaded: LoadedConfig) -> None:
     """
     from bonzo_bulk.contract import contract_rows
     from bonzo_bulk.run import phase_contracts
+    from bonzo_bulk.validation import check_name
 
     with handle_errors():
         contracts = [contract for _, contract in phase_contracts(loaded).values()]
@@ -44,7 +45,9 @@ def contract_command(*, loaded: LoadedConfig) -> None:
         table.add_row(*(escape(cell) for cell in row))
     for rule in loaded.config.validation_rules:
         expected = "matches lo_email" if rule.matches_lo_email else repr(rule.expected) if rule.expected else "a value"
-        table.add_row(rule.phase, escape(rule.field), escape(expected), rule.normalize, "declared (validation_rules)")
+        judged_by = check_name(rule)
+        source = "declared (validation_rules)" + (f", judged as `{judged_by}`" if judged_by != rule.field else "")
+        table.add_row(rule.phase, escape(rule.field), escape(expected), rule.normalize, escape(source))
     table.caption = "owner, owner email and team are checked on every record (built in, any known shape)"
     out.print(table)
 
