@@ -22,7 +22,7 @@ from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.cleanup import clean, selector_for_pattern
 from bonzo_bulk.config import load_config
 from bonzo_bulk.generate import write_plan
-from bonzo_bulk.run import plan_run
+from bonzo_bulk.plan import plan_run
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 from bonzo_bulk.settings import ApiSettings, TestDataSettings
 

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
         RunResult,
         Stage,
     )
-    from bonzo_bulk.run import RunPlan, execute, plan_run, publish, run_bulk
+    from bonzo_bulk.plan import RunPlan, plan_run
+    from bonzo_bulk.publishing import publish
+    from bonzo_bulk.run import execute, run_bulk
     from bonzo_bulk.settings import BulkConfig
 
 # Imported on first use (PEP 562): `import bonzo_bulk` (and so the pytest plugin and `bonzo-bulk --help`)

@@ -33,15 +33,9 @@ from bonzo_bulk.cleanup_delete import Candidate, delete_candidates, write_manual
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.errors import BonzoAPIError, ConfigError
 from bonzo_bulk.models import Prospect, to_jsonable
+from bonzo_bulk.plan import plan_run
 from bonzo_bulk.records import RUN_ID_PATTERN, RunIdentity
-from bonzo_bulk.run import (
-    Endpoints,
-    NullProgress,
-    Progress,
-    open_endpoints,
-    plan_run,
-    store_location_for,
-)
+from bonzo_bulk.run import Endpoints, NullProgress, Progress, open_endpoints, store_location_for
 from bonzo_bulk.sandbox_files import sandbox_dbs
 from bonzo_bulk.settings import TestDataSettings
 from bonzo_bulk.store import RunStore

@@ -44,7 +44,8 @@ from bonzo_bulk.store import RunStore
 if TYPE_CHECKING:
     from bonzo_bulk.config import LoadedConfig
     from bonzo_bulk.delivery import MethodProbe, ProbeResult
-    from bonzo_bulk.run import Endpoints, Progress, RunPlan
+    from bonzo_bulk.plan import RunPlan
+    from bonzo_bulk.run import Endpoints, Progress
 
 LogLevel = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR")
 OutDir = typer.Option(None, "--out", help="folder for the dry-run files (default <reports>/generated)")
@@ -169,7 +170,7 @@ def generate_command(
     """
     from bonzo_bulk._http import run_async
     from bonzo_bulk.generate import distribution, write_plan
-    from bonzo_bulk.run import plan_run
+    from bonzo_bulk.plan import plan_run
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
@@ -316,7 +317,8 @@ def validate_webhook_command(
     """
     from bonzo_bulk._http import make_session, run_async
     from bonzo_bulk.delivery import probe
-    from bonzo_bulk.run import Endpoints, open_endpoints, plan_run
+    from bonzo_bulk.plan import plan_run
+    from bonzo_bulk.run import Endpoints, open_endpoints
 
     setup_logging(log_level)
     sized = _shrunk(loaded, max(1, send))
@@ -464,7 +466,8 @@ def prospects_command(
     from bonzo_bulk._http import make_session, run_async
     from bonzo_bulk.bonzo import BonzoClient
     from bonzo_bulk.cleanup import judge, selector_for_all
-    from bonzo_bulk.run import open_endpoints, plan_run
+    from bonzo_bulk.plan import plan_run
+    from bonzo_bulk.run import open_endpoints
 
     config = loaded.config
     selector = selector_for_all(config.test_data_settings)
@@ -529,7 +532,7 @@ def records_command(*, json_output: bool = JsonFlag, loaded: LoadedConfig) -> No
 
       bonzo-bulk records --json > records.jsonl
     """
-    from bonzo_bulk.run import plan_run
+    from bonzo_bulk.plan import plan_run
 
     with handle_errors():
         plan = plan_run(loaded)

@@ -32,7 +32,7 @@ from bonzo_bulk.secrets import install_log_redaction, redact
 from bonzo_bulk.verdict import RunVerdict
 
 if TYPE_CHECKING:
-    from bonzo_bulk.run import Published
+    from bonzo_bulk.publishing import Published
 
 if TYPE_CHECKING:
     from rich.progress import TaskID

@@ -33,7 +33,7 @@ def contract_command(*, loaded: LoadedConfig) -> None:
       bonzo-bulk contract --config tests/configs/monitorbase_test_config.yaml
     """
     from bonzo_bulk.contract import contract_rows
-    from bonzo_bulk.run import phase_contracts
+    from bonzo_bulk.plan import phase_contracts
     from bonzo_bulk.validation import check_name
 
     with handle_errors():
@@ -72,7 +72,8 @@ def calibrate_command(
     from bonzo_bulk._http import run_async
     from bonzo_bulk.calibrate import declaration, fixed_values, learn_phase, loaded_for_calibration
     from bonzo_bulk.contract import load_contract_file, write_contract_file
-    from bonzo_bulk.run import execute, plan_run
+    from bonzo_bulk.plan import plan_run
+    from bonzo_bulk.run import execute
 
     setup_logging(log_level)
     config = loaded.config

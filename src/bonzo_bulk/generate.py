@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.run import RunPlan
+from bonzo_bulk.plan import RunPlan
 from bonzo_bulk.secrets import redact
 
 

@@ -1,16 +1,92 @@
-"""Reports are best effort after the verdict: a report that cannot be written is its own error, not the run's."""
+"""Publish a finished run: baseline and statistical regressions, the JSON summary, the dashboard, CI outputs,
+report retention — best effort after the verdict: a report that cannot be written is its own error, not the run's.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bonzo_bulk.config import LoadedConfig, writable_folder
 from bonzo_bulk.errors import BonzoBulkError, ReportError
 from bonzo_bulk.models import RunResult
-from bonzo_bulk.run import Published, publish
+from bonzo_bulk.regression import Regression, compare, detect
+from bonzo_bulk.report.ci import write_ci_outputs
+from bonzo_bulk.report.dashboard import render_dashboard
+from bonzo_bulk.report.retention import PruneReport, prune
+from bonzo_bulk.report.summary import write_json_summary
+from bonzo_bulk.run import store_location_for
 from bonzo_bulk.secrets import redact
+from bonzo_bulk.store import RunStore, StoreLocation
 from bonzo_bulk.verdict import RunVerdict
+
+log = logging.getLogger("bonzo_bulk")
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a run's reports went, and how it compared with the baseline."""
+
+    summary_json: Path
+    dashboard: Path
+    regressions: tuple[Regression, ...]
+    baseline_run_id: str | None
+    verdict: RunVerdict
+    retention: PruneReport | None = None
+    store: str | None = None
+    """The run store's printable label (a path, or a URL without its password)."""
+
+
+def publish(
+    result: RunResult,
+    loaded: LoadedConfig,
+    *,
+    store_path: str | Path | None = None,
+    fail_on_regression: bool = False,
+    self_contained: bool = False,
+) -> Published:
+    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run, then
+    apply the report retention (``reports.keep_runs``). ``fail_on_regression`` enforces regressions
+    like ``regression.fail_on_regression`` does; ``self_contained`` embeds plotly.js in the dashboard
+    instead of sharing ``assets/`` in its folder."""
+    started = time.perf_counter()
+    config = loaded.config
+    health_dir = Path(config.reports_dir) / "integration_health_reports"
+    store_file = store_path or store_location_for(loaded)
+    with RunStore(store_file) as store:
+        baseline_id = store.baseline_run_id(result.integration)
+        baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
+        history = store.list_runs(integration=result.integration, limit=30)
+        comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
+    regressions = (
+        *(compare(result, baseline, config.regression) if baseline else ()),
+        *detect(result, comparable, config.regression, poll_interval_ms=1000 * config.polling.interval),
+    )
+    for regression in regressions:
+        where = f"baseline {baseline_id}" if regression.basis == "baseline" else "history"
+        log.warning("Regression against %s: %s", where, regression.message)
+    verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
+    store_label = StoreLocation.parse(store_file).label
+    summary = write_json_summary(result, health_dir, regressions=regressions, store=store_label)
+    dashboard = render_dashboard(
+        result,
+        history=history,
+        baseline=baseline,
+        regressions=regressions,
+        verdict=verdict,
+        summary_json=summary,
+        out=health_dir / f"{result.integration}_{result.run_id}.html",
+        self_contained=self_contained,
+    )
+    log.info("Health dashboard: %s", dashboard)
+    write_ci_outputs(result, regressions, dashboard)
+    retention = prune(store_file, health_dir, keep=config.reports.keep_runs) if config.reports.keep_runs else None
+    log.info("Published in %.2f s (baseline, summary, dashboard, retention)", time.perf_counter() - started)
+    return Published(
+        summary, dashboard, regressions, baseline_id if baseline else None, verdict, retention, store_label
+    )
 
 
 @dataclass(frozen=True)

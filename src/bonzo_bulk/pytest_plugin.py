@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from bonzo_bulk.config import LoadedConfig
     from bonzo_bulk.delivery import ProbeResult
     from bonzo_bulk.generate import PlanFiles
-    from bonzo_bulk.run import Published, RunPlan
+    from bonzo_bulk.plan import RunPlan
+    from bonzo_bulk.publishing import Published
 
 # The plugin loads in every pytest session of a project that installs bonzo-bulk: the engine, the
 # config schema and the reporters are imported by the fixtures and hooks that use them, never here.
@@ -248,7 +249,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def bulk_plan(request: pytest.FixtureRequest, bonzo_config: LoadedConfig) -> RunPlan:
     """The session's records, planned once (with ``--dry-run`` also written to ``<reports_dir>/dry_run``)."""
     from bonzo_bulk.generate import write_plan
-    from bonzo_bulk.run import plan_run
+    from bonzo_bulk.plan import plan_run
 
     state = _state(request.config)
     if state.plan is None:
@@ -589,7 +590,7 @@ def pytest_runtest_makereport(
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Publish the run (JSON summary + dashboard) once; copy the JSON beside ``--html`` / ``--junitxml``."""
-    from bonzo_bulk.run import publish
+    from bonzo_bulk.publishing import publish
 
     state = session.config.stash.get(_STATE, None)
     if state is None or state.result is None or state.loaded is None or state.published is not None:

@@ -1,7 +1,8 @@
-"""One bulk run end to end: plan -> deliver -> settle -> verify -> results (store, JSON, dashboard).
+"""One bulk run end to end: (plan) -> preflight -> deliver -> settle -> verify -> results in the run store.
 
-The CLI, the pytest plugin and the library API all call :func:`plan_run` and :func:`execute` (or
-:func:`run_bulk`, both at once). Nothing here knows which of them is calling.
+The CLI, the pytest plugin and the library API all call :func:`bonzo_bulk.plan.plan_run` and
+:func:`execute` (or :func:`run_bulk`, both at once), then :func:`bonzo_bulk.publishing.publish` for the
+reports. Nothing here knows which of them is calling, and nothing here imports a report.
 
 Example::
 
@@ -27,11 +28,9 @@ import aiohttp
 from bonzo_bulk._http import make_session, run_async
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
-from bonzo_bulk.contract import PhaseContract, build_contract, load_contract_file
 from bonzo_bulk.delivery import deliver
 from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import SandboxError
-from bonzo_bulk.integration import Integration, load_integration, search_dirs
 from bonzo_bulk.interrupts import recording_interrupts
 from bonzo_bulk.metrics import phase_metrics
 from bonzo_bulk.models import (
@@ -43,21 +42,14 @@ from bonzo_bulk.models import (
     Target,
     User,
 )
+from bonzo_bulk.plan import RunPlan, plan_run
 from bonzo_bulk.preflight import preflight
-from bonzo_bulk.records import Factory, RunIdentity
-from bonzo_bulk.regression import Regression, compare, detect
-from bonzo_bulk.report.ci import write_ci_outputs
-from bonzo_bulk.report.dashboard import render_dashboard
-from bonzo_bulk.report.retention import PruneReport, prune
-from bonzo_bulk.report.summary import write_json_summary
 from bonzo_bulk.sandbox.seeding import run_hooks, seed_users
 from bonzo_bulk.sandbox_files import sandbox_db_for
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 from bonzo_bulk.settle import settle
 from bonzo_bulk.store import RunStore, StoreLocation
-from bonzo_bulk.templates import load_template
 from bonzo_bulk.validation import verify_phase
-from bonzo_bulk.verdict import RunVerdict
 
 log = logging.getLogger("bonzo_bulk")
 
@@ -90,36 +82,6 @@ class NullProgress:
 
 
 @dataclass(frozen=True)
-class PhasePlan:
-    """The records of one phase and what verifying them needs."""
-
-    kind: PhaseKind
-    integration: Integration
-    records: tuple[PlannedRecord, ...]
-    contract: PhaseContract
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Everything decided before a byte is sent."""
-
-    loaded: LoadedConfig
-    identity: RunIdentity
-    phases: tuple[PhasePlan, ...]
-
-    @property
-    def run_id(self) -> str:
-        return self.identity.run_id
-
-    @property
-    def records(self) -> list[PlannedRecord]:
-        return [r for phase in self.phases for r in phase.records]
-
-    def phase(self, kind: PhaseKind) -> PhasePlan | None:
-        return next((p for p in self.phases if p.kind == kind), None)
-
-
-@dataclass(frozen=True)
 class Endpoints:
     """Where a run sends and looks: the sandbox's or the live systems'."""
 
@@ -129,70 +91,6 @@ class Endpoints:
     api_base_url: str
     api_key: str
     sandbox_url: str | None = None
-
-
-def control_enabled(loaded: LoadedConfig, integration: Integration) -> bool:
-    """The control phase runs when asked for, the integration names one, and a hook exists for it."""
-    config = loaded.config
-    if not config.control or integration.manifest.control is None:
-        return False
-    return loaded.target == "sandbox" or config.superuser_webhook_url is not None
-
-
-def phase_contracts(loaded: LoadedConfig) -> dict[PhaseKind, tuple[Integration, PhaseContract]]:
-    """Each phase's integration and the contract it is held to (documented, declared, learned)."""
-    config = loaded.config
-    search = search_dirs(loaded.base_dir)
-    integration = load_integration(config.integration_type, search=search)
-    learned = load_contract_file(loaded.resolve_path(config.contract.file)) if config.contract.file else None
-    found: dict[PhaseKind, tuple[Integration, PhaseContract]] = {
-        "primary": (integration, build_contract(integration, "primary", config.contract, learned=learned))
-    }
-    if control_enabled(loaded, integration):
-        assert integration.manifest.control is not None
-        control = load_integration(integration.manifest.control, search=search)
-        found["control"] = (control, build_contract(control, "control", config.contract, learned=learned))
-    return found
-
-
-def plan_run(
-    loaded: LoadedConfig,
-    *,
-    phases: Sequence[PhaseKind] = ("primary", "control"),
-    identity: RunIdentity | None = None,
-) -> RunPlan:
-    """Decide every record of a run: names, payloads, expected owners and fields. Sends nothing."""
-    config = loaded.config
-    identity = identity or RunIdentity.new()
-    contracts = phase_contracts(loaded)
-    integration, contract = contracts["primary"]
-    template = load_template(loaded.resolve_path(config.payload_template)) if config.payload_template else None
-    planned: list[PhasePlan] = []
-    users = loaded.users
-    if "primary" in phases:
-        factory = Factory(
-            config=config, users=users, integration=integration, template=template, identity=identity, contract=contract
-        )
-        records = tuple(factory.plan(invalid=config.invalid_records))
-        planned.append(PhasePlan("primary", integration, records, contract))
-    if "control" in phases and "control" in contracts:
-        control, contract = contracts["control"]
-        control_template = (
-            load_template(loaded.resolve_path(config.superuser_payload_template))
-            if config.superuser_payload_template
-            else None
-        )
-        factory = Factory(
-            config=config,
-            users=users,
-            integration=control,
-            template=control_template,
-            identity=identity,
-            phase="control",
-            contract=contract,
-        )
-        planned.append(PhasePlan("control", control, tuple(factory.plan()), contract))
-    return RunPlan(loaded=loaded, identity=identity, phases=tuple(planned))
 
 
 @contextlib.asynccontextmanager
@@ -385,70 +283,6 @@ def _hooks(plan: RunPlan, endpoints: Endpoints) -> list[tuple[str, str]]:
     if plan.phase("control") and endpoints.control_hook_url:
         hooks.append(("control webhook", endpoints.control_hook_url))
     return hooks
-
-
-@dataclass(frozen=True)
-class Published:
-    """Where a run's reports went, and how it compared with the baseline."""
-
-    summary_json: Path
-    dashboard: Path
-    regressions: tuple[Regression, ...]
-    baseline_run_id: str | None
-    verdict: RunVerdict
-    retention: PruneReport | None = None
-    store: str | None = None
-    """The run store's printable label (a path, or a URL without its password)."""
-
-
-def publish(
-    result: RunResult,
-    loaded: LoadedConfig,
-    *,
-    store_path: str | Path | None = None,
-    fail_on_regression: bool = False,
-    self_contained: bool = False,
-) -> Published:
-    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run, then
-    apply the report retention (``reports.keep_runs``). ``fail_on_regression`` enforces regressions
-    like ``regression.fail_on_regression`` does; ``self_contained`` embeds plotly.js in the dashboard
-    instead of sharing ``assets/`` in its folder."""
-    started = time.perf_counter()
-    config = loaded.config
-    health_dir = Path(config.reports_dir) / "integration_health_reports"
-    store_file = store_path or store_location_for(loaded)
-    with RunStore(store_file) as store:
-        baseline_id = store.baseline_run_id(result.integration)
-        baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
-        history = store.list_runs(integration=result.integration, limit=30)
-        comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
-    regressions = (
-        *(compare(result, baseline, config.regression) if baseline else ()),
-        *detect(result, comparable, config.regression, poll_interval_ms=1000 * config.polling.interval),
-    )
-    for regression in regressions:
-        where = f"baseline {baseline_id}" if regression.basis == "baseline" else "history"
-        log.warning("Regression against %s: %s", where, regression.message)
-    verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
-    store_label = StoreLocation.parse(store_file).label
-    summary = write_json_summary(result, health_dir, regressions=regressions, store=store_label)
-    dashboard = render_dashboard(
-        result,
-        history=history,
-        baseline=baseline,
-        regressions=regressions,
-        verdict=verdict,
-        summary_json=summary,
-        out=health_dir / f"{result.integration}_{result.run_id}.html",
-        self_contained=self_contained,
-    )
-    log.info("Health dashboard: %s", dashboard)
-    write_ci_outputs(result, regressions, dashboard)
-    retention = prune(store_file, health_dir, keep=config.reports.keep_runs) if config.reports.keep_runs else None
-    log.info("Published in %.2f s (baseline, summary, dashboard, retention)", time.perf_counter() - started)
-    return Published(
-        summary, dashboard, regressions, baseline_id if baseline else None, verdict, retention, store_label
-    )
 
 
 def store_location_for(loaded: LoadedConfig) -> str | Path:

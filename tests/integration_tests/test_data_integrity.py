@@ -11,8 +11,8 @@ import pytest
 
 from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, PlannedRecord, Stage
+from bonzo_bulk.plan import RunPlan
 from bonzo_bulk.pytest_plugin import BulkChecks
-from bonzo_bulk.run import RunPlan
 from bonzo_bulk.settings import ValidationRule
 from bonzo_bulk.validation import check_name, stage_of, verify_payloads
 

@@ -16,7 +16,8 @@ from bonzo_bulk.config import LoadedConfig, load_config
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.integration import installed, load_integration
 from bonzo_bulk.models import RunResult
-from bonzo_bulk.run import plan_run, run_bulk
+from bonzo_bulk.plan import plan_run
+from bonzo_bulk.run import run_bulk
 from bonzo_bulk.sandbox import SandboxServer
 from bonzo_bulk.scaffold import scaffold
 

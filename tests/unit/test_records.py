@@ -111,7 +111,7 @@ def test_run_ids_are_unique_and_lower_case() -> None:
 
 def test_shipped_config_plans_21_even_records() -> None:
     loaded = load_config("tests/configs/monitorbase_test_config.yaml", environ={})
-    from bonzo_bulk.run import plan_run
+    from bonzo_bulk.plan import plan_run
 
     plan = plan_run(loaded)
     primary = plan.phase("primary")

@@ -1,7 +1,7 @@
 """A load or stress run end to end: plan the leads, let Locust send them on schedule, watch Bonzo while
 it runs, then settle and judge every lead sent exactly as a bulk run does.
 
-The engine's own stages do the work: :func:`bonzo_bulk.run.plan_run` plans the identifiable records,
+The engine's own stages do the work: :func:`bonzo_bulk.plan.plan_run` plans the identifiable records,
 :func:`bonzo_bulk.run.open_endpoints` starts the sandbox (or names the live systems),
 :class:`bonzo_bulk.settle.Poller` samples what Bonzo shows while the load runs, and
 :func:`bonzo_bulk.settle.settle`, :func:`bonzo_bulk.validation.verify_phase` and
@@ -44,14 +44,13 @@ from bonzo_bulk.models import (
     PlannedRecord,
     RunResult,
 )
+from bonzo_bulk.plan import RunPlan, plan_run
 from bonzo_bulk.preflight import preflight
 from bonzo_bulk.run import (
     Endpoints,
     NullProgress,
     Progress,
-    RunPlan,
     open_endpoints,
-    plan_run,
     record_plan,
     run_result,
     store_location_for,

@@ -24,7 +24,9 @@ from bonzo_bulk.monitor.message import Outcome, compose, status_line
 from bonzo_bulk.monitor.notify import PingEvent, notification_urls, ping, ping_url, send
 from bonzo_bulk.monitor.policy import Decision, Status, decide, near_limits
 from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
-from bonzo_bulk.run import execute, plan_run, publish, store_location_for
+from bonzo_bulk.plan import plan_run
+from bonzo_bulk.publishing import publish
+from bonzo_bulk.run import execute, store_location_for
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore
 

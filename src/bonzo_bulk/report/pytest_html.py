@@ -13,7 +13,7 @@ from typing import Any
 from bonzo_bulk.generate import PlanFiles
 from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, Stage
-from bonzo_bulk.run import Published
+from bonzo_bulk.publishing import Published
 from bonzo_bulk.secrets import redact
 
 PHASE_TITLES = {"primary": "Primary hook (lo_email routing)", "control": "Control hook (explicit user_id)"}

@@ -18,7 +18,8 @@ import yaml
 from bonzo_bulk._http import make_session
 from bonzo_bulk.config import load_config
 from bonzo_bulk.models import PlannedRecord
-from bonzo_bulk.run import RunPlan, open_endpoints, plan_run
+from bonzo_bulk.plan import RunPlan, plan_run
+from bonzo_bulk.run import open_endpoints
 from bonzo_bulk.sandbox.command import serve
 
 USERS = [
