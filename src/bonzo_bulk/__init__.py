@@ -58,10 +58,10 @@ _LAZY = {
     "PlannedRecord": "bonzo_bulk.models",
     "RunResult": "bonzo_bulk.models",
     "Stage": "bonzo_bulk.models",
-    "RunPlan": "bonzo_bulk.run",
+    "RunPlan": "bonzo_bulk.plan",
     "execute": "bonzo_bulk.run",
-    "plan_run": "bonzo_bulk.run",
-    "publish": "bonzo_bulk.run",
+    "plan_run": "bonzo_bulk.plan",
+    "publish": "bonzo_bulk.publishing",
     "run_bulk": "bonzo_bulk.run",
     "BulkConfig": "bonzo_bulk.settings",
 }

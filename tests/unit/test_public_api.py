@@ -46,7 +46,18 @@ def test_every_public_name_is_exported_once_and_loads_lazily() -> None:
         bonzo_bulk.no_such_name  # noqa: B018
 
 
-HEAVY = ("aiohttp", "faker", "plotly", "jinja2", "fastapi", "uvicorn", "pydantic", "bonzo_bulk.run")
+HEAVY = (
+    "aiohttp",
+    "faker",
+    "plotly",
+    "jinja2",
+    "fastapi",
+    "uvicorn",
+    "pydantic",
+    "bonzo_bulk.run",
+    "bonzo_bulk.plan",
+    "bonzo_bulk.publishing",
+)
 
 
 def _loaded_after(statement: str) -> list[str]:
