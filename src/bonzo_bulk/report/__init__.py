@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bonzo_bulk._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from bonzo_bulk.report.dashboard import render_dashboard
@@ -14,13 +16,4 @@ _LAZY = {"render_dashboard": "bonzo_bulk.report.dashboard", "write_json_summary"
 __all__ = ["render_dashboard", "write_json_summary"]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module the first time the name is used."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bonzo_bulk.report' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -22,7 +22,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bonzo_bulk._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from bonzo_bulk.sandbox.app import SandboxApp, create_app
@@ -42,13 +44,4 @@ _LAZY = {
 __all__ = ["SandboxApp", "SandboxOptions", "SandboxProcess", "SandboxServer", "create_app"]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module the first time the name is used."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bonzo_bulk.sandbox' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
