@@ -21,7 +21,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,16 +240,3 @@ def contract_rows(contracts: Iterable[PhaseContract]) -> list[tuple[str, str, st
             for line in contract.unchecked
         )
     return rows
-
-
-def describe_unchecked(contracts: Sequence[PhaseContract]) -> list[str]:
-    """One line per phase naming what is known to be mappable but not checked, and how to check it."""
-    lines = []
-    for contract in contracts:
-        if contract.unchecked:
-            lines.append(
-                f"{contract.kind}: not checked (undocumented, not declared): {', '.join(contract.unchecked)} — "
-                "declare them under contract."
-                f"{contract.kind} or run `bonzo-bulk calibrate`"
-            )
-    return lines

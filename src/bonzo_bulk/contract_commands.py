@@ -105,34 +105,27 @@ def calibrate_command(
             if config.contract.file
             else loaded.base_dir / f"{config.integration_type}.contract.yaml"
         )
-        if path.exists() and not accept:
+        received = path.exists() and not accept
+        if received:
             current = load_contract_file(path)
-            same = all(getattr(current, kind).fields == declarations[kind].fields for kind in declarations)
-            if same:
+            if all(getattr(current, kind).fields == declarations[kind].fields for kind in declarations):
                 out.print(f"The contract in {path} still holds: nothing changed.")
                 raise typer.Exit(EXIT_OK)
-            received = path.with_name(path.stem + ".received.yaml")
-            write_contract_file(
-                received,
-                integration=config.integration_type,
-                run_id=result.run_id,
-                target=result.target,
-                records_per_hook=records,
-                phases=declarations,
-            )
-            out.print(
-                f"[bold yellow]The webhook now stores something else than {path} says.[/] The new contract is in "
-                f"{received}: compare the two, then rerun with --accept to replace it."
-            )
-            raise typer.Exit(EXIT_FAILED)
+        written = path.with_name(path.stem + ".received.yaml") if received else path
         write_contract_file(
-            path,
+            written,
             integration=config.integration_type,
             run_id=result.run_id,
             target=result.target,
             records_per_hook=records,
             phases=declarations,
         )
+        if received:
+            out.print(
+                f"[bold yellow]The webhook now stores something else than {path} says.[/] The new contract is in "
+                f"{written}: compare the two, then rerun with --accept to replace it."
+            )
+            raise typer.Exit(EXIT_FAILED)
     out.print(f"Contract written: {path} — review it; every later run that names it is held to it.")
     if config.contract.file is None:
         out.print(f"Add to your config:\n  contract:\n    file: {path}")

@@ -10,7 +10,7 @@ a checked field still fails the run: the thresholds see every failed check.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from bonzo_bulk.models import CheckResult, Diagnosis, PhaseKind
 
@@ -110,8 +110,3 @@ def _explain(
 def _example(failures: Sequence[CheckResult]) -> str:
     first = failures[0]
     return f"e.g. {first.record_name}: expected {first.expected!r}, got {first.actual!r}"
-
-
-def systemic_checks(diagnoses: Iterable[Diagnosis]) -> set[str]:
-    """Names of the checks that a diagnosis already explains."""
-    return {d.check for d in diagnoses}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from bonzo_bulk.bonzo.clock import ClockOffset
@@ -346,13 +345,6 @@ def verify_phase(
             checks.append(verify_invalid(record, delivery, observation))
     checks.extend(verify_unexpected(unexpected))
     return checks
-
-
-def seconds_between(later: datetime | None, earlier: datetime | None) -> float | None:
-    """``later - earlier`` in seconds, or None when either is unknown."""
-    if later is None or earlier is None:
-        return None
-    return (later - earlier).total_seconds()
 
 
 def verify_payloads(

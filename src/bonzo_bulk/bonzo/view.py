@@ -86,10 +86,6 @@ class ProspectView:
     raw: Mapping[str, Any]
 
     @property
-    def id(self) -> int | None:
-        return _as_int(self.raw.get("id"))
-
-    @property
     def owner_id(self) -> int | None:
         """The owner's user id from ``assigned_to`` or ``assigned_user.id`` (the first that is present)."""
         direct = _as_int(self.raw.get("assigned_to"))
