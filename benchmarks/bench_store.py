@@ -96,7 +96,7 @@ def cli_seconds(args: list[str], store_at: str | Path, repeat: int, workdir: Pat
 
 def in_process_seconds(store_at: str | Path, repeat: int, workdir: Path) -> tuple[float, float]:
     """Best seconds of what `history` and `report --last 50` do, in process (no interpreter start-up)."""
-    from bonzo_bulk.report.commands import history, report
+    from bonzo_bulk.report.stored import history, report
 
     history_times, report_times = [], []
     for _ in range(repeat):

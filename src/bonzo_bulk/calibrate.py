@@ -15,7 +15,8 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.config import LoadedConfig
@@ -208,3 +209,83 @@ def loaded_for_calibration(loaded: LoadedConfig, records: int) -> LoadedConfig:
     cleanup = config.cleanup.model_copy(update={"after_run": "always"})
     update = {"test_records": records, "invalid_records": [], "cleanup": cleanup, "distribution": "even"}
     return dataclasses.replace(loaded, config=config.model_copy(update=update))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a calibration run learned: per phase the field findings, the hook's fixed values and its declaration."""
+
+    run_id: str
+    target: str
+    records_per_hook: int
+    findings: dict[PhaseKind, list[FieldFinding]]
+    fixed: dict[PhaseKind, dict[str, Any]]
+    declarations: dict[PhaseKind, PhaseDeclaration]
+    missing: list[PhaseKind]
+    """Phases of which no record arrived: nothing to learn there."""
+
+
+@dataclass(frozen=True)
+class ContractOutcome:
+    """Where the learned contract went: ``written`` (new or ``--accept``), ``unchanged``, or ``received``
+    (it differs from the reviewed file, so it was written beside it as ``<name>.received.yaml``)."""
+
+    state: Literal["written", "unchanged", "received"]
+    path: Path
+    written: Path | None
+
+
+def learn(loaded: LoadedConfig, records: int) -> Calibration:
+    """Send ``records`` records per hook through the normal engine and learn, per phase, what Bonzo stored."""
+    from bonzo_bulk._http import run_async
+    from bonzo_bulk.plan import plan_run
+    from bonzo_bulk.run import execute
+
+    plan = plan_run(loaded_for_calibration(loaded, records))
+    result = run_async(execute(plan))
+    findings = {phase.kind: learn_phase(phase) for phase in result.phases}
+    fixed = {phase.kind: fixed_values(phase) for phase in result.phases}
+    documented = {p.kind: {f.field: f.source for f in p.contract.fields} for p in plan.phases}
+    return Calibration(
+        run_id=result.run_id,
+        target=result.target,
+        records_per_hook=records,
+        findings=findings,
+        fixed=fixed,
+        declarations={kind: declaration(findings[kind], fixed[kind], documented[kind]) for kind in findings},
+        missing=[p.kind for p in result.phases if not any(o.found for o in p.observations)],
+    )
+
+
+def contract_path(loaded: LoadedConfig, out: Path | None) -> Path:
+    """The contract file: ``out``, else the config's ``contract.file``, else ``<integration>.contract.yaml`` by it."""
+    config = loaded.config
+    if out is not None:
+        return out
+    if config.contract.file:
+        return loaded.resolve_path(config.contract.file)
+    return loaded.base_dir / f"{config.integration_type}.contract.yaml"
+
+
+def keep_contract(loaded: LoadedConfig, calibration: Calibration, *, out: Path | None, accept: bool) -> ContractOutcome:
+    """Write the learned contract, unless the reviewed file already says the same; a differing one is
+    written beside it (``.received.yaml``) for review unless ``accept`` replaces it."""
+    from bonzo_bulk.contract import load_contract_file, write_contract_file
+
+    path = contract_path(loaded, out)
+    received = path.exists() and not accept
+    if received:
+        current = load_contract_file(path)
+        declarations = calibration.declarations
+        if all(getattr(current, kind).fields == declarations[kind].fields for kind in declarations):
+            return ContractOutcome("unchanged", path, None)
+    written = path.with_name(path.stem + ".received.yaml") if received else path
+    write_contract_file(
+        written,
+        integration=loaded.config.integration_type,
+        run_id=calibration.run_id,
+        target=calibration.target,
+        records_per_hook=calibration.records_per_hook,
+        phases=calibration.declarations,
+    )
+    return ContractOutcome("received" if received else "written", path, written)

@@ -1,45 +1,24 @@
-"""What every command shares: the config options (from :data:`config.OPTIONS`), errors -> exit codes,
-rich progress and the summary tables. Nothing here runs a stage; it only shows one.
+"""What the terminal shows of a run, for the CLI and the pytest plugin alike: the consoles (stdout and
+stderr, wide in a pipe) and the summary tables. Nothing here runs a stage; it only shows one.
 """
 
 from __future__ import annotations
 
-import enum
-import functools
-import inspect
 import json
-import logging
-import os
-import sys
-import tempfile
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import click
-import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
-from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
-from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult, Verdict, by_record
-from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS
-from bonzo_bulk.secrets import install_log_redaction, redact
-from bonzo_bulk.verdict import RunVerdict
+from bonzo_bulk.secrets import redact
 
 if TYPE_CHECKING:
-    from bonzo_bulk.publishing import Published
-
-if TYPE_CHECKING:
-    from rich.progress import TaskID
-
     from bonzo_bulk.config import LoadedConfig
-
-F = TypeVar("F", bound=Callable[..., Any])
+    from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult
+    from bonzo_bulk.publishing import Published
+    from bonzo_bulk.verdict import RunVerdict
 
 PIPE_WIDTH = 1000
 """Line width when output is not a terminal (pipes, CI logs): wide enough that nothing wraps or is cut."""
@@ -75,206 +54,11 @@ class AdaptiveConsole(Console):
 console = AdaptiveConsole(stderr=True, highlight=False)
 out = AdaptiveConsole(highlight=False, soft_wrap=True)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-ConfigChooser = Callable[[dict[str, Any]], Path | None]
-
-
-def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:
-    """Add ``--config``, ``--allow-literal-secrets`` and every :data:`OPTIONS` flag to a typer command.
-
-    The wrapped function receives ``loaded=LoadedConfig`` instead of the individual flags, so each
-    option is declared once (in ``config.OPTIONS``) and reaches every command the same way. Without
-    ``--config``, ``choose_config(command's other arguments)`` may name the file (``health
-    --integration``); else the default config is used.
-    """
-    signature = inspect.signature(func)
-    kept = [p for p in signature.parameters.values() if p.name != "loaded"]
-    added = [
-        inspect.Parameter(
-            "config",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=typer.Option(
-                None, "--config", "-c", help="YAML config of the bulk test", show_default=str(DEFAULT_CONFIG)
-            ),
-            annotation=Path | None,
-        ),
-        inspect.Parameter(
-            "allow_literal_secrets",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=typer.Option(
-                False, "--allow-literal-secrets", help="run even if the config file holds a literal token (warned)"
-            ),
-            annotation=bool,
-        ),
-    ]
-    for option in OPTIONS:
-        # Numbers arrive as text and are checked with the config, so a bad one is named with its value.
-        kind: Any = enum.StrEnum(option.dest, {c: c for c in option.choices}) if option.choices else str
-        added.append(
-            inspect.Parameter(
-                option.dest,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=typer.Option(
-                    None,
-                    option.flag,
-                    help=option.help,
-                    metavar=None if option.choices else option.kind.__name__.upper(),
-                ),
-                annotation=kind | None,
-            )
-        )
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from bonzo_bulk.config import load_config
-
-        config_path = kwargs.pop("config")
-        allow = kwargs.pop("allow_literal_secrets")
-        overrides = {option.dest: _plain(kwargs.pop(option.dest)) for option in OPTIONS}
-        with handle_errors():
-            if config_path is None:
-                config_path = (choose_config(kwargs) if choose_config else None) or DEFAULT_CONFIG
-            loaded = load_config(config_path, overrides=overrides, allow_literal_secrets=allow)
-            for warning in loaded.warnings:
-                console.print(f"[bold red]{warning}[/]")
-            return func(*args, loaded=loaded, **kwargs)
-
-    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
-    # typer resolves the annotations it is shown; ``loaded`` is not one, so its (heavy) type need not be imported.
-    wrapper.__annotations__ = {k: v for k, v in func.__annotations__.items() if k != "loaded"}
-    return wrapper  # type: ignore[return-value]
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-@contextmanager
-def handle_errors() -> Iterator[None]:
-    """Map bonzo-bulk errors to a one-line message and the documented exit code (never a traceback)."""
-    try:
-        yield
-    except ConfigError as exc:
-        console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}")
-        raise typer.Exit(EXIT_USAGE) from None
-    except Interrupted as exc:
-        console.print(f"[yellow]interrupted[/]: {escape(redact(str(exc)))}")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except BonzoBulkError as exc:
-        console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}")
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        console.print(
-            "[yellow]interrupted[/]: nothing of a run was sent yet, or what was is in the run store; "
-            "`bonzo-bulk history` lists runs and `bonzo-bulk cleanup --run ID --yes` removes one"
-        )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-        raise
-    except Exception as exc:
-        raise typer.Exit(report_unexpected(exc)) from None
-
-
-def report_unexpected(exc: BaseException) -> int:
-    """An error no check foresaw: one line and the path of a log with the (redacted) traceback; exit 3."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    details = redact("".join(traceback.format_exception(exc)))
-    folder = Path(os.environ.get("BONZO_BULK_REPORTS_DIR") or "reports") / "logs"
-    path: Path | None = None
-    for where in (folder, Path(tempfile.gettempdir())):
-        candidate = where / f"bonzo-bulk-error-{stamp}-{os.getpid()}.log"
-        try:
-            where.mkdir(parents=True, exist_ok=True)
-            candidate.write_text(details, encoding="utf-8")
-        except OSError:
-            continue
-        path = candidate
-        break
-    kept = f"; the details are in {path}" if path else ""
-    console.print(
-        f"[bold red]internal error[/] ({type(exc).__name__}: {escape(redact(str(exc))[:200])}){escape(kept)}. "
-        "This is a bug in bonzo-bulk, not in your input: please report it with that file."
-    )
-    return EXIT_INTERNAL
-
-
-def check_log_level(level: str) -> str:
-    """The upper-case level, or a :class:`ConfigError` naming the flag, the value and the levels."""
-    wanted = level.strip().upper()
-    if wanted not in LOG_LEVELS:
-        raise ConfigError(
-            f"--log-level: {level!r} is not a level; use one of {', '.join(LOG_LEVELS)}", key="--log-level"
-        )
-    return wanted
-
-
-def setup_logging(level: str = "WARNING") -> None:
-    """Log lines on stderr, every secret redacted: rich in a terminal, plain ``LEVEL message`` lines in a
-    pipe or CI log (rich's handler would pad each line to the console width). A bad level is a ConfigError."""
-    from rich.logging import RichHandler
-
-    handler: logging.Handler
-    if stream_is_terminal(sys.stderr):
-        handler = RichHandler(console=console, show_path=False, show_time=False)
-        line_format = "%(message)s"
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        line_format = "%(levelname)s %(message)s"
-    logging.basicConfig(level=check_log_level(level), format=line_format, handlers=[handler], force=True)
-    install_log_redaction()
-    logging.getLogger("faker").setLevel(logging.WARNING)
-
-
-class RichProgress:
-    """The run's progress as rich bars: delivery (records) and settling (records found / expected)."""
-
-    def __init__(self, show: bool = True) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description:<10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not show,
-            transient=False,
-        )
-        self._tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> RichProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def stage(self, name: str, total: int | None) -> None:
-        """Start a bar for a stage."""
-        self._tasks[name] = self._progress.add_task(name, total=total)
-
-    def advance(self, name: str, amount: int = 1) -> None:
-        """Move a stage's bar on."""
-        if name in self._tasks:
-            self._progress.advance(self._tasks[name], amount)
-
-    def update(self, name: str, completed: int, total: int | None = None) -> None:
-        """Set a stage's bar."""
-        if name in self._tasks:
-            self._progress.update(self._tasks[name], completed=completed, total=total)
-
-    def note(self, message: str) -> None:
-        """Print a line above the bars."""
-        style = "bold yellow" if "SANDBOX" in message else "bold magenta"
-        self._progress.console.print(f"[{style}]{redact(message)}[/]")
-
 
 def phase_table(phase: PhaseResult) -> Table:
     """The verdict table of one phase: each threshold, its measured value and pass/fail."""
     from bonzo_bulk.metrics import verdict_text
+    from bonzo_bulk.models import Verdict
 
     m = phase.metrics
     title = "Primary hook (lo_email routing)" if phase.kind == "primary" else "Control hook (explicit user_id)"
@@ -314,6 +98,8 @@ def diagnosis_text(diagnosis: Diagnosis) -> str:
 
 def failures_table(failures: Sequence[CheckResult], *, limit: int = 25) -> Table:
     """The failing checks grouped by record: one row per record, each failed check as expected → actual."""
+    from bonzo_bulk.models import by_record
+
     grouped = by_record(failures)
     table = Table(title=f"Failing records ({len(grouped)}, {len(failures)} checks)", title_justify="left")
     table.add_column("record", overflow="fold", no_wrap=True)
@@ -376,11 +162,6 @@ def print_published(published: Published) -> None:
             f"[dim]reports.keep_runs {retention.keep}: removed the reports of {len(retention.pruned)} older run(s), "
             f"{human_bytes(retention.freed_bytes)} freed (`bonzo-bulk prune` does it by hand)[/]"
         )
-
-
-def is_interactive() -> bool:
-    """Whether stderr is a terminal (progress bars only then)."""
-    return sys.stderr.isatty()
 
 
 def loaded_summary(loaded: LoadedConfig) -> str:

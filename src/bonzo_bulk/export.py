@@ -18,14 +18,11 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO
-
-import typer
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import codec
-from bonzo_bulk.store_cli import DEFAULT_STORE, store_option
 
 if TYPE_CHECKING:
     from bonzo_bulk.store.backend import Backend, Row
@@ -177,7 +174,7 @@ def write_ledger(db: Backend, run_id: str, fmt: Format, target: TextIO) -> int:
 
 def export_run(store_at: str | Path, run_id: str, fmt: Format, out: Path | None) -> int:
     """Export one stored run's ledger to ``out`` (stdout when None); return the number of rows written."""
-    from bonzo_bulk.report.commands import open_existing, resolve_run
+    from bonzo_bulk.report.stored import open_existing, resolve_run
 
     with open_existing(store_at) as store:
         resolve_run(store, run_id, flag="RUN_ID")
@@ -191,31 +188,3 @@ def export_run(store_at: str | Path, run_id: str, fmt: Format, out: Path | None)
                 raise ConfigError(
                     f"--out {str(out)!r}: cannot write it ({exc.strerror}); pass another path", key="--out"
                 ) from exc
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``bonzo-bulk export`` to the CLI."""
-
-    @app.command("export")
-    def export_command(
-        run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="the run to export (`bonzo-bulk history`)")],
-        fmt: Annotated[str, typer.Option("--format", help="jsonl (one JSON object per record) or csv")] = "jsonl",
-        out_file: Annotated[Path | None, typer.Option("--out", help="file to write (default: stdout)")] = None,
-        store: Annotated[str, store_option()] = DEFAULT_STORE,
-    ) -> None:
-        """Write a run's full per-record ledger (payload, delivery, prospects, every check), streamed from the store.
-
-        Examples:
-
-          bonzo-bulk export RUN_ID --format jsonl --out ledger.jsonl
-
-          bonzo-bulk export RUN_ID --format csv --out ledger.csv
-        """
-        from bonzo_bulk.console import handle_errors, out
-
-        with handle_errors():
-            if fmt not in ("jsonl", "csv"):
-                raise ConfigError(f"--format {fmt!r}: not a ledger format; use jsonl or csv", key="--format")
-            rows = export_run(store, run_id, "csv" if fmt == "csv" else "jsonl", out_file)
-        if out_file is not None:
-            out.print(f"{rows} rows -> {out_file}")

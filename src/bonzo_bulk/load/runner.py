@@ -418,3 +418,29 @@ async def execute_load(
         notes=notes,
         clock=clock,
     )
+
+
+def run_load(
+    loaded: LoadedConfig,
+    *,
+    kind: Kind,
+    scenario: LoadScenario | StressScenario,
+    distribution: Distribution,
+    out: Path | None = None,
+) -> tuple[LoadOutcome, Path]:
+    """``bonzo-bulk load | stress``: run the scenario, keep it in the run store, render its dashboard.
+
+    Returns the outcome and the dashboard's path (``out``, else ``<reports>/load/<run id>/dashboard.html``).
+    """
+    from bonzo_bulk._http import run_async
+    from bonzo_bulk.load.dashboard import render_load_dashboard
+    from bonzo_bulk.load.results import LoadStore
+
+    outcome = run_async(execute_load(loaded, kind=kind, scenario=scenario, distribution=distribution))
+    with RunStore(store_location_for(loaded)) as store:
+        LoadStore(store).save(outcome)
+        stored = LoadStore(store).load(outcome.run_id)
+    if stored is None:
+        raise BonzoBulkError(f"load run {outcome.run_id} was saved but cannot be read back from the run store")
+    folder = Path(loaded.config.reports_dir) / "load" / outcome.run_id
+    return outcome, render_load_dashboard(stored, out=out or folder / "dashboard.html")

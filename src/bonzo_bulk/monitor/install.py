@@ -272,3 +272,51 @@ def write_plan(plan: InstallPlan, directory: Path, *, force: bool = False) -> li
     for path, (_, text) in zip(paths, plan.files, strict=True):
         path.write_text(text, encoding="utf-8")
     return paths
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """The schedule files written, their folder and the command that activates them."""
+
+    paths: list[Path]
+    folder: Path
+    activate: str
+
+
+def install(
+    backend: Backend,
+    *,
+    every: str,
+    config: Path,
+    out_dir: Path | None,
+    image: str | None,
+    action: str,
+    force: bool,
+) -> Installed:
+    """Write the schedule file(s) that run ``bonzo-bulk monitor run --config CONFIG`` every ``every``.
+
+    The scheduled command is this venv's ``bonzo-bulk`` when there is one beside the interpreter, else
+    ``uv run bonzo-bulk``; the monitor's name, duration bound and notification variables come from the config.
+    """
+    import sys
+
+    from bonzo_bulk.config import load_config
+
+    settings = load_config(config).config
+    executable = Path(sys.executable).with_name("bonzo-bulk")
+    spec = InstallSpec(
+        backend=backend,
+        every=every,
+        name=settings.monitor.name or settings.integration_type,
+        config=str(config),
+        workdir=Path.cwd().resolve(),
+        executable=[str(executable)] if executable.exists() else ["uv", "run", "bonzo-bulk"],
+        max_duration=settings.monitor.max_duration,
+        notify_env=settings.monitor.notify_env,
+        ping_env=settings.monitor.ping_env,
+        image=image,
+        action=action,
+    )
+    plan = plan_install(spec)
+    folder = out_dir or DEFAULT_DIRS[backend]
+    return Installed(write_plan(plan, folder, force=force), folder, plan.activate)

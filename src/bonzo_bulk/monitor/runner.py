@@ -22,7 +22,7 @@ from bonzo_bulk.config import LoadedConfig, environment
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.monitor.message import Outcome, compose, status_line
 from bonzo_bulk.monitor.notify import PingEvent, notification_urls, ping, ping_url, send
-from bonzo_bulk.monitor.policy import Decision, Status, decide, near_limits
+from bonzo_bulk.monitor.policy import AlertState, Decision, Status, decide, near_limits
 from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
 from bonzo_bulk.plan import plan_run
 from bonzo_bulk.publishing import publish
@@ -50,6 +50,16 @@ class MonitorReport:
 def monitor_name(loaded: LoadedConfig) -> str:
     """The monitor's name: ``monitor.name``, else the integration."""
     return loaded.config.monitor.name or loaded.config.integration_type
+
+
+def monitor_status(
+    loaded: LoadedConfig, *, limit: int
+) -> tuple[str, AlertState, list[tuple[MonitorRun, list[Delivery]]]]:
+    """A monitor's name, alert state and its latest ``limit`` runs with what each sent."""
+    name = monitor_name(loaded)
+    with RunStore(store_location_for(loaded)) as store:
+        monitors = MonitorStore(store)
+        return name, monitors.load_state(name), monitors.runs(name, limit=limit)
 
 
 def monitor_run(

@@ -60,6 +60,17 @@ class PruneReport:
         return self.file_bytes + self.store_bytes_freed
 
 
+def configured_keep(store_path: Path) -> int:
+    """``reports.keep_runs`` of the latest run's config (so a bare ``prune`` honours it), else the default."""
+    if not store_path.is_file():
+        return DEFAULT_KEEP_RUNS
+    with RunStore(store_path) as store:
+        latest = store.latest_run_id()
+        section = store.config_snapshot(latest).get("reports") if latest else None
+    keep = section.get("keep_runs") if isinstance(section, dict) else None
+    return keep if isinstance(keep, int) and keep >= 1 else DEFAULT_KEEP_RUNS
+
+
 def human_bytes(count: int) -> str:
     """``4.8 MB``-style sizes (decimal units, like ``du --si``).
 

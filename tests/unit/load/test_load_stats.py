@@ -142,7 +142,7 @@ def test_knee_is_the_last_rate_sustained_before_the_first_break() -> None:
 
 def test_the_cli_process_never_imports_locust_or_gevent() -> None:
     code = (
-        "import sys, bonzo_bulk.cli, bonzo_bulk.load.command, bonzo_bulk.load.runner, bonzo_bulk.load.dashboard;"
+        "import sys, bonzo_bulk.cli, bonzo_bulk.cli.load, bonzo_bulk.load.runner, bonzo_bulk.load.dashboard;"
         "bad = [m for m in ('locust', 'gevent') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)

@@ -11,8 +11,8 @@ from sandbox_helpers import lead, start_sandbox
 
 from bonzo_bulk.errors import ConfigError, SandboxError
 from bonzo_bulk.sandbox import SandboxOptions
-from bonzo_bulk.sandbox.command import build_options
 from bonzo_bulk.sandbox.intake import Capacity
+from bonzo_bulk.sandbox.standalone import build_options
 
 
 async def _created_at(tmp_path: Path, capacity: float | None, leads: int) -> list[float]:

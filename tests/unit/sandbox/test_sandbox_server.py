@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from bonzo_bulk.cli import app as cli_app
 from bonzo_bulk.errors import ConfigError, SandboxError
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.sandbox.command import serve
+from bonzo_bulk.sandbox.standalone import serve
 from bonzo_bulk.settings import ProcessingDelayModel
 
 

@@ -1,37 +1,39 @@
-"""The ``bonzo-bulk monitor`` command group: ``run`` (one scheduled run), ``install`` (schedule files), ``status``."""
+"""``bonzo-bulk monitor run | install | status``: scheduled monitoring (the logic is :mod:`bonzo_bulk.monitor`)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bonzo_bulk.console import config_options, console, handle_errors, out, print_result, setup_logging
+from bonzo_bulk.cli.exits import handle_errors
+from bonzo_bulk.cli.options import config_options, log_level_option
+from bonzo_bulk.console import console, out
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.models import to_jsonable
-from bonzo_bulk.monitor.install import BACKENDS, DEFAULT_DIRS, Backend, InstallSpec, plan_install, write_plan
+from bonzo_bulk.monitor.install import BACKENDS, Backend
 from bonzo_bulk.options import DEFAULT_CONFIG
 from bonzo_bulk.secrets import redact
 
 if TYPE_CHECKING:
     from bonzo_bulk.config import LoadedConfig
 
-app = typer.Typer(
+monitor_app = typer.Typer(
     help="Scheduled monitoring: one bounded run per tick of cron / systemd / GitHub / Kubernetes, alerts via apprise.",
     no_args_is_help=True,
 )
 
 
+@monitor_app.command("run")
+@config_options
 def run_command(
     *,
     fail_on_regression: bool = typer.Option(
         False, "--fail-on-regression", help="exit 1 when the run regressed (else a regression is 'degraded', exit 0)"
     ),
     json_output: bool = typer.Option(False, "--json", help="print the monitor run as JSON"),
-    log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR"),
+    log_level: str = log_level_option(),
     loaded: LoadedConfig,
 ) -> None:
     """One monitor run: the bulk test within monitor.max_duration, the alert policy, notifications, pings.
@@ -46,7 +48,10 @@ def run_command(
 
       bonzo-bulk monitor run --test-records 5 --faults tests/configs/faults/broken_integration.yaml
     """
+    from bonzo_bulk.cli.terminal import setup_logging
+    from bonzo_bulk.console import print_result
     from bonzo_bulk.findings import diagnoses, fixes
+    from bonzo_bulk.models import to_jsonable
     from bonzo_bulk.monitor.message import status_line
     from bonzo_bulk.monitor.runner import monitor_run
 
@@ -90,10 +95,7 @@ def run_command(
     raise typer.Exit(report.exit_code)
 
 
-app.command("run")(config_options(run_command))
-
-
-@app.command("install")
+@monitor_app.command("install")
 def install_command(
     cron: Annotated[bool, typer.Option("--cron", help="a crontab line")] = False,
     systemd: Annotated[bool, typer.Option("--systemd", help="a systemd service + timer")] = False,
@@ -120,7 +122,7 @@ def install_command(
 
       bonzo-bulk monitor install --k8s --every 1h --image registry.example/bonzo-bulk:1.0
     """
-    from bonzo_bulk.config import load_config
+    from bonzo_bulk.monitor.install import install
 
     chosen: list[Backend] = [b for b, on in zip(BACKENDS, (cron, systemd, github, k8s), strict=True) if on]
     with handle_errors():
@@ -130,31 +132,21 @@ def install_command(
                 + (f" (got {', '.join('--' + c for c in chosen)})" if chosen else ""),
                 key="--cron",
             )
-        backend = chosen[0]
-        loaded = load_config(config)
-        settings = loaded.config.monitor
-        executable = Path(sys.executable).with_name("bonzo-bulk")
-        spec = InstallSpec(
-            backend=backend,
+        done = install(
+            chosen[0],
             every=every,
-            name=settings.name or loaded.config.integration_type,
-            config=str(config),
-            workdir=Path.cwd().resolve(),
-            executable=[str(executable)] if executable.exists() else ["uv", "run", "bonzo-bulk"],
-            max_duration=settings.max_duration,
-            notify_env=settings.notify_env,
-            ping_env=settings.ping_env,
+            config=config,
+            out_dir=out_dir,
             image=image,
             action=action,
+            force=force,
         )
-        paths = write_plan(plan_install(spec), out_dir or DEFAULT_DIRS[backend], force=force)
-    for path in paths:
+    for path in done.paths:
         out.print(f"wrote {path}", markup=False, highlight=False)
-    folder = out_dir or DEFAULT_DIRS[backend]
-    out.print(f"activate: cd {folder} && {plan_install(spec).activate}", markup=False, highlight=False)
+    out.print(f"activate: cd {done.folder} && {done.activate}", markup=False, highlight=False)
 
 
-@app.command("status")
+@monitor_app.command("status")
 def status_command(
     config: Annotated[Path, typer.Option("--config", "-c", help="the monitor's YAML config")] = DEFAULT_CONFIG,
     limit: Annotated[int, typer.Option("--limit", min=1, help="how many recent monitor runs to list")] = 10,
@@ -166,18 +158,10 @@ def status_command(
       bonzo-bulk monitor status --config tests/configs/monitorbase_test_config.yaml
     """
     from bonzo_bulk.config import load_config
-    from bonzo_bulk.monitor.runner import monitor_name
-    from bonzo_bulk.monitor.state import MonitorStore
-    from bonzo_bulk.run import store_location_for
-    from bonzo_bulk.store import RunStore
+    from bonzo_bulk.monitor.runner import monitor_status
 
     with handle_errors():
-        loaded = load_config(config)
-        name = monitor_name(loaded)
-        with RunStore(store_location_for(loaded)) as store:
-            monitors = MonitorStore(store)
-            state = monitors.load_state(name)
-            runs = monitors.runs(name, limit=limit)
+        name, state, runs = monitor_status(load_config(config), limit=limit)
     if not runs:
         console.print(f"monitor {name}: no runs yet; `bonzo-bulk monitor run --config {config}` starts one")
         return

@@ -1,4 +1,6 @@
-"""What ``bonzo-bulk report | history | baseline`` do, kept apart from the typer wiring in ``cli.py``.
+"""Stored runs for the front doors: open a store, pick a run, render its dashboard, list history, mark baselines.
+
+What ``bonzo-bulk report | history | baseline | export`` do; the typer wiring is in ``cli/report.py``.
 
 Bad input raises :class:`ConfigError` (exit 2) naming the flag, the value and the fix.
 """
@@ -8,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import ValidationError
-from rich import box
-from rich.table import Table
 
 from bonzo_bulk.errors import ConfigError, StoreError
 from bonzo_bulk.regression import compare
@@ -131,43 +131,3 @@ def baselines(store_at: str | Path, *, integration: str | None) -> list[RunSumma
     with open_existing(store_at) as store:
         runs = store.list_runs(integration=integration, limit=1_000_000)
     return [s for s in runs if s.is_baseline]
-
-
-def _rate(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
-def history_table(runs: list[RunSummary]) -> Table:
-    """A compact rich table of run summaries (newest first as given); ★ marks a baseline."""
-    integrations = sorted({r.integration for r in runs})
-    targets = sorted({r.target for r in runs})
-    title = f"bonzo-bulk runs of {', '.join(integrations)} on {', '.join(targets)} (★ baseline, — unfinished)"
-    table = Table(
-        title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=True
-    )
-    run_width = max((len(r.run_id) + (2 if r.is_baseline else 0) for r in runs), default=3)
-    table.add_column("run", no_wrap=True, min_width=run_width)
-    table.add_column("started", no_wrap=True)
-    mixed = len(integrations) > 1 or len(targets) > 1
-    if mixed:
-        table.add_column("integration / target", overflow="fold")
-    table.add_column("pass", no_wrap=True)
-    for column in ("recs", "deliv", "creat", "assign", "map", "p95", "API/rec"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for run in runs:
-        verdict = "[yellow]—[/]" if run.passed is None else ("[green]PASS[/]" if run.passed else "[red]FAIL[/]")
-        cells = [run.run_id + (" ★" if run.is_baseline else ""), run.started_at.strftime("%m-%d %H:%M")]
-        if mixed:
-            cells.append(f"{run.integration} / {run.target}")
-        cells += [
-            verdict,
-            str(run.records),
-            _rate(run.delivery_rate),
-            _rate(run.creation_rate),
-            _rate(run.assignment_accuracy),
-            _rate(run.mapping_accuracy),
-            "—" if run.p95_processing_ms is None else f"{run.p95_processing_ms / 1000:,.1f}s",
-            "—" if run.api_requests_per_record is None else f"{run.api_requests_per_record:.2f}",
-        ]
-        table.add_row(*cells)
-    return table

@@ -1,4 +1,4 @@
-"""``bonzo-bulk load``, ``bonzo-bulk stress`` and ``bonzo-bulk load-worker``: thin typer commands over the runner.
+"""``bonzo-bulk load``, ``stress`` and ``load-worker``: flags and output over :func:`bonzo_bulk.load.runner.run_load`.
 
 Nothing here imports Locust: the senders run in child processes (:mod:`bonzo_bulk.load.child`).
 """
@@ -12,13 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
-from bonzo_bulk.console import EXIT_USAGE, config_options, console, handle_errors, loaded_summary, out, setup_logging
+from bonzo_bulk.cli.exits import EXIT_USAGE, handle_errors
+from bonzo_bulk.cli.options import config_options, json_option, log_level_option
+from bonzo_bulk.console import console, out
 from bonzo_bulk.errors import ConfigError
 
 if TYPE_CHECKING:
     from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.load.child import Distribution
+    from bonzo_bulk.load.outcome import Kind
+    from bonzo_bulk.load.scenario import LoadScenario, StressScenario
 
 ScenarioFlag = typer.Option(None, "--scenario", "-s", help="scenario YAML (stages, thresholds, senders)")
 ProcessesFlag = typer.Option(None, "--processes", help="Locust worker processes on this machine (default 1)")
@@ -26,12 +30,11 @@ MasterFlag = typer.Option(False, "--master", help="run a Locust master and wait 
 ExpectFlag = typer.Option(1, "--expect-workers", min=1, help="with --master: how many worker processes to wait for")
 BindFlag = typer.Option("127.0.0.1", "--master-bind-host", help="with --master: interface workers connect to")
 PortFlag = typer.Option(0, "--master-port", min=0, max=65535, help="with --master: the port workers connect to")
-JsonFlag = typer.Option(False, "--json", help="print the load summary as JSON on stdout")
-LogFlag = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR")
 OutFlag = typer.Option(None, "--out", help="dashboard HTML file (default <reports>/load/<run id>/dashboard.html)")
+JSON_HELP = "print the load summary as JSON on stdout"
 
 
-def _distribution(scenario_processes: int, master: bool, expect: int, host: str, port: int) -> Any:
+def _distribution(scenario_processes: int, master: bool, expect: int, host: str, port: int) -> Distribution:
     from bonzo_bulk.load.child import Distribution
 
     if master and port == 0:
@@ -42,24 +45,20 @@ def _distribution(scenario_processes: int, master: bool, expect: int, host: str,
 
 
 def _run(
-    loaded: LoadedConfig, kind: str, scenario: Any, distribution: Any, json_output: bool, out_file: Path | None
+    loaded: LoadedConfig,
+    kind: Kind,
+    scenario: LoadScenario | StressScenario,
+    distribution: Distribution,
+    json_output: bool,
+    out_file: Path | None,
 ) -> None:
-    from bonzo_bulk._http import run_async
-    from bonzo_bulk.load.dashboard import render_load_dashboard
-    from bonzo_bulk.load.results import LoadStore, summary_document
-    from bonzo_bulk.load.runner import execute_load
-    from bonzo_bulk.run import store_location_for
-    from bonzo_bulk.store import RunStore
+    from bonzo_bulk.console import loaded_summary
+    from bonzo_bulk.load.results import summary_document
+    from bonzo_bulk.load.runner import run_load
 
     console.print(loaded_summary(loaded).split(":")[0] + f": {kind} scenario {scenario.name!r}, target {loaded.target}")
     with handle_errors():
-        outcome = run_async(execute_load(loaded, kind=kind, scenario=scenario, distribution=distribution))  # type: ignore[arg-type]
-        with RunStore(store_location_for(loaded)) as store:
-            LoadStore(store).save(outcome)
-            stored = LoadStore(store).load(outcome.run_id)
-        assert stored is not None
-        folder = Path(loaded.config.reports_dir) / "load" / outcome.run_id
-        dashboard = render_load_dashboard(stored, out=out_file or folder / "dashboard.html")
+        outcome, dashboard = run_load(loaded, kind=kind, scenario=scenario, distribution=distribution, out=out_file)
     if json_output:
         out.print_json(json.dumps({**summary_document(outcome), "dashboard": str(dashboard)}))
     else:
@@ -76,6 +75,8 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 def print_outcome(summary: dict[str, Any]) -> None:
     """The terminal summary: one row per stage (or step), the accounting, the knee and the verdict."""
+    from rich.table import Table
+
     table = Table(title=f"{summary['kind']} · {summary['scenario']} · run {summary['run_id']}", title_justify="left")
     for column in (
         "stage",
@@ -140,8 +141,8 @@ def load_command(
     expect_workers: int = ExpectFlag,
     master_bind_host: str = BindFlag,
     master_port: int = PortFlag,
-    json_output: bool = JsonFlag,
-    log_level: str = LogFlag,
+    json_output: bool = json_option(JSON_HELP),
+    log_level: str = log_level_option(),
     out_file: Path | None = OutFlag,
     loaded: LoadedConfig,
 ) -> None:
@@ -157,6 +158,7 @@ def load_command(
 
       bonzo-bulk load --scenario tests/configs/load/smoke.yaml --master --expect-workers 2 --master-port 5557
     """
+    from bonzo_bulk.cli.terminal import setup_logging
     from bonzo_bulk.load.scenario import check_generator, load_scenario
 
     setup_logging(log_level)
@@ -183,8 +185,8 @@ def stress_command(
     expect_workers: int = ExpectFlag,
     master_bind_host: str = BindFlag,
     master_port: int = PortFlag,
-    json_output: bool = JsonFlag,
-    log_level: str = LogFlag,
+    json_output: bool = json_option(JSON_HELP),
+    log_level: str = log_level_option(),
     out_file: Path | None = OutFlag,
     loaded: LoadedConfig,
 ) -> None:
@@ -200,6 +202,7 @@ def stress_command(
 
       bonzo-bulk stress --scenario tests/configs/load/stress.yaml --json
     """
+    from bonzo_bulk.cli.terminal import setup_logging
     from bonzo_bulk.load.scenario import check_generator, stress_scenario
 
     setup_logging(log_level)
@@ -238,10 +241,3 @@ def load_worker_command(
     except OSError as exc:
         console.print(f"[bold red]error:[/] cannot start Locust: {exc.strerror}")
         raise typer.Exit(EXIT_USAGE) from exc
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``load``, ``stress`` and ``load-worker`` to the ``bonzo-bulk`` app."""
-    app.command("load")(load_command)
-    app.command("stress")(stress_command)
-    app.command("load-worker")(load_worker_command)

@@ -1,4 +1,4 @@
-"""``bonzo-bulk sandbox``: serve a seeded sandbox until Ctrl-C (the CLI command is a thin call into this)."""
+"""Serve a seeded sandbox until Ctrl-C, standalone (what ``bonzo-bulk sandbox`` calls), and its options."""
 
 from __future__ import annotations
 

@@ -1,28 +1,14 @@
-"""``bonzo-bulk store migrate | copy`` and the ``--store`` option every history reader shares.
-
-The ``--store`` option comes from the one ``store-url`` declaration in ``config.OPTIONS`` (its
-help and its environment variable), so ``report``, ``history`` and ``baseline`` read the same
-store ``run`` writes when ``BONZO_BULK_STORE_URL`` is set.
-"""
+"""``bonzo-bulk store migrate | copy``: run-store upkeep (the logic is :mod:`bonzo_bulk.store.transfer`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from bonzo_bulk.console import handle_errors, out
-from bonzo_bulk.options import OPTIONS
-from bonzo_bulk.store import DEFAULT_STORE_PATH
-
-_STORE = next(option for option in OPTIONS if option.name == "store-url")
-DEFAULT_STORE = str(DEFAULT_STORE_PATH)
-
-
-def store_option() -> Any:
-    """``--store`` / ``--store-url`` (env ``BONZO_BULK_STORE_URL``): a SQLite path or a postgresql:// URL."""
-    return typer.Option("--store", _STORE.flag, envvar=_STORE.env, help=_STORE.help, show_envvar=True)
-
+from bonzo_bulk.cli.exits import handle_errors
+from bonzo_bulk.cli.options import DEFAULT_STORE, store_option
+from bonzo_bulk.console import out
 
 store_app = typer.Typer(
     help="Run-store upkeep: apply schema migrations, copy history between SQLite and PostgreSQL.",

@@ -1,52 +1,24 @@
 """``bonzo-bulk prune``: delete old runs' report files (and, if asked, their store rows) to free the disk.
 
-The logic is :func:`bonzo_bulk.report.retention.prune`; this module is only the typer wiring and output.
+The logic is :func:`bonzo_bulk.report.retention.prune`; this module is only the flags and the output.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bonzo_bulk.console import handle_errors, out
-from bonzo_bulk.report.retention import DEFAULT_KEEP_RUNS, PruneReport, human_bytes, prune
-from bonzo_bulk.store import DEFAULT_STORE_PATH, RunStore
+from bonzo_bulk.cli.exits import handle_errors
+from bonzo_bulk.cli.options import DEFAULT_STORE
+from bonzo_bulk.console import out
+
+if TYPE_CHECKING:
+    from bonzo_bulk.report.retention import PruneReport
 
 HEALTH_DIR = "integration_health_reports"
-
-
-def configured_keep(store_path: Path) -> int:
-    """``reports.keep_runs`` of the latest run's config (so a bare ``prune`` honours it), else the default."""
-    if not store_path.is_file():
-        return DEFAULT_KEEP_RUNS
-    with RunStore(store_path) as store:
-        latest = store.latest_run_id()
-        section = store.config_snapshot(latest).get("reports") if latest else None
-    keep = section.get("keep_runs") if isinstance(section, dict) else None
-    return keep if isinstance(keep, int) and keep >= 1 else DEFAULT_KEEP_RUNS
-
-
-def _print(report: PruneReport, health_dir: Path) -> None:
-    verb = "would remove" if report.dry_run else "removed"
-    for run in report.pruned:
-        rows = " and its store rows" if run.store_rows else ""
-        size = human_bytes(run.file_bytes)
-        out.print(f"{verb} run {run.run_id} ({run.integration}): {len(run.files)} file(s){rows}, {size}")
-        for path in run.files:
-            out.print(f"  {path}")
-    for run_id in report.protected:
-        out.print(f"kept run {run_id}: a baseline or unfinished run is never pruned")
-    for note in report.notes:
-        out.print(f"[yellow]{note}[/]")
-    store = f" + {human_bytes(report.store_bytes_freed)} of the run store" if report.store_bytes_freed else ""
-    total = (
-        f"{verb} {len(report.pruned)} run(s): {human_bytes(report.file_bytes)} of reports{store} "
-        f"{'would be ' if report.dry_run else ''}freed; kept the newest {len(report.kept)} run(s) in {health_dir}"
-    )
-    out.print(total if report.pruned else f"nothing to prune: {len(report.kept)} run(s), keeping {report.keep}")
 
 
 def prune_command(
@@ -63,7 +35,7 @@ def prune_command(
             "--from-store", help="also delete the pruned runs' rows from the run store (they leave history and trends)"
         ),
     ] = False,
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = DEFAULT_STORE_PATH,
+    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = Path(DEFAULT_STORE),
     json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of lines")] = False,
 ) -> None:
     """Delete the report files (JSON summary, dashboard) of all but the newest runs; never the baseline's.
@@ -79,6 +51,8 @@ def prune_command(
 
       bonzo-bulk prune --keep 10 --from-store
     """
+    from bonzo_bulk.report.retention import configured_keep, prune
+
     health_dir = store.parent / HEALTH_DIR
     with handle_errors():
         report = prune(store, health_dir, keep=keep or configured_keep(store), dry_run=dry_run, from_store=from_store)
@@ -109,6 +83,23 @@ def prune_command(
     _print(report, health_dir)
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``prune`` to the ``bonzo-bulk`` app."""
-    app.command("prune")(prune_command)
+def _print(report: PruneReport, health_dir: Path) -> None:
+    from bonzo_bulk.report.retention import human_bytes
+
+    verb = "would remove" if report.dry_run else "removed"
+    for run in report.pruned:
+        rows = " and its store rows" if run.store_rows else ""
+        size = human_bytes(run.file_bytes)
+        out.print(f"{verb} run {run.run_id} ({run.integration}): {len(run.files)} file(s){rows}, {size}")
+        for path in run.files:
+            out.print(f"  {path}")
+    for run_id in report.protected:
+        out.print(f"kept run {run_id}: a baseline or unfinished run is never pruned")
+    for note in report.notes:
+        out.print(f"[yellow]{note}[/]")
+    store = f" + {human_bytes(report.store_bytes_freed)} of the run store" if report.store_bytes_freed else ""
+    total = (
+        f"{verb} {len(report.pruned)} run(s): {human_bytes(report.file_bytes)} of reports{store} "
+        f"{'would be ' if report.dry_run else ''}freed; kept the newest {len(report.kept)} run(s) in {health_dir}"
+    )
+    out.print(total if report.pruned else f"nothing to prune: {len(report.kept)} run(s), keeping {report.keep}")

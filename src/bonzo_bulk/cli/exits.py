@@ -1,0 +1,78 @@
+"""Exit codes and the one place errors become them: a one-line message, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from bonzo_bulk.console import console
+from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
+from bonzo_bulk.secrets import redact
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _is_cli_signal(exc: BaseException) -> bool:
+    """typer's (or, with an older typer, click's) exit, abort and usage errors: they carry their own exit code."""
+    if isinstance(exc, typer.Exit | typer.Abort | getattr(typer, "TyperException", typer.Exit)):
+        return True
+    click = sys.modules.get("click")  # only an older typer raises click's own; it is imported then
+    return click is not None and isinstance(exc, click.exceptions.Exit | click.ClickException | click.exceptions.Abort)
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Map bonzo-bulk errors to a one-line message and the documented exit code (never a traceback)."""
+    try:
+        yield
+    except ConfigError as exc:
+        console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except Interrupted as exc:
+        console.print(f"[yellow]interrupted[/]: {escape(redact(str(exc)))}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BonzoBulkError as exc:
+        console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        console.print(
+            "[yellow]interrupted[/]: nothing of a run was sent yet, or what was is in the run store; "
+            "`bonzo-bulk history` lists runs and `bonzo-bulk cleanup --run ID --yes` removes one"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        if _is_cli_signal(exc):
+            raise
+        raise typer.Exit(report_unexpected(exc)) from None
+
+
+def report_unexpected(exc: BaseException) -> int:
+    """An error no check foresaw: one line and the path of a log with the (redacted) traceback; exit 3."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    details = redact("".join(traceback.format_exception(exc)))
+    folder = Path(os.environ.get("BONZO_BULK_REPORTS_DIR") or "reports") / "logs"
+    path: Path | None = None
+    for where in (folder, Path(tempfile.gettempdir())):
+        candidate = where / f"bonzo-bulk-error-{stamp}-{os.getpid()}.log"
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            candidate.write_text(details, encoding="utf-8")
+        except OSError:
+            continue
+        path = candidate
+        break
+    kept = f"; the details are in {path}" if path else ""
+    console.print(
+        f"[bold red]internal error[/] ({type(exc).__name__}: {escape(redact(str(exc))[:200])}){escape(kept)}. "
+        "This is a bug in bonzo-bulk, not in your input: please report it with that file."
+    )
+    return EXIT_INTERNAL

@@ -1,0 +1,260 @@
+"""``bonzo-bulk run | health`` (a whole run) and ``generate | records`` (plan it, write it or only deliver it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from bonzo_bulk.cli.exits import EXIT_FAILED, EXIT_OK, handle_errors
+from bonzo_bulk.cli.options import SELF_CONTAINED_HELP, config_options, json_option, log_level_option, with_config
+from bonzo_bulk.console import console, out
+from bonzo_bulk.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from bonzo_bulk.config import LoadedConfig
+
+OutDir = typer.Option(None, "--out", help="folder for the dry-run files (default <reports>/generated)")
+
+
+@config_options
+def run_command(
+    *,
+    json_output: bool = json_option("print the run's JSON summary on stdout"),
+    log_level: str = log_level_option(),
+    fail_on_regression: bool = typer.Option(
+        False, "--fail-on-regression", help="exit 1 when the run regressed against the baseline run"
+    ),
+    self_contained: bool = typer.Option(False, "--self-contained", help=SELF_CONTAINED_HELP),
+    loaded: LoadedConfig,
+) -> None:
+    """Run one bulk test end to end: generate, deliver, settle, verify, report.
+
+    Examples:
+
+      bonzo-bulk run --config tests/configs/monitorbase_test_config.yaml
+
+      bonzo-bulk run --test-records 500 --concurrency 32 --faults tests/configs/faults/wrong_owner.yaml
+
+    Exit 0 passed, 1 failed (a threshold, or a regression with --fail-on-regression), 2 bad usage or config;
+    the last line names the verdict, e.g. "FAILED (regression)".
+    """
+    from rich.markup import escape
+
+    from bonzo_bulk.cli.terminal import RichProgress, is_interactive, setup_logging
+    from bonzo_bulk.console import loaded_summary, print_published, print_result, print_verdict
+    from bonzo_bulk.publishing import publish_best_effort
+    from bonzo_bulk.run import run_bulk
+
+    setup_logging(log_level)
+    console.print(loaded_summary(loaded))
+    with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
+        result = run_bulk(loaded, progress=progress)
+    outcome = publish_best_effort(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
+    published = outcome.published
+    regressions = published.regressions if published else ()
+    if json_output:
+        from bonzo_bulk.report.summary import summary_document, summary_text
+
+        document = summary_document(result, regressions=regressions, store=published.store if published else None)
+        out.print_json(summary_text(document, indent=None))
+    else:
+        print_result(result)
+        if published:
+            print_published(published)
+        print_verdict(result, outcome.verdict)
+    if outcome.report_error is not None:
+        console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
+    raise typer.Exit(outcome.exit_code)
+
+
+def _integration_config(arguments: dict[str, Any]) -> Path | None:
+    """``health --integration NAME`` without ``--config``: ``tests/configs/NAME_test_config.yaml``."""
+    integration = arguments.get("integration")
+    if integration is None:
+        return None
+    path = Path("tests/configs") / f"{integration}_test_config.yaml"
+    if not path.is_file():
+        known = sorted(p.name.removesuffix("_test_config.yaml") for p in path.parent.glob("*_test_config.yaml"))
+        raise ConfigError(
+            f"--integration {integration}: no config {path}; known: {', '.join(known) or 'none'} "
+            "(or pass --config FILE)",
+            key="--integration",
+        )
+    return path
+
+
+@with_config(choose_config=_integration_config)
+def health_command(
+    *,
+    integration: str | None = typer.Option(
+        None, "--integration", help="integration to check; selects tests/configs/<name>_test_config.yaml"
+    ),
+    json_output: bool = json_option(),
+    log_level: str = log_level_option(),
+    loaded: LoadedConfig,
+) -> None:
+    """Standalone health check for cron or CI: the whole run, a JSON health report and a one-screen verdict.
+
+    Exit 0 healthy, 1 a threshold failed (or an enforced regression), 2 bad usage or config.
+
+    Examples:
+
+      bonzo-bulk health --integration monitorbase
+
+      bonzo-bulk health --integration monitorbase --config tests/configs/monitorbase_test_config.yaml --json
+    """
+    from rich.markup import escape
+
+    from bonzo_bulk.cli.terminal import RichProgress, is_interactive, setup_logging
+    from bonzo_bulk.console import (
+        failures_table,
+        loaded_summary,
+        phase_table,
+        print_published,
+        print_verdict,
+    )
+    from bonzo_bulk.publishing import publish_best_effort
+    from bonzo_bulk.report.summary import summary_document, summary_text
+    from bonzo_bulk.run import run_bulk
+
+    setup_logging(log_level)
+    with handle_errors():
+        if integration is not None and loaded.config.integration_type != integration:
+            raise ConfigError(
+                f"--integration {integration} but the config says integration_type "
+                f"{loaded.config.integration_type!r}; drop one, or pass the {integration} config",
+                key="--integration",
+            )
+        console.print(loaded_summary(loaded))
+        with RichProgress(show=is_interactive() and not json_output) as progress:
+            result = run_bulk(loaded, progress=progress)
+    outcome = publish_best_effort(result, loaded)
+    published = outcome.published
+    regressions = published.regressions if published else ()
+    if json_output:
+        document = summary_document(result, regressions=regressions, store=published.store if published else None)
+        if published:
+            document["health_report"] = str(published.summary_json)
+            document["dashboard"] = str(published.dashboard)
+        out.print_json(summary_text(document, indent=None))
+    else:
+        for phase in result.phases:
+            out.print(phase_table(phase))
+            failures = phase.failures()
+            if failures:
+                out.print(failures_table(failures, limit=5))
+        if published:
+            print_published(published)
+        healthy = "[bold green]HEALTHY[/]" if not outcome.verdict.failed else "[bold red]UNHEALTHY[/]"
+        print_verdict(result, outcome.verdict, subject=f"{result.integration} {healthy} — run")
+    if outcome.report_error is not None:
+        console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
+    raise typer.Exit(outcome.exit_code)
+
+
+@config_options
+def generate_command(
+    *,
+    dry_run: bool = typer.Option(False, "--dry-run", help="send nothing: write the payloads (JSONL) and distribution"),
+    out_dir: Path | None = OutDir,
+    json_output: bool = json_option(),
+    log_level: str = log_level_option(),
+    loaded: LoadedConfig,
+) -> None:
+    """Build a run's records and payloads; deliver them (recorded in the run store), or with --dry-run only write them.
+
+    Examples:
+
+      bonzo-bulk generate --dry-run --config tests/configs/monitorbase_test_config.yaml
+
+      bonzo-bulk generate --test-records 50 --seed 7 --dry-run --out /tmp/plan
+
+      bonzo-bulk generate --config tests/configs/monitorbase_test_config.yaml   # sends (sandbox without credentials)
+    """
+    from bonzo_bulk._http import run_async
+    from bonzo_bulk.cli.terminal import RichProgress, delivery_table, is_interactive, print_target, setup_logging
+    from bonzo_bulk.console import loaded_summary
+    from bonzo_bulk.deliver_only import below_threshold, delivery_rows, send_plan
+    from bonzo_bulk.generate import distribution, write_plan
+    from bonzo_bulk.plan import plan_run
+
+    setup_logging(log_level)
+    console.print(loaded_summary(loaded))
+    with handle_errors():
+        plan = plan_run(loaded)
+        if dry_run:
+            files = write_plan(plan, out_dir or Path(loaded.config.reports_dir) / "generated")
+            spread = distribution(plan)
+            if json_output:
+                out.print_json(
+                    json.dumps(
+                        {"payloads": str(files.payloads), "distribution_file": str(files.distribution), **spread}
+                    )
+                )
+            else:
+                out.print(_distribution_table(spread))
+                out.print(f"dry run: nothing sent. {files.records} payloads: {files.payloads}")
+                out.print(f"distribution: {files.distribution}")
+            raise typer.Exit(EXIT_OK)
+        with RichProgress(show=is_interactive() and not json_output) as progress:
+            sent = run_async(send_plan(plan, progress, on_endpoints=print_target))
+    rows = delivery_rows(plan, sent)
+    failed = below_threshold(loaded, rows)
+    if json_output:
+        out.print_json(json.dumps({"run_id": sent.run_id, "target": sent.target, "phases": rows}))
+    else:
+        out.print(delivery_table(rows, f"Delivery of run {sent.run_id} ({sent.target})"))
+        verdict = "[bold red]below[/]" if failed else "[green]meets[/]"
+        out.print(f"acceptance {verdict} the delivery threshold ({100 * loaded.config.thresholds.delivery_rate:.0f}%)")
+        out.print(f"recorded in the run store; remove with: bonzo-bulk cleanup --run {sent.run_id} --yes")
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _distribution_table(spread: dict[str, Any]) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"Planned run {spread['run_id']} ({spread['distribution']})", title_justify="left")
+    for column in ("phase", "user_id", "email", "team_id", "records"):
+        table.add_column(column, justify="right" if column in ("user_id", "team_id", "records") else "left")
+    for kind, phase in spread["phases"].items():
+        for user in phase["per_user"]:
+            table.add_row(kind, str(user["user_id"]), user["email"], str(user["team_id"]), str(user["records"]))
+        if phase["invalid_records"]:
+            table.add_row(kind, "", "[dim]invalid on purpose[/]", "", str(phase["invalid_records"]))
+    return table
+
+
+@config_options
+def records_command(*, json_output: bool = json_option(), loaded: LoadedConfig) -> None:
+    """Print the test records a run would send (names, emails, owners), without sending or writing anything.
+
+    Examples:
+
+      bonzo-bulk records --test-records 6 --seed 1
+
+      bonzo-bulk records --json > records.jsonl
+    """
+    from rich.table import Table
+
+    from bonzo_bulk.plan import plan_run
+    from bonzo_bulk.secrets import redact
+
+    with handle_errors():
+        plan = plan_run(loaded)
+    if json_output:
+        for r in plan.records:
+            line = {"phase": r.phase, "name": r.name, "expected_user_id": r.expected_user.user_id, "payload": r.payload}
+            out.print(redact(json.dumps(line)), soft_wrap=True, highlight=False, markup=False)
+        return
+    table = Table(title=f"Records of a planned run {plan.run_id}", title_justify="left")
+    for column in ("name", "email", "phone", "owner", "user_id", "team_id", "invalid case"):
+        table.add_column(column, overflow="fold")
+    for r in plan.records:
+        user = r.expected_user
+        table.add_row(r.name, r.email, r.phone, user.email, str(user.user_id), str(user.team_id), r.invalid_case or "")
+    out.print(table)
