@@ -1,6 +1,6 @@
 """Every option reachable from YAML, environment and command line, declared once (and cheap to import).
 
-The CLI flags (``console.config_options``) and the pytest options (``pytest_plugin``) are generated
+The CLI flags (``cli.options.config_options``) and the pytest options (``pytest_plugin``) are generated
 from :data:`OPTIONS`; ``config.load_config`` applies them. This module imports nothing heavy, so
 ``bonzo-bulk --help`` and pytest's start-up do not load the config schema to list the flags.
 """

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -57,6 +55,9 @@ def handle_errors() -> Iterator[None]:
 
 def report_unexpected(exc: BaseException) -> int:
     """An error no check foresaw: one line and the path of a log with the (redacted) traceback; exit 3."""
+    import tempfile
+    import traceback
+
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     details = redact("".join(traceback.format_exception(exc)))
     folder = Path(os.environ.get("BONZO_BULK_REPORTS_DIR") or "reports") / "logs"

@@ -12,12 +12,12 @@ from bonzo_bulk.cli.exits import handle_errors
 from bonzo_bulk.cli.options import config_options, log_level_option
 from bonzo_bulk.console import console, out
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.monitor.install import BACKENDS, Backend
 from bonzo_bulk.options import DEFAULT_CONFIG
 from bonzo_bulk.secrets import redact
 
 if TYPE_CHECKING:
     from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.monitor.install import Backend
 
 monitor_app = typer.Typer(
     help="Scheduled monitoring: one bounded run per tick of cron / systemd / GitHub / Kubernetes, alerts via apprise.",
@@ -122,7 +122,7 @@ def install_command(
 
       bonzo-bulk monitor install --k8s --every 1h --image registry.example/bonzo-bulk:1.0
     """
-    from bonzo_bulk.monitor.install import install
+    from bonzo_bulk.monitor.install import BACKENDS, install
 
     chosen: list[Backend] = [b for b, on in zip(BACKENDS, (cron, systemd, github, k8s), strict=True) if on]
     with handle_errors():
