@@ -1,14 +1,24 @@
-"""Tools benchmark: generator records/s (plan + write JSONL) and cleanup records/s against the sandbox.
+"""Tools benchmark: CLI start-up, generator records/s (plan + write JSONL) and cleanup records/s against the sandbox.
 
-Run: ``uv run python benchmarks/bench_tools.py [--sizes 10000 100000] [--cleanup 2000] [--real 500]``.
-Cleanup is measured end to end (list On-Behalf-Of, filter, DELETE, verifying GET) with ``--real`` non-test
-prospects mixed in that must all survive. Loopback only; bounded in count and time.
+Run: ``uv run python benchmarks/bench_tools.py [--only startup|generator|cleanup] [--sizes 10000 100000]
+[--cleanup 2000] [--real 500] [--startup-runs 15]``.
+Start-up is the user's installed ``bonzo-bulk --help`` (and ``bonzo-bulk run --help``) as subprocesses, interleaved
+with what any typer + rich CLI pays (the interpreter, typer's rich help renderer), median and best wall and CPU
+time, then what ``-X importtime`` says the time goes to. Cleanup is measured end to end (list On-Behalf-Of, filter,
+DELETE, verifying GET) with ``--real`` non-test prospects mixed in that must all survive. Loopback only; bounded
+in count and time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +40,56 @@ USERS = [
     {"name": f"Bench LO {i}", "email": f"lo{i}@bench.test", "user_id": 81000 + i, "team_id": 900} for i in range(3)
 ]
 RUN = "r20250101-000000-beef"
+
+
+BIN = Path(sys.executable).parent
+STARTUP = (
+    ("python -c pass (the interpreter)", [str(BIN / "python"), "-c", "pass"]),
+    ("import typer.rich_utils (typer + rich help)", [str(BIN / "python"), "-c", "import typer.rich_utils"]),
+    ("import bonzo_bulk.cli", [str(BIN / "python"), "-c", "import bonzo_bulk.cli"]),
+    ("bonzo-bulk --help", [str(BIN / "bonzo-bulk"), "--help"]),
+    ("bonzo-bulk run --help", [str(BIN / "bonzo-bulk"), "run", "--help"]),
+)
+
+
+def bench_startup(runs: int) -> None:
+    """Median and best wall / CPU seconds of each :data:`STARTUP` command, run in turn so they share the load."""
+    # As a user's machine runs it: bytecode cached (a shell with PYTHONDONTWRITEBYTECODE=1 recompiles every module).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    walls: dict[str, list[float]] = {label: [] for label, _ in STARTUP}
+    cpus: dict[str, list[float]] = {label: [] for label, _ in STARTUP}
+    for _, command in STARTUP:
+        subprocess.run(command, env=env, capture_output=True, check=True)  # writes the bytecode cache
+    for _ in range(runs):
+        for label, command in STARTUP:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run(command, env=env, capture_output=True, check=True)
+            walls[label].append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus[label].append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    print(f"start-up, {runs} runs each, load average {os.getloadavg()[0]:.1f}:")
+    for label, _ in STARTUP:
+        wall, cpu = walls[label], cpus[label]
+        print(
+            f"  {label:<44} wall median {statistics.median(wall):.3f} s, best {min(wall):.3f} s; "
+            f"cpu median {statistics.median(cpu):.3f} s"
+        )
+    profile = subprocess.run(
+        [str(BIN / "python"), "-X", "importtime", "-m", "bonzo_bulk", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    packages: dict[str, int] = {}
+    for line in profile.splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+        if match:
+            top = match.group(2).split(".")[0]
+            packages[top] = packages.get(top, 0) + int(match.group(1))
+    ranked = ", ".join(f"{name} {us / 1000:.0f} ms" for name, us in sorted(packages.items(), key=lambda p: -p[1])[:8])
+    print(f"  --help imports by package (self time, one run): {ranked}")
 
 
 def bench_generator(size: int, workdir: Path) -> tuple[float, float]:
@@ -87,21 +147,27 @@ async def bench_cleanup(url: str, test_count: int, real_count: int) -> dict[str,
 
 
 def main() -> None:
-    """Print generator and cleanup throughput."""
+    """Print CLI start-up, generator and cleanup figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--cleanup", type=int, default=2000)
     parser.add_argument("--real", type=int, default=500)
+    parser.add_argument("--startup-runs", type=int, default=15)
+    parser.add_argument("--only", choices=("startup", "generator", "cleanup"), help="one of the three benchmarks")
     args = parser.parse_args()
+    if args.only in (None, "startup"):
+        bench_startup(args.startup_runs)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        for size in args.sizes:
+        for size in args.sizes if args.only in (None, "generator") else ():
             plan_s, write_s = bench_generator(size, workdir)
             print(
                 f"generator {size:>7,} records: plan {plan_s:6.2f} s ({size / plan_s:8,.0f} rec/s), "
                 f"write JSONL {write_s:5.2f} s ({size / write_s:9,.0f} rec/s), "
                 f"total {size / (plan_s + write_s):8,.0f} rec/s"
             )
+        if args.only not in (None, "cleanup"):
+            return
         with SandboxServer(SandboxOptions(db_path=workdir / "sandbox.sqlite3")) as sandbox:
             figures = run_async(bench_cleanup(sandbox.url, args.cleanup, args.real))
         rate = args.cleanup / figures["seconds"]
