@@ -26,20 +26,27 @@ OnEndpoints = Callable[["Endpoints"], None]
 
 @dataclass(frozen=True)
 class Sent:
-    """What a delivery-only run sent, per phase."""
+    """What a delivery-only run sent: one row per phase (:func:`delivery_rows`) and whether any phase's
+    acceptance rate is under the config's delivery threshold."""
 
     run_id: str
     target: str
-    deliveries: dict[PhaseKind, list[DeliveryResult]]
+    rows: list[dict[str, Any]]
+    below_threshold: bool
 
 
 @dataclass(frozen=True)
 class WebhookCheck:
-    """``validate-webhook``: each hook's probe, the plan, and what ``--send`` delivered (None without it)."""
+    """``validate-webhook``: each hook's probe, what ``--send`` delivered (None without it), and the verdict."""
 
     probes: list[tuple[str, ProbeResult]]
-    plan: RunPlan
     sent: Sent | None
+
+    @property
+    def failed(self) -> bool:
+        """A hook unreachable or failing TLS, or the records sent accepted below the delivery threshold."""
+        unhealthy = any(not p.reachable or p.tls_ok is False for _, p in self.probes)
+        return unhealthy or (self.sent is not None and self.sent.below_threshold)
 
 
 def shrunk(loaded: LoadedConfig, records: int) -> LoadedConfig:
@@ -94,7 +101,7 @@ async def check_webhooks(
             hooks.append(("control", endpoints.control_hook_url))
         probes = [(n, await probe(u, attempts=attempts, timeout=timeout, session=session)) for n, u in hooks]
         sent = await _record_and_deliver(plan, progress, endpoints) if send else None
-    return WebhookCheck(probes, plan, sent)
+    return WebhookCheck(probes, sent)
 
 
 async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
@@ -109,16 +116,19 @@ async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endp
         record_plan(plan, store)
         async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
             deliveries = await deliver_all(plan, endpoints, session, store, progress)
-    return Sent(plan.run_id, endpoints.target, deliveries)
+    rows = delivery_rows(plan, deliveries)
+    wanted = config.thresholds.delivery_rate
+    below = any(r["acceptance_rate"] < wanted for r in rows if r["valid"])
+    return Sent(plan.run_id, endpoints.target, rows, below)
 
 
-def delivery_rows(plan: RunPlan, sent: Sent) -> list[dict[str, Any]]:
+def delivery_rows(plan: RunPlan, deliveries: dict[PhaseKind, list[DeliveryResult]]) -> list[dict[str, Any]]:
     """Per phase: sent, valid, accepted, acceptance rate, invalid records refused, errors, latency."""
     from bonzo_bulk.metrics import latency_summary
 
     rows = []
     for phase in plan.phases:
-        results = sent.deliveries.get(phase.kind, [])
+        results = deliveries.get(phase.kind, [])
         valid = [d for r, d in zip(phase.records, results, strict=True) if r.is_valid]
         latency = latency_summary(d.latency_ms for d in results if d.status is not None)
         accepted = sum(1 for d in valid if d.accepted)
@@ -137,9 +147,3 @@ def delivery_rows(plan: RunPlan, sent: Sent) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def below_threshold(loaded: LoadedConfig, rows: list[dict[str, Any]]) -> bool:
-    """Whether any phase's acceptance rate is under the config's delivery threshold."""
-    wanted = loaded.config.thresholds.delivery_rate
-    return any(r["acceptance_rate"] < wanted for r in rows if r["valid"])

@@ -179,7 +179,7 @@ def generate_command(
     from bonzo_bulk._http import run_async
     from bonzo_bulk.cli.terminal import RichProgress, delivery_table, is_interactive, print_target, setup_logging
     from bonzo_bulk.console import loaded_summary
-    from bonzo_bulk.deliver_only import below_threshold, delivery_rows, send_plan
+    from bonzo_bulk.deliver_only import send_plan
     from bonzo_bulk.generate import distribution, write_plan
     from bonzo_bulk.plan import plan_run
 
@@ -203,12 +203,11 @@ def generate_command(
             raise typer.Exit(EXIT_OK)
         with RichProgress(show=is_interactive() and not json_output) as progress:
             sent = run_async(send_plan(plan, progress, on_endpoints=print_target))
-    rows = delivery_rows(plan, sent)
-    failed = below_threshold(loaded, rows)
+    failed = sent.below_threshold
     if json_output:
-        out.print_json(json.dumps({"run_id": sent.run_id, "target": sent.target, "phases": rows}))
+        out.print_json(json.dumps({"run_id": sent.run_id, "target": sent.target, "phases": sent.rows}))
     else:
-        out.print(delivery_table(rows, f"Delivery of run {sent.run_id} ({sent.target})"))
+        out.print(delivery_table(sent.rows, f"Delivery of run {sent.run_id} ({sent.target})"))
         verdict = "[bold red]below[/]" if failed else "[green]meets[/]"
         out.print(f"acceptance {verdict} the delivery threshold ({100 * loaded.config.thresholds.delivery_rate:.0f}%)")
         out.print(f"recorded in the run store; remove with: bonzo-bulk cleanup --run {sent.run_id} --yes")

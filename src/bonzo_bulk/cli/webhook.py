@@ -42,7 +42,7 @@ def validate_webhook_command(
     """
     from bonzo_bulk._http import run_async
     from bonzo_bulk.cli.terminal import RichProgress, delivery_table, is_interactive, print_target, setup_logging
-    from bonzo_bulk.deliver_only import below_threshold, check_webhooks, delivery_rows
+    from bonzo_bulk.deliver_only import check_webhooks
     from bonzo_bulk.models import to_jsonable
     from bonzo_bulk.secrets import redact
 
@@ -51,19 +51,16 @@ def validate_webhook_command(
         checked = run_async(
             check_webhooks(loaded, url=url, attempts=attempts, send=send, progress=progress, on_endpoints=print_target)
         )
-    probes, sent = checked.probes, checked.sent
-    rows = delivery_rows(checked.plan, sent) if sent else []
-    unhealthy = [n for n, p in probes if not p.reachable or p.tls_ok is False]
-    failed = bool(unhealthy) or below_threshold(loaded, rows)
+    probes, sent, failed = checked.probes, checked.sent, checked.failed
     if json_output:
         document: dict[str, Any] = {"probes": {n: to_jsonable(p) for n, p in probes}, "passed": not failed}
         if sent:
-            document.update(run_id=sent.run_id, target=sent.target, delivery=rows)
+            document.update(run_id=sent.run_id, target=sent.target, delivery=sent.rows)
         out.print_json(redact(json.dumps(document)))
     else:
         out.print(_probe_table(probes))
         if sent:
-            out.print(delivery_table(rows, f"Sent {send} record(s) per hook, run {sent.run_id}"))
+            out.print(delivery_table(sent.rows, f"Sent {send} record(s) per hook, run {sent.run_id}"))
             out.print(f"remove them with: bonzo-bulk cleanup --run {sent.run_id} --yes")
         out.print("webhook: [bold red]FAILED[/]" if failed else "webhook: [bold green]OK[/]")
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
