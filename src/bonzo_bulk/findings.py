@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,7 +64,7 @@ def diagnoses(result: RunResult) -> list[Finding]:
         grouped: dict[str, list[CheckResult]] = {}
         for check in phase.sporadic_failures():
             grouped.setdefault(check.check, []).append(check)
-        judged = Counter(c.check for c in phase.checks)
+        judged = phase.judged
         for name, checks in grouped.items():
             first = checks[0]
             example = f"e.g. {first.record_name}: {short(first.expected)} → {short(first.actual)}"

@@ -349,7 +349,8 @@ def hook_availability(request: pytest.FixtureRequest, bonzo_config: LoadedConfig
             d.status if d.status is not None else d.error_category,
             redact(d.error or ""),
         )
-        for d in result.primary.deliveries
+        for d in (o.delivery for o in result.primary.outcomes)
+        if d is not None
     )
     return HookAvailability("sandbox", "every POST of the run (the sandbox hook lives only during the run)", checks)
 
@@ -469,7 +470,7 @@ class BulkChecks:
         names = set(checks)
         selected = [
             c
-            for c in phase.checks
+            for c in phase.checks()
             if (stage is None or c.stage is stage)
             and (not names or c.check in names)
             and (prefix is None or c.check.startswith(prefix))

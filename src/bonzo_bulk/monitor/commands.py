@@ -168,8 +168,8 @@ def status_command(
     from bonzo_bulk.config import load_config
     from bonzo_bulk.monitor.runner import monitor_name
     from bonzo_bulk.monitor.state import MonitorStore
-    from bonzo_bulk.run import store_location_for
     from bonzo_bulk.store import RunStore
+    from bonzo_bulk.target import store_location_for
 
     with handle_errors():
         loaded = load_config(config)

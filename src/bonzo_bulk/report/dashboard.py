@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -25,11 +25,11 @@ import plotly
 from plotly.offline import get_plotlyjs
 
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.models import PhaseResult, RunResult, ThresholdVerdict, Verdict
+from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict
 from bonzo_bulk.regression import Regression
 from bonzo_bulk.report import plots
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import RunSummary
+from bonzo_bulk.store import RunStore, RunSummary
 from bonzo_bulk.verdict import RunVerdict
 
 MAX_FAILURE_ROWS = 1000
@@ -185,16 +185,45 @@ def _failure_rows(result: RunResult) -> tuple[list[FailureRow], int]:
     return rows, total
 
 
-def _figures(result: RunResult, history: Sequence[RunSummary], baseline_id: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Distribution:
+    """One phase's per-record series for the histograms: delivery latency and processing time, in ms."""
+
+    latency_ms: Sequence[float]
+    processing_ms: Sequence[float]
+
+    @classmethod
+    def of(cls, phase: PhaseResult) -> Distribution:
+        """From the outcomes a phase keeps (all of a small phase; a big one's come from the store)."""
+        return cls(
+            [o.delivery.latency_ms for o in phase.outcomes if o.delivery is not None and o.delivery.status is not None],
+            [o.processing.seconds * 1000 for o in phase.outcomes if o.processing is not None],
+        )
+
+    @classmethod
+    def from_store(cls, store: RunStore, run_id: str, phase: PhaseKind) -> Distribution:
+        """Every record's figures, read from the run store's ledger."""
+        return cls(
+            store.delivery_latencies(run_id, phase),
+            [seconds * 1000 for seconds in store.processing_seconds(run_id, phase).values()],
+        )
+
+
+def _figures(
+    result: RunResult,
+    history: Sequence[RunSummary],
+    baseline_id: str | None,
+    distributions: Mapping[PhaseKind, Distribution] | None,
+) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for phase in result.phases:
         figures[f"funnel-{phase.kind}"] = plots.funnel(phase)
-        latencies = [d.latency_ms for d in phase.deliveries]
+        series = (distributions or {}).get(phase.kind) or Distribution.of(phase)
         figures[f"latency-{phase.kind}"] = plots.distribution(
-            "delivery latency", phase.kind, latencies, phase.metrics.delivery_latency
+            "delivery latency", phase.kind, series.latency_ms, phase.metrics.delivery_latency
         )
         figures[f"processing-{phase.kind}"] = plots.distribution(
-            "processing time", phase.kind, plots.processing_times_ms(phase), phase.metrics.processing_time
+            "processing time", phase.kind, series.processing_ms, phase.metrics.processing_time
         )
         figures[f"owner-{phase.kind}"] = plots.assignment_matrix(phase, by_team=False)
         figures[f"team-{phase.kind}"] = plots.assignment_matrix(phase, by_team=True)
@@ -239,6 +268,7 @@ def render_dashboard(
     summary_json: Path | None = None,
     out: Path,
     self_contained: bool = False,
+    distributions: Mapping[PhaseKind, Distribution] | None = None,
 ) -> Path:
     """Write the run's health dashboard to ``out`` and return its path.
 
@@ -266,7 +296,7 @@ def render_dashboard(
         "regressions": regressions,
         "diagnoses": [d for p in result.phases for d in p.diagnoses],
         "baseline_id": baseline_id,
-        "figures": _figures(result, runs, baseline_id),
+        "figures": _figures(result, runs, baseline_id, distributions),
         "runs": list(reversed(runs)),
         "failures": failure_rows,
         "failure_total": failure_total,
