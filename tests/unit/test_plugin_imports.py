@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HEAVY = (
     "aiohttp",
     "rich",
@@ -27,6 +29,8 @@ HEAVY = (
 REPORT_LOADED = """
 import json, sys
 from pathlib import Path
+
+import pytest
 
 
 def pytest_unconfigure(config):
@@ -72,3 +76,14 @@ def test_an_idle_session_with_pytest_html_loads_no_engine(tmp_path: Path) -> Non
     assert "bonzo_bulk.pytest_plugin.fixtures" in loaded, "the plugin was not loaded"
     assert "pytest_html.plugin" in loaded, "pytest-html was not loaded"
     assert sorted(loaded & set(HEAVY)) == []
+
+
+def test_the_names_tests_import_from_the_plugin_resolve_on_first_use() -> None:
+    import bonzo_bulk.pytest_plugin as plugin
+
+    for name in plugin.__all__:
+        value = getattr(plugin, name)
+        assert name == "MARKERS" or value.__module__.startswith("bonzo_bulk.pytest_plugin."), name
+    assert set(plugin.MARKERS) >= {"integration", "superuser"}
+    with pytest.raises(AttributeError, match="no_such_name"):
+        plugin.no_such_name  # noqa: B018
