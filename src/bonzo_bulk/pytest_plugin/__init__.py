@@ -3,8 +3,8 @@ run, failure tables and the pytest-html "Integration health" section.
 
 pytest loads this package in every session of a project that installs bonzo-bulk, so it imports nothing:
 it names the modules pytest registers next (:mod:`.plugin`: options, markers, collection; :mod:`.fixtures`:
-the bulk run), and they import pytest and the standard library only. The config schema, the engine and the
-reporters are imported by the fixture or hook that first needs them. The bulk run happens once per session,
+the bulk run), which import only pytest, the standard library, the option table and the error classes.
+The config schema, the engine and the reporters are imported by the fixture or hook that first needs them. The bulk run happens once per session,
 lazily, with only the phases the selected tests need (``superuser``-marked tests need the control hook,
 the others the primary hook)::
 
