@@ -4,9 +4,9 @@ run, failure tables and the pytest-html "Integration health" section.
 pytest loads this package in every session of a project that installs bonzo-bulk, so it imports nothing:
 it names the modules pytest registers next (:mod:`.plugin`: options, markers, collection; :mod:`.fixtures`:
 the bulk run), which import only pytest, the standard library, the option table and the error classes.
-The config schema, the engine and the reporters are imported by the fixture or hook that first needs them. The bulk run happens once per session,
-lazily, with only the phases the selected tests need (``superuser``-marked tests need the control hook,
-the others the primary hook)::
+The config schema, the engine and the reporters are imported by the fixture or hook that first needs them.
+The bulk run happens once per session, lazily, with only the phases the selected tests need
+(``superuser``-marked tests need the control hook, the others the primary hook)::
 
     def test_user_assignment_accuracy(primary_phase, bulk_checks):
         bulk_checks.expect(primary_phase, "User assignment", stage=Stage.ASSIGNMENT, verdict="assignment_accuracy")
