@@ -27,7 +27,7 @@ from rich.table import Table
 from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
 from bonzo_bulk.models import PhaseResult, RunResult, Verdict
 from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS
-from bonzo_bulk.report.rows import FailureRow, failing_records, failure_rows, more_text, sporadic, systemic
+from bonzo_bulk.report.rows import FailureRow, by_fix, failing_records, failure_rows, more_text, sporadic
 from bonzo_bulk.secrets import install_log_redaction, redact
 from bonzo_bulk.verdict import RunVerdict
 
@@ -307,9 +307,10 @@ def phase_table(phase: PhaseResult) -> Table:
     return table
 
 
-def systemic_text(row: FailureRow) -> str:
-    """A systemic row as two lines: what failed on how many records and why, then the fix."""
-    return f"[bold red]Systemic[/] {escape(row.headline)}\n  [dim]fix:[/] {escape(row.fix)}"
+def systemic_text(mended: Sequence[FailureRow], fix: str) -> str:
+    """Systemic rows sharing a fix: what failed on how many records and why, a line each, then the fix once."""
+    lines = [f"[bold red]Systemic[/] {escape(row.headline)}" for row in mended]
+    return "\n".join([*lines, f"  [dim]fix:[/] {escape(fix)}"])
 
 
 def failures_table(rows: Sequence[FailureRow], left_off: int = 0) -> Table:
@@ -331,8 +332,8 @@ def failures_table(rows: Sequence[FailureRow], left_off: int = 0) -> Table:
 
 def print_failures(rows: Sequence[FailureRow], left_off: int = 0) -> None:
     """The systemic rows (cause and fix), then the table of sporadic ones."""
-    for row in systemic(rows):
-        out.print(systemic_text(row))
+    for fix, mended in by_fix(rows):
+        out.print(systemic_text(mended, fix))
     if sporadic(rows) or left_off:
         out.print(failures_table(rows, left_off))
 

@@ -22,7 +22,7 @@ from typing import TextIO
 from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.regression import Regression
-from bonzo_bulk.report.rows import FailingRecord, FailureRow, by_check, failing_records, failure_rows, fixes, systemic
+from bonzo_bulk.report.rows import FailingRecord, FailureRow, by_check, by_fix, failing_records, failure_rows, fixes
 from bonzo_bulk.secrets import redact
 
 STEP_SUMMARY_LIMIT = 1024 * 1024
@@ -41,7 +41,9 @@ def verdict_word(result: RunResult, regressions: Sequence[Regression]) -> str:
 
 
 def _cell(text: str) -> str:
-    return redact(text).replace("|", "\\|").replace("\n", " ")
+    """Text safe in a Markdown table cell: redacted, on one line, ``|`` escaped and no HTML tag (a summary
+    renders HTML, and a value is what a webhook or Bonzo sent)."""
+    return redact(text).replace("<", "&lt;").replace("|", "\\|").replace("\n", " ")
 
 
 def step_summary(
@@ -126,13 +128,12 @@ def error_annotations(
     config_path: str | None = None,
     rows: Sequence[FailureRow] | None = None,
 ) -> list[str]:
-    """``::error`` workflow commands: one per systemic failure (cause and fix), then one per failing record,
+    """``::error`` workflow commands: one per systemic fix (the failures it mends), then one per failing record,
     capped at ``limit`` with one line counting the rest (``rows``: as for :func:`step_summary`)."""
     rows = failure_rows(result, limit=None)[0] if rows is None else rows
     where = f"file={_escape(config_path, prop=True)}," if config_path else ""
-    found = [(f"systemic: {row.check} ({row.phase})", f"{row.headline}. Fix: {row.fix}") for row in systemic(rows)] + [
-        (f"{record.record} ({record.phase})", record.checks_text) for record in failing_records(rows)
-    ]
+    found = [_systemic_annotation(mended, fix) for fix, mended in by_fix(rows)]
+    found += [(f"{record.record} ({record.phase})", record.checks_text) for record in failing_records(rows)]
     lines = [
         f"::error {where}title={_escape(title, prop=True)}::{_escape(redact(message))}"
         for title, message in found[:limit]
@@ -143,6 +144,13 @@ def error_annotations(
             "are in the job summary and the dashboard"
         )
     return lines
+
+
+def _systemic_annotation(mended: Sequence[FailureRow], fix: str) -> tuple[str, str]:
+    """(title, message) of the systemic rows that share a fix: one annotation, not one per check and phase."""
+    checks = ", ".join(dict.fromkeys(row.check for row in mended))
+    phases = ", ".join(dict.fromkeys(row.phase for row in mended))
+    return f"systemic: {checks} ({phases})", "; ".join(row.headline for row in mended) + f". Fix: {fix}"
 
 
 def write_ci_outputs(

@@ -60,7 +60,7 @@ _CSS = """<style>
 .bonzo-table th,.bonzo-table td{border:1px solid #ddd;padding:2px 8px;text-align:left}
 .bonzo-table th{background:#eee}.bonzo-table caption{caption-side:bottom;font-size:11px;text-align:left}
 .bonzo-extra{font-size:12px;margin:4px 0}
-.bonzo-health .systemic{color:#c82333}.bonzo-health .systemic em{color:#333}
+.bonzo-health .systemic{color:#c82333}.bonzo-health .systemic .fix{color:#333}
 </style>"""
 
 

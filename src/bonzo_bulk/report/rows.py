@@ -245,6 +245,15 @@ def fixes(rows: Iterable[FailureRow]) -> list[str]:
     return list(dict.fromkeys(row.fix for row in systemic(rows) if row.fix))
 
 
+def by_fix(rows: Iterable[FailureRow]) -> list[tuple[str, list[FailureRow]]]:
+    """The systemic rows grouped by their fix, in order: a fix is said once under the failures it mends
+    (a wrong owner fails owner, owner_email, team and visibility at once, in both phases)."""
+    grouped: dict[str, list[FailureRow]] = {}
+    for row in systemic(rows):
+        grouped.setdefault(row.fix, []).append(row)
+    return list(grouped.items())
+
+
 def more_text(left_off: int) -> str:
     """The line that stands for the rows a cap left off."""
     checks = "check" if left_off == 1 else "checks"
@@ -261,12 +270,12 @@ def verdict_line(verdict: ThresholdVerdict, phase: str = "") -> str:
 
 
 def failures_text(rows: Sequence[FailureRow], left_off: int = 0) -> str:
-    """Rows as plain text for CI logs, pytest messages and alerts: each systemic row as two lines (headline,
-    fix), then the sporadic rows as a column table (a phase column when they span phases), then the cap's
+    """Rows as plain text for CI logs, pytest messages and alerts: the systemic rows (a headline each, then
+    their shared fix), then the sporadic rows as a column table (a phase column when they span phases), then the cap's
     line. Nothing is wrapped or cut beyond :func:`short`, whatever the width of the reader's terminal."""
     lines: list[str] = []
-    for row in systemic(rows):
-        lines += [f"Systemic: {row.headline}", f"  fix: {row.fix}"]
+    for fix, mended in by_fix(rows):
+        lines += [f"Systemic: {row.headline}" for row in mended] + [f"  fix: {fix}"]
     table = sporadic(rows)
     if table:
         with_phase = len({row.phase for row in table}) > 1
@@ -312,14 +321,14 @@ def failures_html(rows: Sequence[FailureRow], left_off: int = 0, *, element_id: 
 
 
 def systemic_html(rows: Sequence[FailureRow]) -> str:
-    """The systemic rows as an HTML list: check, how many records, cause, an example, the fix; escaped."""
+    """The systemic rows as an HTML list, grouped by their fix: check, how many records, cause; escaped."""
     items = []
-    for row in systemic(rows):
-        example = f" (e.g. <code>{html.escape(row.record)}</code>: <code>{html.escape(row.change)}</code>)"
-        items.append(
+    for fix, mended in by_fix(rows):
+        items += [
             f'<li class="diagnosis" data-check="{html.escape(row.check)}" data-phase="{html.escape(row.phase)}">'
             f"<strong>[{html.escape(row.phase)}] {html.escape(row.check)}</strong> failed on {row.failed} of "
-            f"{row.judged} records: {html.escape(row.cause)}{example if row.record else ''}"
-            f"<br><em>fix:</em> {html.escape(row.fix)}</li>"
-        )
+            f"{row.judged} records: {html.escape(row.cause)}</li>"
+            for row in mended
+        ]
+        items.append(f'<li class="fix"><em>fix:</em> {html.escape(fix)}</li>')
     return f'<ul class="systemic">{"".join(items)}</ul>' if items else ""
