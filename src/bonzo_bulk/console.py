@@ -317,7 +317,8 @@ def failures_table(rows: Sequence[FailureRow], left_off: int = 0) -> Table:
     """The sporadic rows grouped by record: one table row per record, each failed check as expected → actual."""
     records = failing_records(rows)
     checks = sum(len(record.rows) for record in records)
-    table = Table(title=f"Failing records ({len(records)}, {checks} checks)", title_justify="left")
+    title = f"Failing records ({len(records)}, {checks} check{'' if checks == 1 else 's'})"
+    table = Table(title=title, title_justify="left")
     table.add_column("phase")
     table.add_column("record", overflow="fold", no_wrap=True)
     table.add_column("stage")
