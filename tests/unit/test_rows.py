@@ -187,3 +187,26 @@ def test_short_redacts_before_it_cuts_and_shows_what_bare_text_would_hide() -> N
     assert len(cut) == SHORT_LIMIT and cut.endswith("…")
     assert short("Smith ") == '"Smith "' and short("") == '""' and short("a\nb") == '"a\\nb"'
     assert short({"tags": ["x"]}) == '{"tags": ["x"]}' and short("Zoë") == "Zoë"
+
+
+def test_ci_says_a_shared_fix_once_and_carries_no_html_tag(mixed: RunResult) -> None:
+    primary = mixed.primary
+    assert primary is not None
+    wrong = tuple(
+        CheckResult(c.record_name, check, Stage.ASSIGNMENT, False, 101, 102)
+        for c in primary.checks
+        if c.check == "created" and c.passed
+        for check in ("owner", "owner_email")
+    )
+    checks = primary.checks + wrong
+    both = dataclasses.replace(
+        mixed, phases=(dataclasses.replace(primary, checks=checks, diagnoses=diagnose("primary", checks)),)
+    )
+    rows, _ = failure_rows(both, limit=None)
+    assert [row.check for row in systemic(rows)] == ["custom_fields.custom_1", "owner", "owner_email"]
+    annotations = error_annotations(both, limit=100)
+    owner_team = [line for line in annotations if "title=systemic%3A owner%2C owner_email (primary)::" in line]
+    assert len(owner_team) == 1 and owner_team[0].count("Fix: check test_users") == 1
+    summary = step_summary(both, [], None)
+    assert "<script>" not in summary and "&lt;script>alert(1)&lt;/script>" in summary
+    assert summary.count("**Fix:** check test_users") == 1
