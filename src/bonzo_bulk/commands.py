@@ -26,19 +26,18 @@ from bonzo_bulk.console import (
     RichProgress,
     config_options,
     console,
-    failures_table,
     handle_errors,
     is_interactive,
     loaded_summary,
     out,
-    phase_table,
     print_published,
+    print_result,
     print_verdict,
     setup_logging,
 )
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.events import Event, RecordDelivered, RunStarted
-from bonzo_bulk.models import DeliveryResult, PhaseKind, RunResult, to_jsonable
+from bonzo_bulk.models import DeliveryResult, PhaseKind, to_jsonable
 from bonzo_bulk.secrets import redact
 
 if TYPE_CHECKING:
@@ -266,7 +265,7 @@ def health_command(
             document["dashboard"] = str(published.dashboard)
         out.print_json(summary_text(document, indent=None))
     else:
-        _print_health(result)
+        print_result(result, limit=20)
         if published:
             print_published(published)
         healthy = "[bold green]HEALTHY[/]" if not outcome.verdict.failed else "[bold red]UNHEALTHY[/]"
@@ -274,14 +273,6 @@ def health_command(
     if outcome.report_error is not None:
         console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
     raise typer.Exit(outcome.exit_code)
-
-
-def _print_health(result: RunResult) -> None:
-    for phase in result.phases:
-        out.print(phase_table(phase))
-        failures = phase.failures()
-        if failures:
-            out.print(failures_table(failures, limit=5))
 
 
 def validate_webhook_command(

@@ -57,7 +57,7 @@ def test_annotations_are_capped_and_escaped() -> None:
     assert len(lines) == 4
     assert lines[0].startswith("::error file=cfg/a%2Cb.yaml,title=TestRecord_MonitorBase_003 (primary)::")
     assert lines[-1] == (
-        "::error title=bonzo-bulk::4 more failing records of run r_ann are in the job summary and the dashboard"
+        "::error title=bonzo-bulk::4 more failures of run r_ann are in the job summary and the dashboard"
     )
 
 
