@@ -1,7 +1,7 @@
 """Runs that only deliver: ``generate`` sends a plan, ``validate-webhook`` probes the hooks (and may send a few).
 
-Both record what they send in the run store first, so ``cleanup --run`` finds it. They reuse the run's own
-stages (endpoints, store, delivery) and stop before settling.
+The sending is the engine's own part run (:func:`bonzo_bulk.run.deliver_only`: recorded in the run store first,
+so ``cleanup --run`` finds it); this module listens to its delivery events and sums them up per phase.
 """
 
 from __future__ import annotations
@@ -10,18 +10,22 @@ import contextlib
 import dataclasses
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bonzo_bulk.events import Event, RecordDelivered, RunStarted
 from bonzo_bulk.models import DeliveryResult, PhaseKind, to_jsonable
 
 if TYPE_CHECKING:
     from bonzo_bulk.config import LoadedConfig
     from bonzo_bulk.delivery import ProbeResult
     from bonzo_bulk.plan import RunPlan
-    from bonzo_bulk.run import Endpoints, Progress
+    from bonzo_bulk.target import Endpoints, Progress
 
-OnEndpoints = Callable[["Endpoints"], None]
+OnTarget = Callable[[str, str], None]
+"""Told the target (``sandbox`` or ``live``) and where that is, printable, before anything is sent."""
+Deliveries = dict[PhaseKind, list[tuple[bool, DeliveryResult]]]
+"""Per phase, each record's delivery and whether the record was valid."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,24 @@ class WebhookCheck:
         return unhealthy or (self.sent is not None and self.sent.below_threshold)
 
 
+@dataclass
+class _Deliveries:
+    """A subscriber to the engine's events: each record's delivery per phase, and the run's id and target."""
+
+    on_target: OnTarget | None
+    run_id: str = ""
+    target: str = ""
+    by_phase: Deliveries = field(default_factory=dict)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RecordDelivered):
+            self.by_phase.setdefault(event.phase, []).append((event.record.is_valid, event.delivery))
+        elif isinstance(event, RunStarted):
+            self.run_id, self.target = event.plan.run_id, event.target
+            if self.on_target is not None:
+                self.on_target(event.target, event.where)
+
+
 def shrunk(loaded: LoadedConfig, records: int) -> LoadedConfig:
     """The same config sending ``records`` valid records and no invalid ones."""
     update: dict[str, Any] = {"test_records": records, "invalid_records": []}
@@ -57,18 +79,19 @@ def shrunk(loaded: LoadedConfig, records: int) -> LoadedConfig:
     return dataclasses.replace(loaded, config=loaded.config.model_copy(update=update))
 
 
-async def send_plan(plan: RunPlan, progress: Progress, on_endpoints: OnEndpoints) -> Sent:
-    """Open the config's endpoints (live, or a started sandbox) and deliver the plan there."""
-    from bonzo_bulk._http import make_session
-    from bonzo_bulk.run import open_endpoints
+async def send_plan(
+    plan: RunPlan, progress: Progress, on_target: OnTarget | None, endpoints: Endpoints | None = None
+) -> Sent:
+    """Deliver the plan (to the config's endpoints, live or a started sandbox, unless ``endpoints`` are given),
+    recorded in the run store so cleanup can find it."""
+    from bonzo_bulk.run import deliver_only
 
-    config = plan.loaded.config
-    async with (
-        make_session(limit=2, timeout=config.webhook_settings.timeout) as session,
-        open_endpoints(plan, session) as endpoints,
-    ):
-        on_endpoints(endpoints)
-        return await _record_and_deliver(plan, progress, endpoints)
+    heard = _Deliveries(on_target)
+    await deliver_only(plan, progress=progress, subscribers=[heard], endpoints=endpoints)
+    rows = delivery_rows(plan, heard.by_phase)
+    wanted = plan.loaded.config.thresholds.delivery_rate
+    below = any(r["acceptance_rate"] < wanted for r in rows if r["valid"])
+    return Sent(heard.run_id, heard.target, rows, below)
 
 
 async def check_webhooks(
@@ -78,13 +101,13 @@ async def check_webhooks(
     attempts: int,
     send: int,
     progress: Progress,
-    on_endpoints: OnEndpoints,
+    on_target: OnTarget,
 ) -> WebhookCheck:
     """Probe the config's hooks (or ``url``) without creating data; with ``send`` also deliver that many records."""
     from bonzo_bulk._http import make_session
     from bonzo_bulk.delivery import probe
     from bonzo_bulk.plan import plan_run
-    from bonzo_bulk.run import Endpoints, open_endpoints
+    from bonzo_bulk.target import Endpoints, open_endpoints
 
     plan = plan_run(shrunk(loaded, max(1, send)), phases=("primary",) if url else ("primary", "control"))
     timeout = loaded.config.webhook_settings.timeout
@@ -95,42 +118,24 @@ async def check_webhooks(
             )
         else:
             endpoints = await stack.enter_async_context(open_endpoints(plan, session))
-            on_endpoints(endpoints)
+            on_target(endpoints.target, endpoints.where)
         hooks = [("primary" if url is None else "webhook", endpoints.hook_url)]
         if endpoints.control_hook_url and plan.phase("control"):
             hooks.append(("control", endpoints.control_hook_url))
         probes = [(n, await probe(u, attempts=attempts, timeout=timeout, session=session)) for n, u in hooks]
-        sent = await _record_and_deliver(plan, progress, endpoints) if send else None
+        sent = await send_plan(plan, progress, None, endpoints) if send else None
     return WebhookCheck(probes, sent)
 
 
-async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
-    """Record the run and its records in the store (so cleanup can find them), then deliver them."""
-    from bonzo_bulk._http import make_session
-    from bonzo_bulk.interrupts import recording_interrupts
-    from bonzo_bulk.run import deliver_all, record_plan, session_limit, store_location_for
-    from bonzo_bulk.store import RunStore
-
-    config = plan.loaded.config
-    with RunStore(store_location_for(plan.loaded)) as store, recording_interrupts(plan.loaded, plan.run_id, store):
-        record_plan(plan, store)
-        async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
-            deliveries = await deliver_all(plan, endpoints, session, store, progress)
-    rows = delivery_rows(plan, deliveries)
-    wanted = config.thresholds.delivery_rate
-    below = any(r["acceptance_rate"] < wanted for r in rows if r["valid"])
-    return Sent(plan.run_id, endpoints.target, rows, below)
-
-
-def delivery_rows(plan: RunPlan, deliveries: dict[PhaseKind, list[DeliveryResult]]) -> list[dict[str, Any]]:
+def delivery_rows(plan: RunPlan, deliveries: Deliveries) -> list[dict[str, Any]]:
     """Per phase: sent, valid, accepted, acceptance rate, invalid records refused, errors, latency."""
     from bonzo_bulk.metrics import latency_summary
 
     rows = []
     for phase in plan.phases:
         results = deliveries.get(phase.kind, [])
-        valid = [d for r, d in zip(phase.records, results, strict=True) if r.is_valid]
-        latency = latency_summary(d.latency_ms for d in results if d.status is not None)
+        valid = [d for is_valid, d in results if is_valid]
+        latency = latency_summary(d.latency_ms for _, d in results if d.status is not None)
         accepted = sum(1 for d in valid if d.accepted)
         rows.append(
             {
@@ -139,9 +144,7 @@ def delivery_rows(plan: RunPlan, deliveries: dict[PhaseKind, list[DeliveryResult
                 "valid": len(valid),
                 "accepted": accepted,
                 "acceptance_rate": accepted / len(valid) if valid else 0.0,
-                "invalid_rejected": sum(
-                    1 for r, d in zip(phase.records, results, strict=True) if not r.is_valid and not d.accepted
-                ),
+                "invalid_rejected": sum(1 for is_valid, d in results if not is_valid and not d.accepted),
                 "errors": dict(Counter(d.error_category for d in valid if d.error_category)),
                 "latency_ms": to_jsonable(latency),
             }

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bonzo_bulk.config import LoadedConfig
-    from bonzo_bulk.run import Endpoints
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ async def list_prospects(
     search: str | None,
     everything: bool,
     limit: int,
-    on_endpoints: Callable[[Endpoints], None],
+    on_target: Callable[[str, str], None],
 ) -> ProspectListing:
     """Up to ``limit`` prospects per acting user (``user``, else every test user), narrowed by ``search``
     (default: this config's name prefix; ``everything``: no search), each judged as cleanup would judge it."""
@@ -34,7 +33,7 @@ async def list_prospects(
     from bonzo_bulk.bonzo import BonzoClient
     from bonzo_bulk.cleanup import judge, selector_for_all
     from bonzo_bulk.plan import plan_run
-    from bonzo_bulk.run import open_endpoints
+    from bonzo_bulk.target import open_endpoints
 
     config = loaded.config
     selector = selector_for_all(config.test_data_settings)
@@ -45,7 +44,7 @@ async def list_prospects(
         make_session(limit=4, timeout=config.api_settings.timeout) as session,
         open_endpoints(plan_run(loaded, phases=()), session) as endpoints,
     ):
-        on_endpoints(endpoints)
+        on_target(endpoints.target, endpoints.where)
         async with BonzoClient(
                 base_url=endpoints.api_base_url, api_key=endpoints.api_key, settings=config.api_settings,
                 session=session,

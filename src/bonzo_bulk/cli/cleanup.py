@@ -67,7 +67,7 @@ def cleanup_command(
                 dry_run=not yes,
                 wait=wait,
                 progress=progress,
-                on_endpoints=print_target,
+                on_endpoints=lambda endpoints: print_target(endpoints.target, endpoints.where),
             )
         )
     if json_output:
@@ -153,9 +153,7 @@ def prospects_command(
 
     with handle_errors():
         listing = run_async(
-            list_prospects(
-                loaded, user=user, search=search, everything=everything, limit=limit, on_endpoints=print_target
-            )
+            list_prospects(loaded, user=user, search=search, everything=everything, limit=limit, on_target=print_target)
         )
     rows = listing.rows
     if json_output:

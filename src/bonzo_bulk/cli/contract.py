@@ -40,8 +40,8 @@ def contract_command(*, loaded: LoadedConfig) -> None:
     from rich.table import Table
 
     from bonzo_bulk.contract import contract_rows
+    from bonzo_bulk.judge import check_name
     from bonzo_bulk.plan import phase_contracts
-    from bonzo_bulk.validation import check_name
 
     with handle_errors():
         contracts = [contract for _, contract in phase_contracts(loaded).values()]

@@ -50,10 +50,10 @@ def run_command(
     """
     from bonzo_bulk.cli.terminal import setup_logging
     from bonzo_bulk.console import print_result
-    from bonzo_bulk.findings import diagnoses, fixes
     from bonzo_bulk.models import to_jsonable
     from bonzo_bulk.monitor.message import status_line
     from bonzo_bulk.monitor.runner import monitor_run
+    from bonzo_bulk.report.rows import by_check, failure_rows, fixes
 
     setup_logging(log_level)
     with handle_errors():
@@ -81,9 +81,9 @@ def run_command(
     if outcome.error:
         lines.append(f"  could not finish: {outcome.error}")
     if outcome.result is not None:
-        found = diagnoses(outcome.result)
-        lines += [f"  diagnosis: {d.line()}" for d in found[:5]]
-        lines += [f"  fix: {fix}" for fix in fixes(found)]
+        rows, _ = failure_rows(outcome.result, limit=None)
+        lines += [f"  diagnosis: {d.line()}" for d in by_check(rows)[:5]]
+        lines += [f"  fix: {fix}" for fix in fixes(rows)]
     lines += [f"  regression: {r.message}" for r in outcome.regressions]
     lines += [f"  near its limit: {n}" for n in outcome.near_limits]
     for d in report.deliveries:

@@ -111,13 +111,7 @@ def health_command(
     from rich.markup import escape
 
     from bonzo_bulk.cli.terminal import RichProgress, is_interactive, setup_logging
-    from bonzo_bulk.console import (
-        failures_table,
-        loaded_summary,
-        phase_table,
-        print_published,
-        print_verdict,
-    )
+    from bonzo_bulk.console import loaded_summary, print_published, print_result, print_verdict
     from bonzo_bulk.publishing import publish_best_effort
     from bonzo_bulk.report.summary import summary_document, summary_text
     from bonzo_bulk.run import run_bulk
@@ -143,11 +137,7 @@ def health_command(
             document["dashboard"] = str(published.dashboard)
         out.print_json(summary_text(document, indent=None))
     else:
-        for phase in result.phases:
-            out.print(phase_table(phase))
-            failures = phase.failures()
-            if failures:
-                out.print(failures_table(failures, limit=5))
+        print_result(result, limit=20)
         if published:
             print_published(published)
         healthy = "[bold green]HEALTHY[/]" if not outcome.verdict.failed else "[bold red]UNHEALTHY[/]"
@@ -202,7 +192,7 @@ def generate_command(
                 out.print(f"distribution: {files.distribution}")
             raise typer.Exit(EXIT_OK)
         with RichProgress(show=is_interactive() and not json_output) as progress:
-            sent = run_async(send_plan(plan, progress, on_endpoints=print_target))
+            sent = run_async(send_plan(plan, progress, on_target=print_target))
     failed = sent.below_threshold
     if json_output:
         out.print_json(json.dumps({"run_id": sent.run_id, "target": sent.target, "phases": sent.rows}))

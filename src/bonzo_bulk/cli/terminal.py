@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from bonzo_bulk.console import console, stream_is_terminal
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.secrets import install_log_redaction, redact, redact_url
+from bonzo_bulk.secrets import install_log_redaction, redact
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
     from rich.table import Table
-
-    from bonzo_bulk.run import Endpoints
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -96,19 +94,20 @@ class RichProgress:
         self._progress.console.print(f"[{style}]{redact(message)}[/]")
 
 
-def target_line(endpoints: Endpoints) -> str:
-    """Where a command sends: the local sandbox (said loudly) or the live API (its URL redacted)."""
-    if endpoints.target == "sandbox":
+def target_line(target: str, where: str) -> str:
+    """Where a command sends: the local sandbox (said loudly) or the live API (``where`` is printable: the
+    sandbox's URL or the API's, redacted)."""
+    if target == "sandbox":
         return (
-            f"[bold yellow]Target: the local SANDBOX at {endpoints.sandbox_url}[/] — no live credentials "
+            f"[bold yellow]Target: the local SANDBOX at {where}[/] — no live credentials "
             "(TEST_HOOK_URL / SUPERUSER_API_KEY), so nothing reaches Bonzo"
         )
-    return f"[bold magenta]Target: LIVE[/] — API {redact_url(endpoints.api_base_url)}"
+    return f"[bold magenta]Target: LIVE[/] — API {where}"
 
 
-def print_target(endpoints: Endpoints) -> None:
+def print_target(target: str, where: str) -> None:
     """Print :func:`target_line` on stderr."""
-    console.print(target_line(endpoints))
+    console.print(target_line(target, where))
 
 
 def delivery_table(rows: Sequence[dict[str, Any]], title: str) -> Table:

@@ -49,7 +49,7 @@ def validate_webhook_command(
     setup_logging(log_level)
     with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
         checked = run_async(
-            check_webhooks(loaded, url=url, attempts=attempts, send=send, progress=progress, on_endpoints=print_target)
+            check_webhooks(loaded, url=url, attempts=attempts, send=send, progress=progress, on_target=print_target)
         )
     probes, sent, failed = checked.probes, checked.sent, checked.failed
     if json_output:
