@@ -166,9 +166,13 @@ async def execute(
         assert run.client is not None
         targets = await deliver_phases(plan, run.endpoints, run.session, run.bus)
         settled = await settle_run(plan, run.client, targets, run.bus)
-        result = judge_run(
-            plan, run.endpoints.target, settled, run.store, run.bus, api_requests=run.client.requests_made
-        )
+        del targets  # the poller holds what it needs
+        try:
+            result = judge_run(
+                plan, run.endpoints.target, settled, run.store, run.bus, api_requests=run.client.requests_made
+            )
+        finally:
+            settled.outcome.poller.close()
         await run.bus.emit_async(RunDone(result))
     return result
 
@@ -303,8 +307,9 @@ def judge_run(
         )
         judging = PhaseJudging(phase.kind, keep_all=phase.size <= KEEP_ALL)
         for batch in store.ledger(plan.run_id, phase.kind):
+            seen = outcome.observations_of(record.name for record, _ in batch)
             for record, delivery in batch:
-                judged = judge(record, delivery, outcome.observation(record.name))
+                judged = judge(record, delivery, seen.get(record.name))
                 judging.add(judged)
                 bus.emit(RecordJudged(judged))
         unexpected = outcome.unexpected if phase.kind == "primary" else []
