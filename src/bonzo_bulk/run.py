@@ -405,7 +405,8 @@ def run_bulk(
     phases: Sequence[PhaseKind] = ("primary", "control"),
     progress: Progress | None = None,
     store_path: str | Path | None = None,
+    subscribers: Sequence[Subscriber] = (),
 ) -> RunResult:
     """Plan and execute a bulk run synchronously (on uvloop where available)."""
     plan = plan_run(loaded, phases=phases)
-    return run_async(execute(plan, progress=progress, store_path=store_path))
+    return run_async(execute(plan, progress=progress, store_path=store_path, subscribers=subscribers))
