@@ -51,6 +51,7 @@ from bonzo_bulk.interrupts import recording_interrupts
 from bonzo_bulk.judge import Judge, expects_prospect, verify_unexpected
 from bonzo_bulk.metrics import PhaseTally
 from bonzo_bulk.models import (
+    KEEP_ALL,
     CheckResult,
     DeliveryResult,
     PhaseKind,
@@ -67,6 +68,7 @@ from bonzo_bulk.preflight import preflight
 from bonzo_bulk.settings import Thresholds
 from bonzo_bulk.settle import SettleOutcome, SettleTarget, settle
 from bonzo_bulk.store import RunStore
+from bonzo_bulk.store.ledger import BATCH
 from bonzo_bulk.target import (
     Endpoints,
     NullProgress,
@@ -80,10 +82,8 @@ from bonzo_bulk.target import (
 
 log = logging.getLogger("bonzo_bulk")
 
-STORE_BATCH = 500
-"""Records planned, stored and then sent together; deliveries and outcomes are stored in batches this big."""
-KEEP_ALL = 2000
-"""A phase of at most this many records keeps every outcome in memory; a bigger one its failed ones, this many."""
+STORE_BATCH = BATCH
+"""Records planned, stored and then sent together (deliveries and outcomes are stored in batches as big)."""
 
 
 @dataclass
