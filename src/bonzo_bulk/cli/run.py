@@ -47,14 +47,15 @@ def run_command(
 
     from bonzo_bulk.cli.terminal import RichProgress, is_interactive, setup_logging
     from bonzo_bulk.console import loaded_summary, print_published, print_result, print_verdict
-    from bonzo_bulk.publishing import publish_best_effort
+    from bonzo_bulk.publishing import Publisher
     from bonzo_bulk.run import run_bulk
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
+    publisher = Publisher(loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
     with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
-        result = run_bulk(loaded, progress=progress)
-    outcome = publish_best_effort(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
+        result = run_bulk(loaded, progress=progress, subscribers=[publisher])
+    outcome = publisher.result()
     published = outcome.published
     regressions = published.regressions if published else ()
     if json_output:
@@ -112,7 +113,7 @@ def health_command(
 
     from bonzo_bulk.cli.terminal import RichProgress, is_interactive, setup_logging
     from bonzo_bulk.console import loaded_summary, print_published, print_result, print_verdict
-    from bonzo_bulk.publishing import publish_best_effort
+    from bonzo_bulk.publishing import Publisher
     from bonzo_bulk.report.summary import summary_document, summary_text
     from bonzo_bulk.run import run_bulk
 
@@ -125,9 +126,10 @@ def health_command(
                 key="--integration",
             )
         console.print(loaded_summary(loaded))
+        publisher = Publisher(loaded)
         with RichProgress(show=is_interactive() and not json_output) as progress:
-            result = run_bulk(loaded, progress=progress)
-    outcome = publish_best_effort(result, loaded)
+            result = run_bulk(loaded, progress=progress, subscribers=[publisher])
+    outcome = publisher.result()
     published = outcome.published
     regressions = published.regressions if published else ()
     if json_output:
