@@ -364,13 +364,13 @@ def row(figures: Figures, smallest_rss_mb: float) -> str:
         return f"{found[0]:.2f} / {found[1]:.2f}" if found else "-"
 
     publishing = figures.publishing_s
-    share = None if publishing is None else 100 * publishing / figures.wall_s
+    share = None if publishing is None else publishing / figures.wall_s
     exit_code = "-" if figures.exit_code is None else str(figures.exit_code)
     return (
         f"{figures.mode:<10} {figures.records:>7} {exit_code:>4} {figures.wall_s:>7.1f} "
         f"{1000 * figures.wall_s / figures.records:>6.2f} {_opt(figures.engine_rss_mb, '.0f'):>13} "
         f"{_opt(figures.engine_rss_mb / smallest_rss_mb, '.2f'):>5} {_opt(figures.store_finish_s, '.2f'):>7} "
-        f"{_opt(figures.published_s, '.2f'):>9} {_opt(publishing, '.2f'):>6} {_opt(share, '.1f') + '%':>6} "
+        f"{_opt(figures.published_s, '.2f'):>9} {_opt(publishing, '.2f'):>6} {_opt(share, '.1%'):>6} "
         f"{phase('primary'):>17} {phase('control'):>17} {_opt(figures.sandbox_cpu_s, '.1f'):>13}"
     )
 
