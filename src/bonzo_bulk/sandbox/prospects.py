@@ -93,10 +93,14 @@ def text(value: Any, field: str, errors: dict[str, list[str]]) -> str | None:
 
 
 def e164(value: str | None) -> str | None:
-    """``+1XXXXXXXXXX`` for a 10-digit (or 1 + 10-digit) NANP number, None for anything else."""
+    """``+1XXXXXXXXXX`` for a 10-digit (or 1 + 10-digit) NANP number, None for anything else.
+
+    Only ASCII digits count, as in the OpenAPI pattern of ``phone`` (a JSON Schema ``\\d`` is ASCII; Python's
+    is every Unicode digit, which once let a valid-by-schema phone with a Mro digit in it be refused).
+    """
     if not value:
         return None
-    digits = re.sub(r"\D", "", value)
+    digits = re.sub(r"[^0-9]", "", value)
     if len(digits) == 11 and digits.startswith("1"):
         digits = digits[1:]
     if len(digits) != 10:
