@@ -118,7 +118,7 @@ def _candidates(path: str, sent: Any, flat: Mapping[str, Any], *, distinctive: b
 
 def learn_phase(phase: PhaseResult) -> list[FieldFinding]:
     """Per payload field of one hook, what the found prospects show of it."""
-    found = [(r, o) for r in phase.records for o in phase.observations if o.record_name == r.name and o.found]
+    found = [(o.record, o.observation) for o in phase.outcomes if o.found and o.observation is not None]
     valid: list[tuple[PlannedRecord, dict[str, Any]]] = [
         (record, ProspectView(observation.prospects[0]).flatten()) for record, observation in found if record.is_valid
     ]
@@ -166,7 +166,9 @@ def _finding(
 
 def fixed_values(phase: PhaseResult) -> dict[str, Any]:
     """Prospect fields the hook sets to one value on every record whatever was sent (``source``)."""
-    stored = [ProspectView(o.prospects[0]).raw.get("source") for o in phase.observations if o.found]
+    stored = [
+        ProspectView(o.observation.prospects[0]).raw.get("source") for o in phase.outcomes if o.observation and o.found
+    ]
     if stored and stored[0] not in (None, "") and all(s == stored[0] for s in stored):
         return {"source": stored[0]}
     return {}

@@ -35,10 +35,10 @@ from bonzo_bulk.errors import BonzoAPIError, ConfigError
 from bonzo_bulk.models import Prospect, to_jsonable
 from bonzo_bulk.plan import plan_run
 from bonzo_bulk.records import RUN_ID_PATTERN, RunIdentity
-from bonzo_bulk.run import Endpoints, NullProgress, Progress, open_endpoints, store_location_for
 from bonzo_bulk.sandbox_files import sandbox_dbs
 from bonzo_bulk.settings import TestDataSettings
 from bonzo_bulk.store import RunStore
+from bonzo_bulk.target import Endpoints, NullProgress, Progress, open_endpoints, store_location_for
 
 log = logging.getLogger("bonzo_bulk.cleanup")
 

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,39 +26,38 @@ from bonzo_bulk.console import (
     RichProgress,
     config_options,
     console,
-    failures_table,
     handle_errors,
     is_interactive,
     loaded_summary,
     out,
-    phase_table,
     print_published,
+    print_result,
     print_verdict,
     setup_logging,
 )
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.models import DeliveryResult, PhaseKind, RunResult, to_jsonable
-from bonzo_bulk.secrets import redact, redact_url
-from bonzo_bulk.store import RunStore
+from bonzo_bulk.events import Event, RecordDelivered, RunStarted
+from bonzo_bulk.models import DeliveryResult, PhaseKind, to_jsonable
+from bonzo_bulk.secrets import redact
 
 if TYPE_CHECKING:
     from bonzo_bulk.config import LoadedConfig
     from bonzo_bulk.delivery import MethodProbe, ProbeResult
     from bonzo_bulk.plan import RunPlan
-    from bonzo_bulk.run import Endpoints, Progress
+    from bonzo_bulk.target import Endpoints, Progress
 
 LogLevel = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR")
 OutDir = typer.Option(None, "--out", help="folder for the dry-run files (default <reports>/generated)")
 JsonFlag = typer.Option(False, "--json", help="print JSON on stdout instead of tables")
 
 
-def _target_line(endpoints: Endpoints) -> str:
-    if endpoints.target == "sandbox":
+def _target_line(target: str, where: str) -> str:
+    if target == "sandbox":
         return (
-            f"[bold yellow]Target: the local SANDBOX at {endpoints.sandbox_url}[/] — no live credentials "
+            f"[bold yellow]Target: the local SANDBOX at {where}[/] — no live credentials "
             "(TEST_HOOK_URL / SUPERUSER_API_KEY), so nothing reaches Bonzo"
         )
-    return f"[bold magenta]Target: LIVE[/] — API {redact_url(endpoints.api_base_url)}"
+    return f"[bold magenta]Target: LIVE[/] — API {where}"
 
 
 def _shrunk(loaded: LoadedConfig, records: int) -> LoadedConfig:
@@ -69,41 +68,32 @@ def _shrunk(loaded: LoadedConfig, records: int) -> LoadedConfig:
     return dataclasses.replace(loaded, config=loaded.config.model_copy(update=update))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sent:
-    """What a delivery-only run sent, per phase."""
+    """What a delivery-only run sent, per phase (a subscriber to the engine's delivery events)."""
 
-    run_id: str
-    target: str
-    deliveries: dict[PhaseKind, list[DeliveryResult]]
+    run_id: str = ""
+    target: str = ""
+    deliveries: dict[PhaseKind, list[tuple[bool, DeliveryResult]]] = field(default_factory=dict)
+    announce: bool = True
 
-
-async def _send(plan: RunPlan, progress: Progress) -> Sent:
-    """Open the config's endpoints (live, or a started sandbox) and deliver the plan there."""
-    from bonzo_bulk._http import make_session
-    from bonzo_bulk.run import open_endpoints
-
-    config = plan.loaded.config
-    async with (
-        make_session(limit=2, timeout=config.webhook_settings.timeout) as session,
-        open_endpoints(plan, session) as endpoints,
-    ):
-        console.print(_target_line(endpoints))
-        return await _record_and_deliver(plan, progress, endpoints)
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RecordDelivered):
+            self.deliveries.setdefault(event.phase, []).append((event.record.is_valid, event.delivery))
+        elif isinstance(event, RunStarted):
+            self.run_id, self.target = event.plan.run_id, event.target
+            if self.announce:
+                console.print(_target_line(event.target, event.where))
 
 
-async def _record_and_deliver(plan: RunPlan, progress: Progress, endpoints: Endpoints) -> Sent:
-    """Record the run and its records in the store (so cleanup can find them), then deliver them."""
-    from bonzo_bulk._http import make_session
-    from bonzo_bulk.interrupts import recording_interrupts
-    from bonzo_bulk.run import deliver_all, record_plan, session_limit, store_location_for
+async def _send(plan: RunPlan, progress: Progress, endpoints: Endpoints | None = None) -> Sent:
+    """Deliver the plan (to the config's endpoints, live or a started sandbox, unless given), recorded in the
+    run store so cleanup can find it."""
+    from bonzo_bulk.run import deliver_only
 
-    config = plan.loaded.config
-    with RunStore(store_location_for(plan.loaded)) as store, recording_interrupts(plan.loaded, plan.run_id, store):
-        record_plan(plan, store)
-        async with make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session:
-            deliveries = await deliver_all(plan, endpoints, session, store, progress)
-    return Sent(plan.run_id, endpoints.target, deliveries)
+    sent = Sent(announce=endpoints is None)
+    await deliver_only(plan, progress=progress, subscribers=[sent], endpoints=endpoints)
+    return sent
 
 
 def _delivery_rows(plan: RunPlan, sent: Sent) -> list[dict[str, Any]]:
@@ -112,8 +102,8 @@ def _delivery_rows(plan: RunPlan, sent: Sent) -> list[dict[str, Any]]:
     rows = []
     for phase in plan.phases:
         results = sent.deliveries.get(phase.kind, [])
-        valid = [d for r, d in zip(phase.records, results, strict=True) if r.is_valid]
-        latency = latency_summary(d.latency_ms for d in results if d.status is not None)
+        valid = [d for is_valid, d in results if is_valid]
+        latency = latency_summary(d.latency_ms for _, d in results if d.status is not None)
         accepted = sum(1 for d in valid if d.accepted)
         rows.append(
             {
@@ -122,9 +112,7 @@ def _delivery_rows(plan: RunPlan, sent: Sent) -> list[dict[str, Any]]:
                 "valid": len(valid),
                 "accepted": accepted,
                 "acceptance_rate": accepted / len(valid) if valid else 0.0,
-                "invalid_rejected": sum(
-                    1 for r, d in zip(phase.records, results, strict=True) if not r.is_valid and not d.accepted
-                ),
+                "invalid_rejected": sum(1 for is_valid, d in results if not is_valid and not d.accepted),
                 "errors": dict(Counter(d.error_category for d in valid if d.error_category)),
                 "latency_ms": to_jsonable(latency),
             }
@@ -277,7 +265,7 @@ def health_command(
             document["dashboard"] = str(published.dashboard)
         out.print_json(summary_text(document, indent=None))
     else:
-        _print_health(result)
+        print_result(result, limit=20)
         if published:
             print_published(published)
         healthy = "[bold green]HEALTHY[/]" if not outcome.verdict.failed else "[bold red]UNHEALTHY[/]"
@@ -285,14 +273,6 @@ def health_command(
     if outcome.report_error is not None:
         console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
     raise typer.Exit(outcome.exit_code)
-
-
-def _print_health(result: RunResult) -> None:
-    for phase in result.phases:
-        out.print(phase_table(phase))
-        failures = phase.failures()
-        if failures:
-            out.print(failures_table(failures, limit=5))
 
 
 def validate_webhook_command(
@@ -318,7 +298,7 @@ def validate_webhook_command(
     from bonzo_bulk._http import make_session, run_async
     from bonzo_bulk.delivery import probe
     from bonzo_bulk.plan import plan_run
-    from bonzo_bulk.run import Endpoints, open_endpoints
+    from bonzo_bulk.target import Endpoints, open_endpoints
 
     setup_logging(log_level)
     sized = _shrunk(loaded, max(1, send))
@@ -333,12 +313,12 @@ def validate_webhook_command(
                 )
             else:
                 endpoints = await stack.enter_async_context(open_endpoints(plan, session))
-                console.print(_target_line(endpoints))
+                console.print(_target_line(endpoints.target, endpoints.where))
             hooks = [("primary" if url is None else "webhook", endpoints.hook_url)]
             if endpoints.control_hook_url and plan.phase("control"):
                 hooks.append(("control", endpoints.control_hook_url))
             probes = [(n, await probe(u, attempts=attempts, timeout=timeout, session=session)) for n, u in hooks]
-            sent = await _record_and_deliver(plan, progress, endpoints) if send else None
+            sent = await _send(plan, progress, endpoints) if send else None
         return probes, plan, sent
 
     with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
@@ -436,7 +416,7 @@ def cleanup_command(
                 dry_run=not yes,
                 wait=wait,
                 progress=progress,
-                on_endpoints=lambda e: console.print(_target_line(e)),
+                on_endpoints=lambda e: console.print(_target_line(e.target, e.where)),
             )
         )
     if json_output:
@@ -467,7 +447,7 @@ def prospects_command(
     from bonzo_bulk.bonzo import BonzoClient
     from bonzo_bulk.cleanup import judge, selector_for_all
     from bonzo_bulk.plan import plan_run
-    from bonzo_bulk.run import open_endpoints
+    from bonzo_bulk.target import open_endpoints
 
     config = loaded.config
     selector = selector_for_all(config.test_data_settings)
@@ -480,7 +460,7 @@ def prospects_command(
             make_session(limit=4, timeout=config.api_settings.timeout) as session,
             open_endpoints(plan_run(loaded, phases=()), session) as endpoints,
         ):
-            console.print(_target_line(endpoints))
+            console.print(_target_line(endpoints.target, endpoints.where))
             async with BonzoClient(
                     base_url=endpoints.api_base_url, api_key=endpoints.api_key, settings=config.api_settings,
                     session=session,

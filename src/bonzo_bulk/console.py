@@ -7,7 +7,6 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
-import json
 import logging
 import os
 import sys
@@ -26,8 +25,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
-from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult, Verdict, by_record
+from bonzo_bulk.models import PhaseResult, RunResult, Verdict
 from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS
+from bonzo_bulk.report.rows import FailureRow, by_fix, failing_records, failure_rows, more_text, sporadic
 from bonzo_bulk.secrets import install_log_redaction, redact
 from bonzo_bulk.verdict import RunVerdict
 
@@ -307,47 +307,49 @@ def phase_table(phase: PhaseResult) -> Table:
     return table
 
 
-def diagnosis_text(diagnosis: Diagnosis) -> str:
-    """A systemic failure as two lines: what failed on how many records and why, then the fix."""
-    return f"[bold red]Systemic[/] {escape(redact(diagnosis.headline))}\n  [dim]fix:[/] {escape(redact(diagnosis.fix))}"
+def systemic_text(mended: Sequence[FailureRow], fix: str) -> str:
+    """Systemic rows sharing a fix: what failed on how many records and why, a line each, then the fix once."""
+    lines = [f"[bold red]Systemic[/] {escape(row.headline)}" for row in mended]
+    return "\n".join([*lines, f"  [dim]fix:[/] {escape(fix)}"])
 
 
-def failures_table(failures: Sequence[CheckResult], *, limit: int = 25) -> Table:
-    """The failing checks grouped by record: one row per record, each failed check as expected → actual."""
-    grouped = by_record(failures)
-    table = Table(title=f"Failing records ({len(grouped)}, {len(failures)} checks)", title_justify="left")
+def failures_table(rows: Sequence[FailureRow], left_off: int = 0) -> Table:
+    """The sporadic rows grouped by record: one table row per record, each failed check as expected → actual."""
+    records = failing_records(rows)
+    checks = sum(len(record.rows) for record in records)
+    title = f"Failing records ({len(records)}, {checks} check{'' if checks == 1 else 's'})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("phase")
     table.add_column("record", overflow="fold", no_wrap=True)
     table.add_column("stage")
     table.add_column("check: expected → actual", overflow="fold")
-    for name, checks in list(grouped.items())[:limit]:
-        stages = sorted({c.stage.value for c in checks})
-        lines = [
-            f"{c.check}: {redact(_short(c.expected))} → {redact(_short(c.actual))}"
-            + (f" ({redact(c.message)})" if c.message and c.message != "mismatch" else "")
-            for c in checks
-        ]
-        table.add_row(name, ", ".join(stages), "\n".join(lines))
-    if len(grouped) > limit:
-        table.caption = f"… and {len(grouped) - limit} more records (the dashboard; `bonzo-bulk export RUN_ID`: all)"
+    for record in records:
+        lines = "\n".join(escape(row.check_text) for row in record.rows)
+        table.add_row(record.phase, escape(record.record), record.stages, lines)
+    if left_off:
+        table.caption = escape(f"… {more_text(left_off)}")
     return table
 
 
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "…"
+def print_failures(rows: Sequence[FailureRow], left_off: int = 0) -> None:
+    """The systemic rows (cause and fix), then the table of sporadic ones."""
+    for fix, mended in by_fix(rows):
+        out.print(systemic_text(mended, fix))
+    if sporadic(rows) or left_off:
+        out.print(failures_table(rows, left_off))
 
 
-def print_result(result: RunResult) -> None:
-    """The end-of-run tables: one per phase, the failing records, the run's notes."""
+TERMINAL_ROWS = 100
+"""Failed checks the terminal lists (about 25 records); the dashboard and the export have the rest."""
+
+
+def print_result(result: RunResult, *, limit: int = TERMINAL_ROWS) -> None:
+    """The end-of-run tables: one per phase, the systemic failures, the failing records, the run's notes."""
     for phase in result.phases:
         out.print(phase_table(phase))
-        for diagnosis in phase.diagnoses:
-            out.print(diagnosis_text(diagnosis))
-        failures = phase.sporadic_failures()
-        if failures:
-            out.print(failures_table(failures))
+    print_failures(*failure_rows(result, limit=limit))
     for note in result.notes:
-        out.print(f"[dim]{redact(note)}[/]")
+        out.print(f"[dim]{escape(redact(note))}[/]")
 
 
 _VERDICT_STYLE = {"ok": "bold green", "warn": "bold yellow", "bad": "bold red"}

@@ -33,8 +33,8 @@ def contract_command(*, loaded: LoadedConfig) -> None:
       bonzo-bulk contract --config tests/configs/monitorbase_test_config.yaml
     """
     from bonzo_bulk.contract import contract_rows
+    from bonzo_bulk.judge import check_name
     from bonzo_bulk.plan import phase_contracts
-    from bonzo_bulk.validation import check_name
 
     with handle_errors():
         contracts = [contract for _, contract in phase_contracts(loaded).values()]
@@ -96,7 +96,7 @@ def calibrate_command(
             for field, value in fixed_values(next(p for p in result.phases if p.kind == kind)).items():
                 table.add_row(kind, "—", escape(f"{field} is set by the hook to {value!r} on every record"), "")
         out.print(table)
-        missing = [p.kind for p in result.phases if not any(o.found for o in p.observations)]
+        missing = [p.kind for p in result.phases if not any(o.found for o in p.outcomes)]
         if missing:
             out.print(f"[bold red]no record of {', '.join(missing)} arrived[/]: nothing to learn; check the hook first")
             raise typer.Exit(EXIT_FAILED)

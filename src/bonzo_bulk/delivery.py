@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sized
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, cast
@@ -312,32 +312,37 @@ class _Pacer:
 
 
 async def deliver(
-    records: Sequence[PlannedRecord],
+    records: Iterable[PlannedRecord],
     *,
     url: str,
     settings: WebhookSettings,
     session: aiohttp.ClientSession | None = None,
-    on_result: Callable[[DeliveryResult], None] | None = None,
+    on_result: Callable[[PlannedRecord, DeliveryResult], None] | None = None,
     on_status: Callable[[str], None] | None = None,
     status_every: float = STATUS_EVERY,
+    total: int | None = None,
+    collect: bool = True,
 ) -> list[DeliveryResult]:
     """POST each record's body to ``url``; return one result per record, in record order.
 
-    ``on_result`` is called as each record finishes (progress bars, the run store); ``on_status``
-    gets a status line every ``status_every`` seconds while it runs (what is sent, retrying, waited
-    for). Raises :class:`DeliveryError` only when ``url`` is unusable as a whole; a record that
-    fails is a result with ``error_category`` set, and so is one never sent because the delivery
-    stopped early (``settings.deadline`` passed, or ``settings.give_up_after_refusals`` refusals).
+    ``records`` may be a stream (a generator the engine fills as it plans; give ``total`` then, and
+    ``collect=False`` to keep nothing: the results go to ``on_result(record, result)`` as each record
+    finishes, for the run store and progress). ``on_status`` gets a status line every
+    ``status_every`` seconds while it runs (what is sent, retrying, waited for). Raises
+    :class:`DeliveryError` only when ``url`` is unusable as a whole; a record that fails is a result
+    with ``error_category`` set, and so is one never sent because the delivery stopped early
+    (``settings.deadline`` passed, or ``settings.give_up_after_refusals`` refusals).
 
     Example::
 
         results = await deliver(records, url=hook_url, settings=WebhookSettings(concurrent_requests=16))
     """
     target = _usable_url(url)
-    total = len(records)
+    if total is None:
+        total = len(records) if isinstance(records, Sized) else 0
     if total == 0:
         return []
-    results: list[DeliveryResult | None] = [None] * total
+    results: dict[int, DeliveryResult] = {}
     own_session = session is None
     active = (
         session if session is not None else make_session(limit=settings.concurrent_requests, timeout=settings.timeout)
@@ -352,22 +357,27 @@ async def deliver(
     )
     sender = _Sender(active, target, redact_url(url), settings, deadlines, watch)
     pacer = _Pacer(settings.rate_limit) if settings.rate_limit else None
-    next_index = 0
+    stream = enumerate(records)
+
+    def finish(index: int, record: PlannedRecord, result: DeliveryResult) -> None:
+        if collect:
+            results[index] = result
+        if on_result is not None:
+            on_result(record, result)
 
     async def worker() -> None:
-        nonlocal next_index
         send = sender.send
         me = cast("asyncio.Task[None]", asyncio.current_task())
-        while next_index < total and watch.stop_reason is None:
-            index = next_index
-            next_index += 1
+        while watch.stop_reason is None:
+            item = next(stream, None)
+            if item is None:
+                return
+            index, record = item
             if pacer is not None:
                 await pacer.wait()
-            result = await send(records[index], me)
-            results[index] = result
+            result = await send(record, me)
             watch.finished()
-            if on_result is not None:
-                on_result(result)
+            finish(index, record, result)
 
     watchdog = asyncio.create_task(deadlines.watch())
     watcher = asyncio.create_task(watch.run())
@@ -386,14 +396,11 @@ async def deliver(
         if own_session:
             await active.close()
     if watch.stop_reason is not None:
-        for index, result in enumerate(results):
-            if result is None:
-                results[index] = unsent = _not_sent(records[index], watch.stop_reason)
-                if on_result is not None:
-                    on_result(unsent)
+        for index, record in stream:
+            finish(index, record, _not_sent(record, watch.stop_reason))
         if on_status is not None:
             on_status(f"{watch.status()}; stopped: {watch.stop_reason}")
-    return cast(list[DeliveryResult], results)
+    return [results[i] for i in sorted(results)]
 
 
 def _not_sent(record: PlannedRecord, reason: str) -> DeliveryResult:

@@ -10,7 +10,8 @@ a checked field still fails the run: the thresholds see every failed check.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from bonzo_bulk.models import CheckResult, Diagnosis, PhaseKind
 
@@ -20,11 +21,65 @@ SYSTEMIC_MIN_RECORDS = 3
 """... provided it failed on at least this many records."""
 
 _OWNER_CHECKS = {"owner", "owner_email", "team", "visibility"}
+_NOT_SYSTEMIC = {"unexpected", "invalid_handling"}
+"""Checks judged on their own records (stray prospects, records broken on purpose), never as a share."""
+
+
+@dataclass
+class _Failing:
+    """What one check's failures looked like, summed up as records stream past."""
+
+    first: CheckResult
+    count: int = 0
+    never: bool = True
+    """Every failure had no value at all."""
+    shapes: set[str] = field(default_factory=set)
+    """Up to two distinct actual values (one means: the same wrong value everywhere)."""
+    common: Counter[str] = field(default_factory=Counter)
+
+
+class Diagnoser:
+    """Counts each check's verdicts one record at a time; :meth:`diagnoses` names the systemic ones."""
+
+    def __init__(self, kind: PhaseKind) -> None:
+        self.kind = kind
+        self.judged: Counter[str] = Counter()
+        self.failing: dict[str, _Failing] = {}
+
+    def add(self, checks: Iterable[CheckResult]) -> None:
+        for check in checks:
+            self.judged[check.check] += 1
+            if check.passed or check.check in _NOT_SYSTEMIC:
+                continue
+            entry = self.failing.get(check.check)
+            if entry is None:
+                entry = self.failing[check.check] = _Failing(check)
+            entry.count += 1
+            entry.never = entry.never and check.actual in (None, "", [], {})
+            if len(entry.shapes) < 2:
+                entry.shapes.add(repr(check.actual))
+            if check.check == "delivered":
+                entry.common[str(check.actual)] += 1
+
+    def diagnoses(
+        self, *, provenance: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None
+    ) -> tuple[Diagnosis, ...]:
+        found: list[Diagnosis] = []
+        for name, entry in self.failing.items():
+            total = self.judged[name]
+            if entry.count < SYSTEMIC_MIN_RECORDS or entry.count < SYSTEMIC_SHARE * total:
+                continue
+            cause, fix = _explain(name, entry, (provenance or {}).get(name), (sources or {}).get(name), self.kind)
+            first = entry.first
+            found.append(
+                Diagnosis(self.kind, name, first.stage, entry.count, total, cause, fix, first.expected, first.actual)
+            )
+        return tuple(found)
 
 
 def diagnose(
     kind: PhaseKind,
-    checks: Sequence[CheckResult],
+    checks: Iterable[CheckResult],
     *,
     provenance: Mapping[str, str] | None = None,
     sources: Mapping[str, str] | None = None,
@@ -34,34 +89,19 @@ def diagnose(
     ``provenance`` maps a contract field to where the promise comes from (documented / declared /
     learned); ``sources`` maps it to the payload path it is read from, for the fix text.
     """
-    judged: Counter[str] = Counter()
-    failed: dict[str, list[CheckResult]] = {}
-    for check in checks:
-        if check.check in ("unexpected", "invalid_handling"):
-            continue
-        judged[check.check] += 1
-        if not check.passed:
-            failed.setdefault(check.check, []).append(check)
-    found: list[Diagnosis] = []
-    for name, failures in failed.items():
-        total = judged[name]
-        if len(failures) < SYSTEMIC_MIN_RECORDS or len(failures) < SYSTEMIC_SHARE * total:
-            continue
-        cause, fix = _explain(name, failures, (provenance or {}).get(name), (sources or {}).get(name), kind)
-        first = failures[0]
-        found.append(Diagnosis(kind, name, first.stage, len(failures), total, cause, fix, first.expected, first.actual))
-    return tuple(found)
+    diagnoser = Diagnoser(kind)
+    diagnoser.add(checks)
+    return diagnoser.diagnoses(provenance=provenance, sources=sources)
 
 
 def _explain(
-    name: str, failures: Sequence[CheckResult], provenance: str | None, source: str | None, kind: PhaseKind
+    name: str, failures: _Failing, provenance: str | None, source: str | None, kind: PhaseKind
 ) -> tuple[str, str]:
-    actuals = [f.actual for f in failures]
-    never = all(a in (None, "", [], {}) for a in actuals)
-    same = len({repr(a) for a in actuals}) == 1
+    never = failures.never
+    same = len(failures.shapes) == 1
     section = f"contract.{kind}"
     if name == "delivered":
-        common = Counter(str(a) for a in actuals).most_common(1)[0][0]
+        common = failures.common.most_common(1)[0][0]
         return (
             f"the webhook refused or never answered (most often: {common})",
             "check TEST_HOOK_URL / SUPERUSER_WEBHOOK_URL and that the hook is enabled; its Logs tab shows each payload",
@@ -97,7 +137,7 @@ def _explain(
         )
     if same:
         return (
-            f"`{name}` holds {failures[0].actual!r} on every record, not the {origin} value ({_example(failures)})",
+            f"`{name}` holds {failures.first.actual!r} on every record, not the {origin} value ({_example(failures)})",
             f"if that is what this hook stores, declare it ({section} / validation_rules) "
             "or run `bonzo-bulk calibrate`",
         )
@@ -107,6 +147,6 @@ def _explain(
     )
 
 
-def _example(failures: Sequence[CheckResult]) -> str:
-    first = failures[0]
+def _example(failures: _Failing) -> str:
+    first = failures.first
     return f"e.g. {first.record_name}: expected {first.expected!r}, got {first.actual!r}"

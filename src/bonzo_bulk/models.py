@@ -1,5 +1,6 @@
-"""Plain typed data passed between the stages: plan -> deliver -> settle -> verify -> results.
+"""Plain typed data passed between the stages: plan -> deliver -> settle -> judge -> results.
 
+One record is one :class:`RecordOutcome`; a phase is its metrics and the outcomes kept in memory.
 The same objects feed the assertions, the reports and the JSON summary. They are frozen
 dataclasses; :func:`to_jsonable` turns any of them into JSON-ready values.
 """
@@ -153,6 +154,8 @@ class UserAccuracy:
     expected: int
     found: int
     correct: int
+    name: str = ""
+    team_id: int | None = None
 
     @property
     def accuracy(self) -> float:
@@ -218,6 +221,11 @@ class PhaseMetrics:
     api_requests: int
     api_requests_per_record: float
     thresholds: tuple[ThresholdVerdict, ...]
+    owner_counts: tuple[tuple[int, str, int], ...] = ()
+    """(expected user id, where its prospects went, how many): an owner id (or email), ``(no owner)``,
+    ``(not created)``, ``(not delivered)`` — one count per prospect found (the dashboard's assignment matrix)."""
+    team_counts: tuple[tuple[int, str, int], ...] = ()
+    """(expected team id, the team its prospects went to or the same three words, how many)."""
 
     @property
     def passed(self) -> bool:
@@ -246,31 +254,138 @@ class Diagnosis:
         return f"[{self.phase}] {self.check} failed on {self.failed} of {self.judged} records: {self.cause}"
 
 
+TimingSource = Literal["created_at", "first_seen"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingTime:
+    """One record's processing time, with where it comes from and how fine it is (:mod:`bonzo_bulk.timing`)."""
+
+    seconds: float
+    source: TimingSource
+    resolution: float
+    """Seconds either way the true value may lie."""
+    visible_after: float | None
+    """First seen through the API minus sent: an upper bound, whatever ``source`` is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where Bonzo put one prospect: its owner and team, read once through every known shape."""
+
+    owner_id: int | None
+    owner_email: str | None
+    team_id: int | None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class RecordOutcome:
+    """One record end to end: what was planned, how it was delivered, what Bonzo showed, every check.
+
+    Made once per record by :func:`bonzo_bulk.judge.judge`; the derived facts (whether a prospect
+    was expected, the processing time, the owner) are computed there and read by everyone else.
+    """
+
+    record: PlannedRecord
+    delivery: DeliveryResult | None
+    observation: Observation | None
+    checks: tuple[CheckResult, ...]
+    expects_prospect: bool
+    """Accepted by the hook and meant to become a prospect (valid, or an invalid case Bonzo keeps)."""
+    processing: ProcessingTime | None
+    placements: tuple[Placement, ...]
+    """Owner and team of each prospect matched to the record, oldest first."""
+
+    @property
+    def owner_id(self) -> int | None:
+        """The owner Bonzo shows for the (first) prospect."""
+        return self.placements[0].owner_id if self.placements else None
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def delivered(self) -> bool:
+        return self.delivery is not None and self.delivery.accepted
+
+    @property
+    def found(self) -> bool:
+        return self.observation is not None and self.observation.found
+
+    @property
+    def created(self) -> bool:
+        """Delivered and found: a prospect this run's delivery made."""
+        return self.delivered and self.found
+
+    @property
+    def duplicates(self) -> int:
+        """Prospects beyond the first made for this record."""
+        return max(0, len(self.observation.prospects) - 1) if self.observation is not None else 0
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def stage_ok(self, stage: Stage) -> bool:
+        """Whether every check of one stage passed."""
+        return all(c.passed for c in self.checks if c.stage is stage)
+
+    def failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+    def __repr__(self) -> str:
+        return f"RecordOutcome({self.name!r}, {'passed' if self.passed else 'FAILED'})"
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class PhaseResult:
-    """Everything one phase (primary hook, or the superuser control hook) produced."""
+    """Everything one phase (primary hook, or the superuser control hook) produced.
+
+    ``outcomes`` are the records kept in memory: every record of a small phase, else the failing ones
+    up to a cap (``complete`` says which). The full ledger of every record is the run store
+    (:meth:`bonzo_bulk.store.RunStore.outcomes`), so a 100k run never holds every payload at once.
+    """
 
     kind: PhaseKind
-    records: tuple[PlannedRecord, ...]
-    deliveries: tuple[DeliveryResult, ...]
-    observations: tuple[Observation, ...]
-    checks: tuple[CheckResult, ...]
-    unexpected_prospects: tuple[Prospect, ...]
     metrics: PhaseMetrics
+    outcomes: tuple[RecordOutcome, ...]
+    complete: bool
+    """True when ``outcomes`` holds every record of the phase."""
+    failed_records: int
+    """Records with at least one failed check (all of them, kept or not)."""
+    stray_checks: tuple[CheckResult, ...]
+    """Checks on prospects no record explains (one ``unexpected`` check each)."""
+    unexpected_prospects: tuple[Prospect, ...]
     settled: bool
     """True when every expected record settled before the deadline."""
     settle_seconds: float
     diagnoses: tuple[Diagnosis, ...] = ()
     """Checks that failed on (nearly) every record: said once, with cause and fix."""
+    judged: Mapping[str, int] = field(default_factory=dict)
+    """How many records each check judged (every record, kept or not)."""
 
     @property
     def passed(self) -> bool:
         return self.metrics.passed
 
+    @property
+    def records(self) -> list[PlannedRecord]:
+        """The planned records kept in memory (all of them when ``complete``)."""
+        return [o.record for o in self.outcomes]
+
+    def outcome(self, name: str) -> RecordOutcome | None:
+        """The kept outcome of one record, by name."""
+        return next((o for o in self.outcomes if o.name == name), None)
+
     def __repr__(self) -> str:
         # Short on purpose: the default repr of 10k records is hundreds of MB (and asyncio builds it).
         verdict = "passed" if self.passed else "FAILED"
-        return f"PhaseResult({self.kind}, {len(self.records)} records, {len(self.failures())} failed checks, {verdict})"
+        return f"PhaseResult({self.kind}, {self.metrics.generated} records, {self.failed_records} failed, {verdict})"
+
+    def checks(self) -> list[CheckResult]:
+        """Every check kept in memory: the kept records' checks, then the stray ones."""
+        return [c for o in self.outcomes for c in o.checks] + list(self.stray_checks)
 
     def failures_by_record(self) -> dict[str, list[CheckResult]]:
         """The failed checks grouped by record, records in the order they first fail."""
@@ -282,10 +397,10 @@ class PhaseResult:
         return [c for c in self.failures() if c.check not in systemic]
 
     def failures(self, *, stage: Stage | None = None, check_prefix: str | None = None) -> list[CheckResult]:
-        """The failed checks, optionally only of one stage or whose name starts with a prefix."""
+        """The failed checks kept in memory, optionally only of one stage or whose name starts with a prefix."""
         return [
             c
-            for c in self.checks
+            for c in self.checks()
             if not c.passed
             and (stage is None or c.stage is stage)
             and (check_prefix is None or c.check.startswith(check_prefix))

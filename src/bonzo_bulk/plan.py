@@ -1,5 +1,8 @@
 """Plan: decide every record of a run before a byte is sent — names, payloads, expected owners, the contract.
 
+The records themselves are made on demand and the same each time (:meth:`PhasePlan.iter_records`),
+so a 100k run streams them from the factory into the store and the sender.
+
 Example::
 
     plan = plan_run(load_config("tests/configs/monitorbase_test_config.yaml"))
@@ -8,7 +11,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from bonzo_bulk.config import LoadedConfig
@@ -16,17 +20,33 @@ from bonzo_bulk.contract import PhaseContract, build_contract, load_contract_fil
 from bonzo_bulk.integration import Integration, load_integration, search_dirs
 from bonzo_bulk.models import PhaseKind, PlannedRecord
 from bonzo_bulk.records import Factory, RunIdentity
+from bonzo_bulk.settings import InvalidCase
 from bonzo_bulk.templates import load_template
 
 
 @dataclass(frozen=True)
 class PhasePlan:
-    """The records of one phase and what verifying them needs."""
+    """The records of one phase, made on demand, and what judging them needs."""
 
     kind: PhaseKind
     integration: Integration
-    records: tuple[PlannedRecord, ...]
+    factory: Factory
     contract: PhaseContract
+    invalid: tuple[InvalidCase, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """How many records the phase sends."""
+        return self.factory.size(invalid=self.invalid)
+
+    def iter_records(self) -> Iterator[PlannedRecord]:
+        """The phase's records one at a time, the same ones each time (the engine streams them)."""
+        return self.factory.iter_plan(invalid=self.invalid)
+
+    @functools.cached_property
+    def records(self) -> tuple[PlannedRecord, ...]:
+        """Every record at once (dry runs, small runs, tests; a streaming run never asks)."""
+        return tuple(self.iter_records())
 
 
 @dataclass(frozen=True)
@@ -43,7 +63,12 @@ class RunPlan:
 
     @property
     def records(self) -> list[PlannedRecord]:
+        """Every record of every phase at once (dry runs and small runs; the engine streams instead)."""
         return [r for phase in self.phases for r in phase.records]
+
+    @property
+    def size(self) -> int:
+        return sum(phase.size for phase in self.phases)
 
     def phase(self, kind: PhaseKind) -> PhasePlan | None:
         return next((p for p in self.phases if p.kind == kind), None)
@@ -91,8 +116,9 @@ def plan_run(
         factory = Factory(
             config=config, users=users, integration=integration, template=template, identity=identity, contract=contract
         )
-        records = tuple(factory.plan(invalid=config.invalid_records))
-        planned.append(PhasePlan("primary", integration, records, contract))
+        invalid = tuple(config.invalid_records)
+        factory.check(invalid=invalid)
+        planned.append(PhasePlan("primary", integration, factory, contract, invalid))
     if "control" in phases and "control" in contracts:
         control, contract = contracts["control"]
         control_template = (
@@ -109,5 +135,6 @@ def plan_run(
             phase="control",
             contract=contract,
         )
-        planned.append(PhasePlan("control", control, tuple(factory.plan()), contract))
+        factory.check()
+        planned.append(PhasePlan("control", control, factory, contract))
     return RunPlan(loaded=loaded, identity=identity, phases=tuple(planned))

@@ -14,12 +14,12 @@ from bonzo_bulk.errors import BonzoBulkError, ReportError
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.regression import Regression, compare, detect
 from bonzo_bulk.report.ci import write_ci_outputs
-from bonzo_bulk.report.dashboard import render_dashboard
+from bonzo_bulk.report.dashboard import Distribution, render_dashboard
 from bonzo_bulk.report.retention import PruneReport, prune
 from bonzo_bulk.report.summary import write_json_summary
-from bonzo_bulk.run import store_location_for
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore, StoreLocation
+from bonzo_bulk.target import store_location_for
 from bonzo_bulk.verdict import RunVerdict
 
 log = logging.getLogger("bonzo_bulk")
@@ -57,9 +57,13 @@ def publish(
     store_file = store_path or store_location_for(loaded)
     with RunStore(store_file) as store:
         baseline_id = store.baseline_run_id(result.integration)
-        baseline = store.load_run(baseline_id) if baseline_id and baseline_id != result.run_id else None
+        baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
         comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
+        distributions = {
+            p.kind: Distribution.of(p) if p.complete else Distribution.from_store(store, result.run_id, p.kind)
+            for p in result.phases
+        }
     regressions = (
         *(compare(result, baseline, config.regression) if baseline else ()),
         *detect(result, comparable, config.regression, poll_interval_ms=1000 * config.polling.interval),
@@ -79,6 +83,7 @@ def publish(
         summary_json=summary,
         out=health_dir / f"{result.integration}_{result.run_id}.html",
         self_contained=self_contained,
+        distributions=distributions,
     )
     log.info("Health dashboard: %s", dashboard)
     write_ci_outputs(result, regressions, dashboard)

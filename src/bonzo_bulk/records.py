@@ -12,7 +12,7 @@ import functools
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,25 +108,30 @@ class Factory:
 
     def plan(self, count: int | None = None, *, invalid: Sequence[InvalidCase] = ()) -> list[PlannedRecord]:
         """Plan ``count`` valid records (default ``test_records``) plus the invalid cases."""
+        return list(self.iter_plan(count, invalid=invalid))
+
+    def size(self, count: int | None = None, *, invalid: Sequence[InvalidCase] = ()) -> int:
+        """How many records :meth:`iter_plan` makes."""
+        return (self.config.test_records if count is None else count) + sum(case.count for case in invalid)
+
+    def iter_plan(self, count: int | None = None, *, invalid: Sequence[InvalidCase] = ()) -> Iterator[PlannedRecord]:
+        """The records of :meth:`plan`, one at a time (a 100k phase is never held at once).
+
+        Everything that can be wrong with the config or the templates is checked before the first
+        record is yielded, so a bad config stops the run before anything is sent.
+        """
         total = self.config.test_records if count is None else count
-        label = f"{self.integration.name} payload template"
-        renderers = [
-            compile_template(v.template, name=label if v.value is None else f"{label} ({v.value})")
-            for v in self.variants
-        ]
-        self._check_placeholders()
-        self._check_owner_ids()
+        renderers = self.renderers()
         faker = Faker("en_US")
         faker.seed_instance(self._seed())
         owners = self.expected_owners(total)
         width = max(3, len(str(total)))
         used_phones: set[str] = set()
-        records = [
-            self._record(i, owner, width, faker, used_phones, renderers[(i - 1) % len(renderers)], case=None)
-            for i, owner in enumerate(owners, start=1)
-        ]
-        for record in records[: len(renderers)]:
-            self._check_marker(record.expected, record.run_id)
+        for i, owner in enumerate(owners, start=1):
+            record = self._record(i, owner, width, faker, used_phones, renderers[(i - 1) % len(renderers)], case=None)
+            if i <= len(renderers):
+                self._check_marker(record.expected, record.run_id)
+            yield record
         n = 0
         accepted = total
         for case in invalid:
@@ -139,8 +144,23 @@ class Factory:
                     owner = self._routed_owner(accepted)
                     accepted += case.expect == "accept"
                 renderer = renderers[(n - 1) % len(renderers)]
-                records.append(self._record(n, owner, width, faker, used_phones, renderer, case=case))
-        return records
+                yield self._record(n, owner, width, faker, used_phones, renderer, case=case)
+
+    def check(self, *, invalid: Sequence[InvalidCase] = ()) -> None:
+        """Raise the ConfigError planning would, before a record is sent: templates, owners, the marker."""
+        for _ in zip(range(len(self.variants)), self.iter_plan(invalid=invalid), strict=False):
+            pass
+
+    def renderers(self) -> list[Renderer]:
+        """The compiled templates, after checking the placeholders and the owner ids (raises ConfigError)."""
+        label = f"{self.integration.name} payload template"
+        renderers = [
+            compile_template(v.template, name=label if v.value is None else f"{label} ({v.value})")
+            for v in self.variants
+        ]
+        self._check_placeholders()
+        self._check_owner_ids()
+        return renderers
 
     def expected_owners(self, count: int) -> list[User]:
         """The expected owner of each valid record: named in the payload (spread by the config's

@@ -1,8 +1,13 @@
-"""One bulk run end to end: (plan) -> preflight -> deliver -> settle -> verify -> results in the run store.
+"""The engine: one bulk run end to end — (plan) -> preflight -> deliver -> settle -> judge — as events.
+
+Records stream: each batch is planned, handed to the subscribers (the run store writes it before a
+byte is sent), delivered, and reduced to what settling needs; after settling, the records are read
+back from the store a batch at a time, judged into one :class:`~bonzo_bulk.models.RecordOutcome`
+each, tallied and handed on. Nothing holds every payload, response and check of a big run.
 
 The CLI, the pytest plugin and the library API all call :func:`bonzo_bulk.plan.plan_run` and
-:func:`execute` (or :func:`run_bulk`, both at once), then :func:`bonzo_bulk.publishing.publish` for the
-reports. Nothing here knows which of them is calling, and nothing here imports a report.
+:func:`execute` (or :func:`run_bulk`, both at once); what they want done with the run — progress,
+logs, reports, cleanup — they subscribe (:mod:`bonzo_bulk.events`). Nothing here imports an output.
 
 Example::
 
@@ -16,408 +21,252 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
 
 import aiohttp
 
 from bonzo_bulk._http import make_session, run_async
 from bonzo_bulk.bonzo import BonzoClient
+from bonzo_bulk.cleanup_policy import CleanupPolicy
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.delivery import deliver
-from bonzo_bulk.diagnosis import diagnose
+from bonzo_bulk.diagnosis import Diagnoser
 from bonzo_bulk.errors import SandboxError
+from bonzo_bulk.events import (
+    DeliveryDone,
+    EventBus,
+    PhaseDone,
+    Polled,
+    RecordDelivered,
+    RecordJudged,
+    RecordsPlanned,
+    RunDone,
+    RunStarted,
+    Subscriber,
+)
 from bonzo_bulk.interrupts import recording_interrupts
-from bonzo_bulk.metrics import phase_metrics
+from bonzo_bulk.judge import Judge, expects_prospect, verify_unexpected
+from bonzo_bulk.metrics import PhaseTally
 from bonzo_bulk.models import (
+    CheckResult,
     DeliveryResult,
     PhaseKind,
     PhaseResult,
     PlannedRecord,
+    Prospect,
+    RecordOutcome,
     RunResult,
     Target,
-    User,
 )
-from bonzo_bulk.plan import RunPlan, plan_run
+from bonzo_bulk.observers import ProgressView, RunLog, StoreRecorder
+from bonzo_bulk.plan import PhasePlan, RunPlan, plan_run
 from bonzo_bulk.preflight import preflight
-from bonzo_bulk.sandbox.seeding import run_hooks, seed_users
-from bonzo_bulk.sandbox_files import sandbox_db_for
-from bonzo_bulk.secrets import redact, redact_url, register_secret
-from bonzo_bulk.settle import settle
-from bonzo_bulk.store import RunStore, StoreLocation
-from bonzo_bulk.validation import verify_phase
+from bonzo_bulk.settings import Thresholds
+from bonzo_bulk.settle import SettleOutcome, SettleTarget, settle
+from bonzo_bulk.store import RunStore
+from bonzo_bulk.target import (
+    Endpoints,
+    NullProgress,
+    Progress,
+    announce,
+    hooks,
+    open_endpoints,
+    session_limit,
+    store_location_for,
+)
 
 log = logging.getLogger("bonzo_bulk")
 
 STORE_BATCH = 500
+"""Records planned, stored and then sent together; deliveries and outcomes are stored in batches this big."""
+KEEP_ALL = 2000
+"""A phase of at most this many records keeps every outcome in memory; a bigger one its failed ones, this many."""
 
 
-class Progress(Protocol):
-    """Where a run reports what it is doing (rich bars in the CLI; nothing under pytest)."""
+@dataclass
+class _Running:
+    """A run under way: its store, bus, session, endpoints and API client."""
 
-    def stage(self, name: str, total: int | None) -> None: ...
-    def advance(self, name: str, amount: int = 1) -> None: ...
-    def update(self, name: str, completed: int, total: int | None = None) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class NullProgress:
-    """A progress sink that shows nothing."""
-
-    def stage(self, name: str, total: int | None) -> None:
-        """Ignore a stage start."""
-
-    def advance(self, name: str, amount: int = 1) -> None:
-        """Ignore progress."""
-
-    def update(self, name: str, completed: int, total: int | None = None) -> None:
-        """Ignore progress."""
-
-    def note(self, message: str) -> None:
-        """Ignore a note."""
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where a run sends and looks: the sandbox's or the live systems'."""
-
-    target: Target
-    hook_url: str
-    control_hook_url: str | None
-    api_base_url: str
-    api_key: str
-    sandbox_url: str | None = None
+    store: RunStore
+    bus: EventBus
+    session: aiohttp.ClientSession
+    endpoints: Endpoints
+    client: BonzoClient | None
+    """The API client (a judged run's; a delivery-only run has none)."""
 
 
 @contextlib.asynccontextmanager
-async def open_endpoints(
-    plan: RunPlan, session: aiohttp.ClientSession, *, sandbox_db: Path | None = None
-) -> AsyncIterator[Endpoints]:
-    """The live systems from the config, or a seeded local sandbox (started here unless one runs).
+async def _running(
+    plan: RunPlan,
+    *,
+    progress: Progress | None,
+    store_path: str | Path | None,
+    subscribers: Sequence[Subscriber],
+    judged: bool,
+    endpoints: Endpoints | None = None,
+) -> AsyncIterator[_Running]:
+    """Open the store, the target (unless ``endpoints`` are given) and, for a run that is ``judged``, the
+    API client and the preflight; then announce the run.
 
-    A started sandbox owns its database (``sandbox_db``, else :func:`sandbox_db_for` the plan's run)
-    and its port, so concurrent runs never process each other's leads.
+    The run store, the progress display and the log always subscribe, and the cleanup policy for a
+    judged run; ``subscribers`` (publishing, a front door's own) hear every event after them.
     """
     loaded = plan.loaded
     config = loaded.config
-    if loaded.target == "live":
-        assert config.webhook_url is not None
-        assert config.superuser_api_key is not None
-        yield Endpoints(
-            target="live",
-            hook_url=config.webhook_url.get_secret_value(),
-            control_hook_url=config.superuser_webhook_url.get_secret_value() if config.superuser_webhook_url else None,
-            api_base_url=config.api_settings.base_url,
-            api_key=config.superuser_api_key.get_secret_value(),
-        )
-        return
-    from bonzo_bulk.sandbox.process import SandboxProcess
-    from bonzo_bulk.sandbox.state import SandboxOptions
-
-    with contextlib.ExitStack() as stack:
-        url = config.sandbox.url
-        if url is None:
-            options = SandboxOptions.from_settings(config.sandbox, base_dir=loaded.base_dir)
-            if config.sandbox.db is None:
-                options.db_path = sandbox_db or sandbox_db_for(loaded, plan.run_id, new_run=bool(plan.phases))
-            # A process of its own: a sandbox sharing the engine's GIL slowed its own processing (p50 17 s at 10k).
-            server = stack.enter_context(SandboxProcess(options))
-            url = server.url
-        endpoints = await _seed_sandbox(plan, session, url)
-        yield endpoints
-
-
-async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str) -> Endpoints:
-    config = plan.loaded.config
-    primary, control = plan.phase("primary"), plan.phase("control")
-    hooks = run_hooks(config, primary.integration if primary else None, control.integration if control else None)
-    hook_type = hooks[0]["type"]
-    control_type = hooks[1]["type"] if control is not None else None
-    users = seed_users(config)
-    try:
-        async with session.post(f"{url}/__sandbox/seed", json={"users": users, "hooks": hooks}) as response:
-            body = await response.json()
-            if response.status != 200:
-                raise SandboxError(f"the sandbox refused the seed ({response.status}): {redact(str(body))[:300]}")
-        if isinstance(config.sandbox.faults, str | dict) and config.sandbox.url is not None:
-            from bonzo_bulk.sandbox import SandboxOptions
-
-            options = SandboxOptions.from_settings(config.sandbox, base_dir=plan.loaded.base_dir)
-            async with session.put(f"{url}/__sandbox/faults", json=options.faults) as response:
-                if response.status != 200:
-                    raise SandboxError(f"the sandbox refused the fault profile ({response.status})")
-        # A running sandbox keeps its own strictness unless the config sets one explicitly.
-        chosen = config.sandbox.model_fields_set & {"strictness", "mapped_custom_fields"}
-        if config.sandbox.url is not None and chosen:
-            settings = {key: getattr(config.sandbox, key) for key in chosen}
-            async with session.put(f"{url}/__sandbox/settings", json=settings) as response:
-                if response.status != 200:
-                    raise SandboxError(f"the sandbox refused its settings ({response.status})")
-    except aiohttp.ClientError as exc:
-        raise SandboxError(f"the sandbox at {url} did not answer: {exc}") from exc
-    by_type = {h["type"]: h["url"] for h in body["hooks"]}
-    for hook in body["hooks"]:
-        register_secret(str(hook["hash"]))
-    register_secret(str(body["superuser_token"]))
-    return Endpoints(
-        target="sandbox",
-        hook_url=by_type[hook_type],
-        control_hook_url=by_type.get(control_type) if control_type else None,
-        api_base_url=url,
-        api_key=str(body["superuser_token"]),
-        sandbox_url=url,
-    )
-
-
-def config_snapshot(loaded: LoadedConfig) -> dict[str, Any]:
-    """The config as stored with the run: secrets reduced to whether they were set."""
-    data = loaded.config.model_dump(mode="json")
-    for key in ("webhook_url", "superuser_webhook_url", "superuser_api_key"):
-        data[key] = "<set>" if data.get(key) else None
-    if loaded.config.store_url:
-        data["store_url"] = StoreLocation.parse(loaded.config.store_url).label
-    return data
-
-
-class _StoreWriter:
-    """Buffers delivery results and writes them to the run store in batches as the run goes."""
-
-    def __init__(self, store: RunStore, run_id: str, phase: PhaseKind, progress: Progress) -> None:
-        self.store, self.run_id, self.phase, self.progress = store, run_id, phase, progress
-        self.buffer: list[DeliveryResult] = []
-
-    def __call__(self, result: DeliveryResult) -> None:
-        self.buffer.append(result)
-        self.progress.advance("deliver")
-        if len(self.buffer) >= STORE_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.store.add_deliveries(self.run_id, self.phase, self.buffer)
-            self.buffer = []
-
-
-def record_plan(plan: RunPlan, store: RunStore) -> None:
-    """Write a run and all its records to the store before anything is sent (so cleanup can always
-    find what an interrupted run sent)."""
-    loaded = plan.loaded
-    config = loaded.config
-    store.begin_run(
-        run_id=plan.run_id,
-        test_name=config.test_name,
-        integration=config.integration_type,
-        config_path=str(loaded.path) if loaded.path else None,
-        target=loaded.target,
-        started_at=plan.identity.started_at,
-        dry_run=False,
-        config_snapshot=config_snapshot(loaded),
-    )
-    store.add_records(plan.run_id, plan.records)
-
-
-def session_limit(plan: RunPlan) -> int:
-    """Connections one run needs: every phase's webhook concurrency plus the API client's."""
-    config = plan.loaded.config
-    return (
-        config.webhook_settings.concurrent_requests * max(1, len(plan.phases)) + config.api_settings.concurrent_requests
-    )
+    with RunStore(store_path or store_location_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
+        recorder = StoreRecorder(store, plan)
+        bus = EventBus([recorder, ProgressView(progress or NullProgress()), RunLog(loaded.users)])
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                session = await stack.enter_async_context(
+                    make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout)
+                )
+                if endpoints is None:
+                    endpoints = await stack.enter_async_context(open_endpoints(plan, session))
+                client = None
+                if judged:
+                    announce(loaded, endpoints)
+                    client = await stack.enter_async_context(
+                        BonzoClient(
+                            base_url=endpoints.api_base_url,
+                            api_key=endpoints.api_key,
+                            settings=config.api_settings,
+                            session=session,
+                        )
+                    )
+                    checked = await preflight(
+                        client,
+                        session,
+                        users=loaded.users,
+                        hooks=hooks(plan, endpoints),
+                        timeout=min(config.webhook_settings.timeout, 10.0),
+                    )
+                    log.info("%s", checked.describe())
+                    bus.subscribe(CleanupPolicy(loaded, endpoints, session, store))
+                for subscriber in subscribers:
+                    bus.subscribe(subscriber)
+                bus.emit(RunStarted(plan, endpoints.target, endpoints.where))
+                yield _Running(store, bus, session, endpoints, client)
+        finally:
+            recorder.flush()  # also when interrupted: every answered delivery is in the store
 
 
 async def execute(
-    plan: RunPlan, *, progress: Progress | None = None, store_path: str | Path | None = None
+    plan: RunPlan,
+    *,
+    progress: Progress | None = None,
+    store_path: str | Path | None = None,
+    subscribers: Sequence[Subscriber] = (),
 ) -> RunResult:
-    """Preflight, send a planned run, wait for it to settle, verify it, record everything, clean up per policy."""
-    progress = progress or NullProgress()
-    loaded = plan.loaded
-    config = loaded.config
-    with RunStore(store_path or store_location_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
-        async with (
-            make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout) as session,
-            open_endpoints(plan, session) as endpoints,
-            BonzoClient(
-                base_url=endpoints.api_base_url,
-                api_key=endpoints.api_key,
-                settings=config.api_settings,
-                session=session,
-            ) as client,
-        ):
-            _announce(loaded, endpoints, progress)
-            checked = await preflight(
-                client,
-                session,
-                users=loaded.users,
-                hooks=_hooks(plan, endpoints),
-                timeout=min(config.webhook_settings.timeout, 10.0),
-            )
-            log.info("%s", checked.describe())
-            record_plan(plan, store)
-            deliveries = await deliver_all(plan, endpoints, session, store, progress)
-            result = await _settle_and_verify(plan, endpoints, client, deliveries, store, progress)
-            finishing = time.perf_counter()
-            store.finish_run(result, keep_written=True)
-            log.info("Run store: run finished in %.2f s", time.perf_counter() - finishing)
-            policy = config.cleanup.after_run
-            if policy == "always" or (policy == "on_success" and result.passed):
-                from bonzo_bulk.cleanup import cleanup_run
-
-                report = await cleanup_run(loaded, plan.run_id, endpoints=endpoints, session=session, store=store)
-                log.info(
-                    "Cleanup after the run (%s): %d deleted, %d left for removal by hand%s",
-                    policy,
-                    len(report.deleted),
-                    len(report.manual),
-                    f" ({report.refused})" if report.refused else "",
-                )
-    _log_summary(result)
+    """Preflight, send a planned run, wait for it to settle, judge it; every step is an event."""
+    async with _running(plan, progress=progress, store_path=store_path, subscribers=subscribers, judged=True) as run:
+        assert run.client is not None
+        targets = await deliver_phases(plan, run.endpoints, run.session, run.bus)
+        settled = await settle_run(plan, run.client, targets, run.bus)
+        result = judge_run(
+            plan, run.endpoints.target, settled, run.store, run.bus, api_requests=run.client.requests_made
+        )
+        await run.bus.emit_async(RunDone(result))
     return result
 
 
-def _hooks(plan: RunPlan, endpoints: Endpoints) -> list[tuple[str, str]]:
-    """(name, URL) of each hook the run will POST to."""
-    hooks = [("webhook", endpoints.hook_url)] if plan.phase("primary") else []
-    if plan.phase("control") and endpoints.control_hook_url:
-        hooks.append(("control webhook", endpoints.control_hook_url))
-    return hooks
+async def deliver_only(
+    plan: RunPlan,
+    *,
+    progress: Progress | None = None,
+    store_path: str | Path | None = None,
+    subscribers: Sequence[Subscriber] = (),
+    endpoints: Endpoints | None = None,
+) -> None:
+    """Part of a run: record and send the plan, nothing after (``bonzo-bulk send``, ``validate-webhook
+    --send``), to ``endpoints`` when given. Subscribers hear each :class:`~bonzo_bulk.events.RecordDelivered`
+    and :class:`~bonzo_bulk.events.DeliveryDone`."""
+    async with _running(
+        plan, progress=progress, store_path=store_path, subscribers=subscribers, judged=False, endpoints=endpoints
+    ) as run:
+        await deliver_phases(plan, run.endpoints, run.session, run.bus)
 
 
-def store_location_for(loaded: LoadedConfig) -> str | Path:
-    """The run store a config names: ``store_url``, else ``run_store``, else ``<reports_dir>/runs.sqlite3``."""
-    config = loaded.config
-    if config.store_url:
-        return config.store_url
-    return Path(config.run_store) if config.run_store else Path(config.reports_dir) / "runs.sqlite3"
+def _planned(phase: PhasePlan, bus: EventBus) -> Iterator[PlannedRecord]:
+    """A phase's records as they are made, each batch told to the subscribers (and so stored) before it is sent."""
+    batch: list[PlannedRecord] = []
+    for record in phase.iter_records():
+        batch.append(record)
+        if len(batch) == STORE_BATCH:
+            bus.emit(RecordsPlanned(phase.kind, batch))
+            yield from batch
+            batch = []
+    if batch:
+        bus.emit(RecordsPlanned(phase.kind, batch))
+        yield from batch
 
 
-def _announce(loaded: LoadedConfig, endpoints: Endpoints, progress: Progress) -> None:
-    if endpoints.target == "sandbox":
-        message = (
-            f"Target: the local SANDBOX at {endpoints.sandbox_url} — TEST_HOOK_URL / SUPERUSER_API_KEY are not "
-            "set, so nothing is sent to Bonzo"
-            if loaded.config.target == "auto"
-            else f"Target: the local SANDBOX at {endpoints.sandbox_url} (--target sandbox)"
-        )
-    else:
-        message = f"Target: LIVE — webhook {redact_url(endpoints.hook_url)}, API {endpoints.api_base_url}"
-    log.warning(message)
-
-
-async def deliver_all(
-    plan: RunPlan, endpoints: Endpoints, session: aiohttp.ClientSession, store: RunStore, progress: Progress
-) -> dict[PhaseKind, list[DeliveryResult]]:
+async def deliver_phases(
+    plan: RunPlan, endpoints: Endpoints, session: aiohttp.ClientSession, bus: EventBus
+) -> list[SettleTarget]:
+    """Send every phase's records to its hook; what settling needs of each record (nothing more is kept)."""
     config = plan.loaded.config
-    progress.stage("deliver", len(plan.records))
-    results: dict[PhaseKind, list[DeliveryResult]] = {}
+    targets: list[SettleTarget] = []
     for phase in plan.phases:
         url = endpoints.hook_url if phase.kind == "primary" else endpoints.control_hook_url
         if url is None:
             raise SandboxError(
                 "no control hook URL: set SUPERUSER_WEBHOOK_URL or turn the control off (control: false)"
             )
-        writer = _StoreWriter(store, plan.run_id, phase.kind, progress)
-        try:
-            results[phase.kind] = await deliver(
-                phase.records,
-                url=url,
-                settings=config.webhook_settings,
-                session=session,
-                on_result=writer,
-                on_status=log.warning,
-            )
-        finally:
-            writer.flush()  # also when interrupted: every answered delivery is in the store
-        ok = sum(1 for d in results[phase.kind] if d.accepted)
-        valid = [d for r, d in zip(phase.records, results[phase.kind], strict=True) if r.is_valid]
-        accepted = sum(1 for d in valid if d.accepted)
-        label = "Webhook delivery" if phase.kind == "primary" else "Control webhook delivery"
-        log.info("%s: %d/%d successful (%.1f%%)", label, accepted, len(valid), _pct(accepted, len(valid)))
-        if ok != accepted:
-            log.info("%s: %d invalid test record(s) accepted by the webhook", label, ok - accepted)
-    return results
+        counts = [0, 0, 0]  # valid, valid accepted, invalid accepted
+
+        def delivered(
+            record: PlannedRecord, result: DeliveryResult, kind: PhaseKind = phase.kind, counts: list[int] = counts
+        ) -> None:
+            counts[0] += record.is_valid
+            counts[1 if record.is_valid else 2] += result.accepted
+            targets.append(SettleTarget.of(record, expects_prospect(record, result)))
+            bus.emit(RecordDelivered(kind, record, result))
+
+        await deliver(
+            _planned(phase, bus),
+            url=url,
+            settings=config.webhook_settings,
+            session=session,
+            on_result=delivered,
+            on_status=log.warning,
+            total=phase.size,
+            collect=False,
+        )
+        bus.emit(DeliveryDone(phase.kind, valid=counts[0], accepted=counts[1], invalid_accepted=counts[2]))
+    return targets
 
 
-async def _settle_and_verify(
-    plan: RunPlan,
-    endpoints: Endpoints,
-    client: BonzoClient,
-    deliveries: dict[PhaseKind, list[DeliveryResult]],
-    store: RunStore,
-    progress: Progress,
-) -> RunResult:
+@dataclass(frozen=True)
+class Settled:
+    """What settling left for judging: the poller's view of each record, and how settling went."""
+
+    outcome: SettleOutcome
+    deadline: float
+    notes: tuple[str, ...]
+
+
+async def settle_run(plan: RunPlan, client: BonzoClient, targets: Sequence[SettleTarget], bus: EventBus) -> Settled:
+    """Poll Bonzo until every record that should be there is, and stays, or the deadline passes."""
     loaded = plan.loaded
     config = loaded.config
-    by_name = {d.record_name: d for results in deliveries.values() for d in results}
-    users = loaded.users
-    for user in users:
+    for user in loaded.users:
         log.info("Using On-Behalf-Of: %s (%s)", user.user_id, user.email)
     deadline = config.polling.deadline or config.processing_delay + config.polling.grace
-    progress.stage("settle", None)
     outcome = await settle(
         client,
-        plan.records,
-        by_name,
-        users=users,
+        targets,
+        users=loaded.users,
         search=plan.run_id if config.test_data_settings.unique_emails else _name_prefix(loaded),
         polling=config.polling,
         deadline_seconds=deadline,
         per_page=config.api_settings.max_prospects_per_request,
         order=config.api_settings.list_order,
-        on_poll=lambda found, expected: progress.update("settle", found, expected),
+        on_poll=lambda found, expected: bus.emit(Polled(found, expected)),
     )
-    finished_at = datetime.now(UTC)
-    total_records = max(1, len(plan.records))
-    phases: list[PhaseResult] = []
-    for phase in plan.phases:
-        names = {r.name for r in phase.records}
-        observations = {k: v for k, v in outcome.observations.items() if k in names}
-        store.add_observed_prospects(plan.run_id, phase.kind, list(observations.values()))
-        unexpected = outcome.unexpected if phase.kind == "primary" else []
-        checks = verify_phase(
-            phase.records,
-            by_name,
-            observations,
-            unexpected,
-            rules=[r for r in config.validation_rules if r.phase in (phase.kind, "both")],
-            transforms=phase.contract.transforms,
-            thresholds=config.thresholds,
-            integration_type=config.integration_type,
-            clock=outcome.clock,
-        )
-        share = round(client.requests_made * len(phase.records) / total_records)
-        metrics = phase_metrics(
-            phase.kind,
-            phase.records,
-            by_name,
-            observations,
-            checks,
-            thresholds=config.thresholds,
-            api_requests=share,
-            clock=outcome.clock,
-        )
-        phases.append(
-            PhaseResult(
-                kind=phase.kind,
-                records=phase.records,
-                deliveries=tuple(deliveries[phase.kind]),
-                observations=tuple(observations.values()),
-                checks=tuple(checks),
-                unexpected_prospects=tuple(unexpected),
-                metrics=metrics,
-                settled=outcome.settled,
-                settle_seconds=round(outcome.seconds, 3),
-                diagnoses=diagnose(
-                    phase.kind,
-                    checks,
-                    provenance={f.field: f.by for f in phase.contract.fields},
-                    sources={f.field: f.source for f in phase.contract.fields if f.source},
-                ),
-            )
-        )
-        _log_phase(phase.kind, phase.records, observations, metrics.created, users)
     notes = [
         f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s); {client.requests_made} API requests in all "
         f"({outcome.api_requests} while settling)",
@@ -432,9 +281,93 @@ async def _settle_and_verify(
         notes.append(f"settling stopped early: {outcome.stopped_early}")
     elif not outcome.settled:
         notes.append(f"the deadline ({deadline:g} s after the last delivery) passed before every record settled")
-    if endpoints.target == "sandbox":
+    return Settled(outcome, deadline, tuple(notes))
+
+
+def judge_run(
+    plan: RunPlan, target: Target, settled: Settled, store: RunStore, bus: EventBus, *, api_requests: int
+) -> RunResult:
+    """Judge every record, read back from the store a batch at a time; each outcome is an event."""
+    config = plan.loaded.config
+    outcome = settled.outcome
+    total_records = max(1, plan.size)
+    phases = []
+    for phase in plan.phases:
+        judge = Judge.for_phase(
+            phase.kind,
+            config.validation_rules,
+            transforms=phase.contract.transforms,
+            thresholds=config.thresholds,
+            integration_type=config.integration_type,
+            clock=outcome.clock,
+        )
+        judging = PhaseJudging(phase.kind, keep_all=phase.size <= KEEP_ALL)
+        for batch in store.ledger(plan.run_id, phase.kind):
+            for record, delivery in batch:
+                judged = judge(record, delivery, outcome.observation(record.name))
+                judging.add(judged)
+                bus.emit(RecordJudged(judged))
+        unexpected = outcome.unexpected if phase.kind == "primary" else []
+        result = judging.result(
+            stray=verify_unexpected(unexpected),
+            unexpected=unexpected,
+            thresholds=config.thresholds,
+            api_requests=round(api_requests * phase.size / total_records),
+            settled=outcome.settled,
+            settle_seconds=round(outcome.seconds, 3),
+            provenance={f.field: f.by for f in phase.contract.fields},
+            sources={f.field: f.source for f in phase.contract.fields if f.source},
+        )
+        bus.emit(PhaseDone(result))
+        phases.append(result)
+    notes = list(settled.notes)
+    if target == "sandbox":
         notes.append("target: local sandbox — nothing was sent to Bonzo")
-    return run_result(plan, endpoints.target, phases, notes, finished_at)
+    return run_result(plan, target, phases, notes, datetime.now(UTC))
+
+
+class PhaseJudging:
+    """One phase's outcomes as they are judged: tallied, diagnosed, and kept only while small or failing."""
+
+    def __init__(self, kind: PhaseKind, *, keep_all: bool) -> None:
+        self.kind = kind
+        self.tally = PhaseTally(kind)
+        self.diagnoser = Diagnoser(kind)
+        self.keep_all = keep_all
+        self.kept: list[RecordOutcome] = []
+
+    def add(self, outcome: RecordOutcome) -> None:
+        self.tally.add(outcome)
+        self.diagnoser.add(outcome.checks)
+        if self.keep_all or (not outcome.passed and len(self.kept) < KEEP_ALL):
+            self.kept.append(outcome)
+
+    def result(
+        self,
+        *,
+        stray: Sequence[CheckResult],
+        unexpected: Sequence[Prospect],
+        thresholds: Thresholds,
+        api_requests: int,
+        settled: bool,
+        settle_seconds: float,
+        provenance: Mapping[str, str] | None = None,
+        sources: Mapping[str, str] | None = None,
+    ) -> PhaseResult:
+        self.tally.add_stray(stray)
+        return PhaseResult(
+            kind=self.kind,
+            metrics=self.tally.metrics(thresholds=thresholds, api_requests=api_requests),
+            outcomes=tuple(self.kept),
+            complete=self.keep_all,
+            failed_records=self.tally.failed_records,
+            stray_checks=tuple(stray),
+            unexpected_prospects=tuple(unexpected),
+            settled=settled,
+            settle_seconds=settle_seconds,
+            diagnoses=self.diagnoser.diagnoses(provenance=provenance, sources=sources),
+            judged=dict(self.diagnoser.judged),
+        )
 
 
 def run_result(
@@ -459,53 +392,6 @@ def run_result(
 def _name_prefix(loaded: LoadedConfig) -> str:
     settings = loaded.config.test_data_settings
     return f"{settings.first_name_pattern}_{settings.last_name_pattern}"
-
-
-def _pct(part: int, whole: int) -> float:
-    return 100.0 * part / whole if whole else 0.0
-
-
-def _log_phase(
-    kind: PhaseKind,
-    records: Sequence[PlannedRecord],
-    observations: dict[str, Any],
-    created: int,
-    users: Sequence[User],
-) -> None:
-    valid = [r for r in records if r.is_valid]
-    for user in users:
-        mine = [r for r in valid if r.expected_user.user_id == user.user_id]
-        found = sum(1 for r in mine if r.name in observations and user.user_id in observations[r.name].seen_in)
-        log.info(
-            "Found %d/%d %stest prospects for %s", found, len(mine), "control " if kind == "control" else "", user.email
-        )
-    label = "Prospect creation" if kind == "primary" else "Control prospect creation"
-    found_total = sum(1 for r in valid if r.name in observations)
-    log.info("%s: %d/%d prospects found (%.1f%%)", label, found_total, len(valid), _pct(found_total, len(valid)))
-
-
-def _log_summary(result: RunResult) -> None:
-    for phase in result.phases:
-        m = phase.metrics
-        label = "" if phase.kind == "primary" else "Control "
-        log.info(
-            "%sUser assignment accuracy: %d/%d correct (%.1f%%)",
-            label,
-            m.assigned_correctly,
-            m.created,
-            100 * m.assignment_accuracy,
-        )
-        log.info(
-            "%sData mapping accuracy: %d/%d (%.1f%%)", label, m.mapped_correctly, m.created, 100 * m.mapping_accuracy
-        )
-        log.info(
-            "%sProcessing time: p50 %.2f s, p95 %.2f s; API requests per verified record: %.3f",
-            label,
-            m.processing_time.p50_ms / 1000,
-            m.processing_time.p95_ms / 1000,
-            m.api_requests_per_record,
-        )
-    log.info("Run %s: thresholds %s", result.run_id, "met" if result.passed else "FAILED")
 
 
 def run_bulk(

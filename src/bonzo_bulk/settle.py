@@ -15,14 +15,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bonzo_bulk.bonzo.clock import ClockOffset, ClockTracker
 from bonzo_bulk.errors import BudgetExhausted, RateLimited
-from bonzo_bulk.models import DeliveryResult, Observation, PlannedRecord, Prospect, User
+from bonzo_bulk.models import Observation, PlannedRecord, Prospect, User
 from bonzo_bulk.settings import PollingSettings
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,46 @@ class ProspectLister(Protocol):
     ) -> Awaitable[Any]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SettleTarget:
+    """What the poller knows of one sent record: enough to match prospects to it and to wait for it."""
+
+    name: str
+    email: str
+    user_id: int
+    """The expected owner (polled first while the record is outstanding)."""
+    expects: bool
+    """Whether a prospect must appear (see :func:`bonzo_bulk.judge.expects_prospect`)."""
+
+    @classmethod
+    def of(cls, record: PlannedRecord, expects: bool) -> SettleTarget:
+        return cls(record.name, record.email.lower(), record.expected_user.user_id, expects)
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
+@dataclass
+class _Seen:
+    """One prospect seen while polling, kept as compact JSON (a 100k run holds 100k of these)."""
+
+    raw: bytes
+    record: str | None
+    users: set[int] = field(default_factory=set)
+    first_seen_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    poll_gap: float | None = None
+
+    @property
+    def prospect(self) -> Prospect:
+        value: Prospect = json.loads(self.raw)
+        return value
+
+
 @dataclass
 class SettleOutcome:
-    """What settling found: one observation per record that was seen, plus stray prospects."""
+    """What settling found: what the poller saw of each record, plus stray prospects."""
 
-    observations: dict[str, Observation]
-    unexpected: list[Prospect]
+    poller: Poller
     settled: bool
     seconds: float
     polls: int
@@ -79,21 +113,17 @@ class SettleOutcome:
     stopped_early: str | None = None
     """Why polling stopped before the records settled or the deadline passed (budget, rate limit)."""
 
+    def observation(self, name: str) -> Observation | None:
+        return self.poller.observation(name)
 
-@dataclass
-class _Seen:
-    prospect: Prospect
-    users: set[int] = field(default_factory=set)
-    first_seen_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    first_poll: int = 0
-    poll_gap: float | None = None
+    @property
+    def observations(self) -> dict[str, Observation]:
+        """Every record's observation at once (small runs; the engine asks record by record)."""
+        return self.poller.observations()
 
-
-def expects_prospect(record: PlannedRecord, delivery: DeliveryResult | None) -> bool:
-    """Whether a record should produce a prospect the poller must wait for."""
-    if delivery is None or not delivery.accepted:
-        return False
-    return record.is_valid or record.expected_handling in ("fallback", "accept")
+    @property
+    def unexpected(self) -> list[Prospect]:
+        return self.poller.unexpected()
 
 
 class Poller:
@@ -102,7 +132,7 @@ class Poller:
     def __init__(
         self,
         client: ProspectLister,
-        records: Sequence[PlannedRecord],
+        targets: Iterable[SettleTarget],
         *,
         users: Sequence[User],
         search: str,
@@ -115,26 +145,47 @@ class Poller:
         self.users = list(users)
         self.search: str | None = search
         self.per_page = per_page
-        self._by_email = {r.email.lower(): r for r in records if r.email}
-        self._by_name = {r.name: r for r in records}
+        self._by_email: dict[str, SettleTarget] = {}
+        self._by_name: dict[str, SettleTarget] = {}
+        for target in targets:
+            self.add(target)
         self._seen: dict[int, _Seen] = {}
+        self._of_record: dict[str, list[int]] = {}
         self._known: dict[int, set[int]] = {u.user_id: set() for u in users}
         self._ordered: dict[int, bool] = {u.user_id: True for u in users}
         self._last_polled: dict[int, datetime] = {}
         self.polls = 0
 
-    def record_of(self, prospect: Prospect) -> PlannedRecord | None:
-        """The planned record a prospect belongs to: by email, else (records sent without one) by its
+    def add(self, target: SettleTarget) -> None:
+        """Know one more sent record (the load runner adds them while Locust sends)."""
+        if target.email:
+            self._by_email[target.email] = target
+        self._by_name[target.name] = target
+
+    @property
+    def targets(self) -> Iterable[SettleTarget]:
+        return self._by_name.values()
+
+    def target_of(self, prospect: Prospect) -> SettleTarget | None:
+        """The record a prospect belongs to: by email, else (records sent without one) by its
         first name — but only when it carries this run's marker, as names repeat from run to run."""
         email = str(prospect.get("email") or "").lower()
         if email and email in self._by_email:
             return self._by_email[email]
-        record = self._by_name.get(str(prospect.get("first_name") or ""))
-        return record if record is not None and self.carries_marker(prospect) else None
+        target = self._by_name.get(str(prospect.get("first_name") or ""))
+        return target if target is not None and self.carries_marker(prospect) else None
 
     def carries_marker(self, prospect: Prospect) -> bool:
         """Whether a prospect holds this run's marker anywhere (email tag, last name, custom field, tag)."""
         return self.marker in json.dumps(prospect, default=str).lower()
+
+    def found(self, name: str) -> bool:
+        return name in self._of_record
+
+    @property
+    def found_count(self) -> int:
+        """Records with at least one prospect seen."""
+        return len(self._of_record)
 
     async def poll(self, user_ids: Sequence[int]) -> int:
         """List the given users' new prospects; return how many prospects were new."""
@@ -166,11 +217,17 @@ class Poller:
                 entry = self._seen.get(prospect_id)
                 if entry is None:
                     gap = (now - previous).total_seconds() if previous is not None else None
-                    entry = _Seen(prospect=prospect, first_seen_at=now, first_poll=self.polls, poll_gap=gap)
+                    entry = _Seen(raw=b"{}", record=None, first_seen_at=now, poll_gap=gap)
                     self._seen[prospect_id] = entry
                     new += 1
-                else:
-                    entry.prospect = prospect
+                if entry.record is None:
+                    target = self.target_of(prospect)
+                    if target is not None:
+                        entry.record = target.name
+                        self._of_record.setdefault(target.name, []).append(prospect_id)
+                if entry.record is not None or self.carries_marker(prospect):
+                    entry.raw = _COMPACT.encode(prospect).encode()
+                # else not ours: only its id matters (it stops the paging)
                 entry.users.add(user_id)
                 known.add(prospect_id)
             per_page = max(1, int(result.per_page or self.per_page))
@@ -181,39 +238,39 @@ class Poller:
                 return new
             page += 1
 
-    def observations(self) -> tuple[dict[str, Observation], list[Prospect]]:
-        """Group what was seen by record; prospects that match no record are unexpected."""
-        grouped: dict[str, list[_Seen]] = {}
-        unexpected: list[Prospect] = []
-        for entry in self._seen.values():
-            record = self.record_of(entry.prospect)
-            if record is None:
-                if self.carries_marker(entry.prospect):
-                    unexpected.append(entry.prospect)
-            else:
-                grouped.setdefault(record.name, []).append(entry)
-        observations = {
-            name: Observation(
-                record_name=name,
-                prospects=tuple(e.prospect for e in sorted(entries, key=lambda e: int(e.prospect.get("id") or 0))),
-                seen_in=tuple(sorted({u for e in entries for u in e.users})),
-                first_seen_at=min(e.first_seen_at for e in entries),
-                polls=self.polls,
-                poll_gap=min(entries, key=lambda e: e.first_seen_at).poll_gap,
-            )
-            for name, entries in grouped.items()
-        }
-        return observations, unexpected
+    def observation(self, name: str) -> Observation | None:
+        """What was seen of one record (None when nothing was)."""
+        ids = self._of_record.get(name)
+        if not ids:
+            return None
+        entries = sorted((self._seen[i] for i in ids), key=lambda e: int(e.prospect.get("id") or 0))
+        first = min(entries, key=lambda e: e.first_seen_at)
+        return Observation(
+            record_name=name,
+            prospects=tuple(e.prospect for e in entries),
+            seen_in=tuple(sorted({u for e in entries for u in e.users})),
+            first_seen_at=first.first_seen_at,
+            polls=self.polls,
+            poll_gap=first.poll_gap,
+        )
+
+    def observations(self) -> dict[str, Observation]:
+        """Every record's observation (for small runs and the load runner's per-step view)."""
+        return {name: o for name in self._of_record if (o := self.observation(name)) is not None}
+
+    def unexpected(self) -> list[Prospect]:
+        """Prospects that carry the run's marker but match no record that was sent."""
+        return [e.prospect for e in self._seen.values() if e.record is None and e.raw != b"{}"]
 
 
 async def _sweep_without_search(poller: Poller, user_ids: Sequence[int], missing: int) -> None:
     """One last listing without ``search``, in case Bonzo's search does not match the run's marker
     (its behaviour is undocumented): records found only this way are real, and the user is told why."""
     marker = poller.search
-    before = len(poller.observations()[0])
+    before = poller.found_count
     poller.search = None
     await poller.poll(user_ids)
-    recovered = len(poller.observations()[0]) - before
+    recovered = poller.found_count - before
     if recovered:
         log.warning(
             "%d of %d records missing from the API's search for %r were found by listing without search: "
@@ -226,8 +283,7 @@ async def _sweep_without_search(poller: Poller, user_ids: Sequence[int], missing
 
 async def settle(
     client: ProspectLister,
-    records: Sequence[PlannedRecord],
-    deliveries: Mapping[str, DeliveryResult],
+    targets: Iterable[SettleTarget],
     *,
     users: Sequence[User],
     search: str,
@@ -247,32 +303,33 @@ async def settle(
     requests_before = client.requests_made
     limited_before = client.rate_limited_seconds
     stopped_early: str | None = None
-    poller = Poller(client, records, users=users, search=search, per_page=per_page, order=order)
-    expected = {r.name: r for r in records if expects_prospect(r, deliveries.get(r.name))}
+    poller = Poller(client, targets, users=users, search=search, per_page=per_page, order=order)
+    waiting: dict[str, int] = {t.name: t.user_id for t in poller.targets if t.expects}
+    expected = len(waiting)
     all_users = [u.user_id for u in users]
     interval = polling.interval
     quiet_sweeps = 0
     settled = False
 
-    def outstanding() -> list[PlannedRecord]:
-        observed = poller.observations()[0]
-        return [r for name, r in expected.items() if name not in observed]
+    def outstanding() -> dict[str, int]:
+        for name in [n for n in waiting if poller.found(n)]:
+            del waiting[name]
+        return waiting
 
     while True:
         await asyncio.sleep(max(0.0, min(interval, deadline - time.monotonic())))
-        waiting = outstanding()
         late = time.monotonic() >= deadline
-        full = not waiting or late or poller.polls % FULL_SWEEP_EVERY == FULL_SWEEP_EVERY - 1
-        targets = all_users if full else sorted({r.expected_user.user_id for r in waiting})
+        full = not outstanding() or late or poller.polls % FULL_SWEEP_EVERY == FULL_SWEEP_EVERY - 1
+        targets_now = all_users if full else sorted(set(waiting.values()))
         try:
-            new = await poller.poll(targets)
+            new = await poller.poll(targets_now)
         except (BudgetExhausted, RateLimited) as exc:
             stopped_early = str(exc)
             log.warning("Settling stopped early: %s", exc)
             break
-        waiting = outstanding()
+        outstanding()
         if on_poll is not None:
-            on_poll(len(expected) - len(waiting), len(expected))
+            on_poll(expected - len(waiting), expected)
         if not waiting:
             quiet_sweeps = quiet_sweeps + 1 if full and new == 0 else 0
             if quiet_sweeps >= polling.stable_polls:
@@ -292,10 +349,8 @@ async def settle(
             break
         if time.monotonic() >= deadline:
             interval = 0.0
-    observations, unexpected = poller.observations()
     return SettleOutcome(
-        observations=observations,
-        unexpected=unexpected,
+        poller=poller,
         settled=settled,
         seconds=time.monotonic() - started,
         polls=poller.polls,

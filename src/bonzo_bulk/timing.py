@@ -10,27 +10,11 @@ says which it is and how fine it is, so a verdict never depends on how fast we w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.bonzo.view import ProspectView
-from bonzo_bulk.models import DeliveryResult, Observation
-
-TimingSource = Literal["created_at", "first_seen"]
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessingTime:
-    """One record's processing time, with where it comes from and how fine it is."""
-
-    seconds: float
-    source: TimingSource
-    resolution: float
-    """Seconds either way the true value may lie."""
-    visible_after: float | None
-    """First seen through the API minus sent: an upper bound, whatever ``source`` is."""
+from bonzo_bulk.models import DeliveryResult, Observation, ProcessingTime
 
 
 def sent_time(delivery: DeliveryResult) -> datetime:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from bonzo_bulk.bonzo.view import ProspectView
+from bonzo_bulk.judge import check_name, stage_of, verify_payloads
 from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, PlannedRecord, Stage
 from bonzo_bulk.plan import RunPlan
 from bonzo_bulk.pytest_plugin import BulkChecks
 from bonzo_bulk.settings import ValidationRule
-from bonzo_bulk.validation import check_name, stage_of, verify_payloads
 
 pytestmark = [pytest.mark.integration, pytest.mark.data_integrity]
 
@@ -129,7 +129,7 @@ def test_prospect_shape_matches_expected_responses(primary_phase: PhaseResult, b
     fixture = json.loads(EXPECTED_RESPONSES.read_text(encoding="utf-8"))
     documented = {key: fixture["prospect"][key] for key in DOCUMENTED_FIELDS}
     results = []
-    for observation in primary_phase.observations:
+    for observation in (o.observation for o in primary_phase.outcomes if o.observation is not None):
         for prospect in observation.prospects:
             problems = _shape_problems(documented, prospect, "", set())
             view = ProspectView(prospect)

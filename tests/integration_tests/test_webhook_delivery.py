@@ -14,14 +14,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.webhook]
 
 
 def _valid_deliveries(phase: PhaseResult) -> list[CheckResult]:
-    return [c for c in phase.checks if c.check == "delivered"]
+    return [c for c in phase.checks() if c.check == "delivered"]
 
 
 def test_endpoint_answers_every_request(primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
     """Under the configured concurrency each POST got an HTTP answer (no connect error, timeout, reset)."""
     answered = [
         CheckResult(d.record_name, "answered", Stage.DELIVERY, d.status is not None, "an HTTP status", d.error_category)
-        for d in primary_phase.deliveries
+        for d in (o.delivery for o in primary_phase.outcomes)
+        if d is not None
     ]
     bulk_checks.expect_all("Webhook answers", answered, phase=primary_phase, verdict="delivery_rate")
 
@@ -53,7 +54,7 @@ def test_response_times(primary_phase: PhaseResult, bulk_checks: BulkChecks) -> 
 
 def test_delivery_failures_by_category(primary_phase: PhaseResult, bulk_checks: BulkChecks) -> None:
     """Failed deliveries, record by record, with their category (timeout, http_5xx, reset, ...)."""
-    failed = [d for d in primary_phase.deliveries if not d.accepted]
+    failed = [o.delivery for o in primary_phase.outcomes if o.delivery is not None and not o.delivered]
     categories = Counter(d.error_category or "unknown" for d in failed)
     summary = ", ".join(f"{category} {count}" for category, count in sorted(categories.items())) or "none"
     bulk_checks.expect(

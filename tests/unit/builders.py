@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -12,6 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bonzo_bulk.bonzo.view import ProspectView
+from bonzo_bulk.diagnosis import diagnose
+from bonzo_bulk.metrics import phase_metrics
 from bonzo_bulk.models import (
     CheckResult,
     DeliveryResult,
@@ -20,7 +24,10 @@ from bonzo_bulk.models import (
     PhaseKind,
     PhaseMetrics,
     PhaseResult,
+    Placement,
     PlannedRecord,
+    ProcessingTime,
+    RecordOutcome,
     RunResult,
     Stage,
     Target,
@@ -28,7 +35,9 @@ from bonzo_bulk.models import (
     User,
     UserAccuracy,
     Verdict,
+    by_record,
 )
+from bonzo_bulk.settings import Thresholds
 from bonzo_bulk.store import RunStore
 
 if TYPE_CHECKING:
@@ -277,17 +286,46 @@ def _phase(spec: RunSpec, kind: PhaseKind, count: int, rng: random.Random) -> Ph
         api_requests_per_record=api_requests / max(1, len(records)),
         thresholds=thresholds,
     )
+    by_name = by_record(checks)
+    outcomes = tuple(
+        RecordOutcome(
+            record=record,
+            delivery=delivery,
+            observation=observation,
+            checks=tuple(by_name.get(record.name, ())),
+            expects_prospect=record.is_valid and delivery.accepted,
+            processing=_timing(delivery, observation),
+            placements=tuple(
+                Placement(ProspectView(p).owner_id, ProspectView(p).owner_email, ProspectView(p).team_id)
+                for p in observation.prospects
+            ),
+        )
+        for record, delivery, observation in zip(records, deliveries, observations, strict=True)
+    )
+    tallied = phase_metrics(kind, outcomes, thresholds=Thresholds(), api_requests=0)
+    metrics = dataclasses.replace(metrics, owner_counts=tallied.owner_counts, team_counts=tallied.team_counts)
     return PhaseResult(
         kind=kind,
-        records=tuple(records),
-        deliveries=tuple(deliveries),
-        observations=tuple(observations),
-        checks=tuple(checks),
-        unexpected_prospects=(),
         metrics=metrics,
+        outcomes=outcomes,
+        complete=True,
+        failed_records=sum(1 for o in outcomes if not o.passed),
+        stray_checks=(),
+        unexpected_prospects=(),
         settled=kind == "control" or MISSING not in spec.faults.values(),
         settle_seconds=round(spec.processing_ms / 1000 * 3, 3),
+        diagnoses=diagnose(kind, checks),
+        judged=dict(Counter(c.check for c in checks)),
     )
+
+
+def _timing(delivery: DeliveryResult, observation: Observation) -> ProcessingTime | None:
+    """The processing time the engine would read: first seen minus answered (the builder has no clock)."""
+    if not delivery.accepted or not observation.found or observation.first_seen_at is None:
+        return None
+    assert delivery.answered_at is not None
+    seconds = (observation.first_seen_at - delivery.answered_at).total_seconds()
+    return ProcessingTime(round(seconds, 3), "created_at", 0.001, round(seconds + 0.03, 3))
 
 
 def build_run(spec: RunSpec | None = None, **overrides: Any) -> RunResult:
@@ -316,7 +354,7 @@ FAULTY = {3: DROPPED, 7: MISSING, 11: WRONG_OWNER, 14: WRONG_TEAM, 18: MANGLED, 
 
 def failed_checks(result: RunResult) -> list[tuple[str, str, str]]:
     """(phase, record, check) of every failed check, in order."""
-    return [(p.kind, c.record_name, c.check) for p in result.phases for c in p.checks if not c.passed]
+    return [(p.kind, c.record_name, c.check) for p in result.phases for c in p.checks() if not c.passed]
 
 
 def begin_run_of(store: RunStore, result: RunResult, snapshot: Mapping[str, Any] | None = None) -> None:

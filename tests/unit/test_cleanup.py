@@ -164,7 +164,9 @@ def test_real_runs_are_removed_run_by_run_and_lookalikes_survive(
 
     kept = run_async(lookalikes())["kept"]
     created_by = {
-        r.run_id: {int(p["id"]) for phase in r.phases for o in phase.observations for p in o.prospects}
+        r.run_id: {
+            int(p["id"]) for phase in r.phases for o in phase.outcomes if o.observation for p in o.observation.prospects
+        }
         for r in (first, second)
     }
     assert all(len(ids) == 12 for ids in created_by.values())

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 FAULTY_RUN = build_run(faults=FAULTY, control=6, run_id="r20250304-100000-ab12")
-FAILED: list[CheckResult] = [c for p in FAULTY_RUN.phases for c in p.checks if not c.passed]
+FAILED: list[CheckResult] = [c for p in FAULTY_RUN.phases for c in p.checks() if not c.passed]
 
 
 @pytest.fixture(scope="module")

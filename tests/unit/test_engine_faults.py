@@ -101,7 +101,7 @@ def test_retried_intake_failure_recovers_and_counts_attempts(
     result = run_with(tmp_path, sandbox, [{"kind": "intake_5xx", "times": 1, "records": [R(4)]}])
     assert result.passed, failing(result)
     assert result.primary is not None
-    attempts = {d.record_name: d.attempts for d in result.primary.deliveries}
+    attempts = {o.name: o.delivery.attempts for o in result.primary.outcomes if o.delivery is not None}
     assert attempts[R(4)] == 2
     assert {v for k, v in attempts.items() if k != R(4)} == {1}
 

@@ -59,7 +59,7 @@ def test_jsonl_has_one_line_per_record_with_its_delivery_prospects_and_checks(
     rows = [json.loads(line) for line in text.splitlines()]
     planned = [(p.kind, r.name) for p in result.phases for r in p.records]
     assert [(r["phase"], r["name"]) for r in rows] == planned
-    deliveries = {(p.kind, d.record_name): d for p in result.phases for d in p.deliveries}
+    deliveries = {(p.kind, o.name): o.delivery for p in result.phases for o in p.outcomes if o.delivery}
     failed = _failed_by_record(result)
     for row in rows:
         key = (row["phase"], row["name"])

@@ -8,7 +8,20 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[2] / "src" / "bonzo_bulk"
-ENGINE = ("plan.py", "run.py", "delivery.py", "settle.py", "validation.py", "metrics.py", "diagnosis.py", "timing.py")
+ENGINE = (
+    "plan.py",
+    "run.py",
+    "target.py",
+    "events.py",
+    "observers.py",
+    "cleanup_policy.py",
+    "delivery.py",
+    "settle.py",
+    "judge.py",
+    "metrics.py",
+    "diagnosis.py",
+    "timing.py",
+)
 OUTPUTS = (
     "bonzo_bulk.report",
     "bonzo_bulk.publishing",

@@ -150,6 +150,26 @@ def test_markers_are_registered_and_strict(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*'not_a_bonzo_marker' not found in `markers` configuration option*"])
 
 
+def test_the_reporter_is_registered_for_the_session_and_unregistered_after(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_sessionstart(session):
+            reporter = session.config.pluginmanager.get_plugin("bonzo-bulk-reporter")
+            session.config.rootpath.joinpath("during").write_text(type(reporter).__name__)
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_unconfigure(config):
+            config.rootpath.joinpath("after").write_text(repr(config.pluginmanager.get_plugin("bonzo-bulk-reporter")))
+        """
+    )
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    pytester.runpytest(*FAST).assert_outcomes(passed=1)
+    assert (pytester.path / "during").read_text() == "Reporter"
+    assert (pytester.path / "after").read_text() == "None"
+
+
 def test_plugin_is_idle_unless_its_fixtures_are_used(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_plain():\n    assert True\n")
     result = pytester.runpytest(*FAST, "--config=does/not/exist.yaml", "--html=report.html")

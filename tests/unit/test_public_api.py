@@ -27,8 +27,8 @@ def test_results_have_short_reprs_whatever_their_size() -> None:
     from bonzo_bulk.models import PhaseResult, RunResult
     from bonzo_bulk.settings import Thresholds
 
-    metrics = phase_metrics("primary", [], {}, {}, [], thresholds=Thresholds(), api_requests=0)
-    phase = PhaseResult("primary", (), (), (), (), (), metrics, settled=True, settle_seconds=0.0)
+    metrics = phase_metrics("primary", [], thresholds=Thresholds(), api_requests=0)
+    phase = PhaseResult("primary", metrics, (), True, 0, (), (), settled=True, settle_seconds=0.0)
     now = datetime.now(UTC)
     result = RunResult("r1", "t", "monitorbase", None, "sandbox", now, now, False, (phase,) * 50)
     assert len(repr(result)) < 4000

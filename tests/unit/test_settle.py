@@ -12,10 +12,11 @@ import pytest
 
 from bonzo_bulk.bonzo.clock import ClockTracker
 from bonzo_bulk.integration import load_integration
+from bonzo_bulk.judge import expects_prospect
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
 from bonzo_bulk.records import Factory, RunIdentity
 from bonzo_bulk.settings import BulkConfig, PollingSettings
-from bonzo_bulk.settle import settle
+from bonzo_bulk.settle import SettleTarget, settle
 
 USERS = [User("A", "a@x.test", 1, 10), User("B", "b@x.test", 2, 20), User("C", "c@x.test", 3, 30)]
 FAST = PollingSettings(interval=0.01, max_interval=0.02, stable_polls=1)
@@ -85,15 +86,17 @@ def plan(count: int) -> list[PlannedRecord]:
     return Factory(config, USERS, integration, integration.template, identity).plan()
 
 
-def delivered(records: list[PlannedRecord]) -> dict[str, DeliveryResult]:
+def delivered(records: list[PlannedRecord]) -> list[SettleTarget]:
+    """Every record accepted by the hook: what the engine hands the poller after delivery."""
     now = datetime.now(UTC)
-    return {r.name: DeliveryResult(r.name, 200, 1, 1.0, 1.0, now, now) for r in records}
+    return [
+        SettleTarget.of(r, expects_prospect(r, DeliveryResult(r.name, 200, 1, 1.0, 1.0, now, now))) for r in records
+    ]
 
 
 async def run_settle(api: FakeBonzo, records: list[PlannedRecord], deadline: float = 2.0) -> Any:
     return await settle(
         api,
-        records,
         delivered(records),
         users=USERS,
         search="r20250101-000000-aaaa",
@@ -190,7 +193,6 @@ async def test_a_settled_run_costs_few_requests() -> None:
         api.add(record)
     outcome = await settle(
         api,
-        records,
         delivered(records),
         users=USERS,
         search="r20250101-000000-aaaa",

@@ -48,8 +48,8 @@ def _run(
     from bonzo_bulk.load.dashboard import render_load_dashboard
     from bonzo_bulk.load.results import LoadStore, summary_document
     from bonzo_bulk.load.runner import execute_load
-    from bonzo_bulk.run import store_location_for
     from bonzo_bulk.store import RunStore
+    from bonzo_bulk.target import store_location_for
 
     console.print(loaded_summary(loaded).split(":")[0] + f": {kind} scenario {scenario.name!r}, target {loaded.target}")
     with handle_errors():

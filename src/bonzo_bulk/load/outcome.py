@@ -7,7 +7,7 @@ per-stage figures, the per-second series, the thresholds (load) and the knee (st
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,8 +17,7 @@ from bonzo_bulk.load.knee import StepVerdict, knee_rate
 from bonzo_bulk.load.scenario import LoadScenario, LoadThresholds, StressScenario
 from bonzo_bulk.load.schedule import Schedule
 from bonzo_bulk.load.stats import SeriesPoint, StageFigures, join, stage_figures, stage_verdicts, time_series, whole_run
-from bonzo_bulk.models import RunResult, Stage, ThresholdVerdict
-from bonzo_bulk.timing import processing_time
+from bonzo_bulk.models import Observation, RecordOutcome, RunResult, Stage, ThresholdVerdict
 
 Kind = Literal["load", "stress"]
 EXIT_INTERRUPTED = 130
@@ -64,13 +63,13 @@ class LoadOutcome:
         return 0 if self.passed else 1
 
 
-def _verdicts_of(run: RunResult) -> tuple[set[str], set[str], set[str]]:
+def _verdicts_of(failed: Iterable[RecordOutcome]) -> tuple[set[str], set[str], set[str]]:
     """Names of lost, misrouted and duplicated leads from the engine's checks."""
     lost: set[str] = set()
     misrouted: set[str] = set()
     duplicates: set[str] = set()
-    for phase in run.phases:
-        for check in phase.failures():
+    for outcome in failed:
+        for check in outcome.failures():
             if check.check == "created":
                 lost.add(check.record_name)
             elif check.check == "duplicate":
@@ -94,6 +93,9 @@ def summarize(
     interrupted: bool,
     api_requests: int,
     notes: Sequence[str],
+    observations: Mapping[str, Observation],
+    lags: Mapping[str, float],
+    failed: Iterable[RecordOutcome],
     clock: ClockOffset | None = None,
 ) -> LoadOutcome:
     """Per-stage figures, the series, the thresholds (load) or the knee (stress), from a finished run.
@@ -102,14 +104,7 @@ def summarize(
     first seen), the same figure a bulk run reports.
     """
     clock = clock or ClockOffset()
-    observations = {o.record_name: o for p in run.phases for o in p.observations}
-    deliveries = {d.record_name: d for p in run.phases for d in p.deliveries}
-    lags: dict[str, float] = {}
-    for name, observation in observations.items():
-        timing = processing_time(deliveries.get(name), observation, clock)
-        if timing is not None:
-            lags[name] = timing.seconds
-    lost, misrouted, duplicates = _verdicts_of(run)
+    lost, misrouted, duplicates = _verdicts_of(failed)
     arrivals = join(
         rows,
         names,

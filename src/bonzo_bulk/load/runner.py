@@ -4,7 +4,7 @@ it runs, then settle and judge every lead sent exactly as a bulk run does.
 The engine's own stages do the work: :func:`bonzo_bulk.plan.plan_run` plans the identifiable records,
 :func:`bonzo_bulk.run.open_endpoints` starts the sandbox (or names the live systems),
 :class:`bonzo_bulk.settle.Poller` samples what Bonzo shows while the load runs, and
-:func:`bonzo_bulk.settle.settle`, :func:`bonzo_bulk.validation.verify_phase` and
+:func:`bonzo_bulk.settle.settle`, :func:`bonzo_bulk.judge.verify_phase` and
 :func:`bonzo_bulk.metrics.phase_metrics` account for every lead at the end (created, lost,
 misrouted, duplicate). Only the sending is Locust's, in child processes.
 """
@@ -19,7 +19,6 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,6 +26,8 @@ from bonzo_bulk._http import make_session
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.events import EventBus, RecordsPlanned, RunStarted
+from bonzo_bulk.judge import expects_prospect
 from bonzo_bulk.load.child import Distribution, JournalRow, LocustChild, free_port, write_plan
 from bonzo_bulk.load.knee import StepVerdict, judge_step
 from bonzo_bulk.load.outcome import Kind, LoadOutcome, summarize
@@ -36,29 +37,19 @@ from bonzo_bulk.load.stats import (
     Arrival,
     join,
 )
-from bonzo_bulk.metrics import phase_metrics
 from bonzo_bulk.models import (
     DeliveryResult,
     Observation,
-    PhaseResult,
-    PlannedRecord,
     RunResult,
 )
+from bonzo_bulk.observers import StoreRecorder
 from bonzo_bulk.plan import RunPlan, plan_run
 from bonzo_bulk.preflight import preflight
-from bonzo_bulk.run import (
-    Endpoints,
-    NullProgress,
-    Progress,
-    open_endpoints,
-    record_plan,
-    run_result,
-    store_location_for,
-)
+from bonzo_bulk.run import Settled, judge_run
 from bonzo_bulk.secrets import redact_url
-from bonzo_bulk.settle import Poller, settle
+from bonzo_bulk.settle import Poller, SettleTarget, settle
 from bonzo_bulk.store import RunStore
-from bonzo_bulk.validation import verify_phase
+from bonzo_bulk.target import Endpoints, NullProgress, Progress, open_endpoints, store_location_for
 
 log = logging.getLogger("bonzo_bulk.load")
 
@@ -205,7 +196,7 @@ class _Drive:
             self._take_rows()
             if self.state.rows:
                 await self.poller.poll(users)
-            observations = self.poller.observations()[0]
+            observations = self.poller.observations()
             self._judge_steps(observations)
             if self.child.running:
                 continue
@@ -230,47 +221,23 @@ async def _settle_and_judge(
     plan: RunPlan,
     endpoints: Endpoints,
     client: BonzoClient,
-    sent: Sequence[PlannedRecord],
-    deliveries: dict[str, DeliveryResult],
-    store: RunStore,
+    targets: Sequence[SettleTarget],
+    recorder: StoreRecorder,
     notes: list[str],
-) -> RunResult:
+) -> tuple[RunResult, dict[str, Observation]]:
+    """Settle what Locust delivered and judge it with the engine's own judge (outcomes go to the store)."""
     loaded = plan.loaded
     config = loaded.config
     deadline = config.polling.deadline or config.processing_delay + config.polling.grace
     outcome = await settle(
         client,
-        sent,
-        deliveries,
+        targets,
         users=loaded.users,
         search=_search(loaded, plan.run_id),
         polling=config.polling,
         deadline_seconds=deadline,
         per_page=config.api_settings.max_prospects_per_request,
         order=config.api_settings.list_order,
-    )
-    phase = plan.phases[0]
-    store.add_observed_prospects(plan.run_id, "primary", list(outcome.observations.values()))
-    checks = verify_phase(
-        sent,
-        deliveries,
-        outcome.observations,
-        outcome.unexpected,
-        rules=[r for r in config.validation_rules if r.phase in ("primary", "both")],
-        transforms=phase.contract.transforms,
-        thresholds=config.thresholds,
-        integration_type=config.integration_type,
-        clock=outcome.clock,
-    )
-    metrics = phase_metrics(
-        "primary",
-        sent,
-        deliveries,
-        outcome.observations,
-        checks,
-        thresholds=config.thresholds,
-        api_requests=outcome.api_requests,
-        clock=outcome.clock,
     )
     if outcome.clock.known:
         notes.append(f"Bonzo's clock against ours: {outcome.clock.describe()}")
@@ -281,18 +248,12 @@ async def _settle_and_judge(
         notes.append(f"the deadline ({deadline:g} s) passed before every lead settled")
     if endpoints.target == "sandbox":
         notes.append("target: local sandbox — nothing was sent to Bonzo")
-    result = PhaseResult(
-        kind="primary",
-        records=tuple(sent),
-        deliveries=tuple(deliveries[r.name] for r in sent),
-        observations=tuple(outcome.observations.values()),
-        checks=tuple(checks),
-        unexpected_prospects=tuple(outcome.unexpected),
-        metrics=metrics,
-        settled=outcome.settled,
-        settle_seconds=round(outcome.seconds, 3),
+    settled = Settled(outcome, deadline, tuple(notes))
+    run = judge_run(
+        plan, endpoints.target, settled, recorder.store, EventBus([recorder]), api_requests=outcome.api_requests
     )
-    return run_result(plan, endpoints.target, (result,), notes, datetime.now(UTC))
+    recorder.flush()
+    return run, outcome.observations
 
 
 def _announce(endpoints: Endpoints, progress: Progress) -> None:
@@ -359,10 +320,12 @@ async def execute_load(
                     timeout=min(config.webhook_settings.timeout, 10.0),
                 )
                 log.info("%s", checked.describe())
-                record_plan(plan, store)
+                recorder = StoreRecorder(store, plan)
+                recorder(RunStarted(plan, endpoints.target, endpoints.where))
+                recorder(RecordsPlanned("primary", records))
                 poller = Poller(
                     client,
-                    records,
+                    [SettleTarget.of(r, expects=r.is_valid) for r in records],
                     users=loaded.users,
                     search=_search(loaded, plan.run_id),
                     per_page=config.api_settings.max_prospects_per_request,
@@ -389,13 +352,15 @@ async def execute_load(
                         "Locust sent nothing; its output ends with:\n" + (child.tail_of_log() or "(no output)")
                     )
                 ordered = sorted(driven.rows.values(), key=lambda r: r.seq)
-                sent = [records[r.seq] for r in ordered if r.sent is not None]
-                deliveries = {records[r.seq].name: r.delivery(records[r.seq]) for r in ordered if r.sent is not None}
+                sent = [(records[r.seq], r.delivery(records[r.seq])) for r in ordered if r.sent is not None]
+                targets = [SettleTarget.of(record, expects_prospect(record, d)) for record, d in sent]
                 if driven.stop_reason:
                     notes.append(f"load stopped early: {driven.stop_reason}")
-                run = await _settle_and_judge(plan, endpoints, client, sent, deliveries, store, notes)
+                run, observations = await _settle_and_judge(plan, endpoints, client, targets, recorder, notes)
                 clock = client.clock.estimate
-            store.finish_run(run, keep_written=True)
+            store.finish_run(run)
+            lags = store.processing_seconds(plan.run_id, "primary")
+            failed = list(store.outcomes(plan.run_id, "primary", failed_only=True))
             if config.cleanup.after_run == "always" or (config.cleanup.after_run == "on_success" and run.passed):
                 from bonzo_bulk.cleanup import cleanup_run
 
@@ -416,5 +381,8 @@ async def execute_load(
         interrupted=driven.interrupted,
         api_requests=driven.api_requests,
         notes=notes,
+        observations=observations,
+        lags=lags,
+        failed=failed,
         clock=clock,
     )

@@ -46,9 +46,9 @@ def run_command(
 
       bonzo-bulk monitor run --test-records 5 --faults tests/configs/faults/broken_integration.yaml
     """
-    from bonzo_bulk.findings import diagnoses, fixes
     from bonzo_bulk.monitor.message import status_line
     from bonzo_bulk.monitor.runner import monitor_run
+    from bonzo_bulk.report.rows import by_check, failure_rows, fixes
 
     setup_logging(log_level)
     with handle_errors():
@@ -76,9 +76,9 @@ def run_command(
     if outcome.error:
         lines.append(f"  could not finish: {outcome.error}")
     if outcome.result is not None:
-        found = diagnoses(outcome.result)
-        lines += [f"  diagnosis: {d.line()}" for d in found[:5]]
-        lines += [f"  fix: {fix}" for fix in fixes(found)]
+        rows, _ = failure_rows(outcome.result, limit=None)
+        lines += [f"  diagnosis: {d.line()}" for d in by_check(rows)[:5]]
+        lines += [f"  fix: {fix}" for fix in fixes(rows)]
     lines += [f"  regression: {r.message}" for r in outcome.regressions]
     lines += [f"  near its limit: {n}" for n in outcome.near_limits]
     for d in report.deliveries:
@@ -168,8 +168,8 @@ def status_command(
     from bonzo_bulk.config import load_config
     from bonzo_bulk.monitor.runner import monitor_name
     from bonzo_bulk.monitor.state import MonitorStore
-    from bonzo_bulk.run import store_location_for
     from bonzo_bulk.store import RunStore
+    from bonzo_bulk.target import store_location_for
 
     with handle_errors():
         loaded = load_config(config)

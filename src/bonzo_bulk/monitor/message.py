@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bonzo_bulk.findings import diagnoses, failing_records, failing_verdicts, fixes
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.monitor.policy import AlertState, NoticeKind, Status
 from bonzo_bulk.regression import Regression
+from bonzo_bulk.report.rows import by_check, failing_records, failure_rows, fixes, verdict_line
 from bonzo_bulk.secrets import redact
 
 TOP_RECORDS = 5
@@ -67,16 +67,17 @@ def _details(outcome: Outcome) -> list[str]:
     lines: list[str] = []
     result = outcome.result
     if result is not None:
-        missed = failing_verdicts(result)
+        missed = [verdict_line(v, p.kind) for p in result.phases for v in p.metrics.thresholds if not v.passed]
         if missed:
             lines += ["", "Thresholds missed:", *(f"- {m}" for m in missed)]
-        found = diagnoses(result)
+        rows, _ = failure_rows(result, limit=None)
+        found = by_check(rows)
         if found:
             lines += ["", "Diagnosis:", *(f"- {d.line()}" for d in found[:TOP_DIAGNOSES])]
             if len(found) > TOP_DIAGNOSES:
                 lines.append(f"- … and {len(found) - TOP_DIAGNOSES} more failing checks")
-            lines += [f"Fix: {fix}" for fix in fixes(found)]
-        records = failing_records(result)
+            lines += [f"Fix: {fix}" for fix in fixes(rows)]
+        records = failing_records(rows)
         if records:
             lines += ["", f"Top failing records ({len(records)} in all):"]
             lines += [f"- {r.line()}" for r in records[:TOP_RECORDS]]

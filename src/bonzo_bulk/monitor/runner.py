@@ -26,9 +26,10 @@ from bonzo_bulk.monitor.policy import Decision, Status, decide, near_limits
 from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
 from bonzo_bulk.plan import plan_run
 from bonzo_bulk.publishing import publish
-from bonzo_bulk.run import execute, store_location_for
+from bonzo_bulk.run import execute
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore
+from bonzo_bulk.target import store_location_for
 
 log = logging.getLogger("bonzo_bulk.monitor")
 

@@ -1,9 +1,10 @@
 """CI output of a run: a Markdown job summary (``$GITHUB_STEP_SUMMARY``) and capped error annotations.
 
 The summary leads with the verdict, then the thresholds, the diagnoses (systemic vs sporadic), the
-regressions and the top failing records; it always stays under GitHub's 1 MiB per-step cap. Failing
-records become at most :data:`ANNOTATION_LIMIT` ``::error`` lines (GitHub shows only a few per step),
-plus one line saying how many more there are.
+regressions and the top failing records; it always stays under GitHub's 1 MiB per-step cap. Systemic
+failures and failing records become at most :data:`ANNOTATION_LIMIT` ``::error`` lines (GitHub shows
+only a few per step), plus one line saying how many more there are. Both read the run's failure rows
+(:mod:`bonzo_bulk.report.rows`), built once.
 
 Example::
 
@@ -18,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bonzo_bulk.findings import diagnoses, failing_records, fixes, short
 from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.regression import Regression
+from bonzo_bulk.report.rows import FailingRecord, FailureRow, by_check, by_fix, failing_records, failure_rows, fixes
 from bonzo_bulk.secrets import redact
 
 STEP_SUMMARY_LIMIT = 1024 * 1024
@@ -40,15 +41,24 @@ def verdict_word(result: RunResult, regressions: Sequence[Regression]) -> str:
 
 
 def _cell(text: str) -> str:
-    return redact(text).replace("|", "\\|").replace("\n", " ")
+    """Text safe in a Markdown table cell: redacted, on one line, ``|`` escaped and no HTML tag (a summary
+    renders HTML, and a value is what a webhook or Bonzo sent)."""
+    return redact(text).replace("<", "&lt;").replace("|", "\\|").replace("\n", " ")
 
 
-def step_summary(result: RunResult, regressions: Sequence[Regression], dashboard: Path | None) -> str:
-    """The Markdown job summary of a run, at most :data:`SUMMARY_BUDGET` bytes."""
+def step_summary(
+    result: RunResult,
+    regressions: Sequence[Regression],
+    dashboard: Path | None,
+    rows: Sequence[FailureRow] | None = None,
+) -> str:
+    """The Markdown job summary of a run, at most :data:`SUMMARY_BUDGET` bytes (``rows``: the run's
+    :func:`failure_rows`, uncapped; built here when not given)."""
+    rows = failure_rows(result, limit=None)[0] if rows is None else rows
     word = verdict_word(result, regressions)
     mark = {"FAILED": "❌", "REGRESSED": "⚠️", "PASSED": "✅"}[word]
     where = "sandbox" if result.target == "sandbox" else "live"
-    records = sum(len(p.records) for p in result.phases)
+    records = sum(p.metrics.generated for p in result.phases)
     head = [
         f"## {mark} bonzo-bulk: {result.integration} {word} ({where})",
         "",
@@ -62,25 +72,28 @@ def step_summary(result: RunResult, regressions: Sequence[Regression], dashboard
             measured, wanted = verdict_text(verdict)
             ok = "✅" if verdict.passed else "❌"
             head.append(f"| {phase.kind} | {verdict.name} | {measured} | {_cell(wanted)} | {ok} |")
-    found = diagnoses(result)
+    found = by_check(rows)
     if found:
         head += ["", "### Diagnosis", ""]
         head += [f"- **{f.kind}**: {_cell(f.line().split(': ', 1)[1])}" for f in found[:10]]
         if len(found) > 10:
             head.append(f"- … and {len(found) - 10} more failing checks")
-        found_fixes = fixes(found)
+        found_fixes = fixes(rows)
         if found_fixes:
             head += ["", *(f"**Fix:** {_cell(fix)}" for fix in found_fixes)]
     if regressions:
         head += ["", "### Regressions", ""]
         head += [f"- {_cell(r.message)}" for r in regressions]
-    rows = failing_records(result)
-    if rows:
-        head += ["", f"### Top failing records ({len(rows)} in all)", "", "| record | phase | failed checks |"]
-        head.append("| --- | --- | --- |")
-        head += [f"| {_cell(r.record_name)} | {r.phase} | {_cell(r.line().split(': ', 1)[1])} |" for r in rows[:10]]
+    records_failing = failing_records(rows)
+    if records_failing:
+        head += ["", f"### Top failing records ({len(records_failing)} in all)", ""]
+        head += ["| record | phase | stage | failed checks: expected → actual |", "| --- | --- | --- | --- |"]
+        head += [
+            f"| {_cell(r.record)} | {r.phase} | {r.stages} | {_cell(r.checks_text)} |"
+            for r in records_failing[:TOP_RECORDS]
+        ]
     text = "\n".join(head) + "\n"
-    rest = rows[TOP_RECORDS:]
+    rest = records_failing[TOP_RECORDS:]
     if rest:
         text += _details(rest, SUMMARY_BUDGET - len(text.encode()) - 1024)
     if dashboard is not None:
@@ -88,15 +101,15 @@ def step_summary(result: RunResult, regressions: Sequence[Regression], dashboard
     return text
 
 
-def _details(rows: Sequence[object], budget: int) -> str:
+def _details(records: Sequence[FailingRecord], budget: int) -> str:
     """The remaining failing records inside ``<details>``, cut to ``budget`` bytes with a count of the rest."""
-    opening = f"\n<details><summary>{len(rows)} more failing records</summary>\n\n"
+    opening = f"\n<details><summary>{len(records)} more failing records</summary>\n\n"
     lines: list[str] = []
     used = len(opening.encode()) + 64
-    for shown, row in enumerate(rows):
-        line = f"- {_cell(row.line())}\n"  # type: ignore[attr-defined]
+    for shown, record in enumerate(records):
+        line = f"- {_cell(record.line())}\n"
         if used + len(line.encode()) > budget:
-            lines.append(f"- … and {len(rows) - shown} more (see the JSON summary and the dashboard)\n")
+            lines.append(f"- … and {len(records) - shown} more (see the JSON summary and the dashboard)\n")
             break
         lines.append(line)
         used += len(line.encode())
@@ -108,21 +121,36 @@ def _escape(text: str, *, prop: bool = False) -> str:
     return escaped.replace(":", "%3A").replace(",", "%2C") if prop else escaped
 
 
-def error_annotations(result: RunResult, *, limit: int = ANNOTATION_LIMIT, config_path: str | None = None) -> list[str]:
-    """``::error`` workflow commands for failing records (capped at ``limit``, then one summary line)."""
-    rows = failing_records(result)
+def error_annotations(
+    result: RunResult,
+    *,
+    limit: int = ANNOTATION_LIMIT,
+    config_path: str | None = None,
+    rows: Sequence[FailureRow] | None = None,
+) -> list[str]:
+    """``::error`` workflow commands: one per systemic fix (the failures it mends), then one per failing record,
+    capped at ``limit`` with one line counting the rest (``rows``: as for :func:`step_summary`)."""
+    rows = failure_rows(result, limit=None)[0] if rows is None else rows
     where = f"file={_escape(config_path, prop=True)}," if config_path else ""
+    found = [_systemic_annotation(mended, fix) for fix, mended in by_fix(rows)]
+    found += [(f"{record.record} ({record.phase})", record.checks_text) for record in failing_records(rows)]
     lines = [
-        f"::error {where}title={_escape(f'{row.record_name} ({row.phase})', prop=True)}::"
-        + _escape(redact("; ".join(f"{c.check}: {short(c.expected)} → {short(c.actual)}" for c in row.checks)))
-        for row in rows[:limit]
+        f"::error {where}title={_escape(title, prop=True)}::{_escape(redact(message))}"
+        for title, message in found[:limit]
     ]
-    if len(rows) > limit:
+    if len(found) > limit:
         lines.append(
-            f"::error title=bonzo-bulk::{len(rows) - limit} more failing records of run {result.run_id} "
+            f"::error title=bonzo-bulk::{len(found) - limit} more failures of run {result.run_id} "
             "are in the job summary and the dashboard"
         )
     return lines
+
+
+def _systemic_annotation(mended: Sequence[FailureRow], fix: str) -> tuple[str, str]:
+    """(title, message) of the systemic rows that share a fix: one annotation, not one per check and phase."""
+    checks = ", ".join(dict.fromkeys(row.check for row in mended))
+    phases = ", ".join(dict.fromkeys(row.phase for row in mended))
+    return f"systemic: {checks} ({phases})", "; ".join(row.headline for row in mended) + f". Fix: {fix}"
 
 
 def write_ci_outputs(
@@ -135,14 +163,15 @@ def write_ci_outputs(
 ) -> Path | None:
     """In GitHub Actions: append the job summary and print the annotations; elsewhere nothing. Returns the file."""
     env = os.environ if environ is None else environ
+    rows = failure_rows(result, limit=None)[0]
     written: Path | None = None
     summary_file = env.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         written = Path(summary_file)
         with written.open("a", encoding="utf-8") as handle:
-            handle.write(step_summary(result, regressions, dashboard))
+            handle.write(step_summary(result, regressions, dashboard, rows))
     if env.get("GITHUB_ACTIONS") == "true":
         target = stream or sys.stderr
-        for line in error_annotations(result, config_path=result.config_path):
+        for line in error_annotations(result, config_path=result.config_path, rows=rows):
             print(line, file=target)
     return written

@@ -11,9 +11,8 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -25,16 +24,17 @@ import plotly
 from plotly.offline import get_plotlyjs
 
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.models import PhaseResult, RunResult, ThresholdVerdict, Verdict
+from bonzo_bulk.metrics import verdict_text
+from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict
 from bonzo_bulk.regression import Regression
 from bonzo_bulk.report import plots
+from bonzo_bulk.report.rows import failure_rows, failures_html, sporadic, systemic, systemic_html
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import RunSummary
+from bonzo_bulk.store import RunStore, RunSummary
 from bonzo_bulk.verdict import RunVerdict
 
 MAX_FAILURE_ROWS = 1000
 """Failing checks listed in the table; the rest are counted (the store and JSON summary hold all)."""
-MAX_CELL_CHARS = 160
 _PLOTLY_SLOT = "/*bonzo-bulk:plotly.js*/"
 ASSETS_DIR = "assets"
 
@@ -49,19 +49,6 @@ class Tile:
     state: str  # "ok", "bad" or "info"
 
 
-@dataclass(frozen=True, slots=True)
-class FailureRow:
-    """One failed check as a table row."""
-
-    phase: str
-    record: str
-    stage: str
-    check: str
-    expected: str
-    actual: str
-    message: str
-
-
 def _pct(value: float) -> str:
     return f"{value:.1%}"
 
@@ -72,12 +59,6 @@ def _ms(value: float) -> str:
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if moment else "—"
-
-
-def _cell(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    text = redact(text)
-    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
 
 
 def plotly_asset_name() -> str:
@@ -164,37 +145,45 @@ def _tiles(phase: PhaseResult) -> list[Tile]:
     return tiles
 
 
-def _failure_rows(result: RunResult) -> tuple[list[FailureRow], int]:
-    rows: list[FailureRow] = []
-    total = 0
-    for phase in result.phases:
-        for check in phase.sporadic_failures():
-            total += 1
-            if len(rows) < MAX_FAILURE_ROWS:
-                rows.append(
-                    FailureRow(
-                        phase.kind,
-                        redact(check.record_name),
-                        check.stage.value,
-                        redact(check.check),
-                        _cell(check.expected),
-                        _cell(check.actual),
-                        _cell(check.message),
-                    )
-                )
-    return rows, total
+@dataclass(frozen=True)
+class Distribution:
+    """One phase's per-record series for the histograms: delivery latency and processing time, in ms."""
+
+    latency_ms: Sequence[float]
+    processing_ms: Sequence[float]
+
+    @classmethod
+    def of(cls, phase: PhaseResult) -> Distribution:
+        """From the outcomes a phase keeps (all of a small phase; a big one's come from the store)."""
+        return cls(
+            [o.delivery.latency_ms for o in phase.outcomes if o.delivery is not None and o.delivery.status is not None],
+            [o.processing.seconds * 1000 for o in phase.outcomes if o.processing is not None],
+        )
+
+    @classmethod
+    def from_store(cls, store: RunStore, run_id: str, phase: PhaseKind) -> Distribution:
+        """Every record's figures, read from the run store's ledger."""
+        return cls(
+            store.delivery_latencies(run_id, phase),
+            [seconds * 1000 for seconds in store.processing_seconds(run_id, phase).values()],
+        )
 
 
-def _figures(result: RunResult, history: Sequence[RunSummary], baseline_id: str | None) -> dict[str, Any]:
+def _figures(
+    result: RunResult,
+    history: Sequence[RunSummary],
+    baseline_id: str | None,
+    distributions: Mapping[PhaseKind, Distribution] | None,
+) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for phase in result.phases:
         figures[f"funnel-{phase.kind}"] = plots.funnel(phase)
-        latencies = [d.latency_ms for d in phase.deliveries]
+        series = (distributions or {}).get(phase.kind) or Distribution.of(phase)
         figures[f"latency-{phase.kind}"] = plots.distribution(
-            "delivery latency", phase.kind, latencies, phase.metrics.delivery_latency
+            "delivery latency", phase.kind, series.latency_ms, phase.metrics.delivery_latency
         )
         figures[f"processing-{phase.kind}"] = plots.distribution(
-            "processing time", phase.kind, plots.processing_times_ms(phase), phase.metrics.processing_time
+            "processing time", phase.kind, series.processing_ms, phase.metrics.processing_time
         )
         figures[f"owner-{phase.kind}"] = plots.assignment_matrix(phase, by_team=False)
         figures[f"team-{phase.kind}"] = plots.assignment_matrix(phase, by_team=True)
@@ -219,6 +208,7 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = _pct
     env.filters["ms"] = _ms
     env.filters["when"] = _when
+    env.globals["verdict_text"] = verdict_text
     return env
 
 
@@ -239,6 +229,7 @@ def render_dashboard(
     summary_json: Path | None = None,
     out: Path,
     self_contained: bool = False,
+    distributions: Mapping[PhaseKind, Distribution] | None = None,
 ) -> Path:
     """Write the run's health dashboard to ``out`` and return its path.
 
@@ -256,7 +247,8 @@ def render_dashboard(
         else next((s.run_id for s in history if s.is_baseline and s.integration == result.integration), None)
     )
     runs = _with_current(result, history, baseline_id)
-    failure_rows, failure_total = _failure_rows(result)
+    rows, failure_omitted = failure_rows(result, limit=MAX_FAILURE_ROWS)
+    listed = sporadic(rows)
     context = {
         "result": result,
         "passed": result.passed,
@@ -264,14 +256,15 @@ def render_dashboard(
         "summary_href": Path(summary_href).as_posix() if summary_href else None,
         "phases": [(p, _tiles(p)) for p in result.phases],
         "regressions": regressions,
-        "diagnoses": [d for p in result.phases for d in p.diagnoses],
+        "systemic": systemic(rows),
+        "systemic_html": systemic_html(rows),
         "baseline_id": baseline_id,
-        "figures": _figures(result, runs, baseline_id),
+        "figures": _figures(result, runs, baseline_id, distributions),
         "runs": list(reversed(runs)),
-        "failures": failure_rows,
-        "failure_total": failure_total,
-        "failure_omitted": failure_total - len(failure_rows),
-        "stages": sorted({row.stage for row in failure_rows}),
+        "failures": listed,
+        "failures_html": failures_html(rows, failure_omitted, element_id="failure"),
+        "failure_total": len(listed) + failure_omitted,
+        "stages": sorted({row.stage for row in listed}),
         "notes": [redact(n) for n in result.notes],
         "config_name": Path(result.config_path).name if result.config_path else "—",
         "generated_at": datetime.now().astimezone(),

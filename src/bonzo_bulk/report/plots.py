@@ -7,7 +7,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bonzo_bulk.models import LatencySummary, PhaseResult, Prospect, RunResult, Stage
+from bonzo_bulk.metrics import NO_OWNER, NOT_CREATED, NOT_DELIVERED
+from bonzo_bulk.models import LatencySummary, PhaseResult, RunResult, Stage
 from bonzo_bulk.store import RunSummary
 
 Figure = dict[str, Any]
@@ -18,9 +19,6 @@ AMBER = "#ef8f00"
 GREY = "#8a8f98"
 PHASE_COLOURS = {"primary": "#3867a8", "control": "#8a6bb1"}
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif", "size": 12}
-NOT_DELIVERED = "(not delivered)"
-NOT_CREATED = "(not created)"
-NO_OWNER = "(no owner)"
 MAX_BINS = 40
 
 
@@ -56,15 +54,6 @@ def funnel(phase: PhaseResult) -> Figure:
         }
     ]
     return {"data": data, "layout": _layout(height=280, margin={"l": 140, "r": 20, "t": 10, "b": 20}, showlegend=False)}
-
-
-def processing_times_ms(phase: PhaseResult) -> list[float]:
-    """Per record, the processing time the judge measured (``processing_time`` checks), in ms."""
-    return [
-        float(c.actual) * 1000
-        for c in phase.checks
-        if c.check == "processing_time" and isinstance(c.actual, int | float) and not isinstance(c.actual, bool)
-    ]
 
 
 def histogram(values: Sequence[float]) -> tuple[list[float], list[int], bool]:
@@ -178,59 +167,25 @@ def distribution(title: str, kind: str, values: Sequence[float], summary: Latenc
     return {"data": data, "layout": layout}
 
 
-def owner_of(prospect: Prospect) -> tuple[int | None, str | None]:
-    """(user id, email) of a prospect's owner, from ``assigned_to`` / ``assigned_user``."""
-    user = prospect.get("assigned_user")
-    email = user.get("email") if isinstance(user, Mapping) else None
-    owner = prospect.get("assigned_to")
-    if not isinstance(owner, int) and isinstance(user, Mapping):
-        owner = user.get("id")
-    return (owner if isinstance(owner, int) else None), (email if isinstance(email, str) else None)
-
-
-def team_of(prospect: Prospect) -> int | None:
-    """The prospect's team id: ``business_entity_id`` or ``business.id``."""
-    team = prospect.get("business_entity_id")
-    business = prospect.get("business")
-    if team is None and isinstance(business, Mapping):
-        team = business.get("id")
-    return team if isinstance(team, int) else None
-
-
-def _owner_label(prospect: Prospect, names: Mapping[int, str]) -> str:
-    owner_id, owner_email = owner_of(prospect)
-    if owner_id is not None:
-        return names.get(owner_id) or owner_email or f"user {owner_id}"
-    return owner_email or NO_OWNER
-
-
 def assignment_cells(phase: PhaseResult, *, by_team: bool) -> tuple[list[str], list[str], dict[tuple[str, str], int]]:
     """Expected × actual owner (or team) counts over valid records: one count per prospect found."""
-    users = {r.expected_user.user_id: r.expected_user for r in phase.records}
+    m = phase.metrics
+    users = {u.user_id: u for u in m.per_user}
     unique = len({u.name for u in users.values()}) == len(users)
     names = {uid: (u.name if unique and u.name else u.email) for uid, u in users.items()}
-    accepted = {d.record_name for d in phase.deliveries if d.accepted}
-    observed = {o.record_name: o.prospects for o in phase.observations}
+
+    def label(actual: str) -> str:
+        if by_team:
+            return f"team {actual}" if actual.isdigit() else actual
+        return names.get(int(actual), f"user {actual}") if actual.isdigit() else actual
+
     cells: Counter[tuple[str, str]] = Counter()
     rows: list[str] = []
-    for record in phase.records:
-        if not record.is_valid:
-            continue
-        user = record.expected_user
-        expected = f"team {user.team_id}" if by_team else names[user.user_id]
+    for expected_id, actual, count in m.team_counts if by_team else m.owner_counts:
+        expected = f"team {expected_id}" if by_team else names.get(expected_id, f"user {expected_id}")
         if expected not in rows:
             rows.append(expected)
-        prospects = observed.get(record.name, ())
-        if not prospects:
-            cells[(expected, NOT_CREATED if record.name in accepted else NOT_DELIVERED)] += 1
-            continue
-        for prospect in prospects:
-            if by_team:
-                team = team_of(prospect)
-                actual = f"team {team}" if team is not None else NO_OWNER
-            else:
-                actual = _owner_label(prospect, names)
-            cells[(expected, actual)] += 1
+        cells[(expected, label(actual))] += count
     tail = [NO_OWNER, NOT_CREATED, NOT_DELIVERED]
     extra = sorted({a for _, a in cells} - set(rows) - set(tail))
     columns = rows + extra + [t for t in tail if any(a == t for _, a in cells)]

@@ -14,6 +14,7 @@ from bonzo_bulk.generate import PlanFiles
 from bonzo_bulk.metrics import verdict_text
 from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, Stage
 from bonzo_bulk.publishing import Published
+from bonzo_bulk.report.rows import DEFAULT_LIMIT, failure_rows, failures_html, phase_rows, sporadic, systemic_html
 from bonzo_bulk.secrets import redact
 
 PHASE_TITLES = {"primary": "Primary hook (lo_email routing)", "control": "Control hook (explicit user_id)"}
@@ -41,11 +42,10 @@ def _html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], caption: 
     return f'<table class="bonzo-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def failure_rows_html(failures: Sequence[CheckResult], limit: int = 25) -> str:
-    """The failing checks as an HTML table (record, stage, check, expected, actual, note)."""
-    rows = [(c.record_name, c.stage.value, c.check, c.expected, c.actual, c.message) for c in failures[:limit]]
-    more = f"… and {len(failures) - limit} more in the JSON summary" if len(failures) > limit else ""
-    return _html_table(("record", "stage", "check", "expected", "actual", "note"), rows, more)
+def failure_rows_html(failures: Sequence[CheckResult], limit: int = DEFAULT_LIMIT, phase: str = "") -> str:
+    """Failed checks (of one phase) as the rows' HTML table: what the pytest plugin attaches to a test's
+    report. A caller holding the rows calls :func:`~bonzo_bulk.report.rows.failures_html` directly."""
+    return failures_html(*phase_rows(phase, failures, limit=limit))
 
 
 _CSS = """<style>
@@ -60,6 +60,7 @@ _CSS = """<style>
 .bonzo-table th,.bonzo-table td{border:1px solid #ddd;padding:2px 8px;text-align:left}
 .bonzo-table th{background:#eee}.bonzo-table caption{caption-side:bottom;font-size:11px;text-align:left}
 .bonzo-extra{font-size:12px;margin:4px 0}
+.bonzo-health .systemic{color:#c82333}.bonzo-health .systemic .fix{color:#333}
 </style>"""
 
 
@@ -105,14 +106,24 @@ def _phase_html(phase: PhaseResult) -> str:
         ),
         _html_table(("field", "accuracy"), [(f, _pct(a)) for f, a in m.field_accuracy.items()], "mapping per field"),
     ]
-    diagnoses = "".join(
-        f'<p class="bonzo-fail">Systemic: {html.escape(d.headline)}</p>'
-        f'<p class="bonzo-extra">fix: {html.escape(d.fix)}</p>'
-        for d in phase.diagnoses
+    return head + f'<div class="bonzo-grid">{"".join(tables)}</div>'
+
+
+def _failures_section(result: RunResult) -> str:
+    """The run's systemic failures and failing checks, from the rows every output reads."""
+    rows, left_off = failure_rows(result, limit=DEFAULT_LIMIT)
+    found = sporadic(rows)
+    if not rows:
+        return ""
+    listed = (
+        ""
+        if not found
+        else (
+            f"<details open><summary>failing checks ({len(found) + left_off})</summary>"
+            f"{failures_html(rows, left_off)}</details>"
+        )
     )
-    failures = phase.sporadic_failures()
-    detail = f"<details open><summary>failing checks ({len(failures)})</summary>{failure_rows_html(failures)}</details>"
-    return head + f'<div class="bonzo-grid">{"".join(tables)}</div>' + diagnoses + (detail if failures else "")
+    return "<h3>Failures</h3>" + systemic_html(rows) + listed
 
 
 def _diagnosis(result: RunResult) -> str:
@@ -167,6 +178,7 @@ def health_html(
         f"integration {html.escape(result.integration)} · {verdict}{links}</p>"
         + (f"<p><strong>{html.escape(diagnosis)}</strong></p>" if diagnosis else "")
         + "".join(_phase_html(phase) for phase in result.phases)
+        + _failures_section(result)
         + "".join(f"<p><small>{html.escape(redact(note))}</small></p>" for note in result.notes)
         + "</div>"
     )

@@ -30,9 +30,8 @@ LATEST = "latest.json"
 
 def _failing(result: RunResult) -> Iterator[tuple[str, CheckResult]]:
     for phase in result.phases:
-        for check in phase.checks:
-            if not check.passed:
-                yield phase.kind, check
+        for check in phase.failures():
+            yield phase.kind, check
 
 
 def _phase_overview(phase: PhaseResult) -> dict[str, Any]:
@@ -40,12 +39,11 @@ def _phase_overview(phase: PhaseResult) -> dict[str, Any]:
     return {
         "kind": phase.kind,
         "passed": phase.passed,
-        "records": len(phase.records),
-        "deliveries": len(phase.deliveries),
-        "accepted": sum(1 for d in phase.deliveries if d.accepted),
-        "observed": sum(1 for o in phase.observations if o.found),
-        "checks": len(phase.checks),
-        "failed_checks": sum(1 for c in phase.checks if not c.passed),
+        "records": phase.metrics.generated,
+        "delivered": phase.metrics.delivered,
+        "created": phase.metrics.created,
+        "failed_records": phase.failed_records,
+        "checks": sum(phase.judged.values()),
         "unexpected_prospects": len(phase.unexpected_prospects),
         "settled": phase.settled,
         "settle_seconds": phase.settle_seconds,
@@ -60,11 +58,12 @@ def summary_document(
 ) -> dict[str, Any]:
     """The summary as JSON-ready data, NOT yet redacted: serialize it with :func:`summary_text`."""
     failures: list[dict[str, Any]] = []
-    total = 0
     for kind, check in _failing(result):
-        total += 1
-        if len(failures) < FAILURES_SHOWN:
-            failures.append({"phase": kind, **to_jsonable(check)})
+        if len(failures) == FAILURES_SHOWN:
+            break
+        failures.append({"phase": kind, **to_jsonable(check)})
+    # Every failed check of every record, kept in memory or only in the store.
+    total = sum(sum(p.metrics.failures_by_stage.values()) for p in result.phases)
     return {
         "summary_version": SUMMARY_VERSION,
         "run_id": result.run_id,

@@ -52,27 +52,16 @@ def prospect_key(raw: object) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def owner_of(prospect: Mapping[str, Any]) -> int | None:
-    """The owner's user id: ``assigned_to`` when it is an id, else ``assigned_user.id``."""
-    owner = prospect.get("assigned_to")
-    if isinstance(owner, int) and not isinstance(owner, bool):
-        return owner
-    user = prospect.get("assigned_user")
-    if isinstance(user, Mapping):
-        user_id = user.get("id")
-        if isinstance(user_id, int) and not isinstance(user_id, bool):
-            return user_id
-    return None
-
-
 def metrics_from_json(data: Mapping[str, Any]) -> PhaseMetrics:
     # Runs stored before visible_lag existed carry created_lag in its place.
     values = {f.name: data.get(f.name, data.get("created_lag", {})) for f in dataclasses.fields(PhaseMetrics)}
     for name in ("delivery_latency", "processing_time", "visible_lag"):
         values[name] = LatencySummary(**values[name])
     user_keys = [f.name for f in dataclasses.fields(UserAccuracy)]
-    values["per_user"] = tuple(UserAccuracy(**{k: u[k] for k in user_keys}) for u in values["per_user"])
+    values["per_user"] = tuple(UserAccuracy(**{k: u[k] for k in user_keys if k in u}) for u in values["per_user"])
     values["thresholds"] = tuple(ThresholdVerdict(**t) for t in values["thresholds"])
+    for name in ("owner_counts", "team_counts"):
+        values[name] = tuple(tuple(cell) for cell in data.get(name, ()))
     return PhaseMetrics(**values)
 
 
@@ -134,6 +123,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "deliveries": ("run_id", "phase", "record_name"),
     "observations": ("run_id", "phase", "record_name"),
     "checks": ("run_id", "phase", "seq"),
+    "outcomes": ("run_id", "phase", "record_name"),
 }
 """The primary key of each table written in numbered batches (a rewrite replaces the row)."""
 

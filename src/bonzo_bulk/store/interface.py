@@ -6,8 +6,9 @@ same calls work on a SQLite file or a PostgreSQL database (the location picks th
 
     with RunStore("reports/runs.sqlite3") as store:      # or "postgresql://ci@db:5432/bonzo"
         store.begin_run(run_id=..., test_name=..., ...)
-        store.add_records(run_id, records)
-        ...
+        store.add_records(run_id, records)       # before sending
+        store.add_deliveries(run_id, phase, results)
+        store.add_outcomes(run_id, phase, outcomes)   # as records are judged
         store.finish_run(result)
 """
 
@@ -22,27 +23,27 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from bonzo_bulk.diagnosis import diagnose
+from bonzo_bulk.diagnosis import Diagnoser
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import (
-    CheckResult,
     DeliveryResult,
-    Observation,
     PhaseKind,
     PhaseResult,
     PlannedRecord,
+    RecordOutcome,
     RunResult,
     Target,
-    User,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec
+from bonzo_bulk.store import codec, ledger
 from bonzo_bulk.store.backend import Backend, Row
 from bonzo_bulk.store.location import DEFAULT_STORE_PATH, StoreLocation
 from bonzo_bulk.store.rows import FIGURE_COLUMNS, SUMMARY_COLUMNS, RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import Migration, migrate
 
 T = TypeVar("T")
+KEEP_ALL = 2000
+"""A loaded phase of at most this many records holds every outcome; a bigger one its failed ones, this many."""
 WRITE_ATTEMPTS = 5
 """A write that hit a deadlock or a lock timeout is tried again this often before it is reported."""
 
@@ -71,6 +72,8 @@ class RunStore:
         self.label = self.location.label
         """Where the store is, safe to print (a path, or the URL without its password)."""
         self._db = open_backend(self.location)
+        self._streamed: set[tuple[str, str]] = set()
+        """(run, phase) whose outcomes this store took as the run went."""
         try:
             with self._op("prepare the schema"):
                 self.applied: list[Migration] = migrate(self._db)
@@ -179,7 +182,7 @@ class RunStore:
 
         def add(db: Backend) -> None:
             self._require_run(run_id)
-            self._insert_records(db, run_id, records, self._next_seq(db, "records", run_id))
+            ledger.write_records(db, run_id, records, ledger.next_seq(db, "records", run_id))
 
         self._write(f"add {len(records)} records to run {run_id}", add)
 
@@ -188,30 +191,53 @@ class RunStore:
 
         def add(db: Backend) -> None:
             self._require_run(run_id)
-            start = self._next_seq(db, "deliveries", run_id, phase)
-            self._insert_deliveries(db, run_id, phase, deliveries, start)
+            start = ledger.next_seq(db, "deliveries", run_id, phase)
+            codec.insert(db, "deliveries", run_id, phase, start, deliveries, codec.DELIVERY_COLUMNS)
 
         self._write(f"add {len(deliveries)} deliveries to run {run_id}", add)
 
-    def add_observed_prospects(self, run_id: str, phase: PhaseKind, observations: Sequence[Observation]) -> None:
-        """Store what the API showed for records, including every matched prospect (for cleanup)."""
+    def add_outcomes(self, run_id: str, phase: PhaseKind, outcomes: Sequence[RecordOutcome]) -> None:
+        """Store a batch of judged records: each outcome, its checks and what Bonzo showed of it."""
 
         def add(db: Backend) -> None:
             self._require_run(run_id)
-            start = self._next_seq(db, "observations", run_id, phase)
-            self._insert_observations(db, run_id, phase, observations, start)
+            ledger.write_outcomes(db, run_id, phase, outcomes)
 
-        self._write(f"add {len(observations)} observations to run {run_id}", add)
+        self._write(f"add {len(outcomes)} outcomes to run {run_id}", add)
+        self._streamed.add((run_id, phase))
 
-    def finish_run(self, result: RunResult, *, keep_written: bool = False) -> None:
-        """Store a run's final result: every phase in full, its checks and headline figures (idempotent).
+    def ledger(self, run_id: str, phase: PhaseKind) -> Iterator[list[tuple[PlannedRecord, DeliveryResult | None]]]:
+        """A phase's planned records with their deliveries, in planning order, a batch at a time."""
+        with self._op(f"read the records of run {run_id}"):
+            yield from ledger.iter_ledger(self._db, run_id, phase)
 
-        ``keep_written=True`` keeps the records, deliveries and observations written as the run went
-        when their counts match the result (the engine's case), instead of writing them again.
+    def outcomes(
+        self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None
+    ) -> Iterator[RecordOutcome]:
+        """Every stored outcome of a phase (or only the failed ones, at most ``limit``), in judging order."""
+        with self._op(f"read the outcomes of run {run_id}"):
+            yield from ledger.read_outcomes(self._db, run_id, phase, failed_only=failed_only, limit=limit)
+
+    def delivery_latencies(self, run_id: str, phase: PhaseKind) -> list[float]:
+        """Each answered delivery's latency (ms), for distributions."""
+        with self._op(f"read the delivery latencies of run {run_id}"):
+            return ledger.delivery_latencies(self._db, run_id, phase)
+
+    def processing_seconds(self, run_id: str, phase: PhaseKind) -> dict[str, float]:
+        """Each judged record's processing time (seconds) by record name, for distributions and lag."""
+        with self._op(f"read the processing times of run {run_id}"):
+            return ledger.processing_seconds(self._db, run_id, phase)
+
+    def finish_run(self, result: RunResult) -> None:
+        """Store a run's final result: each phase's figures and stray checks, the run's headline (idempotent).
+
+        Outcomes this store took with :meth:`add_outcomes` as the run went stay as written; a phase whose
+        outcomes were not streamed here (a result made in memory) is rewritten whole from its complete
+        ``outcomes`` (prospects keep their deletion marks).
         """
-        self._write(f"finish run {result.run_id}", lambda db: self._finish(db, result, keep_written))
+        self._write(f"finish run {result.run_id}", lambda db: self._finish(db, result))
 
-    def _finish(self, db: Backend, result: RunResult, keep_written: bool) -> None:
+    def _finish(self, db: Backend, result: RunResult) -> None:
         run_id = result.run_id
         exists = db.fetchone("SELECT 1 AS found FROM runs WHERE run_id = ?", (run_id,))
         if exists is None:
@@ -220,30 +246,16 @@ class RunStore:
                 " config_snapshot) VALUES (?, ?, ?, ?, ?, ?, '{}')",
                 (run_id, result.test_name, result.integration, result.target, result.started_at.isoformat(), 0),
             )
-        for table in ("phases", "checks"):
-            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608 - fixed names
-        # What was written as the run went is kept; a table is rewritten only when it is incomplete.
-        stale = [
-            table
-            for table, rows in (
-                ("records", sum(len(p.records) for p in result.phases)),
-                ("deliveries", sum(len(p.deliveries) for p in result.phases)),
-                ("observations", sum(len(p.observations) for p in result.phases)),
-            )
-            if not keep_written or self._count(db, table, run_id) != rows
-        ]
-        for table in stale:
-            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608 - fixed names
-        record_seq = 0
+        db.execute("DELETE FROM phases WHERE run_id = ?", (run_id,))
         for seq, phase in enumerate(result.phases):
-            if "records" in stale:
-                self._insert_records(db, run_id, phase.records, record_seq)
-            record_seq += len(phase.records)
-            if "deliveries" in stale:
-                self._insert_deliveries(db, run_id, phase.kind, phase.deliveries, 0)
-            if "observations" in stale:
-                self._insert_observations(db, run_id, phase.kind, phase.observations, 0)
-            codec.insert(db, "checks", run_id, phase.kind, 0, phase.checks, codec.CHECK_COLUMNS)
+            if phase.complete and (run_id, phase.kind) not in self._streamed:
+                ledger.forget_phase(db, run_id, phase.kind)
+                ledger.write_records(db, run_id, phase.records, ledger.next_seq(db, "records", run_id))
+                deliveries = [o.delivery for o in phase.outcomes if o.delivery is not None]
+                start = ledger.next_seq(db, "deliveries", run_id, phase.kind)
+                codec.insert(db, "deliveries", run_id, phase.kind, start, deliveries, codec.DELIVERY_COLUMNS)
+                ledger.write_outcomes(db, run_id, phase.kind, phase.outcomes)
+            ledger.write_stray_checks(db, run_id, phase.kind, phase.stray_checks)
             db.execute(
                 "INSERT INTO phases (run_id, phase, seq, metrics, unexpected_prospects, settled,"
                 " settle_seconds, passed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -275,72 +287,9 @@ class RunStore:
         assignments = ", ".join(f"{name} = ?" for name in details)
         db.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", (*details.values(), run_id))  # noqa: S608
 
-    @staticmethod
-    def _count(db: Backend, table: str, run_id: str) -> int:
-        row = db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
-        return int(row["n"]) if row is not None else 0
-
-    @staticmethod
-    def _next_seq(db: Backend, table: str, run_id: str, phase: str | None = None) -> int:
-        where, params = ("run_id = ?", (run_id,)) if phase is None else ("run_id = ? AND phase = ?", (run_id, phase))
-        row = db.fetchone(f"SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM {table} WHERE {where}", params)  # noqa: S608
-        return int(row["next"]) if row is not None else 0
-
-    @staticmethod
-    def _insert_records(db: Backend, run_id: str, records: Sequence[PlannedRecord], start: int) -> None:
-        coders = codec.encoders(codec.RECORD_COLUMNS)
-        rows = [
-            (
-                run_id,
-                r.phase,
-                start + n,
-                *[code(getattr(r, c)) for c, code in coders],
-                *(getattr(r.expected_user, c) for c in codec.USER_FIELDS),
-            )
-            for n, r in enumerate(records)
-        ]
-        columns = (*codec.RECORD_COLUMNS, *codec.USER_COLUMNS)
-        db.executemany(
-            codec.upsert_sql("records", columns),
-            codec.last_per_key(rows, ("run_id", "phase", "seq", *columns), codec.KEYS["records"]),
-        )
-
-    @staticmethod
-    def _insert_deliveries(
-        db: Backend, run_id: str, phase: str, deliveries: Sequence[DeliveryResult], start: int
-    ) -> None:
-        codec.insert(db, "deliveries", run_id, phase, start, deliveries, codec.DELIVERY_COLUMNS)
-
-    @staticmethod
-    def _insert_observations(
-        db: Backend, run_id: str, phase: str, observations: Sequence[Observation], start: int
-    ) -> None:
-        codec.insert(db, "observations", run_id, phase, start, observations, codec.OBSERVATION_COLUMNS)
-        db.executemany(
-            "INSERT INTO prospects (run_id, prospect_id, phase, record_name, owner_user_id, email, first_name)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, prospect_id) DO UPDATE SET"
-            " phase = excluded.phase, record_name = excluded.record_name,"
-            " owner_user_id = excluded.owner_user_id, email = excluded.email, first_name = excluded.first_name",
-            list(
-                {
-                    str(p.get("id")): (
-                        run_id,
-                        str(p.get("id")),
-                        phase,
-                        o.record_name,
-                        codec.owner_of(p),
-                        p.get("email"),
-                        p.get("first_name"),
-                    )
-                    for o in observations
-                    for p in o.prospects
-                    if p.get("id") is not None
-                }.values()
-            ),
-        )
-
-    def load_run(self, run_id: str) -> RunResult:
-        """Read back the RunResult that ``finish_run`` stored, equal field for field."""
+    def load_run(self, run_id: str, *, keep: int = KEEP_ALL) -> RunResult:
+        """Read back a finished run: each phase's figures, and its outcomes — all of them when the phase
+        has at most ``keep`` records, else its failed ones up to ``keep`` (the rest: :meth:`outcomes`)."""
         with self._op(f"load run {run_id}"):
             run = self._require_run(run_id)
             if run["finished_at"] is None:
@@ -349,7 +298,7 @@ class RunStore:
                     " `observed_prospects` and can still be cleaned up, but there is no result to report"
                 )
             phases = [
-                self._load_phase(run_id, row)
+                self._load_phase(run_id, row, keep)
                 for row in self._db.fetchall("SELECT * FROM phases WHERE run_id = ? ORDER BY seq", (run_id,))
             ]
             return RunResult(
@@ -365,44 +314,29 @@ class RunStore:
                 notes=tuple(json.loads(run["notes"])),
             )
 
-    def _load_phase(self, run_id: str, row: Row) -> PhaseResult:
+    def _load_phase(self, run_id: str, row: Row, keep: int) -> PhaseResult:
         kind = row["phase"]
-        records = tuple(
-            PlannedRecord(
-                run_id=run_id,
-                phase=kind,
-                expected_user=User(**{f: row[c] for f, c in zip(codec.USER_FIELDS, codec.USER_COLUMNS, strict=True)}),
-                **{**codec.decode(row, codec.RECORD_COLUMNS), "body": bytes(row["body"])},
-            )
-            for row in self._rows("records", run_id, kind)
-        )
-        deliveries = tuple(
-            DeliveryResult(**codec.decode(row, codec.DELIVERY_COLUMNS))
-            for row in self._rows("deliveries", run_id, kind)
-        )
-        observations = tuple(
-            Observation(**codec.decode(row, codec.OBSERVATION_COLUMNS))
-            for row in self._rows("observations", run_id, kind)
-        )
-        checks = tuple(
-            CheckResult(**codec.decode(row, codec.CHECK_COLUMNS)) for row in self._rows("checks", run_id, kind)
-        )
+        total = ledger.count_outcomes(self._db, run_id, kind)
+        complete = total <= keep
+        outcomes = tuple(ledger.read_outcomes(self._db, run_id, kind, failed_only=not complete, limit=keep))
+        stray = tuple(ledger.stray_checks(self._db, run_id, kind))
+        diagnoser = Diagnoser(kind)
+        if keep:  # keep=0 asks for the figures alone (a baseline): no pass over every record
+            for outcome in outcomes if complete else ledger.read_outcomes(self._db, run_id, kind):
+                diagnoser.add(outcome.checks)
         return PhaseResult(
             kind=kind,
-            records=records,
-            deliveries=deliveries,
-            observations=observations,
-            checks=checks,
-            unexpected_prospects=tuple(json.loads(row["unexpected_prospects"])),
             metrics=codec.metrics_from_json(json.loads(row["metrics"])),
+            outcomes=outcomes,
+            complete=complete,
+            failed_records=ledger.count_outcomes(self._db, run_id, kind, failed_only=True),
+            stray_checks=stray,
+            unexpected_prospects=tuple(json.loads(row["unexpected_prospects"])),
             settled=bool(row["settled"]),
             settle_seconds=row["settle_seconds"],
-            diagnoses=diagnose(kind, checks),
+            diagnoses=diagnoser.diagnoses(),
+            judged=dict(diagnoser.judged),
         )
-
-    def _rows(self, table: str, run_id: str, phase: str) -> list[Row]:
-        query = f"SELECT * FROM {table} WHERE run_id = ? AND phase = ? ORDER BY seq"  # noqa: S608 - fixed names
-        return self._db.fetchall(query, (run_id, phase))
 
     def config_snapshot(self, run_id: str) -> dict[str, Any]:
         """The secret-free config snapshot a run was started with."""
@@ -431,7 +365,7 @@ class RunStore:
         return RunSummary(**values)
 
     def _count_records(self, run_id: str) -> int:
-        return self._count(self._db, "records", run_id)
+        return _count(self._db, "records", run_id)
 
     def has_run(self, run_id: str) -> bool:
         """Whether the store knows a run with this id (finished or not)."""
@@ -534,7 +468,7 @@ class RunStore:
             row = self._require_run(run_id)
             notes = [*json.loads(row["notes"] or "[]"), note]
             db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
-            return self._count(db, "deliveries", run_id)
+            return _count(db, "deliveries", run_id)
 
         return self._write(f"mark run {run_id} interrupted", mark)
 
@@ -561,3 +495,8 @@ class RunStore:
                 "SELECT run_id FROM runs WHERE finished_at IS NULL ORDER BY started_at DESC, run_id DESC"
             )
             return [str(r["run_id"]) for r in rows]
+
+
+def _count(db: Backend, table: str, run_id: str) -> int:
+    row = db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
+    return int(row["n"]) if row is not None else 0

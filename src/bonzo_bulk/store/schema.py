@@ -156,6 +156,21 @@ CREATE TABLE IF NOT EXISTS load_series (
 """,
         tables=("load_runs", "load_stages", "load_series"),
     ),
+    Migration(
+        6,
+        "outcomes: each record's derived facts, written as it is judged (processing time, owner, passed)",
+        """
+CREATE TABLE IF NOT EXISTS outcomes (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq {INT} NOT NULL,
+    record_name TEXT NOT NULL, passed {INT} NOT NULL, expects_prospect {INT} NOT NULL, placements TEXT NOT NULL,
+    processing_seconds {REAL}, processing_source TEXT, processing_resolution {REAL}, visible_after {REAL},
+    PRIMARY KEY (run_id, phase, record_name)
+);
+CREATE INDEX IF NOT EXISTS outcomes_by_seq ON outcomes (run_id, phase, seq);
+CREATE INDEX IF NOT EXISTS checks_by_record ON checks (run_id, phase, record_name)
+""",
+        tables=("outcomes",),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -26,6 +26,7 @@ from builders import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.store import SCHEMA_VERSION, RunStore, RunSummary
@@ -41,10 +42,12 @@ def _record_as_it_goes(store: RunStore, result: RunResult) -> None:
     _begin(store, result)
     for phase in result.phases:
         store.add_records(result.run_id, phase.records)
-        half = len(phase.deliveries) // 2
-        store.add_deliveries(result.run_id, phase.kind, phase.deliveries[:half])
-        store.add_deliveries(result.run_id, phase.kind, phase.deliveries[half:])
-        store.add_observed_prospects(result.run_id, phase.kind, phase.observations)
+        deliveries = [o.delivery for o in phase.outcomes if o.delivery is not None]
+        half = len(deliveries) // 2
+        store.add_deliveries(result.run_id, phase.kind, deliveries[:half])
+        store.add_deliveries(result.run_id, phase.kind, deliveries[half:])
+        store.add_outcomes(result.run_id, phase.kind, phase.outcomes[:half])
+        store.add_outcomes(result.run_id, phase.kind, phase.outcomes[half:])
 
 
 def test_a_finished_run_reads_back_equal(store_at: StoreAt) -> None:
@@ -100,10 +103,18 @@ def test_any_run_round_trips(
     )
     result = build_run(spec)
     primary = result.phases[0]
-    odd_check = dataclasses.replace(primary.checks[0], expected=expected, actual=actual, passed=False)
-    result = dataclasses.replace(
-        result, phases=(dataclasses.replace(primary, checks=(*primary.checks, odd_check)), *result.phases[1:])
+    first = primary.outcomes[0]
+    odd_check = dataclasses.replace(first.checks[0], expected=expected, actual=actual, passed=False)
+    odd = dataclasses.replace(first, checks=(*first.checks, odd_check))
+    judged = dict(primary.judged) | {odd_check.check: primary.judged.get(odd_check.check, 0) + 1}
+    primary = dataclasses.replace(
+        primary,
+        outcomes=(odd, *primary.outcomes[1:]),
+        failed_records=primary.failed_records + first.passed,
+        judged=judged,
+        diagnoses=diagnose("primary", [c for o in (odd, *primary.outcomes[1:]) for c in o.checks]),
     )
+    result = dataclasses.replace(result, phases=(primary, *result.phases[1:]))
     with RunStore(store_at) as store:
         store.finish_run(result)
         store.finish_run(result)
@@ -151,12 +162,13 @@ def test_observed_prospects_carry_owner_and_deletion_marks(store_at: StoreAt) ->
 
 def test_owner_comes_from_assigned_user_when_assigned_to_is_missing(store_at: StoreAt) -> None:
     result = build_run(records=3, invalid=0)
-    phase = result.phases[0]
-    observation = phase.observations[0]
-    bare = {k: v for k, v in observation.prospects[0].items() if k != "assigned_to"}
+    outcome = result.phases[0].outcomes[0]
+    assert outcome.observation is not None
+    bare = {k: v for k, v in outcome.observation.prospects[0].items() if k != "assigned_to"}
+    observation = dataclasses.replace(outcome.observation, prospects=(bare,))
     with RunStore(store_at) as store:
         _begin(store, result)
-        store.add_observed_prospects(result.run_id, "primary", [dataclasses.replace(observation, prospects=(bare,))])
+        store.add_outcomes(result.run_id, "primary", [dataclasses.replace(outcome, observation=observation)])
         [stored] = store.observed_prospects(result.run_id)
         assert stored.owner_user_id == bare["assigned_user"]["id"]
 

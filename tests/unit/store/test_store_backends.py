@@ -72,11 +72,10 @@ def test_a_version_1_store_gains_poll_gap_and_keeps_its_runs(store_at: StoreAt, 
         assert [m.version for m in store.applied] == [m.version for m in MIGRATIONS[1:]]
         assert store.has_run("old_run")
         result = build_run(run_id="new_run", records=6, invalid=0)
-        observation = result.phases[0].observations[0]
-        primary = dataclasses.replace(
-            result.phases[0],
-            observations=(dataclasses.replace(observation, poll_gap=1.5), *result.phases[0].observations[1:]),
-        )
+        first = result.phases[0].outcomes[0]
+        assert first.observation is not None
+        observed = dataclasses.replace(first, observation=dataclasses.replace(first.observation, poll_gap=1.5))
+        primary = dataclasses.replace(result.phases[0], outcomes=(observed, *result.phases[0].outcomes[1:]))
         result = dataclasses.replace(result, phases=(primary, *result.phases[1:]))
         store.finish_run(result)
         assert store.load_run("new_run") == result
@@ -104,10 +103,12 @@ def test_four_runs_and_a_monitor_write_at_once_and_nothing_is_lost(store_at: Sto
             begin_run_of(store, result, {"test_records": 40})
             for phase in result.phases:
                 store.add_records(result.run_id, phase.records)
-                for start in range(0, len(phase.deliveries), 5):  # streamed in small batches, as the engine does
-                    store.add_deliveries(result.run_id, phase.kind, phase.deliveries[start : start + 5])
-                store.add_observed_prospects(result.run_id, phase.kind, phase.observations)
-            store.finish_run(result, keep_written=True)
+                deliveries = [o.delivery for o in phase.outcomes if o.delivery is not None]
+                for start in range(0, len(deliveries), 5):  # streamed in small batches, as the engine does
+                    store.add_deliveries(result.run_id, phase.kind, deliveries[start : start + 5])
+                for start in range(0, len(phase.outcomes), 5):
+                    store.add_outcomes(result.run_id, phase.kind, phase.outcomes[start : start + 5])
+            store.finish_run(result)
 
     def monitor() -> None:
         with RunStore(store_at) as store:
@@ -135,7 +136,13 @@ def test_four_runs_and_a_monitor_write_at_once_and_nothing_is_lost(store_at: Sto
         for result in runs:
             assert store.load_run(result.run_id) == result
             assert len(store.observed_prospects(result.run_id)) == len(
-                {p["id"] for phase in result.phases for o in phase.observations for p in o.prospects}
+                {
+                    p["id"]
+                    for phase in result.phases
+                    for o in phase.outcomes
+                    if o.observation
+                    for p in o.observation.prospects
+                }
             )
         listed = {s.run_id for s in store.list_runs(limit=1000)}
         assert listed == {r.run_id for r in runs} | set(monitor_marks)

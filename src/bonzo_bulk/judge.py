@@ -1,4 +1,4 @@
-"""Verify: turn what was sent and what the API showed into one check per record and rule.
+"""Judge: turn what was sent and what the API showed into one :class:`RecordOutcome` per record.
 
 The built-in checks (delivered, created, no duplicate, processing time, owner, team, visibility,
 every mapped field, source) are rules like the config's own; a config rule on the same field
@@ -8,6 +8,7 @@ the record and what was wrong, not only a percentage.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,18 @@ from typing import Any
 from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.integration import Manifest, get_path, owner_value
-from bonzo_bulk.models import CheckResult, DeliveryResult, Observation, PhaseKind, PlannedRecord, Prospect, Stage
+from bonzo_bulk.models import (
+    CheckResult,
+    DeliveryResult,
+    Observation,
+    PhaseKind,
+    Placement,
+    PlannedRecord,
+    ProcessingTime,
+    Prospect,
+    RecordOutcome,
+    Stage,
+)
 from bonzo_bulk.normalize import values_match
 from bonzo_bulk.settings import TestDataSettings, Thresholds, ValidationRule
 from bonzo_bulk.timing import processing_time
@@ -132,23 +144,96 @@ def resolve_expected(rule: Rule, record: PlannedRecord, integration_type: str) -
     return record.expected.get(symbol.removeprefix("expected:"))
 
 
+def expects_prospect(record: PlannedRecord, delivery: DeliveryResult | None) -> bool:
+    """Whether a record should produce a prospect the poller must wait for."""
+    if delivery is None or not delivery.accepted:
+        return False
+    return record.is_valid or record.expected_handling in ("fallback", "accept")
+
+
+@dataclass(frozen=True)
+class Judge:
+    """What judging a phase's records needs: the rules, the contract's transforms, thresholds, the clock."""
+
+    rules: Sequence[Rule]
+    transforms: Mapping[str, str]
+    thresholds: Thresholds
+    integration_type: str
+    clock: ClockOffset = dataclasses.field(default_factory=ClockOffset)
+
+    @classmethod
+    def for_phase(
+        cls,
+        kind: PhaseKind,
+        rules: Sequence[ValidationRule],
+        *,
+        transforms: Mapping[str, str],
+        thresholds: Thresholds,
+        integration_type: str,
+        clock: ClockOffset | None = None,
+    ) -> Judge:
+        """The judge of one phase: the config rules that apply to it (``phase: primary|control|both``)."""
+        return cls(
+            config_rules([r for r in rules if r.phase in (kind, "both")]),
+            transforms,
+            thresholds,
+            integration_type,
+            clock or ClockOffset(),
+        )
+
+    def __call__(
+        self, record: PlannedRecord, delivery: DeliveryResult | None, observation: Observation | None
+    ) -> RecordOutcome:
+        """The outcome of one record: every check, and the facts derived once (processing time, owner)."""
+        views = [ProspectView(p) for p in _oldest_first(observation)] if observation is not None else []
+        view = views[0] if views else None
+        timing = processing_time(delivery, observation, self.clock)
+        if record.is_valid:
+            checks = verify_record(
+                record,
+                delivery,
+                observation,
+                view,
+                timing,
+                rules=record_rules(record, self.rules, self.transforms),
+                thresholds=self.thresholds,
+                integration_type=self.integration_type,
+            )
+        else:
+            checks = [verify_invalid(record, delivery, view)]
+        return RecordOutcome(
+            record=record,
+            delivery=delivery,
+            observation=observation,
+            checks=tuple(checks),
+            expects_prospect=expects_prospect(record, delivery),
+            processing=timing,
+            placements=tuple(Placement(v.owner_id, v.owner_email, v.team_id) for v in views),
+        )
+
+
+def _oldest_first(observation: Observation) -> list[Prospect]:
+    """The prospects matched to a record, oldest first (a record is judged by the first)."""
+    return sorted(observation.prospects, key=lambda p: int(p.get("id") or 0))
+
+
 def verify_record(
     record: PlannedRecord,
     delivery: DeliveryResult | None,
     observation: Observation | None,
+    view: ProspectView | None,
+    timing: ProcessingTime | None,
     *,
     rules: Sequence[Rule],
     thresholds: Thresholds,
     integration_type: str,
-    clock: ClockOffset | None = None,
 ) -> list[CheckResult]:
     """All checks for one valid record."""
     name = record.name
     checks: list[CheckResult] = []
     delivered = delivery is not None and delivery.accepted
     checks.append(_delivery_check(record, delivery))
-    found = observation is not None and observation.found
-    if not found:
+    if observation is None or view is None:
         if delivered:
             checks.append(
                 CheckResult(
@@ -162,22 +247,20 @@ def verify_record(
                 )
             )
         return checks
-    assert observation is not None
-    prospects = sorted(observation.prospects, key=lambda p: int(p.get("id") or 0))
-    prospect = prospects[0]
-    checks.append(CheckResult(name, "created", Stage.PROCESSING, True, "a prospect", prospect.get("id")))
+    ids = sorted(int(p.get("id") or 0) for p in observation.prospects)
+    checks.append(CheckResult(name, "created", Stage.PROCESSING, True, "a prospect", view.raw.get("id")))
     checks.append(
         CheckResult(
             name,
             "duplicate",
             Stage.PROCESSING,
-            len(prospects) == 1,
+            len(ids) == 1,
             1,
-            len(prospects),
-            "" if len(prospects) == 1 else f"{len(prospects)} prospects: ids {[p.get('id') for p in prospects]}",
+            len(ids),
+            "" if len(ids) == 1 else f"{len(ids)} prospects: ids {ids}",
         )
     )
-    checks.append(_processing_check(record, delivery, observation, thresholds, clock or ClockOffset()))
+    checks.append(_processing_check(record, timing, thresholds))
     expected_owner = record.expected_user.user_id
     seen_in = sorted(set(observation.seen_in))
     checks.append(
@@ -191,7 +274,6 @@ def verify_record(
             "" if seen_in == [expected_owner] else "not (only) in the expected owner's On-Behalf-Of list",
         )
     )
-    view = ProspectView(prospect)
     for rule in rules:
         check = _rule_check(rule, record, view, integration_type)
         if check is not None:
@@ -207,15 +289,8 @@ def _delivery_check(record: PlannedRecord, delivery: DeliveryResult | None) -> C
     return CheckResult(record.name, "delivered", Stage.DELIVERY, delivery.accepted, "2xx", actual, message)
 
 
-def _processing_check(
-    record: PlannedRecord,
-    delivery: DeliveryResult | None,
-    observation: Observation,
-    thresholds: Thresholds,
-    clock: ClockOffset,
-) -> CheckResult:
+def _processing_check(record: PlannedRecord, timing: ProcessingTime | None, thresholds: Thresholds) -> CheckResult:
     limit = thresholds.max_processing_seconds
-    timing = processing_time(delivery, observation, clock)
     if timing is None:
         return CheckResult(record.name, "processing_time", Stage.PROCESSING, True, f"<= {limit:g} s", None)
     ok = timing.seconds <= limit + timing.resolution
@@ -259,15 +334,11 @@ def _rule_check(rule: Rule, record: PlannedRecord, view: ProspectView, integrati
     return CheckResult(record.name, rule.field, rule.stage, ok, expected, actual, "" if ok else "mismatch")
 
 
-def verify_invalid(
-    record: PlannedRecord, delivery: DeliveryResult | None, observation: Observation | None
-) -> CheckResult:
+def verify_invalid(record: PlannedRecord, delivery: DeliveryResult | None, view: ProspectView | None) -> CheckResult:
     """Whether a record sent broken on purpose was handled as the config expects."""
     status = delivery.status if delivery else None
-    found = observation is not None and observation.found
-    owner = None
-    if found and observation is not None:
-        owner = ProspectView(observation.prospects[0]).owner_id
+    found = view is not None
+    owner = view.owner_id if view is not None else None
     expectation = record.expected_handling or "reject"
     if expectation == "reject":
         ok = status is not None and 400 <= status < 500 and not found
@@ -311,40 +382,14 @@ def verify_unexpected(prospects: Sequence[Prospect]) -> list[CheckResult]:
     ]
 
 
-def verify_phase(
+def judge_all(
+    judge: Judge,
     records: Sequence[PlannedRecord],
     deliveries: Mapping[str, DeliveryResult],
     observations: Mapping[str, Observation],
-    unexpected: Sequence[Prospect],
-    *,
-    rules: Sequence[ValidationRule],
-    transforms: Mapping[str, str],
-    thresholds: Thresholds,
-    integration_type: str,
-    clock: ClockOffset | None = None,
-) -> list[CheckResult]:
-    """Every check of one phase, in record order, unexpected prospects last."""
-    base = config_rules(rules)
-    checks: list[CheckResult] = []
-    for record in records:
-        delivery = deliveries.get(record.name)
-        observation = observations.get(record.name)
-        if record.is_valid:
-            checks.extend(
-                verify_record(
-                    record,
-                    delivery,
-                    observation,
-                    rules=record_rules(record, base, transforms),
-                    thresholds=thresholds,
-                    integration_type=integration_type,
-                    clock=clock,
-                )
-            )
-        else:
-            checks.append(verify_invalid(record, delivery, observation))
-    checks.extend(verify_unexpected(unexpected))
-    return checks
+) -> list[RecordOutcome]:
+    """Every record's outcome, in record order (for phases small enough to hold; the engine streams)."""
+    return [judge(r, deliveries.get(r.name), observations.get(r.name)) for r in records]
 
 
 def verify_payloads(

@@ -1,0 +1,189 @@
+"""What the integration tests assert with: :class:`BulkChecks` judges a phase's checks and threshold verdicts
+by name and fails with :class:`IntegrationCheckFailed`, a table of the failing records, not a traceback."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, Stage, ThresholdVerdict
+
+EXTRAS = pytest.StashKey[list[str]]()
+"""Per test: the HTML the assertions noted, attached to the pytest-html row by the reporter."""
+
+
+def verdict_line(verdict: ThresholdVerdict) -> str:
+    """One verdict as a line, e.g. ``assignment_accuracy: 77.8% (threshold >= 95.0%) FAILED``."""
+    from bonzo_bulk.metrics import verdict_text
+
+    measured, wanted = verdict_text(verdict)
+    mark = "ok" if verdict.passed else "FAILED"
+    return f"{verdict.name}: {measured} (threshold {wanted}) {mark}"
+
+
+class IntegrationCheckFailed(AssertionError):
+    """A test's checks failed: carries the failing records, shown as a table instead of a traceback."""
+
+    def __init__(
+        self,
+        headline: str,
+        failures: Sequence[CheckResult],
+        verdicts: Sequence[ThresholdVerdict],
+        diagnoses: Sequence[Diagnosis] = (),
+    ) -> None:
+        self.headline = headline
+        systemic = {d.check for d in diagnoses}
+        self.diagnoses = tuple(diagnoses)
+        self.failures = tuple(c for c in failures if c.check not in systemic)
+        self.verdicts = tuple(verdicts)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """The headline, the verdicts, the systemic diagnoses with their fixes, then the failing records."""
+        from bonzo_bulk.secrets import redact
+
+        lines = [self.headline, *(verdict_line(v) for v in self.verdicts)]
+        for diagnosis in self.diagnoses:
+            lines.append(f"Systemic: {redact(diagnosis.headline)}")
+            lines.append(f"  fix: {redact(diagnosis.fix)}")
+        if self.failures:
+            records = len({c.record_name for c in self.failures})
+            lines.append(f"{records} record(s) failed {len(self.failures)} check(s):")
+            lines.append(failure_text(self.failures))
+        return "\n".join(lines)
+
+
+def _short(value: Any, limit: int = 48) -> str:
+    from bonzo_bulk.secrets import redact
+
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = redact(" ".join(text.split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failure_text(failures: Sequence[CheckResult], *, limit: int = 25) -> str:
+    """Failing checks as a compact plain-text table: record, stage, check, expected, actual, note."""
+    header = ("record", "stage", "check", "expected", "actual", "note")
+    rows = [
+        (c.record_name, c.stage.value, c.check, _short(c.expected), _short(c.actual), _short(c.message, 60))
+        for c in failures[:limit]
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        for row in (header, *rows)
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 4)
+    if len(failures) > limit:
+        lines.append(f"… and {len(failures) - limit} more in the JSON summary and the dashboard")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+class BulkChecks:
+    """Assert a phase's checks and threshold verdicts by name; failures list the records as a table."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self.item = item
+
+    def expect(
+        self,
+        phase: PhaseResult,
+        title: str,
+        *,
+        stage: Stage | None = None,
+        checks: Iterable[str] = (),
+        prefix: str | None = None,
+        verdict: str | Sequence[str] = (),
+    ) -> list[CheckResult]:
+        """Judge the phase's checks of a stage / by name / by prefix (see :meth:`expect_all`)."""
+        names = set(checks)
+        selected = [
+            c
+            for c in phase.checks()
+            if (stage is None or c.stage is stage)
+            and (not names or c.check in names)
+            and (prefix is None or c.check.startswith(prefix))
+        ]
+        if not selected:
+            verdicts = self._verdicts(phase, verdict)
+            upstream = [c for c in phase.failures() if c.check in ("delivered", "created")]
+            self._note(phase, f"{title} [{phase.kind}]", [], upstream, verdicts)
+            raise IntegrationCheckFailed(f"{title} [{phase.kind}]: no record reached this check", upstream, verdicts)
+        self.expect_all(title, selected, phase=phase, verdict=verdict)
+        return selected
+
+    def expect_all(
+        self,
+        title: str,
+        results: Sequence[CheckResult],
+        *,
+        phase: PhaseResult | None = None,
+        verdict: str | Sequence[str] = (),
+    ) -> None:
+        """Fail when a named verdict of ``phase`` failed and ``results`` hold failures (failures within
+        the configured tolerance pass, noted in the report); with no verdict, on any failure. Nothing to
+        judge is a failure too."""
+        verdicts = self._verdicts(phase, verdict) if phase is not None else []
+        failures = [c for c in results if not c.passed]
+        label = f"{title} [{phase.kind}]" if phase is not None else title
+        self._note(phase, label, results, failures, verdicts)
+        if not results:
+            raise IntegrationCheckFailed(f"{label}: nothing to check", [], verdicts)
+        failed_verdicts = [v for v in verdicts if not v.passed]
+        if failures and (failed_verdicts or not verdicts):
+            records = {c.record_name for c in results}
+            bad = {c.record_name for c in failures}
+            failing = {c.check for c in failures}
+            diagnoses = [d for d in phase.diagnoses if d.check in failing] if phase is not None else []
+            raise IntegrationCheckFailed(
+                f"{label}: {len(records) - len(bad)}/{len(records)} records passed", failures, verdicts, diagnoses
+            )
+
+    def expect_verdicts(self, phase: PhaseResult, title: str, *names: str, stage: Stage | None = None) -> None:
+        """Fail when any named threshold verdict failed; list the failing checks of ``stage``."""
+        verdicts = self._verdicts(phase, names)
+        failures = phase.failures(stage=stage) if stage is not None else []
+        label = f"{title} [{phase.kind}]"
+        self._note(phase, label, [], failures, verdicts)
+        if any(not v.passed for v in verdicts):
+            raise IntegrationCheckFailed(f"{label}: threshold not met", failures, verdicts)
+
+    @staticmethod
+    def _verdicts(phase: PhaseResult, names: str | Sequence[str]) -> list[ThresholdVerdict]:
+        wanted = [names] if isinstance(names, str) else list(names)
+        by_name = {v.name: v for v in phase.metrics.thresholds}
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            raise IntegrationCheckFailed(
+                f"no verdict named {', '.join(missing)} in the {phase.kind} phase (have: {', '.join(by_name)})", [], []
+            )
+        return [by_name[n] for n in wanted]
+
+    def _note(
+        self,
+        phase: PhaseResult | None,
+        label: str,
+        selected: Sequence[CheckResult],
+        failures: Sequence[CheckResult],
+        verdicts: Sequence[ThresholdVerdict],
+    ) -> None:
+        """Keep what was judged for the test's pytest-html row, and each verdict as a JUnit property."""
+        from bonzo_bulk.report.pytest_html import failure_rows_html
+
+        lines = [html.escape(verdict_line(v)) for v in verdicts]
+        if selected:
+            lines.append(f"{len(selected) - len(failures)}/{len(selected)} checks passed")
+        if failures and all(v.passed for v in verdicts) and verdicts:
+            lines.append(f"{len(failures)} failing check(s) within the configured tolerance")
+        body = "<br>".join(lines) + (failure_rows_html(failures) if failures else "")
+        self.item.stash.setdefault(EXTRAS, []).append(
+            f'<div class="bonzo-extra"><strong>{html.escape(label)}</strong><br>{body}</div>'
+        )
+        for verdict in verdicts:
+            assert phase is not None
+            self.item.user_properties.append((f"bonzo_{phase.kind}_{verdict.name}", round(verdict.actual, 4)))

@@ -1,0 +1,268 @@
+"""The per-record ledger in the run store: each record's outcome written as it is judged, read back in batches.
+
+A run streams its records through here — planned and delivered rows as they are sent, then one
+``outcomes`` row, its checks and what Bonzo showed as each record is judged — so nothing has to
+hold a 100k run in memory. Readers (the judge pass, ``load_run``, export, the dashboard's
+distributions) read it back in batches of :data:`BATCH` records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+
+from bonzo_bulk.models import (
+    CheckResult,
+    DeliveryResult,
+    Observation,
+    Placement,
+    PlannedRecord,
+    ProcessingTime,
+    RecordOutcome,
+    User,
+)
+from bonzo_bulk.store import codec
+from bonzo_bulk.store.backend import Backend, Row
+
+BATCH = 500
+
+OUTCOME_COLUMNS = (
+    "record_name",
+    "passed",
+    "expects_prospect",
+    "placements",
+    "processing_seconds",
+    "processing_source",
+    "processing_resolution",
+    "visible_after",
+)
+
+
+def next_seq(db: Backend, table: str, run_id: str, phase: str | None = None) -> int:
+    """The next free ``seq`` of a table for a run (and phase)."""
+    where, params = ("run_id = ?", (run_id,)) if phase is None else ("run_id = ? AND phase = ?", (run_id, phase))
+    row = db.fetchone(f"SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM {table} WHERE {where}", params)  # noqa: S608
+    return int(row["next"]) if row is not None else 0
+
+
+def write_records(db: Backend, run_id: str, records: Sequence[PlannedRecord], start: int) -> None:
+    coders = codec.encoders(codec.RECORD_COLUMNS)
+    rows = [
+        (
+            run_id,
+            r.phase,
+            start + n,
+            *[code(getattr(r, c)) for c, code in coders],
+            *(getattr(r.expected_user, c) for c in codec.USER_FIELDS),
+        )
+        for n, r in enumerate(records)
+    ]
+    columns = (*codec.RECORD_COLUMNS, *codec.USER_COLUMNS)
+    db.executemany(
+        codec.upsert_sql("records", columns),
+        codec.last_per_key(rows, ("run_id", "phase", "seq", *columns), codec.KEYS["records"]),
+    )
+
+
+def write_observations(db: Backend, run_id: str, phase: str, observations: Sequence[Observation], start: int) -> None:
+    """Observations, and each matched prospect in the cleanup table (owner read through :class:`ProspectView`)."""
+    from bonzo_bulk.bonzo.view import ProspectView  # the store's readers (history, reports) never need it
+
+    codec.insert(db, "observations", run_id, phase, start, observations, codec.OBSERVATION_COLUMNS)
+    db.executemany(
+        "INSERT INTO prospects (run_id, prospect_id, phase, record_name, owner_user_id, email, first_name)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, prospect_id) DO UPDATE SET"
+        " phase = excluded.phase, record_name = excluded.record_name,"
+        " owner_user_id = excluded.owner_user_id, email = excluded.email, first_name = excluded.first_name",
+        list(
+            {
+                str(p.get("id")): (
+                    run_id,
+                    str(p.get("id")),
+                    phase,
+                    o.record_name,
+                    ProspectView(p).owner_id,
+                    p.get("email"),
+                    p.get("first_name"),
+                )
+                for o in observations
+                for p in o.prospects
+                if p.get("id") is not None
+            }.values()
+        ),
+    )
+
+
+def write_outcomes(db: Backend, run_id: str, phase: str, outcomes: Sequence[RecordOutcome]) -> None:
+    """One judged batch: its outcome rows, checks and observations (records and deliveries are already in)."""
+    start = next_seq(db, "outcomes", run_id, phase)
+    rows = []
+    for n, o in enumerate(outcomes):
+        timing = o.processing
+        rows.append(
+            (
+                run_id,
+                phase,
+                start + n,
+                o.name,
+                int(o.passed),
+                int(o.expects_prospect),
+                codec.dumps([[p.owner_id, p.owner_email, p.team_id] for p in o.placements]),
+                timing.seconds if timing else None,
+                timing.source if timing else None,
+                timing.resolution if timing else None,
+                timing.visible_after if timing else None,
+            )
+        )
+    db.executemany(codec.upsert_sql("outcomes", OUTCOME_COLUMNS), rows)
+    checks = [c for o in outcomes for c in o.checks]
+    codec.insert(db, "checks", run_id, phase, next_seq(db, "checks", run_id, phase), checks, codec.CHECK_COLUMNS)
+    observations = [o.observation for o in outcomes if o.observation is not None]
+    if observations:
+        write_observations(db, run_id, phase, observations, next_seq(db, "observations", run_id, phase))
+
+
+def forget_phase(db: Backend, run_id: str, phase: str) -> None:
+    """Drop a phase's ledger before it is written whole again (the cleanup table and its marks stay)."""
+    for table in ("checks", "outcomes", "observations", "deliveries", "records"):
+        db.execute(f"DELETE FROM {table} WHERE run_id = ? AND phase = ?", (run_id, phase))  # noqa: S608
+
+
+def record_from_row(run_id: str, row: Row) -> PlannedRecord:
+    return PlannedRecord(
+        run_id=run_id,
+        phase=row["phase"],
+        expected_user=User(**{f: row[c] for f, c in zip(codec.USER_FIELDS, codec.USER_COLUMNS, strict=True)}),
+        **{**codec.decode(row, codec.RECORD_COLUMNS), "body": bytes(row["body"])},
+    )
+
+
+def _by_name(db: Backend, table: str, run_id: str, phase: str, names: Sequence[str]) -> dict[str, list[Row]]:
+    """The rows of a table for some records, grouped by record name (in ``seq`` order)."""
+    key = "name" if table == "records" else "record_name"
+    found: dict[str, list[Row]] = {}
+    for i in range(0, len(names), BATCH):
+        chunk = names[i : i + BATCH]
+        marks = ", ".join("?" for _ in chunk)
+        query = f"SELECT * FROM {table} WHERE run_id = ? AND phase = ? AND {key} IN ({marks}) ORDER BY seq"  # noqa: S608
+        for row in db.fetchall(query, (run_id, phase, *chunk)):
+            found.setdefault(row[key], []).append(row)
+    return found
+
+
+def iter_ledger(
+    db: Backend, run_id: str, phase: str, *, batch: int = BATCH
+) -> Iterator[list[tuple[PlannedRecord, DeliveryResult | None]]]:
+    """The phase's planned records with their deliveries, in the order they were planned, a batch at a time."""
+    after = -1
+    while True:
+        rows = db.fetchall(
+            "SELECT * FROM records WHERE run_id = ? AND phase = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (run_id, phase, after, batch),
+        )
+        if not rows:
+            return
+        after = int(rows[-1]["seq"])
+        records = [record_from_row(run_id, row) for row in rows]
+        deliveries = _by_name(db, "deliveries", run_id, phase, [r.name for r in records])
+        yield [
+            (r, DeliveryResult(**codec.decode(deliveries[r.name][-1], codec.DELIVERY_COLUMNS)))
+            if r.name in deliveries
+            else (r, None)
+            for r in records
+        ]
+
+
+def read_outcomes(
+    db: Backend, run_id: str, phase: str, *, failed_only: bool = False, limit: int | None = None
+) -> Iterator[RecordOutcome]:
+    """The stored outcomes of a phase in judging order (only the failed ones, at most ``limit``)."""
+    where = " AND passed = 0" if failed_only else ""
+    after, left = -1, limit
+    while left is None or left > 0:
+        size = BATCH if left is None else min(BATCH, left)
+        rows = db.fetchall(
+            f"SELECT * FROM outcomes WHERE run_id = ? AND phase = ? AND seq > ?{where} ORDER BY seq LIMIT ?",  # noqa: S608
+            (run_id, phase, after, size),
+        )
+        if not rows:
+            return
+        after = int(rows[-1]["seq"])
+        if left is not None:
+            left -= len(rows)
+        yield from _outcomes(db, run_id, phase, rows)
+
+
+def _outcomes(db: Backend, run_id: str, phase: str, rows: Sequence[Row]) -> Iterator[RecordOutcome]:
+    names = [str(row["record_name"]) for row in rows]
+    records = _by_name(db, "records", run_id, phase, names)
+    deliveries = _by_name(db, "deliveries", run_id, phase, names)
+    observations = _by_name(db, "observations", run_id, phase, names)
+    checks = _by_name(db, "checks", run_id, phase, names)
+    for row, name in zip(rows, names, strict=True):
+        if name not in records:
+            continue
+        delivery = deliveries.get(name)
+        seen = observations.get(name)
+        yield RecordOutcome(
+            record=record_from_row(run_id, records[name][-1]),
+            delivery=DeliveryResult(**codec.decode(delivery[-1], codec.DELIVERY_COLUMNS)) if delivery else None,
+            observation=Observation(**codec.decode(seen[-1], codec.OBSERVATION_COLUMNS)) if seen else None,
+            checks=tuple(CheckResult(**codec.decode(c, codec.CHECK_COLUMNS)) for c in checks.get(name, ())),
+            expects_prospect=bool(row["expects_prospect"]),
+            processing=_timing(row),
+            placements=tuple(Placement(*p) for p in json.loads(row["placements"])),
+        )
+
+
+def _timing(row: Row) -> ProcessingTime | None:
+    if row["processing_seconds"] is None:
+        return None
+    return ProcessingTime(
+        seconds=float(row["processing_seconds"]),
+        source=row["processing_source"],
+        resolution=float(row["processing_resolution"]),
+        visible_after=row["visible_after"],
+    )
+
+
+def delivery_latencies(db: Backend, run_id: str, phase: str) -> list[float]:
+    """Each answered delivery's latency in ms, in sending order (the dashboard's distribution)."""
+    rows = db.fetchall(
+        "SELECT latency_ms FROM deliveries WHERE run_id = ? AND phase = ? AND status IS NOT NULL ORDER BY seq",
+        (run_id, phase),
+    )
+    return [float(row["latency_ms"]) for row in rows]
+
+
+def count_outcomes(db: Backend, run_id: str, phase: str, *, failed_only: bool = False) -> int:
+    where = " AND passed = 0" if failed_only else ""
+    row = db.fetchone(
+        f"SELECT COUNT(*) AS n FROM outcomes WHERE run_id = ? AND phase = ?{where}",  # noqa: S608
+        (run_id, phase),
+    )
+    return int(row["n"]) if row is not None else 0
+
+
+def processing_seconds(db: Backend, run_id: str, phase: str) -> dict[str, float]:
+    """Each judged record's processing time in seconds, by record, in judging order (distributions, lag)."""
+    rows = db.fetchall(
+        "SELECT record_name, processing_seconds FROM outcomes"
+        " WHERE run_id = ? AND phase = ? AND processing_seconds IS NOT NULL ORDER BY seq",
+        (run_id, phase),
+    )
+    return {str(row["record_name"]): float(row["processing_seconds"]) for row in rows}
+
+
+def stray_checks(db: Backend, run_id: str, phase: str) -> list[CheckResult]:
+    rows = db.fetchall(
+        'SELECT * FROM checks WHERE run_id = ? AND phase = ? AND "check" = ? ORDER BY seq',
+        (run_id, phase, "unexpected"),
+    )
+    return [CheckResult(**codec.decode(row, codec.CHECK_COLUMNS)) for row in rows]
+
+
+def write_stray_checks(db: Backend, run_id: str, phase: str, checks: Sequence[CheckResult]) -> None:
+    """The checks on prospects no record explains (rewritten whole: finishing a run twice is harmless)."""
+    db.execute('DELETE FROM checks WHERE run_id = ? AND phase = ? AND "check" = ?', (run_id, phase, "unexpected"))
+    codec.insert(db, "checks", run_id, phase, next_seq(db, "checks", run_id, phase), checks, codec.CHECK_COLUMNS)
