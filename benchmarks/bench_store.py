@@ -4,7 +4,7 @@ with 1,000 runs stored, into SQLite and into PostgreSQL on loopback.
 Run: ``uv run python benchmarks/bench_store.py [--records 100000] [--runs 1000] [--repeat 3] [--pg-url URL]``.
 Without ``--pg-url`` a throwaway PostgreSQL cluster is started on a free loopback port (initdb + pg_ctl,
 as the tests do) and removed afterwards. Writes go the way the engine writes them: the run, all its
-records, deliveries in batches of 500, observations in batches, then ``finish_run(keep_written=True)``.
+records, deliveries and judged outcomes in batches of 500, then ``finish_run``.
 ``history`` and ``report`` are timed as the user runs them: the real CLI in a subprocess (wall time,
 best and median of ``--repeat``), with the store named by ``BONZO_BULK_STORE_URL``.
 """
@@ -29,8 +29,8 @@ from builders import build_run  # noqa: E402
 from pgcluster import PASSWORD, PgCluster, server_bin  # noqa: E402
 
 from bonzo_bulk.models import RunResult  # noqa: E402
-from bonzo_bulk.run import STORE_BATCH  # noqa: E402
 from bonzo_bulk.store import RunStore  # noqa: E402
+from bonzo_bulk.store.ledger import BATCH as STORE_BATCH  # noqa: E402
 from bonzo_bulk.store.transfer import copy_store  # noqa: E402
 
 
@@ -50,12 +50,12 @@ def write_streamed(store_at: str | Path, result: RunResult) -> float:
         )
         for phase in result.phases:
             store.add_records(result.run_id, phase.records)
-            for start in range(0, len(phase.deliveries), STORE_BATCH):
-                store.add_deliveries(result.run_id, phase.kind, phase.deliveries[start : start + STORE_BATCH])
-            for start in range(0, len(phase.observations), STORE_BATCH * 4):
-                batch = phase.observations[start : start + STORE_BATCH * 4]
-                store.add_observed_prospects(result.run_id, phase.kind, batch)
-        store.finish_run(result, keep_written=True)
+            deliveries = [o.delivery for o in phase.outcomes if o.delivery is not None]
+            for start in range(0, len(deliveries), STORE_BATCH):
+                store.add_deliveries(result.run_id, phase.kind, deliveries[start : start + STORE_BATCH])
+            for start in range(0, len(phase.outcomes), STORE_BATCH):
+                store.add_outcomes(result.run_id, phase.kind, phase.outcomes[start : start + STORE_BATCH])
+        store.finish_run(result)
     return time.perf_counter() - started
 
 
@@ -66,7 +66,13 @@ def fill_history(store_at: str | Path, runs: int) -> None:
         for n in range(runs):
             run_id = f"hist_{n:05d}"
             phases = tuple(
-                dataclasses.replace(phase, records=tuple(dataclasses.replace(r, run_id=run_id) for r in phase.records))
+                dataclasses.replace(
+                    phase,
+                    outcomes=tuple(
+                        dataclasses.replace(o, record=dataclasses.replace(o.record, run_id=run_id))
+                        for o in phase.outcomes
+                    ),
+                )
                 for phase in template.phases
             )
             started = template.started_at + timedelta(hours=n)
@@ -134,8 +140,10 @@ def main() -> None:
             big = build_run(records=args.records, invalid=0, run_id="bench_big")
             rows = len(big.phases[0].records)
             phase = big.phases[0]
-            table_rows = sum(len(p) for p in (phase.records, phase.deliveries, phase.observations, phase.checks)) + sum(
-                len(o.prospects) for o in phase.observations
+            # records, deliveries, outcomes, observations, checks, and a cleanup row per prospect
+            table_rows = sum(
+                3 + (o.delivery is not None) + len(o.checks) + (len(o.observation.prospects) if o.observation else 0)
+                for o in phase.outcomes
             )
             stores: dict[str, str | Path] = {"sqlite": workdir / "runs.sqlite3", "postgresql": postgres_url}
             header = f"{'backend':<11} {'write run':>10} {'records/s':>10} {'rows/s':>8}"

@@ -19,7 +19,7 @@ import fnmatch
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ import aiohttp
 
 from bonzo_bulk._http import make_session
 from bonzo_bulk.bonzo import BonzoClient
+from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.cleanup_delete import Candidate, delete_candidates, write_manual_list
 from bonzo_bulk.config import LoadedConfig
 from bonzo_bulk.errors import BonzoAPIError, ConfigError
@@ -146,9 +147,9 @@ def selector_for_run(store: RunStore, run_id: str, settings: TestDataSettings) -
 def run_markers(prospect: Prospect) -> set[str]:
     """The run ids a prospect carries: ``custom_1``, run-id tags, the email's ``+run`` part (lower case)."""
     found: set[str] = set()
-    custom = _custom_fields(prospect)
-    if custom.get("custom_1"):
-        found.add(str(custom["custom_1"]).strip().lower())
+    marker = ProspectView(prospect).custom_field("custom_1")
+    if marker:
+        found.add(str(marker).strip().lower())
     found.update(t for t in _tags(prospect) if RUN_ID_PATTERN.match(t))
     local = str(prospect.get("email") or "").lower().partition("@")[0]
     if "+" in local:
@@ -209,27 +210,7 @@ def judge(prospect: Prospect, owner: int | str, selector: Selector) -> Candidate
 
 
 def _tags(prospect: Prospect) -> set[str]:
-    raw = prospect.get("tags") or []
-    names = (t.get("name") if isinstance(t, Mapping) else t for t in (raw if isinstance(raw, list) else [raw]))
-    return {str(n).strip().lower() for n in names if n}
-
-
-def _custom_fields(prospect: Prospect) -> dict[str, Any]:
-    """Custom fields as a flat dict, whichever shape Bonzo sends (object, or ``[{key, value}]``)."""
-    merged: dict[str, Any] = {}
-    for key in ("custom_fields", "custom"):
-        raw = prospect.get(key)
-        if isinstance(raw, Mapping):
-            merged.update({str(k): v for k, v in raw.items()})
-        elif isinstance(raw, list):
-            for item in raw:
-                if isinstance(item, Mapping):
-                    name = item.get("key") or item.get("name")
-                    if name:
-                        merged[str(name)] = item.get("value")
-    if "custom_1" in prospect and "custom_1" not in merged:
-        merged["custom_1"] = prospect["custom_1"]
-    return merged
+    return set(ProspectView(prospect).tag_names)
 
 
 async def find_candidates(

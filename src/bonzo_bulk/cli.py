@@ -79,14 +79,15 @@ def run_command(
     Exit 0 passed, 1 failed (a threshold, or a regression with --fail-on-regression), 2 bad usage or config;
     the last line names the verdict, e.g. "FAILED (regression)".
     """
-    from bonzo_bulk.publishing import publish_best_effort
+    from bonzo_bulk.publishing import Publisher
     from bonzo_bulk.run import run_bulk
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
+    publisher = Publisher(loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
     with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
-        result = run_bulk(loaded, progress=progress)
-    outcome = publish_best_effort(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
+        result = run_bulk(loaded, progress=progress, subscribers=[publisher])
+    outcome = publisher.result()
     published = outcome.published
     regressions = published.regressions if published else ()
     if json_output:

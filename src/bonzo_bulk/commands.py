@@ -240,7 +240,7 @@ def health_command(
 
       bonzo-bulk health --integration monitorbase --config tests/configs/monitorbase_test_config.yaml --json
     """
-    from bonzo_bulk.publishing import publish_best_effort
+    from bonzo_bulk.publishing import Publisher
     from bonzo_bulk.report.summary import summary_document, summary_text
     from bonzo_bulk.run import run_bulk
 
@@ -253,9 +253,10 @@ def health_command(
                 key="--integration",
             )
         console.print(loaded_summary(loaded))
+        publisher = Publisher(loaded)
         with RichProgress(show=is_interactive() and not json_output) as progress:
-            result = run_bulk(loaded, progress=progress)
-    outcome = publish_best_effort(result, loaded)
+            result = run_bulk(loaded, progress=progress, subscribers=[publisher])
+    outcome = publisher.result()
     published = outcome.published
     regressions = published.regressions if published else ()
     if json_output:

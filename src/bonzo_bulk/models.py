@@ -338,6 +338,10 @@ class RecordOutcome:
         return f"RecordOutcome({self.name!r}, {'passed' if self.passed else 'FAILED'})"
 
 
+KEEP_ALL = 2000
+"""A phase of at most this many records keeps every outcome in memory; a bigger one its failed ones, this many."""
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class PhaseResult:
     """Everything one phase (primary hook, or the superuser control hook) produced.

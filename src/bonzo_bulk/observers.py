@@ -24,12 +24,10 @@ from bonzo_bulk.events import (
 from bonzo_bulk.models import DeliveryResult, PhaseKind, PhaseMetrics, RecordOutcome, User
 from bonzo_bulk.plan import RunPlan
 from bonzo_bulk.store import RunStore
+from bonzo_bulk.store.ledger import BATCH
 from bonzo_bulk.target import Progress, config_snapshot
 
 log = logging.getLogger("bonzo_bulk")
-
-BATCH = 500
-"""Deliveries and outcomes are written to the store in batches this big."""
 
 
 class StoreRecorder:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bonzo_bulk.config import LoadedConfig, writable_folder
 from bonzo_bulk.errors import BonzoBulkError, ReportError
+from bonzo_bulk.events import Event, RunDone
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.regression import Regression, compare, detect
 from bonzo_bulk.report.ci import write_ci_outputs
@@ -133,3 +134,36 @@ def publish_best_effort(
         enforce = fail_on_regression or loaded.config.regression.fail_on_regression
         return Outcome(RunVerdict(result.passed, 0, enforce), None, error)
     return Outcome(published.verdict, published, None)
+
+
+class Publisher:
+    """Publishing as a run's subscriber: when the run is done, its reports are written (best effort).
+
+    Example::
+
+        publisher = Publisher(loaded)
+        result = run_bulk(loaded, subscribers=[publisher])
+        publisher.outcome.exit_code
+    """
+
+    def __init__(self, loaded: LoadedConfig, *, fail_on_regression: bool = False, self_contained: bool = False) -> None:
+        self.loaded = loaded
+        self.fail_on_regression = fail_on_regression
+        self.self_contained = self_contained
+        self.outcome: Outcome | None = None
+        """The reports and verdict, once the run is done."""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunDone):
+            self.outcome = publish_best_effort(
+                event.result,
+                self.loaded,
+                fail_on_regression=self.fail_on_regression,
+                self_contained=self.self_contained,
+            )
+
+    def result(self) -> Outcome:
+        """The outcome of publishing (the run must have finished)."""
+        if self.outcome is None:
+            raise RuntimeError("the run has not finished: nothing was published")
+        return self.outcome

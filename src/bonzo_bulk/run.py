@@ -51,6 +51,7 @@ from bonzo_bulk.interrupts import recording_interrupts
 from bonzo_bulk.judge import Judge, expects_prospect, verify_unexpected
 from bonzo_bulk.metrics import PhaseTally
 from bonzo_bulk.models import (
+    KEEP_ALL,
     CheckResult,
     DeliveryResult,
     PhaseKind,
@@ -67,6 +68,7 @@ from bonzo_bulk.preflight import preflight
 from bonzo_bulk.settings import Thresholds
 from bonzo_bulk.settle import SettleOutcome, SettleTarget, settle
 from bonzo_bulk.store import RunStore
+from bonzo_bulk.store.ledger import BATCH
 from bonzo_bulk.target import (
     Endpoints,
     NullProgress,
@@ -80,10 +82,8 @@ from bonzo_bulk.target import (
 
 log = logging.getLogger("bonzo_bulk")
 
-STORE_BATCH = 500
-"""Records planned, stored and then sent together; deliveries and outcomes are stored in batches this big."""
-KEEP_ALL = 2000
-"""A phase of at most this many records keeps every outcome in memory; a bigger one its failed ones, this many."""
+STORE_BATCH = BATCH
+"""Records planned, stored and then sent together (deliveries and outcomes are stored in batches as big)."""
 
 
 @dataclass
@@ -166,9 +166,13 @@ async def execute(
         assert run.client is not None
         targets = await deliver_phases(plan, run.endpoints, run.session, run.bus)
         settled = await settle_run(plan, run.client, targets, run.bus)
-        result = judge_run(
-            plan, run.endpoints.target, settled, run.store, run.bus, api_requests=run.client.requests_made
-        )
+        del targets  # the poller holds what it needs
+        try:
+            result = judge_run(
+                plan, run.endpoints.target, settled, run.store, run.bus, api_requests=run.client.requests_made
+            )
+        finally:
+            settled.outcome.poller.close()
         await run.bus.emit_async(RunDone(result))
     return result
 
@@ -303,8 +307,9 @@ def judge_run(
         )
         judging = PhaseJudging(phase.kind, keep_all=phase.size <= KEEP_ALL)
         for batch in store.ledger(plan.run_id, phase.kind):
+            seen = outcome.observations_of(record.name for record, _ in batch)
             for record, delivery in batch:
-                judged = judge(record, delivery, outcome.observation(record.name))
+                judged = judge(record, delivery, seen.get(record.name))
                 judging.add(judged)
                 bus.emit(RecordJudged(judged))
         unexpected = outcome.unexpected if phase.kind == "primary" else []
@@ -400,7 +405,8 @@ def run_bulk(
     phases: Sequence[PhaseKind] = ("primary", "control"),
     progress: Progress | None = None,
     store_path: str | Path | None = None,
+    subscribers: Sequence[Subscriber] = (),
 ) -> RunResult:
     """Plan and execute a bulk run synchronously (on uvloop where available)."""
     plan = plan_run(loaded, phases=phases)
-    return run_async(execute(plan, progress=progress, store_path=store_path))
+    return run_async(execute(plan, progress=progress, store_path=store_path, subscribers=subscribers))

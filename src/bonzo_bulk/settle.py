@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -81,20 +82,44 @@ class SettleTarget:
 _COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
-@dataclass
 class _Seen:
-    """One prospect seen while polling, kept as compact JSON (a 100k run holds 100k of these)."""
+    """One prospect seen while polling: whose it is and when it was first seen (its JSON is in the spill)."""
 
-    raw: bytes
-    record: str | None
-    users: set[int] = field(default_factory=set)
-    first_seen_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    poll_gap: float | None = None
+    __slots__ = ("first_poll", "first_seen", "poll_gap", "record", "stray", "users")
 
-    @property
-    def prospect(self) -> Prospect:
-        value: Prospect = json.loads(self.raw)
-        return value
+    def __init__(self, first_poll: int, first_seen: float, poll_gap: float | None) -> None:
+        self.record: str | None = None
+        self.stray = False
+        """Not matched to a record but carrying the run's marker: an unexpected prospect."""
+        self.users: tuple[int, ...] = ()
+        self.first_poll = first_poll
+        self.first_seen = first_seen
+        self.poll_gap = poll_gap
+
+
+class ProspectSpill:
+    """The JSON of each prospect the run owns, in a private temporary SQLite file rather than in memory.
+
+    A 100k run sees 100k prospects of about 1 KB; held as Python objects they would be most of the
+    engine's memory. SQLite deletes the file when it is closed.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # "" = a private on-disk temporary database
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("CREATE TABLE prospect (id INTEGER PRIMARY KEY, raw BLOB NOT NULL)")
+
+    def put(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO prospect (id, raw) VALUES (?, ?)", rows)
+
+    def get(self, ids: Sequence[int]) -> dict[int, Prospect]:
+        marks = ", ".join("?" for _ in ids)
+        query = f"SELECT id, raw FROM prospect WHERE id IN ({marks})"  # noqa: S608 - placeholders only
+        return {int(i): json.loads(raw) for i, raw in self._db.execute(query, list(ids))}
+
+    def close(self) -> None:
+        self._db.close()
 
 
 @dataclass
@@ -116,9 +141,13 @@ class SettleOutcome:
     def observation(self, name: str) -> Observation | None:
         return self.poller.observation(name)
 
+    def observations_of(self, names: Iterable[str]) -> dict[str, Observation]:
+        """The observations of a batch of records (one read of the spill)."""
+        return self.poller.observations(names)
+
     @property
     def observations(self) -> dict[str, Observation]:
-        """Every record's observation at once (small runs; the engine asks record by record)."""
+        """Every record's observation at once (small runs; the engine asks a batch at a time)."""
         return self.poller.observations()
 
     @property
@@ -150,10 +179,11 @@ class Poller:
         for target in targets:
             self.add(target)
         self._seen: dict[int, _Seen] = {}
-        self._of_record: dict[str, list[int]] = {}
-        self._known: dict[int, set[int]] = {u.user_id: set() for u in users}
+        self._of_record: dict[str, int | list[int]] = {}
+        """Each found record's prospect id (a list when there are several)."""
+        self._spill = ProspectSpill()
         self._ordered: dict[int, bool] = {u.user_id: True for u in users}
-        self._last_polled: dict[int, datetime] = {}
+        self._last_polled: dict[int, float] = {}
         self.polls = 0
 
     def add(self, target: SettleTarget) -> None:
@@ -198,9 +228,9 @@ class Poller:
         page = 1
         # Only prospects known before this poll prove the rest is known: while records are being
         # created, ones seen on page 1 of this poll slide onto page 2 and must not stop the paging.
-        known_before = frozenset(self._known[user_id])
+        poll = self.polls
         previous = self._last_polled.get(user_id)
-        self._last_polled[user_id] = datetime.now(UTC)
+        self._last_polled[user_id] = time.time()
         while True:
             result = await self.client.list_prospects(
                 on_behalf_of=user_id, search=self.search, page=page, per_page=self.per_page, order=self.order
@@ -210,26 +240,31 @@ class Poller:
             if ids != sorted(ids, reverse=True) and self._ordered[user_id]:
                 log.info("List for user %s is not newest-first; listing it in full from now on", user_id)
                 self._ordered[user_id] = False
-            known = self._known[user_id]
-            saw_known = any(i in known_before for i in ids)
-            now = datetime.now(UTC)
+            saw_known = False
+            now = time.time()
+            spilled: list[tuple[int, bytes]] = []
             for prospect_id, prospect in zip(ids, data, strict=True):
                 entry = self._seen.get(prospect_id)
                 if entry is None:
-                    gap = (now - previous).total_seconds() if previous is not None else None
-                    entry = _Seen(raw=b"{}", record=None, first_seen_at=now, poll_gap=gap)
-                    self._seen[prospect_id] = entry
+                    gap = now - previous if previous is not None else None
+                    entry = self._seen[prospect_id] = _Seen(poll, now, gap)
                     new += 1
+                elif entry.first_poll < poll and user_id in entry.users:
+                    saw_known = True
                 if entry.record is None:
                     target = self.target_of(prospect)
                     if target is not None:
                         entry.record = target.name
-                        self._of_record.setdefault(target.name, []).append(prospect_id)
-                if entry.record is not None or self.carries_marker(prospect):
-                    entry.raw = _COMPACT.encode(prospect).encode()
+                        self._claim(target.name, prospect_id)
+                    else:
+                        entry.stray = self.carries_marker(prospect)
+                if entry.record is not None or entry.stray:
+                    spilled.append((prospect_id, _COMPACT.encode(prospect).encode()))
                 # else not ours: only its id matters (it stops the paging)
-                entry.users.add(user_id)
-                known.add(prospect_id)
+                if user_id not in entry.users:
+                    entry.users = (*entry.users, user_id)
+            if spilled:
+                self._spill.put(spilled)
             per_page = max(1, int(result.per_page or self.per_page))
             last_page = int(result.last_page or page)
             if not data or page >= last_page or len(data) < per_page:
@@ -238,29 +273,47 @@ class Poller:
                 return new
             page += 1
 
+    def _claim(self, name: str, prospect_id: int) -> None:
+        held = self._of_record.get(name)
+        if held is None:
+            self._of_record[name] = prospect_id
+        elif isinstance(held, list):
+            held.append(prospect_id)
+        else:
+            self._of_record[name] = [held, prospect_id]
+
     def observation(self, name: str) -> Observation | None:
         """What was seen of one record (None when nothing was)."""
-        ids = self._of_record.get(name)
-        if not ids:
-            return None
-        entries = sorted((self._seen[i] for i in ids), key=lambda e: int(e.prospect.get("id") or 0))
-        first = min(entries, key=lambda e: e.first_seen_at)
+        return self.observations([name]).get(name)
+
+    def _observation(self, name: str, ids: Sequence[int], prospects: Mapping[int, Prospect]) -> Observation:
+        entries = [self._seen[i] for i in ids]
+        first = min(entries, key=lambda e: e.first_seen)
         return Observation(
             record_name=name,
-            prospects=tuple(e.prospect for e in entries),
+            prospects=tuple(prospects[i] for i in ids),
             seen_in=tuple(sorted({u for e in entries for u in e.users})),
-            first_seen_at=first.first_seen_at,
+            first_seen_at=datetime.fromtimestamp(first.first_seen, UTC),
             polls=self.polls,
             poll_gap=first.poll_gap,
         )
 
-    def observations(self) -> dict[str, Observation]:
-        """Every record's observation (for small runs and the load runner's per-step view)."""
-        return {name: o for name in self._of_record if (o := self.observation(name)) is not None}
+    def observations(self, names: Iterable[str] | None = None) -> dict[str, Observation]:
+        """The observations of the records named (of every record seen, when None), read from the spill at once."""
+        wanted = [n for n in (self._of_record if names is None else names) if n in self._of_record]
+        ids = {n: sorted(h) if isinstance(h, list) else [h] for n in wanted for h in (self._of_record[n],)}
+        prospects = self._spill.get([i for group in ids.values() for i in group]) if ids else {}
+        return {name: self._observation(name, group, prospects) for name, group in ids.items()}
 
     def unexpected(self) -> list[Prospect]:
         """Prospects that carry the run's marker but match no record that was sent."""
-        return [e.prospect for e in self._seen.values() if e.record is None and e.raw != b"{}"]
+        ids = [i for i, e in self._seen.items() if e.record is None and e.stray]
+        found = self._spill.get(ids) if ids else {}
+        return [found[i] for i in ids]
+
+    def close(self) -> None:
+        """Let go of the spilled prospects."""
+        self._spill.close()
 
 
 async def _sweep_without_search(poller: Poller, user_ids: Sequence[int], missing: int) -> None:

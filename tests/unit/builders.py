@@ -254,6 +254,7 @@ def _phase(spec: RunSpec, kind: PhaseKind, count: int, rng: random.Random) -> Ph
         ThresholdVerdict(Verdict.PROCESSING_P95, 60.0, p95 / 1000, p95 <= 60_000, "<="),
     )
     api_requests = round(spec.api_requests_per_record * len(records))
+    by_id = {u.user_id: u for u in USERS}
     metrics = PhaseMetrics(
         generated=len(records),
         valid=len(valid),
@@ -270,7 +271,7 @@ def _phase(spec: RunSpec, kind: PhaseKind, count: int, rng: random.Random) -> Ph
         assigned_correctly=assigned,
         assignment_accuracy=rates["assignment_accuracy"],
         per_user=tuple(
-            UserAccuracy(email, uid, n, per_user_found[uid], per_user_correct[uid])
+            UserAccuracy(email, uid, n, per_user_found[uid], per_user_correct[uid], name=by_id[uid].name)
             for (uid, email), n in sorted(per_user.items())
         ),
         mapped_correctly=mapped,
@@ -350,6 +351,26 @@ def build_run(spec: RunSpec | None = None, **overrides: Any) -> RunResult:
 
 
 FAULTY = {3: DROPPED, 7: MISSING, 11: WRONG_OWNER, 14: WRONG_TEAM, 18: MANGLED, 21: SLOW, 24: DUPLICATE}
+
+
+def with_checks(phase: PhaseResult, checks: Sequence[CheckResult], *, replace: bool = False) -> PhaseResult:
+    """``phase`` with ``checks`` added to (or, ``replace=True``, instead of) its records' checks, diagnosed anew;
+    a check on no record of the phase is a stray one."""
+    grouped = by_record(checks)
+    outcomes = tuple(
+        dataclasses.replace(o, checks=(() if replace else o.checks) + tuple(grouped.pop(o.name, ())))
+        for o in phase.outcomes
+    )
+    stray = tuple(c for group in grouped.values() for c in group)
+    every = [c for o in outcomes for c in o.checks] + list(stray)
+    return dataclasses.replace(
+        phase,
+        outcomes=outcomes,
+        stray_checks=stray,
+        failed_records=sum(1 for o in outcomes if not o.passed),
+        judged=dict(Counter(c.check for c in every)),
+        diagnoses=diagnose(phase.kind, every),
+    )
 
 
 def failed_checks(result: RunResult) -> list[tuple[str, str, str]]:

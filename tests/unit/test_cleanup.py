@@ -154,7 +154,7 @@ def test_real_runs_are_removed_run_by_run_and_lookalikes_survive(
     users = _users()
     loaded = make_config(tmp_path, sandbox.url, test_users=users, control=True, test_records=6)
     first, second = run_bulk(loaded), run_bulk(loaded)
-    assert first.passed and second.passed
+    assert first.passed and second.passed, [c for r in (first, second) for p in r.phases for c in p.failures()]
     token = run_async(_seed(sandbox.url, users))
 
     async def lookalikes() -> dict[str, list[int]]:

@@ -161,7 +161,9 @@ async def hook() -> AsyncIterator[Hook]:
 async def test_success_records_everything(hook: Hook) -> None:
     records = make_records(3)
     seen: list[DeliveryResult] = []
-    results = await deliver(records, url=hook.url("/ok"), settings=fast(), on_result=seen.append)
+    results = await deliver(
+        records, url=hook.url("/ok"), settings=fast(), on_result=lambda _, result: seen.append(result)
+    )
     assert [r.record_name for r in results] == [r.name for r in records]
     assert len(seen) == 3
     for result in results:
@@ -250,7 +252,7 @@ async def test_concurrency_never_exceeds_the_bound(hook: Hook) -> None:
     records = make_records(40)
     worker_tasks: list[int] = []
 
-    def count_workers(_: DeliveryResult) -> None:
+    def count_workers(_: PlannedRecord, __: DeliveryResult) -> None:
         names = [t.get_coro().__qualname__ for t in asyncio.all_tasks()]  # type: ignore[union-attr]
         worker_tasks.append(sum("worker" in name for name in names))
 
@@ -309,7 +311,7 @@ async def test_a_given_session_is_used_and_left_open(hook: Hook) -> None:
 
 
 async def test_a_failing_callback_stops_the_run(hook: Hook) -> None:
-    def explode(_: DeliveryResult) -> None:
+    def explode(_: PlannedRecord, __: DeliveryResult) -> None:
         raise RuntimeError("store is full")
 
     with pytest.raises(RuntimeError, match="store is full"):

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from builders import FAULTY, build_run
+from builders import FAULTY, build_run, with_checks
 from rich.console import Console
 
 from bonzo_bulk.console import failures_table, systemic_text
-from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.models import CheckResult, RunResult, Stage
 from bonzo_bulk.report import render_dashboard
 from bonzo_bulk.report.ci import error_annotations, step_summary
@@ -48,7 +47,7 @@ def mixed() -> RunResult:
     result = build_run(faults=FAULTY, control=6, run_id="run_rows")
     primary = result.primary
     assert primary is not None
-    created = [c.record_name for c in primary.checks if c.check == "created" and c.passed]
+    created = [c.record_name for c in primary.checks() if c.check == "created" and c.passed]
     extra = [
         CheckResult(name, "custom_fields.custom_1", Stage.MAPPING, False, "Loan-42", None, "mismatch")
         for name in created
@@ -66,8 +65,7 @@ def mixed() -> RunResult:
         # The secret straddles the cut: cutting before redacting would leave its first half.
         CheckResult("TestRecord_MonitorBase_019", "field:notes", Stage.MAPPING, False, "ok", "x" * 150 + CANARY),
     ]
-    checks = primary.checks + tuple(extra)
-    phase = dataclasses.replace(primary, checks=checks, diagnoses=diagnose("primary", checks))
+    phase = with_checks(primary, extra)
     return dataclasses.replace(result, phases=(phase, *result.phases[1:]))
 
 
@@ -156,8 +154,8 @@ def test_phase_rows_take_any_failed_checks_with_their_diagnoses(mixed: RunResult
 def test_text_adds_a_phase_column_only_across_phases() -> None:
     result = build_run(faults=FAULTY, control=3, run_id="run_two_phases")
     control = result.phases[1]
-    broken = CheckResult(control.checks[0].record_name, "owner", Stage.ASSIGNMENT, False, 101, 102, "mismatch")
-    two = dataclasses.replace(result, phases=(result.phases[0], dataclasses.replace(control, checks=(broken,))))
+    broken = CheckResult(control.outcomes[0].name, "owner", Stage.ASSIGNMENT, False, 101, 102, "mismatch")
+    two = dataclasses.replace(result, phases=(result.phases[0], with_checks(control, [broken], replace=True)))
     rows, _ = failure_rows(two, limit=None)
     lines = failures_text(rows).splitlines()
     assert lines[0].split() == ["phase", "record", "stage", "check", "expected", "actual", "note"]
@@ -194,14 +192,11 @@ def test_ci_says_a_shared_fix_once_and_carries_no_html_tag(mixed: RunResult) -> 
     assert primary is not None
     wrong = tuple(
         CheckResult(c.record_name, check, Stage.ASSIGNMENT, False, 101, 102)
-        for c in primary.checks
+        for c in primary.checks()
         if c.check == "created" and c.passed
         for check in ("owner", "owner_email")
     )
-    checks = primary.checks + wrong
-    both = dataclasses.replace(
-        mixed, phases=(dataclasses.replace(primary, checks=checks, diagnoses=diagnose("primary", checks)),)
-    )
+    both = dataclasses.replace(mixed, phases=(with_checks(primary, wrong),))
     rows, _ = failure_rows(both, limit=None)
     assert [row.check for row in systemic(rows)] == ["custom_fields.custom_1", "owner", "owner_email"]
     annotations = error_annotations(both, limit=100)

@@ -155,4 +155,4 @@ def test_calibration_writes_a_contract_the_next_run_passes(make_config: Any, tmp
         )
     assert result.passed, [c for p in result.phases for c in p.failures()]
     assert result.primary is not None
-    assert any(c.check == "custom_fields.custom_1" and c.passed for c in result.primary.checks)
+    assert any(c.check == "custom_fields.custom_1" and c.passed for c in result.primary.checks())

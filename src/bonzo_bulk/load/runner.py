@@ -253,7 +253,9 @@ async def _settle_and_judge(
         plan, endpoints.target, settled, recorder.store, EventBus([recorder]), api_requests=outcome.api_requests
     )
     recorder.flush()
-    return run, outcome.observations
+    observations = outcome.observations
+    outcome.poller.close()
+    return run, observations
 
 
 def _announce(endpoints: Endpoints, progress: Progress) -> None:
@@ -347,6 +349,7 @@ async def execute_load(
                         driven = await drive.run(stop)
                 finally:
                     child.kill()
+                    poller.close()
                 if not driven.rows:
                     raise BonzoBulkError(
                         "Locust sent nothing; its output ends with:\n" + (child.tail_of_log() or "(no output)")

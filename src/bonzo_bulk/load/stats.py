@@ -12,8 +12,8 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
+from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.load.child import JournalRow
 from bonzo_bulk.load.scenario import LoadThresholds
 from bonzo_bulk.load.schedule import Schedule, StageWindow
@@ -26,12 +26,9 @@ def created_epoch(observation: Observation | None, clock_offset: float = 0.0) ->
     if observation is None or not observation.found:
         return None
     first = min(observation.prospects, key=lambda p: int(p.get("id") or 0))
-    value = first.get("created_at")
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - clock_offset
-        except ValueError:
-            pass
+    created = ProspectView(first).created
+    if created is not None:
+        return created[0].timestamp() - clock_offset
     return observation.first_seen_at.timestamp() if observation.first_seen_at else None
 
 

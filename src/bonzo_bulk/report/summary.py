@@ -43,6 +43,7 @@ def _phase_overview(phase: PhaseResult) -> dict[str, Any]:
         "delivered": phase.metrics.delivered,
         "created": phase.metrics.created,
         "failed_records": phase.failed_records,
+        "failed_checks": sum(phase.metrics.failures_by_stage.values()),
         "checks": sum(phase.judged.values()),
         "unexpected_prospects": len(phase.unexpected_prospects),
         "settled": phase.settled,

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from bonzo_bulk.diagnosis import Diagnoser
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import (
+    KEEP_ALL,
     DeliveryResult,
     PhaseKind,
     PhaseResult,
@@ -42,8 +43,7 @@ from bonzo_bulk.store.rows import FIGURE_COLUMNS, SUMMARY_COLUMNS, RunSummary, S
 from bonzo_bulk.store.schema import Migration, migrate
 
 T = TypeVar("T")
-KEEP_ALL = 2000
-"""A loaded phase of at most this many records holds every outcome; a bigger one its failed ones, this many."""
+
 WRITE_ATTEMPTS = 5
 """A write that hit a deadlock or a lock timeout is tried again this often before it is reported."""
 

@@ -25,6 +25,7 @@ from bonzo_bulk.store import codec
 from bonzo_bulk.store.backend import Backend, Row
 
 BATCH = 500
+"""Records written, and read back, together: planned records, deliveries, outcomes."""
 
 OUTCOME_COLUMNS = (
     "record_name",
