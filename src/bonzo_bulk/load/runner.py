@@ -2,11 +2,11 @@
 it runs, then settle and judge every lead sent exactly as a bulk run does.
 
 The engine's own stages do the work: :func:`bonzo_bulk.plan.plan_run` plans the identifiable records,
-:func:`bonzo_bulk.run.open_endpoints` starts the sandbox (or names the live systems),
+:func:`bonzo_bulk.target.open_endpoints` starts the sandbox (or names the live systems),
 :class:`bonzo_bulk.settle.Poller` samples what Bonzo shows while the load runs, and
-:func:`bonzo_bulk.settle.settle`, :func:`bonzo_bulk.judge.verify_phase` and
-:func:`bonzo_bulk.metrics.phase_metrics` account for every lead at the end (created, lost,
-misrouted, duplicate). Only the sending is Locust's, in child processes.
+:func:`bonzo_bulk.settle.settle` and the engine's :func:`bonzo_bulk.run.judge_run` account for every
+lead at the end (created, lost, misrouted, duplicate), one outcome each into the run store. Only the
+sending is Locust's, in child processes.
 """
 
 from __future__ import annotations

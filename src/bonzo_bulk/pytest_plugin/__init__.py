@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from bonzo_bulk._lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from bonzo_bulk.pytest_plugin.assertions import BulkChecks, IntegrationCheckFailed, failure_text
+    from bonzo_bulk.pytest_plugin.assertions import BulkChecks, IntegrationCheckFailed
     from bonzo_bulk.pytest_plugin.fixtures import HookAvailability
     from bonzo_bulk.pytest_plugin.plugin import MARKERS
 
@@ -35,9 +35,8 @@ _LAZY = {
     "HookAvailability": "bonzo_bulk.pytest_plugin.fixtures",
     "IntegrationCheckFailed": "bonzo_bulk.pytest_plugin.assertions",
     "MARKERS": "bonzo_bulk.pytest_plugin.plugin",
-    "failure_text": "bonzo_bulk.pytest_plugin.assertions",
 }
 
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
-__all__ = ["MARKERS", "BulkChecks", "HookAvailability", "IntegrationCheckFailed", "failure_text"]
+__all__ = ["MARKERS", "BulkChecks", "HookAvailability", "IntegrationCheckFailed"]

@@ -4,9 +4,8 @@ by name and fails with :class:`IntegrationCheckFailed`, a table of the failing r
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,15 +14,6 @@ if TYPE_CHECKING:
 
 EXTRAS = pytest.StashKey[list[str]]()
 """Per test: the HTML the assertions noted, attached to the pytest-html row by the reporter."""
-
-
-def verdict_line(verdict: ThresholdVerdict) -> str:
-    """One verdict as a line, e.g. ``assignment_accuracy: 77.8% (threshold >= 95.0%) FAILED``."""
-    from bonzo_bulk.metrics import verdict_text
-
-    measured, wanted = verdict_text(verdict)
-    mark = "ok" if verdict.passed else "FAILED"
-    return f"{verdict.name}: {measured} (threshold {wanted}) {mark}"
 
 
 class IntegrationCheckFailed(AssertionError):
@@ -37,51 +27,27 @@ class IntegrationCheckFailed(AssertionError):
         diagnoses: Sequence[Diagnosis] = (),
     ) -> None:
         self.headline = headline
-        systemic = {d.check for d in diagnoses}
         self.diagnoses = tuple(diagnoses)
-        self.failures = tuple(c for c in failures if c.check not in systemic)
+        self.failures = tuple(failures)
         self.verdicts = tuple(verdicts)
         super().__init__(self.render())
 
     def render(self) -> str:
-        """The headline, the verdicts, the systemic diagnoses with their fixes, then the failing records."""
-        from bonzo_bulk.secrets import redact
+        """The headline, the verdicts, then the failure rows: systemic ones with their fix, the records after."""
+        from bonzo_bulk.report.rows import failures_text, phase_rows, verdict_line
 
         lines = [self.headline, *(verdict_line(v) for v in self.verdicts)]
-        for diagnosis in self.diagnoses:
-            lines.append(f"Systemic: {redact(diagnosis.headline)}")
-            lines.append(f"  fix: {redact(diagnosis.fix)}")
+        rows, left_off = phase_rows("", self.failures, self.diagnoses, limit=FAILURES_SHOWN)
         if self.failures:
             records = len({c.record_name for c in self.failures})
             lines.append(f"{records} record(s) failed {len(self.failures)} check(s):")
-            lines.append(failure_text(self.failures))
+        if rows:
+            lines.append(failures_text(rows, left_off))
         return "\n".join(lines)
 
 
-def _short(value: Any, limit: int = 48) -> str:
-    from bonzo_bulk.secrets import redact
-
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = redact(" ".join(text.split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def failure_text(failures: Sequence[CheckResult], *, limit: int = 25) -> str:
-    """Failing checks as a compact plain-text table: record, stage, check, expected, actual, note."""
-    header = ("record", "stage", "check", "expected", "actual", "note")
-    rows = [
-        (c.record_name, c.stage.value, c.check, _short(c.expected), _short(c.actual), _short(c.message, 60))
-        for c in failures[:limit]
-    ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
-        for row in (header, *rows)
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 4)
-    if len(failures) > limit:
-        lines.append(f"… and {len(failures) - limit} more in the JSON summary and the dashboard")
-    return "\n".join(line.rstrip() for line in lines)
+FAILURES_SHOWN = 25
+"""Failing checks listed in one test's failure message (the rest: the JSON summary and the dashboard)."""
 
 
 class BulkChecks:
@@ -173,14 +139,16 @@ class BulkChecks:
         verdicts: Sequence[ThresholdVerdict],
     ) -> None:
         """Keep what was judged for the test's pytest-html row, and each verdict as a JUnit property."""
-        from bonzo_bulk.report.pytest_html import failure_rows_html
+        from bonzo_bulk.report.rows import failures_html, phase_rows, verdict_line
 
         lines = [html.escape(verdict_line(v)) for v in verdicts]
         if selected:
             lines.append(f"{len(selected) - len(failures)}/{len(selected)} checks passed")
         if failures and all(v.passed for v in verdicts) and verdicts:
             lines.append(f"{len(failures)} failing check(s) within the configured tolerance")
-        body = "<br>".join(lines) + (failure_rows_html(failures) if failures else "")
+        body = "<br>".join(lines) + (
+            failures_html(*phase_rows(phase.kind if phase else "", failures)) if failures else ""
+        )
         self.item.stash.setdefault(EXTRAS, []).append(
             f'<div class="bonzo-extra"><strong>{html.escape(label)}</strong><br>{body}</div>'
         )

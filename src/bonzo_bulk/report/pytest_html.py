@@ -12,9 +12,9 @@ from typing import Any
 
 from bonzo_bulk.generate import PlanFiles
 from bonzo_bulk.metrics import verdict_text
-from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, Stage
+from bonzo_bulk.models import PhaseResult, RunResult, Stage
 from bonzo_bulk.publishing import Published
-from bonzo_bulk.report.rows import DEFAULT_LIMIT, failure_rows, failures_html, phase_rows, sporadic, systemic_html
+from bonzo_bulk.report.rows import DEFAULT_LIMIT, failure_rows, failures_html, sporadic, systemic_html
 from bonzo_bulk.secrets import redact
 
 PHASE_TITLES = {"primary": "Primary hook (lo_email routing)", "control": "Control hook (explicit user_id)"}
@@ -40,12 +40,6 @@ def _html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], caption: 
     body = "".join("<tr>" + "".join(_td(v) for v in row) + "</tr>" for row in rows)
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f'<table class="bonzo-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def failure_rows_html(failures: Sequence[CheckResult], limit: int = DEFAULT_LIMIT, phase: str = "") -> str:
-    """Failed checks (of one phase) as the rows' HTML table: what the pytest plugin attaches to a test's
-    report. A caller holding the rows calls :func:`~bonzo_bulk.report.rows.failures_html` directly."""
-    return failures_html(*phase_rows(phase, failures, limit=limit))
 
 
 _CSS = """<style>
