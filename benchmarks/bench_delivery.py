@@ -171,13 +171,13 @@ def measure_ours(url: str, records: Sequence[Any], concurrency: int) -> Measurem
     """Our deliver(), results and a progress-style callback included, on uvloop."""
     from bonzo_bulk._http import run_async
     from bonzo_bulk.delivery import deliver
-    from bonzo_bulk.models import DeliveryResult
+    from bonzo_bulk.models import DeliveryResult, PlannedRecord
     from bonzo_bulk.settings import WebhookSettings
 
     settings = WebhookSettings(concurrent_requests=concurrency, timeout=30.0, retry_attempts=3, retry_delay=0.5)
     done = 0
 
-    def progress(_: DeliveryResult) -> None:
+    def progress(_: PlannedRecord, __: DeliveryResult) -> None:
         nonlocal done
         done += 1
 

@@ -1,30 +1,36 @@
 """Benchmark the user's own command, `bonzo-bulk run`, as a subprocess under `/usr/bin/time -v`.
 
 Runs `bonzo-bulk run --config tests/configs/monitorbase_test_config.yaml --test-records N` (control
-phase on, publishing on: every stage the user pays for) against
+phase on: N primary + N control records; publishing on: every stage the user pays for) in two modes:
 
-- the default in-process sandbox (the command as a user types it, no environment set), and
-- a standalone `bonzo-bulk sandbox` in its own process, targeted as live through TEST_HOOK_URL,
-  SUPERUSER_WEBHOOK_URL, SUPERUSER_API_KEY and BONZO_API_URL,
+- standalone: a `bonzo-bulk sandbox --config ...` started here in its own process (under its own
+  `/usr/bin/time -v`), the run pointed at it with the config key `sandbox.url` (docs/sandbox.md). The
+  engine then has no child, so `/usr/bin/time -v` of the run is the ENGINE's peak RSS alone;
+- default: the command as a user types it, the run starting its own sandbox (a child process of the
+  engine). `/usr/bin/time -v` then reports the larger of the two, so the engine's own high-water mark
+  (`VmHWM`) is read from /proc while it runs.
 
-and prints per run: wall time; peak RSS (`/usr/bin/time -v`, the largest of the command and the
-children it reaped, and the engine process's own high-water mark read from /proc); the share of wall
-time after settling (verify, store finish, JSON summary, dashboard: from the run's JSON summary and
-the dashboard's write time); the store-finish and publishing times the run logs and their share of
-wall time; the run's processing p50 (sent to created, as the run measures it). It also prints the
-import times of `bonzo-bulk --help` and of the pytest plugin.
+Per run it prints: wall time and seconds per 1,000 records (of N); the engine's peak RSS and its ratio to
+the smallest N of the same mode; the store-finish time ("Run store: run finished in X s") and the
+publishing time ("Published in X s": baseline, JSON summary, dashboard, retention) that the run logs, their
+sum and its share of wall time; processing p50 / p95 per phase (sent to Bonzo's `created_at`, from the
+run's JSON summary); the sandbox process's CPU time. Import times of `bonzo-bulk --help` and of the pytest
+plugin come first unless `--no-imports`.
 
-    uv run python benchmarks/bench_run.py [--records 1000 10000] [--targets inprocess standalone]
-                                          [--timeout 1800] [--imports-only]
+    uv run python benchmarks/bench_run.py [--records 1000 10000 100000] [--modes standalone default]
+                                          [--timeout 1800] [--no-imports | --imports-only]
 
-Every server listens on 127.0.0.1 on a free port and is stopped here; every run is bounded by
---timeout. Work happens in a temporary folder (reports and databases), removed at the end.
+Every server listens on 127.0.0.1 on a free port and is stopped here; every run is bounded by --timeout
+(interrupted with SIGINT, then killed). Work happens in a temporary folder (reports, databases, configs),
+removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import re
 import resource
@@ -35,54 +41,115 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "tests" / "configs" / "monitorbase_test_config.yaml"
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "bonzo-bulk")
+TIME = "/usr/bin/time"
+MODES = ("standalone", "default")
+START_SECONDS = 60.0
+"""Seconds the standalone sandbox may take to announce itself."""
+STOP_SECONDS = 30.0
+"""Seconds a process may take to stop after SIGINT before it is killed."""
 
 
 @dataclass
 class Figures:
     """What one run of the user's command cost."""
 
-    target: str
+    mode: str
     records: int
-    exit_code: int
+    exit_code: int | None
     wall_s: float
-    time_rss_mb: float
-    engine_hwm_mb: float
-    post_settle_s: float
-    published_s: float | None
+    engine_rss_mb: float
     store_finish_s: float | None
-    processing_p50_s: float | None
-    control_p50_s: float | None
+    published_s: float | None
+    processing: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """phase -> (p50 s, p95 s)."""
+    sandbox_cpu_s: float | None = None
+    sandbox_rss_mb: float | None = None
+
+    @property
+    def publishing_s(self) -> float | None:
+        """Store finish plus publishing: what the run spends after judging."""
+        if self.store_finish_s is None or self.published_s is None:
+            return None
+        return self.store_finish_s + self.published_s
 
 
-def _kb(text: str, label: str) -> float:
-    match = re.search(rf"{label}:\s+(\d+)", text)
-    return float(match.group(1)) if match else float("nan")
+def time_v(path: Path) -> dict[str, float]:
+    """Peak RSS (MB) and CPU seconds from a `/usr/bin/time -v -o` file (empty when it is missing)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    found: dict[str, float] = {}
+    for key, label in (
+        ("rss_kb", r"Maximum resident set size \(kbytes\)"),
+        ("user_s", r"User time \(seconds\)"),
+        ("sys_s", r"System time \(seconds\)"),
+    ):
+        match = re.search(rf"{label}:\s+([\d.]+)", text)
+        if match:
+            found[key] = float(match.group(1))
+    return found
 
 
-def _engine_hwm(time_pid: int, stop: threading.Event, seen: list[float]) -> None:
-    """Sample the engine's VmHWM (its own peak RSS, without children) until it exits."""
-    while not stop.is_set():
-        try:
-            children = Path(f"/proc/{time_pid}/task/{time_pid}/children").read_text().split()
-            for pid in children:
-                status = Path(f"/proc/{pid}/status").read_text()
-                match = re.search(r"VmHWM:\s+(\d+)", status)
-                if match:
-                    seen.append(float(match.group(1)))
-        except OSError:
-            pass
-        stop.wait(0.1)
+def stop_group(process: subprocess.Popen[Any]) -> None:
+    """SIGINT the process group (as Ctrl-C would), wait, then kill it; for a sandbox started here (output drained)."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
-def _summary(reports: Path) -> dict[str, object]:
+class ProcWatch(threading.Thread):
+    """Samples, every 0.1 s, the engine's VmHWM (its own peak RSS) and the CPU time of its children (the
+    sandbox a default run starts), until stopped; the engine is the child of `/usr/bin/time`."""
+
+    def __init__(self, time_pid: int) -> None:
+        super().__init__(name="bench-procwatch", daemon=True)
+        self.time_pid = time_pid
+        self.engine_hwm_kb = 0.0
+        self.children_cpu_s: dict[int, float] = {}
+        self.done = threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            for engine in _children(self.time_pid):
+                with contextlib.suppress(OSError):
+                    hwm = re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{engine}/status").read_text())
+                    if hwm:
+                        self.engine_hwm_kb = max(self.engine_hwm_kb, float(hwm.group(1)))
+                for child in _children(engine):
+                    with contextlib.suppress(OSError, IndexError, ValueError):
+                        stat = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                        self.children_cpu_s[child] = (int(stat[11]) + int(stat[12])) / self.tick
+            self.done.wait(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _summary(reports: Path) -> dict[str, Any]:
+    """The run's JSON summary (the newest non-`latest` JSON in the reports folder), or {}."""
     folder = reports / "integration_health_reports"
     candidates = sorted(
         (p for p in folder.glob("*.json") if p.name != "latest.json" and not p.is_symlink()),
@@ -90,35 +157,27 @@ def _summary(reports: Path) -> dict[str, object]:
     )
     if not candidates:
         return {}
-    loaded: dict[str, object] = json.loads(candidates[-1].read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(candidates[-1].read_text(encoding="utf-8"))
     return loaded
 
 
-def _p50(summary: dict[str, object], phase: str) -> float | None:
-    metrics = summary.get("metrics")
-    if not isinstance(metrics, dict) or phase not in metrics:
-        return None
-    return float(metrics[phase]["processing_time"]["p50_ms"]) / 1000
+def _processing(summary: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """phase -> (p50, p95) processing seconds from the summary's metrics."""
+    found = {}
+    for phase, metrics in (summary.get("metrics") or {}).items():
+        timing = metrics.get("processing_time") or {}
+        if timing.get("p50_ms") is not None and timing.get("p95_ms") is not None:
+            found[phase] = (float(timing["p50_ms"]) / 1000, float(timing["p95_ms"]) / 1000)
+    return found
 
 
-def run_once(target: str, records: int, work: Path, env: dict[str, str], timeout: float) -> Figures:
-    """Run the user's command once and read what it cost."""
-    reports = work / f"reports-{target}-{records}"
+def run_once(mode: str, records: int, config: Path, work: Path, env: dict[str, str], timeout: float) -> Figures:
+    """Run the user's command once under `/usr/bin/time -v` and read what it cost."""
+    reports = work / f"reports-{mode}-{records}"
     shutil.rmtree(reports, ignore_errors=True)
-    command = [
-        "/usr/bin/time",
-        "-v",
-        CLI,
-        "run",
-        "--config",
-        str(CONFIG),
-        "--test-records",
-        str(records),
-        "--reports-dir",
-        str(reports),
-        "--log-level",
-        "INFO",
-    ]
+    stats = work / f"time-{mode}-{records}.txt"
+    command = [TIME, "-v", "-o", str(stats), CLI, "run", "--config", str(config), "--test-records", str(records)]
+    command += ["--reports-dir", str(reports), "--log-level", "INFO"]
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -129,94 +188,118 @@ def run_once(target: str, records: int, work: Path, env: dict[str, str], timeout
         text=True,
         start_new_session=True,
     )
-    stop, seen = threading.Event(), [0.0]
-    sampler = threading.Thread(target=_engine_hwm, args=(process.pid, stop, seen), daemon=True)
-    sampler.start()
+    watch = ProcWatch(process.pid)
+    watch.start()
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        print(f"{mode} {records}: stopped after --timeout {timeout:g} s", file=sys.stderr)
         os.killpg(process.pid, signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
+        try:
+            stdout, stderr = process.communicate(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
     wall = time.perf_counter() - started
-    stop.set()
-    sampler.join()
+    watch.done.set()
+    watch.join()
     if process.returncode not in (0, 1):
         print(stdout[-2000:], stderr[-4000:], sep="\n", file=sys.stderr)
-    summary = _summary(reports)
-    post_settle = float("nan")
-    dashboards = list((reports / "integration_health_reports").glob("*.html"))
-    if summary and dashboards:
-        finished = datetime.fromisoformat(str(summary["finished_at"])).timestamp()
-        post_settle = max(p.stat().st_mtime for p in dashboards) - finished
+    measured = time_v(stats)
+    # Standalone: the engine has no child, so time -v is the engine alone. Default: time -v is the larger
+    # of the engine and its sandbox child, so the engine's own high-water mark is the figure.
+    rss_kb = measured.get("rss_kb", math.nan) if mode == "standalone" else watch.engine_hwm_kb
     published = re.search(r"Published in ([\d.]+) s", stderr)
     finished = re.search(r"Run store: run finished in ([\d.]+) s", stderr)
-    return Figures(
-        target=target,
+    figures = Figures(
+        mode=mode,
         records=records,
         exit_code=process.returncode,
         wall_s=wall,
-        time_rss_mb=_kb(stderr, r"Maximum resident set size \(kbytes\)") / 1024,
-        engine_hwm_mb=max(seen) / 1024,
-        post_settle_s=post_settle,
-        published_s=float(published.group(1)) if published else None,
+        engine_rss_mb=rss_kb / 1024,
         store_finish_s=float(finished.group(1)) if finished else None,
-        processing_p50_s=_p50(summary, "primary"),
-        control_p50_s=_p50(summary, "control"),
+        published_s=float(published.group(1)) if published else None,
+        processing=_processing(_summary(reports)),
     )
+    if mode == "default" and watch.children_cpu_s:
+        figures.sandbox_cpu_s = sum(watch.children_cpu_s.values())
+    return figures
 
 
 class StandaloneSandbox:
-    """`bonzo-bulk sandbox` in its own process on a free loopback port; its URLs and token read from its output."""
+    """`bonzo-bulk sandbox --config CONFIG` on a free loopback port, under its own `/usr/bin/time -v`; a config
+    that points a run at it (`sandbox.url`) is written beside its database."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, tag: str) -> None:
         self.work = work
+        self.tag = tag
+        self.stats = work / f"time-sandbox-{tag}.txt"
         self.process: subprocess.Popen[str] | None = None
-        self.env: dict[str, str] = {}
+        self.url = ""
+        self.config = work / f"config-{tag}.yaml"
 
     def __enter__(self) -> StandaloneSandbox:
-        db = self.work / "standalone-sandbox.sqlite3"
+        db = self.work / f"sandbox-{self.tag}.sqlite3"
+        command = [TIME, "-v", "-o", str(self.stats), CLI, "sandbox", "--port", "0", "--config", str(CONFIG)]
         self.process = subprocess.Popen(
-            [CLI, "sandbox", "--host", "127.0.0.1", "--port", "0", "--config", str(CONFIG), "--db", str(db)],
+            [*command, "--db", str(db)],
             cwd=REPO,
             env={**os.environ, "COLUMNS": "400"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,
         )
-        assert self.process.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if line.startswith("Press Ctrl-C"):
-                break
-        text = "\n".join(lines)
-        base = re.search(r"NOT Bonzo\) at (http://\S+)", text)
-        hooks = dict(re.findall(r"hook URL \((\w+), source [^)]*\): (\S+)", text))
-        token = re.search(r"superuser token \(works only on this sandbox\): (\S+)", text)
-        if not (base and token and "monitorbase" in hooks and "general" in hooks):
+        announced = self._announcement(self.process)
+        base = re.search(r"NOT Bonzo\) at (http://127\.0\.0\.1:\d+)", announced)
+        if base is None:
             self.__exit__(None, None, None)
-            raise RuntimeError(f"the standalone sandbox did not announce itself:\n{text}")
-        self.env = {
-            "TEST_HOOK_URL": hooks["monitorbase"],
-            "SUPERUSER_WEBHOOK_URL": hooks["general"],
-            "SUPERUSER_API_KEY": token.group(1),
-            "BONZO_API_URL": base.group(1),
-        }
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+            raise RuntimeError(f"the standalone sandbox did not announce itself:\n{announced}")
+        self.url = base.group(1)
+        data = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+        data["sandbox"] = {**(data.get("sandbox") or {}), "url": self.url}
+        self.config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return self
 
+    @staticmethod
+    def _announcement(process: subprocess.Popen[str]) -> str:
+        """What the sandbox prints up to "Press Ctrl-C" (bounded by START_SECONDS); then drains the rest."""
+        assert process.stdout is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: _read_until(process, lines), daemon=True)
+        reader.start()
+        reader.join(START_SECONDS)
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        return "\n".join(lines)
+
+    def cost(self) -> dict[str, float]:
+        """The sandbox's CPU seconds and peak RSS (after it stopped)."""
+        return time_v(self.stats)
+
     def __exit__(self, *exc_info: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_group(self.process)
+
+
+def _read_until(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.rstrip())
+        if line.startswith("Press Ctrl-C"):
+            return
+
+
+def measure(mode: str, records: int, work: Path, env: dict[str, str], timeout: float) -> Figures:
+    """One run in ``mode``: standalone starts (and stops) a fresh sandbox for it."""
+    if mode == "default":
+        return run_once(mode, records, CONFIG, work, env, timeout)
+    with StandaloneSandbox(work, str(records)) as sandbox:
+        figures = run_once(mode, records, sandbox.config, work, env, timeout)
+    cost = sandbox.cost()
+    if cost:
+        figures.sandbox_cpu_s = cost.get("user_s", 0.0) + cost.get("sys_s", 0.0)
+        figures.sandbox_rss_mb = cost.get("rss_kb", math.nan) / 1024
+    return figures
 
 
 def import_times(repeats: int = 5) -> None:
@@ -234,11 +317,11 @@ def import_times(repeats: int = 5) -> None:
         ("import pytest (for comparison)", [python, "-c", "import pytest"]),
     ):
         best_wall = best_cpu = float("inf")
-        subprocess.run(command, cwd=REPO, env=env, capture_output=True, check=True)  # writes the bytecode cache
+        subprocess.run(command, cwd=REPO, env=env, capture_output=True, check=True, timeout=60)  # warms the cache
         for _ in range(repeats):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            subprocess.run(command, cwd=REPO, env=env, capture_output=True, check=True)
+            subprocess.run(command, cwd=REPO, env=env, capture_output=True, check=True, timeout=60)
             best_wall = min(best_wall, time.perf_counter() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -251,6 +334,7 @@ def import_times(repeats: int = 5) -> None:
         capture_output=True,
         text=True,
         check=True,
+        timeout=60,
     ).stderr
     rows = []
     for line in profile.splitlines():
@@ -261,49 +345,66 @@ def import_times(repeats: int = 5) -> None:
     print(f"plugin import, largest top-level modules (cumulative): {top}")
 
 
+HEADER = (
+    f"{'mode':<10} {'records':>7} {'exit':>4} {'wall s':>7} {'s/1k':>6} {'engine RSS MB':>13} {'ratio':>5} "
+    f"{'store s':>7} {'publish s':>9} {'both s':>6} {'share':>6} {'primary p50/p95 s':>17} "
+    f"{'control p50/p95 s':>17} {'sandbox CPU s':>13}"
+)
+
+
+def _opt(value: float | None, spec: str) -> str:
+    return "-" if value is None or math.isnan(value) else format(value, spec)
+
+
+def row(figures: Figures, smallest_rss_mb: float) -> str:
+    """One line of the table."""
+
+    def phase(name: str) -> str:
+        found = figures.processing.get(name)
+        return f"{found[0]:.2f} / {found[1]:.2f}" if found else "-"
+
+    publishing = figures.publishing_s
+    share = None if publishing is None else publishing / figures.wall_s
+    exit_code = "-" if figures.exit_code is None else str(figures.exit_code)
+    return (
+        f"{figures.mode:<10} {figures.records:>7} {exit_code:>4} {figures.wall_s:>7.1f} "
+        f"{1000 * figures.wall_s / figures.records:>6.2f} {_opt(figures.engine_rss_mb, '.0f'):>13} "
+        f"{_opt(figures.engine_rss_mb / smallest_rss_mb, '.2f'):>5} {_opt(figures.store_finish_s, '.2f'):>7} "
+        f"{_opt(figures.published_s, '.2f'):>9} {_opt(publishing, '.2f'):>6} {_opt(share, '.1%'):>6} "
+        f"{phase('primary'):>17} {phase('control'):>17} {_opt(figures.sandbox_cpu_s, '.1f'):>13}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument(
-        "--targets", nargs="+", choices=("inprocess", "standalone"), default=["inprocess", "standalone"]
-    )
+    parser.add_argument("--records", type=int, nargs="+", default=[1000, 10000], help="values of --test-records")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="sandbox: standalone, default")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take before it is stopped")
-    parser.add_argument("--imports-only", action="store_true", help="only the import-time figures")
+    imports = parser.add_mutually_exclusive_group()
+    imports.add_argument("--imports-only", action="store_true", help="only the import-time figures")
+    imports.add_argument("--no-imports", action="store_true", help="skip the import-time figures")
     args = parser.parse_args()
+    if any(n < 1 for n in args.records):
+        parser.error(f"--records {args.records}: give counts of 1 or more")
 
-    import_times()
+    if not args.no_imports:
+        import_times()
     if args.imports_only:
         return 0
     work = Path(tempfile.mkdtemp(prefix="bench-run-"))
-    base_env = {k: v for k, v in os.environ.items() if k not in ("TEST_HOOK_URL", "SUPERUSER_API_KEY")}
+    env = {k: v for k, v in os.environ.items() if k not in ("TEST_HOOK_URL", "SUPERUSER_API_KEY")}
     print(
-        "target       records  exit  wall s  time-v RSS MB  engine RSS MB  after-settle %  store finish s"
-        "  published s  publishing %  p50 s  control p50 s"
+        "records = N (--test-records); each run sends N primary + N control. s/1k: wall s per 1,000 of N. "
+        "ratio: engine RSS / engine RSS at the smallest N of the mode. store s + publish s = both s; share: of wall."
     )
+    print(HEADER, flush=True)
+    smallest: dict[str, float] = {}
     try:
-        for records in args.records:
-            for target in args.targets:
-                if target == "standalone":
-                    with StandaloneSandbox(work) as sandbox:
-                        figures = run_once(target, records, work, {**base_env, **sandbox.env}, args.timeout)
-                else:
-                    figures = run_once(target, records, work, base_env, args.timeout)
-                share = 100 * figures.post_settle_s / figures.wall_s
-                published = f"{figures.published_s:.2f}" if figures.published_s is not None else "-"
-                finish = f"{figures.store_finish_s:.2f}" if figures.store_finish_s is not None else "-"
-                publishing = (
-                    f"{100 * (figures.published_s + figures.store_finish_s) / figures.wall_s:.1f}"
-                    if figures.published_s is not None and figures.store_finish_s is not None
-                    else "-"
-                )
-                p50 = f"{figures.processing_p50_s:.2f}" if figures.processing_p50_s is not None else "-"
-                control = f"{figures.control_p50_s:.2f}" if figures.control_p50_s is not None else "-"
-                print(
-                    f"{figures.target:<12} {figures.records:>7} {figures.exit_code:>5} {figures.wall_s:>7.1f} "
-                    f"{figures.time_rss_mb:>14.0f} {figures.engine_hwm_mb:>14.0f} {share:>14.1f} "
-                    f"{finish:>15} {published:>12} {publishing:>13} {p50:>6} {control:>14}",
-                    flush=True,
-                )
+        for records in sorted(args.records):
+            for mode in args.modes:
+                figures = measure(mode, records, work, env, args.timeout)
+                smallest.setdefault(mode, figures.engine_rss_mb)
+                print(row(figures, smallest[mode]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

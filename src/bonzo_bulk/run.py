@@ -66,7 +66,7 @@ from bonzo_bulk.observers import ProgressView, RunLog, StoreRecorder
 from bonzo_bulk.plan import PhasePlan, RunPlan, plan_run
 from bonzo_bulk.preflight import preflight
 from bonzo_bulk.settings import Thresholds
-from bonzo_bulk.settle import SettleOutcome, SettleTarget, settle
+from bonzo_bulk.settle import SettleIndex, SettleOutcome, SettleTarget, settle
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.store.ledger import BATCH
 from bonzo_bulk.target import (
@@ -164,15 +164,15 @@ async def execute(
     """Preflight, send a planned run, wait for it to settle, judge it; every step is an event."""
     async with _running(plan, progress=progress, store_path=store_path, subscribers=subscribers, judged=True) as run:
         assert run.client is not None
-        targets = await deliver_phases(plan, run.endpoints, run.session, run.bus)
-        settled = await settle_run(plan, run.client, targets, run.bus)
-        del targets  # the poller holds what it needs
+        index = SettleIndex()
         try:
+            await deliver_phases(plan, run.endpoints, run.session, run.bus, index)
+            settled = await settle_run(plan, run.client, index, run.bus)
             result = judge_run(
                 plan, run.endpoints.target, settled, run.store, run.bus, api_requests=run.client.requests_made
             )
         finally:
-            settled.outcome.poller.close()
+            index.close()
         await run.bus.emit_async(RunDone(result))
     return result
 
@@ -209,11 +209,14 @@ def _planned(phase: PhasePlan, bus: EventBus) -> Iterator[PlannedRecord]:
 
 
 async def deliver_phases(
-    plan: RunPlan, endpoints: Endpoints, session: aiohttp.ClientSession, bus: EventBus
-) -> list[SettleTarget]:
-    """Send every phase's records to its hook; what settling needs of each record (nothing more is kept)."""
+    plan: RunPlan,
+    endpoints: Endpoints,
+    session: aiohttp.ClientSession,
+    bus: EventBus,
+    index: SettleIndex | None = None,
+) -> None:
+    """Send every phase's records to its hook; what settling needs of each goes into ``index`` (nothing is kept)."""
     config = plan.loaded.config
-    targets: list[SettleTarget] = []
     for phase in plan.phases:
         url = endpoints.hook_url if phase.kind == "primary" else endpoints.control_hook_url
         if url is None:
@@ -227,7 +230,8 @@ async def deliver_phases(
         ) -> None:
             counts[0] += record.is_valid
             counts[1 if record.is_valid else 2] += result.accepted
-            targets.append(SettleTarget.of(record, expects_prospect(record, result)))
+            if index is not None:
+                index.add(SettleTarget.of(record, expects_prospect(record, result)))
             bus.emit(RecordDelivered(kind, record, result))
 
         await deliver(
@@ -241,7 +245,6 @@ async def deliver_phases(
             collect=False,
         )
         bus.emit(DeliveryDone(phase.kind, valid=counts[0], accepted=counts[1], invalid_accepted=counts[2]))
-    return targets
 
 
 @dataclass(frozen=True)
@@ -253,7 +256,7 @@ class Settled:
     notes: tuple[str, ...]
 
 
-async def settle_run(plan: RunPlan, client: BonzoClient, targets: Sequence[SettleTarget], bus: EventBus) -> Settled:
+async def settle_run(plan: RunPlan, client: BonzoClient, index: SettleIndex, bus: EventBus) -> Settled:
     """Poll Bonzo until every record that should be there is, and stays, or the deadline passes."""
     loaded = plan.loaded
     config = loaded.config
@@ -262,7 +265,7 @@ async def settle_run(plan: RunPlan, client: BonzoClient, targets: Sequence[Settl
     deadline = config.polling.deadline or config.processing_delay + config.polling.grace
     outcome = await settle(
         client,
-        targets,
+        index,
         users=loaded.users,
         search=plan.run_id if config.test_data_settings.unique_emails else _name_prefix(loaded),
         polling=config.polling,

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from bonzo_bulk.bonzo.clock import ClockOffset, ClockTracker
 from bonzo_bulk.errors import BudgetExhausted, RateLimited
@@ -81,42 +81,131 @@ class SettleTarget:
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
 
-
-class _Seen:
-    """One prospect seen while polling: whose it is and when it was first seen (its JSON is in the spill)."""
-
-    __slots__ = ("first_poll", "first_seen", "poll_gap", "record", "stray", "users")
-
-    def __init__(self, first_poll: int, first_seen: float, poll_gap: float | None) -> None:
-        self.record: str | None = None
-        self.stray = False
-        """Not matched to a record but carrying the run's marker: an unexpected prospect."""
-        self.users: tuple[int, ...] = ()
-        self.first_poll = first_poll
-        self.first_seen = first_seen
-        self.poll_gap = poll_gap
+Sighting: TypeAlias = tuple[int, str | None, int, str, int, float, float | None, bytes | None]
+"""A prospect listed: id, record, stray (0/1), users (comma list), first poll, first seen, poll gap, JSON."""
+Known: TypeAlias = tuple[str | None, tuple[int, ...], int]
+"""A prospect seen before: its record, the users whose lists held it, the poll that first saw it."""
+Seen: TypeAlias = tuple[int, tuple[int, ...], float, float | None, bytes]
+"""One of a record's prospects: id, users, first seen, poll gap, JSON."""
 
 
-class ProspectSpill:
-    """The JSON of each prospect the run owns, in a private temporary SQLite file rather than in memory.
+class SettleIndex:
+    """What settling knows of a run, in a private temporary SQLite file rather than in Python objects.
 
-    A 100k run sees 100k prospects of about 1 KB; held as Python objects they would be most of the
-    engine's memory. SQLite deletes the file when it is closed.
+    Two tables: ``target`` (each sent record: name, email, expected owner, whether a prospect must
+    appear) and ``seen`` (each prospect listed: its record, the users whose lists held it, when it was
+    first seen, and its JSON when it is the run's). A 100k run holds none of it in memory; SQLite
+    deletes the file when the index is closed. The engine adds targets as records are delivered.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, targets: Iterable[SettleTarget] = ()) -> None:
         self._db = sqlite3.connect("")  # "" = a private on-disk temporary database
-        self._db.execute("PRAGMA journal_mode = OFF")
-        self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("CREATE TABLE prospect (id INTEGER PRIMARY KEY, raw BLOB NOT NULL)")
+        self._db.executescript(
+            """
+            PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+            CREATE TABLE target (
+                name TEXT PRIMARY KEY, email TEXT, user_id INTEGER NOT NULL, expects INTEGER NOT NULL,
+                found INTEGER NOT NULL DEFAULT 0
+            );
+            CREATE INDEX target_email ON target (email) WHERE email != '';
+            CREATE INDEX target_waiting ON target (expects, found, user_id);
+            CREATE TABLE seen (
+                id INTEGER PRIMARY KEY, record TEXT, stray INTEGER NOT NULL DEFAULT 0, users TEXT NOT NULL,
+                first_poll INTEGER NOT NULL, first_seen REAL NOT NULL, poll_gap REAL, raw BLOB
+            );
+            CREATE INDEX seen_record ON seen (record) WHERE record IS NOT NULL;
+            """
+        )
+        self.add_many(targets)
 
-    def put(self, rows: Sequence[tuple[int, bytes]]) -> None:
-        self._db.executemany("INSERT OR REPLACE INTO prospect (id, raw) VALUES (?, ?)", rows)
+    def add_many(self, targets: Iterable[SettleTarget]) -> None:
+        """Know more sent records (the engine adds each batch as it is delivered)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO target (name, email, user_id, expects) VALUES (?, ?, ?, ?)",
+            ((t.name, t.email, t.user_id, int(t.expects)) for t in targets),
+        )
 
-    def get(self, ids: Sequence[int]) -> dict[int, Prospect]:
+    def add(self, target: SettleTarget) -> None:
+        self.add_many((target,))
+
+    def expected(self) -> int:
+        """Records that must produce a prospect."""
+        return int(self._db.execute("SELECT COUNT(*) FROM target WHERE expects = 1").fetchone()[0])
+
+    def waiting(self) -> tuple[int, list[int]]:
+        """How many expected records are not seen yet, and the users they are meant for."""
+        rows = self._db.execute(
+            "SELECT user_id, COUNT(*) FROM target WHERE expects = 1 AND found = 0 GROUP BY user_id"
+        ).fetchall()
+        return sum(int(n) for _, n in rows), sorted(int(u) for u, _ in rows)
+
+    def found_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM target WHERE found = 1").fetchone()[0])
+
+    def by_email(self, emails: Sequence[str]) -> dict[str, str]:
+        """Record names of the given (lower-case) emails, where a sent record has one."""
+        return dict(self._lookup("SELECT email, name FROM target WHERE email IN ({})", emails))
+
+    def names(self, names: Sequence[str]) -> set[str]:
+        """Which of these are the names of sent records."""
+        return {n for n, _ in self._lookup("SELECT name, name FROM target WHERE name IN ({})", names)}
+
+    def _lookup(self, query: str, keys: Sequence[str]) -> list[tuple[str, str]]:
+        unique = list(dict.fromkeys(k for k in keys if k))
+        if not unique:
+            return []
+        marks = ", ".join("?" for _ in unique)
+        return [(str(a), str(b)) for a, b in self._db.execute(query.format(marks), unique)]
+
+    def seen(self, ids: Sequence[int]) -> dict[int, Known]:
+        """Of the given prospect ids, those seen before: their record, the users who listed them, their first poll."""
+        if not ids:
+            return {}
         marks = ", ".join("?" for _ in ids)
-        query = f"SELECT id, raw FROM prospect WHERE id IN ({marks})"  # noqa: S608 - placeholders only
-        return {int(i): json.loads(raw) for i, raw in self._db.execute(query, list(ids))}
+        query = f"SELECT id, record, users, first_poll FROM seen WHERE id IN ({marks})"  # noqa: S608
+        return {
+            int(i): (record, tuple(int(u) for u in users.split(",") if u), int(first))
+            for i, record, users, first in self._db.execute(query, list(ids))
+        }
+
+    def write_seen(
+        self, rows: Sequence[tuple[int, str | None, int, str, int, float, float | None, bytes | None]]
+    ) -> None:
+        """Insert or refresh sightings: id, record, stray, users, first poll, first seen, poll gap, JSON."""
+        self._db.executemany(
+            "INSERT INTO seen (id, record, stray, users, first_poll, first_seen, poll_gap, raw)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record,"
+            " stray = excluded.stray, users = excluded.users, raw = COALESCE(excluded.raw, seen.raw)",
+            rows,
+        )
+        found = [(r[1],) for r in rows if r[1] is not None]
+        self._db.executemany("UPDATE target SET found = 1 WHERE name = ?", found)
+
+    def observed(
+        self, names: Iterable[str]
+    ) -> dict[str, list[tuple[int, tuple[int, ...], float, float | None, bytes]]]:
+        """Each named record's prospects: id, users, first seen, poll gap, JSON (oldest id first)."""
+        wanted = list(names)
+        found: dict[str, list[Seen]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            query = (
+                "SELECT record, id, users, first_seen, poll_gap, raw FROM seen"  # noqa: S608 - placeholders only
+                f" WHERE record IN ({marks}) ORDER BY id"
+            )
+            for record, i, users, first_seen, gap, raw in self._db.execute(query, chunk):
+                found.setdefault(str(record), []).append(
+                    (int(i), tuple(int(u) for u in users.split(",") if u), float(first_seen), gap, bytes(raw))
+                )
+        return found
+
+    def all_observed_names(self) -> list[str]:
+        return [str(r) for (r,) in self._db.execute("SELECT DISTINCT record FROM seen WHERE record IS NOT NULL")]
+
+    def strays(self) -> list[Prospect]:
+        rows = self._db.execute("SELECT raw FROM seen WHERE record IS NULL AND stray = 1 ORDER BY id")
+        return [json.loads(raw) for (raw,) in rows]
 
     def close(self) -> None:
         self._db.close()
@@ -142,7 +231,7 @@ class SettleOutcome:
         return self.poller.observation(name)
 
     def observations_of(self, names: Iterable[str]) -> dict[str, Observation]:
-        """The observations of a batch of records (one read of the spill)."""
+        """The observations of a batch of records (one read of the index)."""
         return self.poller.observations(names)
 
     @property
@@ -156,12 +245,12 @@ class SettleOutcome:
 
 
 class Poller:
-    """Incremental, per-user listing of a run's prospects."""
+    """Incremental, per-user listing of a run's prospects, matched to the sent records in a :class:`SettleIndex`."""
 
     def __init__(
         self,
         client: ProspectLister,
-        targets: Iterable[SettleTarget],
+        targets: SettleIndex | Iterable[SettleTarget],
         *,
         users: Sequence[User],
         search: str,
@@ -174,54 +263,47 @@ class Poller:
         self.users = list(users)
         self.search: str | None = search
         self.per_page = per_page
-        self._by_email: dict[str, SettleTarget] = {}
-        self._by_name: dict[str, SettleTarget] = {}
-        for target in targets:
-            self.add(target)
-        self._seen: dict[int, _Seen] = {}
-        self._of_record: dict[str, int | list[int]] = {}
-        """Each found record's prospect id (a list when there are several)."""
-        self._spill = ProspectSpill()
+        self.index = targets if isinstance(targets, SettleIndex) else SettleIndex(targets)
         self._ordered: dict[int, bool] = {u.user_id: True for u in users}
         self._last_polled: dict[int, float] = {}
         self.polls = 0
 
     def add(self, target: SettleTarget) -> None:
         """Know one more sent record (the load runner adds them while Locust sends)."""
-        if target.email:
-            self._by_email[target.email] = target
-        self._by_name[target.name] = target
-
-    @property
-    def targets(self) -> Iterable[SettleTarget]:
-        return self._by_name.values()
-
-    def target_of(self, prospect: Prospect) -> SettleTarget | None:
-        """The record a prospect belongs to: by email, else (records sent without one) by its
-        first name — but only when it carries this run's marker, as names repeat from run to run."""
-        email = str(prospect.get("email") or "").lower()
-        if email and email in self._by_email:
-            return self._by_email[email]
-        target = self._by_name.get(str(prospect.get("first_name") or ""))
-        return target if target is not None and self.carries_marker(prospect) else None
+        self.index.add(target)
 
     def carries_marker(self, prospect: Prospect) -> bool:
         """Whether a prospect holds this run's marker anywhere (email tag, last name, custom field, tag)."""
         return self.marker in json.dumps(prospect, default=str).lower()
 
-    def found(self, name: str) -> bool:
-        return name in self._of_record
-
     @property
     def found_count(self) -> int:
         """Records with at least one prospect seen."""
-        return len(self._of_record)
+        return self.index.found_count()
 
     async def poll(self, user_ids: Sequence[int]) -> int:
         """List the given users' new prospects; return how many prospects were new."""
         self.polls += 1
         counts = await asyncio.gather(*(self._poll_user(uid) for uid in user_ids))
         return sum(counts)
+
+    def _records_of(
+        self, data: Sequence[Prospect], known: Mapping[int, tuple[str | None, tuple[int, ...], int]]
+    ) -> dict[int, str]:
+        """The record each not-yet-matched prospect of a page belongs to: by email, else (records sent
+        without one) by its first name — but only when it carries this run's marker, as names repeat."""
+        loose = [p for p in data if known.get(int(p.get("id") or 0), (None,))[0] is None]
+        emails = self.index.by_email([str(p.get("email") or "").lower() for p in loose])
+        named = self.index.names([str(p.get("first_name") or "") for p in loose])
+        matched: dict[int, str] = {}
+        for prospect in loose:
+            email = str(prospect.get("email") or "").lower()
+            name = str(prospect.get("first_name") or "")
+            if email in emails:
+                matched[int(prospect.get("id") or 0)] = emails[email]
+            elif name in named and self.carries_marker(prospect):
+                matched[int(prospect.get("id") or 0)] = name
+        return matched
 
     async def _poll_user(self, user_id: int) -> int:
         new = 0
@@ -240,31 +322,30 @@ class Poller:
             if ids != sorted(ids, reverse=True) and self._ordered[user_id]:
                 log.info("List for user %s is not newest-first; listing it in full from now on", user_id)
                 self._ordered[user_id] = False
-            saw_known = False
             now = time.time()
-            spilled: list[tuple[int, bytes]] = []
+            known = self.index.seen(ids)
+            matched = self._records_of(data, known)
+            saw_known = False
+            rows: list[Sighting] = []
             for prospect_id, prospect in zip(ids, data, strict=True):
-                entry = self._seen.get(prospect_id)
+                entry = known.get(prospect_id)
+                record: str | None
+                users: tuple[int, ...]
                 if entry is None:
-                    gap = now - previous if previous is not None else None
-                    entry = self._seen[prospect_id] = _Seen(poll, now, gap)
                     new += 1
-                elif entry.first_poll < poll and user_id in entry.users:
-                    saw_known = True
-                if entry.record is None:
-                    target = self.target_of(prospect)
-                    if target is not None:
-                        entry.record = target.name
-                        self._claim(target.name, prospect_id)
-                    else:
-                        entry.stray = self.carries_marker(prospect)
-                if entry.record is not None or entry.stray:
-                    spilled.append((prospect_id, _COMPACT.encode(prospect).encode()))
-                # else not ours: only its id matters (it stops the paging)
-                if user_id not in entry.users:
-                    entry.users = (*entry.users, user_id)
-            if spilled:
-                self._spill.put(spilled)
+                    record, users, first_poll = None, (), poll
+                    gap = now - previous if previous is not None else None
+                else:
+                    record, users, first_poll = entry
+                    saw_known = saw_known or (first_poll < poll and user_id in users)
+                    gap = None
+                record = record or matched.get(prospect_id)
+                stray = record is None and self.carries_marker(prospect)
+                raw = _COMPACT.encode(prospect).encode() if record is not None or stray else None
+                users = users if user_id in users else (*users, user_id)
+                rows.append((prospect_id, record, int(stray), ",".join(map(str, users)), first_poll, now, gap, raw))
+            if rows:
+                self.index.write_seen(rows)
             per_page = max(1, int(result.per_page or self.per_page))
             last_page = int(result.last_page or page)
             if not data or page >= last_page or len(data) < per_page:
@@ -273,47 +354,32 @@ class Poller:
                 return new
             page += 1
 
-    def _claim(self, name: str, prospect_id: int) -> None:
-        held = self._of_record.get(name)
-        if held is None:
-            self._of_record[name] = prospect_id
-        elif isinstance(held, list):
-            held.append(prospect_id)
-        else:
-            self._of_record[name] = [held, prospect_id]
-
     def observation(self, name: str) -> Observation | None:
         """What was seen of one record (None when nothing was)."""
         return self.observations([name]).get(name)
 
-    def _observation(self, name: str, ids: Sequence[int], prospects: Mapping[int, Prospect]) -> Observation:
-        entries = [self._seen[i] for i in ids]
-        first = min(entries, key=lambda e: e.first_seen)
-        return Observation(
-            record_name=name,
-            prospects=tuple(prospects[i] for i in ids),
-            seen_in=tuple(sorted({u for e in entries for u in e.users})),
-            first_seen_at=datetime.fromtimestamp(first.first_seen, UTC),
-            polls=self.polls,
-            poll_gap=first.poll_gap,
-        )
-
     def observations(self, names: Iterable[str] | None = None) -> dict[str, Observation]:
-        """The observations of the records named (of every record seen, when None), read from the spill at once."""
-        wanted = [n for n in (self._of_record if names is None else names) if n in self._of_record]
-        ids = {n: sorted(h) if isinstance(h, list) else [h] for n in wanted for h in (self._of_record[n],)}
-        prospects = self._spill.get([i for group in ids.values() for i in group]) if ids else {}
-        return {name: self._observation(name, group, prospects) for name, group in ids.items()}
+        """The observations of the records named (of every record seen, when None), in one read of the index."""
+        wanted = self.index.all_observed_names() if names is None else names
+        return {
+            name: Observation(
+                record_name=name,
+                prospects=tuple(json.loads(raw) for _, _, _, _, raw in seen),
+                seen_in=tuple(sorted({u for _, users, _, _, _ in seen for u in users})),
+                first_seen_at=datetime.fromtimestamp(min(s[2] for s in seen), UTC),
+                polls=self.polls,
+                poll_gap=min(seen, key=lambda s: s[2])[3],
+            )
+            for name, seen in self.index.observed(wanted).items()
+        }
 
     def unexpected(self) -> list[Prospect]:
         """Prospects that carry the run's marker but match no record that was sent."""
-        ids = [i for i, e in self._seen.items() if e.record is None and e.stray]
-        found = self._spill.get(ids) if ids else {}
-        return [found[i] for i in ids]
+        return self.index.strays()
 
     def close(self) -> None:
-        """Let go of the spilled prospects."""
-        self._spill.close()
+        """Let go of the index (its file goes with it)."""
+        self.index.close()
 
 
 async def _sweep_without_search(poller: Poller, user_ids: Sequence[int], missing: int) -> None:
@@ -336,7 +402,7 @@ async def _sweep_without_search(poller: Poller, user_ids: Sequence[int], missing
 
 async def settle(
     client: ProspectLister,
-    targets: Iterable[SettleTarget],
+    targets: SettleIndex | Iterable[SettleTarget],
     *,
     users: Sequence[User],
     search: str,
@@ -357,32 +423,27 @@ async def settle(
     limited_before = client.rate_limited_seconds
     stopped_early: str | None = None
     poller = Poller(client, targets, users=users, search=search, per_page=per_page, order=order)
-    waiting: dict[str, int] = {t.name: t.user_id for t in poller.targets if t.expects}
-    expected = len(waiting)
+    expected = poller.index.expected()
     all_users = [u.user_id for u in users]
     interval = polling.interval
     quiet_sweeps = 0
     settled = False
 
-    def outstanding() -> dict[str, int]:
-        for name in [n for n in waiting if poller.found(n)]:
-            del waiting[name]
-        return waiting
-
     while True:
         await asyncio.sleep(max(0.0, min(interval, deadline - time.monotonic())))
         late = time.monotonic() >= deadline
-        full = not outstanding() or late or poller.polls % FULL_SWEEP_EVERY == FULL_SWEEP_EVERY - 1
-        targets_now = all_users if full else sorted(set(waiting.values()))
+        waiting, their_users = poller.index.waiting()
+        full = not waiting or late or poller.polls % FULL_SWEEP_EVERY == FULL_SWEEP_EVERY - 1
+        targets_now = all_users if full else their_users
         try:
             new = await poller.poll(targets_now)
         except (BudgetExhausted, RateLimited) as exc:
             stopped_early = str(exc)
             log.warning("Settling stopped early: %s", exc)
             break
-        outstanding()
+        waiting, _ = poller.index.waiting()
         if on_poll is not None:
-            on_poll(expected - len(waiting), expected)
+            on_poll(expected - waiting, expected)
         if not waiting:
             quiet_sweeps = quiet_sweeps + 1 if full and new == 0 else 0
             if quiet_sweeps >= polling.stable_polls:
@@ -396,7 +457,7 @@ async def settle(
         if late and full:
             if waiting and poller.search is not None:
                 try:
-                    await _sweep_without_search(poller, all_users, len(waiting))
+                    await _sweep_without_search(poller, all_users, waiting)
                 except (BudgetExhausted, RateLimited) as exc:
                     stopped_early = str(exc)
             break

@@ -489,7 +489,7 @@ def create_app(options: SandboxOptions | None = None) -> SandboxApp:
             raise
         sandbox_app: SandboxApp = app  # type: ignore[assignment]
         worker = sandbox_app.worker = IntakeWorker(state)
-        queue = sandbox_app.queue = IntakeQueue(state, worker.wake.set)
+        queue = sandbox_app.queue = IntakeQueue(state, worker.written)
         tasks = [asyncio.create_task(queue.run()), asyncio.create_task(worker.run())]
         try:
             yield

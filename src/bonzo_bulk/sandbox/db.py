@@ -6,11 +6,14 @@ every call on a single-thread executor), so it holds one connection and no locks
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import secrets
 import sqlite3
 import time
+from array import array
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from bonzo_bulk.models import User
 SUPERUSER_ID = 900_000_001
 """The sandbox superuser's Bonzo user id (and its own team's id); seeded users may not take it."""
 SUPERUSER_EMAIL = "superuser@sandbox.bonzo.test"
+LISTINGS_KEPT = 32
+"""How many (user, search) listings :class:`Listings` keeps (least recently used dropped first)."""
 
 _INSERT_PROSPECT = (
     "INSERT INTO prospects (user_id, team_id, search, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
@@ -183,6 +188,50 @@ class TruthEntry:
     dedupe: str | None = None
 
 
+class Listings:
+    """Per (user, search): the ids of the user's prospects that match, ascending, kept up to date by reading only
+    the prospects added since (ids only grow), so a page of a list costs a page, not a scan of every prospect
+    the user has (at 100k + 100k records a COUNT and an OFFSET over 67,000 rows per page, 70 ms, made listing one
+    user 48 s). A deleted prospect leaves them; all are dropped when a prospect changes or another connection
+    writes the file."""
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[tuple[int, str | None], tuple[array[int], int]] = OrderedDict()
+        self._data_version: int | None = None
+
+    def clear(self) -> None:
+        """Forget every listing (a prospect's search text may have changed, or every prospect went)."""
+        self._ids.clear()
+
+    def forget(self, prospect_id: int) -> None:
+        """Take a deleted prospect out of the listings that hold it."""
+        for ids, _ in self._ids.values():
+            at = bisect.bisect_left(ids, prospect_id)
+            if at < len(ids) and ids[at] == prospect_id:
+                del ids[at]
+
+    def matching(self, conn: sqlite3.Connection, user_id: int, search: str | None) -> array[int]:
+        """The ids of the user's prospects whose search text holds ``search`` (all of them for None), ascending."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:  # another connection wrote to the file: nothing known holds
+            self._ids.clear()
+            self._data_version = version
+        key = (user_id, search)
+        known = self._ids.pop(key, None)
+        ids, scanned = known if known is not None else (array("q"), 0)
+        newest = conn.execute("SELECT MAX(id) FROM prospects").fetchone()[0] or 0
+        if newest > scanned:
+            where, params = "user_id = ? AND id > ? AND id <= ?", [user_id, scanned, newest]
+            if search:
+                where += " AND instr(search, ?) > 0"
+                params.append(search)
+            ids.extend(row[0] for row in conn.execute(f"SELECT id FROM prospects WHERE {where} ORDER BY id", params))  # noqa: S608
+        self._ids[key] = (ids, max(newest, scanned))
+        while len(self._ids) > LISTINGS_KEPT:
+            self._ids.popitem(last=False)
+        return ids
+
+
 class Database:
     """The sandbox state in one SQLite file (WAL, no fsync per commit)."""
 
@@ -195,6 +244,7 @@ class Database:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._conn.execute("PRAGMA cache_size=-32000")
+            self._listings = Listings()
             self._conn.executescript(_SCHEMA)
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(hooks)")}
             if "routing" not in columns:  # a database file from before hooks had routing
@@ -340,22 +390,26 @@ class Database:
         self, user_id: int, *, search: str | None, order: Literal["newest", "oldest"], limit: int, offset: int
     ) -> tuple[list[StoredProspect], int]:
         """One page of a user's prospects (optionally a lower-case substring search) and the total count."""
-        where = "user_id = ?"
-        params: list[Any] = [user_id]
-        if search:
-            where += " AND instr(search, ?) > 0"
-            params.append(search)
-        direction = "DESC" if order == "newest" else "ASC"
-        total = self._conn.execute(f"SELECT COUNT(*) FROM prospects WHERE {where}", params).fetchone()[0]  # noqa: S608
+        ids = self._listings.matching(self._conn, user_id, search or None)
+        total = len(ids)
+        if order == "newest":
+            end = max(0, total - offset)
+            page = ids[max(0, end - limit) : end][::-1]
+        else:
+            page = ids[offset : offset + limit]
+        if not page:
+            return [], total
+        marks = ",".join("?" * len(page))
         rows = self._conn.execute(
-            f"SELECT id, user_id, team_id, doc, created_at, updated_at FROM prospects WHERE {where} "  # noqa: S608
-            f"ORDER BY id {direction} LIMIT ? OFFSET ?",
-            [*params, limit, offset],
+            f"SELECT id, user_id, team_id, doc, created_at, updated_at FROM prospects WHERE id IN ({marks})",  # noqa: S608
+            list(page),
         ).fetchall()
-        return [StoredProspect(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows], int(total)
+        by_id = {r[0]: StoredProspect(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows}
+        return [by_id[i] for i in page if i in by_id], total
 
     def replace_prospect(self, prospect_id: int, doc: dict[str, Any], search: str) -> StoredProspect | None:
         """Overwrite a prospect's fields (PUT is a full replace); owner and team stay."""
+        self._listings.clear()
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE prospects SET doc = ?, search = ?, updated_at = ? WHERE id = ?",
@@ -367,6 +421,7 @@ class Database:
         """Delete one prospect; False when it did not exist."""
         with self.transaction() as conn:
             cur = conn.execute("DELETE FROM prospects WHERE id = ?", (prospect_id,))
+        self._listings.forget(prospect_id)
         return cur.rowcount > 0
 
     def prospect_count(self) -> int:
@@ -454,6 +509,7 @@ class Database:
 
     def reset(self, scope: Literal["prospects", "all"]) -> None:
         """Delete prospects, pending intake and ground truth; ``all`` also users, teams, hooks and tags."""
+        self._listings.clear()
         with self.transaction() as conn:
             conn.execute("DELETE FROM prospects")
             conn.execute("DELETE FROM intake")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bonzo_bulk.sandbox.db import Database, StoredProspect, UserRow
@@ -93,10 +93,14 @@ def text(value: Any, field: str, errors: dict[str, list[str]]) -> str | None:
 
 
 def e164(value: str | None) -> str | None:
-    """``+1XXXXXXXXXX`` for a 10-digit (or 1 + 10-digit) NANP number, None for anything else."""
+    """``+1XXXXXXXXXX`` for a 10-digit (or 1 + 10-digit) NANP number, None for anything else.
+
+    Only ASCII digits count, as in the OpenAPI pattern of ``phone`` (a JSON Schema ``\\d`` is ASCII; Python's
+    is every Unicode digit, which once let a valid-by-schema phone with a Mro digit in it be refused).
+    """
     if not value:
         return None
-    digits = re.sub(r"\D", "", value)
+    digits = re.sub(r"[^0-9]", "", value)
     if len(digits) == 11 and digits.startswith("1"):
         digits = digits[1:]
     if len(digits) != 10:
@@ -154,10 +158,16 @@ def new_doc(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def attach_tag_ids(db: Database, doc: dict[str, Any]) -> dict[str, Any]:
     """Turn the doc's tag names into ``[{id, name}]`` (runs on the database thread, inside a transaction)."""
-    names = [t if isinstance(t, str) else t["name"] for t in doc["tags"]]
-    ids = db.tag_ids(names)
-    doc["tags"] = [{"id": ids[n], "name": n} for n in names]
+    attach_all_tag_ids(db, [doc])
     return doc
+
+
+def attach_all_tag_ids(db: Database, docs: Sequence[dict[str, Any]]) -> None:
+    """:func:`attach_tag_ids` for a batch of docs with one lookup for them all (the worker's batches)."""
+    names = [[t if isinstance(t, str) else t["name"] for t in doc["tags"]] for doc in docs]
+    ids = db.tag_ids(n for each in names for n in each)
+    for doc, each in zip(docs, names, strict=True):
+        doc["tags"] = [{"id": ids[n], "name": n} for n in each]
 
 
 STRICT_UNPROMISED = ("notes_count", "external_id")

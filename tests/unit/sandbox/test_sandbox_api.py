@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from sandbox_helpers import Sandbox, start_sandbox
 
+from bonzo_bulk.sandbox import create_app
+from bonzo_bulk.sandbox.prospects import e164
+
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
@@ -263,3 +266,20 @@ async def test_rate_limit_per_token_with_headers(sbx: Sandbox) -> None:
     assert (await sbx.client.get("/api/v3/prospects", headers=sbx.as_user(101))).status_code == 200
     assert (await sbx.client.put("/__sandbox/settings", json={"rate_limit_per_minute": None})).status_code == 200
     assert (await sbx.client.get("/api/v3/prospects", headers=sbx.su(101))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("phone", "expected"),
+    [
+        ("1 (555) 010-0002", "+15550100002"),
+        ("555.010.0003", "+15550100003"),
+        ("1\U00016a635550100004", "+15550100004"),  # a Mro digit is no digit of the number, as in the schema
+        ("555010000\u0665", None),  # nor is an Arabic-Indic five: nine digits
+    ],
+)
+def test_a_phone_is_valid_exactly_when_the_openapi_pattern_says(phone: str, expected: str | None) -> None:
+    body = create_app().openapi()["paths"]["/api/v3/prospects"]["post"]["requestBody"]
+    pattern = body["content"]["application/json"]["schema"]["properties"]["phone"]["pattern"]
+    # JSON Schema patterns are ECMA regexes: \d and \D are ASCII there.
+    assert (re.search(pattern, phone, re.ASCII) is not None) == (expected is not None)
+    assert e164(phone) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -277,3 +278,18 @@ async def test_reset_scopes_and_request_log(sbx: Sandbox) -> None:
     assert (await sbx.client.post(sbx.hooks["monitorbase"], json=lead(1))).status_code == 404
     assert (await sbx.client.get("/api/v3/prospects", headers=sbx.as_user(101))).status_code == 401
     assert (await sbx.client.get("/api/v3/prospects", headers=sbx.su())).status_code == 200
+
+
+async def test_a_lead_due_sooner_than_the_queued_ones_wakes_the_sleeping_worker(sbx: Sandbox) -> None:
+    """The worker sleeps until the earliest queued lead is due; a lead due sooner must not wait for it."""
+    first, second = "TestRecord_MonitorBase_001", "TestRecord_MonitorBase_002"
+    await sbx.faults({"kind": "late", "delay_seconds": 60, "records": [first]})
+    assert (await sbx.client.post(sbx.hooks["monitorbase"], json=lead(1))).status_code == 200
+    await asyncio.sleep(0.1)  # the worker has looked and now sleeps until the first lead is due, a minute away
+    assert (await sbx.client.post(sbx.hooks["monitorbase"], json=lead(2))).status_code == 200
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not (names := [p["first_name"] for p in await sbx.prospects(101)]) and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    assert names == [second]
+    assert (await sbx.client.get("/__sandbox/pending")).json() == {"pending": 1}
