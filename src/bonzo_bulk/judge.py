@@ -382,16 +382,6 @@ def verify_unexpected(prospects: Sequence[Prospect]) -> list[CheckResult]:
     ]
 
 
-def judge_all(
-    judge: Judge,
-    records: Sequence[PlannedRecord],
-    deliveries: Mapping[str, DeliveryResult],
-    observations: Mapping[str, Observation],
-) -> list[RecordOutcome]:
-    """Every record's outcome, in record order (for phases small enough to hold; the engine streams)."""
-    return [judge(r, deliveries.get(r.name), observations.get(r.name)) for r in records]
-
-
 def verify_payloads(
     records: Sequence[PlannedRecord],
     manifest: Manifest,

@@ -378,10 +378,6 @@ class PhaseResult:
         """The planned records kept in memory (all of them when ``complete``)."""
         return [o.record for o in self.outcomes]
 
-    def outcome(self, name: str) -> RecordOutcome | None:
-        """The kept outcome of one record, by name."""
-        return next((o for o in self.outcomes if o.name == name), None)
-
     def __repr__(self) -> str:
         # Short on purpose: the default repr of 10k records is hundreds of MB (and asyncio builds it).
         verdict = "passed" if self.passed else "FAILED"

@@ -98,24 +98,31 @@ class StoreRecorder:
 
 
 class ProgressView:
-    """Drives a progress display (rich bars in the CLI, nothing under pytest) from the events."""
+    """Drives a progress display (rich bars in the CLI, nothing under pytest) from the events:
+    deliver (records sent), settle (expected prospects seen), judge (records judged)."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.settling = False
+        self.size = 0
+        self.started: set[str] = set()
+
+    def _bar(self, name: str, total: int | None) -> None:
+        if name not in self.started:
+            self.started.add(name)
+            self.progress.stage(name, total)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RecordDelivered):
             self.progress.advance("deliver")
         elif isinstance(event, RecordJudged):
+            self._bar("judge", self.size)
             self.progress.advance("judge")
         elif isinstance(event, Polled):
-            if not self.settling:
-                self.settling = True
-                self.progress.stage("settle", event.expected)
+            self._bar("settle", event.expected)
             self.progress.update("settle", event.found, event.expected)
         elif isinstance(event, RunStarted):
-            self.progress.stage("deliver", event.plan.size)
+            self.size = event.plan.size
+            self._bar("deliver", self.size)
 
 
 class RunLog:
