@@ -1,7 +1,8 @@
 """``bonzo-bulk export RUN``: a run's full per-record ledger as JSON lines or CSV, streamed from the run store.
 
 The JSON summary stays small (aggregates and the first failures); this is where every record's
-payload, delivery, observation and checks go. Rows are read from the store (SQLite or PostgreSQL)
+payload, delivery, observation, checks and judged facts (processing time, each prospect's owner and team)
+go. Rows are read from the store (SQLite or PostgreSQL)
 in batches and written as they are read, so a 100,000-record run exports in constant memory.
 Every line is redacted once.
 
@@ -32,6 +33,8 @@ _RECORD = tuple(c for c in codec.RECORD_COLUMNS if c != "body") + codec.USER_COL
 _DELIVERY = tuple(c for c in codec.DELIVERY_COLUMNS if c != "record_name")
 _OBSERVATION = tuple(c for c in codec.OBSERVATION_COLUMNS if c != "record_name")
 _CHECK = tuple(c for c in codec.CHECK_COLUMNS if c != "record_name")
+_OUTCOME = ("processing_seconds", "processing_source", "processing_resolution", "visible_after", "placements")
+"""The facts the judge derived once per record (``outcomes``, migration 6); absent for a record not judged."""
 CSV_COLUMNS = (
     "phase",
     "index",
@@ -55,6 +58,8 @@ CSV_COLUMNS = (
     "seen_in",
     "first_seen_at",
     "polls",
+    "processing_seconds",
+    "processing_source",
     "checks",
     "failed_checks",
     "first_failure",
@@ -69,10 +74,12 @@ def _select(alias: str, columns: tuple[str, ...]) -> str:
 
 _ROWS = f"""
 SELECT r.phase AS phase, {_select("r", _RECORD)}, d.record_name IS NOT NULL AS delivered, {_select("d", _DELIVERY)},
-       o.record_name IS NOT NULL AS observed, {_select("o", _OBSERVATION)}
+       o.record_name IS NOT NULL AS observed, {_select("o", _OBSERVATION)},
+       u.record_name IS NOT NULL AS judged, {_select("u", _OUTCOME)}
 FROM records r
 LEFT JOIN deliveries d ON d.run_id = r.run_id AND d.phase = r.phase AND d.record_name = r.name
 LEFT JOIN observations o ON o.run_id = r.run_id AND o.phase = r.phase AND o.record_name = r.name
+LEFT JOIN outcomes u ON u.run_id = r.run_id AND u.phase = r.phase AND u.record_name = r.name
 WHERE r.run_id = ? ORDER BY r.seq
 """  # noqa: S608 - column names are fixed
 _CHECKS = f"""
@@ -97,6 +104,13 @@ def _part(row: Row, alias: str, columns: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
+def _outcome(row: Row) -> dict[str, Any]:
+    facts = _part(row, "u", _OUTCOME)
+    placements = json.loads(facts.pop("placements") or "[]")
+    facts["placements"] = [{"owner_id": o, "owner_email": e, "team_id": t} for o, e, t in placements]
+    return facts
+
+
 def _check(row: Row) -> dict[str, Any]:
     return _part(row, "c", _CHECK)
 
@@ -114,6 +128,7 @@ def ledger(db: Backend, run_id: str) -> Iterator[dict[str, Any]]:
         record = {"phase": row["phase"], **_part(row, "r", _RECORD)}
         record["delivery"] = _part(row, "d", _DELIVERY) if row["delivered"] else None
         record["observation"] = _part(row, "o", _OBSERVATION) if row["observed"] else None
+        record["outcome"] = _outcome(row) if row["judged"] else None
         own: list[dict[str, Any]] = []
         while pending is not None and (pending["phase"], pending["record_name"]) == (row["phase"], record["name"]):
             own.append(_check(pending))
@@ -128,6 +143,7 @@ def ledger(db: Backend, run_id: str) -> Iterator[dict[str, Any]]:
 def _csv_row(record: dict[str, Any]) -> list[Any]:
     delivery = record.get("delivery") or {}
     observation = record.get("observation") or {}
+    outcome = record.get("outcome") or {}
     prospects = observation.get("prospects") or []
     failed = [c for c in record["checks"] if not c["passed"]]
     values = {
@@ -138,6 +154,8 @@ def _csv_row(record: dict[str, Any]) -> list[Any]:
         "seen_in": " ".join(str(u) for u in observation.get("seen_in") or []),
         "first_seen_at": observation.get("first_seen_at"),
         "polls": observation.get("polls"),
+        "processing_seconds": outcome.get("processing_seconds"),
+        "processing_source": outcome.get("processing_source"),
         "checks": len(record["checks"]),
         "failed_checks": "; ".join(c["check"] for c in failed),
         "first_failure": failed[0]["message"] if failed else "",

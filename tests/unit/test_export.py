@@ -69,6 +69,13 @@ def test_jsonl_has_one_line_per_record_with_its_delivery_prospects_and_checks(
         assert row["payload"]["first_name"] == row["first_name"]
     dropped = next(r for r in rows if r["name"].endswith("_002"))
     assert dropped["delivery"]["error_category"] == "http_5xx" and dropped["observation"]["prospects"] == []
+    assert dropped["outcome"]["processing_seconds"] is None and dropped["outcome"]["placements"] == []
+    timings = {(p.kind, o.name): o for p in result.phases for o in p.outcomes}
+    for row in rows:
+        outcome = timings[(row["phase"], row["name"])]
+        expected = outcome.processing.seconds if outcome.processing else None
+        assert row["outcome"]["processing_seconds"] == expected
+        assert [p["owner_id"] for p in row["outcome"]["placements"]] == [p.owner_id for p in outcome.placements]
 
 
 def test_csv_flattens_the_same_ledger(stored: tuple[Path, RunResult]) -> None:

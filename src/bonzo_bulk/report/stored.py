@@ -85,7 +85,7 @@ def report(
         runs = store.list_runs(integration=result.integration, limit=1_000_000)
         history = [s for s in runs if s.started_at <= result.started_at][:last]
         baseline_id = store.baseline_run_id(result.integration)
-        baseline = store.load_run(baseline_id) if baseline_id and baseline_id != chosen else None
+        baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != chosen else None
         tolerances = _tolerances(store, chosen)
         regressions = compare(result, baseline, tolerances) if baseline else []
         beside = store.path.parent if store.path is not None else Path("reports")
