@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.models import RunResult
+    from bonzo_bulk.publishing import Outcome, Publisher
 
 OutDir = typer.Option(None, "--out", help="folder for the dry-run files (default <reports>/generated)")
 
@@ -45,17 +47,15 @@ def run_command(
     """
     from rich.markup import escape
 
-    from bonzo_bulk.cli.terminal import RichProgress, is_interactive, setup_logging
+    from bonzo_bulk.cli.terminal import setup_logging
     from bonzo_bulk.console import loaded_summary, print_published, print_result, print_verdict
     from bonzo_bulk.publishing import Publisher
-    from bonzo_bulk.run import run_bulk
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
     publisher = Publisher(loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
-    with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
-        result = run_bulk(loaded, progress=progress, subscribers=[publisher])
-    outcome = publisher.result()
+    with handle_errors():
+        result, outcome = _run_published(loaded, publisher, json_output=json_output)
     published = outcome.published
     regressions = published.regressions if published else ()
     if json_output:
@@ -71,6 +71,16 @@ def run_command(
     if outcome.report_error is not None:
         console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
     raise typer.Exit(outcome.exit_code)
+
+
+def _run_published(loaded: LoadedConfig, publisher: Publisher, *, json_output: bool) -> tuple[RunResult, Outcome]:
+    """A whole run with publishing subscribed, progress bars on a terminal: what `run` and `health` both do."""
+    from bonzo_bulk.cli.terminal import RichProgress, is_interactive
+    from bonzo_bulk.run import run_bulk
+
+    with RichProgress(show=is_interactive() and not json_output) as progress:
+        result = run_bulk(loaded, progress=progress, subscribers=[publisher])
+    return result, publisher.result()
 
 
 def _integration_config(arguments: dict[str, Any]) -> Path | None:
@@ -111,11 +121,10 @@ def health_command(
     """
     from rich.markup import escape
 
-    from bonzo_bulk.cli.terminal import RichProgress, is_interactive, setup_logging
+    from bonzo_bulk.cli.terminal import setup_logging
     from bonzo_bulk.console import loaded_summary, print_published, print_result, print_verdict
     from bonzo_bulk.publishing import Publisher
     from bonzo_bulk.report.summary import summary_document, summary_text
-    from bonzo_bulk.run import run_bulk
 
     setup_logging(log_level)
     with handle_errors():
@@ -126,10 +135,7 @@ def health_command(
                 key="--integration",
             )
         console.print(loaded_summary(loaded))
-        publisher = Publisher(loaded)
-        with RichProgress(show=is_interactive() and not json_output) as progress:
-            result = run_bulk(loaded, progress=progress, subscribers=[publisher])
-    outcome = publisher.result()
+        result, outcome = _run_published(loaded, Publisher(loaded), json_output=json_output)
     published = outcome.published
     regressions = published.regressions if published else ()
     if json_output:
