@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "unit"), str(ROOT / "tests" / "unit" / "store")]
 
-from builders import build_run  # noqa: E402
+from builders import begin_run_of, build_run  # noqa: E402
 from pgcluster import PASSWORD, PgCluster, server_bin  # noqa: E402
 
 from bonzo_bulk.models import RunResult  # noqa: E402
@@ -38,16 +38,7 @@ def write_streamed(store_at: str | Path, result: RunResult) -> float:
     """Seconds to write ``result`` as the engine streams it (begin, records, batches, finish)."""
     started = time.perf_counter()
     with RunStore(store_at) as store:
-        store.begin_run(
-            run_id=result.run_id,
-            test_name=result.test_name,
-            integration=result.integration,
-            config_path=result.config_path,
-            target=result.target,
-            started_at=result.started_at,
-            dry_run=False,
-            config_snapshot={"test_records": len(result.phases[0].records)},
-        )
+        begin_run_of(store, result, {"test_records": result.phases[0].metrics.generated})
         for phase in result.phases:
             store.add_records(result.run_id, phase.records)
             deliveries = [o.delivery for o in phase.outcomes if o.delivery is not None]

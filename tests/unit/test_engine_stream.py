@@ -90,6 +90,8 @@ def test_a_big_phase_keeps_only_its_failing_records_and_the_store_keeps_all(
         assert len(every) == phase.metrics.generated
         assert sum(not o.passed for o in every) == phase.failed_records
         assert len(store.processing_seconds(result.run_id, "primary")) == phase.metrics.processing_time.count
+        [summary] = [s for s in store.list_runs() if s.run_id == result.run_id]
+        assert summary.records == phase.metrics.generated  # every record, not the ones kept in memory
         loaded_back = store.load_run(result.run_id, keep=5)
         assert loaded_back.primary is not None and not loaded_back.primary.complete
         assert loaded_back.primary.metrics == phase.metrics

@@ -45,7 +45,7 @@ class RunSummary:
             started_at=result.started_at,
             finished_at=result.finished_at,
             passed=result.passed,
-            records=sum(len(p.records) for p in result.phases),
+            records=sum(p.metrics.generated for p in result.phases),
             delivery_rate=figures.delivery_rate if figures else None,
             creation_rate=figures.creation_rate if figures else None,
             assignment_accuracy=figures.assignment_accuracy if figures else None,
