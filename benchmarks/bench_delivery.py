@@ -3,7 +3,7 @@
 The sink is a raw asyncio HTTP/1.1 server (keep-alive, answers every POST ``200 {}``) in a separate
 process on 127.0.0.1, a free port. At each concurrency, N JSON POSTs of ~1 KB are sent by:
 
-1. ``bonzo_bulk.delivery.deliver`` with full per-record bookkeeping (results, timings, callback), uvloop;
+1. ``bonzo_bulk.deliver.sender.deliver`` with full per-record bookkeeping (results, timings, callback), uvloop;
 2. a bare aiohttp loop: one session, N requests gathered under a semaphore, uvloop;
 3. Locust's ``FastHttpUser`` (as a library, in a child process, ``uv run --with locust``), N requests;
 4. ``wrk`` with a Lua POST script, for a fixed duration.
@@ -170,9 +170,9 @@ def _records(bodies: Sequence[bytes]) -> list[Any]:
 def measure_ours(url: str, records: Sequence[Any], concurrency: int) -> Measurement:
     """Our deliver(), results and a progress-style callback included, on uvloop."""
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.delivery import deliver
+    from bonzo_bulk.config.schema import WebhookSettings
+    from bonzo_bulk.deliver.sender import deliver
     from bonzo_bulk.models import DeliveryResult, PlannedRecord
-    from bonzo_bulk.settings import WebhookSettings
 
     settings = WebhookSettings(concurrent_requests=concurrency, timeout=30.0, retry_attempts=3, retry_delay=0.5)
     done = 0

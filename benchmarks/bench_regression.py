@@ -18,8 +18,8 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from bonzo_bulk.regression import detect_summary
-from bonzo_bulk.settings import RegressionSettings
+from bonzo_bulk.config.schema import RegressionSettings
+from bonzo_bulk.report.regression import detect_summary
 from bonzo_bulk.store import RunSummary
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

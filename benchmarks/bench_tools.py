@@ -29,12 +29,12 @@ import yaml
 
 from bonzo_bulk._http import run_async
 from bonzo_bulk.bonzo import BonzoClient
-from bonzo_bulk.cleanup import clean, selector_for_pattern
-from bonzo_bulk.config import load_config
-from bonzo_bulk.generate import write_plan
-from bonzo_bulk.plan import plan_run
+from bonzo_bulk.cleanup.clean import clean, selector_for_pattern
+from bonzo_bulk.config.loader import load_config
+from bonzo_bulk.config.schema import ApiSettings, TestDataSettings
+from bonzo_bulk.plan.files import write_plan
+from bonzo_bulk.plan.planner import plan_run
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.settings import ApiSettings, TestDataSettings
 
 USERS = [
     {"name": f"Bench LO {i}", "email": f"lo{i}@bench.test", "user_id": 81000 + i, "team_id": 900} for i in range(3)

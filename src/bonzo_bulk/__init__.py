@@ -28,8 +28,9 @@ from bonzo_bulk.errors import (
 )
 
 if TYPE_CHECKING:
-    from bonzo_bulk.config import LoadedConfig, load_config
-    from bonzo_bulk.generate import write_plan
+    from bonzo_bulk.config.loader import LoadedConfig, load_config
+    from bonzo_bulk.config.schema import BulkConfig
+    from bonzo_bulk.engine.run import execute, run_bulk
     from bonzo_bulk.models import (
         CheckResult,
         DeliveryResult,
@@ -40,17 +41,16 @@ if TYPE_CHECKING:
         RunResult,
         Stage,
     )
-    from bonzo_bulk.plan import RunPlan, plan_run
-    from bonzo_bulk.publishing import publish
-    from bonzo_bulk.run import execute, run_bulk
-    from bonzo_bulk.settings import BulkConfig
+    from bonzo_bulk.plan.files import write_plan
+    from bonzo_bulk.plan.planner import RunPlan, plan_run
+    from bonzo_bulk.report.publish import publish
 
 # Imported on first use (PEP 562): `import bonzo_bulk` (and so the pytest plugin and `bonzo-bulk --help`)
 # must not pay for aiohttp, pydantic, Faker, plotly and jinja2 before anything asks for them.
 _LAZY = {
-    "LoadedConfig": "bonzo_bulk.config",
-    "load_config": "bonzo_bulk.config",
-    "write_plan": "bonzo_bulk.generate",
+    "LoadedConfig": "bonzo_bulk.config.loader",
+    "load_config": "bonzo_bulk.config.loader",
+    "write_plan": "bonzo_bulk.plan.files",
     "CheckResult": "bonzo_bulk.models",
     "DeliveryResult": "bonzo_bulk.models",
     "Observation": "bonzo_bulk.models",
@@ -59,12 +59,12 @@ _LAZY = {
     "PlannedRecord": "bonzo_bulk.models",
     "RunResult": "bonzo_bulk.models",
     "Stage": "bonzo_bulk.models",
-    "RunPlan": "bonzo_bulk.plan",
-    "execute": "bonzo_bulk.run",
-    "plan_run": "bonzo_bulk.plan",
-    "publish": "bonzo_bulk.publishing",
-    "run_bulk": "bonzo_bulk.run",
-    "BulkConfig": "bonzo_bulk.settings",
+    "RunPlan": "bonzo_bulk.plan.planner",
+    "execute": "bonzo_bulk.engine.run",
+    "plan_run": "bonzo_bulk.plan.planner",
+    "publish": "bonzo_bulk.report.publish",
+    "run_bulk": "bonzo_bulk.engine.run",
+    "BulkConfig": "bonzo_bulk.config.schema",
 }
 
 

@@ -211,7 +211,7 @@ class PhaseMetrics:
     mapping_accuracy: float
     field_accuracy: Mapping[str, float]
     processing_time: LatencySummary
-    """Sent -> created, by Bonzo's ``created_at`` where usable, else first seen (see :mod:`bonzo_bulk.timing`)."""
+    """Sent -> created, by Bonzo's ``created_at`` where usable, else first seen (see :mod:`bonzo_bulk.judge.timing`)."""
     visible_lag: LatencySummary
     """Sent -> first seen through the API: an upper bound that depends on the polling."""
     failures_by_stage: Mapping[str, int]
@@ -236,7 +236,7 @@ class PhaseMetrics:
 class Diagnosis:
     """A check that failed on (nearly) every record of a phase, with its likely cause and fix.
 
-    Made by :mod:`bonzo_bulk.diagnosis`.
+    Made by :mod:`bonzo_bulk.judge.diagnosis`.
     """
 
     phase: PhaseKind
@@ -259,7 +259,7 @@ TimingSource = Literal["created_at", "first_seen"]
 
 @dataclass(frozen=True, slots=True)
 class ProcessingTime:
-    """One record's processing time, with where it comes from and how fine it is (:mod:`bonzo_bulk.timing`)."""
+    """One record's processing time, with where it comes from and how fine it is (:mod:`bonzo_bulk.judge.timing`)."""
 
     seconds: float
     source: TimingSource
@@ -282,7 +282,7 @@ class Placement:
 class RecordOutcome:
     """One record end to end: what was planned, how it was delivered, what Bonzo showed, every check.
 
-    Made once per record by :func:`bonzo_bulk.judge.judge`; the derived facts (whether a prospect
+    Made once per record by :func:`bonzo_bulk.judge.verify.judge`; the derived facts (whether a prospect
     was expected, the processing time, the owner) are computed there and read by everyone else.
     """
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from bonzo_bulk.bonzo.view import ProspectView
-from bonzo_bulk.judge import check_name, stage_of, verify_payloads
+from bonzo_bulk.config.schema import ValidationRule
+from bonzo_bulk.judge.verify import check_name, stage_of, verify_payloads
 from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, PlannedRecord, Stage
-from bonzo_bulk.plan import RunPlan
+from bonzo_bulk.plan.planner import RunPlan
 from bonzo_bulk.pytest_plugin import BulkChecks
-from bonzo_bulk.settings import ValidationRule
 
 pytestmark = [pytest.mark.integration, pytest.mark.data_integrity]
 

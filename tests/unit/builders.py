@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bonzo_bulk.bonzo.view import ProspectView
-from bonzo_bulk.diagnosis import diagnose
-from bonzo_bulk.metrics import phase_metrics
+from bonzo_bulk.config.schema import Thresholds
+from bonzo_bulk.judge.diagnosis import diagnose
+from bonzo_bulk.judge.tally import phase_metrics
 from bonzo_bulk.models import (
     CheckResult,
     DeliveryResult,
@@ -37,7 +38,6 @@ from bonzo_bulk.models import (
     Verdict,
     by_record,
 )
-from bonzo_bulk.settings import Thresholds
 from bonzo_bulk.store import RunStore
 
 if TYPE_CHECKING:
@@ -399,8 +399,8 @@ def sandbox_server(db: Path, *, strict: bool = False, **options: Any) -> Sandbox
     reference promises (pass ``mapped_custom_fields={"monitorbase": ["custom_1"]}`` to keep a custom field).
     Point a config at it with ``sandbox: {url: srv.url}``.
     """
+    from bonzo_bulk.config.schema import ProcessingDelayModel
     from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-    from bonzo_bulk.settings import ProcessingDelayModel
 
     options.setdefault("processing", ProcessingDelayModel(distribution="fixed", seconds=0.05))
     return SandboxServer(SandboxOptions(db_path=db, strictness="strict" if strict else "lenient", **options))

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from browser import FLAGS, require_chromium
 
-from bonzo_bulk.config import LoadedConfig, load_config
+from bonzo_bulk.config.loader import LoadedConfig, load_config
+from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.settings import ProcessingDelayModel
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

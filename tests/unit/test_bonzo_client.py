@@ -14,8 +14,8 @@ from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
 from bonzo_bulk.bonzo import BonzoClient, ProspectPage
+from bonzo_bulk.config.schema import ApiSettings
 from bonzo_bulk.errors import AuthError, BonzoAPIError, MethodNotAllowed, NotFoundError, RateLimited
-from bonzo_bulk.settings import ApiSettings
 
 CANARY = "canary-eyJhbGciOi.JIUzI1NiJ9-do-not-leak-42"
 ROOT = "https://app.getbonzo.com/api/v3"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bonzo_bulk.calibrate import Calibration, contract_path, keep_contract
-from bonzo_bulk.contract import ContractField, PhaseDeclaration, load_contract_file
+from bonzo_bulk.calibrate.learn import Calibration, contract_path, keep_contract
+from bonzo_bulk.plan.contract import ContractField, PhaseDeclaration, load_contract_file
 
 
 def _learned(*fields: ContractField) -> Calibration:

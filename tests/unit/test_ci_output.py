@@ -11,8 +11,8 @@ import yaml
 from builders import FAULTY, build_run
 
 from bonzo_bulk.models import CheckResult, Stage
-from bonzo_bulk.regression import Regression
 from bonzo_bulk.report.ci import STEP_SUMMARY_LIMIT, error_annotations, step_summary, write_ci_outputs
+from bonzo_bulk.report.regression import Regression
 
 ROOT = Path(__file__).parents[2]
 ACTION = ROOT / ".github" / "actions" / "bonzo-bulk" / "action.yml"

@@ -32,12 +32,13 @@ NOT_AT_START = (
     "sqlite3",
     "uvicorn",
     "yaml",
-    "bonzo_bulk.config",
+    "bonzo_bulk.config.loader",
     "bonzo_bulk.models",
-    "bonzo_bulk.plan",
-    "bonzo_bulk.publishing",
-    "bonzo_bulk.report",
-    "bonzo_bulk.run",
+    "bonzo_bulk.plan.planner",
+    "bonzo_bulk.report.publish",
+    "bonzo_bulk.report.dashboard",
+    "bonzo_bulk.report.summary",
+    "bonzo_bulk.engine.run",
     "bonzo_bulk.sandbox",
     "bonzo_bulk.store",
 )
@@ -103,7 +104,7 @@ except SystemExit as stop:
     assert stop.code in (0, None), stop.code
 """
     seen = _after(code)
-    assert {"bonzo_bulk.config", "bonzo_bulk.plan", "pydantic", "yaml"} <= set(seen["loaded"])  # type: ignore[arg-type]
+    assert {"bonzo_bulk.config.loader", "bonzo_bulk.plan.planner", "pydantic", "yaml"} <= set(seen["loaded"])  # type: ignore[arg-type]
     records = [json.loads(line) for line in str(seen["stdout"]).splitlines()]
     assert sum(r["phase"] == "primary" and r["name"].startswith("TestRecord_") for r in records) >= 2
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bonzo_bulk.config import OPTIONS, load_config
+from bonzo_bulk.config.loader import OPTIONS, load_config
 from bonzo_bulk.errors import ConfigError
 
 SHIPPED = Path("tests/configs/monitorbase_test_config.yaml")

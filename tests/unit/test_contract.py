@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bonzo_bulk.contract import (
+from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.plan.contract import (
     ContractField,
     ContractSettings,
     PhaseDeclaration,
@@ -14,8 +15,7 @@ from bonzo_bulk.contract import (
     load_contract_file,
     write_contract_file,
 )
-from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.integration import load_integration
+from bonzo_bulk.plan.integration import load_integration
 
 MONITORBASE = load_integration("monitorbase")
 GENERAL = load_integration("bonzo")

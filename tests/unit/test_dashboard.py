@@ -17,13 +17,13 @@ import pytest
 from builders import DROPPED, FAULTY, MISSING, WRONG_OWNER, RunSpec, build_run, failed_checks
 from plotly.offline import get_plotlyjs
 
+from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.models import RunResult
-from bonzo_bulk.regression import compare
 from bonzo_bulk.report import render_dashboard, write_json_summary
 from bonzo_bulk.report.dashboard import MAX_FAILURE_ROWS, plotly_asset_name
+from bonzo_bulk.report.regression import compare
 from bonzo_bulk.report.summary import FAILURES_SHOWN
 from bonzo_bulk.secrets import register_secret
-from bonzo_bulk.settings import RegressionSettings
 from bonzo_bulk.store import RunSummary
 
 CANARY = "canary-Sekret-7f3a9c2e1b"

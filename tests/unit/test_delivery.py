@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bonzo_bulk.delivery import deliver, probe
+from bonzo_bulk.config.schema import WebhookSettings
+from bonzo_bulk.deliver.sender import deliver, probe
 from bonzo_bulk.errors import DeliveryError
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
-from bonzo_bulk.settings import WebhookSettings
 
 HOOK_HASH = "0123456789abcdef0123456789abcdef"
 USER = User(name="Lo One", email="lo.one@bonzobuddy.test", user_id=11, team_id=7)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bonzo_bulk.delivery import deliver
+from bonzo_bulk.config.schema import WebhookSettings
+from bonzo_bulk.deliver.sender import deliver
 from bonzo_bulk.models import PlannedRecord, User
-from bonzo_bulk.settings import WebhookSettings
 
 OWNER = User(name="LO", email="lo@lender.test", user_id=1, team_id=1)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bonzo_bulk.diagnosis import diagnose
+from bonzo_bulk.judge.diagnosis import diagnose
 from bonzo_bulk.models import CheckResult, Stage
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from bonzo_bulk import run as engine
 from bonzo_bulk._http import run_async
-from bonzo_bulk.events import (
+from bonzo_bulk.engine import run as engine
+from bonzo_bulk.engine.events import (
     DeliveryDone,
     Event,
     EventBus,
@@ -21,7 +21,7 @@ from bonzo_bulk.events import (
     RunStarted,
 )
 from bonzo_bulk.models import Stage
-from bonzo_bulk.plan import plan_run
+from bonzo_bulk.plan.planner import plan_run
 from bonzo_bulk.sandbox import SandboxServer
 from bonzo_bulk.store import RunStore
 

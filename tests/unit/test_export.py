@@ -11,8 +11,8 @@ from builders import DROPPED, MISSING, WRONG_OWNER, RunSpec, begin_run_of, build
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
-from bonzo_bulk.export import CSV_COLUMNS
 from bonzo_bulk.models import RunResult
+from bonzo_bulk.report.export import CSV_COLUMNS
 from bonzo_bulk.secrets import register_secret
 from bonzo_bulk.store import RunStore
 

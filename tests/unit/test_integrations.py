@@ -12,14 +12,14 @@ import yaml
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
-from bonzo_bulk.config import LoadedConfig, load_config
+from bonzo_bulk.config.loader import LoadedConfig, load_config
+from bonzo_bulk.engine.run import run_bulk
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.integration import installed, load_integration
 from bonzo_bulk.models import RunResult
-from bonzo_bulk.plan import plan_run
-from bonzo_bulk.run import run_bulk
+from bonzo_bulk.plan.integration import installed, load_integration
+from bonzo_bulk.plan.planner import plan_run
+from bonzo_bulk.plan.scaffold import scaffold
 from bonzo_bulk.sandbox import SandboxServer
-from bonzo_bulk.scaffold import scaffold
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 SHIPPED = ["bonzo", "zillow", "mortech", "lendingtree", "hubspot", "unbounce"]

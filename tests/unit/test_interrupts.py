@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.settings import ProcessingDelayModel
 from bonzo_bulk.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from bonzo_bulk.config.monitor import MonitorSettings
 from bonzo_bulk.errors import ConfigError, MonitorLocked
 from bonzo_bulk.monitor.notify import channel_label, notification_urls, ping, ping_url, send
-from bonzo_bulk.monitor.settings import MonitorSettings
 from bonzo_bulk.monitor.state import run_lock
 from bonzo_bulk.secrets import redact
 

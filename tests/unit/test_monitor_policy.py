@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bonzo_bulk.config.monitor import AlertPolicy, MonitorSettings
 from bonzo_bulk.models import ThresholdVerdict
 from bonzo_bulk.monitor.policy import AlertState, Status, decide, near_limit
-from bonzo_bulk.monitor.settings import AlertPolicy, MonitorSettings
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
-from bonzo_bulk.config import LoadedConfig
-from bonzo_bulk.run import run_bulk
+from bonzo_bulk.config.loader import LoadedConfig
+from bonzo_bulk.config.schema import ProcessingDelayModel
+from bonzo_bulk.engine.run import run_bulk
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.settings import ProcessingDelayModel
 
 FAST = ProcessingDelayModel(distribution="fixed", seconds=0.02)
 

@@ -17,10 +17,10 @@ import httpx
 import pytest
 import yaml
 
-from bonzo_bulk.config import OPTIONS
+from bonzo_bulk.config.loader import OPTIONS
+from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.pytest_plugin import MARKERS
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.settings import ProcessingDelayModel
 
 ROOT = Path(__file__).parents[2]
 SUITES = ROOT / "tests" / "integration_tests"

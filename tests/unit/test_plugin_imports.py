@@ -19,11 +19,11 @@ HEAVY = (
     "faker",
     "typer",
     "plotly",
-    "bonzo_bulk.run",
+    "bonzo_bulk.engine.run",
     "bonzo_bulk.models",
-    "bonzo_bulk.config",
-    "bonzo_bulk.publishing",
-    "bonzo_bulk.console",
+    "bonzo_bulk.config.loader",
+    "bonzo_bulk.report.publish",
+    "bonzo_bulk.report.terminal",
     "bonzo_bulk.secrets",
 )
 REPORT_LOADED = """

@@ -23,9 +23,9 @@ def test_errors_share_one_root() -> None:
 def test_results_have_short_reprs_whatever_their_size() -> None:
     from datetime import UTC, datetime
 
-    from bonzo_bulk.metrics import phase_metrics
+    from bonzo_bulk.config.schema import Thresholds
+    from bonzo_bulk.judge.tally import phase_metrics
     from bonzo_bulk.models import PhaseResult, RunResult
-    from bonzo_bulk.settings import Thresholds
 
     metrics = phase_metrics("primary", [], thresholds=Thresholds(), api_requests=0)
     phase = PhaseResult("primary", metrics, (), True, 0, (), (), settled=True, settle_seconds=0.0)
@@ -54,9 +54,9 @@ HEAVY = (
     "fastapi",
     "uvicorn",
     "pydantic",
-    "bonzo_bulk.run",
-    "bonzo_bulk.plan",
-    "bonzo_bulk.publishing",
+    "bonzo_bulk.engine.run",
+    "bonzo_bulk.plan.planner",
+    "bonzo_bulk.report.publish",
 )
 
 
@@ -74,4 +74,6 @@ def test_importing_the_package_the_plugin_and_the_cli_loads_no_heavy_library() -
     assert _loaded_after("import bonzo_bulk") == []
     assert _loaded_after("import bonzo_bulk.pytest_plugin") == []
     assert _loaded_after("import bonzo_bulk.cli") == []
-    assert {"aiohttp", "bonzo_bulk.run"} <= set(_loaded_after("from bonzo_bulk import run_bulk")), "loaded on use"
+    assert {"aiohttp", "bonzo_bulk.engine.run"} <= set(_loaded_after("from bonzo_bulk import run_bulk")), (
+        "loaded on use"
+    )

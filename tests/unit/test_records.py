@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bonzo_bulk.config import load_config
-from bonzo_bulk.integration import load_integration
+from bonzo_bulk.config.loader import load_config
+from bonzo_bulk.config.schema import BulkConfig, InvalidCase
 from bonzo_bulk.models import User
-from bonzo_bulk.records import Factory, RunIdentity, assign_users
-from bonzo_bulk.settings import BulkConfig, InvalidCase
+from bonzo_bulk.plan.integration import load_integration
+from bonzo_bulk.plan.records import Factory, RunIdentity, assign_users
 
 IDENTITY = RunIdentity(run_id="r20250101-000000-abcd", started_at=datetime(2025, 1, 1, tzinfo=UTC))
 
@@ -111,7 +111,7 @@ def test_run_ids_are_unique_and_lower_case() -> None:
 
 def test_shipped_config_plans_21_even_records() -> None:
     loaded = load_config("tests/configs/monitorbase_test_config.yaml", environ={})
-    from bonzo_bulk.plan import plan_run
+    from bonzo_bulk.plan.planner import plan_run
 
     plan = plan_run(loaded)
     primary = plan.phase("primary")

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 from builders import FAULTY, MISSING, WRONG_OWNER, build_run
 
+from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.models import LatencySummary, PhaseMetrics, RunResult
-from bonzo_bulk.regression import Regression, compare
-from bonzo_bulk.settings import RegressionSettings
+from bonzo_bulk.report.regression import Regression, compare
 
 BASE = build_run(run_id="base_1", control=3)
 

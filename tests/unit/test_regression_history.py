@@ -11,9 +11,15 @@ from typing import Any
 import pytest
 from builders import begin_run_of, build_run
 
-from bonzo_bulk.publishing import publish
-from bonzo_bulk.regression import change_points, comparable_runs, detect_summary, size_class, upper_prediction_bound
-from bonzo_bulk.settings import RegressionSettings
+from bonzo_bulk.config.schema import RegressionSettings
+from bonzo_bulk.report.publish import publish
+from bonzo_bulk.report.regression import (
+    change_points,
+    comparable_runs,
+    detect_summary,
+    size_class,
+    upper_prediction_bound,
+)
 from bonzo_bulk.store import RunStore, RunSummary
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)

@@ -13,9 +13,9 @@ from builders import START, begin_run_of, build_run
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
-from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.models import RunResult
-from bonzo_bulk.publishing import publish
+from bonzo_bulk.report.publish import publish
 from bonzo_bulk.report.retention import human_bytes, prune
 from bonzo_bulk.store import RunStore
 

@@ -14,11 +14,10 @@ import pytest
 from builders import FAULTY, build_run, with_checks
 from rich.console import Console
 
-from bonzo_bulk.console import failures_table, systemic_text
 from bonzo_bulk.models import CheckResult, RunResult, Stage
+from bonzo_bulk.pytest_plugin.html import health_html
 from bonzo_bulk.report import render_dashboard
 from bonzo_bulk.report.ci import error_annotations, step_summary
-from bonzo_bulk.report.pytest_html import health_html
 from bonzo_bulk.report.rows import (
     SHORT_LIMIT,
     FailureRow,
@@ -34,6 +33,7 @@ from bonzo_bulk.report.rows import (
     systemic,
     systemic_html,
 )
+from bonzo_bulk.report.terminal import failures_table, systemic_text
 from bonzo_bulk.secrets import register_secret
 
 CANARY = "canary-Rows-Sekret-5d1e0b7a"

@@ -16,8 +16,8 @@ import yaml
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
+from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.settings import ProcessingDelayModel
 
 CANARY_HASH = "c4a7a2y0ec40h45h000000000000beef"
 

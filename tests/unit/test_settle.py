@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from bonzo_bulk.bonzo.clock import ClockTracker
-from bonzo_bulk.integration import load_integration
-from bonzo_bulk.judge import expects_prospect
+from bonzo_bulk.config.schema import BulkConfig, PollingSettings
+from bonzo_bulk.judge.verify import expects_prospect
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
-from bonzo_bulk.records import Factory, RunIdentity
-from bonzo_bulk.settings import BulkConfig, PollingSettings
-from bonzo_bulk.settle import SettleTarget, settle
+from bonzo_bulk.plan.integration import load_integration
+from bonzo_bulk.plan.records import Factory, RunIdentity
+from bonzo_bulk.settle.poller import SettleTarget, settle
 
 USERS = [User("A", "a@x.test", 1, 10), User("B", "b@x.test", 2, 20), User("C", "c@x.test", 3, 30)]
 FAST = PollingSettings(interval=0.01, max_interval=0.02, stable_polls=1)
@@ -213,7 +213,7 @@ async def test_a_search_that_misses_the_marker_is_caught_by_a_last_unfiltered_sw
     for record in records:
         api.add(record)
     api.lists[1].append({"id": 500, "email": "real.borrower@gmail.test", "first_name": "Real"})
-    with caplog.at_level(logging.WARNING, logger="bonzo_bulk.settle"):
+    with caplog.at_level(logging.WARNING, logger="bonzo_bulk.settle.poller"):
         outcome = await run_settle(api, records, deadline=0.3)
     assert set(outcome.observations) == {r.name for r in records}
     assert not outcome.unexpected  # a real prospect without the run marker is nobody's business

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bonzo_bulk.errors import TemplateError
-from bonzo_bulk.templates import compile_template, load_template, placeholders, render
+from bonzo_bulk.plan.templates import compile_template, load_template, placeholders, render
 
 
 def test_whole_string_placeholder_keeps_its_type() -> None:

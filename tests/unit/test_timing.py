@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 
 from bonzo_bulk.bonzo.clock import ClockOffset, ClockTracker
+from bonzo_bulk.judge.timing import processing_time
 from bonzo_bulk.models import DeliveryResult, Observation
-from bonzo_bulk.timing import processing_time
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 

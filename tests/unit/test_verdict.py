@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from builders import build_run
 
-from bonzo_bulk.regression import compare
+from bonzo_bulk.config.schema import RegressionSettings
+from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.report import render_dashboard
-from bonzo_bulk.settings import RegressionSettings
+from bonzo_bulk.report.regression import compare
 from bonzo_bulk.store import RunSummary
-from bonzo_bulk.verdict import RunVerdict
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,10 @@ from builders import sandbox_server
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
-from bonzo_bulk.config import load_config
-from bonzo_bulk.contract import load_contract_file
-from bonzo_bulk.run import run_bulk
-from bonzo_bulk.sandbox.seeding import config_integrations, run_hooks, seed_users
+from bonzo_bulk.config.loader import load_config
+from bonzo_bulk.engine.run import run_bulk
+from bonzo_bulk.plan.contract import load_contract_file
+from bonzo_bulk.plan.seeding import config_integrations, run_hooks, seed_users
 
 SPEC_CONFIG = Path(__file__).parents[1] / "configs" / "monitorbase_test_config.yaml"
 SPEC_RULES = yaml.safe_load(SPEC_CONFIG.read_text())["validation_rules"]

@@ -42,10 +42,10 @@ from bonzo_bulk._http import (
 )
 from bonzo_bulk.bonzo.clock import ClockTracker
 from bonzo_bulk.bonzo.pacing import Pacer
+from bonzo_bulk.config.schema import ApiSettings
 from bonzo_bulk.errors import AuthError, BonzoAPIError, BudgetExhausted, MethodNotAllowed, NotFoundError, RateLimited
 from bonzo_bulk.models import Prospect
 from bonzo_bulk.secrets import redact, redact_url, register_secret
-from bonzo_bulk.settings import ApiSettings
 
 __all__ = ["BonzoClient", "OnBehalfOf", "ProspectPage"]
 

@@ -27,7 +27,7 @@ from bonzo_bulk.cli import (
     store,
     webhook,
 )
-from bonzo_bulk.console import out
+from bonzo_bulk.report.terminal import out
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -9,12 +9,12 @@ import typer
 
 from bonzo_bulk.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, handle_errors
 from bonzo_bulk.cli.options import config_options, json_option, log_level_option
-from bonzo_bulk.console import console, out
+from bonzo_bulk.report.terminal import console, out
 from bonzo_bulk.secrets import redact
 
 if TYPE_CHECKING:
-    from bonzo_bulk.cleanup import CleanupReport
-    from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.cleanup.clean import CleanupReport
+    from bonzo_bulk.config.loader import LoadedConfig
 
 _ROWS = 20
 
@@ -50,7 +50,7 @@ def cleanup_command(
       bonzo-bulk cleanup --all-test-data --yes --json
     """
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.cleanup import cleanup, report_document
+    from bonzo_bulk.cleanup.clean import cleanup, report_document
     from bonzo_bulk.cli.terminal import RichProgress, is_interactive, print_target, setup_logging
 
     setup_logging(log_level)
@@ -148,8 +148,8 @@ def prospects_command(
     from rich.table import Table
 
     from bonzo_bulk._http import run_async
+    from bonzo_bulk.cleanup.listing import list_prospects
     from bonzo_bulk.cli.terminal import print_target
-    from bonzo_bulk.prospect_listing import list_prospects
 
     with handle_errors():
         listing = run_async(

@@ -9,13 +9,13 @@ import typer
 
 from bonzo_bulk.cli.exits import EXIT_FAILED, EXIT_OK, handle_errors
 from bonzo_bulk.cli.options import config_options, log_level_option
-from bonzo_bulk.console import out
+from bonzo_bulk.report.terminal import out
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from bonzo_bulk.calibrate import Calibration
-    from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.calibrate.learn import Calibration
+    from bonzo_bulk.config.loader import LoadedConfig
 
 ContractOut = typer.Option(
     None,
@@ -39,9 +39,9 @@ def contract_command(*, loaded: LoadedConfig) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from bonzo_bulk.contract import contract_rows
-    from bonzo_bulk.judge import check_name
-    from bonzo_bulk.plan import phase_contracts
+    from bonzo_bulk.judge.verify import check_name
+    from bonzo_bulk.plan.contract import contract_rows
+    from bonzo_bulk.plan.planner import phase_contracts
 
     with handle_errors():
         contracts = [contract for _, contract in phase_contracts(loaded).values()]
@@ -77,7 +77,7 @@ def calibrate_command(
 
       bonzo-bulk calibrate --records 5 --out contracts/monitorbase.yaml --accept
     """
-    from bonzo_bulk.calibrate import keep_contract, learn
+    from bonzo_bulk.calibrate.learn import keep_contract, learn
     from bonzo_bulk.cli.terminal import setup_logging
 
     setup_logging(log_level)

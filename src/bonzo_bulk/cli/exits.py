@@ -12,8 +12,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from bonzo_bulk.console import console
 from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
+from bonzo_bulk.report.terminal import console
 from bonzo_bulk.secrets import redact
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

@@ -1,4 +1,4 @@
-"""``bonzo-bulk export RUN_ID``: a run's full per-record ledger (the logic is :mod:`bonzo_bulk.export`)."""
+"""``bonzo-bulk export RUN_ID``: a run's full per-record ledger (the logic is :mod:`bonzo_bulk.report.export`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 
 from bonzo_bulk.cli.exits import handle_errors
 from bonzo_bulk.cli.options import DEFAULT_STORE, store_option
-from bonzo_bulk.console import out
 from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.report.terminal import out
 
 
 def export_command(
@@ -27,7 +27,7 @@ def export_command(
 
       bonzo-bulk export RUN_ID --format csv --out ledger.csv
     """
-    from bonzo_bulk.export import export_run
+    from bonzo_bulk.report.export import export_run
 
     with handle_errors():
         if fmt not in ("jsonl", "csv"):

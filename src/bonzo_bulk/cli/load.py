@@ -15,11 +15,11 @@ import typer
 
 from bonzo_bulk.cli.exits import EXIT_USAGE, handle_errors
 from bonzo_bulk.cli.options import config_options, json_option, log_level_option
-from bonzo_bulk.console import console, out
 from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.report.terminal import console, out
 
 if TYPE_CHECKING:
-    from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.config.loader import LoadedConfig
     from bonzo_bulk.load.child import Distribution
     from bonzo_bulk.load.outcome import Kind
     from bonzo_bulk.load.scenario import LoadScenario, StressScenario
@@ -52,9 +52,9 @@ def _run(
     json_output: bool,
     out_file: Path | None,
 ) -> None:
-    from bonzo_bulk.console import loaded_summary
     from bonzo_bulk.load.results import summary_document
     from bonzo_bulk.load.runner import run_load
+    from bonzo_bulk.report.terminal import loaded_summary
 
     console.print(loaded_summary(loaded).split(":")[0] + f": {kind} scenario {scenario.name!r}, target {loaded.target}")
     with handle_errors():

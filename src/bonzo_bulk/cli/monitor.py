@@ -10,13 +10,13 @@ import typer
 
 from bonzo_bulk.cli.exits import handle_errors
 from bonzo_bulk.cli.options import config_options, log_level_option
-from bonzo_bulk.console import console, out
+from bonzo_bulk.config.options import DEFAULT_CONFIG
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.options import DEFAULT_CONFIG
+from bonzo_bulk.report.terminal import console, out
 from bonzo_bulk.secrets import redact
 
 if TYPE_CHECKING:
-    from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.config.loader import LoadedConfig
     from bonzo_bulk.monitor.install import Backend
 
 monitor_app = typer.Typer(
@@ -49,11 +49,11 @@ def run_command(
       bonzo-bulk monitor run --test-records 5 --faults tests/configs/faults/broken_integration.yaml
     """
     from bonzo_bulk.cli.terminal import setup_logging
-    from bonzo_bulk.console import print_result
     from bonzo_bulk.models import to_jsonable
     from bonzo_bulk.monitor.message import status_line
     from bonzo_bulk.monitor.runner import monitor_run
     from bonzo_bulk.report.rows import by_check, failure_rows, fixes
+    from bonzo_bulk.report.terminal import print_result
 
     setup_logging(log_level)
     with handle_errors():
@@ -157,7 +157,7 @@ def status_command(
 
       bonzo-bulk monitor status --config tests/configs/monitorbase_test_config.yaml
     """
-    from bonzo_bulk.config import load_config
+    from bonzo_bulk.config.loader import load_config
     from bonzo_bulk.monitor.runner import monitor_status
 
     with handle_errors():

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS, Option
+from bonzo_bulk.config.options import DEFAULT_CONFIG, OPTIONS, Option
 
 F = TypeVar("F", bound=Callable[..., Any])
 ConfigChooser = Callable[[dict[str, Any]], Path | None]
@@ -93,8 +93,8 @@ def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from bonzo_bulk.cli.exits import handle_errors
-        from bonzo_bulk.config import load_config
-        from bonzo_bulk.console import console
+        from bonzo_bulk.config.loader import load_config
+        from bonzo_bulk.report.terminal import console
 
         config_path = kwargs.pop("config")
         allow = kwargs.pop("allow_literal_secrets")

@@ -13,7 +13,7 @@ import typer
 
 from bonzo_bulk.cli.exits import handle_errors
 from bonzo_bulk.cli.options import DEFAULT_STORE
-from bonzo_bulk.console import out
+from bonzo_bulk.report.terminal import out
 
 if TYPE_CHECKING:
     from bonzo_bulk.report.retention import PruneReport

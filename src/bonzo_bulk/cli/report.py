@@ -10,7 +10,7 @@ import typer
 
 from bonzo_bulk.cli.exits import handle_errors
 from bonzo_bulk.cli.options import DEFAULT_STORE, SELF_CONTAINED_HELP, store_option
-from bonzo_bulk.console import out
+from bonzo_bulk.report.terminal import out
 
 if TYPE_CHECKING:
     from rich.table import Table

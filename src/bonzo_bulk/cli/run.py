@@ -10,15 +10,15 @@ import typer
 
 from bonzo_bulk.cli.exits import EXIT_FAILED, EXIT_OK, handle_errors
 from bonzo_bulk.cli.options import SELF_CONTAINED_HELP, config_options, json_option, log_level_option, with_config
-from bonzo_bulk.console import console, out
 from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.report.terminal import console, out
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from bonzo_bulk.config import LoadedConfig
+    from bonzo_bulk.config.loader import LoadedConfig
     from bonzo_bulk.models import RunResult
-    from bonzo_bulk.publishing import Outcome, Publisher
+    from bonzo_bulk.report.publish import Outcome, Publisher
 
 OutDir = typer.Option(None, "--out", help="folder for the dry-run files (default <reports>/generated)")
 
@@ -48,8 +48,8 @@ def run_command(
     from rich.markup import escape
 
     from bonzo_bulk.cli.terminal import setup_logging
-    from bonzo_bulk.console import loaded_summary, print_published, print_result, print_verdict
-    from bonzo_bulk.publishing import Publisher
+    from bonzo_bulk.report.publish import Publisher
+    from bonzo_bulk.report.terminal import loaded_summary, print_published, print_result, print_verdict
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
@@ -76,7 +76,7 @@ def run_command(
 def _run_published(loaded: LoadedConfig, publisher: Publisher, *, json_output: bool) -> tuple[RunResult, Outcome]:
     """A whole run with publishing subscribed, progress bars on a terminal: what `run` and `health` both do."""
     from bonzo_bulk.cli.terminal import RichProgress, is_interactive
-    from bonzo_bulk.run import run_bulk
+    from bonzo_bulk.engine.run import run_bulk
 
     with RichProgress(show=is_interactive() and not json_output) as progress:
         result = run_bulk(loaded, progress=progress, subscribers=[publisher])
@@ -122,9 +122,9 @@ def health_command(
     from rich.markup import escape
 
     from bonzo_bulk.cli.terminal import setup_logging
-    from bonzo_bulk.console import loaded_summary, print_published, print_result, print_verdict
-    from bonzo_bulk.publishing import Publisher
+    from bonzo_bulk.report.publish import Publisher
     from bonzo_bulk.report.summary import summary_document, summary_text
+    from bonzo_bulk.report.terminal import loaded_summary, print_published, print_result, print_verdict
 
     setup_logging(log_level)
     with handle_errors():
@@ -176,10 +176,10 @@ def generate_command(
     """
     from bonzo_bulk._http import run_async
     from bonzo_bulk.cli.terminal import RichProgress, delivery_table, is_interactive, print_target, setup_logging
-    from bonzo_bulk.console import loaded_summary
-    from bonzo_bulk.deliver_only import send_plan
-    from bonzo_bulk.generate import distribution, write_plan
-    from bonzo_bulk.plan import plan_run
+    from bonzo_bulk.engine.deliver_only import send_plan
+    from bonzo_bulk.plan.files import distribution, write_plan
+    from bonzo_bulk.plan.planner import plan_run
+    from bonzo_bulk.report.terminal import loaded_summary
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
@@ -238,7 +238,7 @@ def records_command(*, json_output: bool = json_option(), loaded: LoadedConfig) 
     """
     from rich.table import Table
 
-    from bonzo_bulk.plan import plan_run
+    from bonzo_bulk.plan.planner import plan_run
     from bonzo_bulk.secrets import redact
 
     with handle_errors():

@@ -1,4 +1,4 @@
-"""``bonzo-bulk init`` (scaffold an integration) and ``integrations`` (list them), over :mod:`bonzo_bulk.scaffold`."""
+"""``bonzo-bulk init`` (scaffold an integration) and ``integrations`` (list them), over `plan.scaffold`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from bonzo_bulk.cli.exits import handle_errors
-from bonzo_bulk.console import out
+from bonzo_bulk.report.terminal import out
 
 
 def init_command(
@@ -23,7 +23,7 @@ def init_command(
 
       bonzo-bulk init --integration acme --from zillow && bonzo-bulk run --config acme_test_config.yaml
     """
-    from bonzo_bulk.scaffold import scaffold
+    from bonzo_bulk.plan.scaffold import scaffold
 
     with handle_errors():
         made = scaffold(integration, base=directory, origin=origin)
@@ -43,7 +43,7 @@ def integrations_command(
 
     from rich.table import Table
 
-    from bonzo_bulk.scaffold import integration_rows
+    from bonzo_bulk.plan.scaffold import integration_rows
 
     with handle_errors():
         rows = integration_rows(directory)

@@ -8,7 +8,7 @@ import typer
 
 from bonzo_bulk.cli.exits import handle_errors
 from bonzo_bulk.cli.options import DEFAULT_STORE, store_option
-from bonzo_bulk.console import out
+from bonzo_bulk.report.terminal import out
 
 store_app = typer.Typer(
     help="Run-store upkeep: apply schema migrations, copy history between SQLite and PostgreSQL.",

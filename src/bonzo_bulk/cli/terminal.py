@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bonzo_bulk.console import console, stream_is_terminal
 from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.report.terminal import console, stream_is_terminal
 from bonzo_bulk.secrets import install_log_redaction, redact
 
 if TYPE_CHECKING:

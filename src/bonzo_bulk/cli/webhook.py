@@ -10,13 +10,13 @@ import typer
 
 from bonzo_bulk.cli.exits import EXIT_FAILED, EXIT_OK, handle_errors
 from bonzo_bulk.cli.options import config_options, json_option, log_level_option
-from bonzo_bulk.console import out
+from bonzo_bulk.report.terminal import out
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from bonzo_bulk.config import LoadedConfig
-    from bonzo_bulk.delivery import MethodProbe, ProbeResult
+    from bonzo_bulk.config.loader import LoadedConfig
+    from bonzo_bulk.deliver.sender import MethodProbe, ProbeResult
 
 
 @config_options
@@ -42,7 +42,7 @@ def validate_webhook_command(
     """
     from bonzo_bulk._http import run_async
     from bonzo_bulk.cli.terminal import RichProgress, delivery_table, is_interactive, print_target, setup_logging
-    from bonzo_bulk.deliver_only import check_webhooks
+    from bonzo_bulk.engine.deliver_only import check_webhooks
     from bonzo_bulk.models import to_jsonable
     from bonzo_bulk.secrets import redact
 

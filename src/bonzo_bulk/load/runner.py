@@ -1,10 +1,10 @@
 """A load or stress run end to end: plan the leads, let Locust send them on schedule, watch Bonzo while
 it runs, then settle and judge every lead sent exactly as a bulk run does.
 
-The engine's own stages do the work: :func:`bonzo_bulk.plan.plan_run` plans the identifiable records,
-:func:`bonzo_bulk.target.open_endpoints` starts the sandbox (or names the live systems),
-:class:`bonzo_bulk.settle.Poller` samples what Bonzo shows while the load runs, and
-:func:`bonzo_bulk.settle.settle` and the engine's :func:`bonzo_bulk.run.judge_run` account for every
+The engine's own stages do the work: :func:`bonzo_bulk.plan.planner.plan_run` plans the identifiable records,
+:func:`bonzo_bulk.target.endpoints.open_endpoints` starts the sandbox (or names the live systems),
+:class:`bonzo_bulk.settle.poller.Poller` samples what Bonzo shows while the load runs, and
+:func:`bonzo_bulk.settle.poller.settle` and the engine's :func:`bonzo_bulk.engine.run.judge_run` account for every
 lead at the end (created, lost, misrouted, duplicate), one outcome each into the run store. Only the
 sending is Locust's, in child processes.
 """
@@ -24,10 +24,13 @@ from typing import Any, cast
 
 from bonzo_bulk._http import make_session
 from bonzo_bulk.bonzo import BonzoClient
-from bonzo_bulk.config import LoadedConfig
+from bonzo_bulk.config.loader import LoadedConfig
+from bonzo_bulk.engine.events import EventBus, RecordsPlanned, RunStarted
+from bonzo_bulk.engine.observers import StoreRecorder
+from bonzo_bulk.engine.preflight import preflight
+from bonzo_bulk.engine.run import Settled, judge_run
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.events import EventBus, RecordsPlanned, RunStarted
-from bonzo_bulk.judge import expects_prospect
+from bonzo_bulk.judge.verify import expects_prospect
 from bonzo_bulk.load.child import Distribution, JournalRow, LocustChild, free_port, write_plan
 from bonzo_bulk.load.knee import StepVerdict, judge_step
 from bonzo_bulk.load.outcome import Kind, LoadOutcome, summarize
@@ -42,14 +45,11 @@ from bonzo_bulk.models import (
     Observation,
     RunResult,
 )
-from bonzo_bulk.observers import StoreRecorder
-from bonzo_bulk.plan import RunPlan, plan_run
-from bonzo_bulk.preflight import preflight
-from bonzo_bulk.run import Settled, judge_run
+from bonzo_bulk.plan.planner import RunPlan, plan_run
 from bonzo_bulk.secrets import redact_url
-from bonzo_bulk.settle import Poller, SettleTarget, settle
+from bonzo_bulk.settle.poller import Poller, SettleTarget, settle
 from bonzo_bulk.store import RunStore
-from bonzo_bulk.target import Endpoints, NullProgress, Progress, open_endpoints, store_location_for
+from bonzo_bulk.target.endpoints import Endpoints, NullProgress, Progress, open_endpoints, store_location_for
 
 log = logging.getLogger("bonzo_bulk.load")
 
@@ -365,7 +365,7 @@ async def execute_load(
             lags = store.processing_seconds(plan.run_id, "primary")
             failed = list(store.outcomes(plan.run_id, "primary", failed_only=True))
             if config.cleanup.after_run == "always" or (config.cleanup.after_run == "on_success" and run.passed):
-                from bonzo_bulk.cleanup import cleanup_run
+                from bonzo_bulk.cleanup.clean import cleanup_run
 
                 report = await cleanup_run(loaded, plan.run_id, endpoints=endpoints, session=session, store=store)
                 notes.append(f"cleanup ({config.cleanup.after_run}): {len(report.deleted)} prospect(s) deleted")

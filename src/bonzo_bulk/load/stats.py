@@ -47,7 +47,7 @@ class Arrival:
     created: float | None = None
     """When Bonzo created it, on our clock (for the backlog and the stress slope)."""
     lag: float | None = None
-    """The engine's processing time of the lead (:func:`bonzo_bulk.timing.processing_time`), when known."""
+    """The engine's processing time of the lead (:func:`bonzo_bulk.judge.timing.processing_time`), when known."""
     lost: bool = False
     misrouted: bool = False
     duplicate: bool = False

@@ -300,7 +300,7 @@ def install(
     """
     import sys
 
-    from bonzo_bulk.config import load_config
+    from bonzo_bulk.config.loader import load_config
 
     settings = load_config(config).config
     executable = Path(sys.executable).with_name("bonzo-bulk")

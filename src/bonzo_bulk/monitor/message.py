@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.monitor.policy import AlertState, NoticeKind, Status
-from bonzo_bulk.regression import Regression
+from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.report.rows import by_check, failing_records, failure_rows, fixes, verdict_line
 from bonzo_bulk.secrets import redact
 

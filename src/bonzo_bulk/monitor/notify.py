@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+from bonzo_bulk.config.monitor import MonitorSettings
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.monitor.policy import NoticeKind
-from bonzo_bulk.monitor.settings import MonitorSettings
 from bonzo_bulk.monitor.state import Delivery
 from bonzo_bulk.secrets import redact, register_secret
 

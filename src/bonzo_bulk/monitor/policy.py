@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from bonzo_bulk.config.monitor import AlertPolicy
 from bonzo_bulk.models import RunResult, ThresholdVerdict
-from bonzo_bulk.monitor.settings import AlertPolicy
 
 Status = Literal["ok", "degraded", "failed", "error"]
 """ok; degraded (passed, but near a limit or regressed); failed (a check failed); error (the run could not finish)."""

@@ -18,18 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bonzo_bulk._http import run_async
-from bonzo_bulk.config import LoadedConfig, environment
+from bonzo_bulk.config.loader import LoadedConfig, environment
+from bonzo_bulk.engine.run import execute
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.monitor.message import Outcome, compose, status_line
 from bonzo_bulk.monitor.notify import PingEvent, notification_urls, ping, ping_url, send
 from bonzo_bulk.monitor.policy import AlertState, Decision, Status, decide, near_limits
 from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
-from bonzo_bulk.plan import plan_run
-from bonzo_bulk.publishing import publish
-from bonzo_bulk.run import execute
+from bonzo_bulk.plan.planner import plan_run
+from bonzo_bulk.report.publish import publish
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore
-from bonzo_bulk.target import store_location_for
+from bonzo_bulk.target.endpoints import store_location_for
 
 log = logging.getLogger("bonzo_bulk.monitor")
 
@@ -174,7 +174,7 @@ def _run_once(loaded: LoadedConfig, name: str) -> tuple[Outcome, bool]:
 
 def _clean_up(loaded: LoadedConfig, run_id: str) -> None:
     """Remove what a run that could not finish had sent (bounded; a failure here is logged, not raised)."""
-    from bonzo_bulk.cleanup import cleanup
+    from bonzo_bulk.cleanup.clean import cleanup
 
     with RunStore(store_location_for(loaded)) as store:
         if not store.has_run(run_id):

@@ -11,7 +11,7 @@ The bulk run happens once per session, lazily, with only the phases the selected
     def test_user_assignment_accuracy(primary_phase, bulk_checks):
         bulk_checks.expect(primary_phase, "User assignment", stage=Stage.ASSIGNMENT, verdict="assignment_accuracy")
 
-Options come from :data:`bonzo_bulk.options.OPTIONS` (flag ``--test-records``, ini key
+Options come from :data:`bonzo_bulk.config.options.OPTIONS` (flag ``--test-records``, ini key
 ``bonzo_test_records``); precedence: defaults < YAML < environment < ini key < command line.
 """
 

@@ -14,10 +14,10 @@ from bonzo_bulk.pytest_plugin.assertions import BulkChecks
 from bonzo_bulk.pytest_plugin.session import dry_run, fail, loaded_config, log, needed_phases, state
 
 if TYPE_CHECKING:
-    from bonzo_bulk.config import LoadedConfig
-    from bonzo_bulk.delivery import ProbeResult
+    from bonzo_bulk.config.loader import LoadedConfig
+    from bonzo_bulk.deliver.sender import ProbeResult
     from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, Target
-    from bonzo_bulk.plan import RunPlan
+    from bonzo_bulk.plan.planner import RunPlan
 
 DRY_RUN_SKIP = "--dry-run: nothing was sent"
 
@@ -34,8 +34,8 @@ def bonzo_config(pytestconfig: pytest.Config) -> LoadedConfig:
 @pytest.fixture(scope="session")
 def bulk_plan(request: pytest.FixtureRequest, bonzo_config: LoadedConfig) -> RunPlan:
     """The session's records, planned once (with ``--dry-run`` also written to ``<reports_dir>/dry_run``)."""
-    from bonzo_bulk.generate import write_plan
-    from bonzo_bulk.plan import plan_run
+    from bonzo_bulk.plan.files import write_plan
+    from bonzo_bulk.plan.planner import plan_run
 
     current = state(request.config)
     if current.plan is None:
@@ -59,7 +59,7 @@ def bulk_plan(request: pytest.FixtureRequest, bonzo_config: LoadedConfig) -> Run
 def bulk_run(request: pytest.FixtureRequest, bulk_plan: RunPlan) -> RunResult:
     """The bulk run (deliver, settle, verify), once per session; published at the session's end."""
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.run import execute
+    from bonzo_bulk.engine.run import execute
 
     if dry_run(request.config):
         pytest.skip(DRY_RUN_SKIP)
@@ -108,7 +108,7 @@ def hook_availability(request: pytest.FixtureRequest, bonzo_config: LoadedConfig
     """Live: HEAD/GET/OPTIONS the hook (no lead is created, works with ``--dry-run``). Sandbox: the hook
     exists only during the run, so availability is every POST of the run having had an HTTP answer."""
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.delivery import probe
+    from bonzo_bulk.deliver.sender import probe
     from bonzo_bulk.models import CheckResult, Stage
     from bonzo_bulk.secrets import redact
 

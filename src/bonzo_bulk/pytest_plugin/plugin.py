@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bonzo_bulk.config.options import DEFAULT_CONFIG, OPTIONS
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.options import DEFAULT_CONFIG, OPTIONS
 from bonzo_bulk.pytest_plugin.reporter import Reporter
 from bonzo_bulk.pytest_plugin.session import CONFIG_FIXTURES, STATE, SessionState, ini_name, loaded_config
 

@@ -92,7 +92,7 @@ class Reporter:
         current = session.config.stash.get(STATE, None)
         if current is None or current.result is None or current.loaded is None or current.published is not None:
             return
-        from bonzo_bulk.publishing import publish
+        from bonzo_bulk.report.publish import publish
         from bonzo_bulk.secrets import redact
 
         try:
@@ -119,8 +119,8 @@ class Reporter:
         current = terminalreporter.config.stash.get(STATE, None)
         if current is None or (current.result is None and current.plan_files is None):
             return
-        from bonzo_bulk.console import phase_table
-        from bonzo_bulk.regression import regression_line
+        from bonzo_bulk.report.regression import regression_line
+        from bonzo_bulk.report.terminal import phase_table
 
         terminalreporter.write_sep("=", "bonzo-bulk integration health")
         width = max(80, min(shutil.get_terminal_size().columns, 160))
@@ -151,7 +151,7 @@ class Reporter:
         current = state(self.config)
         if current.result is None and current.plan_files is None:
             return
-        from bonzo_bulk.report.pytest_html import health_html
+        from bonzo_bulk.pytest_plugin.html import health_html
 
         html_path = Path(os.path.expandvars(str(self.config.getoption("htmlpath")))).expanduser()
         section = health_html(

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from bonzo_bulk.config.options import OPTIONS, Option
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.options import OPTIONS, Option
 
 if TYPE_CHECKING:
-    from bonzo_bulk.config import LoadedConfig
-    from bonzo_bulk.generate import PlanFiles
+    from bonzo_bulk.config.loader import LoadedConfig
     from bonzo_bulk.models import PhaseKind, RunResult
-    from bonzo_bulk.plan import RunPlan
-    from bonzo_bulk.publishing import Published
+    from bonzo_bulk.plan.files import PlanFiles
+    from bonzo_bulk.plan.planner import RunPlan
+    from bonzo_bulk.report.publish import Published
 
 log = logging.getLogger("bonzo_bulk")
 
@@ -105,7 +105,7 @@ def _install_redaction(config: pytest.Config) -> None:
 
 def loaded_config(config: pytest.Config) -> LoadedConfig:
     """The session's config, loaded once (raises :class:`~bonzo_bulk.errors.ConfigError` for a bad one)."""
-    from bonzo_bulk.config import load_config
+    from bonzo_bulk.config.loader import load_config
 
     current = state(config)
     if current.loaded is None:

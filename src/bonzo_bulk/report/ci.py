@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bonzo_bulk.metrics import verdict_text
+from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.models import RunResult
-from bonzo_bulk.regression import Regression
+from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.report.rows import FailingRecord, FailureRow, by_check, by_fix, failing_records, failure_rows, fixes
 from bonzo_bulk.secrets import redact
 

@@ -24,14 +24,14 @@ import plotly
 from plotly.offline import get_plotlyjs
 
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.metrics import verdict_text
+from bonzo_bulk.judge.tally import verdict_text
+from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict
-from bonzo_bulk.regression import Regression
 from bonzo_bulk.report import plots
+from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.report.rows import failure_rows, failures_html, sporadic, systemic, systemic_html
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore, RunSummary
-from bonzo_bulk.verdict import RunVerdict
 
 MAX_FAILURE_ROWS = 1000
 """Failing checks listed in the table; the rest are counted (the store and JSON summary hold all)."""

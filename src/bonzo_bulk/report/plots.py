@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bonzo_bulk.metrics import NO_OWNER, NOT_CREATED, NOT_DELIVERED
+from bonzo_bulk.judge.tally import NO_OWNER, NOT_CREATED, NOT_DELIVERED
 from bonzo_bulk.models import LatencySummary, PhaseResult, RunResult, Stage
 from bonzo_bulk.store import RunSummary
 

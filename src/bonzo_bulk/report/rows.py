@@ -260,7 +260,7 @@ def more_text(left_off: int) -> str:
 
 def verdict_line(verdict: ThresholdVerdict, phase: str = "") -> str:
     """``assignment_accuracy: 77.8% (threshold >= 95.0%) FAILED``, with the phase first when given."""
-    from bonzo_bulk.metrics import verdict_text  # hdrh behind it: not for every importer of the rows
+    from bonzo_bulk.judge.tally import verdict_text  # hdrh behind it: not for every importer of the rows
 
     measured, wanted = verdict_text(verdict)
     where = f"{phase} " if phase else ""

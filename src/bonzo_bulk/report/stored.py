@@ -11,12 +11,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.errors import ConfigError, StoreError
-from bonzo_bulk.regression import compare
+from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.report.dashboard import render_dashboard
-from bonzo_bulk.settings import RegressionSettings
+from bonzo_bulk.report.regression import compare
 from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
-from bonzo_bulk.verdict import RunVerdict
 
 HEALTH_DIR = "integration_health_reports"
 

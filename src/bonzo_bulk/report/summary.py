@@ -20,7 +20,7 @@ from typing import Any
 
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, to_jsonable
-from bonzo_bulk.regression import Regression
+from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.secrets import redact
 
 SUMMARY_VERSION = 2

@@ -43,7 +43,7 @@ def options_to_json(options: SandboxOptions) -> dict[str, Any]:
 
 def options_from_json(data: dict[str, Any]) -> SandboxOptions:
     """Options rebuilt from :func:`options_to_json`."""
-    from bonzo_bulk.settings import ProcessingDelayModel
+    from bonzo_bulk.config.schema import ProcessingDelayModel
 
     db_path = Path(data["db_path"]) if data["db_path"] is not None else None
     processing = ProcessingDelayModel.model_validate(data["processing"])

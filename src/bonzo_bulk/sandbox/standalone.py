@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bonzo_bulk.config import load_config
+from bonzo_bulk.config.loader import load_config
 from bonzo_bulk.errors import ConfigError, SandboxError
+from bonzo_bulk.plan.seeding import config_integrations, run_hooks, seed_users
 from bonzo_bulk.sandbox.db import HookRow
 from bonzo_bulk.sandbox.faults import load_profile
 from bonzo_bulk.sandbox.hooktypes import stored_source
-from bonzo_bulk.sandbox.seeding import config_integrations, run_hooks, seed_users
 from bonzo_bulk.sandbox.server import SandboxServer
 from bonzo_bulk.sandbox.state import SandboxOptions
 
@@ -59,7 +59,7 @@ def options_for_config(
 
     The config's ``sandbox:`` section applies (strictness, mapped custom fields, processing, policies, faults,
     rate limit); ``--db``, ``--faults`` and ``--strict`` override it. The seed holds the config's test users
-    and the hooks a run posts to (:mod:`bonzo_bulk.sandbox.seeding`).
+    and the hooks a run posts to (:mod:`bonzo_bulk.plan.seeding`).
     """
     overrides: dict[str, Any] = {"target": "sandbox"}
     if strict:

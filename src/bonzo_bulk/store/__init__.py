@@ -31,8 +31,8 @@ dialects accept (``ON CONFLICT ... DO UPDATE``, no ``rowid``, no ``INSERT OR REP
 
 from __future__ import annotations
 
+from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, STORE_URL_ENV, StoreLocation
 from bonzo_bulk.store.interface import RunStore
-from bonzo_bulk.store.location import DEFAULT_STORE_PATH, STORE_URL_ENV, StoreLocation
 from bonzo_bulk.store.rows import RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from bonzo_bulk.store.location import Dialect
+from bonzo_bulk.config.store_location import Dialect
 
 
 class Row(Protocol):

@@ -23,8 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from bonzo_bulk.diagnosis import Diagnoser
+from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, StoreLocation
 from bonzo_bulk.errors import StoreError
+from bonzo_bulk.judge.diagnosis import Diagnoser
 from bonzo_bulk.models import (
     KEEP_ALL,
     DeliveryResult,
@@ -38,7 +39,6 @@ from bonzo_bulk.models import (
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import codec, ledger
 from bonzo_bulk.store.backend import Backend, Row
-from bonzo_bulk.store.location import DEFAULT_STORE_PATH, StoreLocation
 from bonzo_bulk.store.rows import FIGURE_COLUMNS, SUMMARY_COLUMNS, RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import Migration, migrate
 

@@ -20,10 +20,10 @@ from typing import Any, cast
 import psycopg
 from psycopg.rows import dict_row
 
+from bonzo_bulk.config.store_location import Dialect, StoreLocation
 from bonzo_bulk.errors import StoreUnreachable
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store.backend import Row
-from bonzo_bulk.store.location import Dialect, StoreLocation
 
 CONNECT_TIMEOUT_SECONDS = 10
 _VERSION_TABLE = "bonzo_bulk_schema"

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
+from bonzo_bulk.config.store_location import Dialect
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.store.backend import Row
-from bonzo_bulk.store.location import Dialect
 
 BUSY_TIMEOUT_SECONDS = 30.0
 

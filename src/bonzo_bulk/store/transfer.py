@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bonzo_bulk.config.store_location import StoreLocation
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.store.backend import Backend
 from bonzo_bulk.store.interface import RunStore
-from bonzo_bulk.store.location import StoreLocation
 from bonzo_bulk.store.schema import SCHEMA_VERSION, TABLES, Migration
 
 BATCH_ROWS = 2000

@@ -18,8 +18,8 @@ import yaml
 from counting_server import CountingServer
 from typer.testing import CliRunner
 
-from bonzo_bulk import console as console_module
 from bonzo_bulk.cli import app
+from bonzo_bulk.report import terminal as console_module
 
 HERE = Path(__file__).parent
 CASES: list[dict[str, Any]] = yaml.safe_load((HERE / "cases.yaml").read_text(encoding="utf-8"))

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.sandbox import SandboxApp, SandboxOptions, create_app
-from bonzo_bulk.settings import ProcessingDelayModel
 
 FAST = ProcessingDelayModel(distribution="fixed", seconds=0.05)
 SEED_USERS = [

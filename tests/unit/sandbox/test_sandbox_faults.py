@@ -85,7 +85,7 @@ def test_records_patterns_match_first_name_or_email_and_hooks_filter() -> None:
 
 
 def test_load_profile_from_yaml_and_options_from_settings(tmp_path: Path) -> None:
-    from bonzo_bulk.settings import SandboxSettings
+    from bonzo_bulk.config.schema import SandboxSettings
 
     (tmp_path / "f.yaml").write_text("seed: 3\nfaults:\n  - kind: late\n    delay_seconds: 5\n")
     assert load_profile("f.yaml", base_dir=tmp_path) == {"seed": 3, "faults": [{"kind": "late", "delay_seconds": 5.0}]}

@@ -246,8 +246,8 @@ async def test_settings_get_put_and_validation(sbx: Sandbox) -> None:
 
 
 async def test_lognormal_and_uniform_delays_are_seeded(tmp_path: Path) -> None:
+    from bonzo_bulk.config.schema import ProcessingDelayModel
     from bonzo_bulk.sandbox.state import SandboxOptions, SandboxState
-    from bonzo_bulk.settings import ProcessingDelayModel
 
     model = ProcessingDelayModel(distribution="lognormal", seconds=0.5, sigma=0.3)
     first = [SandboxState(SandboxOptions(processing=model, seed=3)).processing_delay() for _ in range(1)]

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from bonzo_bulk._http import make_session
-from bonzo_bulk.config import load_config
+from bonzo_bulk.config.loader import load_config
 from bonzo_bulk.models import PlannedRecord
-from bonzo_bulk.plan import RunPlan, plan_run
+from bonzo_bulk.plan.planner import RunPlan, plan_run
 from bonzo_bulk.sandbox.standalone import serve
-from bonzo_bulk.target import open_endpoints
+from bonzo_bulk.target.endpoints import open_endpoints
 
 USERS = [
     {"name": "LO One", "email": "lo.one@lender.test", "user_id": 101, "team_id": 11},

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.sandbox import SandboxOptions, SandboxProcess
 from bonzo_bulk.sandbox.process import options_from_json, options_to_json
-from bonzo_bulk.settings import ProcessingDelayModel
 
 
 def _gone(pid: int, timeout: float = 20.0) -> bool:

@@ -12,10 +12,10 @@ from sandbox_helpers import FAST, SEED_USERS, lead
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app as cli_app
+from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.errors import ConfigError, SandboxError
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 from bonzo_bulk.sandbox.standalone import serve
-from bonzo_bulk.settings import ProcessingDelayModel
 
 
 def settle(srv: SandboxServer, timeout: float = 5.0) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sandbox_helpers import Sandbox, lead, start_sandbox
 
-from bonzo_bulk.config import load_config
+from bonzo_bulk.config.loader import load_config
 from bonzo_bulk.errors import ConfigError, SandboxError
 from bonzo_bulk.sandbox import SandboxOptions
 from bonzo_bulk.sandbox.prospects import whole_second
@@ -156,7 +156,7 @@ def test_strictness_is_one_option_for_yaml_environment_and_command_line(tmp_path
 def test_the_config_knows_exactly_the_hook_types_the_sandbox_serves() -> None:
     from typing import get_args
 
+    from bonzo_bulk.config.schema import SandboxHookType
     from bonzo_bulk.sandbox.hooktypes import HOOK_TYPES
-    from bonzo_bulk.settings import SandboxHookType
 
     assert sorted(get_args(SandboxHookType)) == sorted(HOOK_TYPES)

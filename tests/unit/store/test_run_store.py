@@ -26,8 +26,8 @@ from builders import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bonzo_bulk.diagnosis import diagnose
 from bonzo_bulk.errors import StoreError
+from bonzo_bulk.judge.diagnosis import diagnose
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.store import SCHEMA_VERSION, RunStore, RunSummary
 

@@ -1,0 +1,1 @@
+"""Calibrate: learn a contract from what Bonzo keeps (a mode that runs through the engine)."""

@@ -1,0 +1,1 @@
+"""Cleanup: select exactly what a run made, delete it, report it."""

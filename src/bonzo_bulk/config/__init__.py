@@ -1,0 +1,1 @@
+"""Configuration: the schema of every section, the one loader, its options and files; imports only the ground floor."""

@@ -1,0 +1,1 @@
+"""Deliver: the webhook sender, its probe and its watch."""

@@ -1,0 +1,49 @@
+"""A run stopped by SIGINT or SIGTERM: what it sent is recorded, the run marked, the cleanup command named."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+from collections.abc import Iterator
+
+from bonzo_bulk._http import signalled
+from bonzo_bulk.config.loader import LoadedConfig
+from bonzo_bulk.errors import Interrupted
+from bonzo_bulk.store import RunStore
+
+
+def cleanup_command(loaded: LoadedConfig, run_id: str) -> str:
+    """The exact command that removes what a run sent (its config and reports folder included)."""
+    words = ["bonzo-bulk", "cleanup", "--run", run_id, "--yes"]
+    if loaded.path is not None:
+        words += ["--config", str(loaded.path)]
+    if loaded.config.reports_dir != "reports":
+        words += ["--reports-dir", loaded.config.reports_dir]
+    return shlex.join(words)
+
+
+@contextlib.contextmanager
+def recording_interrupts(loaded: LoadedConfig, run_id: str, store: RunStore) -> Iterator[None]:
+    """Turn SIGINT / SIGTERM during a run into :class:`Interrupted`, after marking the run in the store.
+
+    The message names the run, what was recorded and the exact cleanup command: records a run sent
+    may still be on their way into Bonzo, so cleanup is offered, never assumed.
+    """
+    try:
+        yield
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        if isinstance(exc, asyncio.CancelledError) and signalled() is None:
+            # Cancelled by its caller (a monitor's time bound, say), not by a user: note it, let it propagate.
+            if store.has_run(run_id):
+                store.mark_interrupted(run_id, "stopped before it finished (cancelled by its caller)")
+            raise
+        if not store.has_run(run_id):
+            raise Interrupted(f"run {run_id} stopped before it sent anything; nothing to clean up") from exc
+        recorded = store.mark_interrupted(run_id, "interrupted (SIGINT or SIGTERM) before it finished")
+        raise Interrupted(
+            f"run {run_id} stopped; {recorded} deliveries are recorded and the run is marked interrupted in "
+            f"the run store {store.path}. Records it sent may still appear in Bonzo; remove them with: "
+            f"{cleanup_command(loaded, run_id)}  (again later, or with --wait, if some are still on their way)",
+            run_id=run_id,
+        ) from exc

@@ -1,0 +1,422 @@
+"""Judge: turn what was sent and what the API showed into one :class:`RecordOutcome` per record.
+
+The built-in checks (delivered, created, no duplicate, processing time, owner, team, visibility,
+every mapped field, source) are rules like the config's own; a config rule on the same field
+replaces the built-in one. Every check carries expected and actual values, so a failure names
+the record and what was wrong, not only a percentage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bonzo_bulk.bonzo.clock import ClockOffset
+from bonzo_bulk.bonzo.normalize import values_match
+from bonzo_bulk.bonzo.view import ProspectView
+from bonzo_bulk.config.schema import TestDataSettings, Thresholds, ValidationRule
+from bonzo_bulk.judge.timing import processing_time
+from bonzo_bulk.models import (
+    CheckResult,
+    DeliveryResult,
+    Observation,
+    PhaseKind,
+    Placement,
+    PlannedRecord,
+    ProcessingTime,
+    Prospect,
+    RecordOutcome,
+    Stage,
+)
+from bonzo_bulk.plan.integration import Manifest, get_path, owner_value
+
+_ASSIGNMENT_FIELDS = ("assigned_user", "assigned_to", "business_entity_id", "business", "owner", "owner_email", "team")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A resolved check on a found prospect: a field path, how to get the expected value, a stage."""
+
+    field: str
+    stage: Stage
+    normalize: str
+    expected: Any = None
+    symbol: str | None = None
+    required_only: bool = False
+
+
+def stage_of(field: str) -> Stage:
+    """Owner and team fields are assignment checks; everything else is mapping."""
+    return Stage.ASSIGNMENT if field.split(".")[0] in _ASSIGNMENT_FIELDS else Stage.MAPPING
+
+
+def builtin_rules() -> list[Rule]:
+    """The ownership checks every run makes, read through every owner/team shape Bonzo is known to use."""
+    return [
+        Rule("owner", Stage.ASSIGNMENT, "none", symbol="user_id_from_lo_email"),
+        Rule("owner_email", Stage.ASSIGNMENT, "lower", symbol="lo_email"),
+        Rule("team", Stage.ASSIGNMENT, "none", symbol="team_id_from_user"),
+    ]
+
+
+def config_rules(rules: Sequence[ValidationRule]) -> list[Rule]:
+    """The config's validation rules as resolved rules."""
+    resolved = []
+    for rule in rules:
+        stage = Stage(rule.stage) if rule.stage else stage_of(rule.field)
+        if rule.matches_lo_email:
+            resolved.append(Rule(rule.field, stage, "lower", symbol="lo_email"))
+        elif rule.expected is not None:
+            symbol = rule.expected if isinstance(rule.expected, str) and _is_symbol(rule.expected) else None
+            normalize = rule.normalize if rule.normalize != "none" or symbol != "lo_email" else "lower"
+            resolved.append(Rule(rule.field, stage, normalize, expected=rule.expected, symbol=symbol))
+        else:
+            resolved.append(Rule(rule.field, stage, rule.normalize, required_only=True))
+    return resolved
+
+
+_SYMBOLS = {
+    "user_id_from_lo_email",
+    "user_id",
+    "team_id_from_user",
+    "team_id",
+    "lo_email",
+    "user_email",
+    "integration_type",
+}
+
+
+def _is_symbol(value: str) -> bool:
+    return value in _SYMBOLS or value.startswith("payload:") or value.startswith("expected:")
+
+
+_SAME_AS_BUILTIN: dict[tuple[str, str | None], str] = {
+    ("assigned_user.id", "user_id_from_lo_email"): "owner",
+    ("assigned_user.id", "user_id"): "owner",
+    ("assigned_to", "user_id_from_lo_email"): "owner",
+    ("assigned_to", "user_id"): "owner",
+    ("assigned_user.email", "lo_email"): "owner_email",
+    ("assigned_user.email", "user_email"): "owner_email",
+    ("business_entity_id", "team_id_from_user"): "team",
+    ("business_entity_id", "team_id"): "team",
+    ("business.id", "team_id_from_user"): "team",
+    ("business.id", "team_id"): "team",
+}
+"""Config rules that state a built-in ownership fact; they are judged once, by the built-in check."""
+
+
+def check_name(rule: ValidationRule) -> str:
+    """The name of the check a config rule is judged by (a built-in one when it states an ownership fact)."""
+    resolved = config_rules([rule])[0]
+    return _SAME_AS_BUILTIN.get((resolved.field, resolved.symbol), resolved.field)
+
+
+def record_rules(record: PlannedRecord, base: Sequence[Rule], transforms: Mapping[str, str]) -> list[Rule]:
+    """Every rule for one record: built-ins, then its contract's fields, then the config's (which win)."""
+    by_field: dict[str, Rule] = {r.field: r for r in builtin_rules()}
+    for field in record.expected:
+        by_field[field] = Rule(field, stage_of(field), transforms.get(field, "none"), symbol=f"expected:{field}")
+    for rule in base:
+        if (rule.field, rule.symbol) not in _SAME_AS_BUILTIN:
+            by_field[rule.field] = rule
+    return list(by_field.values())
+
+
+def resolve_expected(rule: Rule, record: PlannedRecord, integration_type: str) -> Any:
+    """The value a rule expects for this record (symbols resolved against the record's owner)."""
+    user = record.expected_user
+    symbol = rule.symbol
+    if symbol is None:
+        return rule.expected
+    if symbol in ("user_id_from_lo_email", "user_id"):
+        return user.user_id
+    if symbol in ("team_id_from_user", "team_id"):
+        return user.team_id
+    if symbol in ("lo_email", "user_email"):
+        return user.email
+    if symbol == "integration_type":
+        return integration_type
+    if symbol.startswith("payload:"):
+        return get_path(record.payload, symbol.removeprefix("payload:"))
+    return record.expected.get(symbol.removeprefix("expected:"))
+
+
+def expects_prospect(record: PlannedRecord, delivery: DeliveryResult | None) -> bool:
+    """Whether a record should produce a prospect the poller must wait for."""
+    if delivery is None or not delivery.accepted:
+        return False
+    return record.is_valid or record.expected_handling in ("fallback", "accept")
+
+
+@dataclass(frozen=True)
+class Judge:
+    """What judging a phase's records needs: the rules, the contract's transforms, thresholds, the clock."""
+
+    rules: Sequence[Rule]
+    transforms: Mapping[str, str]
+    thresholds: Thresholds
+    integration_type: str
+    clock: ClockOffset = dataclasses.field(default_factory=ClockOffset)
+
+    @classmethod
+    def for_phase(
+        cls,
+        kind: PhaseKind,
+        rules: Sequence[ValidationRule],
+        *,
+        transforms: Mapping[str, str],
+        thresholds: Thresholds,
+        integration_type: str,
+        clock: ClockOffset | None = None,
+    ) -> Judge:
+        """The judge of one phase: the config rules that apply to it (``phase: primary|control|both``)."""
+        return cls(
+            config_rules([r for r in rules if r.phase in (kind, "both")]),
+            transforms,
+            thresholds,
+            integration_type,
+            clock or ClockOffset(),
+        )
+
+    def __call__(
+        self, record: PlannedRecord, delivery: DeliveryResult | None, observation: Observation | None
+    ) -> RecordOutcome:
+        """The outcome of one record: every check, and the facts derived once (processing time, owner)."""
+        views = [ProspectView(p) for p in _oldest_first(observation)] if observation is not None else []
+        view = views[0] if views else None
+        timing = processing_time(delivery, observation, self.clock)
+        if record.is_valid:
+            checks = verify_record(
+                record,
+                delivery,
+                observation,
+                view,
+                timing,
+                rules=record_rules(record, self.rules, self.transforms),
+                thresholds=self.thresholds,
+                integration_type=self.integration_type,
+            )
+        else:
+            checks = [verify_invalid(record, delivery, view)]
+        return RecordOutcome(
+            record=record,
+            delivery=delivery,
+            observation=observation,
+            checks=tuple(checks),
+            expects_prospect=expects_prospect(record, delivery),
+            processing=timing,
+            placements=tuple(Placement(v.owner_id, v.owner_email, v.team_id) for v in views),
+        )
+
+
+def _oldest_first(observation: Observation) -> list[Prospect]:
+    """The prospects matched to a record, oldest first (a record is judged by the first)."""
+    return sorted(observation.prospects, key=lambda p: int(p.get("id") or 0))
+
+
+def verify_record(
+    record: PlannedRecord,
+    delivery: DeliveryResult | None,
+    observation: Observation | None,
+    view: ProspectView | None,
+    timing: ProcessingTime | None,
+    *,
+    rules: Sequence[Rule],
+    thresholds: Thresholds,
+    integration_type: str,
+) -> list[CheckResult]:
+    """All checks for one valid record."""
+    name = record.name
+    checks: list[CheckResult] = []
+    delivered = delivery is not None and delivery.accepted
+    checks.append(_delivery_check(record, delivery))
+    if observation is None or view is None:
+        if delivered:
+            checks.append(
+                CheckResult(
+                    name,
+                    "created",
+                    Stage.PROCESSING,
+                    False,
+                    "a prospect",
+                    None,
+                    "accepted by the webhook but not in any test user's list by the deadline",
+                )
+            )
+        return checks
+    ids = sorted(int(p.get("id") or 0) for p in observation.prospects)
+    checks.append(CheckResult(name, "created", Stage.PROCESSING, True, "a prospect", view.raw.get("id")))
+    checks.append(
+        CheckResult(
+            name,
+            "duplicate",
+            Stage.PROCESSING,
+            len(ids) == 1,
+            1,
+            len(ids),
+            "" if len(ids) == 1 else f"{len(ids)} prospects: ids {ids}",
+        )
+    )
+    checks.append(_processing_check(record, timing, thresholds))
+    expected_owner = record.expected_user.user_id
+    seen_in = sorted(set(observation.seen_in))
+    checks.append(
+        CheckResult(
+            name,
+            "visibility",
+            Stage.ASSIGNMENT,
+            seen_in == [expected_owner],
+            [expected_owner],
+            seen_in,
+            "" if seen_in == [expected_owner] else "not (only) in the expected owner's On-Behalf-Of list",
+        )
+    )
+    for rule in rules:
+        check = _rule_check(rule, record, view, integration_type)
+        if check is not None:
+            checks.append(check)
+    return checks
+
+
+def _delivery_check(record: PlannedRecord, delivery: DeliveryResult | None) -> CheckResult:
+    if delivery is None:
+        return CheckResult(record.name, "delivered", Stage.DELIVERY, False, "2xx", None, "never sent")
+    actual = delivery.status if delivery.status is not None else delivery.error_category
+    message = "" if delivery.accepted else (delivery.error or delivery.response_excerpt or f"status {delivery.status}")
+    return CheckResult(record.name, "delivered", Stage.DELIVERY, delivery.accepted, "2xx", actual, message)
+
+
+def _processing_check(record: PlannedRecord, timing: ProcessingTime | None, thresholds: Thresholds) -> CheckResult:
+    limit = thresholds.max_processing_seconds
+    if timing is None:
+        return CheckResult(record.name, "processing_time", Stage.PROCESSING, True, f"<= {limit:g} s", None)
+    ok = timing.seconds <= limit + timing.resolution
+    how = "by Bonzo's created_at" if timing.source == "created_at" else "first seen through the API (upper bound)"
+    return CheckResult(
+        record.name,
+        "processing_time",
+        Stage.PROCESSING,
+        ok,
+        f"<= {limit:g} s",
+        round(timing.seconds, 3),
+        f"± {timing.resolution:g} s, {how}" if ok else f"took {timing.seconds:.1f} s ± {timing.resolution:g} s ({how})",
+    )
+
+
+def _rule_check(rule: Rule, record: PlannedRecord, view: ProspectView, integration_type: str) -> CheckResult | None:
+    if rule.field == "owner":
+        actual_ids = sorted(view.owner_ids)
+        expected = resolve_expected(rule, record, integration_type)
+        ok = actual_ids == [expected]
+        message = "" if ok else ("assigned_to and assigned_user.id disagree" if len(actual_ids) > 1 else "mismatch")
+        return CheckResult(record.name, "owner", rule.stage, ok, expected, view.owner_id, message)
+    if rule.field == "owner_email":
+        if view.owner_email is None:
+            return None  # the prospect names no owner email: the owner id check stands alone
+        expected = resolve_expected(rule, record, integration_type)
+        ok = values_match(expected, view.owner_email, "lower")
+        return CheckResult(
+            record.name, "owner_email", rule.stage, ok, expected, view.owner_email, "" if ok else "mismatch"
+        )
+    if rule.field == "team":
+        expected = resolve_expected(rule, record, integration_type)
+        ok = values_match(expected, view.team_id, "none")
+        return CheckResult(record.name, "team", rule.stage, ok, expected, view.team_id, "" if ok else "mismatch")
+    actual = view.value(rule.field)
+    if rule.required_only:
+        ok = actual not in (None, "", [], {})
+        return CheckResult(record.name, rule.field, rule.stage, ok, "a value", actual, "" if ok else "missing")
+    expected = resolve_expected(rule, record, integration_type)
+    ok = values_match(expected, actual, rule.normalize)
+    return CheckResult(record.name, rule.field, rule.stage, ok, expected, actual, "" if ok else "mismatch")
+
+
+def verify_invalid(record: PlannedRecord, delivery: DeliveryResult | None, view: ProspectView | None) -> CheckResult:
+    """Whether a record sent broken on purpose was handled as the config expects."""
+    status = delivery.status if delivery else None
+    found = view is not None
+    owner = view.owner_id if view is not None else None
+    expectation = record.expected_handling or "reject"
+    if expectation == "reject":
+        ok = status is not None and 400 <= status < 500 and not found
+        wanted = "rejected with a 4xx, no prospect"
+    elif expectation == "drop":
+        ok = status is not None and 200 <= status < 300 and not found
+        wanted = "accepted, no prospect"
+    elif expectation == "fallback":
+        ok = found and owner == record.expected_user.user_id
+        wanted = f"a prospect owned by the fallback user {record.expected_user.user_id}"
+    else:
+        ok = found
+        wanted = "a prospect"
+    actual = f"status {status if status is not None else (delivery.error_category if delivery else 'not sent')}, " + (
+        f"prospect owned by {owner}" if found else "no prospect"
+    )
+    return CheckResult(
+        record.name,
+        "invalid_handling",
+        Stage.VERIFICATION,
+        ok,
+        wanted,
+        actual,
+        "" if ok else f"{record.invalid_case}: expected {wanted}",
+    )
+
+
+def verify_unexpected(prospects: Sequence[Prospect]) -> list[CheckResult]:
+    """Prospects that carry the run's marker but match no record that was sent."""
+    return [
+        CheckResult(
+            str(p.get("first_name") or p.get("id")),
+            "unexpected",
+            Stage.VERIFICATION,
+            False,
+            "no prospect",
+            {"id": p.get("id"), "email": p.get("email"), "owner": ProspectView(p).owner_id},
+            "a prospect matching this run that no record explains",
+        )
+        for p in prospects
+    ]
+
+
+def verify_payloads(
+    records: Sequence[PlannedRecord],
+    manifest: Manifest,
+    *,
+    kind: PhaseKind,
+    integration_type: str,
+    settings: TestDataSettings,
+) -> list[CheckResult]:
+    """Check planned payloads before anything is sent: borrower fields present, the owner field naming
+    the expected user, and the record names and emails in the spec's patterns (used by ``--dry-run``)."""
+    borrower = manifest.borrower
+    control = ("_SU", r"su\.") if kind == "control" else ("", "")
+    name_pattern = re.compile(
+        rf"^{re.escape(settings.first_name_pattern)}_{re.escape(settings.last_name_pattern)}{control[0]}_\d{{3,}}$"
+    )
+    email_pattern = re.compile(
+        rf"^test\.{re.escape(integration_type)}\.{control[1]}\d{{3,}}(\+[a-z0-9-]+)?@{re.escape(settings.email_domain)}$"
+    )
+    checks: list[CheckResult] = []
+    for record in records:
+        first_name = get_path(record.payload, borrower.first_name)
+        phones = [get_path(record.payload, path) for path in borrower.phone]
+        rows: list[tuple[str, bool, Any, Any]] = [
+            (f"payload:{path}", value not in (None, ""), "a value", value)
+            for path in (borrower.first_name, borrower.last_name, borrower.email)
+            if path
+            for value in [get_path(record.payload, path)]
+        ]
+        rows.append(("payload:phone", any(phones), "a phone", phones))
+        expected_owner = owner_value(manifest, record.expected_user)
+        if manifest.owner.path and expected_owner is not None:
+            owner = get_path(record.payload, manifest.owner.path)
+            rows.append((f"payload:{manifest.owner.path}", str(owner) == str(expected_owner), expected_owner, owner))
+        rows.append(("name pattern", bool(name_pattern.match(record.name)), name_pattern.pattern, record.name))
+        rows.append(("first_name is the record name", first_name == record.name, record.name, first_name))
+        rows.append(("email pattern", bool(email_pattern.match(record.email)), email_pattern.pattern, record.email))
+        checks.extend(CheckResult(record.name, name, Stage.VERIFICATION, ok, want, got) for name, ok, want, got in rows)
+    return checks

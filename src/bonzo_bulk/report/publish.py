@@ -1,0 +1,169 @@
+"""Publish a finished run: baseline and statistical regressions, the JSON summary, the dashboard, CI outputs,
+report retention — best effort after the verdict: a report that cannot be written is its own error, not the run's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bonzo_bulk.config.loader import LoadedConfig, writable_folder
+from bonzo_bulk.engine.events import Event, RunDone
+from bonzo_bulk.errors import BonzoBulkError, ReportError
+from bonzo_bulk.judge.verdict import RunVerdict
+from bonzo_bulk.models import RunResult
+from bonzo_bulk.report.ci import write_ci_outputs
+from bonzo_bulk.report.dashboard import Distribution, render_dashboard
+from bonzo_bulk.report.regression import Regression, compare, detect
+from bonzo_bulk.report.retention import PruneReport, prune
+from bonzo_bulk.report.summary import write_json_summary
+from bonzo_bulk.secrets import redact
+from bonzo_bulk.store import RunStore, StoreLocation
+from bonzo_bulk.target.endpoints import store_location_for
+
+log = logging.getLogger("bonzo_bulk")
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a run's reports went, and how it compared with the baseline."""
+
+    summary_json: Path
+    dashboard: Path
+    regressions: tuple[Regression, ...]
+    baseline_run_id: str | None
+    verdict: RunVerdict
+    retention: PruneReport | None = None
+    store: str | None = None
+    """The run store's printable label (a path, or a URL without its password)."""
+
+
+def publish(
+    result: RunResult,
+    loaded: LoadedConfig,
+    *,
+    store_path: str | Path | None = None,
+    fail_on_regression: bool = False,
+    self_contained: bool = False,
+) -> Published:
+    """Compare with the baseline, write the JSON summary and the health dashboard of a finished run, then
+    apply the report retention (``reports.keep_runs``). ``fail_on_regression`` enforces regressions
+    like ``regression.fail_on_regression`` does; ``self_contained`` embeds plotly.js in the dashboard
+    instead of sharing ``assets/`` in its folder."""
+    started = time.perf_counter()
+    config = loaded.config
+    health_dir = Path(config.reports_dir) / "integration_health_reports"
+    store_file = store_path or store_location_for(loaded)
+    with RunStore(store_file) as store:
+        baseline_id = store.baseline_run_id(result.integration)
+        baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != result.run_id else None
+        history = store.list_runs(integration=result.integration, limit=30)
+        comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
+        distributions = {
+            p.kind: Distribution.of(p) if p.complete else Distribution.from_store(store, result.run_id, p.kind)
+            for p in result.phases
+        }
+    regressions = (
+        *(compare(result, baseline, config.regression) if baseline else ()),
+        *detect(result, comparable, config.regression, poll_interval_ms=1000 * config.polling.interval),
+    )
+    for regression in regressions:
+        where = f"baseline {baseline_id}" if regression.basis == "baseline" else "history"
+        log.warning("Regression against %s: %s", where, regression.message)
+    verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
+    store_label = StoreLocation.parse(store_file).label
+    summary = write_json_summary(result, health_dir, regressions=regressions, store=store_label)
+    dashboard = render_dashboard(
+        result,
+        history=history,
+        baseline=baseline,
+        regressions=regressions,
+        verdict=verdict,
+        summary_json=summary,
+        out=health_dir / f"{result.integration}_{result.run_id}.html",
+        self_contained=self_contained,
+        distributions=distributions,
+    )
+    log.info("Health dashboard: %s", dashboard)
+    write_ci_outputs(result, regressions, dashboard)
+    retention = prune(store_file, health_dir, keep=config.reports.keep_runs) if config.reports.keep_runs else None
+    log.info("Published in %.2f s (baseline, summary, dashboard, retention)", time.perf_counter() - started)
+    return Published(
+        summary, dashboard, regressions, baseline_id if baseline else None, verdict, retention, store_label
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished run's verdict, its reports when they could be written, else why not."""
+
+    verdict: RunVerdict
+    published: Published | None
+    report_error: ReportError | None
+
+    @property
+    def exit_code(self) -> int:
+        """The verdict's exit code; a passing run whose reports failed exits with the report error's code."""
+        if self.verdict.exit_code or self.report_error is None:
+            return self.verdict.exit_code
+        return self.report_error.exit_code
+
+
+def publish_best_effort(
+    result: RunResult, loaded: LoadedConfig, *, fail_on_regression: bool = False, self_contained: bool = False
+) -> Outcome:
+    """Write the run's reports, or say why not (naming the folder) without touching the verdict.
+
+    A folder that cannot be written is bad input (exit 2: fix ``--reports-dir``); any other failure
+    to write (a full disk, say) is exit 1.
+    """
+    try:
+        published = publish(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
+    except (BonzoBulkError, OSError) as exc:
+        folder = Path(loaded.config.reports_dir)
+        writable = writable_folder(folder)
+        fix = "pick a writable folder with --reports-dir" if not writable else "check the folder and the disk"
+        error = ReportError(
+            f"the reports of run {result.run_id} were not written to {folder}: {redact(str(exc))}; {fix}, then "
+            f"`bonzo-bulk report --run {result.run_id}` renders them again (the verdict above stands)",
+            path=str(folder),
+            from_flag=not writable,
+        )
+        enforce = fail_on_regression or loaded.config.regression.fail_on_regression
+        return Outcome(RunVerdict(result.passed, 0, enforce), None, error)
+    return Outcome(published.verdict, published, None)
+
+
+class Publisher:
+    """Publishing as a run's subscriber: when the run is done, its reports are written (best effort).
+
+    Example::
+
+        publisher = Publisher(loaded)
+        result = run_bulk(loaded, subscribers=[publisher])
+        publisher.outcome.exit_code
+    """
+
+    def __init__(self, loaded: LoadedConfig, *, fail_on_regression: bool = False, self_contained: bool = False) -> None:
+        self.loaded = loaded
+        self.fail_on_regression = fail_on_regression
+        self.self_contained = self_contained
+        self.outcome: Outcome | None = None
+        """The reports and verdict, once the run is done."""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunDone):
+            self.outcome = publish_best_effort(
+                event.result,
+                self.loaded,
+                fail_on_regression=self.fail_on_regression,
+                self_contained=self.self_contained,
+            )
+
+    def result(self) -> Outcome:
+        """The outcome of publishing (the run must have finished)."""
+        if self.outcome is None:
+            raise RuntimeError("the run has not finished: nothing was published")
+        return self.outcome

@@ -1,0 +1,1 @@
+"""Settle: poll Bonzo's API until every record is visible, or the deadline passes."""
