@@ -208,7 +208,7 @@ def test_the_layer_check_sees_lazy_and_type_only_imports(tmp_path: Path) -> None
     )
     assert {found.module for found in imports_of(path) if _internal(found)} == {
         "bonzo_bulk.engine.run",
-        "bonzo_bulk.report",
+        "bonzo_bulk.report.publish",
     }
     assert _floor_of("engine") > _floor_of("plan") > _floor_of("config") > _floor_of("errors")
 
