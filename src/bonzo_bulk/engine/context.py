@@ -79,7 +79,7 @@ class Destination:
         return url
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunContext:
     """A run under way: its plan, store, bus, session, destination and, when judged, the target's API."""
 

@@ -106,7 +106,7 @@ class Drive:
                 self.state.accepted += delivery.accepted
                 taken.append(SettleTarget.of(record, expects_prospect(record, delivery)))
                 self.run.bus.emit(RecordDelivered("primary", record, delivery))
-        self.poller.index.add_many(taken)
+        self.poller.add(taken)
         self.state.targets += taken
 
     def _arrivals(self, observations: dict[str, Observation]) -> list[Arrival]:

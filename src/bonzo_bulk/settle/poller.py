@@ -71,9 +71,6 @@ class SettleOutcome:
     stopped_early: str | None = None
     """Why polling stopped before the records settled or the deadline passed (budget, rate limit)."""
 
-    def observation(self, name: str) -> Observation | None:
-        return self.poller.observation(name)
-
     def observations_of(self, names: Iterable[str]) -> dict[str, Observation]:
         """The observations of a batch of records (one read of the index)."""
         return self.poller.observations(names)
@@ -112,9 +109,9 @@ class Poller:
         self._last_polled: dict[int, float] = {}
         self.polls = 0
 
-    def add(self, target: SettleTarget) -> None:
-        """Know one more sent record (the load runner adds them while Locust sends)."""
-        self.index.add(target)
+    def add(self, targets: Iterable[SettleTarget]) -> None:
+        """Know more sent records (the load runner adds them while Locust sends)."""
+        self.index.add_many(targets)
 
     def carries_marker(self, prospect: Prospect) -> bool:
         """Whether a prospect holds this run's marker anywhere (email tag, last name, custom field, tag)."""
@@ -195,10 +192,6 @@ class Poller:
             if saw_known and self._ordered[user_id]:
                 return new
             page += 1
-
-    def observation(self, name: str) -> Observation | None:
-        """What was seen of one record (None when nothing was)."""
-        return self.observations([name]).get(name)
 
     def observations(self, names: Iterable[str] | None = None) -> dict[str, Observation]:
         """The observations of the records named (of every record seen, when None), in one read of the index."""
