@@ -5,7 +5,7 @@ The library API is the same the CLI and the pytest plugin use::
     from bonzo_bulk import load_config, run_bulk
 
     loaded = load_config("tests/configs/monitorbase_test_config.yaml")
-    result = run_bulk(loaded)          # plan -> deliver -> settle -> verify
+    result = run_bulk(loaded)          # plan -> deliver -> settle -> verify (-> cleanup.after_run)
     print(result.passed, result.primary.metrics.assignment_accuracy)
 """
 
@@ -30,7 +30,7 @@ from bonzo_bulk.errors import (
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig, load_config
     from bonzo_bulk.config.schema import BulkConfig
-    from bonzo_bulk.engine.run import execute, run_bulk
+    from bonzo_bulk.library import execute, run_bulk
     from bonzo_bulk.models import (
         CheckResult,
         DeliveryResult,
@@ -60,10 +60,10 @@ _LAZY = {
     "RunResult": "bonzo_bulk.models",
     "Stage": "bonzo_bulk.models",
     "RunPlan": "bonzo_bulk.plan.planner",
-    "execute": "bonzo_bulk.engine.run",
+    "execute": "bonzo_bulk.library",
     "plan_run": "bonzo_bulk.plan.planner",
     "publish": "bonzo_bulk.report.publish",
-    "run_bulk": "bonzo_bulk.engine.run",
+    "run_bulk": "bonzo_bulk.library",
     "BulkConfig": "bonzo_bulk.config.schema",
 }
 

@@ -20,8 +20,8 @@ from bonzo_bulk._http import run_async
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.cleanup.clean import clean, cleanup, judge, selector_for_all, selector_for_pattern
 from bonzo_bulk.config.schema import ApiSettings, TestDataSettings
-from bonzo_bulk.engine.run import run_bulk
 from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.library import run_bulk
 from bonzo_bulk.sandbox import SandboxServer
 from bonzo_bulk.store import RunStore
 

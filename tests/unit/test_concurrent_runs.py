@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bonzo_bulk.engine.run import run_bulk
+from bonzo_bulk.library import run_bulk
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 from bonzo_bulk.store import RunStore

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bonzo_bulk.engine.run import run_bulk
+from bonzo_bulk.library import run_bulk
 from bonzo_bulk.models import RunResult, Stage
 from bonzo_bulk.sandbox import SandboxServer
 

@@ -20,6 +20,7 @@ from bonzo_bulk.engine.events import (
     RunDone,
     RunStarted,
 )
+from bonzo_bulk.library import execute
 from bonzo_bulk.models import Stage
 from bonzo_bulk.plan.planner import plan_run
 from bonzo_bulk.sandbox import SandboxServer
@@ -36,7 +37,7 @@ def test_every_record_is_stored_before_it_is_sent_and_judged_once(
     loaded = make_config(tmp_path, sandbox.url, test_records=12, sandbox=_faulty(sandbox))
     plan = plan_run(loaded)
     events: list[Event] = []
-    result = run_async(engine.execute(plan, subscribers=[events.append]))
+    result = run_async(execute(plan, subscribers=[events.append]))
 
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == RunStarted.__name__ and kinds[-1] == RunDone.__name__
@@ -79,7 +80,7 @@ def test_a_big_phase_keeps_only_its_failing_records_and_the_store_keeps_all(
 ) -> None:
     monkeypatch.setattr(engine, "KEEP_ALL", 5)
     loaded = make_config(tmp_path, sandbox.url, test_records=18, control=False, sandbox=_faulty(sandbox))
-    result = run_async(engine.execute(plan_run(loaded)))
+    result = run_async(execute(plan_run(loaded)))
     phase = result.primary
     assert phase is not None and not phase.complete
     assert phase.outcomes and all(not o.passed for o in phase.outcomes)

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
 from bonzo_bulk.config.loader import LoadedConfig, load_config
-from bonzo_bulk.engine.run import run_bulk
 from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.library import run_bulk
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.plan.integration import installed, load_integration
 from bonzo_bulk.plan.planner import plan_run

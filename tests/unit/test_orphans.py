@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from bonzo_bulk.cli import app
 from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.config.schema import ProcessingDelayModel
-from bonzo_bulk.engine.run import run_bulk
+from bonzo_bulk.library import run_bulk
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 
 FAST = ProcessingDelayModel(distribution="fixed", seconds=0.02)

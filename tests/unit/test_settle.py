@@ -16,7 +16,8 @@ from bonzo_bulk.judge.verify import expects_prospect
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
 from bonzo_bulk.plan.integration import load_integration
 from bonzo_bulk.plan.records import Factory, RunIdentity
-from bonzo_bulk.settle.poller import SettleTarget, settle
+from bonzo_bulk.settle.index import SettleTarget
+from bonzo_bulk.settle.poller import settle
 
 USERS = [User("A", "a@x.test", 1, 10), User("B", "b@x.test", 2, 20), User("C", "c@x.test", 3, 30)]
 FAST = PollingSettings(interval=0.01, max_interval=0.02, stable_polls=1)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
 from bonzo_bulk.config.loader import load_config
-from bonzo_bulk.engine.run import run_bulk
+from bonzo_bulk.library import run_bulk
 from bonzo_bulk.plan.contract import load_contract_file
 from bonzo_bulk.plan.seeding import config_integrations, run_hooks, seed_users
 

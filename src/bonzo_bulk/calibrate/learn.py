@@ -16,13 +16,16 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bonzo_bulk.bonzo.normalize import phone_e164, tag_names
 from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.config.loader import LoadedConfig
-from bonzo_bulk.models import PhaseKind, PhaseResult, PlannedRecord
+from bonzo_bulk.models import PhaseKind, PhaseResult, PlannedRecord, RunResult
 from bonzo_bulk.plan.contract import ContractField, PhaseDeclaration
+
+if TYPE_CHECKING:
+    from bonzo_bulk.plan.planner import RunPlan
 
 ROUTING_FIELDS = ("assigned_to", "assigned_user", "business_entity_id", "business", "user_id")
 """Prospect fields the ownership checks judge; never learned as mapped fields."""
@@ -240,11 +243,10 @@ class ContractOutcome:
 def learn(loaded: LoadedConfig, records: int) -> Calibration:
     """Send ``records`` records per hook through the normal engine and learn, per phase, what Bonzo stored."""
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.engine.run import execute
     from bonzo_bulk.plan.planner import plan_run
 
     plan = plan_run(loaded_for_calibration(loaded, records))
-    result = run_async(execute(plan))
+    result = run_async(_calibration_run(plan))
     findings = {phase.kind: learn_phase(phase) for phase in result.phases}
     fixed = {phase.kind: fixed_values(phase) for phase in result.phases}
     documented = {p.kind: {f.field: f.source for f in p.contract.fields} for p in plan.phases}
@@ -257,6 +259,17 @@ def learn(loaded: LoadedConfig, records: int) -> Calibration:
         declarations={kind: declaration(findings[kind], fixed[kind], documented[kind]) for kind in findings},
         missing=[p.kind for p in result.phases if not any(o.found for o in p.outcomes)],
     )
+
+
+async def _calibration_run(plan: RunPlan) -> RunResult:
+    """The run, its records cleaned up afterwards (:func:`loaded_for_calibration` sets ``after_run: always``)."""
+    from bonzo_bulk.cleanup.policy import CleanupPolicy
+    from bonzo_bulk.engine.context import open_run
+    from bonzo_bulk.engine.run import execute
+
+    async with open_run(plan) as run:
+        run.subscribe(CleanupPolicy(run))
+        return await execute(run)
 
 
 def contract_path(loaded: LoadedConfig, out: Path | None) -> Path:

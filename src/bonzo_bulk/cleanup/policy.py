@@ -1,15 +1,24 @@
-"""The ``cleanup.after_run`` policy as a subscriber: when the run is done, remove what it made (or not)."""
+"""The ``cleanup.after_run`` policy as a subscriber: when the run is done, remove what it made (or not).
+
+The front doors subscribe it to the run they open (the engine never does), so every mode cleans up
+after a run the same way: at the run's own target, through its session and store.
+
+Example::
+
+    async with open_run(plan) as run:
+        policy = CleanupPolicy(run)
+        run.subscribe(policy)
+        result = await execute(run)
+    policy.report  # what was deleted, when the policy said to clean up
+"""
 
 from __future__ import annotations
 
 import logging
 
-import aiohttp
-
-from bonzo_bulk.config.loader import LoadedConfig
+from bonzo_bulk.cleanup.clean import CleanupReport, cleanup_run
+from bonzo_bulk.engine.context import RunContext
 from bonzo_bulk.engine.events import Event, RunDone
-from bonzo_bulk.store import RunStore
-from bonzo_bulk.target.endpoints import Endpoints
 
 log = logging.getLogger("bonzo_bulk")
 
@@ -17,29 +26,42 @@ log = logging.getLogger("bonzo_bulk")
 class CleanupPolicy:
     """Deletes the run's records after it finishes, when the config says so (``always`` / ``on_success``)."""
 
-    def __init__(
-        self, loaded: LoadedConfig, endpoints: Endpoints, session: aiohttp.ClientSession, store: RunStore
-    ) -> None:
-        self.loaded, self.endpoints, self.session, self.store = loaded, endpoints, session, store
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.loaded = run.plan.loaded
+        self.report: CleanupReport | None = None
+        """What the cleanup did, once it ran."""
+
+    @property
+    def after_run(self) -> str:
+        """``keep``, ``on_success`` or ``always``."""
+        return self.loaded.config.cleanup.after_run
+
+    def cleans_after(self, passed: bool) -> bool:
+        """Whether a run that finished (``passed`` or not) is cleaned up."""
+        return self.after_run == "always" or (self.after_run == "on_success" and passed)
 
     def __call__(self, event: Event) -> object:
-        if not isinstance(event, RunDone):
-            return None
-        policy = self.loaded.config.cleanup.after_run
-        if policy == "always" or (policy == "on_success" and event.result.passed):
-            return self._clean(event, policy)
+        if isinstance(event, RunDone) and self.cleans_after(event.result.passed):
+            return self._after_run()
         return None
 
-    async def _clean(self, event: RunDone, policy: str) -> None:
-        from bonzo_bulk.cleanup.clean import cleanup_run
-
-        report = await cleanup_run(
-            self.loaded, event.result.run_id, endpoints=self.endpoints, session=self.session, store=self.store
-        )
+    async def _after_run(self) -> None:
+        report = await self.clean()
         log.info(
             "Cleanup after the run (%s): %d deleted, %d left for removal by hand%s",
-            policy,
+            self.after_run,
             len(report.deleted),
             len(report.manual),
             f" ({report.refused})" if report.refused else "",
         )
+
+    async def clean(self) -> CleanupReport:
+        """Delete what the run made, now, at its own target (also for a run that could not finish)."""
+        run = self.run
+        if run.endpoints is None:
+            raise ValueError("a run that delivers to a given destination has no target to clean up")
+        self.report = await cleanup_run(
+            self.loaded, run.plan.run_id, endpoints=run.endpoints, session=run.session, store=run.store
+        )
+        return self.report

@@ -57,11 +57,10 @@ def run_command(
     with handle_errors():
         result, outcome = _run_published(loaded, publisher, json_output=json_output)
     published = outcome.published
-    regressions = published.regressions if published else ()
     if json_output:
         from bonzo_bulk.report.summary import summary_document, summary_text
 
-        document = summary_document(result, regressions=regressions, store=published.store if published else None)
+        document = published.summary if published else summary_document(result)
         out.print_json(summary_text(document, indent=None))
     else:
         print_result(result)
@@ -74,9 +73,10 @@ def run_command(
 
 
 def _run_published(loaded: LoadedConfig, publisher: Publisher, *, json_output: bool) -> tuple[RunResult, Outcome]:
-    """A whole run with publishing subscribed, progress bars on a terminal: what `run` and `health` both do."""
+    """A whole run with publishing subscribed (after the cleanup policy), progress bars on a terminal: what
+    `run` and `health` both do."""
     from bonzo_bulk.cli.terminal import RichProgress, is_interactive
-    from bonzo_bulk.engine.run import run_bulk
+    from bonzo_bulk.library import run_bulk
 
     with RichProgress(show=is_interactive() and not json_output) as progress:
         result = run_bulk(loaded, progress=progress, subscribers=[publisher])
@@ -137,12 +137,12 @@ def health_command(
         console.print(loaded_summary(loaded))
         result, outcome = _run_published(loaded, Publisher(loaded), json_output=json_output)
     published = outcome.published
-    regressions = published.regressions if published else ()
     if json_output:
-        document = summary_document(result, regressions=regressions, store=published.store if published else None)
-        if published:
-            document["health_report"] = str(published.summary_json)
-            document["dashboard"] = str(published.dashboard)
+        document = (
+            {**published.summary, "health_report": str(published.summary_json), "dashboard": str(published.dashboard)}
+            if published
+            else summary_document(result)
+        )
         out.print_json(summary_text(document, indent=None))
     else:
         print_result(result, limit=20)

@@ -1,7 +1,8 @@
 """Runs that only deliver: ``generate`` sends a plan, ``validate-webhook`` probes the hooks (and may send a few).
 
-The sending is the engine's own part run (:func:`bonzo_bulk.engine.run.deliver_only`: recorded in the run store first,
-so ``cleanup --run`` finds it); this module listens to its delivery events and sums them up per phase.
+The sending is a run opened like any other (:func:`~bonzo_bulk.engine.context.open_run`, not judged) and the
+engine's own part run (:func:`bonzo_bulk.engine.run.deliver_only`: recorded in the run store first, so
+``cleanup --run`` finds it); this module listens to its delivery events and sums them up per phase.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bonzo_bulk.engine.context import Destination, open_run
 from bonzo_bulk.engine.events import Event, RecordDelivered, RunStarted
+from bonzo_bulk.engine.run import deliver_only
 from bonzo_bulk.models import DeliveryResult, PhaseKind, to_jsonable
 
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
     from bonzo_bulk.deliver.sender import ProbeResult
     from bonzo_bulk.plan.planner import RunPlan
-    from bonzo_bulk.target.endpoints import Endpoints, Progress
+    from bonzo_bulk.target.endpoints import Progress
 
 OnTarget = Callable[[str, str], None]
 """Told the target (``sandbox`` or ``live``) and where that is, printable, before anything is sent."""
@@ -80,14 +83,14 @@ def shrunk(loaded: LoadedConfig, records: int) -> LoadedConfig:
 
 
 async def send_plan(
-    plan: RunPlan, progress: Progress, on_target: OnTarget | None, endpoints: Endpoints | None = None
+    plan: RunPlan, progress: Progress, on_target: OnTarget | None, destination: Destination | None = None
 ) -> Sent:
-    """Deliver the plan (to the config's endpoints, live or a started sandbox, unless ``endpoints`` are given),
-    recorded in the run store so cleanup can find it."""
-    from bonzo_bulk.engine.run import deliver_only
-
+    """Deliver the plan (to the config's target, live or a started sandbox, unless a ``destination`` is
+    given), recorded in the run store so cleanup can find it."""
     heard = _Deliveries(on_target)
-    await deliver_only(plan, progress=progress, subscribers=[heard], endpoints=endpoints)
+    async with open_run(plan, progress=progress, judged=False, destination=destination) as run:
+        run.subscribe(heard)
+        await deliver_only(run)
     rows = delivery_rows(plan, heard.by_phase)
     wanted = plan.loaded.config.thresholds.delivery_rate
     below = any(r["acceptance_rate"] < wanted for r in rows if r["valid"])
@@ -107,23 +110,22 @@ async def check_webhooks(
     from bonzo_bulk._http import make_session
     from bonzo_bulk.deliver.sender import probe
     from bonzo_bulk.plan.planner import plan_run
-    from bonzo_bulk.target.endpoints import Endpoints, open_endpoints
+    from bonzo_bulk.target.endpoints import open_endpoints
 
     plan = plan_run(shrunk(loaded, max(1, send)), phases=("primary",) if url else ("primary", "control"))
     timeout = loaded.config.webhook_settings.timeout
     async with make_session(limit=4, timeout=timeout) as session, contextlib.AsyncExitStack() as stack:
         if url is not None:
-            endpoints = Endpoints(
-                target=loaded.target, hook_url=url, control_hook_url=None, api_base_url="", api_key=""
-            )
+            destination = Destination.hook(loaded.target, url)
         else:
             endpoints = await stack.enter_async_context(open_endpoints(plan, session))
             on_target(endpoints.target, endpoints.where)
-        hooks = [("primary" if url is None else "webhook", endpoints.hook_url)]
-        if endpoints.control_hook_url and plan.phase("control"):
-            hooks.append(("control", endpoints.control_hook_url))
+            destination = Destination.of(endpoints)
+        hooks = [("primary" if url is None else "webhook", destination.hook_url)]
+        if destination.control_hook_url and plan.phase("control"):
+            hooks.append(("control", destination.control_hook_url))
         probes = [(n, await probe(u, attempts=attempts, timeout=timeout, session=session)) for n, u in hooks]
-        sent = await send_plan(plan, progress, None, endpoints) if send else None
+        sent = await send_plan(plan, progress, None, destination) if send else None
     return WebhookCheck(probes, sent)
 
 

@@ -69,7 +69,61 @@ def figures(load: StoredLoad) -> dict[str, Figure]:
     series = load.series
     xs = _xs(series)
     shapes = _stage_shapes(load)
-    rate: Figure = {
+    result = {
+        "rate": _rate(series, xs, shapes),
+        "hook": {
+            "data": [
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": "hook p95 (from intended send)",
+                    "x": xs,
+                    "y": [p.hook_p95_ms for p in series],
+                    "line": {"color": PURPLE},
+                    "marker": {"size": 4},
+                    "connectgaps": False,
+                },
+            ],
+            "layout": _layout("milliseconds", shapes=shapes),
+        },
+        "lag": {
+            "data": [
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": "end-to-end lag p95 (by send second)",
+                    "x": xs,
+                    "y": [p.e2e_lag_p95_s for p in series],
+                    "line": {"color": GREEN},
+                    "marker": {"size": 4},
+                },
+            ],
+            "layout": _layout("seconds (created_at − sent)", shapes=shapes),
+        },
+        "backlog": {
+            "data": [
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": "accepted, not yet in Bonzo",
+                    "x": xs,
+                    "y": [p.backlog for p in series],
+                    "fill": "tozeroy",
+                    "line": {"color": AMBER},
+                },
+            ],
+            "layout": _layout("leads", shapes=shapes),
+        },
+    }
+    steps = load.summary.get("steps") or []
+    if steps:
+        result["steps"] = _steps(steps)
+    return result
+
+
+def _rate(series: Sequence[SeriesPoint], xs: list[float], shapes: list[dict[str, Any]]) -> Figure:
+    """Target and achieved rate per second, with dropped arrivals and errors as stacked bars."""
+    return {
         "data": [
             {
                 "type": "scatter",
@@ -98,73 +152,30 @@ def figures(load: StoredLoad) -> dict[str, Figure]:
         ],
         "layout": _layout("leads per second", shapes=shapes, barmode="stack"),
     }
-    hook: Figure = {
+
+
+def _steps(steps: Sequence[dict[str, Any]]) -> Figure:
+    """The lag each stress step gained, red where the step broke."""
+    colours = [RED if s["broken"] else GREEN for s in steps]
+    return {
         "data": [
             {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": "hook p95 (from intended send)",
-                "x": xs,
-                "y": [p.hook_p95_ms for p in series],
-                "line": {"color": PURPLE},
-                "marker": {"size": 4},
-                "connectgaps": False,
+                "type": "bar",
+                "name": "lag gained within the step (s)",
+                "x": [s["rate"] for s in steps],
+                "y": [s["lag_increase_s"] for s in steps],
+                "marker": {"color": colours},
+                "text": ["broken: " + "; ".join(s["reasons"]) if s["broken"] else "sustained" for s in steps],
+                "textposition": "none",
+                "hovertemplate": "%{x} leads/s: %{y} s<br>%{text}<extra></extra>",
             },
         ],
-        "layout": _layout("milliseconds", shapes=shapes),
+        "layout": _layout(
+            "seconds gained",
+            xaxis={"title": {"text": "step rate (leads/s)"}, "type": "category", "gridcolor": "#eceef1"},
+            shapes=[],
+        ),
     }
-    lag: Figure = {
-        "data": [
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": "end-to-end lag p95 (by send second)",
-                "x": xs,
-                "y": [p.e2e_lag_p95_s for p in series],
-                "line": {"color": GREEN},
-                "marker": {"size": 4},
-            },
-        ],
-        "layout": _layout("seconds (created_at − sent)", shapes=shapes),
-    }
-    backlog: Figure = {
-        "data": [
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "accepted, not yet in Bonzo",
-                "x": xs,
-                "y": [p.backlog for p in series],
-                "fill": "tozeroy",
-                "line": {"color": AMBER},
-            },
-        ],
-        "layout": _layout("leads", shapes=shapes),
-    }
-    result = {"rate": rate, "hook": hook, "lag": lag, "backlog": backlog}
-    steps = load.summary.get("steps") or []
-    if steps:
-        colours = [RED if s["broken"] else GREEN for s in steps]
-        result["steps"] = {
-            "data": [
-                {
-                    "type": "bar",
-                    "name": "lag gained within the step (s)",
-                    "x": [s["rate"] for s in steps],
-                    "y": [s["lag_increase_s"] for s in steps],
-                    "marker": {"color": colours},
-                    "text": ["broken: " + "; ".join(s["reasons"]) if s["broken"] else "sustained" for s in steps],
-                    "textposition": "none",
-                    "hovertemplate": "%{x} leads/s: %{y} s<br>%{text}<extra></extra>",
-                },
-            ],
-            "layout": _layout(
-                "seconds gained",
-                xaxis={"title": {"text": "step rate (leads/s)"}, "type": "category", "gridcolor": "#eceef1"},
-                shapes=[],
-            ),
-        }
-    return result
 
 
 @cache

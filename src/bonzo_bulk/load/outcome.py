@@ -119,26 +119,9 @@ def summarize(
     ran = [s for s in schedule.stages if any(a.was_sent for a in arrivals if s.first <= a.seq < s.first + s.count)]
     stages = tuple(stage_figures(s, arrivals) for s in ran)
     overall = whole_run(schedule, arrivals)
-    verdicts: list[ThresholdVerdict] = []
-    knee: float | None = None
-    reached = False
-    if isinstance(scenario, StressScenario):
-        knee = knee_rate(steps)
-        reached = any(s.broken for s in steps)
-        if scenario.min_knee_rate is not None:
-            actual = knee or 0.0
-            verdicts.append(
-                ThresholdVerdict("knee_rate", scenario.min_knee_rate, actual, actual >= scenario.min_knee_rate)
-            )
-        sustained = {s.step for s in steps if not s.broken}
-        correctness = LoadThresholds(hook_p95_ms=None, e2e_lag_p95_s=None, error_rate=None, dropped_rate=None)
-        for figures in stages:
-            if figures.stage in sustained:
-                verdicts.extend(_named(figures.stage, stage_verdicts(figures, correctness)))
-    else:
-        verdicts.extend(stage_verdicts(overall, scenario.thresholds))
-        for figures in stages:
-            verdicts.extend(_named(figures.stage, stage_verdicts(figures, scenario.thresholds)))
+    verdicts = _verdicts(scenario, stages, overall, steps)
+    knee = knee_rate(steps) if isinstance(scenario, StressScenario) else None
+    reached = isinstance(scenario, StressScenario) and any(s.broken for s in steps)
     if isinstance(scenario, StressScenario) and not reached and not interrupted:
         notes = [*notes, f"no step broke up to max_rate {scenario.max_rate:g} leads/s: the knee is above it"]
     if interrupted:
@@ -165,6 +148,31 @@ def summarize(
         interrupted=interrupted,
         notes=tuple(notes),
     )
+
+
+def _verdicts(
+    scenario: LoadScenario | StressScenario,
+    stages: Sequence[StageFigures],
+    overall: StageFigures,
+    steps: Sequence[StepVerdict],
+) -> list[ThresholdVerdict]:
+    """Load: the scenario's thresholds over the whole run and per stage. Stress: the knee against
+    ``min_knee_rate``, and every sustained step held to correctness (nothing lost, misrouted, duplicated)."""
+    if not isinstance(scenario, StressScenario):
+        verdicts = list(stage_verdicts(overall, scenario.thresholds))
+        for figures in stages:
+            verdicts.extend(_named(figures.stage, stage_verdicts(figures, scenario.thresholds)))
+        return verdicts
+    verdicts = []
+    if scenario.min_knee_rate is not None:
+        actual = knee_rate(steps) or 0.0
+        verdicts.append(ThresholdVerdict("knee_rate", scenario.min_knee_rate, actual, actual >= scenario.min_knee_rate))
+    sustained = {s.step for s in steps if not s.broken}
+    correctness = LoadThresholds(hook_p95_ms=None, e2e_lag_p95_s=None, error_rate=None, dropped_rate=None)
+    for figures in stages:
+        if figures.stage in sustained:
+            verdicts.extend(_named(figures.stage, stage_verdicts(figures, correctness)))
+    return verdicts
 
 
 def _named(stage: int, verdicts: Sequence[ThresholdVerdict]) -> list[ThresholdVerdict]:

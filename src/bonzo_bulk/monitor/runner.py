@@ -18,14 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bonzo_bulk._http import run_async
+from bonzo_bulk.cleanup.policy import CleanupPolicy
 from bonzo_bulk.config.loader import LoadedConfig, environment
+from bonzo_bulk.engine.context import open_run
 from bonzo_bulk.engine.run import execute
 from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.models import RunResult
 from bonzo_bulk.monitor.message import Outcome, compose, status_line
 from bonzo_bulk.monitor.notify import PingEvent, notification_urls, ping, ping_url, send
 from bonzo_bulk.monitor.policy import AlertState, Decision, Status, decide, near_limits
 from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
-from bonzo_bulk.plan.planner import plan_run
+from bonzo_bulk.plan.planner import RunPlan, plan_run
 from bonzo_bulk.report.publish import publish
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore
@@ -146,7 +149,7 @@ def _run_once(loaded: LoadedConfig, name: str) -> tuple[Outcome, bool]:
         error=None,
     )
     try:
-        result = run_async(asyncio.wait_for(execute(plan, store_path=store_path), timeout=settings.max_duration))
+        result = run_async(asyncio.wait_for(_cleaned_run(plan, store_path), timeout=settings.max_duration))
         published = publish(result, loaded, store_path=store_path)
     except ConfigError:
         raise
@@ -167,20 +170,32 @@ def _run_once(loaded: LoadedConfig, name: str) -> tuple[Outcome, bool]:
         )
         return outcome, bool(published.regressions)
     log.error("monitor %s: run %s could not finish: %s", name, plan.run_id, error)
-    if settings.cleanup != "keep":
-        _clean_up(loaded, plan.run_id)
     return dataclasses.replace(base, error=error), False
 
 
-def _clean_up(loaded: LoadedConfig, run_id: str) -> None:
-    """Remove what a run that could not finish had sent (bounded; a failure here is logged, not raised)."""
-    from bonzo_bulk.cleanup.clean import cleanup
+async def _cleaned_run(plan: RunPlan, store_path: str | Path) -> RunResult:
+    """The run with the cleanup policy subscribed; one that could not finish (cut off by the time bound,
+    an unreachable target, a crash) is cleaned up too, at its own target, unless ``monitor.cleanup`` is keep."""
+    async with open_run(plan, store_path=store_path) as run:
+        policy = CleanupPolicy(run)
+        run.subscribe(policy)
+        try:
+            return await execute(run)
+        except ConfigError:
+            raise
+        except (Exception, asyncio.CancelledError):
+            if policy.after_run != "keep":
+                await _clean_up(policy)
+            raise
 
-    with RunStore(store_location_for(loaded)) as store:
-        if not store.has_run(run_id):
-            return
+
+async def _clean_up(policy: CleanupPolicy) -> None:
+    """Remove what a run that could not finish had sent (bounded; a failure here is logged, not raised)."""
+    run_id = policy.run.plan.run_id
+    if not policy.run.store.has_run(run_id):
+        return
     try:
-        report = run_async(asyncio.wait_for(cleanup(loaded, run_id=run_id, dry_run=False), timeout=CLEANUP_SECONDS))
+        report = await asyncio.wait_for(policy.clean(), timeout=CLEANUP_SECONDS)
         log.warning("cleaned up run %s after it failed: %d deleted", run_id, len(report.deleted))
     except Exception as exc:  # cleanup after a failure is best effort; `bonzo-bulk cleanup --run` can finish it
         log.warning("cleanup of run %s failed (%s); run `bonzo-bulk cleanup --run %s --yes`", run_id, exc, run_id)

@@ -57,9 +57,10 @@ def bulk_plan(request: pytest.FixtureRequest, bonzo_config: LoadedConfig) -> Run
 
 @pytest.fixture(scope="session")
 def bulk_run(request: pytest.FixtureRequest, bulk_plan: RunPlan) -> RunResult:
-    """The bulk run (deliver, settle, verify), once per session; published at the session's end."""
+    """The bulk run (deliver, settle, verify, then ``cleanup.after_run``), once per session; published at the
+    session's end."""
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.engine.run import execute
+    from bonzo_bulk.library import execute
 
     if dry_run(request.config):
         pytest.skip(DRY_RUN_SKIP)

@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bonzo_bulk.config.loader import LoadedConfig, writable_folder
 from bonzo_bulk.engine.events import Event, RunDone
@@ -18,7 +19,7 @@ from bonzo_bulk.report.ci import write_ci_outputs
 from bonzo_bulk.report.dashboard import Distribution, render_dashboard
 from bonzo_bulk.report.regression import Regression, compare, detect
 from bonzo_bulk.report.retention import PruneReport, prune
-from bonzo_bulk.report.summary import write_json_summary
+from bonzo_bulk.report.summary import summary_document, write_summary
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore, StoreLocation
 from bonzo_bulk.target.endpoints import store_location_for
@@ -31,6 +32,8 @@ class Published:
     """Where a run's reports went, and how it compared with the baseline."""
 
     summary_json: Path
+    summary: dict[str, Any]
+    """The JSON summary as written (a :func:`~bonzo_bulk.report.summary.summary_document`, not yet redacted)."""
     dashboard: Path
     regressions: tuple[Regression, ...]
     baseline_run_id: str | None
@@ -74,7 +77,8 @@ def publish(
         log.warning("Regression against %s: %s", where, regression.message)
     verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
     store_label = StoreLocation.parse(store_file).label
-    summary = write_json_summary(result, health_dir, regressions=regressions, store=store_label)
+    document = summary_document(result, regressions=regressions, store=store_label)
+    summary = write_summary(document, health_dir)
     dashboard = render_dashboard(
         result,
         history=history,
@@ -91,7 +95,14 @@ def publish(
     retention = prune(store_file, health_dir, keep=config.reports.keep_runs) if config.reports.keep_runs else None
     log.info("Published in %.2f s (baseline, summary, dashboard, retention)", time.perf_counter() - started)
     return Published(
-        summary, dashboard, regressions, baseline_id if baseline else None, verdict, retention, store_label
+        summary_json=summary,
+        summary=document,
+        dashboard=dashboard,
+        regressions=regressions,
+        baseline_run_id=baseline_id if baseline else None,
+        verdict=verdict,
+        retention=retention,
+        store=store_label,
     )
 
 

@@ -106,8 +106,13 @@ def write_json_summary(
     store: str | None = None,
 ) -> Path:
     """Write ``<directory>/<integration>_<run_id>.json`` and point ``latest.json`` at it; return the first."""
-    path = directory / f"{result.integration}_{result.run_id}.json"
-    document = summary_document(result, regressions=regressions, store=store)
+    return write_summary(summary_document(result, regressions=regressions, store=store), directory)
+
+
+def write_summary(document: dict[str, Any], directory: Path) -> Path:
+    """Write a :func:`summary_document` as ``<directory>/<integration>_<run_id>.json``, redacted, and point
+    ``latest.json`` at it; return the first."""
+    path = directory / f"{document['integration']}_{document['run_id']}.json"
     try:
         directory.mkdir(parents=True, exist_ok=True)
         path.write_text(summary_text(document) + "\n", encoding="utf-8")

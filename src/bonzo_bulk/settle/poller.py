@@ -14,32 +14,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol
 
 from bonzo_bulk.bonzo.clock import ClockOffset, ClockTracker
 from bonzo_bulk.config.schema import PollingSettings
 from bonzo_bulk.errors import BudgetExhausted, RateLimited
-from bonzo_bulk.models import Observation, PlannedRecord, Prospect, User
+from bonzo_bulk.models import Observation, Prospect, User
+from bonzo_bulk.settle.index import Known, SettleIndex, SettleTarget, Sighting
 
 log = logging.getLogger(__name__)
 
 FULL_SWEEP_EVERY = 3
-
-
-class ProspectPageLike(Protocol):
-    @property
-    def data(self) -> Sequence[Prospect]: ...
-    @property
-    def current_page(self) -> int: ...
-    @property
-    def last_page(self) -> int: ...
-    @property
-    def per_page(self) -> int: ...
 
 
 class ProspectLister(Protocol):
@@ -63,152 +52,7 @@ class ProspectLister(Protocol):
     ) -> Awaitable[Any]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class SettleTarget:
-    """What the poller knows of one sent record: enough to match prospects to it and to wait for it."""
-
-    name: str
-    email: str
-    user_id: int
-    """The expected owner (polled first while the record is outstanding)."""
-    expects: bool
-    """Whether a prospect must appear (see :func:`bonzo_bulk.judge.verify.expects_prospect`)."""
-
-    @classmethod
-    def of(cls, record: PlannedRecord, expects: bool) -> SettleTarget:
-        return cls(record.name, record.email.lower(), record.expected_user.user_id, expects)
-
-
 _COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
-
-Sighting: TypeAlias = tuple[int, str | None, int, str, int, float, float | None, bytes | None]
-"""A prospect listed: id, record, stray (0/1), users (comma list), first poll, first seen, poll gap, JSON."""
-Known: TypeAlias = tuple[str | None, tuple[int, ...], int]
-"""A prospect seen before: its record, the users whose lists held it, the poll that first saw it."""
-Seen: TypeAlias = tuple[int, tuple[int, ...], float, float | None, bytes]
-"""One of a record's prospects: id, users, first seen, poll gap, JSON."""
-
-
-class SettleIndex:
-    """What settling knows of a run, in a private temporary SQLite file rather than in Python objects.
-
-    Two tables: ``target`` (each sent record: name, email, expected owner, whether a prospect must
-    appear) and ``seen`` (each prospect listed: its record, the users whose lists held it, when it was
-    first seen, and its JSON when it is the run's). A 100k run holds none of it in memory; SQLite
-    deletes the file when the index is closed. The engine adds targets as records are delivered.
-    """
-
-    def __init__(self, targets: Iterable[SettleTarget] = ()) -> None:
-        self._db = sqlite3.connect("")  # "" = a private on-disk temporary database
-        self._db.executescript(
-            """
-            PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-            CREATE TABLE target (
-                name TEXT PRIMARY KEY, email TEXT, user_id INTEGER NOT NULL, expects INTEGER NOT NULL,
-                found INTEGER NOT NULL DEFAULT 0
-            );
-            CREATE INDEX target_email ON target (email) WHERE email != '';
-            CREATE INDEX target_waiting ON target (expects, found, user_id);
-            CREATE TABLE seen (
-                id INTEGER PRIMARY KEY, record TEXT, stray INTEGER NOT NULL DEFAULT 0, users TEXT NOT NULL,
-                first_poll INTEGER NOT NULL, first_seen REAL NOT NULL, poll_gap REAL, raw BLOB
-            );
-            CREATE INDEX seen_record ON seen (record) WHERE record IS NOT NULL;
-            """
-        )
-        self.add_many(targets)
-
-    def add_many(self, targets: Iterable[SettleTarget]) -> None:
-        """Know more sent records (the engine adds each batch as it is delivered)."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO target (name, email, user_id, expects) VALUES (?, ?, ?, ?)",
-            ((t.name, t.email, t.user_id, int(t.expects)) for t in targets),
-        )
-
-    def add(self, target: SettleTarget) -> None:
-        self.add_many((target,))
-
-    def expected(self) -> int:
-        """Records that must produce a prospect."""
-        return int(self._db.execute("SELECT COUNT(*) FROM target WHERE expects = 1").fetchone()[0])
-
-    def waiting(self) -> tuple[int, list[int]]:
-        """How many expected records are not seen yet, and the users they are meant for."""
-        rows = self._db.execute(
-            "SELECT user_id, COUNT(*) FROM target WHERE expects = 1 AND found = 0 GROUP BY user_id"
-        ).fetchall()
-        return sum(int(n) for _, n in rows), sorted(int(u) for u, _ in rows)
-
-    def found_count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM target WHERE found = 1").fetchone()[0])
-
-    def by_email(self, emails: Sequence[str]) -> dict[str, str]:
-        """Record names of the given (lower-case) emails, where a sent record has one."""
-        return dict(self._lookup("SELECT email, name FROM target WHERE email IN ({})", emails))
-
-    def names(self, names: Sequence[str]) -> set[str]:
-        """Which of these are the names of sent records."""
-        return {n for n, _ in self._lookup("SELECT name, name FROM target WHERE name IN ({})", names)}
-
-    def _lookup(self, query: str, keys: Sequence[str]) -> list[tuple[str, str]]:
-        unique = list(dict.fromkeys(k for k in keys if k))
-        if not unique:
-            return []
-        marks = ", ".join("?" for _ in unique)
-        return [(str(a), str(b)) for a, b in self._db.execute(query.format(marks), unique)]
-
-    def seen(self, ids: Sequence[int]) -> dict[int, Known]:
-        """Of the given prospect ids, those seen before: their record, the users who listed them, their first poll."""
-        if not ids:
-            return {}
-        marks = ", ".join("?" for _ in ids)
-        query = f"SELECT id, record, users, first_poll FROM seen WHERE id IN ({marks})"  # noqa: S608
-        return {
-            int(i): (record, tuple(int(u) for u in users.split(",") if u), int(first))
-            for i, record, users, first in self._db.execute(query, list(ids))
-        }
-
-    def write_seen(
-        self, rows: Sequence[tuple[int, str | None, int, str, int, float, float | None, bytes | None]]
-    ) -> None:
-        """Insert or refresh sightings: id, record, stray, users, first poll, first seen, poll gap, JSON."""
-        self._db.executemany(
-            "INSERT INTO seen (id, record, stray, users, first_poll, first_seen, poll_gap, raw)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record,"
-            " stray = excluded.stray, users = excluded.users, raw = COALESCE(excluded.raw, seen.raw)",
-            rows,
-        )
-        found = [(r[1],) for r in rows if r[1] is not None]
-        self._db.executemany("UPDATE target SET found = 1 WHERE name = ?", found)
-
-    def observed(
-        self, names: Iterable[str]
-    ) -> dict[str, list[tuple[int, tuple[int, ...], float, float | None, bytes]]]:
-        """Each named record's prospects: id, users, first seen, poll gap, JSON (oldest id first)."""
-        wanted = list(names)
-        found: dict[str, list[Seen]] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            query = (
-                "SELECT record, id, users, first_seen, poll_gap, raw FROM seen"  # noqa: S608 - placeholders only
-                f" WHERE record IN ({marks}) ORDER BY id"
-            )
-            for record, i, users, first_seen, gap, raw in self._db.execute(query, chunk):
-                found.setdefault(str(record), []).append(
-                    (int(i), tuple(int(u) for u in users.split(",") if u), float(first_seen), gap, bytes(raw))
-                )
-        return found
-
-    def all_observed_names(self) -> list[str]:
-        return [str(r) for (r,) in self._db.execute("SELECT DISTINCT record FROM seen WHERE record IS NOT NULL")]
-
-    def strays(self) -> list[Prospect]:
-        rows = self._db.execute("SELECT raw FROM seen WHERE record IS NULL AND stray = 1 ORDER BY id")
-        return [json.loads(raw) for (raw,) in rows]
-
-    def close(self) -> None:
-        self._db.close()
 
 
 @dataclass
@@ -226,9 +70,6 @@ class SettleOutcome:
     """Seconds of the settle spent waiting on 429 answers."""
     stopped_early: str | None = None
     """Why polling stopped before the records settled or the deadline passed (budget, rate limit)."""
-
-    def observation(self, name: str) -> Observation | None:
-        return self.poller.observation(name)
 
     def observations_of(self, names: Iterable[str]) -> dict[str, Observation]:
         """The observations of a batch of records (one read of the index)."""
@@ -268,9 +109,9 @@ class Poller:
         self._last_polled: dict[int, float] = {}
         self.polls = 0
 
-    def add(self, target: SettleTarget) -> None:
-        """Know one more sent record (the load runner adds them while Locust sends)."""
-        self.index.add(target)
+    def add(self, targets: Iterable[SettleTarget]) -> None:
+        """Know more sent records (the load runner adds them while Locust sends)."""
+        self.index.add_many(targets)
 
     def carries_marker(self, prospect: Prospect) -> bool:
         """Whether a prospect holds this run's marker anywhere (email tag, last name, custom field, tag)."""
@@ -287,9 +128,7 @@ class Poller:
         counts = await asyncio.gather(*(self._poll_user(uid) for uid in user_ids))
         return sum(counts)
 
-    def _records_of(
-        self, data: Sequence[Prospect], known: Mapping[int, tuple[str | None, tuple[int, ...], int]]
-    ) -> dict[int, str]:
+    def _records_of(self, data: Sequence[Prospect], known: Mapping[int, Known]) -> dict[int, str]:
         """The record each not-yet-matched prospect of a page belongs to: by email, else (records sent
         without one) by its first name — but only when it carries this run's marker, as names repeat."""
         loose = [p for p in data if known.get(int(p.get("id") or 0), (None,))[0] is None]
@@ -353,10 +192,6 @@ class Poller:
             if saw_known and self._ordered[user_id]:
                 return new
             page += 1
-
-    def observation(self, name: str) -> Observation | None:
-        """What was seen of one record (None when nothing was)."""
-        return self.observations([name]).get(name)
 
     def observations(self, names: Iterable[str] | None = None) -> dict[str, Observation]:
         """The observations of the records named (of every record seen, when None), in one read of the index."""
