@@ -28,10 +28,12 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("deliver", "settle", "judge"),
     ("engine",),
     ("report", "cleanup"),
-    ("load", "monitor", "calibrate", "library"),
+    ("load", "monitor", "calibrate"),
+    ("library",),
     ("cli", "pytest_plugin", "__init__", "__main__"),
 )
-"""Floor by floor, from the ground up: the pipeline's order read as packages."""
+"""Floor by floor, from the ground up: the pipeline's order read as packages. ``library`` (a whole bulk run with
+its cleanup policy, what ``bonzo_bulk.run_bulk`` is) sits under the front doors that share it."""
 
 SANDBOX = "sandbox"
 SANDBOX_MAY_IMPORT = {*GROUND, "config"}
