@@ -25,21 +25,19 @@ from typing import Any, TypeVar
 
 from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, StoreLocation
 from bonzo_bulk.errors import StoreError
-from bonzo_bulk.judge.diagnosis import Diagnoser
 from bonzo_bulk.models import (
     KEEP_ALL,
     DeliveryResult,
     PhaseKind,
-    PhaseResult,
     PlannedRecord,
     RecordOutcome,
     RunResult,
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, ledger
+from bonzo_bulk.store import codec, ledger, results
 from bonzo_bulk.store.backend import Backend, Row
-from bonzo_bulk.store.rows import FIGURE_COLUMNS, SUMMARY_COLUMNS, RunSummary, StoredProspect, StoredRecord
+from bonzo_bulk.store.rows import SUMMARY_COLUMNS, RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import Migration, migrate
 
 T = TypeVar("T")
@@ -191,8 +189,7 @@ class RunStore:
 
         def add(db: Backend) -> None:
             self._require_run(run_id)
-            start = ledger.next_seq(db, "deliveries", run_id, phase)
-            codec.insert(db, "deliveries", run_id, phase, start, deliveries, codec.DELIVERY_COLUMNS)
+            ledger.write_deliveries(db, run_id, phase, deliveries)
 
         self._write(f"add {len(deliveries)} deliveries to run {run_id}", add)
 
@@ -229,67 +226,19 @@ class RunStore:
             return ledger.processing_seconds(self._db, run_id, phase)
 
     def finish_run(self, result: RunResult) -> None:
-        """Store a run's final result: each phase's figures and stray checks, the run's headline (idempotent).
+        """Store a run's final result: each phase's figures, stray checks and diagnoses, the run's headline
+        (idempotent).
 
         Outcomes this store took with :meth:`add_outcomes` as the run went stay as written; a phase whose
         outcomes were not streamed here (a result made in memory) is rewritten whole from its complete
         ``outcomes`` (prospects keep their deletion marks).
         """
-        self._write(f"finish run {result.run_id}", lambda db: self._finish(db, result))
-
-    def _finish(self, db: Backend, result: RunResult) -> None:
-        run_id = result.run_id
-        exists = db.fetchone("SELECT 1 AS found FROM runs WHERE run_id = ?", (run_id,))
-        if exists is None:
-            db.execute(
-                "INSERT INTO runs (run_id, test_name, integration, target, started_at, dry_run,"
-                " config_snapshot) VALUES (?, ?, ?, ?, ?, ?, '{}')",
-                (run_id, result.test_name, result.integration, result.target, result.started_at.isoformat(), 0),
-            )
-        db.execute("DELETE FROM phases WHERE run_id = ?", (run_id,))
-        for seq, phase in enumerate(result.phases):
-            if phase.complete and (run_id, phase.kind) not in self._streamed:
-                ledger.forget_phase(db, run_id, phase.kind)
-                ledger.write_records(db, run_id, phase.records, ledger.next_seq(db, "records", run_id))
-                deliveries = [o.delivery for o in phase.outcomes if o.delivery is not None]
-                start = ledger.next_seq(db, "deliveries", run_id, phase.kind)
-                codec.insert(db, "deliveries", run_id, phase.kind, start, deliveries, codec.DELIVERY_COLUMNS)
-                ledger.write_outcomes(db, run_id, phase.kind, phase.outcomes)
-            ledger.write_stray_checks(db, run_id, phase.kind, phase.stray_checks)
-            db.execute(
-                "INSERT INTO phases (run_id, phase, seq, metrics, unexpected_prospects, settled,"
-                " settle_seconds, passed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    phase.kind,
-                    seq,
-                    codec.dumps(phase.metrics),
-                    codec.dumps(phase.unexpected_prospects),
-                    int(phase.settled),
-                    phase.settle_seconds,
-                    int(phase.passed),
-                ),
-            )
-        summary = RunSummary.from_result(result)
-        figures = {name: getattr(summary, name) for name in FIGURE_COLUMNS}
-        details = {
-            "test_name": result.test_name,
-            "integration": result.integration,
-            "config_path": result.config_path,
-            "target": result.target,
-            "started_at": result.started_at.isoformat(),
-            "finished_at": result.finished_at.isoformat(),
-            "dry_run": int(result.dry_run),
-            "notes": codec.dumps(result.notes),
-            "passed": int(result.passed),
-            **figures,
-        }
-        assignments = ", ".join(f"{name} = ?" for name in details)
-        db.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", (*details.values(), run_id))  # noqa: S608
+        self._write(f"finish run {result.run_id}", lambda db: results.write_result(db, result, self._streamed))
 
     def load_run(self, run_id: str, *, keep: int = KEEP_ALL) -> RunResult:
-        """Read back a finished run: each phase's figures, and its outcomes — all of them when the phase
-        has at most ``keep`` records, else its failed ones up to ``keep`` (the rest: :meth:`outcomes`)."""
+        """Read back a finished run as it was stored: each phase's figures and diagnoses, and its outcomes — all
+        of them when the phase has at most ``keep`` records, else its failed ones up to ``keep`` (the rest:
+        :meth:`outcomes`)."""
         with self._op(f"load run {run_id}"):
             run = self._require_run(run_id)
             if run["finished_at"] is None:
@@ -297,46 +246,7 @@ class RunStore:
                     f"run {run_id} in {self.label} never finished (interrupted?); its prospects are listed by"
                     " `observed_prospects` and can still be cleaned up, but there is no result to report"
                 )
-            phases = [
-                self._load_phase(run_id, row, keep)
-                for row in self._db.fetchall("SELECT * FROM phases WHERE run_id = ? ORDER BY seq", (run_id,))
-            ]
-            return RunResult(
-                run_id=run_id,
-                test_name=run["test_name"],
-                integration=run["integration"],
-                config_path=run["config_path"],
-                target=run["target"],
-                started_at=datetime.fromisoformat(run["started_at"]),
-                finished_at=datetime.fromisoformat(run["finished_at"]),
-                dry_run=bool(run["dry_run"]),
-                phases=tuple(phases),
-                notes=tuple(json.loads(run["notes"])),
-            )
-
-    def _load_phase(self, run_id: str, row: Row, keep: int) -> PhaseResult:
-        kind = row["phase"]
-        total = ledger.count_outcomes(self._db, run_id, kind)
-        complete = total <= keep
-        outcomes = tuple(ledger.read_outcomes(self._db, run_id, kind, failed_only=not complete, limit=keep))
-        stray = tuple(ledger.stray_checks(self._db, run_id, kind))
-        diagnoser = Diagnoser(kind)
-        if keep:  # keep=0 asks for the figures alone (a baseline): no pass over every record
-            for outcome in outcomes if complete else ledger.read_outcomes(self._db, run_id, kind):
-                diagnoser.add(outcome.checks)
-        return PhaseResult(
-            kind=kind,
-            metrics=codec.metrics_from_json(json.loads(row["metrics"])),
-            outcomes=outcomes,
-            complete=complete,
-            failed_records=ledger.count_outcomes(self._db, run_id, kind, failed_only=True),
-            stray_checks=stray,
-            unexpected_prospects=tuple(json.loads(row["unexpected_prospects"])),
-            settled=bool(row["settled"]),
-            settle_seconds=row["settle_seconds"],
-            diagnoses=diagnoser.diagnoses(),
-            judged=dict(diagnoser.judged),
-        )
+            return results.read_result(self._db, run, keep)
 
     def config_snapshot(self, run_id: str) -> dict[str, Any]:
         """The secret-free config snapshot a run was started with."""

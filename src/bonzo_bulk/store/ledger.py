@@ -15,6 +15,7 @@ from bonzo_bulk.models import (
     CheckResult,
     DeliveryResult,
     Observation,
+    PhaseResult,
     Placement,
     PlannedRecord,
     ProcessingTime,
@@ -26,6 +27,9 @@ from bonzo_bulk.store.backend import Backend, Row
 
 BATCH = 500
 """Records written, and read back, together: planned records, deliveries, outcomes."""
+
+STRAY_CHECK = "unexpected"
+"""The check on a prospect no record explains: stored with the phase's checks, judged on no record."""
 
 OUTCOME_COLUMNS = (
     "record_name",
@@ -63,6 +67,11 @@ def write_records(db: Backend, run_id: str, records: Sequence[PlannedRecord], st
         codec.upsert_sql("records", columns),
         codec.last_per_key(rows, ("run_id", "phase", "seq", *columns), codec.KEYS["records"]),
     )
+
+
+def write_deliveries(db: Backend, run_id: str, phase: str, deliveries: Sequence[DeliveryResult]) -> None:
+    start = next_seq(db, "deliveries", run_id, phase)
+    codec.insert(db, "deliveries", run_id, phase, start, deliveries, codec.DELIVERY_COLUMNS)
 
 
 def write_observations(db: Backend, run_id: str, phase: str, observations: Sequence[Observation], start: int) -> None:
@@ -123,10 +132,14 @@ def write_outcomes(db: Backend, run_id: str, phase: str, outcomes: Sequence[Reco
         write_observations(db, run_id, phase, observations, next_seq(db, "observations", run_id, phase))
 
 
-def forget_phase(db: Backend, run_id: str, phase: str) -> None:
-    """Drop a phase's ledger before it is written whole again (the cleanup table and its marks stay)."""
+def write_phase(db: Backend, run_id: str, phase: PhaseResult) -> None:
+    """A phase's whole ledger from its outcomes in memory, replacing what was there (the cleanup table and its
+    deletion marks stay)."""
     for table in ("checks", "outcomes", "observations", "deliveries", "records"):
-        db.execute(f"DELETE FROM {table} WHERE run_id = ? AND phase = ?", (run_id, phase))  # noqa: S608
+        db.execute(f"DELETE FROM {table} WHERE run_id = ? AND phase = ?", (run_id, phase.kind))  # noqa: S608
+    write_records(db, run_id, phase.records, next_seq(db, "records", run_id))
+    write_deliveries(db, run_id, phase.kind, [o.delivery for o in phase.outcomes if o.delivery is not None])
+    write_outcomes(db, run_id, phase.kind, phase.outcomes)
 
 
 def record_from_row(run_id: str, row: Row) -> PlannedRecord:
@@ -255,15 +268,24 @@ def processing_seconds(db: Backend, run_id: str, phase: str) -> dict[str, float]
     return {str(row["record_name"]): float(row["processing_seconds"]) for row in rows}
 
 
+def judged_checks(db: Backend, run_id: str, phase: str) -> dict[str, int]:
+    """How many records each check judged, counted from the stored checks (stray ones are no record's)."""
+    rows = db.fetchall(
+        'SELECT "check", COUNT(*) AS n FROM checks WHERE run_id = ? AND phase = ? AND "check" <> ? GROUP BY "check"',
+        (run_id, phase, STRAY_CHECK),
+    )
+    return {str(row["check"]): int(row["n"]) for row in rows}
+
+
 def stray_checks(db: Backend, run_id: str, phase: str) -> list[CheckResult]:
     rows = db.fetchall(
         'SELECT * FROM checks WHERE run_id = ? AND phase = ? AND "check" = ? ORDER BY seq',
-        (run_id, phase, "unexpected"),
+        (run_id, phase, STRAY_CHECK),
     )
     return [CheckResult(**codec.decode(row, codec.CHECK_COLUMNS)) for row in rows]
 
 
 def write_stray_checks(db: Backend, run_id: str, phase: str, checks: Sequence[CheckResult]) -> None:
     """The checks on prospects no record explains (rewritten whole: finishing a run twice is harmless)."""
-    db.execute('DELETE FROM checks WHERE run_id = ? AND phase = ? AND "check" = ?', (run_id, phase, "unexpected"))
+    db.execute('DELETE FROM checks WHERE run_id = ? AND phase = ? AND "check" = ?', (run_id, phase, STRAY_CHECK))
     codec.insert(db, "checks", run_id, phase, next_seq(db, "checks", run_id, phase), checks, codec.CHECK_COLUMNS)

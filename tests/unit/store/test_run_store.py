@@ -121,6 +121,23 @@ def test_any_run_round_trips(
         assert store.load_run(result.run_id) == result
 
 
+def test_diagnoses_read_back_as_the_run_worded_them(store_at: StoreAt) -> None:
+    """Causes and fixes name where the promise came from (here: declared in the config); the store keeps them
+    as the run made them, for a full read and a figures-only one alike."""
+    result = build_run(records=6, invalid=0, faults=dict.fromkeys(range(1, 7), MANGLED))
+    primary = result.phases[0]
+    checks = [c for o in primary.outcomes for c in o.checks]
+    field = "field:first_name"
+    worded = diagnose("primary", checks, provenance={field: "declared"}, sources={field: "first_name"})
+    assert worded != primary.diagnoses and "declared in your config" in worded[0].cause
+    result = dataclasses.replace(result, phases=(dataclasses.replace(primary, diagnoses=worded),))
+    with RunStore(store_at) as store:
+        store.finish_run(result)
+        assert store.load_run(result.run_id) == result
+        figures = store.load_run(result.run_id, keep=0).phases[0]
+        assert (figures.diagnoses, figures.judged) == (worded, primary.judged)
+
+
 def test_an_interrupted_run_can_be_inspected_and_cleaned_from_another_process(store_at: StoreAt) -> None:
     result = build_run(faults={24: DUPLICATE, 11: WRONG_OWNER})
     with RunStore(store_at) as store:
