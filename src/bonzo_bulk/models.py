@@ -117,6 +117,10 @@ class Observation:
     def found(self) -> bool:
         return bool(self.prospects)
 
+    def oldest_first(self) -> list[Prospect]:
+        """The prospects, oldest (lowest id) first: the order the judge reads them in, a placement each."""
+        return sorted(self.prospects, key=lambda p: int(p.get("id") or 0))
+
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
@@ -294,7 +298,7 @@ class RecordOutcome:
     """Accepted by the hook and meant to become a prospect (valid, or an invalid case Bonzo keeps)."""
     processing: ProcessingTime | None
     placements: tuple[Placement, ...]
-    """Owner and team of each prospect matched to the record, oldest first."""
+    """Owner and team of each prospect matched to the record, in :meth:`Observation.oldest_first` order."""
 
     @property
     def owner_id(self) -> int | None:

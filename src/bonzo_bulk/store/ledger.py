@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from bonzo_bulk.models import (
     CheckResult,
@@ -74,32 +75,28 @@ def write_deliveries(db: Backend, run_id: str, phase: str, deliveries: Sequence[
     codec.insert(db, "deliveries", run_id, phase, start, deliveries, codec.DELIVERY_COLUMNS)
 
 
-def write_observations(db: Backend, run_id: str, phase: str, observations: Sequence[Observation], start: int) -> None:
-    """Observations, and each matched prospect in the cleanup table (owner read through :class:`ProspectView`)."""
-    from bonzo_bulk.bonzo.view import ProspectView  # the store's readers (history, reports) never need it
-
+def write_observations(db: Backend, run_id: str, phase: str, outcomes: Sequence[RecordOutcome], start: int) -> None:
+    """The outcomes' observations, and each matched prospect in the cleanup table with the owner the judge
+    placed it with (the outcome's placements, in :meth:`Observation.oldest_first` order)."""
+    observations: list[Observation] = []
+    prospects: dict[str, tuple[str, str, str, str, int | None, Any, Any]] = {}
+    for outcome in outcomes:
+        seen = outcome.observation
+        if seen is None:
+            continue
+        observations.append(seen)
+        for prospect, placed in zip(seen.oldest_first(), outcome.placements, strict=True):
+            if prospect.get("id") is not None:
+                key = str(prospect["id"])
+                email, first_name = prospect.get("email"), prospect.get("first_name")
+                prospects[key] = (run_id, key, phase, outcome.name, placed.owner_id, email, first_name)
     codec.insert(db, "observations", run_id, phase, start, observations, codec.OBSERVATION_COLUMNS)
     db.executemany(
         "INSERT INTO prospects (run_id, prospect_id, phase, record_name, owner_user_id, email, first_name)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, prospect_id) DO UPDATE SET"
         " phase = excluded.phase, record_name = excluded.record_name,"
         " owner_user_id = excluded.owner_user_id, email = excluded.email, first_name = excluded.first_name",
-        list(
-            {
-                str(p.get("id")): (
-                    run_id,
-                    str(p.get("id")),
-                    phase,
-                    o.record_name,
-                    ProspectView(p).owner_id,
-                    p.get("email"),
-                    p.get("first_name"),
-                )
-                for o in observations
-                for p in o.prospects
-                if p.get("id") is not None
-            }.values()
-        ),
+        list(prospects.values()),
     )
 
 
@@ -127,9 +124,8 @@ def write_outcomes(db: Backend, run_id: str, phase: str, outcomes: Sequence[Reco
     db.executemany(codec.upsert_sql("outcomes", OUTCOME_COLUMNS), rows)
     checks = [c for o in outcomes for c in o.checks]
     codec.insert(db, "checks", run_id, phase, next_seq(db, "checks", run_id, phase), checks, codec.CHECK_COLUMNS)
-    observations = [o.observation for o in outcomes if o.observation is not None]
-    if observations:
-        write_observations(db, run_id, phase, observations, next_seq(db, "observations", run_id, phase))
+    if any(o.observation is not None for o in outcomes):
+        write_observations(db, run_id, phase, outcomes, next_seq(db, "observations", run_id, phase))
 
 
 def write_phase(db: Backend, run_id: str, phase: PhaseResult) -> None:

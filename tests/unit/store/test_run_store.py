@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.judge.diagnosis import diagnose
-from bonzo_bulk.models import RunResult
+from bonzo_bulk.models import Placement, RunResult
 from bonzo_bulk.store import SCHEMA_VERSION, RunStore, RunSummary
 
 StoreAt = str | Path
@@ -177,17 +177,21 @@ def test_observed_prospects_carry_owner_and_deletion_marks(store_at: StoreAt) ->
         assert store.interrupted_runs() == []
 
 
-def test_owner_comes_from_assigned_user_when_assigned_to_is_missing(store_at: StoreAt) -> None:
-    result = build_run(records=3, invalid=0)
-    outcome = result.phases[0].outcomes[0]
+def test_each_prospect_keeps_the_owner_the_judge_placed_it_with(store_at: StoreAt) -> None:
+    """The cleanup table takes each prospect's owner from the outcome's placements (oldest prospect first),
+    however the API listed the prospects."""
+    result = build_run(records=3, invalid=0, faults={2: DUPLICATE})
+    outcome = result.phases[0].outcomes[1]
     assert outcome.observation is not None
-    bare = {k: v for k, v in outcome.observation.prospects[0].items() if k != "assigned_to"}
-    observation = dataclasses.replace(outcome.observation, prospects=(bare,))
+    older, newer = outcome.observation.oldest_first()
+    listed = dataclasses.replace(outcome.observation, prospects=(newer, older))
+    placements = (Placement(101, "alice.lo@bonzobuddy.test", 7), Placement(103, "carol.lo@bonzobuddy.test", 8))
+    duplicated = dataclasses.replace(outcome, observation=listed, placements=placements)
     with RunStore(store_at) as store:
         _begin(store, result)
-        store.add_outcomes(result.run_id, "primary", [dataclasses.replace(outcome, observation=observation)])
-        [stored] = store.observed_prospects(result.run_id)
-        assert stored.owner_user_id == bare["assigned_user"]["id"]
+        store.add_outcomes(result.run_id, "primary", [duplicated])
+        owners = {p.prospect_id: p.owner_user_id for p in store.observed_prospects(result.run_id)}
+    assert owners == {older["id"]: 101, newer["id"]: 103}
 
 
 def test_history_latest_and_one_baseline_per_integration(store_at: StoreAt) -> None:
