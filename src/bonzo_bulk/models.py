@@ -443,6 +443,16 @@ class RunResult:
         return f"RunResult({self.run_id!r}, target={self.target!r}, phases=[{phases}])"
 
 
+def percent(part: float, whole: float = 1.0) -> str:
+    """``part`` of ``whole`` as people read it, to one decimal (a rate alone when ``whole`` is left out); 0 of
+    nothing. Every output reads rates through this one helper.
+
+    >>> percent(0.9333), percent(14, 15), percent(3, 0)
+    ('93.3%', '93.3%', '0.0%')
+    """
+    return f"{100 * part / whole if whole else 0.0:.1f}%"
+
+
 def by_record(checks: Iterable[CheckResult]) -> dict[str, list[CheckResult]]:
     """Checks grouped by record name, records in the order they first appear."""
     grouped: dict[str, list[CheckResult]] = {}

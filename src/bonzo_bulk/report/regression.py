@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bonzo_bulk.config.schema import RegressionSettings
-from bonzo_bulk.models import PhaseMetrics, RunResult
+from bonzo_bulk.models import PhaseMetrics, RunResult, percent
 from bonzo_bulk.store import RunSummary
 
 _EPSILON = 1e-9
@@ -94,7 +94,7 @@ def _fmt(metric: str, value: float) -> str:
         return f"{value:,.0f} ms"
     if metric == "api_requests_per_record":
         return f"{value:.2f}"
-    return f"{value:.1%}"
+    return percent(value)
 
 
 def compare(result: RunResult, baseline: RunResult, tolerances: RegressionSettings) -> list[Regression]:
@@ -119,7 +119,7 @@ def compare(result: RunResult, baseline: RunResult, tolerances: RegressionSettin
                         allowed=floor,
                         message=(
                             f"{phase.kind} {label} fell to {_fmt(metric, now)} from {_fmt(metric, then)} in "
-                            f"baseline {baseline.run_id} (allowed drop {tolerances.accuracy_drop:.1%})"
+                            f"baseline {baseline.run_id} (allowed drop {percent(tolerances.accuracy_drop)})"
                         ),
                     )
                 )
@@ -288,8 +288,8 @@ def _beyond(
             return None
         shown = "" if runs == 1 else f" ({_fmt(measure.name, level)} on average, this run {_fmt(measure.name, now)})"
         message = (
-            f"{what}{shown} is above the {settings.confidence:.1%} prediction bound {_fmt(measure.name, bound)} of "
-            f"{span} (typical {_fmt(measure.name, typical)}, +{level / typical - 1:.0%})"
+            f"{what}{shown} is above the {percent(settings.confidence)} prediction bound {_fmt(measure.name, bound)}"
+            f" of {span} (typical {_fmt(measure.name, typical)}, +{level / typical - 1:.0%})"
         )
         return Regression(measure.name, "primary", typical, now, max(bound, floor), message, "history")
     shortfalls = [1 - v for v in before]
@@ -299,8 +299,8 @@ def _beyond(
     if level >= floor_rate or typical_rate - level < resolution or typical_rate - now < resolution:
         return None
     message = (
-        f"{what} {level:.1%} is below the {settings.confidence:.1%} prediction bound {floor_rate:.1%} of {span} "
-        f"(typical {typical_rate:.1%})"
+        f"{what} {percent(level)} is below the {percent(settings.confidence)} prediction bound {percent(floor_rate)}"
+        f" of {span} (typical {percent(typical_rate)})"
     )
     allowed = min(floor_rate, typical_rate - resolution)
     return Regression(measure.name, "primary", typical_rate, now, allowed, message, "history")
