@@ -10,6 +10,10 @@ same calls work on a SQLite file or a PostgreSQL database (the location picks th
         store.add_deliveries(run_id, phase, results)
         store.add_outcomes(run_id, phase, outcomes)   # as records are judged
         store.finish_run(result)
+
+Each method maps the backend's errors to a :class:`StoreError` naming the store, and retries a write that
+hit a lock; the SQL lives with its concept: ``ledger`` (each record), ``results`` (a finished run),
+``history`` (summaries, baselines) and ``prospects`` (what cleanup reads and marks).
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ from bonzo_bulk.models import (
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, ledger, results
+from bonzo_bulk.store import codec, history, ledger, prospects, results
 from bonzo_bulk.store.backend import Backend, Row
-from bonzo_bulk.store.rows import SUMMARY_COLUMNS, RunSummary, StoredProspect, StoredRecord
+from bonzo_bulk.store.rows import RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import Migration, migrate
 
 T = TypeVar("T")
@@ -256,26 +260,8 @@ class RunStore:
 
     def list_runs(self, *, integration: str | None = None, limit: int = 20) -> list[RunSummary]:
         """The most recent runs first, optionally of one integration."""
-        where, params = ("WHERE integration = ?", [integration]) if integration else ("", [])
         with self._op("list runs"):
-            rows = self._db.fetchall(
-                f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?",  # noqa: S608
-                (*params, limit),
-            )
-            return [self._summary(r) for r in rows]
-
-    def _summary(self, row: Row) -> RunSummary:
-        values = {name: row[name] for name in SUMMARY_COLUMNS}
-        values["started_at"] = datetime.fromisoformat(row["started_at"])
-        values["finished_at"] = codec.parse_time(row["finished_at"])
-        values["passed"] = None if row["passed"] is None else bool(row["passed"])
-        values["is_baseline"] = bool(row["is_baseline"])
-        if row["finished_at"] is None:
-            values["records"] = self._count_records(row["run_id"])
-        return RunSummary(**values)
-
-    def _count_records(self, run_id: str) -> int:
-        return _count(self._db, "records", run_id)
+            return history.list_runs(self._db, integration=integration, limit=limit)
 
     def has_run(self, run_id: str) -> bool:
         """Whether the store knows a run with this id (finished or not)."""
@@ -294,70 +280,44 @@ class RunStore:
             run = self._require_run(run_id)
             if run["finished_at"] is None:
                 raise StoreError(f"run {run_id} never finished, so it cannot be a baseline; pick a finished run")
-            db.execute(
-                "UPDATE runs SET is_baseline = 0 WHERE integration = ? AND is_baseline = 1 AND run_id <> ?",
-                (run["integration"], run_id),
-            )
-            db.execute("UPDATE runs SET is_baseline = 1 WHERE run_id = ?", (run_id,))
+            history.mark_baseline(db, run_id, run["integration"])
 
         self._write(f"set run {run_id} as baseline", mark)
 
     def baseline_run_id(self, integration: str) -> str | None:
         """The baseline run of an integration, if one was set."""
         with self._op(f"read the baseline of {integration}"):
-            row = self._db.fetchone("SELECT run_id FROM runs WHERE integration = ? AND is_baseline = 1", (integration,))
-        return str(row["run_id"]) if row else None
+            return history.baseline_run_id(self._db, integration)
+
+    def interrupted_runs(self) -> list[str]:
+        """Ids of runs that began but never finished, most recent first."""
+        with self._op("list interrupted runs"):
+            return history.interrupted_runs(self._db)
 
     def observed_prospects(self, run_id: str) -> list[StoredProspect]:
         """Every prospect the run's records became (deleted ones carry ``deleted_at``)."""
         with self._op(f"list the prospects of run {run_id}"):
             self._require_run(run_id)
-            rows = self._db.fetchall(
-                "SELECT * FROM prospects WHERE run_id = ? ORDER BY phase, record_name, prospect_id", (run_id,)
-            )
-        return [
-            StoredProspect(
-                prospect_id=codec.prospect_key(r["prospect_id"]),
-                owner_user_id=r["owner_user_id"],
-                email=r["email"],
-                first_name=r["first_name"],
-                phase=r["phase"],
-                deleted_at=codec.parse_time(r["deleted_at"]),
-            )
-            for r in rows
-        ]
+            return prospects.observed_prospects(self._db, run_id)
 
     def run_records(self, run_id: str) -> list[StoredRecord]:
         """The records a run planned, finished or not, in the order they were stored."""
         with self._op(f"list the records of run {run_id}"):
             self._require_run(run_id)
-            rows = self._db.fetchall(
-                "SELECT name, phase, first_name, last_name, email, expected_user_id FROM records"
-                " WHERE run_id = ? ORDER BY seq",
-                (run_id,),
-            )
-        return [
-            StoredRecord(
-                name=r["name"],
-                phase=r["phase"],
-                first_name=r["first_name"],
-                last_name=r["last_name"],
-                email=r["email"],
-                expected_user_id=r["expected_user_id"],
-            )
-            for r in rows
-        ]
+            return prospects.run_records(self._db, run_id)
+
+    def accepted_records(self, run_id: str) -> set[str]:
+        """Names of the run's records the webhook accepted and that should become prospects (not 'drop' cases)."""
+        with self._op(f"list the accepted records of run {run_id}"):
+            return prospects.accepted_records(self._db, run_id)
 
     def mark_deleted(self, run_id: str, prospect_ids: Sequence[int | str]) -> None:
         """Note that cleanup deleted these prospects (now, UTC)."""
-        now = datetime.now(UTC).isoformat()
+        now = datetime.now(UTC)
 
         def mark(db: Backend) -> None:
             self._require_run(run_id)
-            db.executemany(
-                "UPDATE prospects SET deleted_at = ? WHERE run_id = ? AND prospect_id = ?",
-                [(now, run_id, str(pid)) for pid in prospect_ids],
-            )
+            prospects.mark_deleted(db, run_id, prospect_ids, now)
 
         self._write(f"mark {len(prospect_ids)} prospects of run {run_id} deleted", mark)
 
@@ -378,7 +338,7 @@ class RunStore:
             row = self._require_run(run_id)
             notes = [*json.loads(row["notes"] or "[]"), note]
             db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
-            return _count(db, "deliveries", run_id)
+            return ledger.count_rows(db, "deliveries", run_id)
 
         return self._write(f"mark run {run_id} interrupted", mark)
 
@@ -386,27 +346,3 @@ class RunStore:
         """The notes of a run (an interrupted run says so here)."""
         with self._op(f"read the notes of run {run_id}"):
             return [str(n) for n in json.loads(self._require_run(run_id)["notes"] or "[]")]
-
-    def accepted_records(self, run_id: str) -> set[str]:
-        """Names of the run's records the webhook accepted and that should become prospects (not 'drop' cases)."""
-        with self._op(f"list the accepted records of run {run_id}"):
-            rows = self._db.fetchall(
-                "SELECT d.record_name FROM deliveries d JOIN records r"
-                " ON r.run_id = d.run_id AND r.phase = d.phase AND r.name = d.record_name"
-                " WHERE d.run_id = ? AND d.status < 400 AND COALESCE(r.expected_handling, '') != 'drop'",
-                (run_id,),
-            )
-        return {str(r["record_name"]) for r in rows}
-
-    def interrupted_runs(self) -> list[str]:
-        """Ids of runs that began but never finished, most recent first."""
-        with self._op("list interrupted runs"):
-            rows = self._db.fetchall(
-                "SELECT run_id FROM runs WHERE finished_at IS NULL ORDER BY started_at DESC, run_id DESC"
-            )
-            return [str(r["run_id"]) for r in rows]
-
-
-def _count(db: Backend, table: str, run_id: str) -> int:
-    row = db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
-    return int(row["n"]) if row is not None else 0

@@ -245,6 +245,12 @@ def delivery_latencies(db: Backend, run_id: str, phase: str) -> list[float]:
     return [float(row["latency_ms"]) for row in rows]
 
 
+def count_rows(db: Backend, table: str, run_id: str) -> int:
+    """How many rows a run has in one table (its records, its deliveries ...)."""
+    row = db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
+    return int(row["n"]) if row is not None else 0
+
+
 def count_outcomes(db: Backend, run_id: str, phase: str, *, failed_only: bool = False) -> int:
     where = " AND passed = 0" if failed_only else ""
     row = db.fetchone(
