@@ -144,18 +144,7 @@ def _percentile_marks(summary: LatencySummary, logarithmic: bool) -> tuple[list[
     annotations: list[dict[str, Any]] = []
     marks = (("p50", summary.p50_ms, GREY), ("p95", summary.p95_ms, AMBER), ("p99", summary.p99_ms, RED))
     for row, (label, value, colour) in enumerate(marks):
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": value,
-                "x1": value,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": colour, "dash": "dash", "width": 1.5},
-            }
-        )
+        shapes.append(_vertical_line(value, colour, "dash", 1.5))
         annotations.append(
             {
                 "x": math.log10(value) if logarithmic and value > 0 else value,
@@ -171,6 +160,20 @@ def _percentile_marks(summary: LatencySummary, logarithmic: bool) -> tuple[list[
             }
         )
     return shapes, annotations
+
+
+def _vertical_line(at: float | str, colour: str, dash: str, width: float) -> dict[str, Any]:
+    """A line across the plot's whole height at ``at`` on the x axis."""
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": at,
+        "x1": at,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": colour, "dash": dash, "width": width},
+    }
 
 
 def assignment_cells(phase: PhaseResult, *, by_team: bool) -> tuple[list[str], list[str], dict[tuple[str, str], int]]:
@@ -329,19 +332,7 @@ def trends(history: Sequence[RunSummary], baseline_id: str | None, current_id: s
     api = [s.api_requests_per_record for s in runs]
     shapes = []
     if baseline_id in axis.ids:
-        at = axis.x[axis.ids.index(baseline_id)]
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": at,
-                "x1": at,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": "#000000", "dash": "dot", "width": 1},
-            }
-        )
+        shapes.append(_vertical_line(axis.x[axis.ids.index(baseline_id)], "#000000", "dot", 1))
     layout = _layout(height=280, shapes=shapes, xaxis={"type": "date"})
     return [
         (
