@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bonzo_bulk.config.schema import RegressionSettings
-from bonzo_bulk.report.regression import detect_summary
+from bonzo_bulk.report.history_regression import detect_summary
 from bonzo_bulk.store import RunSummary
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -117,6 +117,10 @@ class Observation:
     def found(self) -> bool:
         return bool(self.prospects)
 
+    def oldest_first(self) -> list[Prospect]:
+        """The prospects, oldest (lowest id) first: the order the judge reads them in, a placement each."""
+        return sorted(self.prospects, key=lambda p: int(p.get("id") or 0))
+
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
@@ -294,7 +298,7 @@ class RecordOutcome:
     """Accepted by the hook and meant to become a prospect (valid, or an invalid case Bonzo keeps)."""
     processing: ProcessingTime | None
     placements: tuple[Placement, ...]
-    """Owner and team of each prospect matched to the record, oldest first."""
+    """Owner and team of each prospect matched to the record, in :meth:`Observation.oldest_first` order."""
 
     @property
     def owner_id(self) -> int | None:
@@ -437,6 +441,16 @@ class RunResult:
     def __repr__(self) -> str:
         phases = ", ".join(repr(p) for p in self.phases)
         return f"RunResult({self.run_id!r}, target={self.target!r}, phases=[{phases}])"
+
+
+def percent(part: float, whole: float = 1.0) -> str:
+    """``part`` of ``whole`` as people read it, to one decimal (a rate alone when ``whole`` is left out); 0 of
+    nothing. Every output reads rates through this one helper.
+
+    >>> percent(0.9333), percent(14, 15), percent(3, 0)
+    ('93.3%', '93.3%', '0.0%')
+    """
+    return f"{100 * part / whole if whole else 0.0:.1f}%"
 
 
 def by_record(checks: Iterable[CheckResult]) -> dict[str, list[CheckResult]]:

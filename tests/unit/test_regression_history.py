@@ -12,14 +12,14 @@ import pytest
 from builders import begin_run_of, build_run
 
 from bonzo_bulk.config.schema import RegressionSettings
-from bonzo_bulk.report.publish import publish
-from bonzo_bulk.report.regression import (
-    change_points,
+from bonzo_bulk.report.change_points import change_points
+from bonzo_bulk.report.history_regression import (
     comparable_runs,
     detect_summary,
     size_class,
     upper_prediction_bound,
 )
+from bonzo_bulk.report.publish import publish
 from bonzo_bulk.store import RunStore, RunSummary
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)

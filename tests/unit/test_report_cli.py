@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,38 @@ def test_report_renders_the_latest_run_with_history_and_regressions(store_path: 
     assert ("primary", "creation_rate") in page.regression_metrics
     assert len(page.plots["trend-rates"]["data"][0]["x"]) == 3
     assert page.failure_rows
+
+
+def _systemic(page: Path) -> list[str]:
+    """A dashboard's systemic findings as plain lines: each diagnosis, then the fix they share."""
+    items = re.findall(r'<li class="(?:diagnosis|fix)"[^>]*>(.*?)</li>', page.read_text(encoding="utf-8"))
+    return [html.unescape(re.sub(r"<[^>]+>", "", item)) for item in items]
+
+
+def test_report_explains_a_failing_run_as_the_run_did(
+    make_config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The diagnoses are read back as the run made them: the same checks and counts, the same causes (naming
+    where the broken promise came from: the contract declared in the config) and the same fixes."""
+    for name in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    declared = {"primary": [{"to": "source", "value": "not-what-the-hook-stores"}]}
+    fast = {"processing": {"distribution": "fixed", "seconds": 0.02}}
+    loaded = make_config(tmp_path, test_records=6, contract=declared, sandbox=fast)
+    ran = runner.invoke(app, ["run", "--config", str(loaded.path), "--json"])
+    assert ran.exit_code == 1, ran.output
+    summary = json.loads(ran.stdout)
+    [live] = summary["diagnoses"]
+    assert (live["check"], live["failed"], live["judged"]) == ("source", 6, 6)
+    assert "declared in your config" in live["cause"]
+    reports = Path(loaded.config.reports_dir)
+    out = tmp_path / "report.html"
+    store = str(reports / "runs.sqlite3")
+    reported = runner.invoke(app, ["report", "--store", store, "--run", summary["run_id"], "--out", str(out)])
+    assert reported.exit_code == 0, reported.output
+    assert _systemic(out) == [live["headline"], f"fix: {live['fix']}"]
+    published = reports / "integration_health_reports" / f"{summary['integration']}_{summary['run_id']}.html"
+    assert _systemic(out) == _systemic(published)
 
 
 def test_report_for_an_older_run_shows_only_runs_up_to_it(store_path: Path) -> None:

@@ -94,7 +94,9 @@ def baseline_show_command(
 
 
 def _rate(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
+    from bonzo_bulk.models import percent
+
+    return "—" if value is None else percent(value)
 
 
 def history_table(runs: list[RunSummary]) -> Table:

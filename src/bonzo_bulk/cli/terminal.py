@@ -114,6 +114,8 @@ def delivery_table(rows: Sequence[dict[str, Any]], title: str) -> Table:
     """A delivery-only run per phase: accepted, rate, latency, errors, invalid records refused."""
     from rich.table import Table
 
+    from bonzo_bulk.models import percent
+
     table = Table(title=title, title_justify="left")
     for column in ("phase", "accepted", "rate", "latency p50/p95/p99/max ms", "errors", "invalid refused"):
         table.add_column(column, justify="left" if column in ("phase", "errors") else "right")
@@ -123,7 +125,7 @@ def delivery_table(rows: Sequence[dict[str, Any]], title: str) -> Table:
         table.add_row(
             str(row["phase"]),
             f"{row['accepted']}/{row['valid']}",
-            f"{100 * row['acceptance_rate']:.1f}%",
+            percent(row["acceptance_rate"]),
             " / ".join(f"{lat[k]:.0f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
             errors,
             str(row["invalid_rejected"]) if row["sent"] > row["valid"] else "-",

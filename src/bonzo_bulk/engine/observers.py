@@ -21,7 +21,7 @@ from bonzo_bulk.engine.events import (
     RunDone,
     RunStarted,
 )
-from bonzo_bulk.models import DeliveryResult, PhaseKind, PhaseMetrics, RecordOutcome, User
+from bonzo_bulk.models import DeliveryResult, PhaseKind, PhaseMetrics, RecordOutcome, User, percent
 from bonzo_bulk.plan.planner import RunPlan
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.store.ledger import BATCH
@@ -145,7 +145,7 @@ class RunLog:
         elif isinstance(event, DeliveryDone):
             label = "Webhook delivery" if event.phase == "primary" else "Control webhook delivery"
             log.info(
-                "%s: %d/%d successful (%.1f%%)", label, event.accepted, event.valid, _pct(event.accepted, event.valid)
+                "%s: %d/%d successful (%s)", label, event.accepted, event.valid, percent(event.accepted, event.valid)
             )
             if event.invalid_accepted:
                 log.info("%s: %d invalid test record(s) accepted by the webhook", label, event.invalid_accepted)
@@ -169,10 +169,10 @@ class RunLog:
         m = phase.metrics
         label = "Prospect creation" if kind == "primary" else "Control prospect creation"
         found_total = self.found_any.get(kind, 0)
-        log.info("%s: %d/%d prospects found (%.1f%%)", label, found_total, m.valid, _pct(found_total, m.valid))
+        log.info("%s: %d/%d prospects found (%s)", label, found_total, m.valid, percent(found_total, m.valid))
         prefix = "" if kind == "primary" else "Control "
-        log.info("%sUser assignment accuracy: %d/%d correct (%.1f%%)", *_accuracy(prefix, m.assigned_correctly, m))
-        log.info("%sData mapping accuracy: %d/%d (%.1f%%)", *_accuracy(prefix, m.mapped_correctly, m))
+        log.info("%sUser assignment accuracy: %d/%d correct (%s)", *_accuracy(prefix, m.assigned_correctly, m))
+        log.info("%sData mapping accuracy: %d/%d (%s)", *_accuracy(prefix, m.mapped_correctly, m))
         log.info(
             "%sProcessing time: p50 %.2f s, p95 %.2f s; API requests per verified record: %.3f",
             prefix,
@@ -182,9 +182,5 @@ class RunLog:
         )
 
 
-def _accuracy(prefix: str, correct: int, metrics: PhaseMetrics) -> tuple[str, int, int, float]:
-    return prefix, correct, metrics.created, 100 * correct / metrics.created if metrics.created else 0.0
-
-
-def _pct(part: int, whole: int) -> float:
-    return 100.0 * part / whole if whole else 0.0
+def _accuracy(prefix: str, correct: int, metrics: PhaseMetrics) -> tuple[str, int, int, str]:
+    return prefix, correct, metrics.created, percent(correct, metrics.created)

@@ -19,6 +19,7 @@ from bonzo_bulk.models import (
     User,
     UserAccuracy,
     Verdict,
+    percent,
 )
 
 _MAX_MICROS = 24 * 3600 * 1_000_000
@@ -81,7 +82,7 @@ def verdict_text(verdict: ThresholdVerdict) -> tuple[str, str]:
     ('2.04 s', '<= 60 s')
     """
     if verdict.comparison == ">=" and verdict.threshold <= 1:
-        return f"{100 * verdict.actual:.1f}%", f">= {100 * verdict.threshold:.1f}%"
+        return percent(verdict.actual), f">= {percent(verdict.threshold)}"
     unit = " s" if verdict.name.endswith("seconds") else ""
     return f"{verdict.actual:.2f}{unit}", f"{verdict.comparison} {verdict.threshold:g}{unit}"
 

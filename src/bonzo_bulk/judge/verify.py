@@ -185,7 +185,7 @@ class Judge:
         self, record: PlannedRecord, delivery: DeliveryResult | None, observation: Observation | None
     ) -> RecordOutcome:
         """The outcome of one record: every check, and the facts derived once (processing time, owner)."""
-        views = [ProspectView(p) for p in _oldest_first(observation)] if observation is not None else []
+        views = [ProspectView(p) for p in observation.oldest_first()] if observation is not None else []
         view = views[0] if views else None
         timing = processing_time(delivery, observation, self.clock)
         if record.is_valid:
@@ -210,11 +210,6 @@ class Judge:
             processing=timing,
             placements=tuple(Placement(v.owner_id, v.owner_email, v.team_id) for v in views),
         )
-
-
-def _oldest_first(observation: Observation) -> list[Prospect]:
-    """The prospects matched to a record, oldest first (a record is judged by the first)."""
-    return sorted(observation.prospects, key=lambda p: int(p.get("id") or 0))
 
 
 def verify_record(

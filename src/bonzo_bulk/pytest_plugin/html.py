@@ -11,17 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.judge.tally import verdict_text
-from bonzo_bulk.models import PhaseResult, RunResult, Stage
+from bonzo_bulk.models import PhaseResult, RunResult, Stage, percent
 from bonzo_bulk.plan.files import PlanFiles
 from bonzo_bulk.report.publish import Published
 from bonzo_bulk.report.rows import DEFAULT_LIMIT, failure_rows, failures_html, sporadic, systemic_html
 from bonzo_bulk.secrets import redact
 
 PHASE_TITLES = {"primary": "Primary hook (lo_email routing)", "control": "Control hook (explicit user_id)"}
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
 
 
 def _cell(value: Any) -> str:
@@ -71,9 +67,10 @@ def _phase_html(phase: PhaseResult) -> str:
     verdict = '<span class="bonzo-pass">PASSED</span>' if phase.passed else '<span class="bonzo-fail">FAILED</span>'
     head = (
         f"<h3>{html.escape(PHASE_TITLES[phase.kind])} — {verdict}</h3>"
-        f"<p>delivery success {m.delivered}/{m.valid} ({_pct(m.delivery_rate)}) · sent {m.sent} vs created "
-        f"{m.created} ({_pct(m.creation_rate)} of delivered) · assignment accuracy {_pct(m.assignment_accuracy)} · "
-        f"mapping accuracy {_pct(m.mapping_accuracy)} · settled in {phase.settle_seconds:g} s</p>"
+        f"<p>delivery success {m.delivered}/{m.valid} ({percent(m.delivery_rate)}) · sent {m.sent} vs created "
+        f"{m.created} ({percent(m.creation_rate)} of delivered) · assignment accuracy "
+        f"{percent(m.assignment_accuracy)} · mapping accuracy {percent(m.mapping_accuracy)} · "
+        f"settled in {phase.settle_seconds:g} s</p>"
     )
     tables = [
         _html_table(
@@ -81,7 +78,7 @@ def _phase_html(phase: PhaseResult) -> str:
         ),
         _html_table(
             ("user", "user_id", "expected", "found", "correct", "accuracy"),
-            [(u.email, u.user_id, u.expected, u.found, u.correct, _pct(u.accuracy)) for u in m.per_user],
+            [(u.email, u.user_id, u.expected, u.found, u.correct, percent(u.accuracy)) for u in m.per_user],
             "assignment accuracy per user",
         ),
         _html_table(
@@ -98,7 +95,7 @@ def _phase_html(phase: PhaseResult) -> str:
             "failures by stage; delivery errors: "
             + (", ".join(f"{k} {v}" for k, v in m.error_categories.items()) or "none"),
         ),
-        _html_table(("field", "accuracy"), [(f, _pct(a)) for f, a in m.field_accuracy.items()], "mapping per field"),
+        _html_table(("field", "accuracy"), [(f, percent(a)) for f, a in m.field_accuracy.items()], "mapping per field"),
     ]
     return head + f'<div class="bonzo-grid">{"".join(tables)}</div>'
 

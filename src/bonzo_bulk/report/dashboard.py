@@ -26,7 +26,7 @@ from plotly.offline import get_plotlyjs
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.judge.verdict import RunVerdict
-from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict
+from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict, percent
 from bonzo_bulk.report import plots
 from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.report.rows import failure_rows, failures_html, sporadic, systemic, systemic_html
@@ -47,10 +47,6 @@ class Tile:
     value: str
     detail: str
     state: str  # "ok", "bad" or "info"
-
-
-def _pct(value: float) -> str:
-    return f"{value:.1%}"
 
 
 def _ms(value: float) -> str:
@@ -91,25 +87,25 @@ def _tiles(phase: PhaseResult) -> list[Tile]:
     tiles = [
         Tile(
             "Delivered",
-            _pct(m.delivery_rate),
+            percent(m.delivery_rate),
             f"{m.delivered} of {m.valid} valid records accepted by the hook",
             _threshold_state(verdicts, Verdict.DELIVERY_RATE),
         ),
         Tile(
             "Created",
-            _pct(m.creation_rate),
+            percent(m.creation_rate),
             f"{m.created} created · {m.missing} missing · {m.duplicates} duplicated",
             _threshold_state(verdicts, Verdict.CREATION_RATE),
         ),
         Tile(
             "Assigned correctly",
-            _pct(m.assignment_accuracy),
+            percent(m.assignment_accuracy),
             f"{m.assigned_correctly} with the right owner and team",
             _threshold_state(verdicts, Verdict.ASSIGNMENT_ACCURACY),
         ),
         Tile(
             "Mapped correctly",
-            _pct(m.mapping_accuracy),
+            percent(m.mapping_accuracy),
             f"{m.mapped_correctly} with every checked field right",
             _threshold_state(verdicts, Verdict.MAPPING_ACCURACY),
         ),
@@ -205,7 +201,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["pct"] = _pct
+    env.filters["pct"] = percent
     env.filters["ms"] = _ms
     env.filters["when"] = _when
     env.globals["verdict_text"] = verdict_text

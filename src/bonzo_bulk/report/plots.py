@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bonzo_bulk.judge.tally import NO_OWNER, NOT_CREATED, NOT_DELIVERED
@@ -84,68 +85,8 @@ def histogram(values: Sequence[float]) -> tuple[list[float], list[int], bool]:
 def distribution(title: str, kind: str, values: Sequence[float], summary: LatencySummary) -> Figure:
     """A histogram (filled steps) and its CDF for one phase, with the run's p50/p95/p99 marked."""
     edges, counts, logarithmic = histogram(values)
-    colour = PHASE_COLOURS.get(kind, GREY)
-    data: list[dict[str, Any]] = []
-    shapes: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
-    if counts:
-        total = sum(counts)
-        cumulative = [round(sum(counts[: i + 1]) / total, 4) for i in range(len(counts))]
-        rounded = [round(e, 3) for e in edges]
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "records per bin",
-                "x": rounded,
-                "y": [*counts, counts[-1]],
-                "line": {"color": colour, "shape": "hv", "width": 1},
-                "fill": "tozeroy",
-                "fillcolor": "rgba(56,103,168,0.35)" if kind == "primary" else "rgba(138,107,177,0.35)",
-                "hovertemplate": "from %{x:,.0f} ms: %{y} records<extra></extra>",
-            }
-        )
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "share done (CDF)",
-                "x": rounded[1:],
-                "y": cumulative,
-                "yaxis": "y2",
-                "line": {"color": "#1f2328", "width": 1.5},
-                "hovertemplate": "≤ %{x:,.0f} ms: %{y:.1%}<extra></extra>",
-            }
-        )
-        marks = (("p50", summary.p50_ms, GREY), ("p95", summary.p95_ms, AMBER), ("p99", summary.p99_ms, RED))
-        for row, (label, value, mark_colour) in enumerate(marks):
-            at = math.log10(value) if logarithmic and value > 0 else value  # annotations take log10 on log axes
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "x",
-                    "yref": "paper",
-                    "x0": value,
-                    "x1": value,
-                    "y0": 0,
-                    "y1": 1,
-                    "line": {"color": mark_colour, "dash": "dash", "width": 1.5},
-                }
-            )
-            annotations.append(
-                {
-                    "x": at,
-                    "y": 1.0 - 0.09 * row,
-                    "xref": "x",
-                    "yref": "paper",
-                    "text": f"{label} {value:,.0f} ms",
-                    "showarrow": False,
-                    "xanchor": "left",
-                    "yanchor": "top",
-                    "bgcolor": "rgba(255,255,255,0.85)",
-                    "font": {"size": 11, "color": mark_colour},
-                }
-            )
+    data = _histogram_traces(edges, counts, kind) if counts else []
+    shapes, annotations = _percentile_marks(summary, logarithmic) if counts else ([], [])
     xaxis: dict[str, Any] = {"title": {"text": f"{title} (ms{', log scale' if logarithmic else ''})"}}
     xaxis.update({"type": "log"} if logarithmic else {"rangemode": "tozero"})
     layout = _layout(
@@ -165,6 +106,74 @@ def distribution(title: str, kind: str, values: Sequence[float], summary: Latenc
         height=330,
     )
     return {"data": data, "layout": layout}
+
+
+def _histogram_traces(edges: Sequence[float], counts: Sequence[int], kind: str) -> list[dict[str, Any]]:
+    """The records per bin as filled steps, and the share done by each bin's upper edge (on the right axis)."""
+    total = sum(counts)
+    cumulative = [round(sum(counts[: i + 1]) / total, 4) for i in range(len(counts))]
+    rounded = [round(e, 3) for e in edges]
+    return [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "records per bin",
+            "x": rounded,
+            "y": [*counts, counts[-1]],
+            "line": {"color": PHASE_COLOURS.get(kind, GREY), "shape": "hv", "width": 1},
+            "fill": "tozeroy",
+            "fillcolor": "rgba(56,103,168,0.35)" if kind == "primary" else "rgba(138,107,177,0.35)",
+            "hovertemplate": "from %{x:,.0f} ms: %{y} records<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "share done (CDF)",
+            "x": rounded[1:],
+            "y": cumulative,
+            "yaxis": "y2",
+            "line": {"color": "#1f2328", "width": 1.5},
+            "hovertemplate": "≤ %{x:,.0f} ms: %{y:.1%}<extra></extra>",
+        },
+    ]
+
+
+def _percentile_marks(summary: LatencySummary, logarithmic: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A dashed line and a label for each of p50, p95 and p99 (labels take log10 positions on a log axis)."""
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    marks = (("p50", summary.p50_ms, GREY), ("p95", summary.p95_ms, AMBER), ("p99", summary.p99_ms, RED))
+    for row, (label, value, colour) in enumerate(marks):
+        shapes.append(_vertical_line(value, colour, "dash", 1.5))
+        annotations.append(
+            {
+                "x": math.log10(value) if logarithmic and value > 0 else value,
+                "y": 1.0 - 0.09 * row,
+                "xref": "x",
+                "yref": "paper",
+                "text": f"{label} {value:,.0f} ms",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "top",
+                "bgcolor": "rgba(255,255,255,0.85)",
+                "font": {"size": 11, "color": colour},
+            }
+        )
+    return shapes, annotations
+
+
+def _vertical_line(at: float | str, colour: str, dash: str, width: float) -> dict[str, Any]:
+    """A line across the plot's whole height at ``at`` on the x axis."""
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": at,
+        "x1": at,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": colour, "dash": dash, "width": width},
+    }
 
 
 def assignment_cells(phase: PhaseResult, *, by_team: bool) -> tuple[list[str], list[str], dict[tuple[str, str], int]]:
@@ -302,77 +311,34 @@ def failures_by_stage(result: RunResult) -> Figure:
     return counts_bar(result, "failures_by_stage", order=[s.value for s in Stage])
 
 
+_RATE_TRENDS = (
+    ("delivery rate", "delivery_rate", "#3867a8"),
+    ("creation rate", "creation_rate", "#00897b"),
+    ("assignment accuracy", "assignment_accuracy", "#8a6bb1"),
+    ("mapping accuracy", "mapping_accuracy", "#ef8f00"),
+)
+"""The rates drawn over the history: label, :class:`RunSummary` field, colour."""
+
+
 def trends(history: Sequence[RunSummary], baseline_id: str | None, current_id: str) -> list[tuple[str, Figure]]:
     """Rates, p95 times and API cost over the history (oldest first), with baseline and this run marked."""
     runs = sorted(history, key=lambda s: s.started_at)
-    x = [s.started_at.isoformat() for s in runs]
-    ids = [s.run_id for s in runs]
-
-    def line(name: str, values: list[float | None], colour: str) -> dict[str, Any]:
-        return {
-            "type": "scatter",
-            "mode": "lines+markers",
-            "name": name,
-            "x": x,
-            "y": values,
-            "customdata": ids,
-            "line": {"color": colour},
-            "hovertemplate": "%{customdata}<br>" + name + ": %{y}<extra></extra>",
-        }
-
-    def marks(values: list[float | None]) -> list[dict[str, Any]]:
-        traces = []
-        for run_id, label, symbol, colour in (
-            (baseline_id, "baseline", "star", "#000000"),
-            (current_id, "this run", "circle-open", RED),
-        ):
-            if run_id in ids:
-                i = ids.index(run_id)
-                traces.append(
-                    {
-                        "type": "scatter",
-                        "mode": "markers",
-                        "name": label,
-                        "x": [x[i]],
-                        "y": [values[i]],
-                        "marker": {"symbol": symbol, "size": 16, "color": colour, "line": {"width": 2}},
-                        "hovertemplate": f"{label} {run_id}<extra></extra>",
-                    }
-                )
-        return traces
-
-    def pct(values: list[float | None]) -> list[float | None]:
-        return [None if v is None else round(v * 100, 2) for v in values]
-
-    rate_series = [
-        ("delivery rate", pct([s.delivery_rate for s in runs]), "#3867a8"),
-        ("creation rate", pct([s.creation_rate for s in runs]), "#00897b"),
-        ("assignment accuracy", pct([s.assignment_accuracy for s in runs]), "#8a6bb1"),
-        ("mapping accuracy", pct([s.mapping_accuracy for s in runs]), "#ef8f00"),
+    axis = _TrendAxis([s.started_at.isoformat() for s in runs], [s.run_id for s in runs], baseline_id, current_id)
+    rates = [
+        (label, [None if (v := getattr(s, name)) is None else round(v * 100, 2) for s in runs], colour)
+        for label, name, colour in _RATE_TRENDS
     ]
     p95 = [s.p95_processing_ms for s in runs]
     api = [s.api_requests_per_record for s in runs]
     shapes = []
-    if baseline_id in ids:
-        at = x[ids.index(baseline_id)]
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": at,
-                "x1": at,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": "#000000", "dash": "dot", "width": 1},
-            }
-        )
+    if baseline_id in axis.ids:
+        shapes.append(_vertical_line(axis.x[axis.ids.index(baseline_id)], "#000000", "dot", 1))
     layout = _layout(height=280, shapes=shapes, xaxis={"type": "date"})
     return [
         (
             "trend-rates",
             {
-                "data": [line(n, v, c) for n, v, c in rate_series] + marks(rate_series[0][1]),
+                "data": [axis.line(n, v, c) for n, v, c in rates] + axis.marks(rates[0][1]),
                 "layout": {**layout, "yaxis": {"ticksuffix": "%", "title": {"text": "%"}}},
             },
         ),
@@ -380,9 +346,9 @@ def trends(history: Sequence[RunSummary], baseline_id: str | None, current_id: s
             "trend-p95",
             {
                 "data": [
-                    line("p95 processing (ms)", p95, "#3867a8"),
-                    line("p95 delivery latency (ms)", [s.p95_latency_ms for s in runs], "#00897b"),
-                    *marks(p95),
+                    axis.line("p95 processing (ms)", p95, "#3867a8"),
+                    axis.line("p95 delivery latency (ms)", [s.p95_latency_ms for s in runs], "#00897b"),
+                    *axis.marks(p95),
                 ],
                 "layout": {**layout, "yaxis": {"title": {"text": "ms"}, "rangemode": "tozero"}},
             },
@@ -390,8 +356,53 @@ def trends(history: Sequence[RunSummary], baseline_id: str | None, current_id: s
         (
             "trend-api",
             {
-                "data": [line("API requests per record", api, "#8a6bb1"), *marks(api)],
+                "data": [axis.line("API requests per record", api, "#8a6bb1"), *axis.marks(api)],
                 "layout": {**layout, "yaxis": {"title": {"text": "requests"}, "rangemode": "tozero"}},
             },
         ),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class _TrendAxis:
+    """The runs along a trend's x axis (start times, ids) and the two runs it marks."""
+
+    x: list[str]
+    ids: list[str]
+    baseline_id: str | None
+    current_id: str
+
+    def line(self, name: str, values: list[float | None], colour: str) -> dict[str, Any]:
+        """One figure over the runs, each point naming its run."""
+        return {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": name,
+            "x": self.x,
+            "y": values,
+            "customdata": self.ids,
+            "line": {"color": colour},
+            "hovertemplate": "%{customdata}<br>" + name + ": %{y}<extra></extra>",
+        }
+
+    def marks(self, values: list[float | None]) -> list[dict[str, Any]]:
+        """A star on the baseline and an open circle on this run, at their points of ``values``."""
+        traces = []
+        for run_id, label, symbol, colour in (
+            (self.baseline_id, "baseline", "star", "#000000"),
+            (self.current_id, "this run", "circle-open", RED),
+        ):
+            if run_id in self.ids:
+                i = self.ids.index(run_id)
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "mode": "markers",
+                        "name": label,
+                        "x": [self.x[i]],
+                        "y": [values[i]],
+                        "marker": {"symbol": symbol, "size": 16, "color": colour, "line": {"width": 2}},
+                        "hovertemplate": f"{label} {run_id}<extra></extra>",
+                    }
+                )
+        return traces

@@ -17,7 +17,8 @@ from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.report.ci import write_ci_outputs
 from bonzo_bulk.report.dashboard import Distribution, render_dashboard
-from bonzo_bulk.report.regression import Regression, compare, detect
+from bonzo_bulk.report.history_regression import detect
+from bonzo_bulk.report.regression import Regression, compare
 from bonzo_bulk.report.retention import PruneReport, prune
 from bonzo_bulk.report.summary import summary_document, write_summary
 from bonzo_bulk.secrets import redact

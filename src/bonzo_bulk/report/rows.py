@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, RunResult, ThresholdVerdict
+from bonzo_bulk.models import CheckResult, Diagnosis, RunResult, ThresholdVerdict
 from bonzo_bulk.secrets import redact
 
 SHORT_LIMIT = 160
@@ -146,11 +146,6 @@ def _systemic_row(phase: str, diagnosis: Diagnosis, example: CheckResult | None)
     )
 
 
-def _judged(phase: PhaseResult) -> Mapping[str, int]:
-    """Records each check judged in a phase (every record, kept in memory or not)."""
-    return phase.judged
-
-
 def failure_rows(result: RunResult, *, limit: int | None = DEFAULT_LIMIT) -> tuple[list[FailureRow], int]:
     """Every phase's rows, primary first: all systemic rows, and at most ``limit`` sporadic rows across the
     run (``None``: all); and how many sporadic rows were left off."""
@@ -158,7 +153,7 @@ def failure_rows(result: RunResult, *, limit: int | None = DEFAULT_LIMIT) -> tup
     left_off = kept = 0
     for phase in result.phases:
         budget = None if limit is None else max(0, limit - kept)
-        found, more = phase_rows(phase.kind, phase.failures(), phase.diagnoses, judged=_judged(phase), limit=budget)
+        found, more = phase_rows(phase.kind, phase.failures(), phase.diagnoses, judged=phase.judged, limit=budget)
         rows += found
         kept += sum(1 for row in found if row.kind == "sporadic")
         left_off += more

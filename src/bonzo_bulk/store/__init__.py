@@ -7,17 +7,23 @@ team or CI one shared history. Every reader and writer goes through :class:`RunS
 Modules, one concept each:
 
 - ``interface``  :class:`RunStore`, the one API (streamed writes, reads, baselines, cleanup marks)
+- ``ledger``     each record's rows, written as it is judged and read back in batches
+- ``results``    a finished run: each phase's figures, stray checks and diagnoses as the run made them
+- ``history``    run summaries, baselines, runs that never finished
+- ``prospects``  what cleanup reads and marks: a run's prospects, planned and accepted records
 - ``rows``       the rows readers get back (:class:`RunSummary`, :class:`StoredProspect`, ...)
-- ``location``   parsing a path or URL; the printable label without the password
 - ``backend``    what a backend provides; ``sqlite`` and ``postgres`` are the two
 - ``schema``     numbered migrations, one SQL text for both dialects, applied on first use
 - ``codec``      dataclass fields <-> columns (JSON, times, flags)
 - ``transfer``   ``store migrate`` and ``store copy`` (moving history between stores)
 
+Where a store is (a path or URL, its printable label without the password) is
+:mod:`bonzo_bulk.config.store_location`.
+
 Adding a table (load stages, monitor/alert state, ...) is one entry appended to
 ``schema.MIGRATIONS``::
 
-    Migration(5, "example stages", '''
+    Migration(8, "example stages", '''
         CREATE TABLE IF NOT EXISTS example_stages (
             run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, stage TEXT NOT NULL,
             users {INT} NOT NULL, p95_ms {REAL}, PRIMARY KEY (run_id, stage)

@@ -15,6 +15,7 @@ from typing import Any
 from bonzo_bulk.models import (
     CheckResult,
     DeliveryResult,
+    Diagnosis,
     LatencySummary,
     Observation,
     PhaseMetrics,
@@ -35,10 +36,6 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 def dumps(value: Any) -> str:
     """Compact JSON; plain values go straight to the encoder, the rest through ``to_jsonable`` (same text)."""
     return _JSON.encode(value)
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -68,6 +65,7 @@ def metrics_from_json(data: Mapping[str, Any]) -> PhaseMetrics:
 DELIVERY_COLUMNS = tuple(f.name for f in dataclasses.fields(DeliveryResult))
 OBSERVATION_COLUMNS = tuple(f.name for f in dataclasses.fields(Observation))
 CHECK_COLUMNS = tuple(f.name for f in dataclasses.fields(CheckResult))
+DIAGNOSIS_COLUMNS = tuple(f.name for f in dataclasses.fields(Diagnosis) if f.name != "phase")
 RECORD_COLUMNS = tuple(
     f.name for f in dataclasses.fields(PlannedRecord) if f.name not in {"run_id", "phase", "expected_user"}
 )
@@ -79,7 +77,9 @@ USER_COLUMNS = (
     "expected_team_id",
     "expected_user_external_id",
 )
-JSON_COLUMNS = frozenset({"prospects", "seen_in", "expected", "actual", "payload"})
+JSON_COLUMNS = frozenset(
+    {"prospects", "seen_in", "expected", "actual", "payload", "example_expected", "example_actual"}
+)
 TUPLE_COLUMNS = frozenset({"prospects", "seen_in"})
 TIME_COLUMNS = frozenset({"sent_at", "answered_at", "first_seen_at"})
 
@@ -114,7 +114,9 @@ def decode(row: Row, columns: Sequence[str]) -> dict[str, Any]:
             raw = parse_time(raw)
         values[name] = raw
     if "stage" in values:
-        values["stage"], values["passed"] = Stage(values["stage"]), bool(values["passed"])
+        values["stage"] = Stage(values["stage"])
+    if "passed" in values:
+        values["passed"] = bool(values["passed"])
     return values
 
 
@@ -124,6 +126,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "observations": ("run_id", "phase", "record_name"),
     "checks": ("run_id", "phase", "seq"),
     "outcomes": ("run_id", "phase", "record_name"),
+    "diagnoses": ("run_id", "phase", "seq"),
 }
 """The primary key of each table written in numbered batches (a rewrite replaces the row)."""
 

@@ -10,6 +10,10 @@ same calls work on a SQLite file or a PostgreSQL database (the location picks th
         store.add_deliveries(run_id, phase, results)
         store.add_outcomes(run_id, phase, outcomes)   # as records are judged
         store.finish_run(result)
+
+Each method maps the backend's errors to a :class:`StoreError` naming the store, and retries a write that
+hit a lock; the SQL lives with its concept: ``ledger`` (each record), ``results`` (a finished run),
+``history`` (summaries, baselines) and ``prospects`` (what cleanup reads and marks).
 """
 
 from __future__ import annotations
@@ -25,21 +29,19 @@ from typing import Any, TypeVar
 
 from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, StoreLocation
 from bonzo_bulk.errors import StoreError
-from bonzo_bulk.judge.diagnosis import Diagnoser
 from bonzo_bulk.models import (
     KEEP_ALL,
     DeliveryResult,
     PhaseKind,
-    PhaseResult,
     PlannedRecord,
     RecordOutcome,
     RunResult,
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, ledger
+from bonzo_bulk.store import codec, history, ledger, prospects, results
 from bonzo_bulk.store.backend import Backend, Row
-from bonzo_bulk.store.rows import FIGURE_COLUMNS, SUMMARY_COLUMNS, RunSummary, StoredProspect, StoredRecord
+from bonzo_bulk.store.rows import RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import Migration, migrate
 
 T = TypeVar("T")
@@ -191,8 +193,7 @@ class RunStore:
 
         def add(db: Backend) -> None:
             self._require_run(run_id)
-            start = ledger.next_seq(db, "deliveries", run_id, phase)
-            codec.insert(db, "deliveries", run_id, phase, start, deliveries, codec.DELIVERY_COLUMNS)
+            ledger.write_deliveries(db, run_id, phase, deliveries)
 
         self._write(f"add {len(deliveries)} deliveries to run {run_id}", add)
 
@@ -229,67 +230,19 @@ class RunStore:
             return ledger.processing_seconds(self._db, run_id, phase)
 
     def finish_run(self, result: RunResult) -> None:
-        """Store a run's final result: each phase's figures and stray checks, the run's headline (idempotent).
+        """Store a run's final result: each phase's figures, stray checks and diagnoses, the run's headline
+        (idempotent).
 
         Outcomes this store took with :meth:`add_outcomes` as the run went stay as written; a phase whose
         outcomes were not streamed here (a result made in memory) is rewritten whole from its complete
         ``outcomes`` (prospects keep their deletion marks).
         """
-        self._write(f"finish run {result.run_id}", lambda db: self._finish(db, result))
-
-    def _finish(self, db: Backend, result: RunResult) -> None:
-        run_id = result.run_id
-        exists = db.fetchone("SELECT 1 AS found FROM runs WHERE run_id = ?", (run_id,))
-        if exists is None:
-            db.execute(
-                "INSERT INTO runs (run_id, test_name, integration, target, started_at, dry_run,"
-                " config_snapshot) VALUES (?, ?, ?, ?, ?, ?, '{}')",
-                (run_id, result.test_name, result.integration, result.target, result.started_at.isoformat(), 0),
-            )
-        db.execute("DELETE FROM phases WHERE run_id = ?", (run_id,))
-        for seq, phase in enumerate(result.phases):
-            if phase.complete and (run_id, phase.kind) not in self._streamed:
-                ledger.forget_phase(db, run_id, phase.kind)
-                ledger.write_records(db, run_id, phase.records, ledger.next_seq(db, "records", run_id))
-                deliveries = [o.delivery for o in phase.outcomes if o.delivery is not None]
-                start = ledger.next_seq(db, "deliveries", run_id, phase.kind)
-                codec.insert(db, "deliveries", run_id, phase.kind, start, deliveries, codec.DELIVERY_COLUMNS)
-                ledger.write_outcomes(db, run_id, phase.kind, phase.outcomes)
-            ledger.write_stray_checks(db, run_id, phase.kind, phase.stray_checks)
-            db.execute(
-                "INSERT INTO phases (run_id, phase, seq, metrics, unexpected_prospects, settled,"
-                " settle_seconds, passed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    phase.kind,
-                    seq,
-                    codec.dumps(phase.metrics),
-                    codec.dumps(phase.unexpected_prospects),
-                    int(phase.settled),
-                    phase.settle_seconds,
-                    int(phase.passed),
-                ),
-            )
-        summary = RunSummary.from_result(result)
-        figures = {name: getattr(summary, name) for name in FIGURE_COLUMNS}
-        details = {
-            "test_name": result.test_name,
-            "integration": result.integration,
-            "config_path": result.config_path,
-            "target": result.target,
-            "started_at": result.started_at.isoformat(),
-            "finished_at": result.finished_at.isoformat(),
-            "dry_run": int(result.dry_run),
-            "notes": codec.dumps(result.notes),
-            "passed": int(result.passed),
-            **figures,
-        }
-        assignments = ", ".join(f"{name} = ?" for name in details)
-        db.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", (*details.values(), run_id))  # noqa: S608
+        self._write(f"finish run {result.run_id}", lambda db: results.write_result(db, result, self._streamed))
 
     def load_run(self, run_id: str, *, keep: int = KEEP_ALL) -> RunResult:
-        """Read back a finished run: each phase's figures, and its outcomes — all of them when the phase
-        has at most ``keep`` records, else its failed ones up to ``keep`` (the rest: :meth:`outcomes`)."""
+        """Read back a finished run as it was stored: each phase's figures and diagnoses, and its outcomes — all
+        of them when the phase has at most ``keep`` records, else its failed ones up to ``keep`` (the rest:
+        :meth:`outcomes`)."""
         with self._op(f"load run {run_id}"):
             run = self._require_run(run_id)
             if run["finished_at"] is None:
@@ -297,46 +250,7 @@ class RunStore:
                     f"run {run_id} in {self.label} never finished (interrupted?); its prospects are listed by"
                     " `observed_prospects` and can still be cleaned up, but there is no result to report"
                 )
-            phases = [
-                self._load_phase(run_id, row, keep)
-                for row in self._db.fetchall("SELECT * FROM phases WHERE run_id = ? ORDER BY seq", (run_id,))
-            ]
-            return RunResult(
-                run_id=run_id,
-                test_name=run["test_name"],
-                integration=run["integration"],
-                config_path=run["config_path"],
-                target=run["target"],
-                started_at=datetime.fromisoformat(run["started_at"]),
-                finished_at=datetime.fromisoformat(run["finished_at"]),
-                dry_run=bool(run["dry_run"]),
-                phases=tuple(phases),
-                notes=tuple(json.loads(run["notes"])),
-            )
-
-    def _load_phase(self, run_id: str, row: Row, keep: int) -> PhaseResult:
-        kind = row["phase"]
-        total = ledger.count_outcomes(self._db, run_id, kind)
-        complete = total <= keep
-        outcomes = tuple(ledger.read_outcomes(self._db, run_id, kind, failed_only=not complete, limit=keep))
-        stray = tuple(ledger.stray_checks(self._db, run_id, kind))
-        diagnoser = Diagnoser(kind)
-        if keep:  # keep=0 asks for the figures alone (a baseline): no pass over every record
-            for outcome in outcomes if complete else ledger.read_outcomes(self._db, run_id, kind):
-                diagnoser.add(outcome.checks)
-        return PhaseResult(
-            kind=kind,
-            metrics=codec.metrics_from_json(json.loads(row["metrics"])),
-            outcomes=outcomes,
-            complete=complete,
-            failed_records=ledger.count_outcomes(self._db, run_id, kind, failed_only=True),
-            stray_checks=stray,
-            unexpected_prospects=tuple(json.loads(row["unexpected_prospects"])),
-            settled=bool(row["settled"]),
-            settle_seconds=row["settle_seconds"],
-            diagnoses=diagnoser.diagnoses(),
-            judged=dict(diagnoser.judged),
-        )
+            return results.read_result(self._db, run, keep)
 
     def config_snapshot(self, run_id: str) -> dict[str, Any]:
         """The secret-free config snapshot a run was started with."""
@@ -346,26 +260,8 @@ class RunStore:
 
     def list_runs(self, *, integration: str | None = None, limit: int = 20) -> list[RunSummary]:
         """The most recent runs first, optionally of one integration."""
-        where, params = ("WHERE integration = ?", [integration]) if integration else ("", [])
         with self._op("list runs"):
-            rows = self._db.fetchall(
-                f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?",  # noqa: S608
-                (*params, limit),
-            )
-            return [self._summary(r) for r in rows]
-
-    def _summary(self, row: Row) -> RunSummary:
-        values = {name: row[name] for name in SUMMARY_COLUMNS}
-        values["started_at"] = datetime.fromisoformat(row["started_at"])
-        values["finished_at"] = codec.parse_time(row["finished_at"])
-        values["passed"] = None if row["passed"] is None else bool(row["passed"])
-        values["is_baseline"] = bool(row["is_baseline"])
-        if row["finished_at"] is None:
-            values["records"] = self._count_records(row["run_id"])
-        return RunSummary(**values)
-
-    def _count_records(self, run_id: str) -> int:
-        return _count(self._db, "records", run_id)
+            return history.list_runs(self._db, integration=integration, limit=limit)
 
     def has_run(self, run_id: str) -> bool:
         """Whether the store knows a run with this id (finished or not)."""
@@ -384,70 +280,44 @@ class RunStore:
             run = self._require_run(run_id)
             if run["finished_at"] is None:
                 raise StoreError(f"run {run_id} never finished, so it cannot be a baseline; pick a finished run")
-            db.execute(
-                "UPDATE runs SET is_baseline = 0 WHERE integration = ? AND is_baseline = 1 AND run_id <> ?",
-                (run["integration"], run_id),
-            )
-            db.execute("UPDATE runs SET is_baseline = 1 WHERE run_id = ?", (run_id,))
+            history.mark_baseline(db, run_id, run["integration"])
 
         self._write(f"set run {run_id} as baseline", mark)
 
     def baseline_run_id(self, integration: str) -> str | None:
         """The baseline run of an integration, if one was set."""
         with self._op(f"read the baseline of {integration}"):
-            row = self._db.fetchone("SELECT run_id FROM runs WHERE integration = ? AND is_baseline = 1", (integration,))
-        return str(row["run_id"]) if row else None
+            return history.baseline_run_id(self._db, integration)
+
+    def interrupted_runs(self) -> list[str]:
+        """Ids of runs that began but never finished, most recent first."""
+        with self._op("list interrupted runs"):
+            return history.interrupted_runs(self._db)
 
     def observed_prospects(self, run_id: str) -> list[StoredProspect]:
         """Every prospect the run's records became (deleted ones carry ``deleted_at``)."""
         with self._op(f"list the prospects of run {run_id}"):
             self._require_run(run_id)
-            rows = self._db.fetchall(
-                "SELECT * FROM prospects WHERE run_id = ? ORDER BY phase, record_name, prospect_id", (run_id,)
-            )
-        return [
-            StoredProspect(
-                prospect_id=codec.prospect_key(r["prospect_id"]),
-                owner_user_id=r["owner_user_id"],
-                email=r["email"],
-                first_name=r["first_name"],
-                phase=r["phase"],
-                deleted_at=codec.parse_time(r["deleted_at"]),
-            )
-            for r in rows
-        ]
+            return prospects.observed_prospects(self._db, run_id)
 
     def run_records(self, run_id: str) -> list[StoredRecord]:
         """The records a run planned, finished or not, in the order they were stored."""
         with self._op(f"list the records of run {run_id}"):
             self._require_run(run_id)
-            rows = self._db.fetchall(
-                "SELECT name, phase, first_name, last_name, email, expected_user_id FROM records"
-                " WHERE run_id = ? ORDER BY seq",
-                (run_id,),
-            )
-        return [
-            StoredRecord(
-                name=r["name"],
-                phase=r["phase"],
-                first_name=r["first_name"],
-                last_name=r["last_name"],
-                email=r["email"],
-                expected_user_id=r["expected_user_id"],
-            )
-            for r in rows
-        ]
+            return prospects.run_records(self._db, run_id)
+
+    def accepted_records(self, run_id: str) -> set[str]:
+        """Names of the run's records the webhook accepted and that should become prospects (not 'drop' cases)."""
+        with self._op(f"list the accepted records of run {run_id}"):
+            return prospects.accepted_records(self._db, run_id)
 
     def mark_deleted(self, run_id: str, prospect_ids: Sequence[int | str]) -> None:
         """Note that cleanup deleted these prospects (now, UTC)."""
-        now = datetime.now(UTC).isoformat()
+        now = datetime.now(UTC)
 
         def mark(db: Backend) -> None:
             self._require_run(run_id)
-            db.executemany(
-                "UPDATE prospects SET deleted_at = ? WHERE run_id = ? AND prospect_id = ?",
-                [(now, run_id, str(pid)) for pid in prospect_ids],
-            )
+            prospects.mark_deleted(db, run_id, prospect_ids, now)
 
         self._write(f"mark {len(prospect_ids)} prospects of run {run_id} deleted", mark)
 
@@ -468,7 +338,7 @@ class RunStore:
             row = self._require_run(run_id)
             notes = [*json.loads(row["notes"] or "[]"), note]
             db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
-            return _count(db, "deliveries", run_id)
+            return ledger.count_rows(db, "deliveries", run_id)
 
         return self._write(f"mark run {run_id} interrupted", mark)
 
@@ -476,27 +346,3 @@ class RunStore:
         """The notes of a run (an interrupted run says so here)."""
         with self._op(f"read the notes of run {run_id}"):
             return [str(n) for n in json.loads(self._require_run(run_id)["notes"] or "[]")]
-
-    def accepted_records(self, run_id: str) -> set[str]:
-        """Names of the run's records the webhook accepted and that should become prospects (not 'drop' cases)."""
-        with self._op(f"list the accepted records of run {run_id}"):
-            rows = self._db.fetchall(
-                "SELECT d.record_name FROM deliveries d JOIN records r"
-                " ON r.run_id = d.run_id AND r.phase = d.phase AND r.name = d.record_name"
-                " WHERE d.run_id = ? AND d.status < 400 AND COALESCE(r.expected_handling, '') != 'drop'",
-                (run_id,),
-            )
-        return {str(r["record_name"]) for r in rows}
-
-    def interrupted_runs(self) -> list[str]:
-        """Ids of runs that began but never finished, most recent first."""
-        with self._op("list interrupted runs"):
-            rows = self._db.fetchall(
-                "SELECT run_id FROM runs WHERE finished_at IS NULL ORDER BY started_at DESC, run_id DESC"
-            )
-            return [str(r["run_id"]) for r in rows]
-
-
-def _count(db: Backend, table: str, run_id: str) -> int:
-    row = db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
-    return int(row["n"]) if row is not None else 0

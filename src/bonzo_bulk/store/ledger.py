@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from bonzo_bulk.models import (
     CheckResult,
     DeliveryResult,
     Observation,
+    PhaseResult,
     Placement,
     PlannedRecord,
     ProcessingTime,
@@ -26,6 +28,9 @@ from bonzo_bulk.store.backend import Backend, Row
 
 BATCH = 500
 """Records written, and read back, together: planned records, deliveries, outcomes."""
+
+STRAY_CHECK = "unexpected"
+"""The check on a prospect no record explains: stored with the phase's checks, judged on no record."""
 
 OUTCOME_COLUMNS = (
     "record_name",
@@ -65,32 +70,33 @@ def write_records(db: Backend, run_id: str, records: Sequence[PlannedRecord], st
     )
 
 
-def write_observations(db: Backend, run_id: str, phase: str, observations: Sequence[Observation], start: int) -> None:
-    """Observations, and each matched prospect in the cleanup table (owner read through :class:`ProspectView`)."""
-    from bonzo_bulk.bonzo.view import ProspectView  # the store's readers (history, reports) never need it
+def write_deliveries(db: Backend, run_id: str, phase: str, deliveries: Sequence[DeliveryResult]) -> None:
+    start = next_seq(db, "deliveries", run_id, phase)
+    codec.insert(db, "deliveries", run_id, phase, start, deliveries, codec.DELIVERY_COLUMNS)
 
+
+def write_observations(db: Backend, run_id: str, phase: str, outcomes: Sequence[RecordOutcome], start: int) -> None:
+    """The outcomes' observations, and each matched prospect in the cleanup table with the owner the judge
+    placed it with (the outcome's placements, in :meth:`Observation.oldest_first` order)."""
+    observations: list[Observation] = []
+    prospects: dict[str, tuple[str, str, str, str, int | None, Any, Any]] = {}
+    for outcome in outcomes:
+        seen = outcome.observation
+        if seen is None:
+            continue
+        observations.append(seen)
+        for prospect, placed in zip(seen.oldest_first(), outcome.placements, strict=True):
+            if prospect.get("id") is not None:
+                key = str(prospect["id"])
+                email, first_name = prospect.get("email"), prospect.get("first_name")
+                prospects[key] = (run_id, key, phase, outcome.name, placed.owner_id, email, first_name)
     codec.insert(db, "observations", run_id, phase, start, observations, codec.OBSERVATION_COLUMNS)
     db.executemany(
         "INSERT INTO prospects (run_id, prospect_id, phase, record_name, owner_user_id, email, first_name)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, prospect_id) DO UPDATE SET"
         " phase = excluded.phase, record_name = excluded.record_name,"
         " owner_user_id = excluded.owner_user_id, email = excluded.email, first_name = excluded.first_name",
-        list(
-            {
-                str(p.get("id")): (
-                    run_id,
-                    str(p.get("id")),
-                    phase,
-                    o.record_name,
-                    ProspectView(p).owner_id,
-                    p.get("email"),
-                    p.get("first_name"),
-                )
-                for o in observations
-                for p in o.prospects
-                if p.get("id") is not None
-            }.values()
-        ),
+        list(prospects.values()),
     )
 
 
@@ -118,15 +124,18 @@ def write_outcomes(db: Backend, run_id: str, phase: str, outcomes: Sequence[Reco
     db.executemany(codec.upsert_sql("outcomes", OUTCOME_COLUMNS), rows)
     checks = [c for o in outcomes for c in o.checks]
     codec.insert(db, "checks", run_id, phase, next_seq(db, "checks", run_id, phase), checks, codec.CHECK_COLUMNS)
-    observations = [o.observation for o in outcomes if o.observation is not None]
-    if observations:
-        write_observations(db, run_id, phase, observations, next_seq(db, "observations", run_id, phase))
+    if any(o.observation is not None for o in outcomes):
+        write_observations(db, run_id, phase, outcomes, next_seq(db, "observations", run_id, phase))
 
 
-def forget_phase(db: Backend, run_id: str, phase: str) -> None:
-    """Drop a phase's ledger before it is written whole again (the cleanup table and its marks stay)."""
+def write_phase(db: Backend, run_id: str, phase: PhaseResult) -> None:
+    """A phase's whole ledger from its outcomes in memory, replacing what was there (the cleanup table and its
+    deletion marks stay)."""
     for table in ("checks", "outcomes", "observations", "deliveries", "records"):
-        db.execute(f"DELETE FROM {table} WHERE run_id = ? AND phase = ?", (run_id, phase))  # noqa: S608
+        db.execute(f"DELETE FROM {table} WHERE run_id = ? AND phase = ?", (run_id, phase.kind))  # noqa: S608
+    write_records(db, run_id, phase.records, next_seq(db, "records", run_id))
+    write_deliveries(db, run_id, phase.kind, [o.delivery for o in phase.outcomes if o.delivery is not None])
+    write_outcomes(db, run_id, phase.kind, phase.outcomes)
 
 
 def record_from_row(run_id: str, row: Row) -> PlannedRecord:
@@ -236,6 +245,12 @@ def delivery_latencies(db: Backend, run_id: str, phase: str) -> list[float]:
     return [float(row["latency_ms"]) for row in rows]
 
 
+def count_rows(db: Backend, table: str, run_id: str) -> int:
+    """How many rows a run has in one table (its records, its deliveries ...)."""
+    row = db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
+    return int(row["n"]) if row is not None else 0
+
+
 def count_outcomes(db: Backend, run_id: str, phase: str, *, failed_only: bool = False) -> int:
     where = " AND passed = 0" if failed_only else ""
     row = db.fetchone(
@@ -255,15 +270,24 @@ def processing_seconds(db: Backend, run_id: str, phase: str) -> dict[str, float]
     return {str(row["record_name"]): float(row["processing_seconds"]) for row in rows}
 
 
+def judged_checks(db: Backend, run_id: str, phase: str) -> dict[str, int]:
+    """How many records each check judged, counted from the stored checks (stray ones are no record's)."""
+    rows = db.fetchall(
+        'SELECT "check", COUNT(*) AS n FROM checks WHERE run_id = ? AND phase = ? AND "check" <> ? GROUP BY "check"',
+        (run_id, phase, STRAY_CHECK),
+    )
+    return {str(row["check"]): int(row["n"]) for row in rows}
+
+
 def stray_checks(db: Backend, run_id: str, phase: str) -> list[CheckResult]:
     rows = db.fetchall(
         'SELECT * FROM checks WHERE run_id = ? AND phase = ? AND "check" = ? ORDER BY seq',
-        (run_id, phase, "unexpected"),
+        (run_id, phase, STRAY_CHECK),
     )
     return [CheckResult(**codec.decode(row, codec.CHECK_COLUMNS)) for row in rows]
 
 
 def write_stray_checks(db: Backend, run_id: str, phase: str, checks: Sequence[CheckResult]) -> None:
     """The checks on prospects no record explains (rewritten whole: finishing a run twice is harmless)."""
-    db.execute('DELETE FROM checks WHERE run_id = ? AND phase = ? AND "check" = ?', (run_id, phase, "unexpected"))
+    db.execute('DELETE FROM checks WHERE run_id = ? AND phase = ? AND "check" = ?', (run_id, phase, STRAY_CHECK))
     codec.insert(db, "checks", run_id, phase, next_seq(db, "checks", run_id, phase), checks, codec.CHECK_COLUMNS)

@@ -171,6 +171,20 @@ CREATE INDEX IF NOT EXISTS checks_by_record ON checks (run_id, phase, record_nam
 """,
         tables=("outcomes",),
     ),
+    Migration(
+        7,
+        "diagnoses: each phase's systemic findings as the run made them; phases.judged (records each check judged)",
+        """
+CREATE TABLE IF NOT EXISTS diagnoses (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, phase TEXT NOT NULL, seq {INT} NOT NULL,
+    "check" TEXT NOT NULL, stage TEXT NOT NULL, failed {INT} NOT NULL, judged {INT} NOT NULL, cause TEXT NOT NULL,
+    fix TEXT NOT NULL, example_expected TEXT NOT NULL, example_actual TEXT NOT NULL,
+    PRIMARY KEY (run_id, phase, seq)
+)
+""",
+        tables=("diagnoses",),
+        columns=(("phases", "judged", "TEXT"),),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.judge.diagnosis import diagnose
-from bonzo_bulk.models import RunResult
+from bonzo_bulk.models import Placement, RunResult
 from bonzo_bulk.store import SCHEMA_VERSION, RunStore, RunSummary
 
 StoreAt = str | Path
@@ -121,6 +121,23 @@ def test_any_run_round_trips(
         assert store.load_run(result.run_id) == result
 
 
+def test_diagnoses_read_back_as_the_run_worded_them(store_at: StoreAt) -> None:
+    """Causes and fixes name where the promise came from (here: declared in the config); the store keeps them
+    as the run made them, for a full read and a figures-only one alike."""
+    result = build_run(records=6, invalid=0, faults=dict.fromkeys(range(1, 7), MANGLED))
+    primary = result.phases[0]
+    checks = [c for o in primary.outcomes for c in o.checks]
+    field = "field:first_name"
+    worded = diagnose("primary", checks, provenance={field: "declared"}, sources={field: "first_name"})
+    assert worded != primary.diagnoses and "declared in your config" in worded[0].cause
+    result = dataclasses.replace(result, phases=(dataclasses.replace(primary, diagnoses=worded),))
+    with RunStore(store_at) as store:
+        store.finish_run(result)
+        assert store.load_run(result.run_id) == result
+        figures = store.load_run(result.run_id, keep=0).phases[0]
+        assert (figures.diagnoses, figures.judged) == (worded, primary.judged)
+
+
 def test_an_interrupted_run_can_be_inspected_and_cleaned_from_another_process(store_at: StoreAt) -> None:
     result = build_run(faults={24: DUPLICATE, 11: WRONG_OWNER})
     with RunStore(store_at) as store:
@@ -160,17 +177,21 @@ def test_observed_prospects_carry_owner_and_deletion_marks(store_at: StoreAt) ->
         assert store.interrupted_runs() == []
 
 
-def test_owner_comes_from_assigned_user_when_assigned_to_is_missing(store_at: StoreAt) -> None:
-    result = build_run(records=3, invalid=0)
-    outcome = result.phases[0].outcomes[0]
+def test_each_prospect_keeps_the_owner_the_judge_placed_it_with(store_at: StoreAt) -> None:
+    """The cleanup table takes each prospect's owner from the outcome's placements (oldest prospect first),
+    however the API listed the prospects."""
+    result = build_run(records=3, invalid=0, faults={2: DUPLICATE})
+    outcome = result.phases[0].outcomes[1]
     assert outcome.observation is not None
-    bare = {k: v for k, v in outcome.observation.prospects[0].items() if k != "assigned_to"}
-    observation = dataclasses.replace(outcome.observation, prospects=(bare,))
+    older, newer = outcome.observation.oldest_first()
+    listed = dataclasses.replace(outcome.observation, prospects=(newer, older))
+    placements = (Placement(101, "alice.lo@bonzobuddy.test", 7), Placement(103, "carol.lo@bonzobuddy.test", 8))
+    duplicated = dataclasses.replace(outcome, observation=listed, placements=placements)
     with RunStore(store_at) as store:
         _begin(store, result)
-        store.add_outcomes(result.run_id, "primary", [dataclasses.replace(outcome, observation=observation)])
-        [stored] = store.observed_prospects(result.run_id)
-        assert stored.owner_user_id == bare["assigned_user"]["id"]
+        store.add_outcomes(result.run_id, "primary", [duplicated])
+        owners = {p.prospect_id: p.owner_user_id for p in store.observed_prospects(result.run_id)}
+    assert owners == {older["id"]: 101, newer["id"]: 103}
 
 
 def test_history_latest_and_one_baseline_per_integration(store_at: StoreAt) -> None:

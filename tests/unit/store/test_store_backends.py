@@ -9,12 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from builders import DUPLICATE, WRONG_OWNER, begin_run_of, build_run
+from builders import DUPLICATE, MANGLED, WRONG_OWNER, begin_run_of, build_run
 
 from bonzo_bulk.errors import ConfigError, StoreError
 from bonzo_bulk.models import RunResult
+from bonzo_bulk.report.rows import failure_rows
 from bonzo_bulk.store import MIGRATIONS, SCHEMA_VERSION, Migration, RunStore, StoreLocation
 from bonzo_bulk.store.interface import open_backend
+from bonzo_bulk.store.results import UNDIAGNOSED_NOTE
 from bonzo_bulk.store.schema import migrate
 from bonzo_bulk.store.transfer import copy_store
 
@@ -79,6 +81,25 @@ def test_a_version_1_store_gains_poll_gap_and_keeps_its_runs(store_at: StoreAt, 
         result = dataclasses.replace(result, phases=(primary, *result.phases[1:]))
         store.finish_run(result)
         assert store.load_run("new_run") == result
+
+
+def test_a_run_stored_before_diagnoses_were_kept_lists_its_failures_record_by_record(store_at: StoreAt) -> None:
+    """Migration 7 leaves an older run without diagnoses and without judged counts: it is never diagnosed anew
+    (that would lose the contract's provenance); its failures are all sporadic and a note says why."""
+    result = build_run(records=6, invalid=0, faults=dict.fromkeys(range(1, 7), MANGLED))
+    assert result.phases[0].diagnoses
+    with RunStore(store_at) as store:
+        store.finish_run(result)
+        store.backend.execute("UPDATE phases SET judged = NULL WHERE run_id = ?", (result.run_id,))
+        store.backend.execute("DELETE FROM diagnoses WHERE run_id = ?", (result.run_id,))
+        older = store.load_run(result.run_id)
+        figures = store.load_run(result.run_id, keep=0)
+    [phase] = older.phases
+    assert phase.diagnoses == () and phase.judged == result.phases[0].judged
+    assert older.notes == (*result.notes, UNDIAGNOSED_NOTE)
+    rows, _ = failure_rows(older, limit=None)
+    assert {row.kind for row in rows} == {"sporadic"} and len(rows) == 6
+    assert figures.phases[0].judged == {} and figures.phases[0].metrics == phase.metrics
 
 
 def test_many_first_opens_of_a_new_store_migrate_it_once(store_at: StoreAt) -> None:

@@ -1,0 +1,51 @@
+"""Run history in the run store: each run's summary row, the baseline of each integration, unfinished runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bonzo_bulk.store import codec, ledger
+from bonzo_bulk.store.backend import Backend, Row
+from bonzo_bulk.store.rows import SUMMARY_COLUMNS, RunSummary
+
+
+def list_runs(db: Backend, *, integration: str | None, limit: int) -> list[RunSummary]:
+    """The most recent runs first, optionally of one integration."""
+    where, params = ("WHERE integration = ?", [integration]) if integration else ("", [])
+    rows = db.fetchall(
+        f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?",  # noqa: S608
+        (*params, limit),
+    )
+    return [_summary(db, row) for row in rows]
+
+
+def _summary(db: Backend, row: Row) -> RunSummary:
+    values = {name: row[name] for name in SUMMARY_COLUMNS}
+    values["started_at"] = datetime.fromisoformat(row["started_at"])
+    values["finished_at"] = codec.parse_time(row["finished_at"])
+    values["passed"] = None if row["passed"] is None else bool(row["passed"])
+    values["is_baseline"] = bool(row["is_baseline"])
+    if row["finished_at"] is None:  # an unfinished run has no figures yet: the records it stored so far
+        values["records"] = ledger.count_rows(db, "records", row["run_id"])
+    return RunSummary(**values)
+
+
+def mark_baseline(db: Backend, run_id: str, integration: str) -> None:
+    """Make a run its integration's baseline, replacing the previous one."""
+    db.execute(
+        "UPDATE runs SET is_baseline = 0 WHERE integration = ? AND is_baseline = 1 AND run_id <> ?",
+        (integration, run_id),
+    )
+    db.execute("UPDATE runs SET is_baseline = 1 WHERE run_id = ?", (run_id,))
+
+
+def baseline_run_id(db: Backend, integration: str) -> str | None:
+    """The baseline run of an integration, if one was set."""
+    row = db.fetchone("SELECT run_id FROM runs WHERE integration = ? AND is_baseline = 1", (integration,))
+    return str(row["run_id"]) if row else None
+
+
+def interrupted_runs(db: Backend) -> list[str]:
+    """Ids of runs that began but never finished, most recent first."""
+    rows = db.fetchall("SELECT run_id FROM runs WHERE finished_at IS NULL ORDER BY started_at DESC, run_id DESC")
+    return [str(row["run_id"]) for row in rows]
