@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bonzo_bulk._paths import get_path
 from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.bonzo.normalize import values_match
 from bonzo_bulk.bonzo.view import ProspectView
@@ -31,7 +32,7 @@ from bonzo_bulk.models import (
     RecordOutcome,
     Stage,
 )
-from bonzo_bulk.plan.integration import Manifest, get_path, owner_value
+from bonzo_bulk.plan.integration import Manifest, owner_value
 
 _ASSIGNMENT_FIELDS = ("assigned_user", "assigned_to", "business_entity_id", "business", "owner", "owner_email", "team")
 

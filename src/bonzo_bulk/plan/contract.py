@@ -30,10 +30,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bonzo_bulk._paths import get_path
 from bonzo_bulk.bonzo.normalize import normalize
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import PhaseKind
-from bonzo_bulk.plan.integration import Integration, Transform, count_notes, get_path
+from bonzo_bulk.plan.integration import Integration, Transform, count_notes
 
 Provenance = Literal["documented", "declared", "learned"]
 CONTRACT_FILE = "contract.yaml"
