@@ -17,15 +17,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bonzo_bulk._paths import compile_path, get_path
+from bonzo_bulk.config.contract import Transform
 from bonzo_bulk.errors import ConfigError, TemplateError
 from bonzo_bulk.models import User
 from bonzo_bulk.plan.encodings import Encoding, content_type
 from bonzo_bulk.plan.templates import load_template
 
 BUILTIN_DIR = Path(__file__).parents[1] / "integrations"
-
-Transform = Literal["none", "lower", "phone", "strip", "tags", "notes"]
-"""How Bonzo changes a value on the way in; ``notes`` counts the non-empty notes a value makes."""
 
 OwnerKind = Literal["email", "user_id", "foreign_id", "none"]
 

@@ -20,10 +20,11 @@ from typing import Any
 from faker import Faker
 
 from bonzo_bulk._paths import get_path, set_path
+from bonzo_bulk.config.contract import ContractSettings
 from bonzo_bulk.config.schema import BulkConfig, InvalidCase
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import PhaseKind, PlannedRecord, User
-from bonzo_bulk.plan.contract import ContractSettings, PhaseContract, build_contract
+from bonzo_bulk.plan.contract import PhaseContract, build_contract
 from bonzo_bulk.plan.encodings import encode_body
 from bonzo_bulk.plan.integration import Integration, LoadedVariant
 from bonzo_bulk.plan.templates import Renderer, compile_template, placeholders
