@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bonzo_bulk._http import run_async
-from bonzo_bulk.config.loader import LoadedConfig, environment
+from bonzo_bulk.config.environment import environment
+from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.engine.run import execute
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.monitor.message import Outcome, compose, status_line
