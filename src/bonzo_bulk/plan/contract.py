@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from bonzo_bulk._paths import get_path
 from bonzo_bulk.bonzo.normalize import normalize
 from bonzo_bulk.config.contract import ContractField, ContractSettings, Provenance
-from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.config.files import read_yaml
 from bonzo_bulk.models import PhaseKind
 from bonzo_bulk.plan.integration import Integration, count_notes
 
@@ -107,32 +107,19 @@ def _declared_in_folder(integration: Integration) -> list[ContractField]:
     path = integration.folder / CONTRACT_FILE
     if not path.is_file():
         return []
-    declaration = _load_yaml_model(path, PhaseDeclaration, "integration contract")
+    document = read_yaml(path, what="integration contract", key="contract.file", shape="'fields'")
+    declaration = document.validate(
+        PhaseDeclaration, key="contract.file", fix="each field needs 'to:' and one of 'from:' or 'value:'"
+    )
     return list(declaration.fields)
 
 
 def load_contract_file(path: Path) -> ContractFile:
     """A learned contract file, validated (exit 2 with the key when it is malformed)."""
-    contract: ContractFile = _load_yaml_model(path, ContractFile, "contract file")
-    return contract
-
-
-def _load_yaml_model(path: Path, model: type[Any], what: str) -> Any:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"{what} {str(path)!r} cannot be read: {exc.strerror}", key="contract.file") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {exc}", key="contract.file") from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"{what} {str(path)!r}: {where}: {first['msg']}; run `bonzo-bulk calibrate` to write a fresh one",
-            key="contract.file",
-        ) from exc
+    document = read_yaml(path, what="contract file", key="contract.file", shape="'integration', 'primary', ...")
+    return document.validate(
+        ContractFile, key="contract.file", fix="run `bonzo-bulk calibrate` to write a fresh contract file"
+    )
 
 
 def build_contract(

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bonzo_bulk._paths import compile_path, get_path
 from bonzo_bulk.config.contract import Transform
+from bonzo_bulk.config.files import read_yaml
 from bonzo_bulk.errors import ConfigError, TemplateError
 from bonzo_bulk.models import User
 from bonzo_bulk.plan.encodings import Encoding, content_type
@@ -256,17 +256,10 @@ def installed(search: tuple[Path, ...] | list[Path] = ()) -> list[Installed]:
 @functools.lru_cache(maxsize=64)
 def _load(folder: Path) -> Integration:
     manifest_file = folder / "manifest.yaml"
-    try:
-        raw = yaml.safe_load(manifest_file.read_text(encoding="utf-8"))
-        manifest = Manifest.model_validate(raw)
-    except OSError as exc:
-        raise ConfigError(f"{manifest_file}: cannot read it ({exc.strerror})", key="integration_type") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{manifest_file}: not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "manifest"
-        raise ConfigError(f"{manifest_file}: '{where}': {first['msg']}", key=where) from exc
+    document = read_yaml(
+        manifest_file, what="integration manifest", key="integration_type", shape="'name', 'owner', ..."
+    )
+    manifest = document.validate(Manifest, fix="see docs/integrations.md for the manifest's keys")
     paths = [manifest.owner.path, manifest.discriminator, *(m.source for m in manifest.mapping)]
     for path in [*paths, *(m.to for m in manifest.mapping)]:
         if path is not None:
