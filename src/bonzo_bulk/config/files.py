@@ -6,6 +6,8 @@ strictly (a key given twice is refused, not silently overwritten), and checked b
 A mistake is a :class:`~bonzo_bulk.errors.ConfigError` (exit 2) of one form: the file, the key, the
 line when it is known (or the flag the value came from), the bad value, and the fix::
 
+    config file 'c.yaml' does not exist; pass --config with the path of a YAML config (...)
+    c.yaml: key 'stages' is given twice (line 5, first at line 2); keep one of them
     c.yaml: 'test_recrods' (line 4): unknown key; did you mean 'test_records'?
     bad.yaml: 'primary.fields[0]' (line 2): ...; run `bonzo-bulk calibrate` to write a fresh contract file
 
@@ -64,14 +66,14 @@ def read_yaml(
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"cannot read the {what}: it does not exist; {missing_fix}", key=key, source=source) from exc
+        raise ConfigError(f"{what} {source!r} does not exist; {missing_fix}", key=key) from exc
     except OSError as exc:
-        raise ConfigError(f"{what} cannot be read ({exc.strerror}); check the path", key=key, source=source) from exc
+        raise ConfigError(f"{what} {source!r} cannot be read ({exc.strerror}); check the path", key=key) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"{what} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save it as UTF-8",
+            f"{what} {source!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8",
             key=key,
-            source=source,
         ) from exc
     try:
         root = yaml.compose(text)

@@ -97,7 +97,7 @@ def test_load_profile_from_yaml_and_options_from_settings(tmp_path: Path) -> Non
     (tmp_path / "bad.yaml").write_text("faults: [{kind: nope}]\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: faults\[0\].kind"):
         load_profile(tmp_path / "bad.yaml")
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match=r"missing\.yaml' does not exist"):
         load_profile(tmp_path / "missing.yaml")
     (tmp_path / "broken.yaml").write_text("faults: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
