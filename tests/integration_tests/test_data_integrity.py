@@ -11,7 +11,8 @@ import pytest
 
 from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.config.schema import ValidationRule
-from bonzo_bulk.judge.verify import check_name, stage_of, verify_payloads
+from bonzo_bulk.judge.rules import stage_of
+from bonzo_bulk.judge.verify import check_name, verify_payloads
 from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, PlannedRecord, Stage
 from bonzo_bulk.plan.planner import RunPlan
 from bonzo_bulk.pytest_plugin import BulkChecks

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.calibrate.learn import Calibration, contract_path, keep_contract
-from bonzo_bulk.plan.contract import ContractField, PhaseDeclaration, load_contract_file
+from bonzo_bulk.config.contract import ContractField
+from bonzo_bulk.plan.contract import PhaseDeclaration, load_contract_file
 
 
 def _learned(*fields: ContractField) -> Calibration:

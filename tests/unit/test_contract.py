@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from bonzo_bulk.config.contract import ContractField, ContractSettings
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.plan.contract import (
-    ContractField,
-    ContractSettings,
     PhaseDeclaration,
     build_contract,
     load_contract_file,

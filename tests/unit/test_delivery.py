@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 
 from bonzo_bulk.config.schema import WebhookSettings
-from bonzo_bulk.deliver.sender import deliver, probe
+from bonzo_bulk.deliver.probe import probe
+from bonzo_bulk.deliver.sender import deliver
 from bonzo_bulk.errors import DeliveryError
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
 

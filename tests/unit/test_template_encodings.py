@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bonzo_bulk._paths import set_path
 from bonzo_bulk.errors import ConfigError, TemplateError
 from bonzo_bulk.plan.encodings import encode_body, form_body, scalar_text, tree_to_xml, xml_to_tree
-from bonzo_bulk.plan.integration import count_notes, load_integration, set_path
+from bonzo_bulk.plan.integration import count_notes, load_integration
 from bonzo_bulk.plan.templates import compile_template, load_template
 from bonzo_bulk.sandbox.hooktypes import BodyError, parse_form_json, parse_xml_row
 

@@ -227,13 +227,7 @@ class BonzoClient:
 
         async def attempt() -> Any:
             async with self._limit:
-                if self.budget is not None and self.requests_made >= self.budget:
-                    raise BudgetExhausted(
-                        f"the run's API budget of {self.budget} requests is spent "
-                        "(api_settings.request_budget); raise it or verify fewer records",
-                        method=verb,
-                        path=shown_path,
-                    )
+                self._check_budget(verb, shown_path)
                 await self.pacer.wait()
                 self.requests_made += 1
                 self.request_counts[(verb, route)] += 1
@@ -275,29 +269,40 @@ class BonzoClient:
             return await retry_transient(attempt, self._policy)
         except TransientError as failure:
             cause = failure.__cause__ or failure
-            tries = self._policy.retries + 1
-            if failure.status == 429:
-                raise RateLimited(
-                    f"Bonzo kept answering 429 Too Many Attempts after {tries} tries ({failure.detail}); "
-                    "lower api_settings.concurrent_requests or wait and run again",
-                    retry_after=failure.retry_after,
-                    status=429,
-                    method=verb,
-                    path=shown_path,
-                ) from cause
-            if failure.status is not None:
-                raise BonzoAPIError(
-                    f"Bonzo's API failed {tries} tries: {failure.detail}",
-                    status=failure.status,
-                    method=verb,
-                    path=shown_path,
-                ) from cause
-            raise BonzoAPIError(
-                f"could not reach Bonzo's API at {redact_url(str(self._root))} after {tries} tries "
-                f"({failure.category}: {failure.detail}); check api_settings.base_url / BONZO_API_URL and the network",
-                method=verb,
-                path=shown_path,
-            ) from cause
+            raise self._gave_up(failure, verb, shown_path) from cause
+
+    def _gave_up(self, failure: TransientError, method: str, path: str) -> BonzoAPIError:
+        """The error of a call that kept failing transiently until its retries ran out."""
+        tries = self._policy.retries + 1
+        if failure.status == 429:
+            return RateLimited(
+                f"Bonzo kept answering 429 Too Many Attempts after {tries} tries ({failure.detail}); "
+                "lower api_settings.concurrent_requests or wait and run again",
+                retry_after=failure.retry_after,
+                status=429,
+                method=method,
+                path=path,
+            )
+        if failure.status is not None:
+            return BonzoAPIError(
+                f"Bonzo's API failed {tries} tries: {failure.detail}", status=failure.status, method=method, path=path
+            )
+        return BonzoAPIError(
+            f"could not reach Bonzo's API at {redact_url(str(self._root))} after {tries} tries "
+            f"({failure.category}: {failure.detail}); check api_settings.base_url / BONZO_API_URL and the network",
+            method=method,
+            path=path,
+        )
+
+    def _check_budget(self, method: str, path: str) -> None:
+        """Refuse a request past the run's API budget."""
+        if self.budget is not None and self.requests_made >= self.budget:
+            raise BudgetExhausted(
+                f"the run's API budget of {self.budget} requests is spent "
+                "(api_settings.request_budget); raise it or verify fewer records",
+                method=method,
+                path=path,
+            )
 
     def _note_rate_limited(self, retry_after: float | None, method: str, path: str) -> None:
         """Count a 429's wait, or give up at once when the wait would pass the deadline."""

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bonzo_bulk._paths import get_path
 from bonzo_bulk.bonzo.normalize import tag_names
-from bonzo_bulk.plan.integration import get_path
 
 CUSTOM_CONTAINERS = ("custom_fields", "custom")
 """Keys under which integrators have read custom fields."""

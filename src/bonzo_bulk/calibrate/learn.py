@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bonzo_bulk.bonzo.normalize import phone_e164, tag_names
 from bonzo_bulk.bonzo.view import ProspectView
+from bonzo_bulk.config.contract import ContractField
 from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.models import PhaseKind, PhaseResult, PlannedRecord, RunResult
-from bonzo_bulk.plan.contract import ContractField, PhaseDeclaration
+from bonzo_bulk.plan.contract import PhaseDeclaration
 
 if TYPE_CHECKING:
     from bonzo_bulk.plan.planner import RunPlan

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from bonzo_bulk.config.loader import LoadedConfig
-    from bonzo_bulk.deliver.sender import MethodProbe, ProbeResult
+    from bonzo_bulk.deliver.probe import MethodProbe, ProbeResult
 
 
 @config_options

@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from bonzo_bulk.config.contract import ContractSettings
 from bonzo_bulk.config.monitor import MonitorSettings
-from bonzo_bulk.plan.contract import ContractSettings
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(

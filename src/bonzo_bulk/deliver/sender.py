@@ -16,12 +16,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sized
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sized
 from datetime import UTC, datetime
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import aiohttp
 from yarl import URL
@@ -45,10 +43,9 @@ from bonzo_bulk.errors import DeliveryError
 from bonzo_bulk.models import DeliveryResult, PlannedRecord
 from bonzo_bulk.secrets import redact, redact_url
 
-__all__ = ["MethodProbe", "ProbeResult", "deliver", "probe"]
+__all__ = ["deliver", "usable_url"]
 
 EXCERPT_CHARS: Final = 300
-_PROBE_METHODS: Final = ("HEAD", "GET", "OPTIONS")
 _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 _NO_AIOHTTP_TIMER: Final = aiohttp.ClientTimeout()
 """Per-request override of any session timeout: :class:`_Deadlines` enforces ``settings.timeout``."""
@@ -60,7 +57,7 @@ _wall = time.time
 _utc_from_timestamp = datetime.fromtimestamp
 
 
-def _usable_url(url: str) -> URL:
+def usable_url(url: str) -> URL:
     """Parse the webhook URL once, or raise :class:`DeliveryError` if no request could ever use it."""
     shown = redact_url(url)
     try:
@@ -337,7 +334,7 @@ async def deliver(
 
         results = await deliver(records, url=hook_url, settings=WebhookSettings(concurrent_requests=16))
     """
-    target = _usable_url(url)
+    target = usable_url(url)
     if total is None:
         total = len(records) if isinstance(records, Sized) else 0
     if total == 0:
@@ -379,9 +376,26 @@ async def deliver(
             watch.finished()
             finish(index, record, result)
 
+    try:
+        await _work(worker, min(settings.concurrent_requests, total), deadlines, watch)
+    finally:
+        if own_session:
+            await active.close()
+    if watch.stop_reason is not None:
+        for index, record in stream:
+            finish(index, record, _not_sent(record, watch.stop_reason))
+        if on_status is not None:
+            on_status(f"{watch.status()}; stopped: {watch.stop_reason}")
+    return [results[i] for i in sorted(results)]
+
+
+async def _work(
+    worker: Callable[[], Coroutine[Any, Any, None]], count: int, deadlines: _Deadlines, watch: DeliveryWatch
+) -> None:
+    """Run ``count`` workers beside the request deadlines and the status watch; one failing cancels them all."""
     watchdog = asyncio.create_task(deadlines.watch())
     watcher = asyncio.create_task(watch.run())
-    workers = [asyncio.create_task(worker()) for _ in range(min(settings.concurrent_requests, total))]
+    workers = [asyncio.create_task(worker()) for _ in range(count)]
     try:
         await asyncio.gather(*workers)
     except BaseException:
@@ -393,14 +407,6 @@ async def deliver(
         watchdog.cancel()
         watcher.cancel()
         await asyncio.gather(watchdog, watcher, return_exceptions=True)
-        if own_session:
-            await active.close()
-    if watch.stop_reason is not None:
-        for index, record in stream:
-            finish(index, record, _not_sent(record, watch.stop_reason))
-        if on_status is not None:
-            on_status(f"{watch.status()}; stopped: {watch.stop_reason}")
-    return [results[i] for i in sorted(results)]
 
 
 def _not_sent(record: PlannedRecord, reason: str) -> DeliveryResult:
@@ -416,127 +422,4 @@ def _not_sent(record: PlannedRecord, reason: str) -> DeliveryResult:
         error_category="timeout" if "deadline" in reason else "connect",
         error=f"not sent: {reason}",
         response_excerpt="",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class MethodProbe:
-    """How the webhook answered one HTTP method across the probe's attempts."""
-
-    method: str
-    statuses: tuple[int, ...]
-    """Every status this method got, in order (failed attempts leave no status)."""
-    failures: int
-    error_category: str | None = None
-    """Category of the last failed attempt, if any."""
-    error: str | None = None
-    allow: str | None = None
-    """The ``Allow`` header, when the server sent one (usually on OPTIONS or a 405)."""
-
-    @property
-    def answered(self) -> bool:
-        return bool(self.statuses)
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
-    """What a side-effect-free look at the webhook found: reachability, TLS, methods, latency.
-
-    The probe never POSTs, so it creates no lead.
-    """
-
-    url: str
-    """The probed URL, redacted."""
-    reachable: bool
-    """At least one request got an HTTP answer (DNS, connect and, for https, TLS all worked)."""
-    tls_ok: bool | None
-    """None for plain http; False when a TLS handshake or certificate check failed."""
-    methods: tuple[MethodProbe, ...]
-    latency_p50_ms: float | None
-    latency_max_ms: float | None
-    probes: int
-    error: str | None = None
-    """Why the webhook is unreachable, when it is."""
-
-
-async def probe(
-    url: str,
-    *,
-    attempts: int,
-    timeout: float,  # noqa: ASYNC109 - a per-request limit, not a deadline for the whole probe
-    session: aiohttp.ClientSession | None = None,
-) -> ProbeResult:
-    """Check a webhook without creating data: HEAD, GET and OPTIONS ``attempts`` times each.
-
-    Raises :class:`DeliveryError` only for a URL that cannot be used at all.
-
-    Example::
-
-        found = await probe(hook_url, attempts=3, timeout=5.0)
-        assert found.reachable and found.tls_ok is not False
-    """
-    target = _usable_url(url)
-    shown = redact_url(url)
-    request_timeout = aiohttp.ClientTimeout(total=timeout)
-    own_session = session is None
-    active = session if session is not None else make_session(limit=2, timeout=timeout)
-    latencies: list[float] = []
-    statuses: dict[str, list[int]] = {m: [] for m in _PROBE_METHODS}
-    failures: dict[str, int] = dict.fromkeys(_PROBE_METHODS, 0)
-    last_error: dict[str, tuple[str, str]] = {}
-    allow: dict[str, str] = {}
-    tls_failed = False
-    try:
-        for _ in range(max(1, attempts)):
-            for method in _PROBE_METHODS:
-                started = _perf()
-                try:
-                    async with active.request(method, target, timeout=request_timeout, allow_redirects=False) as answer:
-                        await answer.read()
-                        statuses[method].append(answer.status)
-                        if "Allow" in answer.headers:
-                            allow[method] = answer.headers["Allow"]
-                except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
-                    raise DeliveryError(f"webhook URL {shown!r} is not usable: {describe_exception(exc)}") from exc
-                except Exception as exc:
-                    category = categorize_exception(exc)
-                    if category is None:
-                        raise
-                    tls_failed = tls_failed or is_permanent_connect_error(exc)
-                    failures[method] += 1
-                    last_error[method] = (category, describe_exception(exc))
-                    continue
-                latencies.append((_perf() - started) * 1000.0)
-    finally:
-        if own_session:
-            await active.close()
-    methods = tuple(
-        MethodProbe(
-            method=m,
-            statuses=tuple(statuses[m]),
-            failures=failures[m],
-            error_category=last_error[m][0] if m in last_error else None,
-            error=last_error[m][1] if m in last_error else None,
-            allow=allow.get(m),
-        )
-        for m in _PROBE_METHODS
-    )
-    reachable = bool(latencies)
-    if target.scheme == "https":
-        tls_ok: bool | None = reachable and not tls_failed
-    else:
-        tls_ok = None
-    error = None
-    if not reachable:
-        reasons = sorted({detail for _, detail in last_error.values()})
-        error = f"{shown} did not answer any probe: " + "; ".join(reasons)
-    return ProbeResult(
-        url=shown,
-        reachable=reachable,
-        tls_ok=tls_ok,
-        methods=methods,
-        latency_p50_ms=statistics.median(latencies) if latencies else None,
-        latency_max_ms=max(latencies) if latencies else None,
-        probes=max(1, attempts) * len(_PROBE_METHODS),
-        error=error,
     )

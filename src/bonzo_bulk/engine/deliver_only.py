@@ -21,7 +21,7 @@ from bonzo_bulk.models import DeliveryResult, PhaseKind, to_jsonable
 
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
-    from bonzo_bulk.deliver.sender import ProbeResult
+    from bonzo_bulk.deliver.probe import ProbeResult
     from bonzo_bulk.plan.planner import RunPlan
     from bonzo_bulk.target.endpoints import Progress
 
@@ -108,7 +108,7 @@ async def check_webhooks(
 ) -> WebhookCheck:
     """Probe the config's hooks (or ``url``) without creating data; with ``send`` also deliver that many records."""
     from bonzo_bulk._http import make_session
-    from bonzo_bulk.deliver.sender import probe
+    from bonzo_bulk.deliver.probe import probe
     from bonzo_bulk.plan.planner import plan_run
     from bonzo_bulk.target.endpoints import open_endpoints
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bonzo_bulk.bonzo import BonzoClient
-from bonzo_bulk.deliver.sender import probe
+from bonzo_bulk.deliver.probe import probe
 from bonzo_bulk.errors import AuthError, BonzoAPIError, DeliveryError, PreflightError
 from bonzo_bulk.models import User
 from bonzo_bulk.secrets import redact, redact_url

@@ -182,14 +182,69 @@ class PhaseTally:
                 self.failures[check.stage.value] += 1
             self.unexpected += check.check == "unexpected"
 
+    @property
+    def delivery_rate(self) -> float:
+        """Delivered of the valid records."""
+        return _rate(self.delivered, self.valid)
+
+    @property
+    def creation_rate(self) -> float:
+        """Created of the delivered records."""
+        return _rate(self.created, self.delivered)
+
+    @property
+    def assignment_accuracy(self) -> float:
+        """Correctly assigned of the records found."""
+        return _rate(self.assigned, self.found)
+
+    @property
+    def mapping_accuracy(self) -> float:
+        """Correctly mapped of the records found."""
+        return _rate(self.mapped, self.found)
+
     def metrics(self, *, thresholds: Thresholds, api_requests: int) -> PhaseMetrics:
         """The phase's figures and threshold verdicts."""
         latency = self.latency.summary()
         processing = self.processing.summary()
-        delivery_rate = _rate(self.delivered, self.valid)
-        creation_rate = _rate(self.created, self.delivered)
-        assignment_accuracy = _rate(self.assigned, self.found)
-        mapping_accuracy = _rate(self.mapped, self.found)
+        verdicts = self._verdicts(thresholds, latency, processing)
+        return PhaseMetrics(
+            generated=self.generated,
+            valid=self.valid,
+            sent=self.sent,
+            delivered=self.delivered,
+            delivery_rate=self.delivery_rate,
+            status_codes=dict(sorted(self.status_codes.items())),
+            delivery_latency=latency,
+            created=self.created,
+            creation_rate=self.creation_rate,
+            duplicates=self.duplicates,
+            missing=self.missing,
+            unexpected=self.unexpected,
+            assigned_correctly=self.assigned,
+            assignment_accuracy=self.assignment_accuracy,
+            per_user=self._per_user(),
+            mapped_correctly=self.mapped,
+            mapping_accuracy=self.mapping_accuracy,
+            field_accuracy={f: self.field_passed[f] / self.field_totals[f] for f in sorted(self.field_totals)},
+            processing_time=processing,
+            visible_lag=self.visible.summary(),
+            failures_by_stage=dict(sorted(self.failures.items())),
+            error_categories=dict(sorted(self.error_categories.items())),
+            invalid_handled=self.invalid_handled,
+            invalid_total=self.invalid_total,
+            api_requests=api_requests,
+            api_requests_per_record=_rate(api_requests, self.found) if self.found else float(api_requests),
+            thresholds=tuple(verdicts),
+            owner_counts=tuple((e, a, n) for (e, a), n in self.owners.items()),
+            team_counts=tuple((e, a, n) for (e, a), n in self.teams.items()),
+        )
+
+    def _verdicts(
+        self, thresholds: Thresholds, latency: LatencySummary, processing: LatencySummary
+    ) -> list[ThresholdVerdict]:
+        """Every threshold's verdict; invalid handling, unexpected and duplicate prospects only when there are any."""
+        delivery_rate, creation_rate = self.delivery_rate, self.creation_rate
+        assignment_accuracy, mapping_accuracy = self.assignment_accuracy, self.mapping_accuracy
         wanted_assignment = (
             thresholds.assignment_accuracy if self.kind == "primary" else thresholds.control_assignment_accuracy
         )
@@ -248,47 +303,21 @@ class PhaseTally:
             verdicts.append(ThresholdVerdict(Verdict.UNEXPECTED_PROSPECTS, 0, self.unexpected, False, "<="))
         if self.duplicates:
             verdicts.append(ThresholdVerdict(Verdict.DUPLICATE_PROSPECTS, 0, self.duplicates, False, "<="))
-        return PhaseMetrics(
-            generated=self.generated,
-            valid=self.valid,
-            sent=self.sent,
-            delivered=self.delivered,
-            delivery_rate=delivery_rate,
-            status_codes=dict(sorted(self.status_codes.items())),
-            delivery_latency=latency,
-            created=self.created,
-            creation_rate=creation_rate,
-            duplicates=self.duplicates,
-            missing=self.missing,
-            unexpected=self.unexpected,
-            assigned_correctly=self.assigned,
-            assignment_accuracy=assignment_accuracy,
-            per_user=tuple(
-                UserAccuracy(
-                    email=self.users[uid].email,
-                    user_id=uid,
-                    expected=row[0],
-                    found=row[1],
-                    correct=row[2],
-                    name=self.users[uid].name,
-                    team_id=self.users[uid].team_id,
-                )
-                for uid, row in self.per_user.items()
-            ),
-            mapped_correctly=self.mapped,
-            mapping_accuracy=mapping_accuracy,
-            field_accuracy={f: self.field_passed[f] / self.field_totals[f] for f in sorted(self.field_totals)},
-            processing_time=processing,
-            visible_lag=self.visible.summary(),
-            failures_by_stage=dict(sorted(self.failures.items())),
-            error_categories=dict(sorted(self.error_categories.items())),
-            invalid_handled=self.invalid_handled,
-            invalid_total=self.invalid_total,
-            api_requests=api_requests,
-            api_requests_per_record=_rate(api_requests, self.found) if self.found else float(api_requests),
-            thresholds=tuple(verdicts),
-            owner_counts=tuple((e, a, n) for (e, a), n in self.owners.items()),
-            team_counts=tuple((e, a, n) for (e, a), n in self.teams.items()),
+        return verdicts
+
+    def _per_user(self) -> tuple[UserAccuracy, ...]:
+        """Each test user's records: expected, found, and correctly assigned."""
+        return tuple(
+            UserAccuracy(
+                email=self.users[uid].email,
+                user_id=uid,
+                expected=row[0],
+                found=row[1],
+                correct=row[2],
+                name=self.users[uid].name,
+                team_id=self.users[uid].team_id,
+            )
+            for uid, row in self.per_user.items()
         )
 
 

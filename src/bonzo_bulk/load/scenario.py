@@ -15,15 +15,15 @@ before anything is sent.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from bonzo_bulk.config.files import YamlFile, read_yaml, validate
 from bonzo_bulk.errors import ConfigError
 
 MAX_RATE_PER_PROCESS = 600.0
@@ -169,98 +169,61 @@ class StressScenario(SenderSettings):
         return self.max_rate
 
 
-def _key(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "scenario"
+S = TypeVar("S", bound=BaseModel)
 
 
-def _fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """The known keys at ``loc`` (for a did-you-mean hint)."""
-    current: type[BaseModel] = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return []
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        found = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if found is None:
-            return []
-        current = found
-    return list(current.model_fields)
+def _checked(
+    model: type[S], data: dict[str, Any], source: str, overrides: dict[str, Any] | None, root: yaml.Node | None
+) -> S:
+    """``data`` with the flags in ``overrides`` (which win over the file) as a checked scenario."""
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    origins: dict[tuple[str, ...], str] = {(k,): "--" + k.replace("_", "-") for k in flags}
+    return validate(model, {**data, **flags}, source=source, root=root, origins=origins, fix="fix that key")
 
 
-def _one_line(model: type[BaseModel], exc: ValidationError, source: str) -> ConfigError:
-    # An unknown key first: a misspelt key also shows up as the real one missing.
-    error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    loc = tuple(error["loc"])
-    key = _key(loc)
-    if error["type"] == "extra_forbidden":
-        known = _fields(model, loc)
-        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(known)}"
-        return ConfigError(f"scenario key {key!r} is unknown; {fix}", key=key, source=source)
-    value = error.get("input")
-    shown = "" if isinstance(value, dict | list) else f": {value!r}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return ConfigError(f"scenario {key!r}{shown} — {message}; fix that key", key=key, source=source)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the scenario file ({exc.strerror})", key="--scenario", source=str(path)
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML ({exc})", key="--scenario", source=str(path)) from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError("a scenario is a YAML mapping (stages:, thresholds:, …)", key="--scenario", source=str(path))
-    return data
+def _read(path: Path) -> YamlFile:
+    return read_yaml(path, what="scenario file", key="--scenario", shape="keys (stages:, thresholds:, …)")
 
 
 def parse_load(
-    data: dict[str, Any], *, source: str = "scenario", overrides: dict[str, Any] | None = None
+    data: dict[str, Any],
+    *,
+    source: str = "scenario",
+    overrides: dict[str, Any] | None = None,
+    root: yaml.Node | None = None,
 ) -> LoadScenario:
-    """A checked load scenario from YAML data (``overrides`` are flags that win over the file)."""
-    merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    try:
-        scenario = LoadScenario.model_validate(merged)
-    except ValidationError as exc:
-        raise _one_line(LoadScenario, exc, source) from exc
+    """A checked load scenario from YAML data (``overrides`` are flags that win over the file; ``root``, the
+    file's YAML nodes, lets a mistake name its line)."""
+    scenario = _checked(LoadScenario, data, source, overrides, root)
     check_generator(scenario, scenario.peak_rate, "stages", source)
     return scenario
 
 
 def parse_stress(
-    data: dict[str, Any], *, source: str = "scenario", overrides: dict[str, Any] | None = None
+    data: dict[str, Any],
+    *,
+    source: str = "scenario",
+    overrides: dict[str, Any] | None = None,
+    root: yaml.Node | None = None,
 ) -> StressScenario:
     """A checked stress scenario from YAML data (``overrides`` are flags that win over the file)."""
-    merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    try:
-        scenario = StressScenario.model_validate(merged)
-    except ValidationError as exc:
-        raise _one_line(StressScenario, exc, source) from exc
+    scenario = _checked(StressScenario, data, source, overrides, root)
     check_generator(scenario, scenario.max_rate, "max_rate", source)
     return scenario
 
 
 def load_scenario(path: Path, *, overrides: dict[str, Any] | None = None) -> LoadScenario:
     """Read and check a load scenario file."""
-    return parse_load(_read(path), source=str(path), overrides=overrides)
+    document = _read(path)
+    return parse_load(document.data, source=document.source, overrides=overrides, root=document.root)
 
 
 def stress_scenario(path: Path | None, *, overrides: dict[str, Any] | None = None) -> StressScenario:
     """Read and check a stress scenario file (None: defaults and flags only)."""
-    data = _read(path) if path is not None else {}
-    return parse_stress(data, source=str(path) if path else "stress flags", overrides=overrides)
+    if path is None:
+        return parse_stress({}, source="stress flags", overrides=overrides)
+    document = _read(path)
+    return parse_stress(document.data, source=document.source, overrides=overrides, root=document.root)
 
 
 def check_generator(

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from bonzo_bulk._http import run_async
 from bonzo_bulk.cleanup.policy import CleanupPolicy
-from bonzo_bulk.config.loader import LoadedConfig, environment
+from bonzo_bulk.config.environment import environment
+from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.engine.context import open_run
 from bonzo_bulk.engine.run import execute
 from bonzo_bulk.errors import ConfigError

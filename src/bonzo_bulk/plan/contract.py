@@ -25,51 +25,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from bonzo_bulk._paths import get_path
 from bonzo_bulk.bonzo.normalize import normalize
-from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.config.contract import ContractField, ContractSettings, Provenance
+from bonzo_bulk.config.files import read_yaml
 from bonzo_bulk.models import PhaseKind
-from bonzo_bulk.plan.integration import Integration, Transform, count_notes, get_path
+from bonzo_bulk.plan.integration import Integration, count_notes
 
-Provenance = Literal["documented", "declared", "learned"]
 CONTRACT_FILE = "contract.yaml"
 """A declared contract inside an integration folder."""
-
-
-class ContractField(BaseModel):
-    """One promise about a prospect field: it holds a payload value (``from``) or a fixed ``value``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    field: str = Field(alias="to", description="the prospect field (tolerant paths: custom_fields.<name>, tags)")
-    source: str | None = Field(default=None, alias="from", description="payload path whose value must arrive")
-    value: Any = Field(default=None, description="a fixed expected value, e.g. source: monitorbase")
-    transform: Transform = "none"
-    by: Provenance = "declared"
-
-    @model_validator(mode="after")
-    def _one_expectation(self) -> ContractField:
-        if (self.source is None) == (self.value is None):
-            raise ValueError(f"contract field {self.field!r}: give exactly one of 'from:' (a payload path) or 'value:'")
-        return self
-
-    def expected(self, payload: Mapping[str, Any]) -> Any:
-        """The normalised value this field must hold for a record sent with ``payload`` (None: nothing to check)."""
-        raw = self.value if self.source is None else get_path(payload, self.source)
-        if raw is None or raw == "" or raw == []:
-            return None
-        if self.transform == "notes":
-            return count_notes(raw)
-        return normalize(raw, self.transform)
-
-    @property
-    def compare_as(self) -> str:
-        """The normalisation applied to the stored value before comparing (a notes count compares as is)."""
-        return "none" if self.transform == "notes" else self.transform
 
 
 class PhaseDeclaration(BaseModel):
@@ -81,16 +50,6 @@ class PhaseDeclaration(BaseModel):
     never_arrived: list[str] = Field(
         default_factory=list, description="payload paths calibration saw arrive nowhere (informational)"
     )
-
-
-class ContractSettings(BaseModel):
-    """The config's ``contract:`` section."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    file: str | None = Field(default=None, description="a learned contract written by `bonzo-bulk calibrate`")
-    primary: list[ContractField] = Field(default_factory=list, description="declared fields of the primary hook")
-    control: list[ContractField] = Field(default_factory=list, description="declared fields of the control hook")
 
 
 class ContractFile(BaseModel):
@@ -120,7 +79,7 @@ class PhaseContract:
         """Expected prospect values for one payload, by field (fields with nothing to check left out)."""
         expected: dict[str, Any] = {}
         for item in self.fields:
-            value = item.expected(payload)
+            value = expected_value(item, payload)
             if value is not None:
                 expected[item.field] = value
         return expected
@@ -133,37 +92,34 @@ class PhaseContract:
         return next((item.by for item in self.fields if item.field == field), None)
 
 
+def expected_value(item: ContractField, payload: Mapping[str, Any]) -> Any:
+    """The normalised value ``item`` must hold for a record sent with ``payload`` (None: nothing to check)."""
+    raw = item.value if item.source is None else get_path(payload, item.source)
+    if raw is None or raw == "" or raw == []:
+        return None
+    if item.transform == "notes":
+        return count_notes(raw)
+    return normalize(raw, item.transform)
+
+
 def _declared_in_folder(integration: Integration) -> list[ContractField]:
     """``contract.yaml`` in the integration folder: ``fields:`` its hook is declared to store."""
     path = integration.folder / CONTRACT_FILE
     if not path.is_file():
         return []
-    declaration = _load_yaml_model(path, PhaseDeclaration, "integration contract")
+    document = read_yaml(path, what="integration contract", key="contract.file", shape="'fields'")
+    declaration = document.validate(
+        PhaseDeclaration, key="contract.file", fix="each field needs 'to:' and one of 'from:' or 'value:'"
+    )
     return list(declaration.fields)
 
 
 def load_contract_file(path: Path) -> ContractFile:
     """A learned contract file, validated (exit 2 with the key when it is malformed)."""
-    contract: ContractFile = _load_yaml_model(path, ContractFile, "contract file")
-    return contract
-
-
-def _load_yaml_model(path: Path, model: type[Any], what: str) -> Any:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"{what} {str(path)!r} cannot be read: {exc.strerror}", key="contract.file") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {exc}", key="contract.file") from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"{what} {str(path)!r}: {where}: {first['msg']}; run `bonzo-bulk calibrate` to write a fresh one",
-            key="contract.file",
-        ) from exc
+    document = read_yaml(path, what="contract file", key="contract.file", shape="'integration', 'primary', ...")
+    return document.validate(
+        ContractFile, key="contract.file", fix="run `bonzo-bulk calibrate` to write a fresh contract file"
+    )
 
 
 def build_contract(

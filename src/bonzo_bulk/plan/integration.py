@@ -8,26 +8,22 @@ ones live in ``bonzo_bulk/integrations/``; a folder of the same layout elsewhere
 from __future__ import annotations
 
 import functools
-import itertools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import jmespath
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bonzo_bulk._paths import compile_path, get_path
+from bonzo_bulk.config.contract import Transform
+from bonzo_bulk.config.files import read_yaml
 from bonzo_bulk.errors import ConfigError, TemplateError
 from bonzo_bulk.models import User
 from bonzo_bulk.plan.encodings import Encoding, content_type
 from bonzo_bulk.plan.templates import load_template
 
 BUILTIN_DIR = Path(__file__).parents[1] / "integrations"
-
-Transform = Literal["none", "lower", "phone", "strip", "tags", "notes"]
-"""How Bonzo changes a value on the way in; ``notes`` counts the non-empty notes a value makes."""
 
 OwnerKind = Literal["email", "user_id", "foreign_id", "none"]
 
@@ -260,21 +256,14 @@ def installed(search: tuple[Path, ...] | list[Path] = ()) -> list[Installed]:
 @functools.lru_cache(maxsize=64)
 def _load(folder: Path) -> Integration:
     manifest_file = folder / "manifest.yaml"
-    try:
-        raw = yaml.safe_load(manifest_file.read_text(encoding="utf-8"))
-        manifest = Manifest.model_validate(raw)
-    except OSError as exc:
-        raise ConfigError(f"{manifest_file}: cannot read it ({exc.strerror})", key="integration_type") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{manifest_file}: not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "manifest"
-        raise ConfigError(f"{manifest_file}: '{where}': {first['msg']}", key=where) from exc
+    document = read_yaml(
+        manifest_file, what="integration manifest", key="integration_type", shape="'name', 'owner', ..."
+    )
+    manifest = document.validate(Manifest, fix="see docs/integrations.md for the manifest's keys")
     paths = [manifest.owner.path, manifest.discriminator, *(m.source for m in manifest.mapping)]
     for path in [*paths, *(m.to for m in manifest.mapping)]:
         if path is not None:
-            _compile_path(path)
+            compile_path(path)
     if manifest.template is not None:
         variants: tuple[LoadedVariant, ...] = (LoadedVariant(None, _template(folder, manifest, manifest.template)),)
     else:
@@ -311,52 +300,6 @@ def _template(folder: Path, manifest: Manifest, file: str) -> Any:
     return load_template(path)
 
 
-@functools.lru_cache(maxsize=512)
-def _compile_path(path: str) -> Any:
-    try:
-        return jmespath.compile(path)
-    except jmespath.exceptions.ParseError as exc:
-        raise ConfigError(f"{path!r} is not a valid field path (JMESPath): {exc}", key=path) from exc
-
-
-def get_path(document: Any, path: str) -> Any:
-    """Read a JMESPath ``path`` (e.g. ``assigned_user.email``) out of a JSON document."""
-    return _compile_path(path).search(document)
-
-
-_SEGMENT = re.compile(r"^([^.\[\]]+)((?:\[\d+\])*)$")
-
-
-def set_path(document: dict[str, Any], path: str, value: Any) -> None:
-    """Set a dotted ``path`` (list indexes allowed: ``data_json.email[0]``), creating objects on the way."""
-    steps: list[str | int] = []
-    for part in path.split("."):
-        match = _SEGMENT.match(part)
-        if match is None:
-            raise ConfigError(f"{path!r} is not a plain dotted path (name.name[0]...)", key=path)
-        steps.append(match.group(1))
-        steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
-    node: Any = document
-    for step, following in itertools.pairwise(steps):
-        if isinstance(step, int):
-            if not isinstance(node, list) or step >= len(node):
-                raise ConfigError(f"{path!r}: no item [{step}] to set in the payload", key=path)
-            node = node[step]
-            continue
-        child = node.get(step)
-        if not isinstance(child, dict | list):
-            child = [] if isinstance(following, int) else {}
-            node[step] = child
-        node = child
-    last = steps[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise ConfigError(f"{path!r}: no item [{last}] to set in the payload", key=path)
-        node[last] = value
-    else:
-        node[last] = value
-
-
 def count_notes(value: Any) -> int:
     """How many notes a value makes: a non-empty text is one, a list or object one per non-empty item.
 
@@ -384,11 +327,3 @@ def owner_value(manifest: Manifest, user: User) -> Any:
     if kind == "foreign_id":
         return user.external_id
     return None
-
-
-def variant_of(manifest: Manifest, payload: Mapping[str, Any]) -> str | None:
-    """The variant a rendered payload belongs to (its discriminator value), None without variants."""
-    if manifest.discriminator is None:
-        return None
-    value = get_path(payload, manifest.discriminator)
-    return None if value is None else str(value)

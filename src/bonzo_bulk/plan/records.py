@@ -19,12 +19,14 @@ from typing import Any
 
 from faker import Faker
 
+from bonzo_bulk._paths import get_path, set_path
+from bonzo_bulk.config.contract import ContractSettings
 from bonzo_bulk.config.schema import BulkConfig, InvalidCase
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import PhaseKind, PlannedRecord, User
-from bonzo_bulk.plan.contract import ContractSettings, PhaseContract, build_contract
+from bonzo_bulk.plan.contract import PhaseContract, build_contract
 from bonzo_bulk.plan.encodings import encode_body
-from bonzo_bulk.plan.integration import Integration, LoadedVariant, get_path, set_path
+from bonzo_bulk.plan.integration import Integration, LoadedVariant
 from bonzo_bulk.plan.templates import Renderer, compile_template, placeholders
 
 TEST_MARKER = "bonzo-bulk test record"
@@ -263,8 +265,39 @@ class Factory:
         *,
         case: InvalidCase | None,
     ) -> PlannedRecord:
+        name, email, last_name, record_id = self._names(index, width, case)
+        phone = _unique_phone(faker, self.config.test_data_settings.phone_area_code, used_phones)
+        names = {"first_name": name, "last_name": last_name, "email": email, "phone": phone, "record_id": record_id}
+        payload = renderer(self._context(index, owner, faker, names))
+        if not isinstance(payload, dict):
+            raise ConfigError(f"{self.integration.name} payload template must be a JSON object", key="payload_template")
+        if case is not None:
+            self._break(payload, case, index)
+        manifest = self.integration.manifest
+        expected = self.phase_contract.expected_for(payload)
+        body = encode_body(payload, manifest.encoding, root=manifest.root, json_field=manifest.json_field)
+        return PlannedRecord(
+            run_id=self.identity.run_id,
+            phase=self.phase,
+            index=index,
+            name=name,
+            record_id=record_id,
+            first_name=_text_or(get_path(payload, manifest.borrower.first_name), name),
+            last_name=last_name,
+            email=email if case is None or case.kind != "no_contact" else "",
+            phone=phone if case is None or case.kind not in ("no_contact", "malformed_phone") else "",
+            expected_user=owner,
+            payload=payload,
+            body=body,
+            content_type=manifest.content_type,
+            expected=expected,
+            invalid_case=case.kind if case else None,
+            expected_handling=case.expect if case else None,
+        )
+
+    def _names(self, index: int, width: int, case: InvalidCase | None) -> tuple[str, str, str, str]:
+        """A record's name, email, last name and record id, from the users' patterns and its number."""
         settings = self.config.test_data_settings
-        integration = self.config.integration_type
         run_id = self.identity.run_id
         number = f"{index:0{width}d}"
         parts = [settings.first_name_pattern, settings.last_name_pattern]
@@ -274,7 +307,13 @@ class Factory:
             parts.append(INVALID_SUFFIX)
         name = "_".join([*parts, number])
         local = ".".join(
-            ["test", integration, *(["su"] if self.phase == "control" else []), *(["inv"] if case else []), number]
+            [
+                "test",
+                self.config.integration_type,
+                *(["su"] if self.phase == "control" else []),
+                *(["inv"] if case else []),
+                number,
+            ]
         )
         tag = f"+{run_id}" if settings.unique_emails or case is not None else ""
         email = f"{local}{tag}@{settings.email_domain}"
@@ -284,21 +323,23 @@ class Factory:
         last_name = (
             settings.last_name_pattern if case is None and marked_email else f"{settings.last_name_pattern} {run_id}"
         )
-        phone = _unique_phone(faker, settings.phone_area_code, used_phones)
         record_id = f"{self.identity.started_at:%Y%m%d_%H%M%S}_{'SU_' if self.phase == 'control' else ''}" + (
             f"INV_{number}" if case else number
         )
+        return name, email, last_name, record_id
+
+    def _context(self, index: int, owner: User, faker: Faker, names: Mapping[str, str]) -> dict[str, Any]:
+        """The values a payload template's placeholders are filled from (every key of :meth:`_context_keys`):
+        the record's ``names`` (first and last name, email, phone, record id), then the rest."""
+        settings = self.config.test_data_settings
+        run_id = self.identity.run_id
         sent_day = self.identity.started_at - timedelta(days=faker.random_int(0, 3))
-        context: dict[str, Any] = {
-            "first_name": name,
-            "last_name": last_name,
-            "email": email,
-            "phone": phone,
+        return {
+            **names,
             "address": settings.address_pattern,
             "city": settings.city,
             "state": settings.state,
             "zip": settings.zip,
-            "record_id": record_id,
             "alert_date": f"{sent_day:%Y-%m-%d}",
             "created_at": self.identity.started_at.isoformat().replace("+00:00", "Z"),
             "timestamp": self.identity.started_at.isoformat().replace("+00:00", "Z"),
@@ -320,32 +361,6 @@ class Factory:
             },
             "team": {"id": owner.team_id},
         }
-        payload = renderer(context)
-        if not isinstance(payload, dict):
-            raise ConfigError(f"{self.integration.name} payload template must be a JSON object", key="payload_template")
-        if case is not None:
-            self._break(payload, case, index)
-        manifest = self.integration.manifest
-        expected = self.phase_contract.expected_for(payload)
-        body = encode_body(payload, manifest.encoding, root=manifest.root, json_field=manifest.json_field)
-        return PlannedRecord(
-            run_id=run_id,
-            phase=self.phase,
-            index=index,
-            name=name,
-            record_id=record_id,
-            first_name=_text_or(get_path(payload, manifest.borrower.first_name), name),
-            last_name=last_name,
-            email=email if case is None or case.kind != "no_contact" else "",
-            phone=phone if case is None or case.kind not in ("no_contact", "malformed_phone") else "",
-            expected_user=owner,
-            payload=payload,
-            body=body,
-            content_type=manifest.content_type,
-            expected=expected,
-            invalid_case=case.kind if case else None,
-            expected_handling=case.expect if case else None,
-        )
 
     def _check_marker(self, expected: Mapping[str, Any], run_id: str) -> None:
         """Refuse a template whose records would reach Bonzo without the run id in any field it keeps."""

@@ -15,7 +15,7 @@ from bonzo_bulk.pytest_plugin.session import dry_run, fail, loaded_config, log, 
 
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
-    from bonzo_bulk.deliver.sender import ProbeResult
+    from bonzo_bulk.deliver.probe import ProbeResult
     from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, Target
     from bonzo_bulk.plan.planner import RunPlan
 
@@ -109,7 +109,7 @@ def hook_availability(request: pytest.FixtureRequest, bonzo_config: LoadedConfig
     """Live: HEAD/GET/OPTIONS the hook (no lead is created, works with ``--dry-run``). Sandbox: the hook
     exists only during the run, so availability is every POST of the run having had an HTTP answer."""
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.deliver.sender import probe
+    from bonzo_bulk.deliver.probe import probe
     from bonzo_bulk.models import CheckResult, Stage
     from bonzo_bulk.secrets import redact
 

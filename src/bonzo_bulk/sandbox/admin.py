@@ -13,10 +13,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bonzo_bulk.config.faults import FaultProfile, parse_profile
 from bonzo_bulk.config.schema import ProcessingDelayModel, SandboxHookType, Strictness, TestUserConfig
 from bonzo_bulk.models import User
 from bonzo_bulk.sandbox.db import SUPERUSER_ID, HookRow
-from bonzo_bulk.sandbox.faults import FaultProfile, parse_profile
 from bonzo_bulk.sandbox.prospects import parse_json
 from bonzo_bulk.sandbox.state import REQUEST_LOG_SIZE, SandboxState, UnknownLoEmail
 

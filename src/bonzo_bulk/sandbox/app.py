@@ -20,9 +20,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
+from bonzo_bulk.config.faults import Api429BurstFault
 from bonzo_bulk.sandbox import admin
 from bonzo_bulk.sandbox.db import NewProspect, StoredProspect, TruthEntry, UserRow, utc_stamp
-from bonzo_bulk.sandbox.faults import Api429BurstFault
 from bonzo_bulk.sandbox.hooktypes import HOOK_TYPES
 from bonzo_bulk.sandbox.intake import (
     HOOK_PREFIX,

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bonzo_bulk.config.faults import load_profile
 from bonzo_bulk.config.loader import load_config
 from bonzo_bulk.errors import ConfigError, SandboxError
 from bonzo_bulk.plan.seeding import config_integrations, run_hooks, seed_users
 from bonzo_bulk.sandbox.db import HookRow
-from bonzo_bulk.sandbox.faults import load_profile
 from bonzo_bulk.sandbox.hooktypes import stored_source
 from bonzo_bulk.sandbox.server import SandboxServer
 from bonzo_bulk.sandbox.state import SandboxOptions
@@ -46,7 +46,7 @@ def _profile(faults: Path | None) -> dict[str, Any] | None:
     """The fault profile file, validated; a bad one is a ConfigError naming ``--faults``."""
     try:
         return load_profile(faults) if faults is not None else None
-    except SandboxError as exc:
+    except ConfigError as exc:
         raise ConfigError(
             f"{exc}; fix the profile (kinds and fields are listed in the sandbox docs)", key="--faults"
         ) from exc

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sandbox_helpers import Sandbox, lead
 
-from bonzo_bulk.errors import SandboxError
+from bonzo_bulk.config.faults import chosen_fraction, load_profile, parse_profile
+from bonzo_bulk.errors import ConfigError, SandboxError
 from bonzo_bulk.sandbox import SandboxOptions
-from bonzo_bulk.sandbox.faults import chosen_fraction, load_profile, parse_profile
 
 R1, R2 = "TestRecord_MonitorBase_001", "TestRecord_MonitorBase_002"
 
@@ -95,12 +95,12 @@ def test_load_profile_from_yaml_and_options_from_settings(tmp_path: Path) -> Non
     inline = SandboxOptions.from_settings(SandboxSettings(faults={"faults": [{"kind": "drop"}]}), base_dir=tmp_path)
     assert inline.faults == {"seed": 0, "faults": [{"kind": "drop"}]} and inline.db_path is None
     (tmp_path / "bad.yaml").write_text("faults: [{kind: nope}]\n")
-    with pytest.raises(SandboxError, match=r"bad.yaml: faults\[0\].kind"):
+    with pytest.raises(ConfigError, match=r"bad.yaml: faults\[0\].kind"):
         load_profile(tmp_path / "bad.yaml")
-    with pytest.raises(SandboxError, match="cannot read"):
+    with pytest.raises(ConfigError, match=r"missing\.yaml' does not exist"):
         load_profile(tmp_path / "missing.yaml")
     (tmp_path / "broken.yaml").write_text("faults: [\n")
-    with pytest.raises(SandboxError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match="not valid YAML"):
         load_profile(tmp_path / "broken.yaml")
     with pytest.raises(SandboxError, match="unknown_lo_email"):
         SandboxOptions(unknown_lo_email="maybe")  # type: ignore[arg-type]
