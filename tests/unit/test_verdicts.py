@@ -21,7 +21,7 @@ from bonzo_bulk.cli import app
 from bonzo_bulk.config.loader import load_config
 from bonzo_bulk.library import run_bulk
 from bonzo_bulk.plan.contract import load_contract_file
-from bonzo_bulk.plan.seeding import config_integrations, run_hooks, seed_users
+from bonzo_bulk.plan.seeding import config_seed
 
 SPEC_CONFIG = Path(__file__).parents[1] / "configs" / "monitorbase_test_config.yaml"
 SPEC_RULES = yaml.safe_load(SPEC_CONFIG.read_text())["validation_rules"]
@@ -56,9 +56,9 @@ def test_a_declared_field_that_never_arrives_is_one_systemic_diagnosis(make_conf
 @pytest.mark.parametrize("strictness", ["lenient", "strict"])
 def test_the_spec_config_passes_against_a_served_sandbox_as_live(tmp_path: Path, strictness: str) -> None:
     config = load_config(SPEC_CONFIG, environ={})
-    primary, control = config_integrations(config.config, config.base_dir)
+    seed = config_seed(config)
     with sandbox_server(tmp_path / "served.sqlite3", strict=strictness == "strict") as served:
-        seeded = served.seed(seed_users(config.config), run_hooks(config.config, primary, control))
+        seeded = served.seed(list(seed.users), seed.hooks)
         hooks = [h["url"] for h in seeded["hooks"]]
         env = {
             "PATH": os.environ["PATH"],

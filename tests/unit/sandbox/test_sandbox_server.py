@@ -12,10 +12,10 @@ from sandbox_helpers import FAST, SEED_USERS, lead
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app as cli_app
+from bonzo_bulk.cli.sandbox import serve_sandbox
 from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.errors import ConfigError, SandboxError
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.sandbox.standalone import serve
 
 
 def settle(srv: SandboxServer, timeout: float = 5.0) -> None:
@@ -107,7 +107,7 @@ def test_serve_takes_users_from_a_config_with_unset_secret_placeholders(tmp_path
         "  - {name: A, email: a@x.test, user_id: 1, team_id: 2, weight: 1}\n",
     )
     lines: list[str] = []
-    serve(
+    serve_sandbox(
         host="127.0.0.1",
         port=0,
         db=tmp_path / "s.sqlite3",
@@ -131,7 +131,7 @@ def test_serve_takes_users_from_a_config_with_unset_secret_placeholders(tmp_path
 )
 def test_bad_config_is_a_config_error(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        serve(
+        serve_sandbox(
             host="127.0.0.1",
             port=0,
             db=tmp_path / "s.sqlite3",
@@ -145,7 +145,7 @@ def test_bad_config_is_a_config_error(tmp_path: Path, text: str, message: str) -
 
 def test_serve_prints_urls_and_the_labelled_sandbox_token(tmp_path: Path) -> None:
     lines: list[str] = []
-    serve(
+    serve_sandbox(
         host="127.0.0.1",
         port=0,
         db=tmp_path / "s.sqlite3",
