@@ -21,7 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bonzo_bulk.errors import SandboxError
-from bonzo_bulk.sandbox.db import SUPERUSER_ID, IntakeRow, TruthEntry, UserRow
+from bonzo_bulk.sandbox.db import SUPERUSER_ID
+from bonzo_bulk.sandbox.rows import IntakeRow, TruthEntry, UserRow
 
 MANGLEABLE_FIELDS = (
     "first_name",

@@ -11,9 +11,9 @@ from typing import Any
 
 from bonzo_bulk.config.loader import LoadedConfig, load_config
 from bonzo_bulk.errors import ConfigError, SandboxError
-from bonzo_bulk.sandbox.db import HookRow
 from bonzo_bulk.sandbox.faults import load_profile
 from bonzo_bulk.sandbox.hooktypes import stored_source
+from bonzo_bulk.sandbox.rows import HookRow
 from bonzo_bulk.sandbox.server import SandboxServer
 from bonzo_bulk.sandbox.state import SandboxOptions
 

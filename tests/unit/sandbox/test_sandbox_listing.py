@@ -10,7 +10,8 @@ from typing import Literal
 
 import pytest
 
-from bonzo_bulk.sandbox.db import Database, NewProspect
+from bonzo_bulk.sandbox.db import Database
+from bonzo_bulk.sandbox.rows import NewProspect
 
 USERS = (101, 102)
 SEARCHES = (None, "run-a", "run-b", "007")
