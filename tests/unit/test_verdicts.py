@@ -121,9 +121,11 @@ def test_time_verdicts_and_the_deadline_hold_when_one_request_in_five_is_429(mak
         assert delivery is not None and delivery.answered_at is not None
         truth = (_created(dict(observation.prospects[0])) - delivery.answered_at).total_seconds()
         assert abs(measured[observation.record_name] - truth) <= interval, observation.record_name
-    # The dropped record keeps settling busy until the deadline, and no Retry-After stretches it.
-    assert phase.settle_seconds <= deadline + 2 * interval
-    assert any("rate limiting" in note for note in result.notes) or phase.settle_seconds <= deadline + interval
+    # The dropped record keeps settling busy until the deadline, and settling ends on the deadline's rule: the
+    # deadline passed, or a Retry-After would have run past it and was refused (no wait stretches it; the client's
+    # refusal is test_bonzo_client's test_a_429_wait_past_the_deadline_is_refused_at_once).
+    assert phase.settle_seconds >= deadline
+    assert any("the deadline" in note for note in result.notes), result.notes
 
 
 @pytest.mark.parametrize("strictness", ["lenient", "strict"])
