@@ -88,7 +88,8 @@ async def test_envelope_is_unwrapped(mocked: aioresponses, client: BonzoClient) 
     assert (await client.get_prospect(5))["id"] == 5
     assert (await client.create_prospect({"first_name": "A"}, on_behalf_of=11)) == {"id": 9, "first_name": "A"}
     assert (await client.update_prospect(9, {"first_name": "B"}))["first_name"] == "B"
-    assert await client.delete_prospect(9) is None
+    await client.delete_prospect(9)
+    assert sent(mocked, "DELETE", f"{ROOT}/prospects/9")
     [put] = sent(mocked, "PUT", f"{ROOT}/prospects/9")
     assert put.kwargs["json"] == {"first_name": "B"}
 

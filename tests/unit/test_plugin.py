@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from bonzo_bulk.config.loader import OPTIONS
+from bonzo_bulk.config.options import OPTIONS
 from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.pytest_plugin import MARKERS
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer

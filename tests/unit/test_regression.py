@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 from builders import FAULTY, MANGLED, MISSING, WRONG_OWNER, build_run
@@ -14,7 +15,7 @@ from bonzo_bulk.report.regression import Regression, compare
 BASE = build_run(run_id="base_1", control=3)
 
 
-def _with_metrics(result: RunResult, kind: str = "primary", **changes: object) -> RunResult:
+def _with_metrics(result: RunResult, kind: str = "primary", **changes: Any) -> RunResult:
     phases = tuple(
         dataclasses.replace(p, metrics=dataclasses.replace(p.metrics, **changes)) if p.kind == kind else p
         for p in result.phases

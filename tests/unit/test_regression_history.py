@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from builders import begin_run_of, build_run
 from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.report.publish import publish
 from bonzo_bulk.report.regression import (
+    Regression,
     change_points,
     comparable_runs,
     detect_summary,
@@ -54,8 +56,8 @@ def stable(count: int, level: float = 20_000.0, seed: int = 3) -> list[RunSummar
     return [row(i, level * rng.lognormvariate(0, 0.05)) for i in range(count)]
 
 
-def metrics(found: list[object]) -> list[str]:
-    return [r.metric for r in found]  # type: ignore[attr-defined]
+def metrics(found: Sequence[Regression]) -> list[str]:
+    return [r.metric for r in found]
 
 
 def test_a_clear_step_is_flagged_with_its_bound_and_typical_value() -> None:

@@ -25,7 +25,7 @@ from bonzo_bulk.plan.seeding import config_seed
 
 SPEC_CONFIG = Path(__file__).parents[1] / "configs" / "monitorbase_test_config.yaml"
 SPEC_RULES = yaml.safe_load(SPEC_CONFIG.read_text())["validation_rules"]
-UNDECLARED = {"primary": [], "control": []}
+UNDECLARED: dict[str, list[str]] = {"primary": [], "control": []}
 """No declared contract (the test configs declare custom fields and source by default)."""
 
 
