@@ -10,6 +10,7 @@ from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.plan.contract import (
     ContractField,
     ContractSettings,
+    PhaseContract,
     PhaseDeclaration,
     build_contract,
     load_contract_file,
@@ -21,8 +22,8 @@ MONITORBASE = load_integration("monitorbase")
 GENERAL = load_integration("bonzo")
 
 
-def fields(contract: object) -> dict[str, str]:
-    return {f.field: f.by for f in contract.fields}  # type: ignore[attr-defined]
+def fields(contract: PhaseContract) -> dict[str, str]:
+    return {f.field: f.by for f in contract.fields}
 
 
 def test_documented_contract_asserts_no_unknown() -> None:

@@ -28,8 +28,8 @@ T0 = datetime(2026, 2, 1, tzinfo=UTC)
 SETTINGS = RegressionSettings()
 
 
-def row(i: int, p95_ms: float, **changes: object) -> RunSummary:
-    values: dict[str, object] = {
+def row(i: int, p95_ms: float, **changes: Any) -> RunSummary:
+    values: dict[str, Any] = {
         "run_id": f"run_{i:03d}",
         "test_name": "t",
         "integration": "monitorbase",
@@ -48,7 +48,7 @@ def row(i: int, p95_ms: float, **changes: object) -> RunSummary:
         "is_baseline": False,
     }
     values.update(changes)
-    return RunSummary(**values)  # type: ignore[arg-type]
+    return RunSummary(**values)
 
 
 def stable(count: int, level: float = 20_000.0, seed: int = 3) -> list[RunSummary]:
