@@ -58,9 +58,9 @@ def create_app(options: SandboxOptions | None = None) -> SandboxApp:
             state.startup_error = exc
             await state.close()
             raise
-        sandbox_app: SandboxApp = app  # type: ignore[assignment]
-        worker = sandbox_app.worker = IntakeWorker(state)
-        queue = sandbox_app.queue = IntakeQueue(state, worker.written)
+        assert isinstance(app, SandboxApp)
+        worker = app.worker = IntakeWorker(state)
+        queue = app.queue = IntakeQueue(state, worker.written)
         tasks = [asyncio.create_task(queue.run()), asyncio.create_task(worker.run())]
         try:
             yield
