@@ -224,7 +224,7 @@ def _locust_child(url: str, n: int, concurrency: int) -> None:
     from locust.env import Environment
 
     base, _, path = url.partition(SINK_PATH)
-    body = make_bodies(1)[0]
+    body = make_bodies(1)[0].decode()
 
     class SinkUser(FastHttpUser):
         host = base

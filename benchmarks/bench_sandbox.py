@@ -24,8 +24,9 @@ import aiohttp
 from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.models import User
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
-from bonzo_bulk.sandbox.db import Database, utc_stamp
+from bonzo_bulk.sandbox.db import Database
 from bonzo_bulk.sandbox.prospects import new_doc, search_text
+from bonzo_bulk.sandbox.rows import utc_stamp
 
 USERS = [User(f"Loan Officer {i}", f"lo{i}@bench.test", 70000 + i, 500 + i % 3) for i in range(10)]
 

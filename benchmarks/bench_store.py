@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "unit"), str(ROOT / "tests" / "unit" / "store")]
+sys.path[:0] = [str(ROOT / "tests" / "unit")]
 
 from builders import begin_run_of, build_run  # noqa: E402
 from pgcluster import PASSWORD, PgCluster, server_bin  # noqa: E402

@@ -36,8 +36,10 @@ from bonzo_bulk.plan.files import write_plan
 from bonzo_bulk.plan.planner import plan_run
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 
+USER_IDS = [81000 + i for i in range(3)]
 USERS = [
-    {"name": f"Bench LO {i}", "email": f"lo{i}@bench.test", "user_id": 81000 + i, "team_id": 900} for i in range(3)
+    {"name": f"Bench LO {i}", "email": f"lo{i}@bench.test", "user_id": user_id, "team_id": 900}
+    for i, user_id in enumerate(USER_IDS)
 ]
 RUN = "r20250101-000000-beef"
 
@@ -144,7 +146,7 @@ async def bench_cleanup(url: str, test_count: int, real_count: int) -> dict[str,
         started = time.perf_counter()
         await asyncio.gather(
             *(
-                client.create_prospect(body(n, n < test_count), on_behalf_of=USERS[n % 3]["user_id"])
+                client.create_prospect(body(n, n < test_count), on_behalf_of=USER_IDS[n % 3])
                 for n in range(test_count + real_count)
             )
         )
@@ -154,7 +156,7 @@ async def bench_cleanup(url: str, test_count: int, real_count: int) -> dict[str,
         report = await clean(
             client,
             selector_for_pattern("TestRecord_MonitorBase_*", TestDataSettings()),
-            user_ids=[u["user_id"] for u in USERS],
+            user_ids=USER_IDS,
             dry_run=False,
         )
         seconds = time.perf_counter() - started

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -86,7 +88,8 @@ async def test_envelope_is_unwrapped(mocked: aioresponses, client: BonzoClient) 
     assert (await client.get_prospect(5))["id"] == 5
     assert (await client.create_prospect({"first_name": "A"}, on_behalf_of=11)) == {"id": 9, "first_name": "A"}
     assert (await client.update_prospect(9, {"first_name": "B"}))["first_name"] == "B"
-    assert await client.delete_prospect(9) is None
+    await client.delete_prospect(9)
+    assert sent(mocked, "DELETE", f"{ROOT}/prospects/9")
     [put] = sent(mocked, "PUT", f"{ROOT}/prospects/9")
     assert put.kwargs["json"] == {"first_name": "B"}
 
@@ -231,6 +234,23 @@ async def test_429_after_every_retry_is_rate_limited(mocked: aioresponses, clien
     assert caught.value.status == 429
     assert caught.value.retry_after == pytest.approx(0.01)
     assert client.requests_made == 3
+
+
+async def test_a_429_wait_past_the_deadline_is_refused_at_once(mocked: aioresponses, client: BonzoClient) -> None:
+    """What keeps a run's settle deadline: a Retry-After that would end past it is not waited out (the guard
+    only catches a client that waits: it would wait the 600 s the cap allows)."""
+    mocked.get(
+        f"{ROOT}/prospects/5",
+        status=429,
+        headers={"Retry-After": "3600"},
+        payload={"message": "Too Many Attempts."},
+        repeat=True,
+    )
+    client.deadline = time.monotonic() + 30
+    with pytest.raises(RateLimited, match="past the run's deadline; the deadline is kept"):
+        await asyncio.wait_for(client.get_prospect(5), timeout=60)
+    assert client.requests_made == 1
+    assert client.rate_limited_seconds == 0
 
 
 async def test_network_failure_is_mapped_with_its_cause(mocked: aioresponses, client: BonzoClient) -> None:

@@ -217,7 +217,7 @@ async def _refusing_api(prospects: list[dict[str, Any]], delete_status: int) -> 
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         yield f"http://127.0.0.1:{port}", deletes
     finally:

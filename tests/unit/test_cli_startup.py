@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from bonzo_bulk.cli.options import DEFAULT_STORE
 from bonzo_bulk.store import DEFAULT_STORE_PATH
@@ -44,18 +45,25 @@ NOT_AT_START = (
 )
 
 
-def _after(code: str) -> dict[str, object]:
+class Seen(NamedTuple):
+    """What a fresh interpreter printed on stdout, and which of :data:`NOT_AT_START` it loaded."""
+
+    stdout: str
+    loaded: list[str]
+
+
+def _after(code: str) -> Seen:
     """Run ``code`` in a fresh interpreter: what it printed on stdout, and which of :data:`NOT_AT_START` it loaded."""
     probe = (
         f"import json, sys\n{code}\n"
         f"print(json.dumps([m for m in {NOT_AT_START!r} if m in sys.modules]), file=sys.stderr)"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
-    return {"stdout": done.stdout, "loaded": json.loads(done.stderr.strip().splitlines()[-1])}
+    return Seen(done.stdout, json.loads(done.stderr.strip().splitlines()[-1]))
 
 
 def test_importing_the_cli_loads_no_engine_and_no_heavy_library() -> None:
-    assert _after("import bonzo_bulk.cli")["loaded"] == []
+    assert _after("import bonzo_bulk.cli").loaded == []
 
 
 def test_the_apps_help_loads_no_engine_and_no_heavy_library() -> None:
@@ -68,9 +76,9 @@ except SystemExit as stop:
     assert stop.code == 0, stop.code
 """
     seen = _after(code)
-    assert seen["loaded"] == []
+    assert seen.loaded == []
     for command in ("run", "health", "cleanup", "export", "load-worker", "baseline", "store", "monitor"):
-        assert f" {command} " in str(seen["stdout"]), command
+        assert f" {command} " in seen.stdout, command
 
 
 def test_every_commands_help_loads_no_engine() -> None:
@@ -90,8 +98,8 @@ for path in paths:
         assert stop.code == 0, (path, stop.code)
 """
     seen = _after(code)
-    assert set(seen["loaded"]) <= {"pydantic"}  # type: ignore[arg-type]
-    assert str(seen["stdout"]).count("Usage: bonzo-bulk") >= 29, "every command's help was printed"
+    assert set(seen.loaded) <= {"pydantic"}
+    assert seen.stdout.count("Usage: bonzo-bulk") >= 29, "every command's help was printed"
 
 
 def test_running_a_command_still_loads_what_it_needs() -> None:
@@ -104,8 +112,8 @@ except SystemExit as stop:
     assert stop.code in (0, None), stop.code
 """
     seen = _after(code)
-    assert {"bonzo_bulk.config.loader", "bonzo_bulk.plan.planner", "pydantic", "yaml"} <= set(seen["loaded"])  # type: ignore[arg-type]
-    records = [json.loads(line) for line in str(seen["stdout"]).splitlines()]
+    assert {"bonzo_bulk.config.loader", "bonzo_bulk.plan.planner", "pydantic", "yaml"} <= set(seen.loaded)
+    records = [json.loads(line) for line in seen.stdout.splitlines()]
     assert sum(r["phase"] == "primary" and r["name"].startswith("TestRecord_") for r in records) >= 2
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bonzo_bulk.config.loader import OPTIONS, load_config
+from bonzo_bulk.config.loader import load_config
+from bonzo_bulk.config.options import OPTIONS
 from bonzo_bulk.errors import ConfigError
 
 SHIPPED = Path("tests/configs/monitorbase_test_config.yaml")

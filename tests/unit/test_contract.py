@@ -9,6 +9,7 @@ import pytest
 from bonzo_bulk.config.contract import ContractField, ContractSettings
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.plan.contract import (
+    PhaseContract,
     PhaseDeclaration,
     build_contract,
     load_contract_file,
@@ -20,8 +21,8 @@ MONITORBASE = load_integration("monitorbase")
 GENERAL = load_integration("bonzo")
 
 
-def fields(contract: object) -> dict[str, str]:
-    return {f.field: f.by for f in contract.fields}  # type: ignore[attr-defined]
+def fields(contract: PhaseContract) -> dict[str, str]:
+    return {f.field: f.by for f in contract.fields}
 
 
 def test_documented_contract_asserts_no_unknown() -> None:

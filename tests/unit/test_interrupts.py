@@ -26,11 +26,15 @@ from bonzo_bulk.store import RunStore
 ROOT = Path(__file__).resolve().parents[2]
 ANSWERED_FIRST = 12
 """Records 001-012 are answered at once; the intake hangs on every later one."""
+SENDERS = 2
+"""The run's ``webhook_settings.concurrent_requests``."""
 
 
-def _prospects(server: SandboxServer) -> int:
-    with urllib.request.urlopen(f"{server.url}/__sandbox/state", timeout=5) as answer:  # noqa: S310 - loopback
-        return int(json.loads(answer.read())["prospects"])
+def _held(server: SandboxServer) -> int:
+    """How many deliveries the sandbox holds (``intake_hang``): each sender that holds one has had every earlier
+    answer, and has handed it to the run, before it took its held record."""
+    with urllib.request.urlopen(f"{server.url}/__sandbox/ground-truth", timeout=5) as answer:  # noqa: S310
+        return sum(1 for entry in json.loads(answer.read())["faults"] if entry["fault"] == "intake_hang")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -51,7 +55,7 @@ def test_an_interrupted_run_records_its_deliveries_and_says_how_to_clean_up(tmp_
                     "test_records": 40,
                     "control": False,
                     "test_users": [{"name": "LO One", "email": "lo.one@lender.test", "user_id": 101, "team_id": 11}],
-                    "webhook_settings": {"timeout": 60, "retry_attempts": 0, "concurrent_requests": 2},
+                    "webhook_settings": {"timeout": 60, "retry_attempts": 0, "concurrent_requests": SENDERS},
                     "reports_dir": str(tmp_path / "reports"),
                     "sandbox": {"url": server.url},
                 }
@@ -68,10 +72,11 @@ def test_an_interrupted_run_records_its_deliveries_and_says_how_to_clean_up(tmp_
             text=True,
         )
         try:
+            # Both senders held: records 001-012 are answered and recorded; the run is stuck on 013 and 014.
             give_up = time.monotonic() + 60
-            while _prospects(server) < ANSWERED_FIRST and time.monotonic() < give_up and child.poll() is None:
+            while _held(server) < SENDERS and time.monotonic() < give_up and child.poll() is None:
                 time.sleep(0.05)
-            time.sleep(0.3)
+            assert _held(server) == SENDERS, "the run never held both senders"
             child.send_signal(signum)
             output, _ = child.communicate(timeout=30)
         finally:

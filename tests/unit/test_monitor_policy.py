@@ -72,7 +72,9 @@ def test_recovery_into_degraded_says_both() -> None:
 
 def test_flapping_x_failures_in_y_runs_never_consecutive() -> None:
     policy = AlertPolicy(failures_before_alert=2, flapping_failures=3, flapping_window=6)
-    flapping = ["failed", "ok"] * 3 + ["ok"] * 6
+    pair: list[Status] = ["failed", "ok"]
+    calm: list[Status] = ["ok"]
+    flapping = pair * 3 + calm * 6
     heard = play(flapping, policy)
     assert heard[:6] == ["-", "-", "-", "-", "flapping", "-"]
     assert heard[6:].count("recovery") == 1, "once the window is clean, one recovery"

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from bonzo_bulk.config.loader import OPTIONS
+from bonzo_bulk.config.options import OPTIONS
 from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.pytest_plugin import MARKERS
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
@@ -212,7 +212,7 @@ def test_clean_run_passes_with_html_and_junit_reports(suite: pytest.Pytester, tm
     assert outcomes.get("passed", 0) >= 30 and "failed" not in outcomes and "skipped" not in outcomes, outcomes
     report = (suite.path / "out" / "report.html").read_text(encoding="utf-8")
     assert "Integration health" in report
-    assert "Target: SANDBOX" in report
+    assert "Target: the local SANDBOX" in report
     assert "assignment accuracy per user" in report and "lo.two@lender.test" in report
     assert "mapping per field" in report and "processing time" in report and "failures by stage" in report
     assert "health dashboard" in report

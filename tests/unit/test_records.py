@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bonzo_bulk.config.loader import load_config
 from bonzo_bulk.config.schema import BulkConfig, InvalidCase
-from bonzo_bulk.models import User
+from bonzo_bulk.models import PhaseKind, User
 from bonzo_bulk.plan.integration import load_integration
 from bonzo_bulk.plan.records import Factory, RunIdentity, assign_users
 
@@ -30,9 +30,9 @@ def users_of(cfg: BulkConfig) -> list[User]:
     return [User(u.name, u.email, u.user_id, u.team_id) for u in cfg.test_users]
 
 
-def factory(cfg: BulkConfig, identity: RunIdentity = IDENTITY, phase: str = "primary") -> Factory:
+def factory(cfg: BulkConfig, identity: RunIdentity = IDENTITY, phase: PhaseKind = "primary") -> Factory:
     integration = load_integration("monitorbase" if phase == "primary" else "bonzo")
-    return Factory(cfg, users_of(cfg), integration, integration.template, identity, phase)  # type: ignore[arg-type]
+    return Factory(cfg, users_of(cfg), integration, integration.template, identity, phase)
 
 
 def test_names_and_emails_follow_the_pattern_and_carry_the_run() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
-from builders import FAULTY, MISSING, WRONG_OWNER, build_run
+from builders import FAULTY, MANGLED, MISSING, WRONG_OWNER, build_run
 
 from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.models import LatencySummary, PhaseMetrics, RunResult
@@ -14,7 +15,7 @@ from bonzo_bulk.report.regression import Regression, compare
 BASE = build_run(run_id="base_1", control=3)
 
 
-def _with_metrics(result: RunResult, kind: str = "primary", **changes: object) -> RunResult:
+def _with_metrics(result: RunResult, kind: str = "primary", **changes: Any) -> RunResult:
     phases = tuple(
         dataclasses.replace(p, metrics=dataclasses.replace(p.metrics, **changes)) if p.kind == kind else p
         for p in result.phases
@@ -72,7 +73,7 @@ def test_latency_and_api_cost_growth_are_flagged() -> None:
 
 
 def test_any_accuracy_drop_is_flagged_by_default_and_tolerated_when_configured() -> None:
-    faulty = build_run(run_id="now_2", control=3, faults={4: WRONG_OWNER, 7: MISSING})
+    faulty = build_run(run_id="now_2", control=3, faults={4: WRONG_OWNER, 7: MISSING, 9: MANGLED})
     flagged = compare(faulty, BASE, RegressionSettings())
     assert {(r.metric, r.phase) for r in flagged} >= {
         ("creation_rate", "primary"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,15 @@ from bonzo_bulk.report.history_regression import (
     upper_prediction_bound,
 )
 from bonzo_bulk.report.publish import publish
+from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.store import RunStore, RunSummary
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 SETTINGS = RegressionSettings()
 
 
-def row(i: int, p95_ms: float, **changes: object) -> RunSummary:
-    values: dict[str, object] = {
+def row(i: int, p95_ms: float, **changes: Any) -> RunSummary:
+    values: dict[str, Any] = {
         "run_id": f"run_{i:03d}",
         "test_name": "t",
         "integration": "monitorbase",
@@ -46,7 +48,7 @@ def row(i: int, p95_ms: float, **changes: object) -> RunSummary:
         "is_baseline": False,
     }
     values.update(changes)
-    return RunSummary(**values)  # type: ignore[arg-type]
+    return RunSummary(**values)
 
 
 def stable(count: int, level: float = 20_000.0, seed: int = 3) -> list[RunSummary]:
@@ -54,8 +56,8 @@ def stable(count: int, level: float = 20_000.0, seed: int = 3) -> list[RunSummar
     return [row(i, level * rng.lognormvariate(0, 0.05)) for i in range(count)]
 
 
-def metrics(found: list[object]) -> list[str]:
-    return [r.metric for r in found]  # type: ignore[attr-defined]
+def metrics(found: Sequence[Regression]) -> list[str]:
+    return [r.metric for r in found]
 
 
 def test_a_clear_step_is_flagged_with_its_bound_and_typical_value() -> None:

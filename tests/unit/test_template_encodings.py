@@ -18,12 +18,12 @@ from bonzo_bulk.errors import ConfigError, TemplateError
 from bonzo_bulk.plan.encodings import encode_body, form_body, scalar_text, tree_to_xml, xml_to_tree
 from bonzo_bulk.plan.integration import count_notes, load_integration
 from bonzo_bulk.plan.templates import compile_template, load_template
-from bonzo_bulk.sandbox.hooktypes import BodyError, parse_form_json, parse_xml_row
+from bonzo_bulk.sandbox.bodies import BodyError, parse_form_json, parse_xml_row
 
 TRICKY = ["a \"quoted\" 'value'", "Ann & Bo <x>", "</Name><Injected/>", "back\\slash", "ünïcødé ✓ 名前", "{not_a_ph}"]
-text_values = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40) | st.sampled_from(TRICKY)
+text_values = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40) | st.sampled_from(TRICKY)
 xml_text = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00\ufffe\uffff", min_codepoint=9),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00\ufffe\uffff", min_codepoint=9),
     max_size=40,
 ).filter(lambda s: not any(ord(c) < 32 and c not in "\t\n\r" for c in s)) | st.sampled_from(TRICKY)
 numbers = st.integers(min_value=-(10**30), max_value=10**30) | st.floats(allow_nan=False, allow_infinity=False)

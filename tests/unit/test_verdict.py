@@ -52,4 +52,5 @@ def test_dashboard_badge_beside_a_regression_banner(tmp_path: Path, enforced: bo
     assert found is not None
     assert found.group(3) == badge and found.group(1) == banner
     assert re.search(rf'<div class="flags {banner}" id="regressions">', page)
-    assert re.search(r"<title>([^<]*)</title>", page).group(1).startswith(badge)  # type: ignore[union-attr]
+    title = re.search(r"<title>([^<]*)</title>", page)
+    assert title is not None and title.group(1).startswith(badge)

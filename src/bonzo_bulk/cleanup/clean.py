@@ -37,6 +37,7 @@ from bonzo_bulk.errors import BonzoAPIError, ConfigError
 from bonzo_bulk.models import Prospect, to_jsonable
 from bonzo_bulk.plan.planner import plan_run
 from bonzo_bulk.plan.records import RUN_ID_PATTERN, RunIdentity
+from bonzo_bulk.plan.seeding import plan_seed
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.target.endpoints import Endpoints, NullProgress, Progress, open_endpoints, store_location_for
 from bonzo_bulk.target.sandbox_files import sandbox_dbs
@@ -403,7 +404,9 @@ async def cleanup(
                 make_session(
                     limit=config.api_settings.concurrent_requests + 2, timeout=config.api_settings.timeout
                 ) as session,
-                open_endpoints(plan, session, sandbox_db=database) as endpoints,
+                open_endpoints(
+                    loaded, session, run_id=plan.run_id, new_run=False, seed=plan_seed(plan), sandbox_db=database
+                ) as endpoints,
             ):
                 if on_endpoints is not None and not reports:
                     on_endpoints(endpoints)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
+    from bonzo_bulk.models import Target
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ async def list_prospects(
     search: str | None,
     everything: bool,
     limit: int,
-    on_target: Callable[[str, str], None],
+    on_target: Callable[[Target, str], None],
 ) -> ProspectListing:
     """Up to ``limit`` prospects per acting user (``user``, else every test user), narrowed by ``search``
     (default: this config's name prefix; ``everything``: no search), each judged as cleanup would judge it."""
@@ -33,6 +34,7 @@ async def list_prospects(
     from bonzo_bulk.bonzo import BonzoClient
     from bonzo_bulk.cleanup.clean import judge, selector_for_all
     from bonzo_bulk.plan.planner import plan_run
+    from bonzo_bulk.plan.seeding import plan_seed
     from bonzo_bulk.target.endpoints import open_endpoints
 
     config = loaded.config
@@ -40,9 +42,10 @@ async def list_prospects(
     term = None if everything else (search or selector.search)
     acting: list[int | str] = [user] if user else [u.user_id for u in loaded.users]
     found: list[dict[str, Any]] = []
+    plan = plan_run(loaded, phases=())
     async with (
         make_session(limit=4, timeout=config.api_settings.timeout) as session,
-        open_endpoints(plan_run(loaded, phases=()), session) as endpoints,
+        open_endpoints(loaded, session, run_id=plan.run_id, new_run=False, seed=plan_seed(plan)) as endpoints,
     ):
         on_target(endpoints.target, endpoints.where)
         async with BonzoClient(

@@ -1,9 +1,11 @@
-"""``bonzo-bulk sandbox``: serve the local Bonzo stand-in (the logic is :mod:`bonzo_bulk.sandbox.standalone`)."""
+"""``bonzo-bulk sandbox``: serve the local Bonzo stand-in (the logic is :mod:`bonzo_bulk.sandbox.standalone`),
+seeded for a config as a run of it seeds its sandbox (:mod:`bonzo_bulk.plan.seeding`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -36,10 +38,8 @@ def sandbox_command(
 
       bonzo-bulk sandbox --port 8765 --config tests/configs/monitorbase_test_config.yaml --strict
     """
-    from bonzo_bulk.sandbox.standalone import serve
-
     with handle_errors():
-        serve(
+        serve_sandbox(
             host=host,
             port=port,
             db=db,
@@ -49,3 +49,30 @@ def sandbox_command(
             capacity=capacity,
             echo=typer.echo,
         )
+
+
+def serve_sandbox(
+    *,
+    host: str,
+    port: int,
+    db: Path | None,
+    config_file: Path | None,
+    faults: Path | None,
+    echo: Callable[[str], Any],
+    strict: bool = False,
+    capacity: float | None = None,
+    until: Callable[[], bool] | None = None,
+) -> None:
+    """Serve the sandbox until Ctrl-C (or until ``until()`` says stop); with a config, the one a run of that
+    config starts (same users, hooks and settings), else one with no users and a monitorbase and a general hook."""
+    from bonzo_bulk.plan.seeding import config_seed
+    from bonzo_bulk.sandbox.standalone import load_for_sandbox, serve
+
+    if config_file is None:
+        serve(host=host, port=port, db=db, faults=faults, echo=echo, strict=strict, capacity=capacity, until=until)
+        return
+    loaded = load_for_sandbox(config_file, strict=strict)
+    seed = config_seed(loaded).body()
+    serve(
+        host=host, port=port, db=db, faults=faults, echo=echo, loaded=loaded, seed=seed, capacity=capacity, until=until
+    )

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.models import Target
 from bonzo_bulk.report.terminal import console, stream_is_terminal
-from bonzo_bulk.secrets import install_log_redaction, redact
+from bonzo_bulk.secrets import install_log_redaction
+from bonzo_bulk.target.banner import target_banner
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -88,26 +90,14 @@ class RichProgress:
         if name in self._tasks:
             self._progress.update(self._tasks[name], completed=completed, total=total)
 
-    def note(self, message: str) -> None:
-        """Print a line above the bars."""
-        style = "bold yellow" if "SANDBOX" in message else "bold magenta"
-        self._progress.console.print(f"[{style}]{redact(message)}[/]")
 
+def print_target(target: Target, where: str) -> None:
+    """Print the target banner on stderr: yellow for the local sandbox, magenta for live (``where`` is
+    printable: the sandbox's URL or the API's, redacted)."""
+    from rich.markup import escape
 
-def target_line(target: str, where: str) -> str:
-    """Where a command sends: the local sandbox (said loudly) or the live API (``where`` is printable: the
-    sandbox's URL or the API's, redacted)."""
-    if target == "sandbox":
-        return (
-            f"[bold yellow]Target: the local SANDBOX at {where}[/] — no live credentials "
-            "(TEST_HOOK_URL / SUPERUSER_API_KEY), so nothing reaches Bonzo"
-        )
-    return f"[bold magenta]Target: LIVE[/] — API {where}"
-
-
-def print_target(target: str, where: str) -> None:
-    """Print :func:`target_line` on stderr."""
-    console.print(target_line(target, where))
+    style = "bold yellow" if target == "sandbox" else "bold magenta"
+    console.print(f"[{style}]{escape(target_banner(target, where))}[/]")
 
 
 def delivery_table(rows: Sequence[dict[str, Any]], title: str) -> Table:

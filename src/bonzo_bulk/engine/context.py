@@ -33,6 +33,7 @@ from bonzo_bulk.engine.preflight import preflight
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.models import PhaseKind, Target
 from bonzo_bulk.plan.planner import RunPlan
+from bonzo_bulk.plan.seeding import plan_seed
 from bonzo_bulk.secrets import redact_url
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.target.endpoints import (
@@ -40,7 +41,6 @@ from bonzo_bulk.target.endpoints import (
     NullProgress,
     Progress,
     announce,
-    hooks,
     open_endpoints,
     session_limit,
     store_location_for,
@@ -129,15 +129,19 @@ async def open_run(
         try:
             async with contextlib.AsyncExitStack() as stack:
                 session = await stack.enter_async_context(
-                    make_session(limit=session_limit(plan), timeout=config.webhook_settings.timeout)
+                    make_session(limit=session_limit(config, len(plan.phases)), timeout=config.webhook_settings.timeout)
                 )
                 endpoints = None
                 if destination is None:
-                    endpoints = await stack.enter_async_context(open_endpoints(plan, session))
+                    endpoints = await stack.enter_async_context(
+                        open_endpoints(
+                            loaded, session, run_id=plan.run_id, new_run=bool(plan.phases), seed=plan_seed(plan)
+                        )
+                    )
                     destination = Destination.of(endpoints)
                 client = None
                 if judged and endpoints is not None:
-                    announce(loaded, endpoints)
+                    announce(endpoints)
                     client = await stack.enter_async_context(
                         BonzoClient(
                             base_url=endpoints.api_base_url,
@@ -150,7 +154,7 @@ async def open_run(
                         client,
                         session,
                         users=loaded.users,
-                        hooks=hooks(plan, endpoints),
+                        hooks=endpoints.hooks([phase.kind for phase in plan.phases]),
                         timeout=min(config.webhook_settings.timeout, 10.0),
                     )
                     log.info("%s", checked.describe())

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bonzo_bulk.engine.context import Destination, open_run
 from bonzo_bulk.engine.events import Event, RecordDelivered, RunStarted
 from bonzo_bulk.engine.run import deliver_only
-from bonzo_bulk.models import DeliveryResult, PhaseKind, to_jsonable
+from bonzo_bulk.models import DeliveryResult, PhaseKind, Target, to_jsonable
 
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bonzo_bulk.plan.planner import RunPlan
     from bonzo_bulk.target.endpoints import Progress
 
-OnTarget = Callable[[str, str], None]
+OnTarget = Callable[[Target, str], None]
 """Told the target (``sandbox`` or ``live``) and where that is, printable, before anything is sent."""
 Deliveries = dict[PhaseKind, list[tuple[bool, DeliveryResult]]]
 """Per phase, each record's delivery and whether the record was valid."""
@@ -110,6 +110,7 @@ async def check_webhooks(
     from bonzo_bulk._http import make_session
     from bonzo_bulk.deliver.probe import probe
     from bonzo_bulk.plan.planner import plan_run
+    from bonzo_bulk.plan.seeding import plan_seed
     from bonzo_bulk.target.endpoints import open_endpoints
 
     plan = plan_run(shrunk(loaded, max(1, send)), phases=("primary",) if url else ("primary", "control"))
@@ -118,7 +119,9 @@ async def check_webhooks(
         if url is not None:
             destination = Destination.hook(loaded.target, url)
         else:
-            endpoints = await stack.enter_async_context(open_endpoints(plan, session))
+            endpoints = await stack.enter_async_context(
+                open_endpoints(loaded, session, run_id=plan.run_id, new_run=bool(plan.phases), seed=plan_seed(plan))
+            )
             on_target(endpoints.target, endpoints.where)
             destination = Destination.of(endpoints)
         hooks = [("primary" if url is None else "webhook", destination.hook_url)]

@@ -16,6 +16,7 @@ from bonzo_bulk.plan.files import PlanFiles
 from bonzo_bulk.report.publish import Published
 from bonzo_bulk.report.rows import DEFAULT_LIMIT, failure_rows, failures_html, sporadic, systemic_html
 from bonzo_bulk.secrets import redact
+from bonzo_bulk.target.banner import target_banner
 
 PHASE_TITLES = {"primary": "Primary hook (lo_email routing)", "control": "Control hook (explicit user_id)"}
 
@@ -145,11 +146,6 @@ def health_html(
             f'<a href="{html.escape(link)}">{html.escape(files.payloads.name)}</a></p></div>'
         )
     target = "live" if result.target == "live" else "sandbox"
-    label = (
-        "LIVE — the real webhook and Bonzo API"
-        if target == "live"
-        else "SANDBOX — local stand-in, nothing sent to Bonzo"
-    )
     verdict = '<span class="bonzo-pass">PASSED</span>' if result.passed else '<span class="bonzo-fail">FAILED</span>'
     links = ""
     if published is not None:
@@ -164,7 +160,7 @@ def health_html(
     diagnosis = _diagnosis(result)
     return (
         f'{_CSS}<div class="bonzo-health"><h2>Integration health</h2>'
-        f'<p><span class="bonzo-target {target}">Target: {label}</span></p>'
+        f'<p><span class="bonzo-target {target}">{html.escape(target_banner(result.target))}</span></p>'
         f"<p>run <code>{html.escape(result.run_id)}</code> · {html.escape(result.test_name)} · "
         f"integration {html.escape(result.integration)} · {verdict}{links}</p>"
         + (f"<p><strong>{html.escape(diagnosis)}</strong></p>" if diagnosis else "")

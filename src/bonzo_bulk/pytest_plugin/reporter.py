@@ -17,6 +17,7 @@ import pytest
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.pytest_plugin.assertions import EXTRAS, IntegrationCheckFailed
 from bonzo_bulk.pytest_plugin.session import STATE, state
+from bonzo_bulk.target.banner import target_banner
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -130,9 +131,8 @@ class Reporter:
             )
         if current.result is not None:
             result = current.result
-            where = "SANDBOX (local stand-in, nothing sent to Bonzo)" if result.target == "sandbox" else "LIVE"
             verdict = "PASSED" if result.passed else "FAILED"
-            terminalreporter.write_line(f"run {result.run_id} · target {where} · {verdict}")
+            terminalreporter.write_line(f"run {result.run_id} · {target_banner(result.target)} · {verdict}")
             for phase in result.phases:
                 terminalreporter.write(_text(phase_table(phase), width))
         if current.published is not None:

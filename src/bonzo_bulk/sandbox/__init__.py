@@ -27,14 +27,15 @@ from typing import TYPE_CHECKING
 from bonzo_bulk._lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from bonzo_bulk.sandbox.app import SandboxApp, create_app
+    from bonzo_bulk.sandbox.app import create_app
+    from bonzo_bulk.sandbox.asgi import SandboxApp
     from bonzo_bulk.sandbox.process import SandboxProcess
     from bonzo_bulk.sandbox.server import SandboxServer
     from bonzo_bulk.sandbox.state import SandboxOptions
 
 # Imported on first use: a run that starts its sandbox as a child process must not load FastAPI and uvicorn itself.
 _LAZY = {
-    "SandboxApp": "bonzo_bulk.sandbox.app",
+    "SandboxApp": "bonzo_bulk.sandbox.asgi",
     "create_app": "bonzo_bulk.sandbox.app",
     "SandboxProcess": "bonzo_bulk.sandbox.process",
     "SandboxServer": "bonzo_bulk.sandbox.server",

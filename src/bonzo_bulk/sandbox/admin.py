@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -16,12 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bonzo_bulk.config.faults import FaultProfile, parse_profile
 from bonzo_bulk.config.schema import ProcessingDelayModel, SandboxHookType, Strictness, TestUserConfig
 from bonzo_bulk.models import User
-from bonzo_bulk.sandbox.db import SUPERUSER_ID, HookRow
+from bonzo_bulk.sandbox.asgi import SandboxApp
+from bonzo_bulk.sandbox.db import SUPERUSER_ID
 from bonzo_bulk.sandbox.prospects import parse_json
+from bonzo_bulk.sandbox.rows import HookRow
 from bonzo_bulk.sandbox.state import REQUEST_LOG_SIZE, SandboxState, UnknownLoEmail
-
-if TYPE_CHECKING:
-    from bonzo_bulk.sandbox.app import SandboxApp
 
 router = APIRouter(prefix="/__sandbox", tags=["sandbox only (not Bonzo)"])
 

@@ -6,29 +6,32 @@ every call on a single-thread executor), so it holds one connection and no locks
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import json
 import secrets
 import sqlite3
-import time
-from array import array
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.models import User
+from bonzo_bulk.sandbox.listings import Listings
+from bonzo_bulk.sandbox.rows import (
+    HookRow,
+    IntakeRow,
+    NewIntake,
+    NewProspect,
+    StoredProspect,
+    TruthEntry,
+    UserRow,
+    utc_stamp,
+)
 
 SUPERUSER_ID = 900_000_001
 """The sandbox superuser's Bonzo user id (and its own team's id); seeded users may not take it."""
 SUPERUSER_EMAIL = "superuser@sandbox.bonzo.test"
-LISTINGS_KEPT = 32
-"""How many (user, search) listings :class:`Listings` keeps (least recently used dropped first)."""
-
 _INSERT_PROSPECT = (
     "INSERT INTO prospects (user_id, team_id, search, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -90,146 +93,9 @@ CREATE TABLE IF NOT EXISTS ground_truth (
 """
 
 
-def utc_stamp(epoch: float | None = None) -> str:
-    """Bonzo's timestamp style with microseconds: ``2023-06-26T10:43:40.123456Z``."""
-    now = time.time() if epoch is None else epoch
-    whole = int(now)
-    micros = round((now - whole) * 1_000_000)
-    if micros == 1_000_000:
-        whole, micros = whole + 1, 0
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros:06d}Z"
-
-
 def new_token() -> str:
     """A fresh sandbox bearer token (visibly not a real Bonzo token)."""
     return "sandbox_" + secrets.token_hex(24)
-
-
-@dataclass(frozen=True, slots=True)
-class UserRow:
-    """A sandbox user with its API token (the superuser is one too)."""
-
-    id: int
-    name: str
-    email: str
-    team_id: int
-    external_id: str | None
-    token: str
-    is_superuser: bool
-
-
-@dataclass(frozen=True, slots=True)
-class HookRow:
-    """A hook URL: its hash, integration type, the source its prospects carry, and its routing policy.
-
-    ``routing`` stands in for Bonzo's per-webhook routing / Lead Routing Policy, used by hook types whose
-    payload names no owner: ``{"kind": "fixed", "user_id": N}`` or ``{"kind": "round_robin", "user_ids": [...]}``.
-    """
-
-    hash: str
-    type: str
-    source: str
-    routing: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredProspect:
-    """One prospect as stored: owner, team, the resource fields (``doc``) and timestamps."""
-
-    id: int
-    user_id: int
-    team_id: int
-    doc: dict[str, Any]
-    created_at: str
-    updated_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewProspect:
-    """A prospect to insert."""
-
-    user_id: int
-    team_id: int
-    doc: dict[str, Any]
-    search: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewIntake:
-    """A lead to queue for the worker."""
-
-    hook_type: str
-    user_id: int
-    record: str
-    email: str
-    fields: dict[str, Any]
-    faults: list[dict[str, Any]]
-    accepted_at: float
-    due_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class IntakeRow(NewIntake):
-    """A lead accepted at a hook and not yet processed: a queued :class:`NewIntake` with its row id."""
-
-    id: int
-
-
-@dataclass(frozen=True, slots=True)
-class TruthEntry:
-    """One applied fault; ``dedupe`` (when set) folds repeats of the same (record, fault) into a count."""
-
-    fault: str
-    record: str | None
-    email: str | None
-    hook: str | None
-    detail: dict[str, Any]
-    at: str
-    dedupe: str | None = None
-
-
-class Listings:
-    """Per (user, search): the ids of the user's prospects that match, ascending, kept up to date by reading only
-    the prospects added since (ids only grow), so a page of a list costs a page, not a scan of every prospect
-    the user has (at 100k + 100k records a COUNT and an OFFSET over 67,000 rows per page, 70 ms, made listing one
-    user 48 s). A deleted prospect leaves them; all are dropped when a prospect changes or another connection
-    writes the file."""
-
-    def __init__(self) -> None:
-        self._ids: OrderedDict[tuple[int, str | None], tuple[array[int], int]] = OrderedDict()
-        self._data_version: int | None = None
-
-    def clear(self) -> None:
-        """Forget every listing (a prospect's search text may have changed, or every prospect went)."""
-        self._ids.clear()
-
-    def forget(self, prospect_id: int) -> None:
-        """Take a deleted prospect out of the listings that hold it."""
-        for ids, _ in self._ids.values():
-            at = bisect.bisect_left(ids, prospect_id)
-            if at < len(ids) and ids[at] == prospect_id:
-                del ids[at]
-
-    def matching(self, conn: sqlite3.Connection, user_id: int, search: str | None) -> array[int]:
-        """The ids of the user's prospects whose search text holds ``search`` (all of them for None), ascending."""
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:  # another connection wrote to the file: nothing known holds
-            self._ids.clear()
-            self._data_version = version
-        key = (user_id, search)
-        known = self._ids.pop(key, None)
-        ids, scanned = known if known is not None else (array("q"), 0)
-        newest = conn.execute("SELECT MAX(id) FROM prospects").fetchone()[0] or 0
-        if newest > scanned:
-            where, params = "user_id = ? AND id > ? AND id <= ?", [user_id, scanned, newest]
-            if search:
-                where += " AND instr(search, ?) > 0"
-                params.append(search)
-            ids.extend(row[0] for row in conn.execute(f"SELECT id FROM prospects WHERE {where} ORDER BY id", params))  # noqa: S608
-        self._ids[key] = (ids, max(newest, scanned))
-        while len(self._ids) > LISTINGS_KEPT:
-            self._ids.popitem(last=False)
-        return ids
 
 
 class Database:

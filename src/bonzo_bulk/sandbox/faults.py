@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bonzo_bulk.config.faults import INTAKE_KINDS, FaultProfile
-from bonzo_bulk.sandbox.db import SUPERUSER_ID, IntakeRow, TruthEntry, UserRow
+from bonzo_bulk.sandbox.db import SUPERUSER_ID
+from bonzo_bulk.sandbox.rows import IntakeRow, TruthEntry, UserRow
 
 
 def plan_record_faults(profile: FaultProfile, record: str, email: str, hook_type: str) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Hook types: how the sandbox reads each lead source's body, finds the owner and maps fields to a prospect.
+"""Hook types: for each lead source, how its body is read (:mod:`~bonzo_bulk.sandbox.bodies`), whose lead it is
+(:mod:`~bonzo_bulk.sandbox.owners`) and how its fields map to a prospect.
 
 This module stands in for Bonzo's parsers, so it is written from the reference pages
 (``bonzo-api.md`` §5 and §7, ``integrations.md`` §1) and never reads bonzo-bulk's integration
@@ -18,14 +19,14 @@ manifests: a mistake in a manifest must show up as a failed check, not be mirror
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
-from bonzo_bulk.sandbox.db import HookRow, UserRow
-from bonzo_bulk.sandbox.prospects import FieldErrors, as_id, clean_email, clean_tags, e164, label, parse_json, text
+from bonzo_bulk.sandbox.bodies import parse_form_json, parse_json_object, parse_xml_row
+from bonzo_bulk.sandbox.owners import known_or_policy, owner_by_email, owner_by_routing
+from bonzo_bulk.sandbox.prospects import FieldErrors, as_id, clean_email, clean_tags, e164, label, scalar, text
+from bonzo_bulk.sandbox.rows import HookRow, UserRow
 from bonzo_bulk.sandbox.state import SandboxState
 
 Mapper = Callable[[SandboxState, HookRow, Mapping[str, Any]], tuple[UserRow, dict[str, Any]]]
@@ -45,10 +46,6 @@ MONITORBASE_PHONES = (("cell_phone", "mobile"), ("home_phone", "home"), ("work_p
 """Where the prospect's phone comes from, first non-empty wins, with the ``phone_type`` it gets."""
 
 
-class DropLead(Exception):
-    """The lead is accepted (200) and never created: an unknown lo_email under the ``drop`` policy."""
-
-
 def _contact(
     errors: dict[str, list[str]], email_raw: str | None, phone_raw: str | None
 ) -> tuple[str | None, str | None]:
@@ -63,44 +60,6 @@ def _contact(
         if phone_raw:
             errors.setdefault("phone", []).append("The phone format is invalid.")
     return email, phone
-
-
-def scalar(value: Any) -> str | None:
-    """A non-empty stripped string of a scalar payload value (objects and lists give None)."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    cleaned = str(value).strip()
-    return cleaned or None
-
-
-def _resolve_lo(state: SandboxState, payload: Mapping[str, Any], errors: dict[str, list[str]]) -> UserRow | None:
-    """The owner by ``lo_email`` (case-insensitive), else the unknown-lo_email policy: reject, fallback or drop."""
-    return owner_by_email(state, payload.get("lo_email"), "lo_email", errors)
-
-
-def owner_by_email(state: SandboxState, raw: Any, field: str, errors: dict[str, list[str]]) -> UserRow | None:
-    """The user with this email (case-insensitive), else the unknown-owner policy."""
-    email = scalar(raw)
-    return _known_or_policy(state, state.users_by_email.get(email.lower()) if email else None, email, field, errors)
-
-
-def _known_or_policy(
-    state: SandboxState, user: UserRow | None, key: str | None, field: str, errors: dict[str, list[str]]
-) -> UserRow | None:
-    """A found (non-superuser) owner, else the unknown-lo_email policy: reject (a field error), fallback or drop."""
-    if user is not None and not user.is_superuser:
-        return user
-    policy = state.unknown_lo_email
-    if policy == "drop":
-        raise DropLead
-    if policy == "fallback" and state.fallback_user_id in state.users:
-        return state.users[state.fallback_user_id]
-    if key is None:
-        errors.setdefault(field, []).append(f"The {label(field)} field is required.")
-    else:
-        reason = " and no fallback user is set" if policy == "fallback" else ""
-        errors.setdefault(field, []).append(f"The selected {label(field)} is invalid (no Bonzo user{reason}).")
-    return None
 
 
 def map_monitorbase(state: SandboxState, hook: HookRow, payload: Mapping[str, Any]) -> tuple[UserRow, dict[str, Any]]:
@@ -133,7 +92,7 @@ def map_monitorbase(state: SandboxState, hook: HookRow, payload: Mapping[str, An
     fields["tags"] = clean_tags(payload.get("tags"), errors)
     if not fields["first_name"] and "first_name" not in errors:
         errors["first_name"] = ["The first name field is required."]
-    owner = _resolve_lo(state, payload, errors) if not errors else None
+    owner = owner_by_email(state, payload.get("lo_email"), "lo_email", errors) if not errors else None
     if errors or owner is None:
         raise FieldErrors(errors)
     return owner, fields
@@ -176,69 +135,6 @@ def map_general(state: SandboxState, hook: HookRow, payload: Mapping[str, Any]) 
     if errors or owner is None:
         raise FieldErrors(errors)
     return owner, fields
-
-
-# -- bodies -----------------------------------------------------------------------------------------
-
-
-class BodyError(Exception):
-    """A body the hook type cannot read: answered 422 ``{"errors": {field: [message]}}``."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """A strict JSON object body."""
-    try:
-        payload = parse_json(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BodyError("body", "The payload must be valid JSON.") from exc
-    if not isinstance(payload, dict):
-        raise BodyError("body", "The payload must be a JSON object.")
-    return payload
-
-
-_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-
-
-def parse_xml_row(body: bytes) -> dict[str, Any]:
-    """Mortech's ``<result><row>…</row></result>``: the first row's children as name -> text.
-
-    Bodies with a DTD are refused before parsing, so no entity is ever declared or expanded.
-    """
-    if _DTD.search(body):
-        raise BodyError("body", "The payload may not contain a DOCTYPE or ENTITY declaration.")
-    try:
-        root = ET.fromstring(body)  # noqa: S314 - DTDs refused above
-    except ET.ParseError as exc:
-        raise BodyError("body", "The payload must be valid XML.") from exc
-    if root.tag != "result":
-        raise BodyError("body", f"The payload's root element must be <result>, not <{root.tag}>.")
-    row = root.find("row")
-    if row is None:
-        raise BodyError("body", "The payload must hold a <row> element.")
-    return {child.tag: (child.text or "") for child in row}
-
-
-def parse_form_json(body: bytes) -> dict[str, Any]:
-    """Unbounce's form post: the ``data_json`` (or ``data.json``) field parsed as a JSON object."""
-    try:
-        form = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, max_num_fields=1000)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BodyError("body", "The payload must be form-encoded (application/x-www-form-urlencoded).") from exc
-    raw = form.get("data_json") or form.get("data.json")
-    if not raw:
-        raise BodyError("data_json", "The data json field is required.")
-    try:
-        data = parse_json(raw[0].encode())
-    except ValueError as exc:
-        raise BodyError("data_json", "The data json must be a JSON string.") from exc
-    if not isinstance(data, dict):
-        raise BodyError("data_json", "The data json must hold a JSON object.")
-    return {**{key: values[0] for key, values in form.items()}, "data_json": data}
 
 
 # -- shared pieces ----------------------------------------------------------------------------------
@@ -295,29 +191,6 @@ def _finish(
     if errors or found is None:
         raise FieldErrors(errors)
     return found, fields
-
-
-def owner_by_routing(state: SandboxState, hook: HookRow, errors: dict[str, list[str]]) -> UserRow | None:
-    """The owner the hook's routing gives the next lead: a fixed user, or the next in its round robin."""
-    routing = hook.routing
-    if routing is None:
-        errors["routing"] = [
-            f"This {hook.type} hook has no routing policy (seed it with routing: fixed or round_robin)."
-        ]
-        return None
-    user: UserRow | None
-    if routing.get("kind") == "fixed":
-        user = state.users.get(int(routing.get("user_id") or 0))
-    else:
-        listed = [state.users[u] for u in routing.get("user_ids") or [] if u in state.users]
-        pool = listed or [u for _, u in sorted(state.users.items()) if not u.is_superuser]
-        handed_out = state.round_robin.get(hook.hash, 0)
-        user = pool[handed_out % len(pool)] if pool else None
-        state.round_robin[hook.hash] = handed_out + 1
-    if user is None or user.is_superuser:
-        errors["routing"] = ["The hook's routing names no seeded user."]
-        return None
-    return user
 
 
 # -- lead sources -----------------------------------------------------------------------------------
@@ -451,7 +324,7 @@ def map_hubspot(state: SandboxState, hook: HookRow, payload: Mapping[str, Any]) 
         fields,
         errors,
         "properties.firstname",
-        lambda: _known_or_policy(
+        lambda: known_or_policy(
             state,
             state.users_by_external.get(owner_key) if owner_key else None,
             owner_key,

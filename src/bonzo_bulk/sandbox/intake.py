@@ -26,10 +26,13 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from bonzo_bulk.config.faults import Intake5xxFault, IntakeHangFault, ResetFault
-from bonzo_bulk.sandbox.db import Database, IntakeRow, NewIntake, NewProspect, TruthEntry, UserRow, utc_stamp
+from bonzo_bulk.sandbox.bodies import BodyError
+from bonzo_bulk.sandbox.db import Database
 from bonzo_bulk.sandbox.faults import apply_processing_faults, plan_record_faults
-from bonzo_bulk.sandbox.hooktypes import HOOK_KINDS, BodyError, DropLead, map_lead, scalar
-from bonzo_bulk.sandbox.prospects import FieldErrors, attach_all_tag_ids, new_doc, search_text
+from bonzo_bulk.sandbox.hooktypes import HOOK_KINDS, map_lead
+from bonzo_bulk.sandbox.owners import DropLead
+from bonzo_bulk.sandbox.prospects import FieldErrors, attach_all_tag_ids, new_doc, scalar, search_text
+from bonzo_bulk.sandbox.rows import IntakeRow, NewIntake, NewProspect, TruthEntry, UserRow, utc_stamp
 from bonzo_bulk.sandbox.state import SandboxState
 
 log = logging.getLogger("bonzo_bulk.sandbox")

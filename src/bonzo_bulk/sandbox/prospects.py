@@ -7,7 +7,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bonzo_bulk.sandbox.db import Database, StoredProspect, UserRow
+from bonzo_bulk.sandbox.db import Database
+from bonzo_bulk.sandbox.rows import StoredProspect, UserRow
 
 DOC_FIELDS = (
     "first_name",
@@ -74,6 +75,14 @@ def parse_json(raw: bytes) -> Any:
 def as_id(value: str) -> int | None:
     """An ASCII-digit id that fits SQLite's INTEGER, else None."""
     return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
+
+
+def scalar(value: Any) -> str | None:
+    """A non-empty stripped string of a scalar payload value (objects and lists give None)."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    cleaned = str(value).strip()
+    return cleaned or None
 
 
 def label(field: str) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 import uvicorn
 
 from bonzo_bulk.errors import SandboxError
-from bonzo_bulk.sandbox.app import SandboxApp, create_app
+from bonzo_bulk.sandbox.app import create_app
+from bonzo_bulk.sandbox.asgi import SandboxApp
 from bonzo_bulk.sandbox.state import SandboxOptions
 
 START_TIMEOUT = 10.0

@@ -5,20 +5,21 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.config.faults import load_profile
-from bonzo_bulk.config.loader import load_config
+from bonzo_bulk.config.loader import LoadedConfig, load_config
 from bonzo_bulk.errors import ConfigError, SandboxError
-from bonzo_bulk.plan.seeding import config_integrations, run_hooks, seed_users
-from bonzo_bulk.sandbox.db import HookRow
 from bonzo_bulk.sandbox.hooktypes import stored_source
+from bonzo_bulk.sandbox.rows import HookRow
 from bonzo_bulk.sandbox.server import SandboxServer
 from bonzo_bulk.sandbox.state import SandboxOptions
 
 DEFAULT_DB = Path("reports/sandbox.sqlite3")
+NO_CONFIG_SEED: Mapping[str, Any] = {"users": [], "hooks": [{"type": "monitorbase"}, {"type": "general"}]}
+"""What a sandbox served without a config is seeded with: no users, a monitorbase and a general hook."""
 
 
 def build_options(
@@ -52,32 +53,32 @@ def _profile(faults: Path | None) -> dict[str, Any] | None:
         ) from exc
 
 
-def options_for_config(
-    config_file: Path, *, db: Path | None, faults: Path | None, strict: bool
-) -> tuple[SandboxOptions, dict[str, Any]]:
-    """Options and seed body for a sandbox served for a config: what a run of that config starts in-process.
-
-    The config's ``sandbox:`` section applies (strictness, mapped custom fields, processing, policies, faults,
-    rate limit); ``--db``, ``--faults`` and ``--strict`` override it. The seed holds the config's test users
-    and the hooks a run posts to (:mod:`bonzo_bulk.plan.seeding`).
-    """
+def load_for_sandbox(config_file: Path, *, strict: bool) -> LoadedConfig:
+    """A config as the sandbox served for it reads it: target sandbox, ``--strict`` over its strictness."""
     overrides: dict[str, Any] = {"target": "sandbox"}
     if strict:
         overrides["sandbox_strictness"] = "strict"
-    loaded = load_config(config_file, overrides=overrides)
+    return load_config(config_file, overrides=overrides)
+
+
+def options_for_config(loaded: LoadedConfig, *, db: Path | None, faults: Path | None) -> SandboxOptions:
+    """Options for a sandbox served for a config: what a run of that config starts.
+
+    The config's ``sandbox:`` section applies (strictness, mapped custom fields, processing, policies, faults,
+    rate limit); ``--db`` and ``--faults`` override it.
+    """
     config = loaded.config
     try:
         options = SandboxOptions.from_settings(config.sandbox, base_dir=loaded.base_dir)
     except SandboxError as exc:
-        raise ConfigError(f"{exc}; fix the config's sandbox: section", key="sandbox", source=str(config_file)) from exc
+        raise ConfigError(f"{exc}; fix the config's sandbox: section", key="sandbox", source=str(loaded.path)) from exc
     if faults is not None:
         options.faults = _profile(faults)
     if db is not None:
         options.db_path = db
     elif config.sandbox.db is None:
         options.db_path = Path(config.reports_dir) / "sandbox.sqlite3"
-    integration, control = config_integrations(config, loaded.base_dir)
-    return options, {"users": seed_users(config), "hooks": run_hooks(config, integration, control)}
+    return options
 
 
 def serve(
@@ -85,25 +86,26 @@ def serve(
     host: str,
     port: int,
     db: Path | None,
-    config_file: Path | None,
     faults: Path | None,
     echo: Callable[[str], Any],
+    loaded: LoadedConfig | None = None,
+    seed: Mapping[str, Any] = NO_CONFIG_SEED,
     strict: bool = False,
     capacity: float | None = None,
     until: Callable[[], bool] | None = None,
 ) -> None:
-    """Start, seed and announce a sandbox, then serve until Ctrl-C (or until ``until()`` says stop).
+    """Start, seed (``seed``: the ``POST /__sandbox/seed`` body) and announce a sandbox, then serve until
+    Ctrl-C (or until ``until()`` says stop).
 
-    With a config, the sandbox is the one a run of that config starts (same users, hooks and settings);
-    without one, it has no users and a monitorbase and a general hook.
+    With a config (``loaded``, read by :func:`load_for_sandbox`), its ``sandbox:`` section applies, and the
+    seed is what a run of it seeds; without one, ``strict`` sets the strictness.
     """
-    if config_file is not None:
-        options, seed = options_for_config(config_file, db=db, faults=faults, strict=strict)
+    if loaded is not None:
+        options = options_for_config(loaded, db=db, faults=faults)
         if capacity is not None:
             options.capacity = _capacity(capacity)
     else:
         options = build_options(db, faults, strict=strict, capacity=capacity)
-        seed = {"users": [], "hooks": [{"type": "monitorbase"}, {"type": "general"}]}
     server = SandboxServer(options, host=host, port=port)
     try:
         server.start()

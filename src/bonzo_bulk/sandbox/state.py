@@ -18,7 +18,8 @@ from typing import Any, Literal, ParamSpec, TypeVar, get_args
 from bonzo_bulk.config.faults import FaultProfile, load_profile, parse_profile
 from bonzo_bulk.config.schema import ProcessingDelayModel, SandboxHookType, SandboxSettings, Strictness
 from bonzo_bulk.errors import SandboxError
-from bonzo_bulk.sandbox.db import Database, HookRow, UserRow
+from bonzo_bulk.sandbox.db import Database
+from bonzo_bulk.sandbox.rows import HookRow, UserRow
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,13 +16,14 @@ from typing import Any, Protocol
 import aiohttp
 
 from bonzo_bulk.config.loader import LoadedConfig
+from bonzo_bulk.config.schema import BulkConfig
+from bonzo_bulk.config.store_location import StoreLocation
 from bonzo_bulk.errors import SandboxError
-from bonzo_bulk.models import Target
-from bonzo_bulk.plan.planner import RunPlan
-from bonzo_bulk.plan.seeding import run_hooks, seed_users
+from bonzo_bulk.models import PhaseKind, Target
 from bonzo_bulk.secrets import redact, redact_url, register_secret
-from bonzo_bulk.store import StoreLocation
+from bonzo_bulk.target.banner import target_banner
 from bonzo_bulk.target.sandbox_files import sandbox_db_for
+from bonzo_bulk.target.seed import SandboxSeed
 
 log = logging.getLogger("bonzo_bulk")
 
@@ -33,7 +34,6 @@ class Progress(Protocol):
     def stage(self, name: str, total: int | None) -> None: ...
     def advance(self, name: str, amount: int = 1) -> None: ...
     def update(self, name: str, completed: int, total: int | None = None) -> None: ...
-    def note(self, message: str) -> None: ...
 
 
 class NullProgress:
@@ -47,9 +47,6 @@ class NullProgress:
 
     def update(self, name: str, completed: int, total: int | None = None) -> None:
         """Ignore progress."""
-
-    def note(self, message: str) -> None:
-        """Ignore a note."""
 
 
 @dataclass(frozen=True)
@@ -68,17 +65,29 @@ class Endpoints:
         """Printable: the sandbox's URL, or the live API's (hook URLs hold secrets)."""
         return self.sandbox_url if self.target == "sandbox" and self.sandbox_url else redact_url(self.api_base_url)
 
+    def hooks(self, phases: Collection[PhaseKind]) -> list[tuple[str, str]]:
+        """(name, URL) of each hook a run of ``phases`` POSTs to."""
+        hooks = [("webhook", self.hook_url)] if "primary" in phases else []
+        if "control" in phases and self.control_hook_url:
+            hooks.append(("control webhook", self.control_hook_url))
+        return hooks
+
 
 @contextlib.asynccontextmanager
 async def open_endpoints(
-    plan: RunPlan, session: aiohttp.ClientSession, *, sandbox_db: Path | None = None
+    loaded: LoadedConfig,
+    session: aiohttp.ClientSession,
+    *,
+    run_id: str,
+    new_run: bool,
+    seed: SandboxSeed,
+    sandbox_db: Path | None = None,
 ) -> AsyncIterator[Endpoints]:
-    """The live systems from the config, or a seeded local sandbox (started here unless one runs).
+    """The live systems from the config, or a local sandbox (started here unless one runs) seeded with ``seed``.
 
-    A started sandbox owns its database (``sandbox_db``, else :func:`sandbox_db_for` the plan's run)
-    and its port, so concurrent runs never process each other's leads.
+    A started sandbox owns its database (``sandbox_db``, else :func:`sandbox_db_for` run ``run_id``, a new
+    one when ``new_run``) and its port, so concurrent runs never process each other's leads.
     """
-    loaded = plan.loaded
     config = loaded.config
     if loaded.target == "live":
         assert config.webhook_url is not None
@@ -99,30 +108,25 @@ async def open_endpoints(
         if url is None:
             options = SandboxOptions.from_settings(config.sandbox, base_dir=loaded.base_dir)
             if config.sandbox.db is None:
-                options.db_path = sandbox_db or sandbox_db_for(loaded, plan.run_id, new_run=bool(plan.phases))
+                options.db_path = sandbox_db or sandbox_db_for(loaded, run_id, new_run=new_run)
             # A process of its own: a sandbox sharing the engine's GIL slowed its own processing (p50 17 s at 10k).
             server = stack.enter_context(SandboxProcess(options))
             url = server.url
-        endpoints = await _seed_sandbox(plan, session, url)
+        endpoints = await _seed_sandbox(loaded, seed, session, url)
         yield endpoints
 
 
-async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str) -> Endpoints:
-    config = plan.loaded.config
-    primary, control = plan.phase("primary"), plan.phase("control")
-    hooks = run_hooks(config, primary.integration if primary else None, control.integration if control else None)
-    hook_type = hooks[0]["type"]
-    control_type = hooks[1]["type"] if control is not None else None
-    users = seed_users(config)
+async def _seed_sandbox(loaded: LoadedConfig, seed: SandboxSeed, session: aiohttp.ClientSession, url: str) -> Endpoints:
+    config = loaded.config
     try:
-        async with session.post(f"{url}/__sandbox/seed", json={"users": users, "hooks": hooks}) as response:
+        async with session.post(f"{url}/__sandbox/seed", json=seed.body()) as response:
             body = await response.json()
             if response.status != 200:
                 raise SandboxError(f"the sandbox refused the seed ({response.status}): {redact(str(body))[:300]}")
         if isinstance(config.sandbox.faults, str | dict) and config.sandbox.url is not None:
             from bonzo_bulk.sandbox import SandboxOptions
 
-            options = SandboxOptions.from_settings(config.sandbox, base_dir=plan.loaded.base_dir)
+            options = SandboxOptions.from_settings(config.sandbox, base_dir=loaded.base_dir)
             async with session.put(f"{url}/__sandbox/faults", json=options.faults) as response:
                 if response.status != 200:
                     raise SandboxError(f"the sandbox refused the fault profile ({response.status})")
@@ -141,8 +145,8 @@ async def _seed_sandbox(plan: RunPlan, session: aiohttp.ClientSession, url: str)
     register_secret(str(body["superuser_token"]))
     return Endpoints(
         target="sandbox",
-        hook_url=by_type[hook_type],
-        control_hook_url=by_type.get(control_type) if control_type else None,
+        hook_url=by_type[seed.primary["type"]],
+        control_hook_url=by_type.get(seed.control["type"]) if seed.control is not None else None,
         api_base_url=url,
         api_key=str(body["superuser_token"]),
         sandbox_url=url,
@@ -159,20 +163,9 @@ def config_snapshot(loaded: LoadedConfig) -> dict[str, Any]:
     return data
 
 
-def session_limit(plan: RunPlan) -> int:
-    """Connections one run needs: every phase's webhook concurrency plus the API client's."""
-    config = plan.loaded.config
-    return (
-        config.webhook_settings.concurrent_requests * max(1, len(plan.phases)) + config.api_settings.concurrent_requests
-    )
-
-
-def hooks(plan: RunPlan, endpoints: Endpoints) -> list[tuple[str, str]]:
-    """(name, URL) of each hook the run will POST to."""
-    hooks = [("webhook", endpoints.hook_url)] if plan.phase("primary") else []
-    if plan.phase("control") and endpoints.control_hook_url:
-        hooks.append(("control webhook", endpoints.control_hook_url))
-    return hooks
+def session_limit(config: BulkConfig, phases: int) -> int:
+    """Connections a run of ``phases`` phases needs: each one's webhook concurrency plus the API client's."""
+    return config.webhook_settings.concurrent_requests * max(1, phases) + config.api_settings.concurrent_requests
 
 
 def store_location_for(loaded: LoadedConfig) -> str | Path:
@@ -183,15 +176,6 @@ def store_location_for(loaded: LoadedConfig) -> str | Path:
     return Path(config.run_store) if config.run_store else Path(config.reports_dir) / "runs.sqlite3"
 
 
-def announce(loaded: LoadedConfig, endpoints: Endpoints) -> None:
-    """Say loudly which target the run goes to (the sandbox, or live)."""
-    if endpoints.target == "sandbox":
-        message = (
-            f"Target: the local SANDBOX at {endpoints.sandbox_url} — TEST_HOOK_URL / SUPERUSER_API_KEY are not "
-            "set, so nothing is sent to Bonzo"
-            if loaded.config.target == "auto"
-            else f"Target: the local SANDBOX at {endpoints.sandbox_url} (--target sandbox)"
-        )
-    else:
-        message = f"Target: LIVE — webhook {redact_url(endpoints.hook_url)}, API {endpoints.api_base_url}"
-    log.warning(message)
+def announce(endpoints: Endpoints) -> None:
+    """Say loudly which target the run goes to (:func:`~bonzo_bulk.target.banner.target_banner`)."""
+    log.warning("%s", target_banner(endpoints.target, endpoints.where))

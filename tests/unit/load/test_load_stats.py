@@ -6,16 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime
-from typing import Any
 
 from bonzo_bulk.load.child import JournalRow
-from bonzo_bulk.load.knee import judge_step, knee_rate
+from bonzo_bulk.load.knee import StepVerdict, judge_step, knee_rate
 from bonzo_bulk.load.scenario import Breaking, LoadThresholds, Stage
-from bonzo_bulk.load.schedule import build_schedule
-from bonzo_bulk.load.stats import created_epoch, join, stage_figures, stage_verdicts, time_series
+from bonzo_bulk.load.schedule import Schedule, build_schedule
+from bonzo_bulk.load.stats import Arrival, created_epoch, join, stage_figures, stage_verdicts, time_series
 from bonzo_bulk.models import Observation
 
 T0 = 1_800_000_000.0
+Run = tuple[Schedule, list[str], list[JournalRow], dict[str, Observation]]
+"""A synthetic load run: its schedule, record names, journal rows and what Bonzo showed of each record."""
 
 
 def _observation(name: str, created: float) -> Observation:
@@ -23,12 +24,11 @@ def _observation(name: str, created: float) -> Observation:
     return Observation(name, ({"id": 1, "created_at": stamp},), (101,), datetime.fromtimestamp(created + 9, UTC), 1)
 
 
-def _run(
-    rate: float, seconds: float, *, lag: float = 0.5, lag_growth: float = 0.0, stall_at: int | None = None
-) -> tuple:
+def _run(rate: float, seconds: float, *, lag: float = 0.5, lag_growth: float = 0.0, stall_at: int | None = None) -> Run:
     schedule = build_schedule([Stage(rate=rate, duration=seconds)])
     names = [f"R{i}" for i in range(len(schedule.offsets))]
-    rows, observations = [], {}
+    rows: list[JournalRow] = []
+    observations: dict[str, Observation] = {}
     for seq, offset in enumerate(schedule.offsets):
         intended = T0 + offset
         sent = intended + (2.0 if stall_at is not None and seq >= stall_at else 0.0)
@@ -87,7 +87,7 @@ def test_series_backlog_grows_when_creation_falls_behind() -> None:
     assert max(p.backlog for p in steady[:5]) <= 6
 
 
-def _series_args(run: tuple) -> tuple:
+def _series_args(run: Run) -> tuple[Schedule, list[Arrival], float]:
     schedule, names, rows, observations = run
     return schedule, join(rows, names, schedule.offsets, observations), T0
 
@@ -95,7 +95,7 @@ def _series_args(run: tuple) -> tuple:
 def test_a_step_breaks_only_when_its_lag_keeps_growing() -> None:
     breaking = Breaking(lag_growth=0.05, min_lag_increase_s=0.25)
 
-    def verdict(run: tuple) -> Any:
+    def verdict(run: Run) -> StepVerdict:
         schedule, arrivals, t0 = _series_args(run)
         return judge_step(schedule.stages[0], arrivals, t0, breaking, patience_spent=True)
 

@@ -10,7 +10,8 @@ from typing import Literal
 
 import pytest
 
-from bonzo_bulk.sandbox.db import Database, NewProspect
+from bonzo_bulk.sandbox.db import Database
+from bonzo_bulk.sandbox.rows import NewProspect
 
 USERS = (101, 102)
 SEARCHES = (None, "run-a", "run-b", "007")
@@ -30,7 +31,8 @@ def _fresh(
     path: Path, user_id: int, search: str | None, order: Literal["newest", "oldest"], limit: int, offset: int
 ) -> tuple[list[int], int]:
     """What a page is, straight from the table on a connection of its own."""
-    where, params = "user_id = ?", [user_id]
+    where = "user_id = ?"
+    params: list[int | str] = [user_id]
     if search:
         where += " AND instr(search, ?) > 0"
         params.append(search)

@@ -16,10 +16,11 @@ import pytest
 import yaml
 
 from bonzo_bulk._http import make_session
+from bonzo_bulk.cli.sandbox import serve_sandbox
 from bonzo_bulk.config.loader import load_config
 from bonzo_bulk.models import PlannedRecord
 from bonzo_bulk.plan.planner import RunPlan, plan_run
-from bonzo_bulk.sandbox.standalone import serve
+from bonzo_bulk.plan.seeding import plan_seed
 from bonzo_bulk.target.endpoints import open_endpoints
 
 USERS = [
@@ -52,7 +53,8 @@ def write_config(tmp_path: Path, strictness: str) -> Path:
 async def in_process(plan: RunPlan) -> AsyncIterator[dict[str, str]]:
     """The sandbox a run of the plan starts and seeds (the run's own code path)."""
     session = make_session(limit=4, timeout=10)
-    async with session, open_endpoints(plan, session) as endpoints:
+    opened = open_endpoints(plan.loaded, session, run_id=plan.run_id, new_run=True, seed=plan_seed(plan))
+    async with session, opened as endpoints:
         assert endpoints.control_hook_url is not None and endpoints.sandbox_url is not None
         yield {
             "base": endpoints.sandbox_url,
@@ -71,7 +73,7 @@ def standalone(config: Path, db: Path) -> Iterator[dict[str, str]]:
 
     def run() -> None:
         try:
-            serve(
+            serve_sandbox(
                 host="127.0.0.1", port=0, db=db, config_file=config, faults=None, echo=lines.append, until=stop.is_set
             )
         except BaseException as exc:  # reported by the test below

@@ -13,6 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from sandbox_helpers import FAST, SEED_USERS
+from schemathesis.core.result import Err
 
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
@@ -35,6 +36,7 @@ def test_the_sandbox_answers_as_its_openapi_says(served: tuple[SandboxServer, st
     failures: list[str] = []
     operations = 0
     for found in schema.get_all_operations():
+        assert not isinstance(found, Err), f"an operation of the document is invalid: {found.err()}"
         operation = found.ok()
         operations += 1
 
