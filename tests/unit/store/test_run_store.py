@@ -127,7 +127,7 @@ def test_diagnoses_read_back_as_the_run_worded_them(store_at: StoreAt) -> None:
     result = build_run(records=6, invalid=0, faults=dict.fromkeys(range(1, 7), MANGLED))
     primary = result.phases[0]
     checks = [c for o in primary.outcomes for c in o.checks]
-    field = "field:first_name"
+    field = "first_name"
     worded = diagnose("primary", checks, provenance={field: "declared"}, sources={field: "first_name"})
     assert worded != primary.diagnoses and "declared in your config" in worded[0].cause
     result = dataclasses.replace(result, phases=(dataclasses.replace(primary, diagnoses=worded),))
