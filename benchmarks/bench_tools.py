@@ -29,7 +29,8 @@ import yaml
 
 from bonzo_bulk._http import run_async
 from bonzo_bulk.bonzo import BonzoClient
-from bonzo_bulk.cleanup.clean import clean, selector_for_pattern
+from bonzo_bulk.cleanup.clean import clean
+from bonzo_bulk.cleanup.select import selector_for_pattern
 from bonzo_bulk.config.loader import load_config
 from bonzo_bulk.config.schema import ApiSettings, TestDataSettings
 from bonzo_bulk.plan.files import write_plan

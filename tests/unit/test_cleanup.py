@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from bonzo_bulk._http import run_async
 from bonzo_bulk.bonzo import BonzoClient
-from bonzo_bulk.cleanup.clean import clean, cleanup, judge, selector_for_all, selector_for_pattern
+from bonzo_bulk.cleanup.clean import clean, cleanup
+from bonzo_bulk.cleanup.select import judge, selector_for_all, selector_for_pattern
 from bonzo_bulk.config.schema import ApiSettings, TestDataSettings
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.library import run_bulk

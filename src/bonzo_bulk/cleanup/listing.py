@@ -32,7 +32,7 @@ async def list_prospects(
     (default: this config's name prefix; ``everything``: no search), each judged as cleanup would judge it."""
     from bonzo_bulk._http import make_session
     from bonzo_bulk.bonzo import BonzoClient
-    from bonzo_bulk.cleanup.clean import judge, selector_for_all
+    from bonzo_bulk.cleanup.select import judge, selector_for_all
     from bonzo_bulk.plan.planner import plan_run
     from bonzo_bulk.plan.seeding import plan_seed
     from bonzo_bulk.target.endpoints import open_endpoints

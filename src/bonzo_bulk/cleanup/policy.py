@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 
-from bonzo_bulk.cleanup.clean import CleanupReport, cleanup_run
+from bonzo_bulk.cleanup.clean import cleanup_run
+from bonzo_bulk.cleanup.report import CleanupReport
 from bonzo_bulk.engine.context import RunContext
 from bonzo_bulk.engine.events import Event, RunDone
 

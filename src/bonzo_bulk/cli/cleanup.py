@@ -13,7 +13,7 @@ from bonzo_bulk.report.terminal import console, out
 from bonzo_bulk.secrets import redact
 
 if TYPE_CHECKING:
-    from bonzo_bulk.cleanup.clean import CleanupReport
+    from bonzo_bulk.cleanup.report import CleanupReport
     from bonzo_bulk.config.loader import LoadedConfig
 
 _ROWS = 20
@@ -50,7 +50,8 @@ def cleanup_command(
       bonzo-bulk cleanup --all-test-data --yes --json
     """
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.cleanup.clean import cleanup, report_document
+    from bonzo_bulk.cleanup.clean import cleanup
+    from bonzo_bulk.cleanup.report import report_document
     from bonzo_bulk.cli.terminal import RichProgress, is_interactive, print_target, setup_logging
 
     setup_logging(log_level)

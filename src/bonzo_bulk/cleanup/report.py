@@ -1,0 +1,104 @@
+"""What a cleanup found, deleted, could not delete and left for removal by hand, and how reports of several
+scans or several sandbox databases add up into one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bonzo_bulk.cleanup.delete import Candidate
+from bonzo_bulk.cleanup.select import Mode
+from bonzo_bulk.models import to_jsonable
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    """What a cleanup found, deleted, could not delete, and left for removal by hand."""
+
+    mode: Mode
+    pattern: str
+    run_id: str | None
+    target: str
+    dry_run: bool
+    scanned: int
+    candidates: tuple[Candidate, ...]
+    deleted: tuple[Candidate, ...] = ()
+    failed: tuple[tuple[Candidate, str], ...] = ()
+    manual: tuple[Candidate, ...] = ()
+    manual_files: tuple[Path, ...] = ()
+    refused: str | None = None
+    """Why the API refused deletes, when it did."""
+    api_requests: int = 0
+    seconds: float = 0.0
+    missing: tuple[str, ...] = ()
+    """Records the run delivered (accepted by the webhook) that were neither found nor deleted: they may
+    still appear, so cleanup cannot vouch that nothing is left."""
+
+    @property
+    def deletable(self) -> tuple[Candidate, ...]:
+        return tuple(c for c in self.candidates if c.deletable)
+
+    @property
+    def kept(self) -> tuple[Candidate, ...]:
+        return tuple(c for c in self.candidates if not c.deletable)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed and not self.manual and not self.missing
+
+
+def combined(reports: Sequence[CleanupReport]) -> CleanupReport:
+    """One report of cleanups of several sandbox databases (one per past run)."""
+    first = reports[0]
+    return replace(
+        first,
+        candidates=tuple(c for r in reports for c in r.candidates),
+        deleted=tuple(c for r in reports for c in r.deleted),
+        failed=tuple(f for r in reports for f in r.failed),
+        manual=tuple(c for r in reports for c in r.manual),
+        manual_files=tuple(f for r in reports for f in r.manual_files),
+        refused=next((r.refused for r in reports if r.refused), None),
+        scanned=sum(r.scanned for r in reports),
+        api_requests=sum(r.api_requests for r in reports),
+        seconds=round(sum(r.seconds for r in reports), 3),
+    )
+
+
+def merged(reports: Sequence[CleanupReport], missing: tuple[str, ...]) -> CleanupReport:
+    """One report of repeated scans: every deletion, the latest scan's view, the totals."""
+    latest = reports[-1]
+    deleted = tuple(c for r in reports for c in r.deleted)
+    seen = {str(c.prospect_id) for c in latest.candidates}
+    earlier = tuple(c for c in deleted if str(c.prospect_id) not in seen)
+    return replace(
+        latest,
+        candidates=(*earlier, *latest.candidates),
+        deleted=deleted,
+        manual=tuple(c for r in reports for c in r.manual),
+        manual_files=tuple(f for r in reports for f in r.manual_files),
+        refused=next((r.refused for r in reports if r.refused), None),
+        scanned=sum(r.scanned for r in reports),
+        api_requests=sum(r.api_requests for r in reports),
+        seconds=round(sum(r.seconds for r in reports), 3),
+        missing=missing,
+    )
+
+
+def report_document(report: CleanupReport) -> dict[str, Any]:
+    """The report as JSON-ready data (for ``--json``)."""
+    document = to_jsonable(report)
+    assert isinstance(document, dict)
+    document["failed"] = [{"prospect": to_jsonable(c), "error": e} for c, e in report.failed]
+    document["counts"] = {
+        "scanned": report.scanned,
+        "selected": len(report.candidates),
+        "deletable": len(report.deletable),
+        "kept": len(report.kept),
+        "deleted": len(report.deleted),
+        "failed": len(report.failed),
+        "manual": len(report.manual),
+        "missing": len(report.missing),
+    }
+    return document
