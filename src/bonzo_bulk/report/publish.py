@@ -65,17 +65,17 @@ def publish(
         baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
         comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
+        others = [baseline.run_id] if baseline else []
+        concurrency = store.webhook_concurrency([result.run_id, *others, *(r.run_id for r in comparable)])
         distributions = {
             p.kind: Distribution.of(p) if p.complete else Distribution.from_store(store, result.run_id, p.kind)
             for p in result.phases
         }
+    poll_interval_ms = 1000 * config.polling.interval
     regressions = (
-        *(compare(result, baseline, config.regression) if baseline else ()),
-        *detect(result, comparable, config.regression, poll_interval_ms=1000 * config.polling.interval),
+        *(compare(result, baseline, config.regression, concurrency=concurrency) if baseline else ()),
+        *detect(result, comparable, config.regression, poll_interval_ms=poll_interval_ms, concurrency=concurrency),
     )
-    for regression in regressions:
-        where = f"baseline {baseline_id}" if regression.basis == "baseline" else "history"
-        log.warning("Regression against %s: %s", where, regression.message)
     verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
     store_label = StoreLocation.parse(store_file).label
     document = summary_document(result, regressions=regressions, store=store_label)

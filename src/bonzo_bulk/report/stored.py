@@ -87,7 +87,11 @@ def report(
         baseline_id = store.baseline_run_id(result.integration)
         baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != chosen else None
         tolerances = _tolerances(store, chosen)
-        regressions = compare(result, baseline, tolerances) if baseline else []
+        regressions = (
+            compare(result, baseline, tolerances, concurrency=store.webhook_concurrency([chosen, baseline.run_id]))
+            if baseline
+            else []
+        )
         beside = store.path.parent if store.path is not None else Path("reports")
     verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression)
     name = f"{result.integration}_{result.run_id}"

@@ -289,6 +289,11 @@ class RunStore:
         with self._op(f"read the baseline of {integration}"):
             return history.baseline_run_id(self._db, integration)
 
+    def webhook_concurrency(self, run_ids: Sequence[str]) -> dict[str, int | None]:
+        """Each known run's webhook concurrency from its config snapshot (None where it does not say)."""
+        with self._op("read the webhook concurrency of runs"):
+            return history.webhook_concurrency(self._db, run_ids)
+
     def interrupted_runs(self) -> list[str]:
         """Ids of runs that began but never finished, most recent first."""
         with self._op("list interrupted runs"):
