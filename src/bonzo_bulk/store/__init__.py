@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, STORE_URL_ENV, StoreLocation
 from bonzo_bulk.store.interface import RunStore
-from bonzo_bulk.store.rows import RunSummary, StoredProspect, StoredRecord
+from bonzo_bulk.store.rows import DeletedProspect, RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "STORE_URL_ENV",
+    "DeletedProspect",
     "Migration",
     "RunStore",
     "RunSummary",

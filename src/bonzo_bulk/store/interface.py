@@ -41,7 +41,7 @@ from bonzo_bulk.models import (
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import codec, history, ledger, prospects, results
 from bonzo_bulk.store.backend import Backend, Row
-from bonzo_bulk.store.rows import RunSummary, StoredProspect, StoredRecord
+from bonzo_bulk.store.rows import DeletedProspect, RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import Migration, migrate
 
 T = TypeVar("T")
@@ -178,6 +178,8 @@ class RunStore:
                 ),
             ),
         )
+        with self._op(f"mark run {run_id} in progress"):
+            self._db.hold_run(run_id)
 
     def add_records(self, run_id: str, records: Sequence[PlannedRecord]) -> None:
         """Store planned records (call before sending, so an interrupted run is still traceable)."""
@@ -299,6 +301,12 @@ class RunStore:
         with self._op("list interrupted runs"):
             return history.interrupted_runs(self._db)
 
+    def running_runs(self) -> list[str]:
+        """Ids of unfinished runs whose process is still alive (it holds the run's in-progress lock), most
+        recent first; an unfinished run whose process died (interrupted, killed) is not among them."""
+        with self._op("list runs in progress"):
+            return [run_id for run_id in history.interrupted_runs(self._db) if self._db.run_is_held(run_id)]
+
     def observed_prospects(self, run_id: str) -> list[StoredProspect]:
         """Every prospect the run's records became (deleted ones carry ``deleted_at``)."""
         with self._op(f"list the prospects of run {run_id}"):
@@ -316,15 +324,15 @@ class RunStore:
         with self._op(f"list the accepted records of run {run_id}"):
             return prospects.accepted_records(self._db, run_id)
 
-    def mark_deleted(self, run_id: str, prospect_ids: Sequence[int | str]) -> None:
-        """Note that cleanup deleted these prospects (now, UTC)."""
+    def mark_deleted(self, run_id: str, deleted: Sequence[DeletedProspect]) -> None:
+        """Note that cleanup deleted these prospects (now, UTC), also those the run never saw."""
         now = datetime.now(UTC)
 
         def mark(db: Backend) -> None:
             self._require_run(run_id)
-            prospects.mark_deleted(db, run_id, prospect_ids, now)
+            prospects.mark_deleted(db, run_id, deleted, now)
 
-        self._write(f"mark {len(prospect_ids)} prospects of run {run_id} deleted", mark)
+        self._write(f"mark {len(deleted)} prospects of run {run_id} deleted", mark)
 
     def delete_runs(self, run_ids: Sequence[str]) -> None:
         """Remove runs and every row stored with them, then give the space back where the backend can."""

@@ -70,6 +70,17 @@ class StoredProspect:
 
 
 @dataclass(frozen=True, slots=True)
+class DeletedProspect:
+    """A prospect cleanup deleted, as the API listed it: marked in the store even when the run never saw it
+    (interrupted before settling), so a later cleanup knows it is gone."""
+
+    prospect_id: int | str
+    owner_user_id: int | None
+    email: str | None
+    first_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRecord:
     """A record a run planned (stored before sending): how cleanup finds what an interrupted run made."""
 
