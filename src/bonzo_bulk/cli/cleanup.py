@@ -57,13 +57,13 @@ def cleanup_command(
     from bonzo_bulk._http import run_async
     from bonzo_bulk.cleanup.clean import cleanup
     from bonzo_bulk.cleanup.report import report_document
-    from bonzo_bulk.cli.terminal import RichProgress, is_interactive, print_target, setup_logging
+    from bonzo_bulk.cli.terminal import command_progress, print_target, setup_logging
 
     setup_logging(log_level)
     if yes and dry_run:
         console.print("[bold red]error:[/] --yes and --dry-run contradict each other; pick one")
         raise typer.Exit(EXIT_USAGE)
-    with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
+    with handle_errors(), command_progress(json_output=json_output) as progress:
         report = run_async(
             cleanup(
                 loaded,

@@ -75,10 +75,10 @@ def run_command(
 def _run_published(loaded: LoadedConfig, publisher: Publisher, *, json_output: bool) -> tuple[RunResult, Outcome]:
     """A whole run with publishing subscribed (after the cleanup policy), progress bars on a terminal: what
     `run` and `health` both do."""
-    from bonzo_bulk.cli.terminal import RichProgress, is_interactive
+    from bonzo_bulk.cli.terminal import command_progress
     from bonzo_bulk.library import run_bulk
 
-    with RichProgress(show=is_interactive() and not json_output) as progress:
+    with command_progress(json_output=json_output) as progress:
         result = run_bulk(loaded, progress=progress, subscribers=[publisher])
     return result, publisher.result()
 
@@ -175,7 +175,7 @@ def generate_command(
       bonzo-bulk generate --config tests/configs/monitorbase_test_config.yaml   # sends (sandbox without credentials)
     """
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.cli.terminal import RichProgress, delivery_table, is_interactive, print_target, setup_logging
+    from bonzo_bulk.cli.terminal import command_progress, delivery_table, print_target, setup_logging
     from bonzo_bulk.engine.deliver_only import send_plan
     from bonzo_bulk.plan.files import distribution, write_plan
     from bonzo_bulk.plan.planner import plan_run
@@ -199,7 +199,7 @@ def generate_command(
                 out.print(f"dry run: nothing sent. {files.records} payloads: {files.payloads}")
                 out.print(f"distribution: {files.distribution}")
             raise typer.Exit(EXIT_OK)
-        with RichProgress(show=is_interactive() and not json_output) as progress:
+        with command_progress(json_output=json_output) as progress:
             sent = run_async(send_plan(plan, progress, on_target=print_target))
     failed = sent.below_threshold
     if json_output:
