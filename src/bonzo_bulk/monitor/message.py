@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.monitor.policy import AlertState, NoticeKind, Status
 from bonzo_bulk.report.regression import Regression
@@ -70,6 +71,9 @@ def _details(outcome: Outcome) -> list[str]:
         missed = [verdict_line(v, p.kind) for p in result.phases for v in p.metrics.thresholds if not v.passed]
         if missed:
             lines += ["", "Thresholds missed:", *(f"- {m}" for m in missed)]
+        hooks = hook_diagnosis(result)
+        if hooks is not None and hooks.is_fault:
+            lines += ["", f"**{hooks.text}**"]
         rows, _ = failure_rows(result, limit=None)
         found = by_check(rows)
         if found:

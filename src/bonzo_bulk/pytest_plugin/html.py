@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.models import PhaseResult, RunResult, Stage, percent
 from bonzo_bulk.plan.files import PlanFiles
@@ -118,19 +119,6 @@ def _failures_section(result: RunResult) -> str:
     return "<h3>Failures</h3>" + systemic_html(rows) + listed
 
 
-def _diagnosis(result: RunResult) -> str:
-    primary, control = result.primary, result.control
-    if primary is None or control is None:
-        return ""
-    if control.passed and not primary.passed:
-        return "Control passed, primary failed: the fault is in the lo_email -> user resolution of the integration."
-    if not control.passed and not primary.passed:
-        return "Both hooks failed: the fault is further down (prospect creation or Bonzo itself)."
-    if not control.passed:
-        return "Primary passed but the control hook failed: check the superuser hook and its user_id payload."
-    return "Primary and control hooks both passed."
-
-
 def health_html(
     *, result: RunResult | None, plan_files: PlanFiles | None, published: Published | None, report_dir: Path
 ) -> str:
@@ -157,7 +145,8 @@ def health_html(
         )
         for regression in published.regressions:
             links += f'<br><span class="bonzo-fail">regression:</span> {html.escape(redact(regression.message))}'
-    diagnosis = _diagnosis(result)
+    found = hook_diagnosis(result)
+    diagnosis = found.text if found is not None else ""
     return (
         f'{_CSS}<div class="bonzo-health"><h2>Integration health</h2>'
         f'<p><span class="bonzo-target {target}">{html.escape(target_banner(result.target))}</span></p>'

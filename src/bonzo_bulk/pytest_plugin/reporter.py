@@ -120,6 +120,7 @@ class Reporter:
         current = terminalreporter.config.stash.get(STATE, None)
         if current is None or (current.result is None and current.plan_files is None):
             return
+        from bonzo_bulk.judge.diagnosis import hook_diagnosis
         from bonzo_bulk.report.regression import regression_line
         from bonzo_bulk.report.terminal import phase_table
 
@@ -135,6 +136,9 @@ class Reporter:
             terminalreporter.write_line(f"run {result.run_id} · {target_banner(result.target)} · {verdict}")
             for phase in result.phases:
                 terminalreporter.write(_text(phase_table(phase), width))
+            hooks = hook_diagnosis(result)
+            if hooks is not None:
+                terminalreporter.write_line(hooks.text, red=hooks.is_fault, green=not hooks.is_fault)
         if current.published is not None:
             for regression in current.published.regressions:
                 terminalreporter.write_line(regression_line(regression, current.published.baseline_run_id), red=True)

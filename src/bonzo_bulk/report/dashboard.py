@@ -24,6 +24,7 @@ import plotly
 from plotly.offline import get_plotlyjs
 
 from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict, percent
@@ -253,6 +254,7 @@ def render_dashboard(
         "phases": [(p, _tiles(p)) for p in result.phases],
         "regressions": regressions,
         "systemic": systemic(rows),
+        "hook_diagnosis": hook_diagnosis(result),
         "systemic_html": systemic_html(rows),
         "baseline_id": baseline_id,
         "figures": _figures(result, runs, baseline_id, distributions),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, to_jsonable
 from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.secrets import redact
@@ -81,6 +82,7 @@ def summary_document(
         "regressions": to_jsonable(list(regressions)),
         "metrics": {p.kind: to_jsonable(p.metrics) for p in result.phases},
         "diagnoses": [to_jsonable(d) | {"headline": d.headline} for p in result.phases for d in p.diagnoses],
+        "hook_diagnosis": to_jsonable(hook_diagnosis(result)),
         "failures": failures,
         "failures_total": total,
         "failures_not_shown": total - len(failures),

@@ -133,10 +133,14 @@ TERMINAL_ROWS = 100
 
 def print_result(result: RunResult, *, limit: int = TERMINAL_ROWS) -> None:
     """The end-of-run tables: one per phase, the systemic failures, the failing records, the run's notes."""
+    from bonzo_bulk.judge.diagnosis import hook_diagnosis
     from bonzo_bulk.report.rows import failure_rows
 
     for phase in result.phases:
         out.print(phase_table(phase))
+    hooks = hook_diagnosis(result)
+    if hooks is not None:
+        out.print(hooks.text, style="bold red" if hooks.is_fault else "green", markup=False)
     print_failures(*failure_rows(result, limit=limit))
     for note in result.notes:
         out.print(f"[dim]{escape(redact(note))}[/]")
