@@ -182,8 +182,10 @@ def _figures(
         figures[f"processing-{phase.kind}"] = plots.distribution(
             "processing time", phase.kind, series.processing_ms, phase.metrics.processing_time
         )
-        figures[f"owner-{phase.kind}"] = plots.assignment_matrix(phase, by_team=False)
-        figures[f"team-{phase.kind}"] = plots.assignment_matrix(phase, by_team=True)
+        for side, by_team in (("owner", False), ("team", True)):
+            matrix = plots.assignment_matrix(phase, by_team=by_team)
+            if matrix is not None:
+                figures[f"{side}-{phase.kind}"] = matrix
     figures["fields"] = plots.field_accuracy(result)
     figures["stages"] = plots.failures_by_stage(result)
     figures["errors"] = plots.counts_bar(result, "error_categories")
@@ -246,6 +248,7 @@ def render_dashboard(
     runs = _with_current(result, history, baseline_id)
     rows, failure_omitted = failure_rows(result, limit=MAX_FAILURE_ROWS)
     listed = sporadic(rows)
+    figures = _figures(result, runs, baseline_id, distributions)
     context = {
         "result": result,
         "passed": result.passed,
@@ -257,7 +260,14 @@ def render_dashboard(
         "hook_diagnosis": hook_diagnosis(result),
         "systemic_html": systemic_html(rows),
         "baseline_id": baseline_id,
-        "figures": _figures(result, runs, baseline_id, distributions),
+        "figures": figures,
+        "misroutes": {
+            f"{side}-{phase.kind}": plots.misroutes(phase, by_team=side == "team")
+            for phase in result.phases
+            for side in ("owner", "team")
+            if f"{side}-{phase.kind}" not in figures
+        },
+        "many_users": plots.MATRIX_LIMIT,
         "runs": list(reversed(runs)),
         "failures": listed,
         "failures_html": failures_html(rows, failure_omitted, element_id="failure"),
