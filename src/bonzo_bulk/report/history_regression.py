@@ -21,12 +21,12 @@ from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.models import RunResult, percent
 from bonzo_bulk.report.change_points import ChangePoint, change_points
 from bonzo_bulk.report.regression import (
-    MIN_COST_RECORDS,
     UNKNOWN_CONCURRENCY,
     Concurrency,
     Regression,
     comparable_concurrency,
     cost_at_size,
+    cost_comparable,
     crossed,
     text_of,
 )
@@ -105,7 +105,7 @@ def _value(run: RunSummary, measure: Measure) -> float | None:
 
 def _current_value(current: RunSummary, measure: Measure) -> float | None:
     """The run's own figure, or None when it tells nothing (API cost per record over too few records)."""
-    if measure.name == "api_requests_per_record" and current.records < MIN_COST_RECORDS:
+    if measure.name == "api_requests_per_record" and not cost_comparable(current.records):
         return None
     return _value(current, measure)
 

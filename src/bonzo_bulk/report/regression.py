@@ -20,6 +20,7 @@ from typing import Literal
 
 from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.models import PhaseMetrics, PhaseResult, RunResult, percent
+from bonzo_bulk.store import RunSummary
 
 _EPSILON = 1e-9
 MIN_TIME_INCREASE_MS = 25.0
@@ -48,6 +49,12 @@ def cost_at_size(per_record: float, records: int, at_records: int) -> float:
     (2.03, 0.5)
     """
     return per_record * max(1.0, records / max(1, at_records))
+
+
+def cost_comparable(records: int) -> bool:
+    """Whether a run's API requests per record say anything: it has at least :data:`MIN_COST_RECORDS` records
+    (all phases, as :attr:`bonzo_bulk.store.RunSummary.records` counts them)."""
+    return records >= MIN_COST_RECORDS
 
 
 def comparable_concurrency(current: int | None, other: int | None) -> bool:
@@ -174,12 +181,15 @@ def compare(
     """
     found: list[Regression] = []
     latency_comparable = comparable_concurrency(concurrency.get(result.run_id), concurrency.get(baseline.run_id))
+    sizes = (RunSummary.from_result(baseline).records, RunSummary.from_result(result).records)
     for phase in result.phases:
         before = next((p for p in baseline.phases if p.kind == phase.kind), None)
         if before is None:
             continue
         found += _dropped_rates(phase, before, baseline.run_id, tolerances)
-        found += _grown_ceilings(phase, before, baseline.run_id, tolerances, latency_comparable=latency_comparable)
+        found += _grown_ceilings(
+            phase, before, baseline.run_id, tolerances, latency_comparable=latency_comparable, sizes=sizes
+        )
     return found
 
 
@@ -206,8 +216,11 @@ def _grown_ceilings(
     tolerances: RegressionSettings,
     *,
     latency_comparable: bool,
+    sizes: tuple[int, int],
 ) -> list[Regression]:
+    """Times and costs above their ceilings; ``sizes``: the baseline's and this run's records (all phases)."""
     found: list[Regression] = []
+    then_records, now_records = sizes
     for metric, label, setting, read in _CEILINGS:
         now, then = read(phase.metrics), read(before.metrics)
         if now is None or then is None or then <= 0:
@@ -216,11 +229,11 @@ def _grown_ceilings(
             continue
         measured = f"baseline {baseline_id}: {text_of(metric, then)}"
         if metric == "api_requests_per_record":
-            if phase.metrics.generated < MIN_COST_RECORDS:
+            if not cost_comparable(now_records):
                 continue
-            sized = cost_at_size(then, before.metrics.generated, phase.metrics.generated)
+            sized = cost_at_size(then, then_records, now_records)
             if sized > then:
-                measured += f" over {before.metrics.generated} records, {text_of(metric, sized)} at this run's size"
+                measured += f" over {then_records} records, {text_of(metric, sized)} at this run's size"
             then = sized
         increase: float = getattr(tolerances, setting)
         ceiling = then * (1 + increase)
