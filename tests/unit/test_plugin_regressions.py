@@ -54,6 +54,7 @@ def test_a_small_healthy_run_is_not_a_regression_of_a_bigger_baseline(
         store.finish_run(baseline)
         store.set_baseline("base_big")
     pytester.makepyfile("def test_ran(bulk_run):\n    assert bulk_run.passed\n")
-    result = pytester.runpytest(*FAST, f"--config={config}")
+    # In a child process: a second in-process session of this module would meet the first one's imports.
+    result = pytester.runpytest_subprocess(*FAST, f"--config={config}")
     assert "regression vs baseline" not in result.stdout.str()
     assert result.ret == pytest.ExitCode.OK
