@@ -15,6 +15,7 @@ from bonzo_bulk.engine.events import Event, RunDone
 from bonzo_bulk.errors import BonzoBulkError, ReportError
 from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import RunResult
+from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report.ci import write_ci_outputs
 from bonzo_bulk.report.dashboard import Distribution, render_dashboard
 from bonzo_bulk.report.history_regression import detect
@@ -51,6 +52,7 @@ def publish(
     store_path: str | Path | None = None,
     fail_on_regression: bool = False,
     self_contained: bool = False,
+    problems: RunProblems | None = None,
 ) -> Published:
     """Compare with the baseline, write the JSON summary and the health dashboard of a finished run, then
     apply the report retention (``reports.keep_runs``). ``fail_on_regression`` enforces regressions
@@ -78,7 +80,7 @@ def publish(
         log.warning("Regression against %s: %s", where, regression.message)
     verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
     store_label = StoreLocation.parse(store_file).label
-    document = summary_document(result, regressions=regressions, store=store_label)
+    document = summary_document(result, regressions=regressions, store=store_label, problems=problems)
     summary = write_summary(document, health_dir)
     dashboard = render_dashboard(
         result,
