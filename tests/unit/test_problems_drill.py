@@ -5,6 +5,7 @@ run sends nothing for it while a different new fault still alerts. Against a loc
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +24,23 @@ SECOND_FAULT = {
 }
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """The notification receiver on a free loopback port, started and stopped around one test."""
+@contextlib.contextmanager
+def receiving() -> Iterator[Receiver]:
+    """The notification receiver on a free loopback port, started and stopped around a block."""
     found = Receiver()
     found.thread.start()
-    yield found
-    found.server.shutdown()
-    found.server.server_close()
+    try:
+        yield found
+    finally:
+        found.server.shutdown()
+        found.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """The notification receiver around one test."""
+    with receiving() as found:
+        yield found
 
 
 def drill_config(tmp_path: Path, users: list[dict[str, object]], *, store_url: str | None = None) -> Path:

@@ -78,12 +78,12 @@ def run_command(
         out.print_json(redact(json.dumps(document)))
         raise typer.Exit(report.exit_code)
     if outcome.result is not None and not outcome.result.passed:
-        print_result(outcome.result)
+        print_result(outcome.result, problems=outcome.problems)
     lines = [status_line(outcome, report.decision.reason)]
     if outcome.error:
         lines.append(f"  could not finish: {outcome.error}")
     if outcome.result is not None:
-        rows, _ = failure_rows(outcome.result, limit=None)
+        rows, _ = failure_rows(outcome.result, limit=None, problems=outcome.problems)
         lines += [f"  diagnosis: {d.line()}" for d in by_check(rows)[:5]]
         lines += [f"  fix: {fix}" for fix in fixes(rows)]
     lines += [f"  regression: {r.message}" for r in outcome.regressions]

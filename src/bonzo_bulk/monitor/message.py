@@ -78,7 +78,7 @@ def _details(outcome: Outcome) -> list[str]:
         missed = [verdict_line(v, p.kind) for p in result.phases for v in p.metrics.thresholds if not v.passed]
         if missed:
             lines += ["", "Thresholds missed:", *(f"- {m}" for m in missed)]
-        rows, _ = failure_rows(result, limit=None)
+        rows, _ = failure_rows(result, limit=None, problems=outcome.problems)
         found = by_check(rows)
         if found:
             lines += ["", "Diagnosis:", *(f"- {d.line()}" for d in found[:TOP_DIAGNOSES])]

@@ -22,7 +22,7 @@ from bonzo_bulk._http import run_async
 from bonzo_bulk.cleanup.policy import CleanupPolicy
 from bonzo_bulk.config.environment import environment
 from bonzo_bulk.config.loader import LoadedConfig
-from bonzo_bulk.config.monitor import AlertPolicy
+from bonzo_bulk.config.monitor import AlertPolicy, MonitorSettings
 from bonzo_bulk.engine.context import open_run
 from bonzo_bulk.engine.run import execute
 from bonzo_bulk.errors import ConfigError
@@ -115,15 +115,7 @@ def monitor_run(
             raise
         with RunStore(store_path) as store:
             monitors = MonitorStore(store)
-            previous = monitors.load_state(name)
-            decision = decide(previous, outcome.status, clock(), settings.alerts)
-            kinds = run_notices(decision, previous, outcome.status, per_problem=settings.problems.alerts)
-            for kind in kinds:
-                title, body = compose(kind, outcome, decision.state, decision.reason)
-                deliveries += channels.send(kind, title, body)
-            sent: list[str] = list(kinds)
-            if settings.problems.alerts:
-                sent += _notify_problems(store, outcome, channels, deliveries, clock(), settings.alerts)
+            decision, sent = _notify(store, monitors.load_state(name), outcome, settings, channels, deliveries, clock)
             exit_code = _exit_code(
                 outcome.status, regressed and (fail_on_regression or config.regression.fail_on_regression)
             )
@@ -143,6 +135,27 @@ def monitor_run(
             )
             monitors.save(record, decision.state, deliveries)
     return MonitorReport(outcome, decision, tuple(deliveries), exit_code, tuple(sent))
+
+
+def _notify(
+    store: RunStore,
+    previous: AlertState,
+    outcome: Outcome,
+    settings: MonitorSettings,
+    channels: _Channels,
+    deliveries: list[Delivery],
+    clock: Callable[[], datetime],
+) -> tuple[Decision, list[str]]:
+    """The run policy's decision and every notice sent for it: the run's own, then each problem's."""
+    decision = decide(previous, outcome.status, clock(), settings.alerts)
+    kinds = run_notices(decision, previous, outcome.status, per_problem=settings.problems.alerts)
+    for kind in kinds:
+        title, body = compose(kind, outcome, decision.state, decision.reason)
+        deliveries += channels.send(kind, title, body)
+    sent: list[str] = list(kinds)
+    if settings.problems.alerts:
+        sent += _notify_problems(store, outcome, channels, deliveries, clock(), settings.alerts)
+    return decision, sent
 
 
 @dataclass(frozen=True)

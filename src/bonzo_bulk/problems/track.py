@@ -90,10 +90,20 @@ class RunProblems:
 
     def for_check(self, phase: PhaseKind, check: CheckResult) -> Tracked | None:
         """The problem one failed check of ``phase`` belongs to."""
+        return self.of(phase, check.check, check.actual)
+
+    def label(self, phase: PhaseKind, check: str, actual: object) -> str:
+        """What a report says of one failed check: ``new problem 3f2a9c01d4``, ``known problem … (acknowledged)``,
+        or nothing when it belongs to no tracked problem."""
+        tracked = self.of(phase, check, actual)
+        return tracked.label if tracked is not None else ""
+
+    def of(self, phase: PhaseKind, check: str, actual: object) -> Tracked | None:
+        """The problem a failed check (its name and actual value) of ``phase`` belongs to."""
         keys = self.keys.get(phase)
         if keys is None:
             return None
-        name, cause = keys.key(check.check, check.actual)
+        name, cause = keys.key(check, actual)
         for tracked in self.seen:
             signature = tracked.sighting.signature if tracked.sighting else None
             if signature and (signature.phase, signature.check, signature.cause) == (phase, name, cause):
