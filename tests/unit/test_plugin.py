@@ -274,9 +274,9 @@ def test_faulty_sandbox_fails_exactly_the_assignment_tests_naming_the_records(
     assert failed_tests(result) == ASSIGNMENT_TESTS, result.stdout.str()
     text = result.stdout.str()
     assert "Traceback" not in text
-    # the failure is a table: record, stage, check, expected owner, actual owner (another test user)
+    # the failure is a table: record, stage, check, expected owner, actual owner (another test user), its problem
     for record, expected_owner in (("TestRecord_MonitorBase_002", 102), ("TestRecord_MonitorBase_007", 101)):
-        row = rf"^{record}\s+assignment\s+owner\s+{expected_owner}\s+(10[123])\s+mismatch$"
+        row = rf"^{record}\s+assignment\s+owner\s+{expected_owner}\s+(10[123])\s+new problem [0-9a-f]{{10}}\s+mismatch$"
         actual = {int(m) for m in re.findall(row, text, re.MULTILINE)}
         assert actual and expected_owner not in actual, f"no assignment row for {record}:\n{text}"
     assert "User assignment [primary]: 7/9 records passed" in text

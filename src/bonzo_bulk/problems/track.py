@@ -216,6 +216,17 @@ def _seen(
     return row, change
 
 
+def recorded(store: RunStore, result: RunResult, now: datetime) -> RunProblems:
+    """The problems a stored run showed, as they stand now (``report RUN``): new where that run opened them,
+    else known; with what the run showed of each."""
+    shown = {s.signature.problem_id: s for s in sightings(result)}
+    tracked = tuple(
+        Tracked(p, "new" if p.first_run_id == result.run_id else "known", shown.get(p.problem_id), state_of(p, now))
+        for p in store.problems_of_run(result.run_id)
+    )
+    return RunProblems(result.run_id, now, tracked, {phase.kind: PhaseKeys.of(phase) for phase in result.phases})
+
+
 class ProblemTracker:
     """Tracks a finished run's problems in the run store, as a subscriber of the run (``RunDone``).
 

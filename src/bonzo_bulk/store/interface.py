@@ -403,6 +403,12 @@ class RunStore:
         with self._op("look up problem ids"):
             return problems.ids_like(self._db, prefix)
 
+    def problems_of_run(self, run_id: str) -> list[ProblemRow]:
+        """The problems a run appeared in, as they stand now."""
+        with self._op(f"read the problems of run {run_id}"):
+            found = [problems.read_one(self._db, pid) for pid in problems.ids_seen_in(self._db, run_id)]
+        return [p for p in found if p is not None]
+
     def problem_history(self, problem_id: str, *, limit: int = 20) -> tuple[list[ProblemSeen], list[ProblemEvent]]:
         """The latest runs a problem appeared in and its latest events, newest first."""
         with self._op(f"read the history of problem {problem_id}"):

@@ -139,3 +139,9 @@ def read_events(db: Backend, problem_id: str, *, limit: int) -> list[ProblemEven
         )
         for r in rows
     ]
+
+
+def ids_seen_in(db: Backend, run_id: str) -> list[str]:
+    """The problems a run appeared in."""
+    rows = db.fetchall("SELECT problem_id FROM problem_runs WHERE bulk_run_id = ? ORDER BY problem_id", (run_id,))
+    return [str(r["problem_id"]) for r in rows]
