@@ -149,6 +149,8 @@ def _notify(
     """The run policy's decision and every notice sent for it: the run's own, then each problem's."""
     decision = decide(previous, outcome.status, clock(), settings.alerts)
     kinds = run_notices(decision, previous, outcome.status, per_problem=settings.problems.alerts)
+    if kinds != decision.notices:
+        decision = dataclasses.replace(decision, reason=f"{decision.reason} (said per problem)")
     for kind in kinds:
         title, body = compose(kind, outcome, decision.state, decision.reason)
         deliveries += channels.send(kind, title, body)

@@ -151,7 +151,7 @@ def _systemic(result: RunResult, phase: PhaseResult, samples: int) -> list[Sight
     found = []
     for key, checks in groups.items():
         diagnoses = [d for d in phase.diagnoses if d.check in checks]
-        head = diagnoses[0]
+        head = next((d for d in diagnoses if d.check == key), diagnoses[0])
         found.append(
             Sighting(
                 Signature(result.integration, result.target, phase.kind, key, SYSTEMIC),

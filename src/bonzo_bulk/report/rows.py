@@ -241,7 +241,8 @@ class CheckSummary:
         """``sporadic: primary owner failed for 2/21 records (e.g. <record>: 102 → 101)``; systemic: the cause."""
         detail = self.example.cause if self.kind == "systemic" else f"e.g. {self.example.record}: {self.example.change}"
         of = f"/{self.judged}" if self.judged else ""
-        return f"{self.kind}: {self.phase} {self.check} failed for {self.failed}{of} records ({detail})"
+        problem = f" [{self.example.problem}]" if self.example.problem else ""
+        return f"{self.kind}: {self.phase} {self.check} failed for {self.failed}{of} records ({detail}){problem}"
 
 
 def by_check(rows: Sequence[FailureRow]) -> list[CheckSummary]:
