@@ -100,3 +100,11 @@ def test_bad_ids_and_spans_exit_2_and_change_nothing(store: str, args: list[str]
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()), result.output
     assert json.loads(CliRunner().invoke(app, ["problems", "--store", store, "--json"]).stdout) == before
+
+
+def test_no_store_is_exit_2_and_creates_none(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "runs.sqlite3"
+    result = CliRunner().invoke(app, ["problems", "--store", str(missing)])
+    assert result.exit_code == 2, result.output
+    assert "no run store there, so no problems yet" in " ".join(result.output.split())
+    assert not missing.exists()

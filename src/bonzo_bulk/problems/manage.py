@@ -21,7 +21,7 @@ from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.problems import state
 from bonzo_bulk.problems.signature import ID_LENGTH
 from bonzo_bulk.problems.state import State, state_of
-from bonzo_bulk.store import RunStore
+from bonzo_bulk.store import RunStore, StoreLocation
 from bonzo_bulk.store.rows import ProblemChanges, ProblemEvent, ProblemRow, ProblemSeen
 
 MIN_PREFIX = 4
@@ -47,9 +47,21 @@ class Shown:
     events: list[ProblemEvent]
 
 
+def _open(location: str | Path) -> RunStore:
+    """The run store, which must exist: looking at problems never creates an empty one."""
+    where = StoreLocation.parse(location, key="--store")
+    if not where.exists:
+        raise ConfigError(
+            f"--store {where.label!r}: no run store there, so no problems yet; run `bonzo-bulk run` first, or pass "
+            "--config FILE (its store) or --store PATH_OR_URL",
+            key="--store",
+        )
+    return RunStore(where)
+
+
 def list_problems(location: str | Path, *, include_all: bool, integration: str | None, now: datetime) -> list[Listed]:
     """The problems not resolved (``include_all``: every one), of one integration when given, latest first."""
-    with RunStore(location) as store:
+    with _open(location) as store:
         rows = store.problems(integration=integration)
     listed = [Listed(p, state_of(p, now)) for p in rows]
     return listed if include_all else [item for item in listed if item.state != "resolved"]
@@ -77,7 +89,7 @@ def resolve_id(store: RunStore, given: str) -> str:
 
 def show(location: str | Path, given: str, *, now: datetime) -> Shown:
     """One problem with its latest runs and events."""
-    with RunStore(location) as store:
+    with _open(location) as store:
         problem_id = resolve_id(store, given)
         problem = store.problem(problem_id)
         assert problem is not None  # resolve_id found it
@@ -86,7 +98,7 @@ def show(location: str | Path, given: str, *, now: datetime) -> Shown:
 
 
 def _change(location: str | Path, given: str, change: Callable[[ProblemRow], ProblemChanges]) -> ProblemRow:
-    with RunStore(location) as store:
+    with _open(location) as store:
         problem_id = resolve_id(store, given)
         changed = store.change_problem(problem_id, change)
     return changed.problems[0]
