@@ -46,6 +46,7 @@ def test_new_then_known_in_every_output_and_only_new_ones_fail_under_the_flag(
     dashboard = Path(second["ledger"]["store"]).parent / "integration_health_reports"
     page = (dashboard / f"monitorbase_{second['run_id']}.html").read_text(encoding="utf-8")
     assert f"[known problem {problem['id']}]" in page
+    assert f'data-id="{problem["id"]}" data-change="known"' in page and "Problems: 0 new, 1 known" in page
 
     code, third = _run(config, "--faults", str(FAULTS), "--fail-on-new-problems-only")
     assert code == 0, "only known problems: the flag lets the run pass"

@@ -255,6 +255,7 @@ def render_dashboard(
         "phases": [(p, _tiles(p)) for p in result.phases],
         "regressions": regressions,
         "systemic": systemic(rows),
+        "problems": sorted(problems.problems, key=lambda t: not t.is_new) if problems is not None else [],
         "systemic_html": systemic_html(rows),
         "baseline_id": baseline_id,
         "figures": _figures(result, runs, baseline_id, distributions),
