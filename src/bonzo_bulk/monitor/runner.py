@@ -184,8 +184,8 @@ def _notify_problems(
     now: datetime,
     policy: AlertPolicy,
 ) -> list[str]:
-    """Send what each of the run's problems owes (new, reopened, escalated, resolved, reminder) and note it on
-    the problem, so reminders count from it; the labels of the notices sent."""
+    """Send what each of the run's problems owes (new, reopened, escalated, resolved, reminder) and note on the
+    problem each one a channel took, so reminders count from it; the labels of the notices sent."""
     found = outcome.problems
     if found is None:
         return []
@@ -195,8 +195,10 @@ def _notify_problems(
         title, body = compose_problem(notice, outcome)
         delivered = channels.send(notice.kind, title, body, label=problem_id)
         deliveries += delivered
-        where = ", ".join(d.channel for d in delivered)
-        store.change_problem(problem_id, functools.partial(noticed, kind=notice.kind, channels=where, now=now))
+        reached = [d.channel for d in delivered if d.ok]
+        if reached:  # a notice no channel took is not a notice: a reminder owed stays owed
+            where = ", ".join(reached)
+            store.change_problem(problem_id, functools.partial(noticed, kind=notice.kind, channels=where, now=now))
         sent.append(f"{notice.kind} {problem_id}")
     return sent
 
