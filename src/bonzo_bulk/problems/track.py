@@ -29,7 +29,7 @@ from bonzo_bulk.config.monitor import ProblemSettings
 from bonzo_bulk.config.store_location import StoreLocation
 from bonzo_bulk.engine.events import Event, RunDone
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.models import CheckResult, PhaseKind, RunResult
+from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, RunResult
 from bonzo_bulk.problems.signature import PhaseKeys, Sighting, sightings
 from bonzo_bulk.problems.state import State, state_of
 from bonzo_bulk.secrets import redact
@@ -129,11 +129,11 @@ def track(
             what = f"{sighting.failed} of {sighting.judged} records in run {result.run_id}"
             events.append(ProblemEvent(row.problem_id, now, "opened" if change == "new" else change, "run", what))
     shown = {s.signature.problem_id for s in found}
-    judged = {p.kind for p in result.phases}
+    phases: dict[str, PhaseResult] = {p.kind: p for p in result.phases}
     for old in existing:
-        if old.problem_id in shown or old.status == "resolved" or old.phase not in judged:
+        if old.problem_id in shown or old.status == "resolved" or old.last_run_id == result.run_id:
             continue
-        if old.last_run_id == result.run_id:
+        if not _ran_clean(old, phases.get(old.phase)):
             continue
         row = dataclasses.replace(old, clean_runs=old.clean_runs + 1)
         if row.clean_runs >= settings.resolve_after:
@@ -146,6 +146,14 @@ def track(
         ProblemSeen(s.signature.problem_id, result.run_id, now, s.failed, s.judged, s.samples) for s in found
     )
     return ProblemChanges(tuple(rows), seen_rows, tuple(events)), tracked
+
+
+def _ran_clean(problem: ProblemRow, phase: PhaseResult | None) -> bool:
+    """Whether a run that did not show the problem ran its check at all: its phase ran and judged the check on
+    at least one record (a hook that delivered nothing judges no owner, so it resolves no misroute)."""
+    if phase is None:
+        return False
+    return not phase.judged or phase.judged.get(problem.check, 0) > 0
 
 
 def _seen(

@@ -106,3 +106,20 @@ def test_two_trackers_racing_on_one_store_open_the_problem_once(store_at: str | 
         problems = store.problems()
         assert len(problems) == problems_per_run
         assert all(p.runs == len(runs) for p in problems)
+
+
+def test_a_run_that_never_judged_the_check_does_not_count_as_clean(store_at: str | Path) -> None:
+    tracker = ProblemTracker(store_at, ProblemSettings(resolve_after=2), clock=_clock())
+    tracker.track(_run(1, faulty=True))
+    result = build_run(RunSpec(records=6, invalid=0, run_id="20260301_090002_ab12"))
+    primary = result.phases[0]
+    refused = [CheckResult(o.name, "delivered", Stage.DELIVERY, False, "2xx", 503) for o in primary.outcomes]
+    down = dataclasses.replace(result, phases=(with_checks(primary, refused, replace=True),))
+    changes = []
+    for result in [*(dataclasses.replace(down, run_id=f"{down.run_id}_{n}") for n in range(3)), _run(7, faulty=False)]:
+        found = tracker.track(result)  # the hook refused everything: no owner judged, nothing says the misroute is gone
+        assert found is not None
+        changes.append(sorted({t.change for t in found.problems if t.problem.check == "owner"}))
+    last = tracker.track(_run(8, faulty=False))
+    assert last is not None
+    assert changes == [[], [], [], []] and [t.change for t in last.problems] == ["resolved"]
