@@ -45,6 +45,10 @@ def test_list_show_ack_mute_unmute_resolve(store: str) -> None:
     listed = runner.invoke(app, ["problems", "--store", store, "--json"])
     assert listed.exit_code == 0, listed.output
     assert {p["id"]: p["state"] for p in json.loads(listed.stdout)} == {ids["owner"]: "open", ids["last_name"]: "open"}
+    other = runner.invoke(app, ["problems", "--store", store, "--integration", "zillow"])
+    assert other.exit_code == 0 and "no open problems" in other.output
+    mine = runner.invoke(app, ["problems", "--store", store, "--integration", "monitorbase", "--json"])
+    assert len(json.loads(mine.stdout)) == 2
     table = runner.invoke(app, ["problems", "--store", store])
     assert "owner fails on (nearly) every record" in table.output and "field last_name mangled" in table.output
 
