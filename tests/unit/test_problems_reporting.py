@@ -57,6 +57,10 @@ def test_new_then_known_in_every_output_and_only_new_ones_fail_under_the_flag(
     assert text.exit_code == 0, text.output
     flat = " ".join(text.output.split())
     assert f"known problem {problem['id']}" in flat and "PASSED with known problems only" in flat
+    health = CliRunner().invoke(
+        app, ["health", "--config", str(config), "--faults", str(FAULTS), "--fail-on-new-problems-only"]
+    )
+    assert health.exit_code == 0 and "HEALTHY" in health.output and "UNHEALTHY" not in health.output, health.output
 
     second_fault = tmp_path / "second.yaml"
     second_fault.write_text(

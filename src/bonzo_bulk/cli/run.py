@@ -120,6 +120,9 @@ def health_command(
     ),
     json_output: bool = json_option(),
     log_level: str = log_level_option(),
+    fail_on_new_problems_only: bool = typer.Option(
+        False, "--fail-on-new-problems-only", help="unhealthy (exit 1) only for a new or reopened problem"
+    ),
     loaded: LoadedConfig,
 ) -> None:
     """Standalone health check for cron or CI: the whole run, a JSON health report and a one-screen verdict,
@@ -151,7 +154,8 @@ def health_command(
             )
         console.print(loaded_summary(loaded))
         tracker = tracker_for(loaded)
-        result, outcome = _run_published(loaded, Publisher(loaded, problems=tracker), json_output=json_output)
+        publisher = Publisher(loaded, problems=tracker, fail_on_new_problems_only=fail_on_new_problems_only)
+        result, outcome = _run_published(loaded, publisher, json_output=json_output)
     published = outcome.published
     if json_output:
         document = (
