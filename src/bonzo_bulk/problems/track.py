@@ -88,6 +88,16 @@ class RunProblems:
     def resolved(self) -> list[Tracked]:
         return [t for t in self.problems if t.change == "resolved"]
 
+    @property
+    def headline(self) -> str:
+        """``Problems: 1 new, 2 known`` (new counts reopened ones: nobody is working on them)."""
+        return f"Problems: {len(self.new)} new, {len(self.seen) - len(self.new)} known"
+
+    @property
+    def ordered(self) -> list[Tracked]:
+        """The order every report lists them in: new and reopened first, then known, then resolved."""
+        return sorted(self.problems, key=lambda t: (not t.is_new, t.change == "resolved"))
+
     def for_check(self, phase: PhaseKind, check: CheckResult) -> Tracked | None:
         """The problem one failed check of ``phase`` belongs to."""
         return self.of(phase, check.check, check.actual)

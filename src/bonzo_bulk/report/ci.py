@@ -108,7 +108,7 @@ def _problem_lines(problems: RunProblems | None) -> list[str]:
     """The run's problems for the job summary: new and reopened first, then known ones with their state."""
     if problems is None or not problems.problems:
         return []
-    ordered = sorted(problems.problems, key=lambda t: (not t.is_new, t.change == "resolved"))
+    ordered = problems.ordered
     lines = ["", "### Problems", ""]
     for tracked in ordered[:20]:
         mark = "🆕 " if tracked.is_new else "✅ " if tracked.change == "resolved" else ""

@@ -150,8 +150,8 @@ def problem_lines(problems: RunProblems | None) -> list[str]:
     """The run's problems in plain lines, new ones first: ``new problem 3f2a9c01d4: <title> (3 of 3 records)``."""
     if problems is None or not problems.problems:
         return []
-    ordered = sorted(problems.problems, key=lambda t: (not t.is_new, t.change == "resolved"))
-    lines = [f"Problems: {len(problems.new)} new, {len(problems.seen) - len(problems.new)} known"]
+    ordered = problems.ordered
+    lines = [problems.headline]
     for tracked in ordered:
         problem = tracked.problem
         if tracked.change == "resolved":
