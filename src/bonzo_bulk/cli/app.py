@@ -19,6 +19,7 @@ from bonzo_bulk.cli import (
     export,
     load,
     monitor,
+    problems,
     prune,
     report,
     run,
@@ -66,6 +67,7 @@ GROUPS: dict[str, typer.Typer] = {
     "baseline": report.baseline_app,
     "store": store.store_app,
     "monitor": monitor.monitor_app,
+    "problems": problems.problems_app,
 }
 """Every command group (``bonzo-bulk GROUP COMMAND``), listed after the commands."""
 

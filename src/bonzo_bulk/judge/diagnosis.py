@@ -21,7 +21,8 @@ SYSTEMIC_SHARE = 0.9
 SYSTEMIC_MIN_RECORDS = 3
 """... provided it failed on at least this many records."""
 
-_OWNER_CHECKS = {"owner", "owner_email", "team", "visibility"}
+OWNER_CHECKS = ("owner", "owner_email", "team", "visibility")
+"""The checks of where a record landed, in the order that names a misroute (one cause fails them together)."""
 _NOT_SYSTEMIC = {"unexpected", "invalid_handling"}
 """Checks judged on their own records (stray prospects, records broken on purpose), never as a share."""
 
@@ -113,7 +114,7 @@ def _explain(
             "check that the webhook creates prospects (its Logs tab), that test_users are the owners it routes to, "
             "and that processing_delay is long enough",
         )
-    if name in _OWNER_CHECKS:
+    if name in OWNER_CHECKS:
         return (
             f"{name} is wrong on every record ({_example(failures)})",
             "check test_users: each user_id / team_id must be the Bonzo user and team the webhook assigns "

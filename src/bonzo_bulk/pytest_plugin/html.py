@@ -14,6 +14,7 @@ from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.models import PhaseResult, RunResult, Stage, percent
 from bonzo_bulk.plan.files import PlanFiles
+from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report.publish import Published
 from bonzo_bulk.report.rows import DEFAULT_LIMIT, failure_rows, failures_html, sporadic, systemic_html
 from bonzo_bulk.secrets import redact
@@ -102,9 +103,10 @@ def _phase_html(phase: PhaseResult) -> str:
     return head + f'<div class="bonzo-grid">{"".join(tables)}</div>'
 
 
-def _failures_section(result: RunResult) -> str:
-    """The run's systemic failures and failing checks, from the rows every output reads."""
-    rows, left_off = failure_rows(result, limit=DEFAULT_LIMIT)
+def _failures_section(result: RunResult, problems: RunProblems | None = None) -> str:
+    """The run's systemic failures and failing checks, from the rows every output reads, each naming its problem
+    (new or known) when the run's problems were tracked."""
+    rows, left_off = failure_rows(result, limit=DEFAULT_LIMIT, problems=problems)
     found = sporadic(rows)
     if not rows:
         return ""
@@ -154,7 +156,7 @@ def health_html(
         f"integration {html.escape(result.integration)} · {verdict}{links}</p>"
         + (f"<p><strong>{html.escape(diagnosis)}</strong></p>" if diagnosis else "")
         + "".join(_phase_html(phase) for phase in result.phases)
-        + _failures_section(result)
+        + _failures_section(result, published.problems if published is not None else None)
         + "".join(f"<p><small>{html.escape(redact(note))}</small></p>" for note in result.notes)
         + "</div>"
     )

@@ -28,6 +28,7 @@ from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict, percent
+from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report import plots
 from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.report.rows import failure_rows, failures_html, sporadic, systemic, systemic_html
@@ -229,6 +230,7 @@ def render_dashboard(
     out: Path,
     self_contained: bool = False,
     distributions: Mapping[PhaseKind, Distribution] | None = None,
+    problems: RunProblems | None = None,
 ) -> Path:
     """Write the run's health dashboard to ``out`` and return its path.
 
@@ -236,7 +238,7 @@ def render_dashboard(
     itself with ``self_contained=True``.
 
     ``verdict`` decides the badge (default: thresholds, regressions only warned); ``summary_json``, when
-    given, is linked (relative to ``out``) from the header.
+    given, is linked (relative to ``out``) from the header; ``problems`` (the run's) marks each failure new or known.
     """
     verdict = verdict or RunVerdict(result.passed, len(regressions))
     summary_href = os.path.relpath(summary_json, out.parent) if summary_json is not None else None
@@ -246,7 +248,7 @@ def render_dashboard(
         else next((s.run_id for s in history if s.is_baseline and s.integration == result.integration), None)
     )
     runs = _with_current(result, history, baseline_id)
-    rows, failure_omitted = failure_rows(result, limit=MAX_FAILURE_ROWS)
+    rows, failure_omitted = failure_rows(result, limit=MAX_FAILURE_ROWS, problems=problems)
     listed = sporadic(rows)
     figures = _figures(result, runs, baseline_id, distributions)
     context = {
@@ -258,6 +260,8 @@ def render_dashboard(
         "regressions": regressions,
         "systemic": systemic(rows),
         "hook_diagnosis": hook_diagnosis(result),
+        "problems": problems.ordered if problems is not None else [],
+        "problems_headline": problems.headline if problems is not None else "",
         "systemic_html": systemic_html(rows),
         "baseline_id": baseline_id,
         "figures": figures,

@@ -7,6 +7,7 @@ Bad input raises :class:`ConfigError` (exit 2) naming the flag, the value and th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.errors import ConfigError, StoreError
 from bonzo_bulk.judge.verdict import RunVerdict
+from bonzo_bulk.problems.track import recorded
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.regression import compare
 from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
@@ -92,6 +94,7 @@ def report(
             if baseline
             else []
         )
+        problems = recorded(store, result, datetime.now(UTC))
         beside = store.path.parent if store.path is not None else Path("reports")
     verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression)
     name = f"{result.integration}_{result.run_id}"
@@ -106,6 +109,7 @@ def report(
         summary_json=summary if summary.is_file() else None,
         out=target,
         self_contained=self_contained,
+        problems=problems,
     )
 
 

@@ -11,7 +11,8 @@ Modules, one concept each:
 - ``results``    a finished run: each phase's figures, stray checks and diagnoses as the run made them
 - ``history``    run summaries, baselines, runs that never finished
 - ``prospects``  what cleanup reads and marks: a run's prospects, planned and accepted records
-- ``rows``       the rows readers get back (:class:`RunSummary`, :class:`StoredProspect`, ...)
+- ``problems``   the rows of failures tracked across runs (:mod:`bonzo_bulk.problems` decides them)
+- ``rows``       the rows readers get back (:class:`RunSummary`, :class:`StoredProspect`, :class:`ProblemRow`, ...)
 - ``backend``    what a backend provides; ``sqlite`` and ``postgres`` are the two
 - ``schema``     numbered migrations, one SQL text for both dialects, applied on first use
 - ``codec``      dataclass fields <-> columns (JSON, times, flags)
