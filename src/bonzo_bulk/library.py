@@ -25,6 +25,7 @@ from bonzo_bulk.engine.context import open_run
 from bonzo_bulk.engine.events import Subscriber
 from bonzo_bulk.models import PhaseKind, RunResult
 from bonzo_bulk.plan.planner import RunPlan, plan_run
+from bonzo_bulk.report.metrics import MetricsPush
 from bonzo_bulk.target.endpoints import Progress
 
 
@@ -36,9 +37,10 @@ async def execute(
     subscribers: Sequence[Subscriber] = (),
 ) -> RunResult:
     """Preflight, send a planned run, wait for it to settle, judge it, clean up after it as the config says;
-    ``subscribers`` hear every event (after the cleanup policy)."""
+    ``subscribers`` hear every event (after the cleanup policy and, with ``BONZO_BULK_PUSHGATEWAY_URL`` set, the
+    metrics push)."""
     async with open_run(plan, progress=progress, store_path=store_path) as run:
-        run.subscribe(CleanupPolicy(run), *subscribers)
+        run.subscribe(CleanupPolicy(run), *MetricsPush.for_run(run), *subscribers)
         return await engine.execute(run)
 
 

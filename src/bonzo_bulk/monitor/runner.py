@@ -30,6 +30,7 @@ from bonzo_bulk.monitor.notify import PingEvent, notification_urls, ping, ping_u
 from bonzo_bulk.monitor.policy import AlertState, Decision, Status, decide, near_limits
 from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
 from bonzo_bulk.plan.planner import RunPlan, plan_run
+from bonzo_bulk.report.metrics import MetricsPush
 from bonzo_bulk.report.publish import publish
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore
@@ -179,7 +180,7 @@ async def _cleaned_run(plan: RunPlan, store_path: str | Path) -> RunResult:
     an unreachable target, a crash) is cleaned up too, at its own target, unless ``monitor.cleanup`` is keep."""
     async with open_run(plan, store_path=store_path) as run:
         policy = CleanupPolicy(run)
-        run.subscribe(policy)
+        run.subscribe(policy, *MetricsPush.for_run(run))
         try:
             return await execute(run)
         except ConfigError:
