@@ -39,8 +39,9 @@ from bonzo_bulk.models import (
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, history, ledger, prospects, results
+from bonzo_bulk.store import codec, history, ledger, progress, prospects, results
 from bonzo_bulk.store.backend import Backend, Row
+from bonzo_bulk.store.progress import RunProgress
 from bonzo_bulk.store.rows import RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import Migration, migrate
 
@@ -258,10 +259,36 @@ class RunStore:
             snapshot: dict[str, Any] = json.loads(self._require_run(run_id)["config_snapshot"])
             return snapshot
 
-    def list_runs(self, *, integration: str | None = None, limit: int = 20) -> list[RunSummary]:
-        """The most recent runs first, optionally of one integration."""
+    def list_runs(
+        self, *, integration: str | None = None, limit: int = 20, target: str | None = None
+    ) -> list[RunSummary]:
+        """The most recent runs first, optionally of one integration (and one target)."""
         with self._op("list runs"):
-            return history.list_runs(self._db, integration=integration, limit=limit)
+            return history.list_runs(self._db, integration=integration, limit=limit, target=target)
+
+    def groups(self) -> list[tuple[str, str]]:
+        """Every (integration, target) the store holds runs of, sorted."""
+        with self._op("list integrations and targets"):
+            return history.groups(self._db)
+
+    def latest_finished(self) -> list[str]:
+        """The latest finished run of each (integration, target): what ``/metrics`` describes."""
+        with self._op("find the latest runs"):
+            return history.latest_finished(self._db)
+
+    def save_progress(self, state: RunProgress) -> None:
+        """Write a run's funnel so far (replacing the previous one)."""
+        self._write(f"save the progress of run {state.run_id}", lambda db: progress.write(db, state))
+
+    def progress_since(self, since: datetime) -> list[RunProgress]:
+        """Every run whose progress was written at or after ``since`` (UTC), newest first."""
+        with self._op("read runs in flight"):
+            return progress.read_since(self._db, since)
+
+    def progress_of(self, run_id: str) -> RunProgress | None:
+        """One run's latest progress, if it wrote any."""
+        with self._op(f"read the progress of run {run_id}"):
+            return progress.read_one(self._db, run_id)
 
     def has_run(self, run_id: str) -> bool:
         """Whether the store knows a run with this id (finished or not)."""
