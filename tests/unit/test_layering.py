@@ -28,7 +28,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("deliver", "settle", "judge"),
     ("engine",),
     ("report", "cleanup"),
-    ("load", "monitor", "calibrate"),
+    ("load", "monitor", "calibrate", "serve"),
     ("library",),
     ("cli", "pytest_plugin", "__init__", "__main__"),
 )

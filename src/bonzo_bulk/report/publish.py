@@ -16,7 +16,7 @@ from bonzo_bulk.errors import BonzoBulkError, ReportError
 from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.report.ci import write_ci_outputs
-from bonzo_bulk.report.dashboard import Distribution, render_dashboard
+from bonzo_bulk.report.dashboard import distributions_of, render_dashboard
 from bonzo_bulk.report.history_regression import detect
 from bonzo_bulk.report.regression import Regression, compare
 from bonzo_bulk.report.retention import PruneReport, prune
@@ -65,10 +65,7 @@ def publish(
         baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
         comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
-        distributions = {
-            p.kind: Distribution.of(p) if p.complete else Distribution.from_store(store, result.run_id, p.kind)
-            for p in result.phases
-        }
+        distributions = distributions_of(result, store)
     regressions = (
         *(compare(result, baseline, config.regression) if baseline else ()),
         *detect(result, comparable, config.regression, poll_interval_ms=1000 * config.polling.interval),

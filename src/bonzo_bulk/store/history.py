@@ -21,6 +21,12 @@ def list_runs(db: Backend, *, integration: str | None, limit: int, target: str |
     return [_summary(db, row) for row in rows]
 
 
+def summary(db: Backend, run_id: str) -> RunSummary | None:
+    """One run's summary row (finished or not), if the store knows it."""
+    row = db.fetchone("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+    return _summary(db, row) if row is not None else None
+
+
 def _summary(db: Backend, row: Row) -> RunSummary:
     values = {name: row[name] for name in SUMMARY_COLUMNS}
     values["started_at"] = datetime.fromisoformat(row["started_at"])

@@ -214,11 +214,19 @@ class RunStore:
             yield from ledger.iter_ledger(self._db, run_id, phase)
 
     def outcomes(
-        self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None
+        self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None, offset: int = 0
     ) -> Iterator[RecordOutcome]:
-        """Every stored outcome of a phase (or only the failed ones, at most ``limit``), in judging order."""
+        """Every stored outcome of a phase (or only the failed ones, at most ``limit`` after the first ``offset``),
+        in judging order."""
         with self._op(f"read the outcomes of run {run_id}"):
-            yield from ledger.read_outcomes(self._db, run_id, phase, failed_only=failed_only, limit=limit)
+            yield from ledger.read_outcomes(
+                self._db, run_id, phase, failed_only=failed_only, limit=limit, offset=offset
+            )
+
+    def count_outcomes(self, run_id: str, phase: PhaseKind, *, failed_only: bool = False) -> int:
+        """How many outcomes a phase stored (or how many failed)."""
+        with self._op(f"count the outcomes of run {run_id}"):
+            return ledger.count_outcomes(self._db, run_id, phase, failed_only=failed_only)
 
     def delivery_latencies(self, run_id: str, phase: PhaseKind) -> list[float]:
         """Each answered delivery's latency (ms), for distributions."""
@@ -265,6 +273,11 @@ class RunStore:
         """The most recent runs first, optionally of one integration (and one target)."""
         with self._op("list runs"):
             return history.list_runs(self._db, integration=integration, limit=limit, target=target)
+
+    def summary(self, run_id: str) -> RunSummary | None:
+        """One run's summary row (finished or not), or None when the store does not know it."""
+        with self._op(f"read run {run_id}"):
+            return history.summary(self._db, run_id)
 
     def groups(self) -> list[tuple[str, str]]:
         """Every (integration, target) the store holds runs of, sorted."""

@@ -184,17 +184,20 @@ def iter_ledger(
 
 
 def read_outcomes(
-    db: Backend, run_id: str, phase: str, *, failed_only: bool = False, limit: int | None = None
+    db: Backend, run_id: str, phase: str, *, failed_only: bool = False, limit: int | None = None, offset: int = 0
 ) -> Iterator[RecordOutcome]:
-    """The stored outcomes of a phase in judging order (only the failed ones, at most ``limit``)."""
+    """The stored outcomes of a phase in judging order (only the failed ones, at most ``limit``, after skipping
+    ``offset`` of them: a page)."""
     where = " AND passed = 0" if failed_only else ""
-    after, left = -1, limit
+    after, left, skip = -1, limit, offset
     while left is None or left > 0:
         size = BATCH if left is None else min(BATCH, left)
         rows = db.fetchall(
-            f"SELECT * FROM outcomes WHERE run_id = ? AND phase = ? AND seq > ?{where} ORDER BY seq LIMIT ?",  # noqa: S608
-            (run_id, phase, after, size),
+            f"SELECT * FROM outcomes WHERE run_id = ? AND phase = ? AND seq > ?{where} ORDER BY seq"  # noqa: S608
+            " LIMIT ? OFFSET ?",
+            (run_id, phase, after, size, skip),
         )
+        skip = 0
         if not rows:
             return
         after = int(rows[-1]["seq"])
