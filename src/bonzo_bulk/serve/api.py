@@ -51,7 +51,7 @@ def api_run(request: Request, run_id: str) -> Response:
     """A run's summary, its phases and its last progress (what ``/runs/{id}`` shows)."""
     with serve_state(request).store() as store:
         summary = run_summary(store, run_id)
-        phases = [p.kind for p in store.load_run(run_id, keep=0).phases] if summary.finished_at else []
+        phases = store.phase_kinds(run_id) if summary.finished_at else []
         progress = store.progress_of(run_id)
     return json_response({"summary": summary, "phases": phases, "progress": progress})
 

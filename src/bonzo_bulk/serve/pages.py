@@ -84,7 +84,7 @@ def run_page(
     with state.store() as store:
         summary = run_summary(store, run_id)
         finished = summary.finished_at is not None
-        phases = [p.kind for p in store.load_run(run_id, keep=0).phases] if finished else []
+        phases = store.phase_kinds(run_id) if finished else []
         shown: PhaseKind = phase if phase in phases else (phases[0] if phases else "primary")
         failing = failing_page(store, run_id, shown, page_number) if finished else None
     verdict = "unfinished" if summary.passed is None else "passed" if summary.passed else "failed"

@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from bonzo_bulk.errors import StoreError
 from bonzo_bulk.report.dashboard import dashboard_html, plotly_asset_name
 from bonzo_bulk.report.metrics import RunFigures
 from bonzo_bulk.report.stored import stored_run
@@ -44,7 +45,10 @@ class ServeState:
     def dashboard(self, run_id: str) -> str:
         """A finished run's dashboard page from the store: the same figures as the file dashboard."""
         with self.store() as store:
-            key = (run_id, store.baseline_run_id(store.load_run(run_id, keep=0).integration))
+            summary = store.summary(run_id)
+            if summary is None or summary.finished_at is None:
+                raise StoreError(f"run {run_id} in {store.label} has not finished: it has no dashboard yet")
+            key = (run_id, store.baseline_run_id(summary.integration))
             with self._lock:
                 cached = self._dashboards.get(key)
             if cached is not None:

@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, StoreLocation
 from bonzo_bulk.errors import StoreError
@@ -278,6 +278,12 @@ class RunStore:
         """One run's summary row (finished or not), or None when the store does not know it."""
         with self._op(f"read run {run_id}"):
             return history.summary(self._db, run_id)
+
+    def phase_kinds(self, run_id: str) -> list[PhaseKind]:
+        """The phases a finished run stored, in order (without reading their figures)."""
+        with self._op(f"read the phases of run {run_id}"):
+            rows = self._db.fetchall("SELECT phase FROM phases WHERE run_id = ? ORDER BY seq", (run_id,))
+            return [cast(PhaseKind, row["phase"]) for row in rows]
 
     def groups(self) -> list[tuple[str, str]]:
         """Every (integration, target) the store holds runs of, sorted."""

@@ -154,7 +154,9 @@ def _by_name(db: Backend, table: str, run_id: str, phase: str, names: Sequence[s
     for i in range(0, len(names), BATCH):
         chunk = names[i : i + BATCH]
         marks = ", ".join("?" for _ in chunk)
-        query = f"SELECT * FROM {table} WHERE run_id = ? AND phase = ? AND {key} IN ({marks}) ORDER BY seq"  # noqa: S608
+        # "+seq": ordering by the bare column makes SQLite walk the run's whole seq index instead of looking the
+        # names up by key (a page of 50 records of a 100k run: 900 ms instead of 10 ms); the few rows sort after.
+        query = f"SELECT * FROM {table} WHERE run_id = ? AND phase = ? AND {key} IN ({marks}) ORDER BY +seq"  # noqa: S608
         for row in db.fetchall(query, (run_id, phase, *chunk)):
             found.setdefault(row[key], []).append(row)
     return found
