@@ -35,6 +35,7 @@ INSTALL_HINT = (
 )
 WAIT_SECONDS = 60.0
 QUERY = 'bonzo_bulk_run_passed{integration="monitorbase"}'
+GRAFANA_DASHBOARD = Path(__file__).parents[3] / "examples" / "grafana" / "bonzo-bulk-dashboard.json"
 
 
 def _binaries() -> tuple[str, str]:
@@ -103,13 +104,26 @@ def _prometheus_config(folder: Path, serve_at: str, gateway_at: str) -> Path:
     return path
 
 
+def _query(prometheus_url: str, expression: str) -> dict[str, Any]:
+    status, body = _get(f"{prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': expression})}")
+    return json.loads(body) if status == 200 else {"status": f"HTTP {status}", "body": body.decode(errors="replace")}
+
+
 def _series(prometheus_url: str) -> dict[str, float]:
-    url = f"{prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': QUERY})}"
-    status, body = _get(url)
-    if status != 200:
+    answer = _query(prometheus_url, QUERY)
+    if answer.get("status") != "success":
         return {}
-    result = json.loads(body)["data"]["result"]
-    return {item["metric"]["job"]: float(item["value"][1]) for item in result}
+    return {item["metric"]["job"]: float(item["value"][1]) for item in answer["data"]["result"]}
+
+
+def _grafana_queries() -> dict[str, str]:
+    """Each panel of examples/grafana's dashboard: its title and PromQL, the variables set to "All"."""
+    dashboard = json.loads(GRAFANA_DASHBOARD.read_text(encoding="utf-8"))
+    return {
+        panel["title"]: target["expr"].replace("$integration", ".*").replace("$target", ".*")
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+    }
 
 
 def _both(series: dict[str, float]) -> dict[str, float] | None:
@@ -149,4 +163,10 @@ def test_prometheus_sees_the_run_by_scraping_serve_and_through_the_pushgateway(
             ]
             with _running(command, f"{prometheus_url}/-/ready"):
                 series = _wait_until("both series in Prometheus", lambda: _both(_series(prometheus_url)))
+                panels = {title: _query(prometheus_url, expr) for title, expr in _grafana_queries().items()}
     assert series == {"bonzo_bulk_serve": float(result.passed), "bonzo_bulk": float(result.passed)}
+    # The Grafana dashboard's queries are valid PromQL over these metrics, and each has data (failures by stage
+    # only when a record failed).
+    assert {title: answer["status"] for title, answer in panels.items()} == dict.fromkeys(panels, "success")
+    empty = {title for title, answer in panels.items() if not answer["data"]["result"]}
+    assert empty <= ({"Failed records by stage (last run)"} if result.passed else set())
