@@ -11,6 +11,7 @@ dataclasses are shorter than a mapping layer, and the migrations stay readable S
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,6 +50,7 @@ class PostgresBackend:
         assert location.url is not None
         self.label = location.label
         self.types = {"INT": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
+        self._cursors = itertools.count(1)
         self._staged: set[str] = set()
         """Tables whose staging table this connection has made (temporary: gone when it closes)."""
         try:
@@ -96,7 +98,10 @@ class PostgresBackend:
         return cast(Row | None, self._conn.execute(_dialect(sql), params).fetchone())
 
     def batches(self, sql: str, params: Sequence[Any] = (), *, size: int = 2000) -> Iterator[list[Row]]:
-        with self._conn.transaction(), self._conn.cursor(name="bonzo_bulk_batches") as cursor:
+        # Each call its own server-side cursor, held outside any transaction: export reads two result sets at once
+        # (records and their checks), and nested transactions could not end in the order the generators do.
+        name = f"bonzo_bulk_batches_{next(self._cursors)}"
+        with self._conn.cursor(name=name, withhold=True) as cursor:
             cursor.execute(_dialect(sql), params)
             while rows := cursor.fetchmany(size):
                 yield cast(list[Row], rows)
