@@ -97,6 +97,7 @@ def run_page(
         "failing": failing,
         "p95": _p95_text(summary.p95_processing_ms),
         "csrf": state.access.csrf_for(session_of(request)),
+        "changes_allowed": state.access.guarded,
     }
     return _html("run.html.j2", context)
 

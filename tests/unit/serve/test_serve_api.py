@@ -162,6 +162,24 @@ def test_nothing_served_carries_a_secret(open_server: httpx.Client) -> None:
 def test_a_change_needs_the_token_even_on_loopback(open_server: httpx.Client) -> None:
     refused = open_server.post("/api/runs/r-good/baseline")
     assert refused.status_code == 403 and "BONZO_BULK_SERVE_TOKEN" in refused.json()["detail"]
+    form = open_server.post("/runs/r-good/baseline", data={"csrf_token": ""}, headers={"accept": "text/html"})
+    assert form.status_code == 403 and "BONZO_BULK_SERVE_TOKEN" in form.text
+    page = open_server.get("/runs/r-good").text
+    assert 'id="changes-off"' in page and 'id="make-baseline"' not in page
+
+
+def test_an_unfinished_run_has_a_page_but_no_dashboard(tmp_path: Path) -> None:
+    store_file = _store(tmp_path / "runs.sqlite3", GOOD)
+    with RunStore(store_file) as store:
+        begin_run_of(store, build_run(RunSpec(run_id="r-running", integration="hubspot")))
+    with ServeServer(str(store_file)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        page = client.get("/runs/r-running")
+        assert page.status_code == 200 and "has not finished" in page.text and "failing-table" not in page.text
+        assert client.get("/runs/r-running/dashboard").status_code == 404
+        assert client.get("/api/runs/r-running").json()["phases"] == []
+        groups = {g["integration"]: g for g in client.get("/api/overview").json()["groups"]}
+        assert groups["hubspot"]["verdict"] == "unfinished"
+        assert "hubspot" not in client.get("/metrics").text  # metrics describe finished runs only
 
 
 def _cookie(session: str) -> dict[str, str]:
