@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from builders import build_run
 
 from bonzo_bulk._http import run_async
@@ -111,3 +112,17 @@ def test_a_run_leaves_its_whole_funnel_in_the_store(make_config: Any, tmp_path: 
     assert progress.visible == progress.expected == 9 and progress.backlog == 0
     assert sum(u.judged for u in progress.per_user.values()) == 9
     assert progress.failed == sum(p.failed_records for p in result.phases)
+
+
+def test_a_progress_write_that_fails_is_a_warning_and_the_run_goes_on(
+    store_at: str | Path, make_config: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = plan_run(make_config(tmp_path, test_records=3))
+    store = RunStore(store_at)
+    _begin(store, plan.run_id)
+    store.close()  # the store went away under the run
+    recorder = ProgressRecorder(store, plan, clock=_Clock())
+    recorder(RecordsPlanned("primary", plan.phases[0].records))
+    recorder(RunDone(build_run(run_id=plan.run_id)))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "progress is not written to the store any more" in warnings[0]
