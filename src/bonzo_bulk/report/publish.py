@@ -17,7 +17,7 @@ from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.problems.track import ProblemTracker, RunProblems
 from bonzo_bulk.report.ci import write_ci_outputs
-from bonzo_bulk.report.dashboard import Distribution, render_dashboard
+from bonzo_bulk.report.dashboard import distributions_of, render_dashboard
 from bonzo_bulk.report.history_regression import detect
 from bonzo_bulk.report.regression import Regression, compare
 from bonzo_bulk.report.retention import PruneReport, prune
@@ -72,10 +72,7 @@ def publish(
         comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
         others = [baseline.run_id] if baseline else []
         concurrency = store.webhook_concurrency([result.run_id, *others, *(r.run_id for r in comparable)])
-        distributions = {
-            p.kind: Distribution.of(p) if p.complete else Distribution.from_store(store, result.run_id, p.kind)
-            for p in result.phases
-        }
+        distributions = distributions_of(result, store)
     poll_interval_ms = 1000 * config.polling.interval
     regressions = (
         *(compare(result, baseline, config.regression, concurrency=concurrency) if baseline else ()),

@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, StoreLocation
 from bonzo_bulk.errors import StoreError
@@ -39,8 +39,9 @@ from bonzo_bulk.models import (
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, history, ledger, problems, prospects, results
+from bonzo_bulk.store import codec, history, ledger, problems, progress, prospects, results
 from bonzo_bulk.store.backend import Backend, Row
+from bonzo_bulk.store.progress import RunProgress
 from bonzo_bulk.store.rows import (
     DeletedProspect,
     ProblemChanges,
@@ -224,11 +225,19 @@ class RunStore:
             yield from ledger.iter_ledger(self._db, run_id, phase)
 
     def outcomes(
-        self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None
+        self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None, offset: int = 0
     ) -> Iterator[RecordOutcome]:
-        """Every stored outcome of a phase (or only the failed ones, at most ``limit``), in judging order."""
+        """Every stored outcome of a phase (or only the failed ones, at most ``limit`` after the first ``offset``),
+        in judging order."""
         with self._op(f"read the outcomes of run {run_id}"):
-            yield from ledger.read_outcomes(self._db, run_id, phase, failed_only=failed_only, limit=limit)
+            yield from ledger.read_outcomes(
+                self._db, run_id, phase, failed_only=failed_only, limit=limit, offset=offset
+            )
+
+    def count_outcomes(self, run_id: str, phase: PhaseKind, *, failed_only: bool = False) -> int:
+        """How many outcomes a phase stored (or how many failed)."""
+        with self._op(f"count the outcomes of run {run_id}"):
+            return ledger.count_outcomes(self._db, run_id, phase, failed_only=failed_only)
 
     def delivery_latencies(self, run_id: str, phase: PhaseKind) -> list[float]:
         """Each answered delivery's latency (ms), for distributions."""
@@ -269,10 +278,47 @@ class RunStore:
             snapshot: dict[str, Any] = json.loads(self._require_run(run_id)["config_snapshot"])
             return snapshot
 
-    def list_runs(self, *, integration: str | None = None, limit: int = 20) -> list[RunSummary]:
-        """The most recent runs first, optionally of one integration."""
+    def list_runs(
+        self, *, integration: str | None = None, limit: int = 20, target: str | None = None
+    ) -> list[RunSummary]:
+        """The most recent runs first, optionally of one integration (and one target)."""
         with self._op("list runs"):
-            return history.list_runs(self._db, integration=integration, limit=limit)
+            return history.list_runs(self._db, integration=integration, limit=limit, target=target)
+
+    def summary(self, run_id: str) -> RunSummary | None:
+        """One run's summary row (finished or not), or None when the store does not know it."""
+        with self._op(f"read run {run_id}"):
+            return history.summary(self._db, run_id)
+
+    def phase_kinds(self, run_id: str) -> list[PhaseKind]:
+        """The phases a finished run stored, in order (without reading their figures)."""
+        with self._op(f"read the phases of run {run_id}"):
+            rows = self._db.fetchall("SELECT phase FROM phases WHERE run_id = ? ORDER BY seq", (run_id,))
+            return [cast(PhaseKind, row["phase"]) for row in rows]
+
+    def groups(self) -> list[tuple[str, str]]:
+        """Every (integration, target) the store holds runs of, sorted."""
+        with self._op("list integrations and targets"):
+            return history.groups(self._db)
+
+    def latest_finished(self) -> list[str]:
+        """The latest finished run of each (integration, target): what ``/metrics`` describes."""
+        with self._op("find the latest runs"):
+            return history.latest_finished(self._db)
+
+    def save_progress(self, state: RunProgress) -> None:
+        """Write a run's funnel so far (replacing the previous one)."""
+        self._write(f"save the progress of run {state.run_id}", lambda db: progress.write(db, state))
+
+    def progress_since(self, since: datetime) -> list[RunProgress]:
+        """Every run whose progress was written at or after ``since`` (UTC), newest first."""
+        with self._op("read runs in flight"):
+            return progress.read_since(self._db, since)
+
+    def progress_of(self, run_id: str) -> RunProgress | None:
+        """One run's latest progress, if it wrote any."""
+        with self._op(f"read the progress of run {run_id}"):
+            return progress.read_one(self._db, run_id)
 
     def has_run(self, run_id: str) -> bool:
         """Whether the store knows a run with this id (finished or not)."""
