@@ -12,7 +12,8 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     │   ├── NotFoundError      404
     │   ├── MethodNotAllowed   405 (e.g. PATCH, or DELETE where Bonzo has none)
     │   ├── RateLimited        429 after every retry was spent, or a wait that would pass the deadline
-    │   └── BudgetExhausted    the run's API request budget is spent (api_settings.request_budget)
+    │   ├── BudgetExhausted    the run's API request budget is spent (api_settings.request_budget)
+    │   └── RedirectRefused    a redirect to another host, or more same-host redirects than allowed
     ├── PreflightError         a check before sending failed: bad key, unreachable user or hook (exit 2)
     ├── SandboxError           the local Bonzo stand-in failed to start or answer
     ├── StoreError             the run store (SQLite or PostgreSQL) failed
@@ -89,6 +90,10 @@ class RateLimited(BonzoAPIError):
 
 class BudgetExhausted(BonzoAPIError):
     """The run has sent as many API requests as ``api_settings.request_budget`` allows."""
+
+
+class RedirectRefused(BonzoAPIError):
+    """Bonzo's API redirected a call to another origin (never followed), or redirected it too many times."""
 
 
 class PreflightError(BonzoBulkError):

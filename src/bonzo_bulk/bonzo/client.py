@@ -2,7 +2,8 @@
 
 Bearer auth, ``On-Behalf-Of`` per call, ``{"data": …}`` unwrapping, page-by-page listing,
 bounded concurrency, retries of 5xx / network failures with backoff, 429 waits on ``Retry-After``,
-and a count of every request actually sent (retries included) so a run can report its API cost.
+redirects followed only within the API's own host (:mod:`bonzo_bulk.bonzo.redirects`), and a count
+of every request actually sent (retries and redirect hops included) so a run can report its API cost.
 Errors come out as :mod:`bonzo_bulk.errors` types; no message ever carries the key.
 
 Example::
@@ -29,6 +30,7 @@ from pydantic import SecretStr
 from yarl import URL
 
 from bonzo_bulk._http import (
+    REDIRECT_STATUSES,
     RETRYABLE,
     RetryPolicy,
     TransientError,
@@ -42,6 +44,7 @@ from bonzo_bulk._http import (
 )
 from bonzo_bulk.bonzo.clock import ClockTracker
 from bonzo_bulk.bonzo.pacing import Pacer
+from bonzo_bulk.bonzo.redirects import Hop, Redirects
 from bonzo_bulk.config.schema import ApiSettings
 from bonzo_bulk.errors import AuthError, BonzoAPIError, BudgetExhausted, MethodNotAllowed, NotFoundError, RateLimited
 from bonzo_bulk.models import Prospect
@@ -112,6 +115,16 @@ def _summarise_error_body(raw: bytes) -> str:
     return redact(summary)
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What one request got back: enough to decide on a redirect, a retry, an error or the data."""
+
+    status: int
+    raw: bytes
+    retry_after: float | None
+    location: str | None
+
+
 def _optional_int(meta: Mapping[str, Any], key: str) -> int | None:
     value = meta.get(key)
     try:
@@ -163,6 +176,8 @@ class BonzoClient:
         self.rate_limited_seconds = 0.0
         """Seconds spent waiting on 429 answers (``Retry-After``)."""
         self.rate_limited_answers = 0
+        self.redirects = Redirects(self._root)
+        """Redirects: same-origin ones followed (a few per call, counted), any other refused."""
 
     def __repr__(self) -> str:
         return f"BonzoClient(base_url={redact_url(str(self._root))!r}, api_key=SecretStr('**********'))"
@@ -226,34 +241,13 @@ class BonzoClient:
         session = self._ensure_session()
 
         async def attempt() -> Any:
-            async with self._limit:
-                self._check_budget(verb, shown_path)
-                await self.pacer.wait()
-                self.requests_made += 1
-                self.request_counts[(verb, route)] += 1
-                try:
-                    left = time.time()
-                    async with session.request(
-                        verb, url, params=query or None, json=json, headers=headers, timeout=self._timeout
-                    ) as response:
-                        raw = await response.read()
-                        self.clock.observe(response.headers.get("Date"), left, time.time())
-                        status = response.status
-                        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                        self.pacer.learn(status, response.headers)
-                except Exception as exc:
-                    category = categorize_exception(exc)
-                    if category is None:
-                        raise
-                    detail = describe_exception(exc)
-                    if category in RETRYABLE and not is_permanent_connect_error(exc):
-                        raise TransientError(category, detail) from exc
-                    raise BonzoAPIError(
-                        f"could not reach Bonzo's API at {redact_url(str(self._root))} ({category}: {detail}); "
-                        "check api_settings.base_url / BONZO_API_URL and the network",
-                        method=verb,
-                        path=shown_path,
-                    ) from exc
+            hop = Hop.first(url, verb)
+            answer = await self._exchange(session, hop, query or None, json, headers, route, shown_path)
+            while answer.status in REDIRECT_STATUSES:
+                hop = self.redirects.next_hop(answer.status, answer.location, hop, method=verb, path=shown_path)
+                body = json if hop.keeps_body else None
+                answer = await self._exchange(session, hop, None, body, headers, route, shown_path)
+            status, raw, retry_after = answer.status, answer.raw, answer.retry_after
             if status == 429:
                 self._note_rate_limited(retry_after, verb, shown_path)
             if status >= 400:
@@ -270,6 +264,59 @@ class BonzoClient:
         except TransientError as failure:
             cause = failure.__cause__ or failure
             raise self._gave_up(failure, verb, shown_path) from cause
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        hop: Hop,
+        query: Mapping[str, str | int | float] | None,
+        json: Any,
+        headers: Mapping[str, str],
+        route: str,
+        shown_path: str,
+    ) -> _Answer:
+        """One HTTP request of a call (the call's own, or a redirect's hop), counted, paced and under the budget.
+
+        Never follows a redirect itself: the caller decides (:class:`~bonzo_bulk.bonzo.redirects.Redirects`).
+        """
+        async with self._limit:
+            self._check_budget(hop.method, shown_path)
+            await self.pacer.wait()
+            self.requests_made += 1
+            self.request_counts[(hop.method, route)] += 1
+            try:
+                left = time.time()
+                async with session.request(
+                    hop.method,
+                    hop.url,
+                    params=query,
+                    json=json,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as response:
+                    raw = await response.read()
+                    self.clock.observe(response.headers.get("Date"), left, time.time())
+                    self.pacer.learn(response.status, response.headers)
+                    return _Answer(
+                        response.status,
+                        raw,
+                        parse_retry_after(response.headers.get("Retry-After")),
+                        response.headers.get("Location"),
+                    )
+            except Exception as exc:
+                category = categorize_exception(exc)
+                if category is None:
+                    raise
+                detail = describe_exception(exc)
+                if category in RETRYABLE and not is_permanent_connect_error(exc):
+                    raise TransientError(category, detail) from exc
+                raise BonzoAPIError(
+                    f"could not reach Bonzo's API at {redact_url(str(self._root))} ({category}: {detail}); "
+                    "check api_settings.base_url / BONZO_API_URL and the network",
+                    method=hop.method,
+                    path=shown_path,
+                ) from exc
 
     def _gave_up(self, failure: TransientError, method: str, path: str) -> BonzoAPIError:
         """The error of a call that kept failing transiently until its retries ran out."""

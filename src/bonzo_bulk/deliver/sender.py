@@ -3,9 +3,10 @@
 A fixed pool of ``concurrent_requests`` workers pulls record indexes from a shared counter (flat
 memory at any N), optionally paced by a smooth rate limiter, over one pooled aiohttp session.
 Transient failures (connect, timeout, reset, 429, 5xx) are retried with jittered exponential
-backoff; 4xx never is. A record that fails for good is a failed :class:`DeliveryResult`, not an
-exception. Because a retried POST may have landed the first time, duplicates are for the
-verifier to find, not for the sender to assume away.
+backoff; 4xx never is. A redirect is never followed: a lead is not re-sent to wherever a ``Location``
+points, and a 3xx answer is a failed delivery that says where it pointed (its host only). A record
+that fails for good is a failed :class:`DeliveryResult`, not an exception. Because a retried POST
+may have landed the first time, duplicates are for the verifier to find, not for the sender to assume away.
 
 Example::
 
@@ -34,7 +35,9 @@ from bonzo_bulk._http import (
     describe_exception,
     is_permanent_connect_error,
     make_session,
+    origin_of,
     parse_retry_after,
+    redirect_target,
     retry_transient,
 )
 from bonzo_bulk.config.schema import WebhookSettings
@@ -70,6 +73,13 @@ def usable_url(url: str) -> URL:
             "give a full URL such as https://app.getbonzo.com/api/webhook/<hash>"
         )
     return parsed
+
+
+def redirected(url: URL, answer: str, location: str | None) -> str:
+    """Why a redirect answer to a webhook POST is a failed delivery: where it pointed (its host only) and the fix."""
+    target = redirect_target(url, location)
+    where = f"redirected to {origin_of(target)}" if target is not None else "redirected without a usable Location"
+    return f"{where} ({answer}); not followed: a lead is never re-sent elsewhere"
 
 
 def _excerpt(raw: bytes) -> str:
@@ -191,13 +201,16 @@ class _Sender:
         started = _perf()
         deadlines.arm(task, started)
         try:
-            async with self._session.post(self._url, data=payload, timeout=_NO_AIOHTTP_TIMER) as response:
+            async with self._session.post(
+                self._url, data=payload, timeout=_NO_AIOHTTP_TIMER, allow_redirects=False
+            ) as response:
                 raw = await response.read()
                 status = response.status
                 retry_after = (
                     parse_retry_after(response.headers.get("Retry-After")) if status in _RETRY_AFTER_STATUSES else None
                 )
                 reason = response.reason
+                location = response.headers.get("Location")
         except asyncio.CancelledError:
             if not deadlines.claim_expiry(task) or task.uncancel() > 0:
                 raise
@@ -214,10 +227,12 @@ class _Sender:
         finally:
             deadlines.disarm(task)
         ended = _perf()
-        if status < 400:
-            return _Attempt(started, ended, status, None, None, self._excerpt(raw), None, False)
         category = categorize_status(status)
+        if category is None:
+            return _Attempt(started, ended, status, None, None, self._excerpt(raw), None, False)
         error = redact(f"HTTP {status} {reason or ''}".rstrip())
+        if category == "redirect":
+            error = redirected(self._url, error, location)
         return _Attempt(started, ended, status, category, error, self._excerpt(raw), retry_after, category in RETRYABLE)
 
     async def _retry_unless_stopped(

@@ -3,7 +3,8 @@
 Three checks, none of which creates data:
 
 1. the API key works — one authenticated ``GET /prospects?per_page=1`` (a 401 here means every
-   record sent would be unverifiable and uncleanable);
+   record sent would be unverifiable and uncleanable; a redirect to another host means the answers
+   would come from a host that never saw the key, so that is refused too);
 2. every test user is reachable with ``On-Behalf-Of`` (the same cheap listing per user);
 3. every hook URL answers — HEAD, GET and OPTIONS once each; any HTTP answer but 404 proves the
    host and path exist (a POST-only hook commonly answers 405), while 404 or a refused connection
@@ -22,7 +23,7 @@ import aiohttp
 
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.deliver.probe import probe
-from bonzo_bulk.errors import AuthError, BonzoAPIError, DeliveryError, PreflightError
+from bonzo_bulk.errors import AuthError, BonzoAPIError, DeliveryError, PreflightError, RedirectRefused
 from bonzo_bulk.models import User
 from bonzo_bulk.secrets import redact, redact_url
 
@@ -46,6 +47,8 @@ async def check_user(client: BonzoClient, user: User) -> str | None:
     """None when ``user`` can be listed On-Behalf-Of, else what went wrong and the fix."""
     try:
         await client.list_prospects(on_behalf_of=user.user_id, per_page=1)
+    except RedirectRefused as exc:
+        raise PreflightError(f"{redact(str(exc))}; nothing was sent") from exc
     except AuthError as exc:
         if exc.status == 401:
             raise PreflightError(
