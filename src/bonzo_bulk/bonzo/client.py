@@ -50,10 +50,24 @@ from bonzo_bulk.errors import AuthError, BonzoAPIError, BudgetExhausted, MethodN
 from bonzo_bulk.models import Prospect
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 
-__all__ = ["BonzoClient", "OnBehalfOf", "ProspectPage"]
+__all__ = ["BonzoClient", "OnBehalfOf", "ProspectPage", "acting_user"]
 
 OnBehalfOf: TypeAlias = int | str
 """A Bonzo user to act as: numeric user id, email, or ``ex:<external id>``."""
+_ACTING_USER = re.compile(r"^(?:[1-9][0-9]{0,15}|[^@\s]+@[^@\s]+\.[^@\s]+|ex:\S+)$")
+
+
+def acting_user(text: str) -> OnBehalfOf | None:
+    """``text`` as an ``On-Behalf-Of`` value (a user id becomes an int), or None when it is none of the three forms.
+
+    >>> acting_user("65013"), acting_user("lo@lender.test"), acting_user("ex:crm-7"), acting_user("abc")
+    (65013, 'lo@lender.test', 'ex:crm-7', None)
+    """
+    value = text.strip()
+    if not _ACTING_USER.match(value):
+        return None
+    return int(value) if value.isdigit() else value
+
 
 API_PREFIX: Final = "/api/v3"
 _SUMMARY_CHARS: Final = 300

@@ -39,21 +39,32 @@ DAY = 86_400.0
 """The longest any wait may be (seconds): a bigger number is a typo, not a plan."""
 
 
-def _check_url(value: str) -> str:
+def _check_url(value: str, *, shown: str | None = None) -> str:
+    """``value`` without a trailing slash, or a ValueError naming it (as ``shown`` when given: a secret's
+    message says "the value" instead) and the fix."""
+    named = shown or repr(value)
     if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
-        raise ValueError(f"{value!r} is not an http(s) URL")
+        raise ValueError(f"{named} is not an http(s) URL; give a full URL such as https://app.getbonzo.com")
     try:
-        port = urlsplit(value).port
+        parts = urlsplit(value)
     except ValueError as exc:
-        raise ValueError(f"{value!r} has an invalid port ({exc}); ports are 1-65535") from exc
+        raise ValueError(
+            f"{named} is not a URL ({exc}): a '[' opens an IPv6 address and needs its ']'; "
+            "give a full URL such as https://app.getbonzo.com"
+        ) from exc
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{named} has an invalid port ({exc}); ports are 1-65535") from exc
     if port == 0:
-        raise ValueError(f"{value!r} has port 0; ports are 1-65535")
+        raise ValueError(f"{named} has port 0; ports are 1-65535")
     return value.rstrip("/")
 
 
-def check_url(value: str) -> str:
-    """Validate an http(s) URL (public helper for secret URLs checked after placeholder resolution)."""
-    return _check_url(value)
+def check_url(value: str, *, shown: str | None = None) -> str:
+    """Validate an http(s) URL (public helper for secret URLs checked after placeholder resolution: pass
+    ``shown="the value"`` so the message never repeats a secret)."""
+    return _check_url(value, shown=shown)
 
 
 class _Section(BaseModel):
@@ -348,6 +359,11 @@ class SandboxSettings(_Section):
         default_factory=dict,
         description="strict only: per hook type, the custom fields its webhook Mapping tab maps (default none)",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value)
 
 
 Distribution = Literal["even", "weighted", "custom"]
