@@ -5,7 +5,9 @@
   forwards to an upstream with headers of its own (an attacker that answers plausibly).
 - :class:`RedirectingProxy` stands in front of a real server (the sandbox) and forwards everything,
   except requests matching a :class:`Redirect` rule: those get a ``3xx`` to another origin, or to
-  itself (a same-origin redirect, as many hops as the rule says).
+  itself (a same-origin redirect, as many hops as the rule says); or a :class:`Canned` rule: those
+  get a fixed answer (a ``429`` with a huge ``Retry-After``, say).
+- :class:`SilentHook` accepts connections and never answers a POST.
 
 Each listens on 127.0.0.1 on a free port in a thread of its own, and stops when its ``with`` ends.
 """
@@ -166,23 +168,46 @@ class Redirect:
         )
 
 
-class RedirectingProxy(_Server):
-    """Forwards to ``upstream``, except what a rule redirects (the first matching rule wins)."""
+@dataclass(frozen=True)
+class Canned:
+    """Requests a :class:`RedirectingProxy` answers itself with ``reply`` (the first ``times`` of them; all if None)."""
 
-    def __init__(self, upstream: str, rules: Sequence[Redirect]) -> None:
+    reply: Reply
+    path_prefix: str = "/"
+    method: str | None = None
+    times: int | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return path.partition("?")[0].startswith(self.path_prefix) and (self.method is None or method == self.method)
+
+
+class RedirectingProxy(_Server):
+    """Forwards to ``upstream``, except what a rule redirects or answers itself (the first matching rule wins)."""
+
+    def __init__(self, upstream: str, rules: Sequence[Redirect | Canned]) -> None:
         super().__init__("redirecting-proxy")
         self._upstream = upstream.rstrip("/")
         self._rules = tuple(rules)
         self.redirected = 0
+        self.canned = 0
+        self._used: dict[int, int] = {}
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         hops = 0
         while path.startswith(HOP + "/"):
             path = path[len(HOP) :]
             hops += 1
-        for rule in self._rules:
+        for number, rule in enumerate(self._rules):
             if not rule.matches(method, path):
                 continue
+            if isinstance(rule, Canned):
+                with self._lock:
+                    used = self._used.get(number, 0)
+                    if rule.times is not None and used >= rule.times:
+                        continue
+                    self._used[number] = used + 1
+                    self.canned += 1
+                return rule.reply
             if rule.to is not None:
                 location = rule.to.rstrip("/") + path
             elif hops < rule.hops:
@@ -197,3 +222,36 @@ class RedirectingProxy(_Server):
     def __enter__(self) -> RedirectingProxy:
         super().__enter__()
         return self
+
+
+class SilentHook(_Server):
+    """A webhook that accepts every connection and never answers a POST (the preflight's HEAD, GET and OPTIONS
+    get a 405, as a POST-only hook's would); ``posts`` counts the POSTs it holds."""
+
+    def __init__(self) -> None:
+        super().__init__("silent-hook")
+        self._release = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"{super().url}/api/webhook/{'5' * 32}"
+
+    @property
+    def posts(self) -> int:
+        return sum(seen.method == "POST" for seen in self.requests)
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        if method != "POST":
+            return Reply(405, b"", {"Allow": "POST"})
+        self._release.wait()
+        return Reply(503, b"", {})
+
+    def __enter__(self) -> SilentHook:
+        super().__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._release.set()
+        super().__exit__(exc_type, exc, tb)

@@ -16,12 +16,15 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as jsonlib
+import logging
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, TypeAlias
 
@@ -69,7 +72,11 @@ def acting_user(text: str) -> OnBehalfOf | None:
     return int(value) if value.isdigit() else value
 
 
+log = logging.getLogger("bonzo_bulk")
+
 API_PREFIX: Final = "/api/v3"
+SAY_WAITS_FROM: Final = 5.0
+"""A 429 wait at least this long (seconds) is logged: what it waits for and until when."""
 _SUMMARY_CHARS: Final = 300
 _ID_SEGMENT = re.compile(r"^(?:\d+|ex:.+|[0-9a-fA-F-]{32,36})$")
 
@@ -175,6 +182,7 @@ class BonzoClient:
             base_delay=settings.retry_delay,
             max_delay=max(settings.retry_delay, 30.0),
             default_retry_after=settings.default_retry_after,
+            retry_after_cap=max(settings.max_wait, settings.default_retry_after),
         )
         self.requests_made = 0
         """Every HTTP request actually sent, retries included."""
@@ -187,6 +195,8 @@ class BonzoClient:
         """Most requests this client may send (None: no limit)."""
         self.deadline: float | None = None
         """A ``time.monotonic()`` instant no 429 wait may reach past (set by whoever polls to a deadline)."""
+        self.deadline_name = "the run's deadline"
+        """What :attr:`deadline` is, for the message of a wait it refuses."""
         self.rate_limited_seconds = 0.0
         """Seconds spent waiting on 429 answers (``Retry-After``)."""
         self.rate_limited_answers = 0
@@ -254,7 +264,10 @@ class BonzoClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         session = self._ensure_session()
 
+        tries = [0]
+
         async def attempt() -> Any:
+            tries[0] += 1
             hop = Hop.first(url, verb)
             answer = await self._exchange(session, hop, query or None, json, headers, route, shown_path)
             while answer.status in REDIRECT_STATUSES:
@@ -263,7 +276,7 @@ class BonzoClient:
                 answer = await self._exchange(session, hop, None, body, headers, route, shown_path)
             status, raw, retry_after = answer.status, answer.raw, answer.retry_after
             if status == 429:
-                self._note_rate_limited(retry_after, verb, shown_path)
+                self._note_rate_limited(retry_after, verb, shown_path, retrying=tries[0] <= self._policy.retries)
             if status >= 400:
                 category = categorize_status(status)
                 if category in RETRYABLE and category is not None:
@@ -365,19 +378,51 @@ class BonzoClient:
                 path=path,
             )
 
-    def _note_rate_limited(self, retry_after: float | None, method: str, path: str) -> None:
-        """Count a 429's wait, or give up at once when the wait would pass the deadline."""
+    def _note_rate_limited(self, retry_after: float | None, method: str, path: str, *, retrying: bool) -> None:
+        """Count a 429's wait and, when one follows, say what it waits for and until when; or give up at once
+        when Bonzo asks for more than ``api_settings.max_wait`` or the wait would pass :attr:`deadline`."""
         wait = retry_after if retry_after is not None else self._policy.default_retry_after or self._policy.base_delay
         self.rate_limited_answers += 1
+        limit = self._settings.max_wait
+        if retry_after is not None and retry_after > limit:
+            raise RateLimited(
+                f"Bonzo asked to wait {retry_after:g} s (429 Retry-After), more than api_settings.max_wait "
+                f"({limit:g} s); not waited: run again later, or raise api_settings.max_wait",
+                retry_after=retry_after,
+                status=429,
+                method=method,
+                path=path,
+            )
         if self.deadline is not None and time.monotonic() + wait > self.deadline:
             raise RateLimited(
-                f"Bonzo asked to wait {wait:g} s (429), past the run's deadline; the deadline is kept",
+                f"Bonzo asked to wait {wait:g} s (429), past {self.deadline_name}; the deadline is kept",
                 retry_after=retry_after,
                 status=429,
                 method=method,
                 path=path,
             )
         self.rate_limited_seconds += wait
+        if retrying and wait >= SAY_WAITS_FROM:
+            until = (datetime.now(UTC) + timedelta(seconds=wait)).strftime("%H:%M:%S UTC")
+            why = "its Retry-After" if retry_after is not None else "api_settings.default_retry_after (no Retry-After)"
+            log.warning(
+                "Bonzo's API answered 429 Too Many Attempts to %s %s: waiting %.0f s for %s, until %s",
+                method,
+                path,
+                wait,
+                why,
+                until,
+            )
+
+    @contextlib.contextmanager
+    def waits_within(self, seconds: float, name: str) -> Iterator[None]:
+        """Inside, no 429 wait may reach past ``seconds`` from now (``name`` says whose limit that is)."""
+        previous = self.deadline, self.deadline_name
+        self.deadline, self.deadline_name = time.monotonic() + seconds, name
+        try:
+            yield
+        finally:
+            self.deadline, self.deadline_name = previous
 
     @staticmethod
     def _decode(raw: bytes, status: int, method: str, path: str) -> Any:

@@ -212,10 +212,20 @@ class WebhookSettings(_Section):
     max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
     concurrent_requests: int = Field(default=5, ge=1, le=4096)
     deadline: float | None = Field(
-        default=None, gt=0, le=DAY, description="seconds the whole delivery may take; records not sent by then fail"
+        default=None,
+        gt=0,
+        le=DAY,
+        description="seconds the whole delivery may take; records not sent by then fail. Default: as long as the "
+        "records take when each is answered within its timeout on the first try, and at least 5 minutes",
     )
     give_up_after_refusals: int = Field(
         default=10, ge=1, le=100_000, description="stop sending after this many refused connections in a row"
+    )
+    give_up_after_timeouts: int = Field(
+        default=10,
+        ge=1,
+        le=100_000,
+        description="stop sending after this many requests in a row got no answer within the timeout",
     )
     rate_limit: float | None = Field(
         default=None, ge=0.01, le=1_000_000, description="records per second (at least 0.01), None for no limit"
@@ -232,6 +242,13 @@ class ApiSettings(_Section):
     max_prospects_per_request: int = Field(default=100, ge=1, le=1000)
     concurrent_requests: int = Field(default=4, ge=1, le=64)
     default_retry_after: float = Field(default=60.0, ge=0, le=3600, description="wait on a 429 without Retry-After")
+    max_wait: float = Field(
+        default=120.0,
+        gt=0,
+        le=DAY,
+        description="the longest Retry-After a 429 is waited for; one asking more ends the call at once "
+        "(and the preflight, as a whole, waits no longer than this on 429s)",
+    )
     request_budget: int | None = Field(
         default=None,
         ge=1,

@@ -41,7 +41,7 @@ from bonzo_bulk._http import (
     retry_transient,
 )
 from bonzo_bulk.config.schema import WebhookSettings
-from bonzo_bulk.deliver.watch import STATUS_EVERY, DeliveryWatch, WatchedPolicy
+from bonzo_bulk.deliver.watch import STATUS_EVERY, DeliveryWatch, WatchedPolicy, delivery_deadline
 from bonzo_bulk.errors import DeliveryError
 from bonzo_bulk.models import DeliveryResult, PlannedRecord
 from bonzo_bulk.secrets import redact, redact_url
@@ -139,6 +139,10 @@ class _Deadlines:
 
     def disarm(self, task: asyncio.Task[None]) -> None:
         self._armed.pop(task, None)
+
+    def in_flight(self) -> int:
+        """How many requests await an answer now."""
+        return len(self._armed)
 
     def claim_expiry(self, task: asyncio.Task[None]) -> bool:
         """True (once) when the watchdog cancelled ``task`` for overrunning its deadline."""
@@ -343,7 +347,9 @@ async def deliver(
     ``status_every`` seconds while it runs (what is sent, retrying, waited for). Raises
     :class:`DeliveryError` only when ``url`` is unusable as a whole; a record that fails is a result
     with ``error_category`` set, and so is one never sent because the delivery stopped early
-    (``settings.deadline`` passed, or ``settings.give_up_after_refusals`` refusals).
+    (the delivery deadline passed — ``settings.deadline``, else :func:`~bonzo_bulk.deliver.watch.delivery_deadline`'s
+    default —, or ``settings.give_up_after_refusals`` refusals or ``settings.give_up_after_timeouts`` timeouts
+    in a row).
 
     Example::
 
@@ -362,10 +368,12 @@ async def deliver(
     deadlines = _Deadlines(settings.timeout)
     watch = DeliveryWatch(
         total,
-        deadline=settings.deadline,
+        deadline=delivery_deadline(settings, total),
         refusal_limit=settings.give_up_after_refusals,
+        timeout_limit=settings.give_up_after_timeouts,
         on_status=on_status,
         every=status_every,
+        in_flight=deadlines.in_flight,
     )
     sender = _Sender(active, target, redact_url(url), settings, deadlines, watch)
     pacer = _Pacer(settings.rate_limit) if settings.rate_limit else None
@@ -398,7 +406,7 @@ async def deliver(
             await active.close()
     if watch.stop_reason is not None:
         for index, record in stream:
-            finish(index, record, _not_sent(record, watch.stop_reason))
+            finish(index, record, _not_sent(record, watch.stop_reason, watch.stop_category))
         if on_status is not None:
             on_status(f"{watch.status()}; stopped: {watch.stop_reason}")
     return [results[i] for i in sorted(results)]
@@ -424,7 +432,7 @@ async def _work(
         await asyncio.gather(watchdog, watcher, return_exceptions=True)
 
 
-def _not_sent(record: PlannedRecord, reason: str) -> DeliveryResult:
+def _not_sent(record: PlannedRecord, reason: str, category: str) -> DeliveryResult:
     """The result of a record the delivery stopped before sending."""
     return DeliveryResult(
         record_name=record.name,
@@ -434,7 +442,7 @@ def _not_sent(record: PlannedRecord, reason: str) -> DeliveryResult:
         total_ms=0.0,
         sent_at=datetime.now(UTC),
         answered_at=None,
-        error_category="timeout" if "deadline" in reason else "connect",
+        error_category=category,
         error=f"not sent: {reason}",
         response_excerpt="",
     )

@@ -95,13 +95,19 @@ async def preflight(
     users: Sequence[User],
     hooks: Sequence[tuple[str, str]],
     timeout: float,  # noqa: ASYNC109 - a per-request limit for the hook probes
+    wait_limit: float,
 ) -> PreflightReport:
-    """Run every check; raise :class:`PreflightError` listing all that failed."""
+    """Run every check; raise :class:`PreflightError` listing all that failed.
+
+    The API checks wait on 429s no longer than ``wait_limit`` seconds in all (``api_settings.max_wait``): a
+    Retry-After past it fails the check at once, nothing sent, instead of waiting in silence.
+    """
     before = client.requests_made
     problems: list[str] = []
     if users:
-        first = await check_user(client, users[0])
-        rest = await asyncio.gather(*(check_user(client, u) for u in users[1:]))
+        with client.waits_within(wait_limit, f"the preflight's limit ({wait_limit:g} s, api_settings.max_wait)"):
+            first = await check_user(client, users[0])
+            rest = await asyncio.gather(*(check_user(client, u) for u in users[1:]))
         problems.extend(p for p in (first, *rest) if p)
     hook_problems = await asyncio.gather(*(check_hook(name, url, session, timeout) for name, url in hooks))
     problems.extend(p for p in hook_problems if p)
