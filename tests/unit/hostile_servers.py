@@ -77,14 +77,17 @@ class _Server:
                 with owner._lock:
                     owner.seen.append(Seen(self.command, self.path, self.headers.get("Authorization"), body))
                 reply = owner.handle(self.command, self.path, headers, body)
-                self.send_response(reply.status)
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(reply.body)
+                try:
+                    self.send_response(reply.status)
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up waiting (a silent hook's caller, say): nothing to answer
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _answer
 
