@@ -238,3 +238,20 @@ def test_a_301_on_the_hook_is_not_counted_delivered(
     assert "delivered 0/6" in output and "(live): FAILED (exit 1)" in output
     assert f"the webhook answered a redirect (301): redirected to {foreign.url}" in output
     assert hook_of(seeded, "monitorbase")["hash"] not in result.output
+
+
+def test_cleanup_refuses_a_redirect_to_another_host_and_sends_it_nothing(
+    sandbox: SandboxServer, seeded: dict[str, Any], live_config: Path
+) -> None:
+    with ForeignHost(reply=LISTING) as foreign:
+        with RedirectingProxy(sandbox.url, [Redirect(308, "/api/v3/", to=foreign.url)]) as proxy:
+            result = CliRunner().invoke(
+                app,
+                ["cleanup", "--config", str(live_config), "--pattern", "TestRecord_*", "--yes"],
+                env=_live_env(seeded, sandbox, proxy),
+            )
+        assert foreign.requests == []
+    output = _flat(result.output)
+    assert result.exit_code == 1, output
+    assert f"Bonzo's API at {proxy.url} redirected the call to another host, {foreign.url}" in output
+    assert seeded["superuser_token"] not in result.output
