@@ -41,7 +41,7 @@ from bonzo_bulk._http import (
     retry_transient,
 )
 from bonzo_bulk.config.schema import WebhookSettings
-from bonzo_bulk.deliver.watch import STATUS_EVERY, DeliveryWatch, WatchedPolicy, delivery_deadline
+from bonzo_bulk.deliver.watch import STATUS_EVERY, DeliveryWatch, WatchedPolicy
 from bonzo_bulk.errors import DeliveryError
 from bonzo_bulk.models import DeliveryResult, PlannedRecord
 from bonzo_bulk.secrets import redact, redact_url
@@ -346,10 +346,8 @@ async def deliver(
     finishes, for the run store and progress). ``on_status`` gets a status line every
     ``status_every`` seconds while it runs (what is sent, retrying, waited for). Raises
     :class:`DeliveryError` only when ``url`` is unusable as a whole; a record that fails is a result
-    with ``error_category`` set, and so is one never sent because the delivery stopped early
-    (the delivery deadline passed — ``settings.deadline``, else :func:`~bonzo_bulk.deliver.watch.delivery_deadline`'s
-    default —, or ``settings.give_up_after_refusals`` refusals or ``settings.give_up_after_timeouts`` timeouts
-    in a row).
+    with ``error_category`` set, and so is one never sent because the delivery stopped early (its
+    :func:`~bonzo_bulk.deliver.watch.delivery_deadline` passed, or refusals or timeouts in a row).
 
     Example::
 
@@ -366,15 +364,7 @@ async def deliver(
         session if session is not None else make_session(limit=settings.concurrent_requests, timeout=settings.timeout)
     )
     deadlines = _Deadlines(settings.timeout)
-    watch = DeliveryWatch(
-        total,
-        deadline=delivery_deadline(settings, total),
-        refusal_limit=settings.give_up_after_refusals,
-        timeout_limit=settings.give_up_after_timeouts,
-        on_status=on_status,
-        every=status_every,
-        in_flight=deadlines.in_flight,
-    )
+    watch = DeliveryWatch.of(settings, total, on_status=on_status, every=status_every, in_flight=deadlines.in_flight)
     sender = _Sender(active, target, redact_url(url), settings, deadlines, watch)
     pacer = _Pacer(settings.rate_limit) if settings.rate_limit else None
     stream = enumerate(records)

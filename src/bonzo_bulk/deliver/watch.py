@@ -103,6 +103,27 @@ class DeliveryWatch:
         self.stopped = asyncio.Event()
         self._wait: tuple[float, str, float] | None = None
 
+    @classmethod
+    def of(
+        cls,
+        settings: WebhookSettings,
+        total: int,
+        *,
+        on_status: Callable[[str], None] | None,
+        every: float = STATUS_EVERY,
+        in_flight: Callable[[], int] | None = None,
+    ) -> DeliveryWatch:
+        """The watch of a delivery of ``total`` records under ``settings``: its deadline and the runs that stop it."""
+        return cls(
+            total,
+            deadline=delivery_deadline(settings, total),
+            refusal_limit=settings.give_up_after_refusals,
+            timeout_limit=settings.give_up_after_timeouts,
+            on_status=on_status,
+            every=every,
+            in_flight=in_flight,
+        )
+
     def finished(self) -> None:
         """One record is done (accepted or failed for good)."""
         self.done += 1
