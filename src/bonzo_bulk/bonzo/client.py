@@ -55,6 +55,8 @@ from bonzo_bulk.secrets import redact, redact_url, register_secret
 
 __all__ = ["BonzoClient", "OnBehalfOf", "ProspectPage", "acting_user"]
 
+log = logging.getLogger("bonzo_bulk")
+
 OnBehalfOf: TypeAlias = int | str
 """A Bonzo user to act as: numeric user id, email, or ``ex:<external id>``."""
 _ACTING_USER = re.compile(r"^(?:[1-9][0-9]{0,15}|[^@\s]+@[^@\s]+\.[^@\s]+|ex:\S+)$")
@@ -71,8 +73,6 @@ def acting_user(text: str) -> OnBehalfOf | None:
         return None
     return int(value) if value.isdigit() else value
 
-
-log = logging.getLogger("bonzo_bulk")
 
 API_PREFIX: Final = "/api/v3"
 SAY_WAITS_FROM: Final = 5.0
