@@ -201,7 +201,8 @@ def test_a_307_to_another_host_after_preflight_does_not_make_a_run_pass(
         assert foreign.requests == []
     output = _flat(result.output)
     assert result.exit_code == 1, output
-    assert "PASSED" not in output
+    assert "PASSED" not in output and "(live): FAILED (exit 1)" in output  # a verdict, on what the real API showed
+    assert f"settling stopped early: GET /prospects -> 307: Bonzo's API at {proxy.url} redirected" in output
     assert f"redirected the call to another host, {foreign.url}" in output
     assert proxy.url in output
     assert token not in result.output
