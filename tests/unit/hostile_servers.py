@@ -3,7 +3,7 @@
 - :class:`ForeignHost` stands for another origin: it records every request that reaches it (method,
   path, whether an ``Authorization`` header came along, the body) and answers a fixed reply, or
   forwards to an upstream with headers of its own (an attacker that answers plausibly).
-- :class:`RedirectingProxy` stands in front of a real server (the sandbox) and forwards everything,
+- :class:`HostileProxy` stands in front of a real server (the sandbox) and forwards everything,
   except requests matching a :class:`Redirect` rule: those get a ``3xx`` to another origin, or to
   itself (a same-origin redirect, as many hops as the rule says); or a :class:`Canned` rule: those
   get a fixed answer (a ``429`` with a huge ``Retry-After``, say).
@@ -149,7 +149,7 @@ class ForeignHost(_Server):
 
 @dataclass(frozen=True)
 class Redirect:
-    """Which requests a :class:`RedirectingProxy` redirects, how, and where.
+    """Which requests a :class:`HostileProxy` redirects, how, and where.
 
     ``to`` is another origin's URL (the request's path and query are kept), or None for the proxy
     itself: a same-origin redirect, ``hops`` times in a row before the request is forwarded.
@@ -173,7 +173,7 @@ class Redirect:
 
 @dataclass(frozen=True)
 class Canned:
-    """Requests a :class:`RedirectingProxy` answers itself with ``reply`` (the first ``times`` of them; all if None)."""
+    """Requests a :class:`HostileProxy` answers itself with ``reply`` (the first ``times`` of them; all if None)."""
 
     reply: Reply
     path_prefix: str = "/"
@@ -184,11 +184,11 @@ class Canned:
         return path.partition("?")[0].startswith(self.path_prefix) and (self.method is None or method == self.method)
 
 
-class RedirectingProxy(_Server):
+class HostileProxy(_Server):
     """Forwards to ``upstream``, except what a rule redirects or answers itself (the first matching rule wins)."""
 
     def __init__(self, upstream: str, rules: Sequence[Redirect | Canned]) -> None:
-        super().__init__("redirecting-proxy")
+        super().__init__("hostile-proxy")
         self._upstream = upstream.rstrip("/")
         self._rules = tuple(rules)
         self.redirected = 0
@@ -222,7 +222,7 @@ class RedirectingProxy(_Server):
             return Reply(rule.status, b"", {"Location": location})
         return _forward(self._upstream, method, path, headers, body)
 
-    def __enter__(self) -> RedirectingProxy:
+    def __enter__(self) -> HostileProxy:
         super().__enter__()
         return self
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hostile_servers import HOP, ForeignHost, Redirect, RedirectingProxy, Reply
+from hostile_servers import HOP, ForeignHost, HostileProxy, Redirect, Reply
 from typer.testing import CliRunner
 
 from bonzo_bulk.bonzo import BonzoClient
@@ -81,7 +81,7 @@ async def test_api_redirect_to_another_host_is_refused_and_the_foreign_host_gets
 ) -> None:
     with (
         ForeignHost(reply=LISTING) as foreign,
-        RedirectingProxy(sandbox.url, [Redirect(307, "/api/v3/", to=foreign.url + "/steal?token=leaky")]) as proxy,
+        HostileProxy(sandbox.url, [Redirect(307, "/api/v3/", to=foreign.url + "/steal?token=leaky")]) as proxy,
     ):
         async with BonzoClient(base_url=proxy.url, api_key=seeded["superuser_token"], settings=api_settings()) as api:
             with pytest.raises(RedirectRefused) as refused:
@@ -99,7 +99,7 @@ async def test_api_redirect_to_another_host_is_refused_and_the_foreign_host_gets
 async def test_api_redirects_within_its_host_are_followed_three_hops_and_counted(
     sandbox: SandboxServer, seeded: dict[str, Any]
 ) -> None:
-    with RedirectingProxy(sandbox.url, [Redirect(307, "/api/v3/prospects", hops=3)]) as proxy:
+    with HostileProxy(sandbox.url, [Redirect(307, "/api/v3/prospects", hops=3)]) as proxy:
         async with BonzoClient(base_url=proxy.url, api_key=seeded["superuser_token"], settings=api_settings()) as api:
             page = await api.list_prospects(on_behalf_of=101, per_page=1)
             assert page.current_page == 1
@@ -113,7 +113,7 @@ async def test_api_redirects_within_its_host_are_followed_three_hops_and_counted
 
 
 async def test_a_fourth_redirect_within_the_host_is_refused(sandbox: SandboxServer, seeded: dict[str, Any]) -> None:
-    with RedirectingProxy(sandbox.url, [Redirect(302, "/api/v3/prospects", hops=4)]) as proxy:
+    with HostileProxy(sandbox.url, [Redirect(302, "/api/v3/prospects", hops=4)]) as proxy:
         async with BonzoClient(base_url=proxy.url, api_key=seeded["superuser_token"], settings=api_settings()) as api:
             with pytest.raises(RedirectRefused, match="more than 3 times"):
                 await api.list_prospects(on_behalf_of=101, per_page=1)
@@ -129,7 +129,7 @@ async def test_hook_redirect_to_another_host_is_a_failed_delivery(
     hook = hook_of(seeded, "monitorbase")
     with (
         ForeignHost() as foreign,
-        RedirectingProxy(sandbox.url, [Redirect(status, "/api/webhook/", to=foreign.url)]) as proxy,
+        HostileProxy(sandbox.url, [Redirect(status, "/api/webhook/", to=foreign.url)]) as proxy,
     ):
         url = hook["url"].replace(sandbox.url, proxy.url)
         settings = WebhookSettings(timeout=5.0, retry_attempts=2, retry_delay=0.01, concurrent_requests=2)
@@ -144,7 +144,7 @@ async def test_hook_redirect_to_another_host_is_a_failed_delivery(
         assert hook["hash"] not in result.error
 
 
-def _live_env(seeded: dict[str, Any], sandbox: SandboxServer, proxy: RedirectingProxy) -> dict[str, str | None]:
+def _live_env(seeded: dict[str, Any], sandbox: SandboxServer, proxy: HostileProxy) -> dict[str, str | None]:
     return {
         "TEST_HOOK_URL": hook_of(seeded, "monitorbase")["url"].replace(sandbox.url, proxy.url),
         "SUPERUSER_WEBHOOK_URL": hook_of(seeded, "general")["url"].replace(sandbox.url, proxy.url),
@@ -193,7 +193,7 @@ def test_a_307_to_another_host_after_preflight_does_not_make_a_run_pass(
     token = seeded["superuser_token"]
     with ForeignHost(upstream=sandbox.url, add_headers={"Authorization": f"Bearer {token}"}) as foreign:
         rule = Redirect(307, "/api/v3/prospects", method="GET", query_contains="search=", to=foreign.url)
-        with RedirectingProxy(sandbox.url, [rule]) as proxy:
+        with HostileProxy(sandbox.url, [rule]) as proxy:
             result = CliRunner().invoke(
                 app, ["run", "--config", str(live_config)], env=_live_env(seeded, sandbox, proxy)
             )
@@ -212,7 +212,7 @@ def test_a_redirect_of_the_first_api_request_stops_the_run_before_sending(
     sandbox: SandboxServer, seeded: dict[str, Any], live_config: Path
 ) -> None:
     with ForeignHost(reply=LISTING) as foreign:
-        with RedirectingProxy(sandbox.url, [Redirect(307, "/api/v3/", to=foreign.url)]) as proxy:
+        with HostileProxy(sandbox.url, [Redirect(307, "/api/v3/", to=foreign.url)]) as proxy:
             result = CliRunner().invoke(
                 app, ["run", "--config", str(live_config)], env=_live_env(seeded, sandbox, proxy)
             )
@@ -229,7 +229,7 @@ def test_a_301_on_the_hook_is_not_counted_delivered(
 ) -> None:
     with ForeignHost() as foreign:
         rule = Redirect(301, "/api/webhook/", method="POST", to=foreign.url)
-        with RedirectingProxy(sandbox.url, [rule]) as proxy:
+        with HostileProxy(sandbox.url, [rule]) as proxy:
             result = CliRunner().invoke(
                 app, ["run", "--config", str(live_config)], env=_live_env(seeded, sandbox, proxy)
             )
@@ -245,7 +245,7 @@ def test_cleanup_refuses_a_redirect_to_another_host_and_sends_it_nothing(
     sandbox: SandboxServer, seeded: dict[str, Any], live_config: Path
 ) -> None:
     with ForeignHost(reply=LISTING) as foreign:
-        with RedirectingProxy(sandbox.url, [Redirect(308, "/api/v3/", to=foreign.url)]) as proxy:
+        with HostileProxy(sandbox.url, [Redirect(308, "/api/v3/", to=foreign.url)]) as proxy:
             result = CliRunner().invoke(
                 app,
                 ["cleanup", "--config", str(live_config), "--pattern", "TestRecord_*", "--yes"],

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hostile_servers import Canned, RedirectingProxy, Reply, SilentHook
+from hostile_servers import Canned, HostileProxy, Reply, SilentHook
 from typer.testing import CliRunner
 
 from bonzo_bulk.bonzo import BonzoClient
@@ -150,7 +150,7 @@ def test_a_huge_retry_after_in_the_preflight_stops_the_run_at_once_nothing_sent(
 ) -> None:
     seeded = sandbox.seed(users, [{"type": "monitorbase", "source": "monitorbase"}])
     hook = next(h for h in seeded["hooks"] if h["type"] == "monitorbase")
-    with RedirectingProxy(sandbox.url, [Canned(too_many("100000"), "/api/v3/")]) as proxy:
+    with HostileProxy(sandbox.url, [Canned(too_many("100000"), "/api/v3/")]) as proxy:
         env = {
             "TEST_HOOK_URL": hook["url"].replace(sandbox.url, proxy.url),
             "SUPERUSER_API_KEY": seeded["superuser_token"],
@@ -172,7 +172,7 @@ def test_a_huge_retry_after_in_cleanup_ends_it_at_once_naming_the_limit(
 ) -> None:
     seeded = sandbox.seed(users, [{"type": "monitorbase", "source": "monitorbase"}])
     hook = next(h for h in seeded["hooks"] if h["type"] == "monitorbase")
-    with RedirectingProxy(sandbox.url, [Canned(too_many("100000"), "/api/v3/")]) as proxy:
+    with HostileProxy(sandbox.url, [Canned(too_many("100000"), "/api/v3/")]) as proxy:
         env = {
             "TEST_HOOK_URL": hook["url"].replace(sandbox.url, proxy.url),
             "SUPERUSER_API_KEY": seeded["superuser_token"],
@@ -192,7 +192,7 @@ async def test_a_429_wait_that_is_honoured_says_what_it_waits_for_and_until_when
 ) -> None:
     seeded = sandbox.seed(users, [{"type": "monitorbase", "source": "monitorbase"}])
     settings = ApiSettings.model_validate({"retry_attempts": 1, "retry_delay": 0.05})
-    with RedirectingProxy(sandbox.url, [Canned(too_many("5"), "/api/v3/prospects", times=1)]) as proxy:
+    with HostileProxy(sandbox.url, [Canned(too_many("5"), "/api/v3/prospects", times=1)]) as proxy:
         async with BonzoClient(base_url=proxy.url, api_key=seeded["superuser_token"], settings=settings) as api:
             with caplog.at_level(logging.WARNING, logger="bonzo_bulk"):
                 page = await api.list_prospects(on_behalf_of=101, per_page=1)
