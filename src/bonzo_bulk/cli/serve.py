@@ -42,4 +42,7 @@ def serve_command(
         shown = f"[{host}]" if ":" in host else host
         guard = "token required (bearer or login)" if access.guarded else "open to this machine only"
         console.print(f"bonzo-bulk serve: http://{shown}:{port}  store {location.label}  ({guard}); Ctrl-C stops it")
-        serve_forever(host, port, location, access)
+        try:
+            serve_forever(host, port, location, access)
+        except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then raises it again: a server asked to stop
+            console.print("bonzo-bulk serve: stopped")

@@ -3,7 +3,11 @@ read and change, and that nothing it returns carries a secret."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -254,3 +258,27 @@ def test_a_missing_store_is_refused_naming_the_flag(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and "no run store there" in result.output
     assert not (tmp_path / "nothing.sqlite3").exists()
+
+
+def test_ctrl_c_stops_the_server_and_says_so(store_file: Path) -> None:
+    """Ctrl-C is how serve is stopped: it says it stopped, not that a run was interrupted."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bonzo_bulk", "serve", "--port", "0", "--store-url", str(store_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert "Ctrl-C stops it" in first, first
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "bonzo-bulk serve: stopped" in rest
+    assert "interrupted" not in rest and "nothing of a run was sent" not in rest
+    assert process.returncode == 0
