@@ -6,7 +6,7 @@
 import aiohttp  # noqa: F401
 import yarl  # noqa: F401
 
-import bonzo_bulk.bonzo.client  # noqa: F401
+import bonzo_bulk.bonzo.client
 import bonzo_bulk.deliver.sender  # noqa: F401
 
 pytest_plugins = ["pytester"]
