@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,8 @@ class LoadStore:
                     json.dumps(summary_document(outcome)),
                 ),
             )
+            # A load run's verdict is its thresholds' (or, for stress, its knee's), not the bulk thresholds'.
+            db.execute("UPDATE runs SET passed = ? WHERE run_id = ?", (int(outcome.passed), run_id))
             db.executemany(
                 "INSERT INTO load_stages (run_id, stage, figures) VALUES (?, ?, ?)",
                 [(run_id, s.stage, json.dumps(dataclasses.asdict(s))) for s in outcome.stages],
@@ -122,6 +125,19 @@ class LoadStore:
                     for p in outcome.series
                 ],
             )
+
+    def headlines(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The ``--json`` summary of each of these runs that is a stored load or stress run (for ``history``)."""
+        if not run_ids:
+            return {}
+        db = self.store.backend
+        marks = ", ".join("?" for _ in run_ids)
+        with self.store.operation("read the load summaries"):
+            rows = db.fetchall(
+                f"SELECT run_id, summary FROM load_runs WHERE run_id IN ({marks})",  # noqa: S608 - only ? marks
+                tuple(run_ids),
+            )
+        return {str(row["run_id"]): json.loads(row["summary"]) for row in rows}
 
     def load(self, run_id: str) -> StoredLoad | None:
         """A stored load run, or None when ``run_id`` is not a load run."""

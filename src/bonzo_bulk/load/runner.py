@@ -89,7 +89,13 @@ async def _settle_and_judge(
             notes.append(f"the deadline ({policy.deadline:g} s) passed before every lead settled")
         settled = Settled(outcome, tuple(notes))
         result = judge_run(
-            run.plan, run.destination.target, settled, run.store, run.bus, api_requests=outcome.api_requests
+            run.plan,
+            run.destination.target,
+            settled,
+            run.store,
+            run.bus,
+            api_requests=outcome.api_requests,
+            kind=run.kind,
         )
         return result, outcome.observations
     finally:
@@ -116,7 +122,7 @@ async def execute_load(
     folder = Path(loaded.config.reports_dir) / "load" / plan.run_id
     folder.mkdir(parents=True, exist_ok=True)
     settling = SettlePolicy.of(loaded.config, plan.run_id)
-    async with open_run(plan, progress=progress, store_path=store_path) as run:
+    async with open_run(plan, kind=kind, progress=progress, store_path=store_path) as run:
         assert run.client is not None
         cleanup = CleanupPolicy(run)
         run.subscribe(cleanup)

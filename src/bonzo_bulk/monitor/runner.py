@@ -177,7 +177,7 @@ def _run_once(loaded: LoadedConfig, name: str) -> tuple[Outcome, bool]:
 async def _cleaned_run(plan: RunPlan, store_path: str | Path) -> RunResult:
     """The run with the cleanup policy subscribed; one that could not finish (cut off by the time bound,
     an unreachable target, a crash) is cleaned up too, at its own target, unless ``monitor.cleanup`` is keep."""
-    async with open_run(plan, store_path=store_path) as run:
+    async with open_run(plan, kind="monitor", store_path=store_path) as run:
         policy = CleanupPolicy(run)
         run.subscribe(policy)
         try:

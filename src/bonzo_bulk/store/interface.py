@@ -35,6 +35,7 @@ from bonzo_bulk.models import (
     PhaseKind,
     PlannedRecord,
     RecordOutcome,
+    RunKind,
     RunResult,
     Target,
 )
@@ -155,17 +156,18 @@ class RunStore:
         started_at: datetime,
         dry_run: bool,
         config_snapshot: Mapping[str, Any],
+        kind: RunKind = "bulk",
     ) -> None:
-        """Record that a run started (its config snapshot must already be free of secrets)."""
+        """Record that a run of ``kind`` started (its config snapshot must already be free of secrets)."""
         self._write(
             f"begin run {run_id}",
             lambda db: db.execute(
                 "INSERT INTO runs (run_id, test_name, integration, config_path, target, started_at, dry_run,"
-                " config_snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " config_snapshot, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (run_id) DO UPDATE SET test_name = excluded.test_name,"
                 " integration = excluded.integration, config_path = excluded.config_path,"
                 " target = excluded.target, started_at = excluded.started_at, dry_run = excluded.dry_run,"
-                " config_snapshot = excluded.config_snapshot",
+                " config_snapshot = excluded.config_snapshot, kind = excluded.kind",
                 (
                     run_id,
                     test_name,
@@ -175,6 +177,7 @@ class RunStore:
                     started_at.isoformat(),
                     int(dry_run),
                     codec.dumps(config_snapshot),
+                    kind,
                 ),
             ),
         )
@@ -258,10 +261,18 @@ class RunStore:
             snapshot: dict[str, Any] = json.loads(self._require_run(run_id)["config_snapshot"])
             return snapshot
 
-    def list_runs(self, *, integration: str | None = None, limit: int = 20) -> list[RunSummary]:
-        """The most recent runs first, optionally of one integration."""
+    def list_runs(
+        self, *, integration: str | None = None, limit: int = 20, kinds: Sequence[RunKind] | None = None
+    ) -> list[RunSummary]:
+        """The most recent runs first, optionally of one integration and only of some kinds."""
         with self._op("list runs"):
-            return history.list_runs(self._db, integration=integration, limit=limit)
+            return history.list_runs(self._db, integration=integration, limit=limit, kinds=kinds)
+
+    def run_kind(self, run_id: str) -> RunKind:
+        """The mode that opened a run (bulk, load, stress, calibrate, monitor)."""
+        with self._op(f"read the kind of run {run_id}"):
+            kind: RunKind = self._require_run(run_id)["kind"]
+            return kind
 
     def has_run(self, run_id: str) -> bool:
         """Whether the store knows a run with this id (finished or not)."""
@@ -274,20 +285,20 @@ class RunStore:
         return runs[0].run_id if runs else None
 
     def set_baseline(self, run_id: str) -> None:
-        """Make a finished run its integration's baseline (replacing the previous one)."""
+        """Make a finished run the baseline of its integration's runs of its kind (replacing the previous one)."""
 
         def mark(db: Backend) -> None:
             run = self._require_run(run_id)
             if run["finished_at"] is None:
                 raise StoreError(f"run {run_id} never finished, so it cannot be a baseline; pick a finished run")
-            history.mark_baseline(db, run_id, run["integration"])
+            history.mark_baseline(db, run_id, run["integration"], run["kind"])
 
         self._write(f"set run {run_id} as baseline", mark)
 
-    def baseline_run_id(self, integration: str) -> str | None:
-        """The baseline run of an integration, if one was set."""
+    def baseline_run_id(self, integration: str, kind: RunKind = "bulk") -> str | None:
+        """The baseline of an integration's runs of one kind, if one was set."""
         with self._op(f"read the baseline of {integration}"):
-            return history.baseline_run_id(self._db, integration)
+            return history.baseline_run_id(self._db, integration, kind)
 
     def interrupted_runs(self) -> list[str]:
         """Ids of runs that began but never finished, most recent first."""

@@ -3,8 +3,8 @@
 Each migration's SQL is plain DDL both SQLite and PostgreSQL accept, with three type tokens a
 backend fills in: ``{INT}`` (INTEGER / BIGINT), ``{REAL}`` (REAL / DOUBLE PRECISION) and ``{BLOB}``
 (BLOB / BYTEA). A migration lists the tables it creates, parents first: ``store copy`` moves them
-in that order; ``columns`` adds a column where it is missing. Never edit an applied migration;
-append the next one.
+in that order; ``columns`` adds a column where it is missing (before the statements run, so they may
+fill it). Never edit an applied migration; append the next one.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ class Migration:
         return [s.strip() for s in text.split(";") if s.strip()]
 
     def apply(self, backend: Backend) -> None:
-        """Run the statements, then add each column the table does not have yet."""
-        for statement in self.statements(backend.types):
-            backend.execute(statement)
+        """Add each column its table does not have yet, then run the statements."""
         for table, column, kind in self.columns:
             if column not in backend.columns(table):
                 column_type = _TOKEN.sub(lambda m: backend.types[m.group(1)], kind)
                 backend.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {column_type}')
+        for statement in self.statements(backend.types):
+            backend.execute(statement)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -184,6 +184,17 @@ CREATE TABLE IF NOT EXISTS diagnoses (
 """,
         tables=("diagnoses",),
         columns=(("phases", "judged", "TEXT"),),
+    ),
+    Migration(
+        8,
+        "runs.kind: the mode that opened each run (bulk, load, stress, calibrate, monitor); older runs are bulk,"
+        " or load/stress where the load tables say so",
+        """
+UPDATE runs SET kind = (SELECT load_runs.kind FROM load_runs WHERE load_runs.run_id = runs.run_id)
+    WHERE run_id IN (SELECT run_id FROM load_runs);
+CREATE INDEX IF NOT EXISTS runs_by_kind ON runs (kind, integration, started_at)
+""",
+        columns=(("runs", "kind", "TEXT NOT NULL DEFAULT 'bulk'"),),
     ),
 )
 
