@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bonzo_bulk._http import graceful_interrupt
 from bonzo_bulk.engine.context import RunContext
-from bonzo_bulk.engine.events import DeliveryDone, RecordDelivered
+from bonzo_bulk.engine.events import DeliveryDone, Event, Polled, RecordDelivered, RecordJudged
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.judge.verify import expects_prospect
 from bonzo_bulk.load.child import JournalRow, LocustChild
@@ -31,27 +31,33 @@ from bonzo_bulk.settle.poller import Poller
 log = logging.getLogger("bonzo_bulk.load")
 
 EARLY_BREAK_MIN = 10
+PROGRESS_EVERY_S = 10.0
+"""A progress line at least this often while the load runs, whatever the output is (a terminal, a pipe, CI)."""
 
 
-@contextlib.contextmanager
-def _ctrl_c(stop: asyncio.Event) -> Iterator[None]:
-    """While the load runs, the first Ctrl-C asks for a graceful stop; a second one interrupts at once."""
-    loop = asyncio.get_running_loop()
+class Heartbeat:
+    """Says a line at most every ``every`` seconds (or when forced), and hears the run's settling and judging
+    (subscribed to the run's bus), so a load run is never silent for longer, in a terminal or a pipe."""
 
-    def first() -> None:
-        log.warning("Ctrl-C: stopping the load; what was sent is settled and reported (Ctrl-C again aborts)")
-        stop.set()
-        loop.remove_signal_handler(signal.SIGINT)
+    def __init__(self, say: Callable[[str], None], every: float = PROGRESS_EVERY_S) -> None:
+        self.say, self.every = say, every
+        self.last = time.monotonic()
+        self.judged = 0
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, first)
-    except (NotImplementedError, RuntimeError, ValueError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
+    def due(self) -> bool:
+        return time.monotonic() - self.last >= self.every
+
+    def line(self, text: str) -> None:
+        self.last = time.monotonic()
+        self.say(text)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Polled) and self.due():
+            self.line(f"settling: {event.found:,} of {event.expected:,} leads seen in Bonzo")
+        elif isinstance(event, RecordJudged):
+            self.judged += 1
+            if self.due():
+                self.line(f"judging: {self.judged:,} leads judged")
 
 
 @dataclass
@@ -87,12 +93,35 @@ class Drive:
         interval: float,
         breaking: Breaking | None,
         patience: float,
+        heartbeat: Heartbeat | None = None,
+        give_up_after: float | None = None,
     ) -> None:
         self.run, self.schedule, self.child, self.poller = run, schedule, child, poller
         self.records = run.plan.phases[0].records
         self.names = [r.name for r in self.records]
         self.interval, self.breaking, self.patience = interval, breaking, patience
+        self.heartbeat = heartbeat or Heartbeat(log.info)
+        self.say = self.heartbeat.say
+        self.give_up_after = give_up_after
+        """Seconds after the start when the load is stopped whatever is left (the run's cap of minutes)."""
         self.state = Driven()
+        self._started = self._said = time.monotonic()
+        self._sent_at_last = 0
+
+    def _progress(self, observations: dict[str, Observation], *, force: bool = False) -> None:
+        """A plain line every :data:`PROGRESS_EVERY_S` seconds: time, leads sent, rate now, leads seen in Bonzo."""
+        if not force and not self.heartbeat.due():
+            return
+        now = time.monotonic()
+        sent = len(self.state.targets)
+        rate = (sent - self._sent_at_last) / max(now - self._said, 1e-9)
+        self._said, self._sent_at_last = now, sent
+        visible = sum(1 for o in observations.values() if o.found)
+        step = f" · {len(self.state.steps)} step(s) judged" if self.breaking is not None else ""
+        self.heartbeat.line(
+            f"progress: {now - self._started:.0f} s of ~{self.schedule.duration:g} s · sent {sent:,} of "
+            f"{len(self.schedule.offsets):,} · {rate:,.1f} leads/s now · {visible:,} visible in Bonzo{step}"
+        )
 
     def _take_rows(self) -> None:
         taken = []
@@ -148,6 +177,15 @@ class Drive:
                     self.state.stop_reason = f"step {verdict.step} ({verdict.rate:g} leads/s) broke"
                 return
 
+    def _over_cap(self) -> None:
+        """Past the run's cap of minutes: stop taking arrivals (what is in flight still answers)."""
+        if self.give_up_after is None or self.state.stop_reason is not None:
+            return
+        if time.monotonic() - self._started > self.give_up_after and self.child.running:
+            self.child.request_stop()
+            self.state.stop_reason = f"the cap of time was reached after {self.give_up_after:g} s of sending"
+            self.say(f"stopping the load: {self.state.stop_reason}")
+
     def _steps_pending(self) -> bool:
         if self.breaking is None or (self.state.steps and self.state.steps[-1].broken):
             return False
@@ -159,11 +197,15 @@ class Drive:
                 return True
         return False
 
+    def _first_ctrl_c(self, stop: asyncio.Event) -> None:
+        self.say("Ctrl-C: stopping the load; what was sent is settled and reported (Ctrl-C again aborts)")
+        stop.set()
+
     async def run_until_done(self, stop: asyncio.Event) -> Driven:
         """Start Locust and drive until it is done (or ``stop`` is set: the first Ctrl-C sets it); every lead
         it sent has been told to the run, then :class:`~bonzo_bulk.engine.events.DeliveryDone`."""
         try:
-            with _ctrl_c(stop):
+            with graceful_interrupt(lambda: self._first_ctrl_c(stop)):
                 await self._drive(stop)
         finally:
             self.child.kill()
@@ -189,11 +231,13 @@ class Drive:
                 self.state.interrupted = True
                 self.state.stop_reason = self.state.stop_reason or "interrupted (Ctrl-C)"
                 self.child.request_stop()
+            self._over_cap()
             self._take_rows()
             if self.state.rows:
                 await self.poller.poll(users)
             observations = self.poller.observations()
             self._judge_steps(observations)
+            self._progress(observations)
             if self.child.running:
                 continue
             self._take_rows()
@@ -204,4 +248,5 @@ class Drive:
                 break
         await self.child.wait(15)
         self._take_rows()
+        self._progress(self.poller.observations(), force=True)
         self.state.api_requests = self.poller.client.requests_made - requests_before

@@ -122,8 +122,10 @@ def summarize(
     verdicts = _verdicts(scenario, stages, overall, steps)
     knee = knee_rate(steps) if isinstance(scenario, StressScenario) else None
     reached = isinstance(scenario, StressScenario) and any(s.broken for s in steps)
-    if isinstance(scenario, StressScenario) and not reached and not interrupted:
-        notes = [*notes, f"no step broke up to max_rate {scenario.max_rate:g} leads/s: the knee is above it"]
+    if isinstance(scenario, StressScenario) and not reached and not interrupted and schedule.stages:
+        top = schedule.stages[-1].target_rate
+        why = "max_rate" if top >= scenario.max_rate else "the highest step within the run's cap"
+        notes = [*notes, f"no step broke up to {top:g} leads/s ({why}): the knee is above it"]
     if interrupted:
         notes = [*notes, "interrupted: the scenario did not run to its end"]
     return LoadOutcome(

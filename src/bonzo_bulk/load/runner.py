@@ -14,18 +14,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from bonzo_bulk.cleanup.policy import CleanupPolicy
 from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.engine.context import RunContext, open_run
 from bonzo_bulk.engine.events import Polled, RecordsPlanned, RunDone
+from bonzo_bulk.engine.interrupts import cleanup_command
 from bonzo_bulk.engine.run import Settled, judge_run
 from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.load.budget import Budget
 from bonzo_bulk.load.child import Distribution, LocustChild, free_port, write_plan
-from bonzo_bulk.load.drive import Drive
+from bonzo_bulk.load.drive import Drive, Heartbeat
 from bonzo_bulk.load.outcome import Kind, LoadOutcome, summarize
 from bonzo_bulk.load.scenario import LoadScenario, StressScenario
 from bonzo_bulk.load.schedule import Schedule, build_schedule
@@ -102,20 +104,28 @@ async def _settle_and_judge(
         outcome.poller.close()
 
 
+def _say_nothing(line: str) -> None:
+    """Where a run's announcements go when the caller wants none."""
+
+
 async def execute_load(
     loaded: LoadedConfig,
     *,
     kind: Kind,
     scenario: LoadScenario | StressScenario,
+    budget: Budget,
     distribution: Distribution,
+    say: Callable[[str], None] = _say_nothing,
     progress: Progress | None = None,
     store_path: str | Path | None = None,
     stop: asyncio.Event | None = None,
 ) -> LoadOutcome:
-    """Run a load (stages and thresholds) or stress (steps until the knee) scenario against the config's target;
-    what it sent is cleaned up afterwards as ``cleanup.after_run`` says."""
+    """Run a load (stages and thresholds) or stress (steps until the knee) scenario against the config's target,
+    within ``budget`` (its stages are the ones that fit the cap); what it sent is cleaned up afterwards as
+    ``cleanup.after_run`` says. ``say`` hears the run id, target and cap before the first send, then a progress
+    line at least every :data:`~bonzo_bulk.load.drive.PROGRESS_EVERY_S` seconds."""
     stress = scenario if isinstance(scenario, StressScenario) else None
-    schedule = build_schedule(stress.stages() if stress is not None else cast(LoadScenario, scenario).stages)
+    schedule = build_schedule(budget.stages)
     loaded = for_load(loaded, len(schedule.offsets))
     plan = plan_run(loaded, phases=("primary",))
     records = plan.phases[0].records
@@ -125,7 +135,12 @@ async def execute_load(
     async with open_run(plan, kind=kind, progress=progress, store_path=store_path) as run:
         assert run.client is not None
         cleanup = CleanupPolicy(run)
-        run.subscribe(cleanup)
+        heartbeat = Heartbeat(say)
+        run.subscribe(cleanup, heartbeat)
+        say(f"{kind} run {plan.run_id} → {run.destination.target} at {run.destination.where}")
+        say(budget.describe(kind))
+        remove = cleanup_command(loaded, plan.run_id)
+        say(f"Ctrl-C stops it, then settles and reports what was sent; remove its leads with: {remove}")
         run.start()
         run.bus.emit(RecordsPlanned("primary", records))
         drive = Drive(
@@ -136,6 +151,8 @@ async def execute_load(
             interval=scenario.verify_interval,
             breaking=stress.breaking if stress else None,
             patience=loaded.config.processing_delay,
+            heartbeat=heartbeat,
+            give_up_after=budget.cap.minutes * 60 - budget.reserve_s + loaded.config.processing_delay,
         )
         driven = await drive.run_until_done(stop or asyncio.Event())
         early = [f"load stopped early: {driven.stop_reason}"] if driven.stop_reason else []
@@ -173,7 +190,9 @@ def run_load(
     *,
     kind: Kind,
     scenario: LoadScenario | StressScenario,
+    budget: Budget,
     distribution: Distribution,
+    say: Callable[[str], None] = _say_nothing,
     out: Path | None = None,
 ) -> tuple[LoadOutcome, Path]:
     """``bonzo-bulk load | stress``: run the scenario, keep it in the run store, render its dashboard.
@@ -184,7 +203,9 @@ def run_load(
     from bonzo_bulk.load.dashboard import render_load_dashboard
     from bonzo_bulk.load.results import LoadStore
 
-    outcome = run_async(execute_load(loaded, kind=kind, scenario=scenario, distribution=distribution))
+    outcome = run_async(
+        execute_load(loaded, kind=kind, scenario=scenario, budget=budget, distribution=distribution, say=say)
+    )
     with RunStore(store_location_for(loaded)) as store:
         LoadStore(store).save(outcome)
         stored = LoadStore(store).load(outcome.run_id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -118,7 +118,9 @@ class SenderSettings(_Section):
     max_in_flight: int = Field(default=100, ge=1, le=10_000, description="Locust users (open requests) per process")
     drop_after: Duration = Field(default=1.0, description="an arrival later than this is dropped (not sent)")
     timeout: Duration = Field(default=10.0, description="per-request timeout")
-    processes: int = Field(default=1, ge=1, le=256)
+    processes: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = Field(
+        default="auto", description="Locust processes on this machine; auto: as many as the peak rate needs"
+    )
     verify_interval: Duration = Field(default=2.0, description="how often the API is polled while loading")
 
 
@@ -141,7 +143,7 @@ class StressScenario(SenderSettings):
     start_rate: Rate = 10.0
     max_rate: Rate = 1000.0
     step_factor: float = Field(default=1.25, gt=1, le=10)
-    step_duration: Duration = 20.0
+    step_duration: Duration = 10.0
     breaking: Breaking = Field(default_factory=Breaking)
     min_knee_rate: float | None = Field(default=None, gt=0, description="exit 1 when the knee is below this rate")
 
@@ -229,8 +231,11 @@ def stress_scenario(path: Path | None, *, overrides: dict[str, Any] | None = Non
 def check_generator(
     scenario: SenderSettings, peak: float, key: str, source: str, *, workers: int | None = None
 ) -> None:
-    """Refuse a rate the senders cannot generate on time, and plans too large to hold."""
-    processes = workers if workers is not None else scenario.processes
+    """Refuse a rate the senders cannot generate on time, and plans too large to hold (``processes: auto`` is
+    checked once the processes are chosen: :func:`bonzo_bulk.load.budget.plan_budget`)."""
+    chosen = workers if workers is not None else scenario.processes
+    # auto: as many processes as the rate needs (whether the machine has the cores is the budget's question)
+    processes = max(1, math.ceil(peak / MAX_RATE_PER_PROCESS)) if chosen == "auto" else chosen
     limit = processes * MAX_RATE_PER_PROCESS
     if peak > limit:
         needed = math.ceil(peak / MAX_RATE_PER_PROCESS)
