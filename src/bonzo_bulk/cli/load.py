@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from bonzo_bulk.cli.exits import EXIT_USAGE, handle_errors
 from bonzo_bulk.cli.options import config_options, json_option, log_level_option
@@ -155,13 +156,14 @@ def print_outcome(summary: dict[str, Any]) -> None:
         for step in summary.get("steps", []):
             verdict = "[red]broken[/]: " + "; ".join(step["reasons"]) if step["broken"] else "[green]sustained[/]"
             out.print(f"  step {step['step']} at {step['rate']:g} leads/s: {verdict}")
-        knee = summary.get("knee_rate")
-        if knee is None:
-            out.print("[bold red]knee below the first step[/]")
-        elif summary.get("knee_reached"):
-            out.print(f"[bold]capacity knee at ~{knee:g} leads/s[/]: beyond it the backlog grows")
-        else:
-            out.print(f"[bold]no knee up to {knee:g} leads/s[/] (every step was sustained)")
+        style = "bold red" if summary.get("knee_reached") and summary.get("knee_rate") is None else "bold"
+        out.print(f"[{style}]{escape(summary['knee'])}[/]")
+    sender_errors = summary["accounting"].get("sender_errors", 0)
+    if sender_errors:
+        out.print(
+            f"[yellow]{sender_errors} sender error(s)[/]: our own sender's connections failed (not the system "
+            "under load); they are not counted as its errors and never set the knee"
+        )
     for verdict in summary["thresholds"]:
         if not verdict["passed"]:
             out.print(

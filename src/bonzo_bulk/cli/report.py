@@ -206,10 +206,20 @@ def load_table(kind: str, runs: list[RunSummary], headlines: dict[str, dict[str,
                 "—" if lag is None else f"{lag:,.2f} s",
             ]
             if kind == "stress":
-                knee = summary.get("knee_rate")
-                cells.append("—" if knee is None else f"{knee:g}" + ("" if summary.get("knee_reached") else "+"))
+                cells.append(_knee_cell(summary))
         table.add_row(*cells)
     return table
+
+
+def _knee_cell(summary: dict[str, Any]) -> str:
+    """The knee (``120+``: no step broke up to 120 leads/s; ``<20``: the first step, 20 leads/s, broke)."""
+    knee, sustained = summary.get("knee_rate"), summary.get("sustained_up_to")
+    if knee is not None:
+        return f"{knee:g}"
+    if summary.get("knee_reached"):
+        steps = summary.get("steps") or [{}]
+        return f"<{steps[0].get('rate', 0):g}"
+    return "—" if sustained is None else f"{sustained:g}+"
 
 
 def history_table(runs: list[RunSummary], *, kind: str = "bulk") -> Table:

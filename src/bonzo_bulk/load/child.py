@@ -77,9 +77,17 @@ class JournalRow:
             total_ms=round((answered - self.intended) * 1000, 3),
             sent_at=datetime.fromtimestamp(self.sent, UTC),
             answered_at=datetime.fromtimestamp(answered, UTC) if self.status else None,
-            error_category=self.error_category,
-            error=None if self.error_category is None else f"{self.error_category} (status {self.status or '-'})",
+            error_category="reset" if self.error_category == "closed" else self.error_category,
+            error=_error_text(self.error_category, self.status),
         )
+
+
+def _error_text(category: str | None, status: int | None) -> str | None:
+    if category is None:
+        return None
+    if category == "closed":
+        return "the sender's pooled connection was already closed by the server (a sender error, not the system's)"
+    return f"{category} (status {status or '-'})"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from geventhttpclient.response import HTTPConnectionClosed
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -88,6 +89,8 @@ def _category(status: int, error: BaseException | None) -> str | None:
         return "http_4xx"
     if status >= 500:
         return "http_5xx"
+    if isinstance(error, HTTPConnectionClosed):
+        return "closed"  # a pooled keep-alive connection the server had closed: the sender's, not the system's
     if isinstance(error, ConnectionResetError | BrokenPipeError):
         return "reset"
     if isinstance(error, socket.timeout | TimeoutError | gevent.Timeout):

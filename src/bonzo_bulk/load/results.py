@@ -50,6 +50,7 @@ def summary_document(outcome: LoadOutcome) -> dict[str, Any]:
             "misrouted": outcome.overall.misrouted,
             "duplicates": outcome.overall.duplicates,
             "errors": outcome.overall.errors,
+            "sender_errors": outcome.overall.sender_errors,
         },
         "thresholds": [to_jsonable(v) for v in outcome.verdicts],
         "api_requests_while_loading": outcome.api_requests_while_loading,
@@ -57,8 +58,11 @@ def summary_document(outcome: LoadOutcome) -> dict[str, Any]:
         "notes": list(outcome.notes),
     }
     if outcome.kind == "stress":
-        document["knee_rate"] = outcome.knee_rate
-        document["knee_reached"] = outcome.knee_reached
+        knee = outcome.knee
+        document["knee_rate"] = knee.rate if knee else None
+        document["knee_reached"] = knee.reached if knee else False
+        document["sustained_up_to"] = knee.sustained_up_to if knee else None
+        document["knee"] = knee.sentence() if knee else "no step was judged: no knee measured"
         document["steps"] = [to_jsonable(s) for s in outcome.steps]
     return document
 

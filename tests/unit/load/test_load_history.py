@@ -20,7 +20,7 @@ from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.load.child import JournalRow
 from bonzo_bulk.load.knee import judge_step
 from bonzo_bulk.load.outcome import LoadOutcome, summarize
-from bonzo_bulk.load.results import LoadStore
+from bonzo_bulk.load.results import LoadStore, summary_document
 from bonzo_bulk.load.scenario import StressScenario
 from bonzo_bulk.load.schedule import build_schedule
 from bonzo_bulk.load.stats import join
@@ -33,8 +33,9 @@ runner = CliRunner(env={"COLUMNS": "200"})
 T0 = 1_800_000_000.0
 
 
-def _stress(run: RunResult) -> LoadOutcome:
-    """A stress run of two sustained steps (every lead sent, answered and created half a second later)."""
+def _stress(run: RunResult, *, first_broke: bool = False) -> LoadOutcome:
+    """A stress run of two sustained steps (every lead sent, answered and created half a second later), or
+    with ``first_broke`` one whose first step broke."""
     scenario = StressScenario(start_rate=5, max_rate=6.25, step_duration=2)
     schedule = build_schedule(scenario.stages())
     names = [f"R{i}" for i in range(len(schedule.offsets))]
@@ -51,6 +52,8 @@ def _stress(run: RunResult) -> LoadOutcome:
     }
     arrivals = join(rows, names, schedule.offsets, observations)
     steps = [judge_step(s, arrivals, T0, scenario.breaking, patience_spent=True) for s in schedule.stages]
+    if first_broke:
+        steps[0] = dataclasses.replace(steps[0], broken=True, reasons=("error rate 5.0% > 1.0%",))
     return summarize(
         kind="stress",
         scenario=scenario,
@@ -135,3 +138,17 @@ def test_regressions_compare_a_run_only_with_runs_of_its_kind(store_path: Path) 
     later = dataclasses.replace(bulk, run_id="run_5_bulk", started_at=bulk.started_at + timedelta(hours=9))
     compared = comparable_runs(later, history, limit=RegressionSettings().history_runs)
     assert {r.kind for r in compared} == {"bulk"} and "run_4_stress" not in {r.run_id for r in compared}
+
+
+def test_the_stress_json_never_contradicts_itself() -> None:
+    """Issue 24, finding 7: `knee_rate: 400` beside `knee_reached: false`, and a PASS beside a knee below the
+    first step."""
+    unbroken = summary_document(_stress(build_run(run_id="s_ok")))
+    assert (unbroken["knee_reached"], unbroken["knee_rate"], unbroken["sustained_up_to"]) == (False, None, 6.25)
+    assert unbroken["knee"] == "no knee up to 6.25 leads/s: every step run was sustained" and unbroken["passed"]
+    first = _stress(build_run(run_id="s_first"), first_broke=True)
+    document = summary_document(first)
+    assert (document["knee_reached"], document["knee_rate"], document["sustained_up_to"]) == (True, None, None)
+    assert document["knee"].startswith("knee below the first step (5 leads/s)")
+    assert not document["passed"] and first.exit_code == 1
+    assert [t["name"] for t in document["thresholds"] if not t["passed"]] == ["first_step_sustained"]
