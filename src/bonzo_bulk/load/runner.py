@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +38,8 @@ from bonzo_bulk.settle.index import SettleTarget
 from bonzo_bulk.settle.policy import SettlePolicy
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.target.endpoints import Progress, store_location_for
+
+log = logging.getLogger("bonzo_bulk.load")
 
 
 def for_load(loaded: LoadedConfig, records: int) -> LoadedConfig:
@@ -143,10 +146,11 @@ async def execute_load(
         say(f"Ctrl-C stops it, then settles and reports what was sent; remove its leads with: {remove}")
         run.start()
         run.bus.emit(RecordsPlanned("primary", records))
+        child = _locust(folder, records, schedule, scenario, distribution, run.destination.hook_url)
         drive = Drive(
             run,
             schedule=schedule,
-            child=_locust(folder, records, schedule, scenario, distribution, run.destination.hook_url),
+            child=child,
             poller=settling.poller(run.client, (), users=loaded.users),
             interval=scenario.verify_interval,
             breaking=stress.breaking if stress else None,
@@ -154,7 +158,10 @@ async def execute_load(
             heartbeat=heartbeat,
             give_up_after=budget.cap.minutes * 60 - budget.reserve_s + loaded.config.processing_delay,
         )
-        driven = await drive.run_until_done(stop or asyncio.Event())
+        try:
+            driven = await drive.run_until_done(stop or asyncio.Event())
+        finally:
+            child.plan.unlink(missing_ok=True)  # every payload is in the run store; the plan was only Locust's
         early = [f"load stopped early: {driven.stop_reason}"] if driven.stop_reason else []
         result, observations = await _settle_and_judge(run, settling, driven.targets, early)
         await run.bus.emit_async(RunDone(result))
@@ -212,4 +219,27 @@ def run_load(
     if stored is None:
         raise BonzoBulkError(f"load run {outcome.run_id} was saved but cannot be read back from the run store")
     folder = Path(loaded.config.reports_dir) / "load" / outcome.run_id
-    return outcome, render_load_dashboard(stored, out=out or folder / "dashboard.html")
+    dashboard = render_load_dashboard(stored, out=out or folder / "dashboard.html")
+    _retention(loaded)
+    return outcome, dashboard
+
+
+def _retention(loaded: LoadedConfig) -> None:
+    """``reports.keep_runs`` after a load run as after any run: older runs' files and per-record rows go."""
+    from bonzo_bulk.report.retention import HEALTH_DIR, human_bytes, prune
+
+    keep = loaded.config.reports.keep_runs
+    if not keep:
+        return
+    try:
+        report = prune(store_location_for(loaded), Path(loaded.config.reports_dir) / HEALTH_DIR, keep=keep)
+    except BonzoBulkError as exc:
+        log.warning("retention after the load run failed: %s (`bonzo-bulk prune` can do it by hand)", exc)
+        return
+    if report.pruned:
+        log.info(
+            "reports.keep_runs %d: %d older run(s) pruned, %s freed",
+            keep,
+            len(report.pruned),
+            human_bytes(report.freed_bytes),
+        )

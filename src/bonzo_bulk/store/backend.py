@@ -68,4 +68,8 @@ class Backend(Protocol):
     def compact(self) -> None:
         """Give freed space back to the disk (SQLite: VACUUM; PostgreSQL's autovacuum does it)."""
 
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes each table takes on disk, indexes included (empty when the backend cannot say)."""
+        ...
+
     def close(self) -> None: ...

@@ -40,7 +40,7 @@ from bonzo_bulk.models import (
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, history, ledger, prospects, results
+from bonzo_bulk.store import codec, history, ledger, prospects, results, space
 from bonzo_bulk.store.backend import Backend, Row
 from bonzo_bulk.store.rows import RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import Migration, migrate
@@ -341,6 +341,38 @@ class RunStore:
         self._write(f"delete {len(run_ids)} run(s)", delete)
         with self._op("compact the store after deleting runs"):
             self._db.compact()
+
+    def space_usage(self) -> list[tuple[str, int, int | None]]:
+        """Each table: its rows and bytes on disk (None when the backend cannot say), largest first."""
+        with self._op("measure the store"):
+            return space.usage(self._db)
+
+    def estimated_bytes(self, run_ids: Sequence[str], *, whole: bool) -> int:
+        """About how many bytes these runs take: all their rows (``whole``), else their per-record rows."""
+        tables = space.RUN_TABLES if whole else space.PER_RECORD_TABLES
+        with self._op(f"measure {len(run_ids)} run(s)"):
+            return space.estimated_bytes(self._db, run_ids, tables)
+
+    def record_rows(self, run_id: str) -> int:
+        """How many per-record rows a run still has (0 once retention trimmed it)."""
+        with self._op(f"count the rows of run {run_id}"):
+            return sum(space.rows_of(self._db, table, [run_id]) for table in space.PER_RECORD_TABLES)
+
+    def trim_runs(self, run_ids: Sequence[str], note: str) -> int:
+        """Delete these runs' per-record rows, keeping their summaries, figures, diagnoses and prospects (so history,
+        trends and cleanup still work); each run gets ``note``. Then give the space back; the rows deleted."""
+
+        def trim(db: Backend) -> int:
+            for run_id in run_ids:
+                row = self._require_run(run_id)
+                notes = [*json.loads(row["notes"] or "[]"), note]
+                db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
+            return space.trim(db, run_ids)
+
+        deleted = self._write(f"trim {len(run_ids)} run(s)", trim)
+        with self._op("compact the store after trimming runs"):
+            self._db.compact()
+        return deleted
 
     def mark_interrupted(self, run_id: str, note: str) -> int:
         """Note in an unfinished run that it was interrupted (it stays unfinished); its deliveries so far."""
