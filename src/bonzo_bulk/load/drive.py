@@ -118,8 +118,10 @@ class Drive:
         self._said, self._sent_at_last = now, sent
         visible = sum(1 for o in observations.values() if o.found)
         step = f" · {len(self.state.steps)} step(s) judged" if self.breaking is not None else ""
+        t0 = self.state.t0
+        clock = "senders starting" if t0 is None else f"{min(time.time() - t0, self.schedule.duration):.0f} s"
         self.heartbeat.line(
-            f"progress: {now - self._started:.0f} s of ~{self.schedule.duration:g} s · sent {sent:,} of "
+            f"progress: {clock} of {self.schedule.duration:g} s · sent {sent:,} of "
             f"{len(self.schedule.offsets):,} · {rate:,.1f} leads/s now · {visible:,} visible in Bonzo{step}"
         )
 
