@@ -20,6 +20,7 @@ from bonzo_bulk.engine.events import DeliveryDone, Event, Polled, RecordDelivere
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.judge.verify import expects_prospect
 from bonzo_bulk.load.child import JournalRow, LocustChild
+from bonzo_bulk.load.feed import LOOKAHEAD_S, PlanFeed
 from bonzo_bulk.load.knee import StepVerdict, judge_step
 from bonzo_bulk.load.scenario import Breaking
 from bonzo_bulk.load.schedule import Schedule
@@ -31,6 +32,8 @@ from bonzo_bulk.settle.poller import Poller
 log = logging.getLogger("bonzo_bulk.load")
 
 EARLY_BREAK_MIN = 10
+FEED_EVERY_S = 1.0
+"""How often the plan is topped up (it stays :data:`~bonzo_bulk.load.feed.LOOKAHEAD_S` ahead)."""
 PROGRESS_EVERY_S = 10.0
 """A progress line at least this often while the load runs, whatever the output is (a terminal, a pipe, CI)."""
 
@@ -88,6 +91,7 @@ class Drive:
         run: RunContext,
         *,
         schedule: Schedule,
+        feed: PlanFeed,
         child: LocustChild,
         poller: Poller,
         interval: float,
@@ -96,9 +100,7 @@ class Drive:
         heartbeat: Heartbeat | None = None,
         give_up_after: float | None = None,
     ) -> None:
-        self.run, self.schedule, self.child, self.poller = run, schedule, child, poller
-        self.records = run.plan.phases[0].records
-        self.names = [r.name for r in self.records]
+        self.run, self.schedule, self.feed, self.child, self.poller = run, schedule, feed, child, poller
         self.interval, self.breaking, self.patience = interval, breaking, patience
         self.heartbeat = heartbeat or Heartbeat(log.info)
         self.say = self.heartbeat.say
@@ -131,8 +133,8 @@ class Drive:
             self.state.rows[row.seq] = row
             if self.state.t0 is None:
                 self.state.t0 = row.intended - self.schedule.offsets[row.seq]
+            record = self.feed.take(row.seq)
             if row.sent is not None:
-                record = self.records[row.seq]
                 delivery = row.delivery(record)
                 self.state.accepted += delivery.accepted
                 taken.append(SettleTarget.of(record, expects_prospect(record, delivery)))
@@ -141,7 +143,7 @@ class Drive:
         self.state.targets += taken
 
     def _arrivals(self, observations: dict[str, Observation]) -> list[Arrival]:
-        return join(self.state.rows.values(), self.names, self.schedule.offsets, observations)
+        return join(self.state.rows.values(), self.feed.names, self.schedule.offsets, observations)
 
     def _judge_steps(self, observations: dict[str, Observation]) -> None:
         if self.breaking is None or self.state.t0 is None:
@@ -221,14 +223,36 @@ class Drive:
             )
         return self.state
 
+    async def _keep_feeding(self) -> None:
+        """Write the plan :data:`~bonzo_bulk.load.feed.LOOKAHEAD_S` ahead of the schedule until it is all written
+        or the load stops (what is never written is never made, stored or sent)."""
+        started = time.time()
+        while not self.feed.done and self.state.stop_reason is None:
+            into = time.time() - (self.state.t0 if self.state.t0 is not None else started)
+            self.feed.fill(into + LOOKAHEAD_S)
+            await asyncio.sleep(FEED_EVERY_S)
+
     async def _drive(self, stop: asyncio.Event) -> None:
+        self.feed.open()
+        await self.child.start()
+        feeder = asyncio.create_task(self._keep_feeding())
+        try:
+            await self._watch(stop, feeder)
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+
+    async def _watch(self, stop: asyncio.Event, feeder: asyncio.Task[None]) -> None:
         users = [u.user_id for u in self.run.plan.loaded.users]
         requests_before = self.poller.client.requests_made
-        await self.child.start()
         judge_until = None
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval)
+            if feeder.done() and not feeder.cancelled() and (failed := feeder.exception()) is not None:
+                self.child.request_stop()
+                raise failed
             if stop.is_set() and not self.state.interrupted:
                 self.state.interrupted = True
                 self.state.stop_reason = self.state.stop_reason or "interrupted (Ctrl-C)"

@@ -27,13 +27,14 @@ from bonzo_bulk.engine.interrupts import cleanup_command
 from bonzo_bulk.engine.run import Settled, judge_run
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.load.budget import Budget
-from bonzo_bulk.load.child import Distribution, LocustChild, free_port, write_plan
+from bonzo_bulk.load.child import Distribution, LocustChild, free_port
 from bonzo_bulk.load.drive import Drive, Heartbeat
+from bonzo_bulk.load.feed import PlanFeed
 from bonzo_bulk.load.outcome import Kind, LoadOutcome, summarize
 from bonzo_bulk.load.scenario import LoadScenario, StressScenario
 from bonzo_bulk.load.schedule import Schedule, build_schedule
-from bonzo_bulk.models import Observation, PlannedRecord, RunResult
-from bonzo_bulk.plan.planner import plan_run
+from bonzo_bulk.models import Observation, RunResult
+from bonzo_bulk.plan.planner import RunPlan, plan_run
 from bonzo_bulk.settle.index import SettleTarget
 from bonzo_bulk.settle.policy import SettlePolicy
 from bonzo_bulk.store import RunStore
@@ -50,23 +51,27 @@ def for_load(loaded: LoadedConfig, records: int) -> LoadedConfig:
     return dataclasses.replace(loaded, config=loaded.config.model_copy(update=update))
 
 
-def _locust(
-    folder: Path,
-    records: Sequence[PlannedRecord],
-    schedule: Schedule,
-    scenario: LoadScenario | StressScenario,
-    distribution: Distribution,
-    hook_url: str,
-) -> LocustChild:
-    """The Locust child that sends ``records`` on ``schedule`` to the hook (its plan written into ``folder``)."""
-    write_plan(
+def _feed(
+    folder: Path, plan: RunPlan, schedule: Schedule, scenario: LoadScenario | StressScenario, run: RunContext
+) -> PlanFeed:
+    """The plan fed to Locust as the run goes; each batch is told to the run (and stored) before it is written."""
+    header: dict[str, float | int] = {
+        "max_in_flight": scenario.max_in_flight,
+        "drop_after": scenario.drop_after,
+        "timeout": scenario.timeout,
+        "drain": scenario.drop_after + scenario.timeout + 1.0,
+    }
+    return PlanFeed(
         folder / "plan.jsonl",
-        records,
+        plan.phases[0].iter_records(),
         schedule.offsets,
-        max_in_flight=scenario.max_in_flight,
-        drop_after=scenario.drop_after,
-        timeout=scenario.timeout,
+        header=header,
+        on_planned=lambda batch: run.bus.emit(RecordsPlanned("primary", batch)),
     )
+
+
+def _locust(folder: Path, distribution: Distribution, hook_url: str) -> LocustChild:
+    """The Locust child that sends the plan in ``folder`` to the hook."""
     if distribution.bind_port == 0:
         distribution = dataclasses.replace(distribution, bind_port=free_port(distribution.bind_host))
     return LocustChild(folder, hook_url=hook_url, distribution=distribution)
@@ -131,7 +136,6 @@ async def execute_load(
     schedule = build_schedule(budget.stages)
     loaded = for_load(loaded, len(schedule.offsets))
     plan = plan_run(loaded, phases=("primary",))
-    records = plan.phases[0].records
     folder = Path(loaded.config.reports_dir) / "load" / plan.run_id
     folder.mkdir(parents=True, exist_ok=True)
     settling = SettlePolicy.of(loaded.config, plan.run_id)
@@ -145,12 +149,12 @@ async def execute_load(
         remove = cleanup_command(loaded, plan.run_id)
         say(f"Ctrl-C stops it, then settles and reports what was sent; remove its leads with: {remove}")
         run.start()
-        run.bus.emit(RecordsPlanned("primary", records))
-        child = _locust(folder, records, schedule, scenario, distribution, run.destination.hook_url)
+        feed = _feed(folder, plan, schedule, scenario, run)
         drive = Drive(
             run,
             schedule=schedule,
-            child=child,
+            feed=feed,
+            child=_locust(folder, distribution, run.destination.hook_url),
             poller=settling.poller(run.client, (), users=loaded.users),
             interval=scenario.verify_interval,
             breaking=stress.breaking if stress else None,
@@ -161,7 +165,7 @@ async def execute_load(
         try:
             driven = await drive.run_until_done(stop or asyncio.Event())
         finally:
-            child.plan.unlink(missing_ok=True)  # every payload is in the run store; the plan was only Locust's
+            feed.close()  # every payload written is in the run store; the plan was only Locust's
         early = [f"load stopped early: {driven.stop_reason}"] if driven.stop_reason else []
         result, observations = await _settle_and_judge(run, settling, driven.targets, early)
         await run.bus.emit_async(RunDone(result))
@@ -178,7 +182,7 @@ async def execute_load(
         run=result,
         schedule=schedule,
         rows=driven.ordered,
-        names=[r.name for r in records],
+        names=feed.names,
         t0=driven.t0 if driven.t0 is not None else time.time(),
         steps=driven.steps,
         stop_reason=driven.stop_reason,
