@@ -81,3 +81,16 @@ def test_a_load_scenario_over_the_cap_is_refused_before_anything_is_sent(tmp_pat
     assert result.exit_code == 2, result.output
     assert "15,000 leads" in result.output and "--max-leads 15000" in " ".join(result.output.split())
     assert not (reports / "load").exists() and not (reports / "runs.sqlite3").exists()
+
+
+def test_a_bad_processes_value_names_the_flag_and_the_fix(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    for bad in ("abc", "0"):
+        result = CliRunner().invoke(
+            app, ["stress", "--processes", bad, "--reports-dir", str(reports), "--target", "sandbox"]
+        )
+        assert result.exit_code == 2, result.output
+        flat = " ".join(result.output.split())
+        assert f"(from --processes): '{bad}'" in flat and "write auto, or a number from 1 to 256" in flat
+    assert not reports.exists()
+    assert parse_stress({"processes": "auto"}).processes == "auto" and parse_stress({"processes": 2}).processes == 2
