@@ -16,9 +16,11 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.cleanup.policy import CleanupPolicy
 from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.engine.context import RunContext, open_run
@@ -28,12 +30,12 @@ from bonzo_bulk.engine.run import Settled, judge_run
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.load.budget import Budget
 from bonzo_bulk.load.child import Distribution, LocustChild, free_port
-from bonzo_bulk.load.drive import Drive, Heartbeat
+from bonzo_bulk.load.drive import Drive, Driven, Heartbeat
 from bonzo_bulk.load.feed import PlanFeed
 from bonzo_bulk.load.outcome import Kind, LoadOutcome, summarize
 from bonzo_bulk.load.scenario import LoadScenario, StressScenario
 from bonzo_bulk.load.schedule import Schedule, build_schedule
-from bonzo_bulk.models import Observation, RunResult
+from bonzo_bulk.models import Observation, RecordOutcome, RunResult
 from bonzo_bulk.plan.planner import RunPlan, plan_run
 from bonzo_bulk.settle.index import SettleTarget
 from bonzo_bulk.settle.policy import SettlePolicy
@@ -149,11 +151,10 @@ async def execute_load(
         remove = cleanup_command(loaded, plan.run_id)
         say(f"Ctrl-C stops it, then settles and reports what was sent; remove its leads with: {remove}")
         run.start()
-        feed = _feed(folder, plan, schedule, scenario, run)
         drive = Drive(
             run,
             schedule=schedule,
-            feed=feed,
+            feed=_feed(folder, plan, schedule, scenario, run),
             child=_locust(folder, distribution, run.destination.hook_url),
             poller=settling.poller(run.client, (), users=loaded.users),
             interval=scenario.verify_interval,
@@ -163,36 +164,66 @@ async def execute_load(
             give_up_after=budget.cap.minutes * 60 - budget.reserve_s + loaded.config.processing_delay,
         )
         try:
-            driven = await drive.run_until_done(stop or asyncio.Event())
-        finally:
-            feed.close()  # every payload written is in the run store; the plan was only Locust's
-        early = [f"load stopped early: {driven.stop_reason}"] if driven.stop_reason else []
-        result, observations = await _settle_and_judge(run, settling, driven.targets, early)
-        await run.bus.emit_async(RunDone(result))
-        notes = list(result.notes)
+            measured = await _measure(run, drive, settling, stop or asyncio.Event())
+        except BonzoBulkError:
+            say(f"{kind} run {plan.run_id} stopped on an error; remove what it sent with: {remove}")
+            raise
         if cleanup.report is not None:
-            notes.append(f"cleanup ({cleanup.after_run}): {len(cleanup.report.deleted)} prospect(s) deleted")
-        lags = run.store.processing_seconds(plan.run_id, "primary")
-        failed = list(run.store.outcomes(plan.run_id, "primary", failed_only=True))
-        clock = run.client.clock.estimate
+            measured.notes.append(f"cleanup ({cleanup.after_run}): {len(cleanup.report.deleted)} prospect(s) deleted")
+    driven = measured.driven
     assert driven.t0 is not None or not driven.targets
     return summarize(
         kind=kind,
         scenario=scenario,
-        run=result,
+        run=measured.result,
         schedule=schedule,
         rows=driven.ordered,
-        names=feed.names,
+        names=drive.feed.names,
         t0=driven.t0 if driven.t0 is not None else time.time(),
         steps=driven.steps,
         stop_reason=driven.stop_reason,
         interrupted=driven.interrupted,
         api_requests=driven.api_requests,
-        notes=notes,
+        notes=measured.notes,
+        observations=measured.observations,
+        lags=measured.lags,
+        failed=measured.failed,
+        clock=measured.clock,
+    )
+
+
+@dataclass
+class _Measured:
+    """What a load run measured once its leads are settled and judged."""
+
+    driven: Driven
+    result: RunResult
+    observations: dict[str, Observation]
+    notes: list[str]
+    lags: dict[str, float]
+    failed: list[RecordOutcome]
+    clock: ClockOffset
+
+
+async def _measure(run: RunContext, drive: Drive, settling: SettlePolicy, stop: asyncio.Event) -> _Measured:
+    """Drive the load, then settle and judge every lead sent; the run is done (``RunDone``) when this returns."""
+    assert run.client is not None
+    try:
+        driven = await drive.run_until_done(stop)
+    finally:
+        drive.feed.close()  # every payload written is in the run store; the plan was only Locust's
+    early = [f"load stopped early: {driven.stop_reason}"] if driven.stop_reason else []
+    result, observations = await _settle_and_judge(run, settling, driven.targets, early)
+    await run.bus.emit_async(RunDone(result))
+    run_id = run.plan.run_id
+    return _Measured(
+        driven=driven,
+        result=result,
         observations=observations,
-        lags=lags,
-        failed=failed,
-        clock=clock,
+        notes=list(result.notes),
+        lags=run.store.processing_seconds(run_id, "primary"),
+        failed=list(run.store.outcomes(run_id, "primary", failed_only=True)),
+        clock=run.client.clock.estimate,
     )
 
 
