@@ -34,18 +34,22 @@ log = logging.getLogger("bonzo_bulk.load")
 EARLY_BREAK_MIN = 10
 FEED_EVERY_S = 1.0
 """How often the plan is topped up (it stays :data:`~bonzo_bulk.load.feed.LOOKAHEAD_S` ahead)."""
+TICK_S = 1.0
 PROGRESS_EVERY_S = 10.0
 """A progress line at least this often while the load runs, whatever the output is (a terminal, a pipe, CI)."""
 
 
 class Heartbeat:
-    """Says a line at most every ``every`` seconds (or when forced), and hears the run's settling and judging
-    (subscribed to the run's bus), so a load run is never silent for longer, in a terminal or a pipe."""
+    """Says what the run is doing at least every ``every`` seconds, in a terminal or a pipe: on the run's events
+    (subscribed to its bus: settling polls, records judged) and, while the run waits, from a ticker
+    (:meth:`keep_beating`) that repeats the latest status."""
 
     def __init__(self, say: Callable[[str], None], every: float = PROGRESS_EVERY_S) -> None:
         self.say, self.every = say, every
         self.last = time.monotonic()
         self.judged = 0
+        self.status: Callable[[], str] | None = None
+        """The line that says where the run is now."""
 
     def due(self) -> bool:
         return time.monotonic() - self.last >= self.every
@@ -54,13 +58,26 @@ class Heartbeat:
         self.last = time.monotonic()
         self.say(text)
 
+    def tick(self) -> None:
+        """Say the status if nothing was said for ``every`` seconds."""
+        if self.status is not None and self.due():
+            self.line(self.status())
+
+    async def keep_beating(self) -> None:
+        """Tick every second until cancelled."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.tick()
+
     def __call__(self, event: Event) -> None:
-        if isinstance(event, Polled) and self.due():
-            self.line(f"settling: {event.found:,} of {event.expected:,} leads seen in Bonzo")
+        if isinstance(event, Polled):
+            found, expected = event.found, event.expected
+            self.status = lambda: f"settling: {found:,} of {expected:,} leads seen in Bonzo"
+            self.tick()
         elif isinstance(event, RecordJudged):
             self.judged += 1
-            if self.due():
-                self.line(f"judging: {self.judged:,} leads judged")
+            self.status = lambda: f"judging: {self.judged:,} leads judged"
+            self.tick()
 
 
 @dataclass
@@ -108,23 +125,28 @@ class Drive:
         """Seconds after the start when the load is stopped whatever is left (the run's cap of minutes)."""
         self.state = Driven()
         self._started = self._said = time.monotonic()
-        self._sent_at_last = 0
+        self._sent_at_last = self._visible = 0
+        self.heartbeat.status = self._progress_text
 
-    def _progress(self, observations: dict[str, Observation], *, force: bool = False) -> None:
-        """A plain line every :data:`PROGRESS_EVERY_S` seconds: time, leads sent, rate now, leads seen in Bonzo."""
-        if not force and not self.heartbeat.due():
-            return
+    def _progress(self, *, force: bool = False) -> None:
+        """The progress line, now if ``force``, else when :data:`PROGRESS_EVERY_S` seconds passed in silence."""
+        if force:
+            self.heartbeat.line(self._progress_text())
+        else:
+            self.heartbeat.tick()
+
+    def _progress_text(self) -> str:
+        """Time into the schedule, leads sent, the rate since the last line, leads seen in Bonzo, steps judged."""
         now = time.monotonic()
         sent = len(self.state.targets)
         rate = (sent - self._sent_at_last) / max(now - self._said, 1e-9)
         self._said, self._sent_at_last = now, sent
-        visible = sum(1 for o in observations.values() if o.found)
         step = f" · {len(self.state.steps)} step(s) judged" if self.breaking is not None else ""
         t0 = self.state.t0
         clock = "senders starting" if t0 is None else f"{min(time.time() - t0, self.schedule.duration):.0f} s"
-        self.heartbeat.line(
+        return (
             f"progress: {clock} of {self.schedule.duration:g} s · sent {sent:,} of "
-            f"{len(self.schedule.offsets):,} · {rate:,.1f} leads/s now · {visible:,} visible in Bonzo{step}"
+            f"{len(self.schedule.offsets):,} · {rate:,.1f} leads/s now · {self._visible:,} visible in Bonzo{step}"
         )
 
     def _take_rows(self) -> None:
@@ -262,8 +284,9 @@ class Drive:
             if self.state.rows:
                 await self.poller.poll(users)
             observations = self.poller.observations()
+            self._visible = sum(1 for o in observations.values() if o.found)
             self._judge_steps(observations)
-            self._progress(observations)
+            self._progress()
             if self.child.running:
                 continue
             self._take_rows()
@@ -274,5 +297,6 @@ class Drive:
                 break
         await self.child.wait(15)
         self._take_rows()
-        self._progress(self.poller.observations(), force=True)
+        self._visible = sum(1 for o in self.poller.observations().values() if o.found)
+        self._progress(force=True)
         self.state.api_requests = self.poller.client.requests_made - requests_before

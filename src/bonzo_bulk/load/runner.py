@@ -12,6 +12,7 @@ store. Only the sending is Locust's, in child processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -163,11 +164,16 @@ async def execute_load(
             heartbeat=heartbeat,
             give_up_after=budget.cap.minutes * 60 - budget.reserve_s + loaded.config.processing_delay,
         )
+        ticker = asyncio.create_task(heartbeat.keep_beating())
         try:
             measured = await _measure(run, drive, settling, stop or asyncio.Event())
         except BonzoBulkError:
             say(f"{kind} run {plan.run_id} stopped on an error; remove what it sent with: {remove}")
             raise
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         if cleanup.report is not None:
             measured.notes.append(f"cleanup ({cleanup.after_run}): {len(cleanup.report.deleted)} prospect(s) deleted")
     driven = measured.driven
@@ -248,6 +254,7 @@ def run_load(
     outcome = run_async(
         execute_load(loaded, kind=kind, scenario=scenario, budget=budget, distribution=distribution, say=say)
     )
+    say(f"storing the figures of run {outcome.run_id} and drawing its dashboard")
     with RunStore(store_location_for(loaded)) as store:
         LoadStore(store).save(outcome)
         stored = LoadStore(store).load(outcome.run_id)
