@@ -20,7 +20,7 @@ def test_the_heartbeat_says_the_latest_status_once_it_has_been_silent_long_enoug
     chatty.status = lambda: "progress: 1 s of 140 s"
     chatty.tick()
     chatty(Polled(1, 9))
-    assert len(said) == 2, "nothing more until 10 s of silence"
+    assert len(said) == 2, "nothing more until PROGRESS_EVERY_S of silence"
 
 
 def test_the_ticker_keeps_beating_while_the_run_waits() -> None:
