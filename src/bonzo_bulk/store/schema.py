@@ -209,7 +209,7 @@ def migrate(backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> l
     Raises StoreError when the store is newer than this bonzo-bulk (it never downgrades).
     """
     latest = migrations[-1].version
-    if _checked(backend, latest) == latest:
+    if _checked(backend, latest) == latest and not _skipped(backend, migrations, latest):
         return []
     applied: list[Migration] = []
     with backend.transaction(for_schema=True):
@@ -219,7 +219,20 @@ def migrate(backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> l
                 migration.apply(backend)
                 backend.set_schema_version(migration.version, migration.summary)
                 applied.append(migration)
+            elif migration in _skipped(backend, migrations, version):
+                migration.apply(backend)  # its version was passed without it: its steps are all idempotent
+                applied.append(migration)
     return applied
+
+
+def _skipped(backend: Backend, migrations: Sequence[Migration], version: int) -> list[Migration]:
+    """Migrations at or below ``version`` whose columns are missing: numbered below one a store already had (two
+    branches appending at once), they were passed over. Each adds its columns and reruns its (idempotent) SQL."""
+    return [
+        m
+        for m in migrations
+        if m.version <= version and any(column not in backend.columns(table) for table, column, _ in m.columns)
+    ]
 
 
 def _checked(backend: Backend, latest: int) -> int:

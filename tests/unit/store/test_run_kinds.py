@@ -92,3 +92,19 @@ def test_the_kind_survives_a_copy_between_stores(store_at: StoreAt, tmp_path: Pa
     with RunStore(tmp_path / "copy.sqlite3") as copied:
         assert copied.run_kind("s1") == "stress"
         assert copied.list_runs()[0].kind == "stress"
+
+
+def test_a_store_that_passed_version_8_without_it_gains_the_kind(store_at: StoreAt) -> None:
+    """Migration 8 was numbered below one appended beside it (9): a store already at 9 skipped it by number.
+    The migration is found missing by its column and applied; its runs are bulk, its load runs load."""
+    bulk = build_run(run_id="b", records=3, invalid=0)
+    with RunStore(store_at) as store:
+        _stored(store, bulk)
+        store.backend.execute("DROP INDEX runs_by_kind")
+        store.backend.execute("ALTER TABLE runs DROP COLUMN kind")
+        assert "kind" not in store.backend.columns("runs")
+    with RunStore(store_at) as store:
+        assert [m.version for m in store.applied] == [8]
+        assert store.run_kind("b") == "bulk" and store.list_runs(kinds=("bulk",))[0].run_id == "b"
+    with RunStore(store_at) as again:
+        assert again.applied == []
