@@ -18,7 +18,10 @@ run's JSON summary); the sandbox process's CPU time. Import times of `bonzo-bulk
 plugin come first unless `--no-imports`.
 
     uv run python benchmarks/bench_run.py [--records 1000 10000 100000] [--modes standalone default]
-                                          [--timeout 1800] [--no-imports | --imports-only]
+                                          [--users 10000] [--timeout 1800] [--no-imports | --imports-only]
+
+With `--users N` the config's three test users are replaced by N (one team per 50), to measure what grows
+with users: the engine's peak RSS and the dashboard's size (the last column, MB of HTML the run wrote).
 
 Every server listens on 127.0.0.1 on a free port and is stopped here; every run is bounded by --timeout
 (interrupted with SIGINT, then killed). Work happens in a temporary folder (reports, databases, configs),
@@ -74,6 +77,7 @@ class Figures:
     """phase -> (p50 s, p95 s)."""
     sandbox_cpu_s: float | None = None
     sandbox_rss_mb: float | None = None
+    dashboard_mb: float | None = None
 
     @property
     def publishing_s(self) -> float | None:
@@ -171,6 +175,23 @@ def _processing(summary: dict[str, Any]) -> dict[str, tuple[float, float]]:
     return found
 
 
+def with_users(config: Path, users: int, work: Path) -> Path:
+    """A copy of ``config`` whose test users are ``users`` stand-ins on the reserved test domain."""
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["test_users"] = [
+        {"name": f"LO{i:05d}", "email": f"lo{i:05d}@lender.test", "user_id": 100_000 + i, "team_id": 5_000 + i // 50}
+        for i in range(users)
+    ]
+    copy = work / f"config-{users}-users.yaml"
+    copy.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return copy
+
+
+def _dashboard_mb(reports: Path) -> float | None:
+    pages = list(reports.glob("**/*.html"))
+    return sum(p.stat().st_size for p in pages) / 1e6 if pages else None
+
+
 def run_once(mode: str, records: int, config: Path, work: Path, env: dict[str, str], timeout: float) -> Figures:
     """Run the user's command once under `/usr/bin/time -v` and read what it cost."""
     reports = work / f"reports-{mode}-{records}"
@@ -220,6 +241,7 @@ def run_once(mode: str, records: int, config: Path, work: Path, env: dict[str, s
         store_finish_s=float(finished.group(1)) if finished else None,
         published_s=float(published.group(1)) if published else None,
         processing=_processing(_summary(reports)),
+        dashboard_mb=_dashboard_mb(reports),
     )
     if mode == "default" and watch.children_cpu_s:
         figures.sandbox_cpu_s = sum(watch.children_cpu_s.values())
@@ -230,7 +252,8 @@ class StandaloneSandbox:
     """`bonzo-bulk sandbox --config CONFIG` on a free loopback port, under its own `/usr/bin/time -v`; a config
     that points a run at it (`sandbox.url`) is written beside its database."""
 
-    def __init__(self, work: Path, tag: str) -> None:
+    def __init__(self, work: Path, tag: str, base: Path = CONFIG) -> None:
+        self.base = base
         self.work = work
         self.tag = tag
         self.stats = work / f"time-sandbox-{tag}.txt"
@@ -240,7 +263,7 @@ class StandaloneSandbox:
 
     def __enter__(self) -> StandaloneSandbox:
         db = self.work / f"sandbox-{self.tag}.sqlite3"
-        command = [TIME, "-v", "-o", str(self.stats), CLI, "sandbox", "--port", "0", "--config", str(CONFIG)]
+        command = [TIME, "-v", "-o", str(self.stats), CLI, "sandbox", "--port", "0", "--config", str(self.base)]
         self.process = subprocess.Popen(
             [*command, "--db", str(db)],
             cwd=REPO,
@@ -256,7 +279,7 @@ class StandaloneSandbox:
             self.__exit__(None, None, None)
             raise RuntimeError(f"the standalone sandbox did not announce itself:\n{announced}")
         self.url = base.group(1)
-        data = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+        data = yaml.safe_load(self.base.read_text(encoding="utf-8"))
         data["sandbox"] = {**(data.get("sandbox") or {}), "url": self.url}
         self.config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return self
@@ -289,11 +312,11 @@ def _read_until(process: subprocess.Popen[str], lines: list[str]) -> None:
             return
 
 
-def measure(mode: str, records: int, work: Path, env: dict[str, str], timeout: float) -> Figures:
+def measure(mode: str, records: int, work: Path, env: dict[str, str], timeout: float, config: Path = CONFIG) -> Figures:
     """One run in ``mode``: standalone starts (and stops) a fresh sandbox for it."""
     if mode == "default":
-        return run_once(mode, records, CONFIG, work, env, timeout)
-    with StandaloneSandbox(work, str(records)) as sandbox:
+        return run_once(mode, records, config, work, env, timeout)
+    with StandaloneSandbox(work, str(records), config) as sandbox:
         figures = run_once(mode, records, sandbox.config, work, env, timeout)
     cost = sandbox.cost()
     if cost:
@@ -348,7 +371,7 @@ def import_times(repeats: int = 5) -> None:
 HEADER = (
     f"{'mode':<10} {'records':>7} {'exit':>4} {'wall s':>7} {'s/1k':>6} {'engine RSS MB':>13} {'ratio':>5} "
     f"{'store s':>7} {'publish s':>9} {'both s':>6} {'share':>6} {'primary p50/p95 s':>17} "
-    f"{'control p50/p95 s':>17} {'sandbox CPU s':>13}"
+    f"{'control p50/p95 s':>17} {'sandbox CPU s':>13} {'dashboard MB':>12}"
 )
 
 
@@ -371,7 +394,8 @@ def row(figures: Figures, smallest_rss_mb: float) -> str:
         f"{1000 * figures.wall_s / figures.records:>6.2f} {_opt(figures.engine_rss_mb, '.0f'):>13} "
         f"{_opt(figures.engine_rss_mb / smallest_rss_mb, '.2f'):>5} {_opt(figures.store_finish_s, '.2f'):>7} "
         f"{_opt(figures.published_s, '.2f'):>9} {_opt(publishing, '.2f'):>6} {_opt(share, '.1%'):>6} "
-        f"{phase('primary'):>17} {phase('control'):>17} {_opt(figures.sandbox_cpu_s, '.1f'):>13}"
+        f"{phase('primary'):>17} {phase('control'):>17} {_opt(figures.sandbox_cpu_s, '.1f'):>13} "
+        f"{_opt(figures.dashboard_mb, '.1f'):>12}"
     )
 
 
@@ -380,12 +404,15 @@ def main() -> int:
     parser.add_argument("--records", type=int, nargs="+", default=[1000, 10000], help="values of --test-records")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="sandbox: standalone, default")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take before it is stopped")
+    parser.add_argument("--users", type=int, default=0, help="test users instead of the config's three")
     imports = parser.add_mutually_exclusive_group()
     imports.add_argument("--imports-only", action="store_true", help="only the import-time figures")
     imports.add_argument("--no-imports", action="store_true", help="skip the import-time figures")
     args = parser.parse_args()
     if any(n < 1 for n in args.records):
         parser.error(f"--records {args.records}: give counts of 1 or more")
+    if args.users < 0:
+        parser.error(f"--users {args.users}: give a count of 1 or more (or leave it out for the config's users)")
 
     if not args.no_imports:
         import_times()
@@ -393,6 +420,7 @@ def main() -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="bench-run-"))
     env = {k: v for k, v in os.environ.items() if k not in ("TEST_HOOK_URL", "SUPERUSER_API_KEY")}
+    config = with_users(CONFIG, args.users, work) if args.users else CONFIG
     print(
         "records = N (--test-records); each run sends N primary + N control. s/1k: wall s per 1,000 of N. "
         "ratio: engine RSS / engine RSS at the smallest N of the mode. store s + publish s = both s; share: of wall."
@@ -402,7 +430,7 @@ def main() -> int:
     try:
         for records in sorted(args.records):
             for mode in args.modes:
-                figures = measure(mode, records, work, env, args.timeout)
+                figures = measure(mode, records, work, env, args.timeout, config)
                 smallest.setdefault(mode, figures.engine_rss_mb)
                 print(row(figures, smallest[mode]), flush=True)
     finally:

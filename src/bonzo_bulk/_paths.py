@@ -1,6 +1,9 @@
 """Field paths into JSON documents: JMESPath to read (``assigned_user.email``), dotted to write.
 
-Compiled paths are cached: the same few paths are read on every record of a run.
+Compiled paths are cached: the same few paths are read on every record of a run. A plain dotted path
+(``assigned_user.email``, the common case) is read by walking the keys, which is what JMESPath does for it
+without building a tree interpreter on every search (a profile of a 5,000 + 5,000 run spent 2 s of its 20 s of
+CPU in JMESPath); any other path goes through JMESPath.
 
 >>> get_path({"a": {"b": [1, 2]}}, "a.b[1]")
 2
@@ -15,6 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jmespath
@@ -32,9 +36,30 @@ def compile_path(path: str) -> Any:
         raise ConfigError(f"{path!r} is not a valid field path (JMESPath): {exc}", key=path) from exc
 
 
+_PLAIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+"""Unquoted JMESPath identifiers joined by dots: each step is a field lookup, None on anything but an object."""
+
+
+@functools.lru_cache(maxsize=512)
+def _reader(path: str) -> Callable[[Any], Any]:
+    if not _PLAIN_PATH.match(path):
+        return compile_path(path).search  # type: ignore[no-any-return]
+    keys = tuple(path.split("."))
+
+    def read(document: Any) -> Any:
+        node = document
+        for key in keys:
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(key)
+        return node
+
+    return read
+
+
 def get_path(document: Any, path: str) -> Any:
     """Read a JMESPath ``path`` (e.g. ``assigned_user.email``) out of a JSON document."""
-    return compile_path(path).search(document)
+    return _reader(path)(document)
 
 
 _SEGMENT = re.compile(r"^([^.\[\]]+)((?:\[\d+\])*)$")

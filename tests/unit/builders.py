@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.config.schema import Thresholds
 from bonzo_bulk.judge.diagnosis import diagnose
-from bonzo_bulk.judge.tally import PhaseTally
+from bonzo_bulk.judge.tally import NO_OWNER, PhaseTally
 from bonzo_bulk.models import (
     CheckResult,
     DeliveryResult,
@@ -30,6 +30,7 @@ from bonzo_bulk.models import (
     Stage,
     Target,
     User,
+    UserAccuracy,
     by_record,
 )
 from bonzo_bulk.store import RunStore
@@ -314,3 +315,23 @@ def sandbox_server(db: Path, *, strict: bool = False, **options: Any) -> Sandbox
 
     options.setdefault("processing", ProcessingDelayModel(distribution="fixed", seconds=0.05))
     return SandboxServer(SandboxOptions(db_path=db, strictness="strict" if strict else "lenient", **options))
+
+
+def many_owners_run(users: int, misrouted: int) -> RunResult:
+    """A run whose primary phase had ``users`` loan officers, one record each; the first ``misrouted`` records went
+    to the next officer (the last three of them to nobody)."""
+    result = build_run(run_id="run_many_users")
+    primary = result.phases[0]
+    per_user = tuple(
+        UserAccuracy(
+            email=f"lo{i:05d}@lender.test", user_id=100_000 + i, expected=1, found=1, correct=int(i >= misrouted)
+        )
+        for i in range(users)
+    )
+    owners = tuple(
+        (100_000 + i, NO_OWNER if misrouted - 3 <= i < misrouted else str(100_000 + i + int(i < misrouted)), 1)
+        for i in range(users)
+    )
+    teams = tuple((5000 + i % 60, str(5000 + i % 60), 1) for i in range(users))
+    metrics = dataclasses.replace(primary.metrics, per_user=per_user, owner_counts=owners, team_counts=teams)
+    return dataclasses.replace(result, phases=(dataclasses.replace(primary, metrics=metrics),))

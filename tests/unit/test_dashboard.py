@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import DROPPED, FAULTY, MISSING, WRONG_OWNER, RunSpec, build_run, failed_checks
+from builders import DROPPED, FAULTY, MISSING, WRONG_OWNER, RunSpec, build_run, failed_checks, many_owners_run
 from plotly.offline import get_plotlyjs
 
 from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.report import render_dashboard, write_json_summary
 from bonzo_bulk.report.dashboard import MAX_FAILURE_ROWS, plotly_asset_name
+from bonzo_bulk.report.plots import MATRIX_LIMIT, MISROUTES_SHOWN
 from bonzo_bulk.report.regression import compare
 from bonzo_bulk.report.summary import FAILURES_SHOWN
 from bonzo_bulk.secrets import register_secret
@@ -141,6 +142,35 @@ def test_assignment_matrix_shows_who_got_which_record(tmp_path: Path, faulty: Ru
     teams = _matrix(page.plots["team-primary"])
     assert teams[("team 7", "team 99")] == 1  # record 14
     assert _matrix(page.plots["owner-control"]) == {(n, n): 2 for n in ("Alice Lender", "Bob Broker", "Carol Closer")}
+
+
+def test_too_many_owners_for_a_matrix_become_a_table_of_misroutes(tmp_path: Path) -> None:
+    """Past MATRIX_LIMIT owners a heatmap can be neither read nor carried (10,000 made a 2.4 GB page): the page
+    lists the largest misroutes, most records first, and every officer in a table the least accurate first."""
+    users = 5_000
+    html, page = _render(tmp_path, many_owners_run(users, misrouted=70))
+    assert "owner-primary" not in page.plots and "team-primary" not in page.plots
+    table = re.search(r'<table class="misroutes" id="misroutes-owner-primary">(.*?)</table>', html, re.S)
+    assert table is not None
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td class=\"num\">(\d+)</td></tr>", table.group(1))
+    assert len(rows) == MISROUTES_SHOWN
+    assert ("lo00000@lender.test", "lo00001@lender.test", "1") in rows
+    assert "the 50 largest of 70 misroutes" in html
+    assert "Too many teams for a matrix (more than 40): no record went to a wrong team." in html
+    officers = re.search(r'<table class="per-user" id="per-user-primary">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert officers is not None
+    listed = re.findall(r"<tr><td>(lo\d{5}@lender\.test)</td>", officers.group(1))
+    assert (
+        len(listed) == users and listed[0] == "lo00000@lender.test" and listed[-1] == f"lo{users - 1:05d}@lender.test"
+    )
+    assert f"{users} loan officers, the least accurate first" in html
+    assert len(html) < 4_000_000
+
+
+def test_a_few_owners_keep_their_matrix(tmp_path: Path) -> None:
+    _, page = _render(tmp_path, many_owners_run(MATRIX_LIMIT, misrouted=5))
+    assert "owner-primary" in page.plots
+    assert _matrix(page.plots["owner-primary"])[("lo00000@lender.test", "lo00001@lender.test")] == 1
 
 
 def test_failing_record_table_lists_every_failed_check(tmp_path: Path, faulty: RunResult) -> None:

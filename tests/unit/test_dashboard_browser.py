@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from builders import FAULTY, build_run
+from builders import FAULTY, build_run, many_owners_run
 
 from bonzo_bulk.models import CheckResult
 from bonzo_bulk.report import render_dashboard, write_json_summary
@@ -91,3 +91,21 @@ def test_json_summary_link_opens_this_runs_summary(dashboard: Page, summary_json
     document = json.loads(dashboard.locator("body").inner_text())
     assert document["run_id"] == FAULTY_RUN.run_id
     assert len(document["failures"]) == len(FAILED)
+
+
+def test_a_loan_officer_is_found_among_thousands(browser: Browser, tmp_path: Path) -> None:
+    """Past the matrix limit the officers' table has a search: typing an email or user id shows just that row."""
+    path = render_dashboard(many_owners_run(3_000, misrouted=12), out=tmp_path / "many.html")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(path.resolve().as_uri())
+        rows = "#per-user-primary tbody tr:visible"
+        assert page.locator(rows).count() == 3_000
+        page.fill("input[data-filter='per-user-primary']", "102042")
+        assert page.locator(rows + " td:first-child").all_inner_texts() == ["lo02042@lender.test"]
+        page.fill("input[data-filter='per-user-primary']", "")
+        assert page.locator(rows).count() == 3_000
+        assert page.locator("#misroutes-owner-primary tbody tr").count() == 12
+    finally:
+        context.close()

@@ -24,9 +24,11 @@ import plotly
 from plotly.offline import get_plotlyjs
 
 from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict, percent
+from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report import plots
 from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.report.rows import failure_rows, failures_html, sporadic, systemic, systemic_html
@@ -181,8 +183,10 @@ def _figures(
         figures[f"processing-{phase.kind}"] = plots.distribution(
             "processing time", phase.kind, series.processing_ms, phase.metrics.processing_time
         )
-        figures[f"owner-{phase.kind}"] = plots.assignment_matrix(phase, by_team=False)
-        figures[f"team-{phase.kind}"] = plots.assignment_matrix(phase, by_team=True)
+        for side, by_team in (("owner", False), ("team", True)):
+            matrix = plots.assignment_matrix(phase, by_team=by_team)
+            if matrix is not None:
+                figures[f"{side}-{phase.kind}"] = matrix
     figures["fields"] = plots.field_accuracy(result)
     figures["stages"] = plots.failures_by_stage(result)
     figures["errors"] = plots.counts_bar(result, "error_categories")
@@ -226,6 +230,7 @@ def render_dashboard(
     out: Path,
     self_contained: bool = False,
     distributions: Mapping[PhaseKind, Distribution] | None = None,
+    problems: RunProblems | None = None,
 ) -> Path:
     """Write the run's health dashboard to ``out`` and return its path.
 
@@ -233,7 +238,7 @@ def render_dashboard(
     itself with ``self_contained=True``.
 
     ``verdict`` decides the badge (default: thresholds, regressions only warned); ``summary_json``, when
-    given, is linked (relative to ``out``) from the header.
+    given, is linked (relative to ``out``) from the header; ``problems`` (the run's) marks each failure new or known.
     """
     verdict = verdict or RunVerdict(result.passed, len(regressions))
     summary_href = os.path.relpath(summary_json, out.parent) if summary_json is not None else None
@@ -243,8 +248,9 @@ def render_dashboard(
         else next((s.run_id for s in history if s.is_baseline and s.integration == result.integration), None)
     )
     runs = _with_current(result, history, baseline_id)
-    rows, failure_omitted = failure_rows(result, limit=MAX_FAILURE_ROWS)
+    rows, failure_omitted = failure_rows(result, limit=MAX_FAILURE_ROWS, problems=problems)
     listed = sporadic(rows)
+    figures = _figures(result, runs, baseline_id, distributions)
     context = {
         "result": result,
         "passed": result.passed,
@@ -253,9 +259,19 @@ def render_dashboard(
         "phases": [(p, _tiles(p)) for p in result.phases],
         "regressions": regressions,
         "systemic": systemic(rows),
+        "hook_diagnosis": hook_diagnosis(result),
+        "problems": problems.ordered if problems is not None else [],
+        "problems_headline": problems.headline if problems is not None else "",
         "systemic_html": systemic_html(rows),
         "baseline_id": baseline_id,
-        "figures": _figures(result, runs, baseline_id, distributions),
+        "figures": figures,
+        "misroutes": {
+            f"{side}-{phase.kind}": plots.misroutes(phase, by_team=side == "team")
+            for phase in result.phases
+            for side in ("owner", "team")
+            if f"{side}-{phase.kind}" not in figures
+        },
+        "many_users": plots.MATRIX_LIMIT,
         "runs": list(reversed(runs)),
         "failures": listed,
         "failures_html": failures_html(rows, failure_omitted, element_id="failure"),

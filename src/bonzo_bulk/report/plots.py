@@ -21,6 +21,11 @@ GREY = "#8a8f98"
 PHASE_COLOURS = {"primary": "#3867a8", "control": "#8a6bb1"}
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif", "size": 12}
 MAX_BINS = 40
+MATRIX_LIMIT = 40
+"""Owners (or teams) an assignment matrix draws at most. Beyond that a heatmap can be neither read nor carried
+(10,000 owners made a 2.4 GB page of two dense grids), so the dashboard lists the largest misroutes instead,
+beside the searchable per-user table."""
+MISROUTES_SHOWN = 50
 
 
 def _layout(**extra: Any) -> dict[str, Any]:
@@ -189,21 +194,32 @@ def assignment_cells(phase: PhaseResult, *, by_team: bool) -> tuple[list[str], l
         return names.get(int(actual), f"user {actual}") if actual.isdigit() else actual
 
     cells: Counter[tuple[str, str]] = Counter()
-    rows: list[str] = []
+    rows: dict[str, None] = {}
     for expected_id, actual, count in m.team_counts if by_team else m.owner_counts:
         expected = f"team {expected_id}" if by_team else names.get(expected_id, f"user {expected_id}")
-        if expected not in rows:
-            rows.append(expected)
+        rows.setdefault(expected)
         cells[(expected, label(actual))] += count
     tail = [NO_OWNER, NOT_CREATED, NOT_DELIVERED]
-    extra = sorted({a for _, a in cells} - set(rows) - set(tail))
-    columns = rows + extra + [t for t in tail if any(a == t for _, a in cells)]
-    return rows, columns, dict(cells)
+    actuals = {a for _, a in cells}
+    extra = sorted(actuals - rows.keys() - set(tail))
+    columns = [*rows, *extra, *(t for t in tail if t in actuals)]
+    return list(rows), columns, dict(cells)
 
 
-def assignment_matrix(phase: PhaseResult, *, by_team: bool) -> Figure:
-    """A heatmap of expected × actual: correct cells green, misrouted or missing cells red."""
+def misroutes(phase: PhaseResult, *, by_team: bool) -> tuple[list[tuple[str, str, int]], int]:
+    """The wrong cells of the assignment matrix (expected, actual, records), most records first, at most
+    :data:`MISROUTES_SHOWN` of them, and how many wrong cells there are in all."""
+    _, _, cells = assignment_cells(phase, by_team=by_team)
+    wrong = sorted(((e, a, n) for (e, a), n in cells.items() if e != a), key=lambda cell: (-cell[2], cell[0], cell[1]))
+    return wrong[:MISROUTES_SHOWN], len(wrong)
+
+
+def assignment_matrix(phase: PhaseResult, *, by_team: bool) -> Figure | None:
+    """A heatmap of expected × actual: correct cells green, misrouted or missing cells red; None when there are
+    more than :data:`MATRIX_LIMIT` owners (or teams) on either side (see :func:`misroutes`)."""
     rows, columns, cells = assignment_cells(phase, by_team=by_team)
+    if len(rows) > MATRIX_LIMIT or len(columns) > MATRIX_LIMIT + 3:
+        return None
 
     def grid(keep: bool) -> list[list[int | None]]:
         return [[cells.get((r, c)) if (r == c) is keep and cells.get((r, c)) else None for c in columns] for r in rows]

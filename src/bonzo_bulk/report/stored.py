@@ -7,6 +7,7 @@ Bad input raises :class:`ConfigError` (exit 2) naming the flag, the value and th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -15,6 +16,7 @@ from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.errors import ConfigError, StoreError
 from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import LOAD_KINDS, RunKind
+from bonzo_bulk.problems.track import recorded
 from bonzo_bulk.report.dashboard import render_dashboard
 from bonzo_bulk.report.regression import compare
 from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
@@ -101,7 +103,12 @@ def report(
         baseline_id = store.baseline_run_id(result.integration, result.kind)
         baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != chosen else None
         tolerances = _tolerances(store, chosen)
-        regressions = compare(result, baseline, tolerances) if baseline else []
+        regressions = (
+            compare(result, baseline, tolerances, concurrency=store.webhook_concurrency([chosen, baseline.run_id]))
+            if baseline
+            else []
+        )
+        problems = recorded(store, result, datetime.now(UTC))
         beside = reports_folder(store)
     verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression)
     name = f"{result.integration}_{result.run_id}"
@@ -116,6 +123,7 @@ def report(
         summary_json=summary if summary.is_file() else None,
         out=target,
         self_contained=self_contained,
+        problems=problems,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -64,3 +65,19 @@ def interrupted_runs(db: Backend) -> list[str]:
     """Ids of runs that began but never finished, most recent first."""
     rows = db.fetchall("SELECT run_id FROM runs WHERE finished_at IS NULL ORDER BY started_at DESC, run_id DESC")
     return [str(row["run_id"]) for row in rows]
+
+
+def webhook_concurrency(db: Backend, run_ids: Sequence[str]) -> dict[str, int | None]:
+    """Each known run's webhook concurrency (``webhook_settings.concurrent_requests`` in its config snapshot),
+    None where the snapshot does not say (a run copied or written without one)."""
+    found: dict[str, int | None] = {}
+    unique = list(dict.fromkeys(run_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = db.fetchall(f"SELECT run_id, config_snapshot FROM runs WHERE run_id IN ({marks})", chunk)  # noqa: S608
+        for row in rows:
+            settings = json.loads(row["config_snapshot"] or "{}").get("webhook_settings")
+            value = settings.get("concurrent_requests") if isinstance(settings, dict) else None
+            found[str(row["run_id"])] = value if isinstance(value, int) else None
+    return found

@@ -11,6 +11,7 @@ dataclasses are shorter than a mapping layer, and the migrations stay readable S
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +51,8 @@ class PostgresBackend:
         self.label = location.label
         self.types = {"INT": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
         self._staged: set[str] = set()
+        self._held: set[str] = set()
+        """Runs this connection holds as in progress (a session advisory lock each)."""
         """Tables whose staging table this connection has made (temporary: gone when it closes)."""
         try:
             self._conn = psycopg.connect(
@@ -151,5 +154,28 @@ class PostgresBackend:
         )
         return {str(row["tbl"]): int(row["size"] or 0) for row in rows}
 
+    def hold_run(self, run_id: str) -> None:
+        """A session advisory lock keyed by the run id: the server drops it when this connection ends."""
+        if run_id in self._held:
+            return
+        row = self.fetchone("SELECT pg_try_advisory_lock(?) AS got", (_run_key(run_id),))
+        if row is not None and row["got"]:  # else another session holds it: the run is in progress either way
+            self._held.add(run_id)
+
+    def run_is_held(self, run_id: str) -> bool:
+        if run_id in self._held:
+            return False
+        row = self.fetchone("SELECT pg_try_advisory_lock(?) AS got", (_run_key(run_id),))
+        if row is None or not row["got"]:
+            return True
+        self.execute("SELECT pg_advisory_unlock(?)", (_run_key(run_id),))
+        return False
+
     def close(self) -> None:
         self._conn.close()
+
+
+def _run_key(run_id: str) -> int:
+    """The advisory lock key of a run: 64 bits of a hash of its id (PostgreSQL's ``bigint``)."""
+    digest = hashlib.sha256(f"bonzo-bulk run {run_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -196,6 +196,33 @@ CREATE INDEX IF NOT EXISTS runs_by_kind ON runs (kind, integration, started_at)
 """,
         columns=(("runs", "kind", "TEXT NOT NULL DEFAULT 'bulk'"),),
     ),
+    Migration(
+        9,
+        "problems: failures tracked across runs, the runs each appeared in, acks, mutes and resolutions",
+        """
+CREATE TABLE IF NOT EXISTS problems (
+    problem_id TEXT PRIMARY KEY, integration TEXT NOT NULL, target TEXT NOT NULL, phase TEXT NOT NULL,
+    "check" TEXT NOT NULL, cause TEXT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, first_run_id TEXT NOT NULL, last_run_id TEXT NOT NULL,
+    runs {INT} NOT NULL, records_affected {INT} NOT NULL, last_failed {INT} NOT NULL, last_judged {INT} NOT NULL,
+    peak_share {REAL} NOT NULL, clean_runs {INT} NOT NULL, escalated {INT} NOT NULL, fix TEXT NOT NULL,
+    detail TEXT NOT NULL, ack_by TEXT, ack_note TEXT, ack_at TEXT, ack_until TEXT, muted_until TEXT,
+    resolved_at TEXT, resolved_by TEXT, runs_since_notice {INT} NOT NULL, reminders_sent {INT} NOT NULL,
+    last_notice_at TEXT
+);
+CREATE INDEX IF NOT EXISTS problems_by_scope ON problems (integration, target, status);
+CREATE TABLE IF NOT EXISTS problem_runs (
+    problem_id TEXT NOT NULL REFERENCES problems (problem_id) ON DELETE CASCADE, bulk_run_id TEXT NOT NULL,
+    seen_at TEXT NOT NULL, failed {INT} NOT NULL, judged {INT} NOT NULL, samples TEXT NOT NULL,
+    PRIMARY KEY (problem_id, bulk_run_id)
+);
+CREATE TABLE IF NOT EXISTS problem_events (
+    problem_id TEXT NOT NULL REFERENCES problems (problem_id) ON DELETE CASCADE, at TEXT NOT NULL,
+    event TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (problem_id, at, event)
+)
+""",
+        tables=("problems", "problem_runs", "problem_events"),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -15,8 +15,8 @@ from bonzo_bulk.store.schema import TABLES
 
 PER_RECORD_TABLES: tuple[str, ...] = ("checks", "outcomes", "observations", "deliveries", "records")
 """The tables holding a row (or more) per record of a run: what trimming an old run deletes."""
-RUN_TABLES: tuple[str, ...] = tuple(t for t in TABLES if not t.startswith("monitor_"))
-"""Every table keyed by a run id: what deleting a run deletes."""
+RUN_TABLES: tuple[str, ...] = TABLES
+"""Where a run's rows may be: what deleting a run deletes (tables without a ``run_id`` are skipped)."""
 _CHUNK = 500
 
 
@@ -53,7 +53,7 @@ def estimated_bytes(db: Backend, run_ids: Sequence[str], tables: Sequence[str]) 
     total = 0.0
     for table in tables:
         size = sizes.get(table, 0)
-        if not size:
+        if not size or "run_id" not in db.columns(table):
             continue
         row = db.fetchone(f"SELECT COUNT(*) AS n FROM {table}")  # noqa: S608 - names from the schema
         all_rows = int(row["n"]) if row is not None else 0

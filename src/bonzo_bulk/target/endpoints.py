@@ -59,6 +59,8 @@ class Endpoints:
     api_base_url: str
     api_key: str
     sandbox_url: str | None = None
+    automatic: bool = False
+    """The sandbox was chosen because the live settings are missing (``target: auto``), not asked for."""
 
     @property
     def where(self) -> str:
@@ -150,6 +152,7 @@ async def _seed_sandbox(loaded: LoadedConfig, seed: SandboxSeed, session: aiohtt
         api_base_url=url,
         api_key=str(body["superuser_token"]),
         sandbox_url=url,
+        automatic=config.target == "auto",
     )
 
 
@@ -178,4 +181,4 @@ def store_location_for(loaded: LoadedConfig) -> str | Path:
 
 def announce(endpoints: Endpoints) -> None:
     """Say loudly which target the run goes to (:func:`~bonzo_bulk.target.banner.target_banner`)."""
-    log.warning("%s", target_banner(endpoints.target, endpoints.where))
+    log.warning("%s", target_banner(endpoints.target, endpoints.where, automatic=endpoints.automatic))
