@@ -195,12 +195,12 @@ def test_dry_run_says_what_the_store_would_free_even_without_report_files(report
         assert store.record_rows(IDS[1]) > 0, "a dry run deletes nothing"
 
 
-def test_interrupted_runs_are_pruned_once_they_cannot_be_under_way(reports: Path) -> None:
-    """Interrupted runs were never pruned. An unfinished run is protected only while it may still be running
-    (started within a day); an interrupted live run keeps its rows until cleanup removed what it sent."""
+def test_interrupted_runs_are_pruned_but_never_a_run_under_way(reports: Path) -> None:
+    """Interrupted runs were never pruned. An unfinished run is kept only while its process still holds the run
+    (it is under way); an interrupted live run keeps its rows until cleanup removed what it sent."""
     now = datetime.now(UTC)
     newest = build_run(run_id="r20991231-000000-ffff", records=3, started_at=now)
-    recent = build_run(run_id="r20991231-000000-abcd", records=3, started_at=now - timedelta(hours=1))
+    running = build_run(run_id="r20991231-000000-abcd", records=3, started_at=now - timedelta(hours=1))
     stale_sandbox = build_run(run_id="r20240101-000000-0001", records=3, started_at=START - timedelta(days=30))
     stale_live = build_run(
         run_id="r20240101-000000-0002", records=3, target="live", started_at=START - timedelta(days=31)
@@ -208,18 +208,22 @@ def test_interrupted_runs_are_pruned_once_they_cannot_be_under_way(reports: Path
     with RunStore(reports / "runs.sqlite3") as store:
         begin_run_of(store, newest)
         store.finish_run(newest)
-        for run in (recent, stale_sandbox, stale_live):
+        for run in (stale_sandbox, stale_live):
             begin_run_of(store, run)
             store.add_records(run.run_id, run.phases[0].records)
             store.mark_interrupted(run.run_id, "interrupted (SIGINT or SIGTERM) before it finished")
-    report = prune(reports / "runs.sqlite3", reports / "integration_health_reports", keep=1)
-    assert recent.run_id in report.protected
+    with RunStore(reports / "runs.sqlite3") as under_way:  # another run, still going
+        begin_run_of(under_way, running)
+        under_way.add_records(running.run_id, running.phases[0].records)
+        report = prune(reports / "runs.sqlite3", reports / "integration_health_reports", keep=1)
+    assert running.run_id in report.protected
     pruned = {r.run_id: r for r in report.pruned}
     assert pruned[stale_sandbox.run_id].trimmed
     assert not pruned[stale_live.run_id].trimmed
     assert any(f"interrupted live run {stale_live.run_id}" in note and "cleanup --run" in note for note in report.notes)
     with RunStore(reports / "runs.sqlite3") as store:
         assert store.record_rows(stale_sandbox.run_id) == 0 and store.record_rows(stale_live.run_id) > 0
+        assert store.record_rows(running.run_id) > 0
 
 
 def test_stats_show_where_the_space_goes(reports: Path) -> None:

@@ -5,11 +5,12 @@ What a run leaves under the reports folder: its JSON summary and dashboard
 (``load/<run id>/``: dashboard, journal, Locust's log), the local sandbox's database of the run
 (``sandboxes/<run id>.sqlite3``), and its rows in the run store, mostly per-record rows (about 11 kB a lead).
 
-:func:`prune` keeps the newest ``keep`` runs and, always, every baseline run and every unfinished run that may
-still be under way (started less than :data:`UNFINISHED_AFTER` ago). For each other run it deletes the files,
-and trims the run's per-record rows from the store (its summary, figures, diagnoses and prospects stay, so
-history, trends, baselines and cleanup still work); with ``from_store`` it deletes the run's rows whole. A live
-run whose prospects may still be in Bonzo keeps its rows until ``cleanup --run`` removed them. Example::
+:func:`prune` keeps the newest ``keep`` runs and, always, every baseline run and every unfinished run still under
+way (its process holds the run's in-progress lock: :meth:`~bonzo_bulk.store.RunStore.running_runs`). For each
+other run it deletes the files, and trims the run's per-record rows from the store (its summary, figures,
+diagnoses and prospects stay, so history, trends, baselines and cleanup still work); with ``from_store`` it
+deletes the run's rows whole. A live run whose prospects may still be in Bonzo keeps its rows until
+``cleanup --run`` removed them. Example::
 
     report = prune(Path("reports/runs.sqlite3"), Path("reports/integration_health_reports"), keep=50)
     print(report.freed_bytes)
@@ -23,7 +24,7 @@ import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bonzo_bulk.errors import BonzoBulkError, ConfigError
@@ -31,8 +32,6 @@ from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
 from bonzo_bulk.target.sandbox_files import SANDBOX_DIR
 
 DEFAULT_KEEP_RUNS = 50
-UNFINISHED_AFTER = timedelta(hours=24)
-"""An unfinished run started longer ago than this was interrupted (it is not under way): it may be pruned."""
 HEALTH_DIR = "integration_health_reports"
 LOAD_DIR = "load"
 _RUN_ID = r"r\d{8}-\d{6}-[0-9a-f]+"
@@ -181,12 +180,9 @@ def _rows_blocker(store: RunStore, run: _Run) -> str | None:
     )
 
 
-def _protected(run: _Run, now: datetime) -> bool:
-    """A baseline, or an unfinished run that may still be under way."""
-    summary = run.summary
-    if summary is None:
-        return False
-    return summary.is_baseline or (summary.finished_at is None and now - run.when < UNFINISHED_AFTER)
+def _protected(run: _Run, running: set[str]) -> bool:
+    """A baseline, or an unfinished run still under way (an interrupted one's process is gone)."""
+    return run.summary is not None and (run.summary.is_baseline or run.run_id in running)
 
 
 @dataclass
@@ -248,8 +244,8 @@ def prune(
     ``from_store``, delete their rows whole); ``health_dir`` is the reports folder's
     ``integration_health_reports``, whose parent holds the load folders and sandbox databases.
 
-    Baseline runs and unfinished runs that may be under way are always kept. Without a store only files
-    are considered (ordered by their modification time).
+    Baseline runs and runs under way are always kept; an interrupted run is pruned like any other. Without a
+    store only files are considered (ordered by their modification time).
     """
     if keep < 1:
         raise ConfigError(f"--keep {keep}: keep at least 1 run, e.g. --keep {DEFAULT_KEEP_RUNS}", key="--keep")
@@ -258,8 +254,8 @@ def prune(
     try:
         runs = _runs(store.list_runs(limit=2**62) if store is not None else [], health_dir.parent)
         newest, older = runs[:keep], runs[keep:]
-        now = datetime.now(UTC)
-        protected = [r for r in older if _protected(r, now)]
+        running = set(store.running_runs()) if store is not None else set()
+        protected = [r for r in older if _protected(r, running)]
         doomed = [r for r in older if r not in protected]
         plan = _store_plan(store, doomed, from_store)
         pruned = tuple(
