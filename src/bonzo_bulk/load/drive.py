@@ -51,6 +51,8 @@ class Heartbeat:
         self.judged = 0
         self.status: Callable[[], str] | None = None
         """The line that says where the run is now."""
+        self.loading = False
+        """While the load runs its progress line is the status: polls made while loading are not settling."""
 
     def due(self) -> bool:
         return time.monotonic() - self.last >= self.every
@@ -73,7 +75,8 @@ class Heartbeat:
     def __call__(self, event: Event) -> None:
         if isinstance(event, Polled):
             found, expected = event.found, event.expected
-            self.status = lambda: f"settling: {found:,} of {expected:,} leads seen in Bonzo"
+            if not self.loading:
+                self.status = lambda: f"settling: {found:,} of {expected:,} leads seen in Bonzo"
             self.tick()
         elif isinstance(event, RecordJudged):
             self.judged += 1
@@ -231,10 +234,12 @@ class Drive:
     async def run_until_done(self, stop: asyncio.Event) -> Driven:
         """Start Locust and drive until it is done (or ``stop`` is set: the first Ctrl-C sets it); every lead
         it sent has been told to the run, then :class:`~bonzo_bulk.engine.events.DeliveryDone`."""
+        self.heartbeat.loading = True
         try:
             with graceful_interrupt(lambda: self._first_ctrl_c(stop)):
                 await self._drive(stop)
         finally:
+            self.heartbeat.loading = False
             self.child.kill()
             self.poller.close()
         self.run.bus.emit(

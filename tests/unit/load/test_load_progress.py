@@ -36,3 +36,15 @@ def test_the_ticker_keeps_beating_while_the_run_waits() -> None:
 
     asyncio.run(asyncio.wait_for(wait_for_two_beats(), 30))
     assert said[:2] == ["settling: 0 of 9 leads seen in Bonzo"] * 2
+
+
+def test_polls_made_while_the_load_runs_leave_the_load_progress_as_the_status() -> None:
+    said: list[str] = []
+    heart = Heartbeat(said.append, every=0.0)
+    heart.status = lambda: "progress: 30 s of 140 s"
+    heart.loading = True
+    heart(Polled(10, 20))
+    assert said == ["progress: 30 s of 140 s"]
+    heart.loading = False
+    heart(Polled(20, 20))
+    assert said[-1] == "settling: 20 of 20 leads seen in Bonzo"
