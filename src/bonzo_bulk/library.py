@@ -27,6 +27,7 @@ from bonzo_bulk.engine.events import Subscriber
 from bonzo_bulk.models import PhaseKind, RunResult
 from bonzo_bulk.plan.planner import RunPlan, plan_run
 from bonzo_bulk.problems.track import ProblemTracker
+from bonzo_bulk.report.metrics import MetricsPush
 from bonzo_bulk.target.endpoints import Progress, store_location_for
 
 
@@ -40,10 +41,10 @@ async def execute(
 ) -> RunResult:
     """Preflight, send a planned run, wait for it to settle, judge it, clean up after it as the config says,
     track its problems (``problems``, or a tracker of the run's store); ``subscribers`` hear every event
-    after those two."""
+    after those two and, with ``BONZO_BULK_PUSHGATEWAY_URL`` set, the metrics push."""
     tracker = problems or tracker_for(plan.loaded, store_path)
     async with open_run(plan, progress=progress, store_path=store_path) as run:
-        run.subscribe(CleanupPolicy(run), tracker, *subscribers)
+        run.subscribe(CleanupPolicy(run), tracker, *MetricsPush.for_run(run), *subscribers)
         return await engine.execute(run)
 
 

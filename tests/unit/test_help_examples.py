@@ -74,7 +74,9 @@ def _parse(example: str, created: set[str]) -> list[list[str]]:
         rest = list(args)
         while hasattr(target, "commands") and rest and rest[0] in target.commands:
             target = target.commands[rest.pop(0)]
-        assert not hasattr(target, "commands") or not rest, f"{example}: {rest[0]!r} is not a command"
+        # A group that runs on its own (``problems --all``) takes options where a subcommand would stand.
+        runs_alone = getattr(target, "invoke_without_command", False) and bool(rest) and rest[0].startswith("-")
+        assert not hasattr(target, "commands") or not rest or runs_alone, f"{example}: {rest[0]!r} is not a command"
         target.make_context(target.name or "", list(rest), parent=parent)  # raises on an unknown option or bad value
         if target.name == "init" and "--integration" in rest:
             created.add(f"{rest[rest.index('--integration') + 1]}_test_config.yaml")

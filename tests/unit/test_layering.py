@@ -29,7 +29,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("problems",),
     ("report", "cleanup"),
-    ("load", "monitor", "calibrate"),
+    ("load", "monitor", "calibrate", "serve"),
     ("library",),
     ("cli", "pytest_plugin", "__init__", "__main__"),
 )

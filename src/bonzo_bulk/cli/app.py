@@ -25,6 +25,7 @@ from bonzo_bulk.cli import (
     run,
     sandbox,
     scaffold,
+    serve,
     store,
     webhook,
 )
@@ -60,6 +61,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "load": load.load_command,
     "stress": load.stress_command,
     "load-worker": load.load_worker_command,
+    "serve": serve.serve_command,
 }
 """Every top-level command, in the order ``--help`` lists them."""
 

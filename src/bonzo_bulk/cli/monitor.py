@@ -113,6 +113,9 @@ def install_command(
         str, typer.Option("--action", help="the composite action a --github workflow uses")
     ] = "./.github/actions/bonzo-bulk",
     force: Annotated[bool, typer.Option("--force", help="replace existing, different files")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="also run `bonzo-bulk serve` over the store (--systemd or --k8s)")
+    ] = False,
 ) -> None:
     """Write the schedule file(s) that run `bonzo-bulk monitor run` every INTERVAL, and print how to activate them.
 
@@ -123,6 +126,8 @@ def install_command(
       bonzo-bulk monitor install --github --every 30m
 
       bonzo-bulk monitor install --k8s --every 1h --image registry.example/bonzo-bulk:1.0
+
+      bonzo-bulk monitor install --systemd --every 15m --serve
     """
     from bonzo_bulk.monitor.install import BACKENDS, install
 
@@ -142,6 +147,7 @@ def install_command(
             image=image,
             action=action,
             force=force,
+            serve=serve,
         )
     for path in done.paths:
         out.print(f"wrote {path}", markup=False, highlight=False)

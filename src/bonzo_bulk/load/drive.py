@@ -291,6 +291,8 @@ class Drive:
                 await self.poller.poll(users)
             observations = self.poller.observations()
             self._visible = sum(1 for o in observations.values() if o.found)
+            # What Bonzo shows while the load runs, told like a settle poll (the run's progress, serve's /live).
+            self.run.bus.emit(Polled(len(observations), len(self.state.targets)))
             self._judge_steps(observations)
             self._progress()
             if self.child.running:

@@ -38,6 +38,7 @@ from bonzo_bulk.load.scenario import LoadScenario, StressScenario
 from bonzo_bulk.load.schedule import Schedule, build_schedule
 from bonzo_bulk.models import Observation, RecordOutcome, RunResult
 from bonzo_bulk.plan.planner import RunPlan, plan_run
+from bonzo_bulk.report.metrics import MetricsPush
 from bonzo_bulk.settle.index import SettleTarget
 from bonzo_bulk.settle.policy import SettlePolicy
 from bonzo_bulk.store import RunStore
@@ -98,6 +99,9 @@ async def _settle_and_judge(
         notes.append(
             f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"
         )
+        redirects = run.client.redirects.describe()
+        if redirects:
+            notes.append(redirects)
         if not outcome.settled:
             notes.append(f"the deadline ({policy.deadline:g} s) passed before every lead settled")
         settled = Settled(outcome, tuple(notes))
@@ -146,7 +150,7 @@ async def execute_load(
         assert run.client is not None
         cleanup = CleanupPolicy(run)
         heartbeat = Heartbeat(say)
-        run.subscribe(cleanup, heartbeat)
+        run.subscribe(cleanup, heartbeat, *MetricsPush.for_run(run))
         say(f"{kind} run {plan.run_id} → {run.destination.target} at {run.destination.where}")
         say(budget.describe(kind))
         remove = cleanup_command(loaded, plan.run_id)

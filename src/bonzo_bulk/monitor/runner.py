@@ -43,6 +43,7 @@ from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_loc
 from bonzo_bulk.plan.planner import RunPlan, plan_run
 from bonzo_bulk.problems.state import noticed
 from bonzo_bulk.problems.track import ProblemTracker
+from bonzo_bulk.report.metrics import MetricsPush
 from bonzo_bulk.report.publish import publish
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore
@@ -258,7 +259,7 @@ async def _cleaned_run(plan: RunPlan, store_path: str | Path, tracker: ProblemTr
     ``monitor.cleanup`` is keep."""
     async with open_run(plan, kind="monitor", store_path=store_path) as run:
         policy = CleanupPolicy(run)
-        run.subscribe(policy, tracker)
+        run.subscribe(policy, tracker, *MetricsPush.for_run(run))
         try:
             return await execute(run)
         except ConfigError:

@@ -13,11 +13,11 @@ from typing import Any
 from bonzo_bulk.config.loader import LoadedConfig, writable_folder
 from bonzo_bulk.engine.events import Event, RunDone
 from bonzo_bulk.errors import BonzoBulkError, ReportError
-from bonzo_bulk.judge.verdict import RunVerdict
+from bonzo_bulk.judge.verdict import RunVerdict, VerdictState
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.problems.track import ProblemTracker, RunProblems
 from bonzo_bulk.report.ci import write_ci_outputs
-from bonzo_bulk.report.dashboard import Distribution, render_dashboard
+from bonzo_bulk.report.dashboard import distributions_of, render_dashboard
 from bonzo_bulk.report.history_regression import detect
 from bonzo_bulk.report.regression import Regression, compare
 from bonzo_bulk.report.retention import PruneReport, prune
@@ -76,10 +76,7 @@ def publish(
         )
         others = [baseline.run_id] if baseline else []
         concurrency = store.webhook_concurrency([result.run_id, *others, *(r.run_id for r in comparable)])
-        distributions = {
-            p.kind: Distribution.of(p) if p.complete else Distribution.from_store(store, result.run_id, p.kind)
-            for p in result.phases
-        }
+        distributions = distributions_of(result, store)
     poll_interval_ms = 1000 * config.polling.interval
     regressions = (
         *(compare(result, baseline, config.regression, concurrency=concurrency) if baseline else ()),
@@ -139,6 +136,19 @@ class Outcome:
             return self.verdict.exit_code
         return self.report_error.exit_code
 
+    @property
+    def label(self) -> str:
+        """The verdict in the words of :attr:`exit_code`: ``PASSED, but its reports were not written`` when
+        that is why a passing run exits non-zero."""
+        if self.report_error is None:
+            return self.verdict.label
+        return f"{self.verdict.label}, but its reports were not written"
+
+    @property
+    def state(self) -> VerdictState:
+        """The verdict's colour: ``bad`` whenever the exit code is not 0."""
+        return "bad" if self.exit_code else self.verdict.state
+
 
 def publish_best_effort(
     result: RunResult,
@@ -169,7 +179,7 @@ def publish_best_effort(
         fix = "pick a writable folder with --reports-dir" if not writable else "check the folder and the disk"
         error = ReportError(
             f"the reports of run {result.run_id} were not written to {folder}: {redact(str(exc))}; {fix}, then "
-            f"`bonzo-bulk report --run {result.run_id}` renders them again (the verdict above stands)",
+            f"`bonzo-bulk report --run {result.run_id}` renders them again (the verdict stands)",
             path=str(folder),
             from_flag=not writable,
         )

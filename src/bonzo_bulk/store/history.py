@@ -14,9 +14,14 @@ from bonzo_bulk.store.rows import SUMMARY_COLUMNS, RunSummary
 
 
 def list_runs(
-    db: Backend, *, integration: str | None, limit: int, kinds: Sequence[RunKind] | None = None
+    db: Backend,
+    *,
+    integration: str | None,
+    limit: int,
+    kinds: Sequence[RunKind] | None = None,
+    target: str | None = None,
 ) -> list[RunSummary]:
-    """The most recent runs first, optionally of one integration and of some kinds only."""
+    """The most recent runs first, optionally of one integration, of some kinds only and of one target."""
     clauses: list[str] = []
     params: list[Any] = []
     if integration:
@@ -25,12 +30,21 @@ def list_runs(
     if kinds is not None:
         clauses.append(f"kind IN ({', '.join('?' for _ in kinds) or 'NULL'})")
         params.extend(kinds)
+    if target is not None:
+        clauses.append("target = ?")
+        params.append(target)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = db.fetchall(
         f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?",  # noqa: S608
         (*params, limit),
     )
     return [_summary(db, row) for row in rows]
+
+
+def summary(db: Backend, run_id: str) -> RunSummary | None:
+    """One run's summary row (finished or not), if the store knows it."""
+    row = db.fetchone("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+    return _summary(db, row) if row is not None else None
 
 
 def _summary(db: Backend, row: Row) -> RunSummary:
@@ -42,6 +56,23 @@ def _summary(db: Backend, row: Row) -> RunSummary:
     if row["finished_at"] is None:  # an unfinished run has no figures yet: the records it stored so far
         values["records"] = ledger.count_rows(db, "records", row["run_id"])
     return RunSummary(**values)
+
+
+def groups(db: Backend) -> list[tuple[str, str]]:
+    """Every (integration, target) the store has runs of, sorted."""
+    rows = db.fetchall("SELECT DISTINCT integration, target FROM runs ORDER BY integration, target")
+    return [(str(row["integration"]), str(row["target"])) for row in rows]
+
+
+def latest_finished(db: Backend) -> list[str]:
+    """The id of the latest finished run of each (integration, target), in that order."""
+    rows = db.fetchall(
+        "SELECT r.integration, r.target, r.run_id FROM runs r WHERE r.finished_at IS NOT NULL AND r.run_id = ("
+        " SELECT l.run_id FROM runs l WHERE l.integration = r.integration AND l.target = r.target"
+        " AND l.finished_at IS NOT NULL ORDER BY l.started_at DESC, l.run_id DESC LIMIT 1)"
+        " ORDER BY r.integration, r.target"
+    )
+    return [str(row["run_id"]) for row in rows]
 
 
 def mark_baseline(db: Backend, run_id: str, integration: str, kind: RunKind) -> None:

@@ -25,10 +25,10 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, StoreLocation
-from bonzo_bulk.errors import StoreError
+from bonzo_bulk.errors import StoreError, UnknownRun
 from bonzo_bulk.models import (
     KEEP_ALL,
     DeliveryResult,
@@ -40,8 +40,9 @@ from bonzo_bulk.models import (
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, history, ledger, problems, prospects, results, space
+from bonzo_bulk.store import codec, history, ledger, problems, progress, prospects, results, space
 from bonzo_bulk.store.backend import Backend, Row
+from bonzo_bulk.store.progress import RunProgress
 from bonzo_bulk.store.rows import (
     DeletedProspect,
     ProblemChanges,
@@ -147,7 +148,10 @@ class RunStore:
         row = self._db.fetchone("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         if row is None:
             recent = ", ".join(self._recent_ids()) or "none"
-            raise StoreError(f"run store {self.label}: no run with id {run_id!r}; recent runs: {recent}")
+            raise UnknownRun(
+                f"run store {self.label}: no run with id {run_id!r}; recent runs: {recent} "
+                "(`bonzo-bulk history` lists them)"
+            )
         return row
 
     def _recent_ids(self, limit: int = 10) -> list[str]:
@@ -227,11 +231,19 @@ class RunStore:
             yield from ledger.iter_ledger(self._db, run_id, phase)
 
     def outcomes(
-        self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None
+        self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None, offset: int = 0
     ) -> Iterator[RecordOutcome]:
-        """Every stored outcome of a phase (or only the failed ones, at most ``limit``), in judging order."""
+        """Every stored outcome of a phase (or only the failed ones, at most ``limit`` after the first ``offset``),
+        in judging order."""
         with self._op(f"read the outcomes of run {run_id}"):
-            yield from ledger.read_outcomes(self._db, run_id, phase, failed_only=failed_only, limit=limit)
+            yield from ledger.read_outcomes(
+                self._db, run_id, phase, failed_only=failed_only, limit=limit, offset=offset
+            )
+
+    def count_outcomes(self, run_id: str, phase: PhaseKind, *, failed_only: bool = False) -> int:
+        """How many outcomes a phase stored (or how many failed)."""
+        with self._op(f"count the outcomes of run {run_id}"):
+            return ledger.count_outcomes(self._db, run_id, phase, failed_only=failed_only)
 
     def delivery_latencies(self, run_id: str, phase: PhaseKind) -> list[float]:
         """Each answered delivery's latency (ms), for distributions."""
@@ -273,17 +285,57 @@ class RunStore:
             return snapshot
 
     def list_runs(
-        self, *, integration: str | None = None, limit: int = 20, kinds: Sequence[RunKind] | None = None
+        self,
+        *,
+        integration: str | None = None,
+        limit: int = 20,
+        kinds: Sequence[RunKind] | None = None,
+        target: str | None = None,
     ) -> list[RunSummary]:
-        """The most recent runs first, optionally of one integration and only of some kinds."""
+        """The most recent runs first, optionally of one integration, only of some kinds, and of one target."""
         with self._op("list runs"):
-            return history.list_runs(self._db, integration=integration, limit=limit, kinds=kinds)
+            return history.list_runs(self._db, integration=integration, limit=limit, kinds=kinds, target=target)
 
     def run_kind(self, run_id: str) -> RunKind:
         """The mode that opened a run (bulk, load, stress, calibrate, monitor)."""
         with self._op(f"read the kind of run {run_id}"):
             kind: RunKind = self._require_run(run_id)["kind"]
             return kind
+
+    def summary(self, run_id: str) -> RunSummary | None:
+        """One run's summary row (finished or not), or None when the store does not know it."""
+        with self._op(f"read run {run_id}"):
+            return history.summary(self._db, run_id)
+
+    def phase_kinds(self, run_id: str) -> list[PhaseKind]:
+        """The phases a finished run stored, in order (without reading their figures)."""
+        with self._op(f"read the phases of run {run_id}"):
+            rows = self._db.fetchall("SELECT phase FROM phases WHERE run_id = ? ORDER BY seq", (run_id,))
+            return [cast(PhaseKind, row["phase"]) for row in rows]
+
+    def groups(self) -> list[tuple[str, str]]:
+        """Every (integration, target) the store holds runs of, sorted."""
+        with self._op("list integrations and targets"):
+            return history.groups(self._db)
+
+    def latest_finished(self) -> list[str]:
+        """The latest finished run of each (integration, target): what ``/metrics`` describes."""
+        with self._op("find the latest runs"):
+            return history.latest_finished(self._db)
+
+    def save_progress(self, state: RunProgress) -> None:
+        """Write a run's funnel so far (replacing the previous one)."""
+        self._write(f"save the progress of run {state.run_id}", lambda db: progress.write(db, state))
+
+    def progress_since(self, since: datetime) -> list[RunProgress]:
+        """Every run whose progress was written at or after ``since`` (UTC), newest first."""
+        with self._op("read runs in flight"):
+            return progress.read_since(self._db, since)
+
+    def progress_of(self, run_id: str) -> RunProgress | None:
+        """One run's latest progress, if it wrote any."""
+        with self._op(f"read the progress of run {run_id}"):
+            return progress.read_one(self._db, run_id)
 
     def has_run(self, run_id: str) -> bool:
         """Whether the store knows a run with this id (finished or not)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ class PostgresBackend:
         assert location.url is not None
         self.label = location.label
         self.types = {"INT": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
+        self._cursors = itertools.count(1)
         self._staged: set[str] = set()
         self._held: set[str] = set()
         """Runs this connection holds as in progress (a session advisory lock each)."""
@@ -99,7 +101,10 @@ class PostgresBackend:
         return cast(Row | None, self._conn.execute(_dialect(sql), params).fetchone())
 
     def batches(self, sql: str, params: Sequence[Any] = (), *, size: int = 2000) -> Iterator[list[Row]]:
-        with self._conn.transaction(), self._conn.cursor(name="bonzo_bulk_batches") as cursor:
+        # Each call its own server-side cursor, held outside any transaction: export reads two result sets at once
+        # (records and their checks), and nested transactions could not end in the order the generators do.
+        name = f"bonzo_bulk_batches_{next(self._cursors)}"
+        with self._conn.cursor(name=name, withhold=True) as cursor:
             cursor.execute(_dialect(sql), params)
             while rows := cursor.fetchmany(size):
                 yield cast(list[Row], rows)

@@ -223,6 +223,21 @@ CREATE TABLE IF NOT EXISTS problem_events (
 """,
         tables=("problems", "problem_runs", "problem_events"),
     ),
+    Migration(
+        10,
+        "run_progress: each run's funnel while it is in flight, for `serve`'s /live (bonzo_bulk.store.progress)",
+        """
+CREATE TABLE IF NOT EXISTS run_progress (
+    run_id TEXT PRIMARY KEY REFERENCES runs (run_id) ON DELETE CASCADE, test_name TEXT NOT NULL,
+    integration TEXT NOT NULL, target TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    planned {INT} NOT NULL, sent {INT} NOT NULL, accepted {INT} NOT NULL, visible {INT} NOT NULL,
+    expected {INT} NOT NULL, judged {INT} NOT NULL, failed {INT} NOT NULL, per_user TEXT NOT NULL,
+    finished {INT} NOT NULL, passed {INT}
+);
+CREATE INDEX IF NOT EXISTS run_progress_by_update ON run_progress (updated_at)
+""",
+        tables=("run_progress",),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
