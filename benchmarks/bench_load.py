@@ -22,12 +22,14 @@ Run: ``uv run python benchmarks/bench_load.py [--rates 50 200 1000] [--skip-knee
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -339,11 +341,15 @@ def efficiency(folder: Path, rate: int) -> None:
     with served_sandbox(folder, config) as (url, hook):
         served = write_config(folder, sandbox={"url": url})
         ours = []
+        run_id = ""
         for seconds in (5, 15):
             _, summary, _, cpu = load_run(served, folder, rate, seconds)
             ours.append((cpu, summary["accounting"]["sent"] if summary else 0))
-        plans = sorted((folder / "reports" / "load").glob("*/plan.jsonl"))
-        bodies = [json.loads(line)[3] for line in plans[-1].read_text().splitlines()[1:]]
+            run_id = summary["run_id"] if summary else run_id
+        # the plan file lives only while a load runs; the same payloads are in the run store
+        with contextlib.closing(sqlite3.connect(folder / "reports" / "runs.sqlite3")) as store:
+            rows = store.execute("SELECT body FROM records WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+        bodies = [base64.b64encode(bytes(body)).decode("ascii") for (body,) in rows]
         (folder / "bodies.json").write_text(json.dumps(bodies))
         (folder / BARE_LOCUSTFILE).write_text(BARE)
         bare = [_bare(folder, hook, rate, seconds) for seconds in (5, 15)]

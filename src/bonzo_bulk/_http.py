@@ -16,10 +16,12 @@ a lead — or the answer's trust to whatever host the ``Location`` names): every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -100,24 +102,63 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(_terminate_like_interrupt(coro))
 
 
-_SIGNALLED: ContextVar[list[int] | None] = ContextVar("bonzo_bulk_signalled", default=None)
+SAME_CTRL_C_S = 1.0
+"""SIGINTs this close to the first are the same Ctrl-C (a terminal signals the whole process group, and a
+launcher such as ``uv run`` may forward it again): only a later one is a second Ctrl-C."""
+
+
+@dataclass
+class _Interrupts:
+    """What :func:`run_async`'s signal handler knows: signals that stopped the work, and a graceful stop."""
+
+    received: list[int]
+    graceful: Callable[[], None] | None = None
+    first_at: float | None = None
+
+
+_SIGNALLED: ContextVar[_Interrupts | None] = ContextVar("bonzo_bulk_signalled", default=None)
 
 
 def signalled() -> int | None:
     """The signal (SIGINT or SIGTERM) that stopped the work :func:`run_async` runs, if one did."""
-    received = _SIGNALLED.get()
-    return received[0] if received else None
+    state = _SIGNALLED.get()
+    return state.received[0] if state is not None and state.received else None
+
+
+@contextlib.contextmanager
+def graceful_interrupt(on_first: Callable[[], None]) -> Iterator[None]:
+    """Inside this block, the first Ctrl-C (SIGINT) calls ``on_first`` instead of cancelling the work that
+    :func:`run_async` runs; SIGINTs within :data:`SAME_CTRL_C_S` of it are the same Ctrl-C; a later one, or a
+    SIGTERM, cancels as usual. Outside :func:`run_async` (or without signal handlers) it does nothing."""
+    state = _SIGNALLED.get()
+    if state is None:
+        yield
+        return
+    state.graceful, state.first_at = on_first, None
+    try:
+        yield
+    finally:
+        state.graceful = None
 
 
 async def _terminate_like_interrupt(coro: Coroutine[Any, Any, T]) -> T:
     """Await ``coro``; SIGINT and SIGTERM cancel it and are remembered (:func:`signalled`), so code that
-    is cancelled can tell a user's interrupt from a timeout (where it can install handlers: POSIX, main thread)."""
+    is cancelled can tell a user's interrupt from a timeout (where it can install handlers: POSIX, main thread).
+    Under :func:`graceful_interrupt` the first Ctrl-C asks the work to stop instead."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
-    received: list[int] = []
-    _SIGNALLED.set(received)
+    state = _Interrupts([])
+    received = state.received
+    _SIGNALLED.set(state)
 
     def on_signal(signum: int) -> None:
+        now = time.monotonic()
+        if signum == signal.SIGINT and state.first_at is not None and now - state.first_at < SAME_CTRL_C_S:
+            return
+        if signum == signal.SIGINT and state.graceful is not None and state.first_at is None:
+            state.first_at = now
+            state.graceful()
+            return
         received.append(signum)
         if task is not None:
             task.cancel()

@@ -20,6 +20,11 @@ Prospect: TypeAlias = Mapping[str, Any]
 
 PhaseKind = Literal["primary", "control"]
 Target = Literal["sandbox", "live"]
+RunKind = Literal["bulk", "load", "stress", "calibrate", "monitor"]
+"""What a run was for: the mode that opened it. Runs are compared only with runs of the same kind."""
+RUN_KINDS: tuple[RunKind, ...] = ("bulk", "load", "stress", "calibrate", "monitor")
+LOAD_KINDS: tuple[RunKind, ...] = ("load", "stress")
+"""Kinds whose figures are a load report (per-stage rates, a knee), not a bulk health page."""
 
 
 class Stage(enum.StrEnum):
@@ -426,6 +431,8 @@ class RunResult:
     dry_run: bool
     phases: tuple[PhaseResult, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    kind: RunKind = "bulk"
+    """The mode that opened the run (set by ``open_run``); history compares only runs of one kind."""
 
     @property
     def primary(self) -> PhaseResult | None:

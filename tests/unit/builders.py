@@ -299,6 +299,7 @@ def begin_run_of(store: RunStore, result: RunResult, snapshot: Mapping[str, Any]
         started_at=result.started_at,
         dry_run=result.dry_run,
         config_snapshot=snapshot or {},
+        kind=result.kind,
     )
 
 

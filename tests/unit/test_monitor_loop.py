@@ -18,6 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
+from bonzo_bulk.store import RunStore
 
 FAULTS = Path(__file__).parents[1] / "configs" / "faults" / "monitor_outage.yaml"
 CANARY_TOKEN = "CanaryNotifyToken4F9A2C"
@@ -122,6 +123,9 @@ def test_one_alert_one_reminder_one_recovery_and_no_url_anywhere(
     assert "Dashboard: " in alert and ".html" in alert
     assert receiver.received[0]["path"] == f"/notify/{CANARY_TOKEN}"
     assert receiver.pinged == ["start", "fail"] * 4 + ["start", "success"] * 2, "the dead-man's switch saw each run"
+
+    with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+        assert {s.kind for s in store.list_runs(limit=100)} == {"monitor"}, "each monitor run is stored as one"
 
     status = runner.invoke(app, ["monitor", "status", "--config", str(config)], env=env)
     assert status.exit_code == 0, status.output

@@ -268,7 +268,7 @@ async def _calibration_run(plan: RunPlan) -> RunResult:
     from bonzo_bulk.engine.context import open_run
     from bonzo_bulk.engine.run import execute
 
-    async with open_run(plan) as run:
+    async with open_run(plan, kind="calibrate") as run:
         run.subscribe(CleanupPolicy(run))
         return await execute(run)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from bonzo_bulk.cli.exits import EXIT_USAGE, handle_errors
 from bonzo_bulk.cli.options import config_options, json_option, log_level_option
@@ -20,12 +22,23 @@ from bonzo_bulk.report.terminal import console, out
 
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
+    from bonzo_bulk.load.budget import Budget
     from bonzo_bulk.load.child import Distribution
     from bonzo_bulk.load.outcome import Kind
     from bonzo_bulk.load.scenario import LoadScenario, StressScenario
 
 ScenarioFlag = typer.Option(None, "--scenario", "-s", help="scenario YAML (stages, thresholds, senders)")
-ProcessesFlag = typer.Option(None, "--processes", help="Locust worker processes on this machine (default 1)")
+ProcessesFlag = typer.Option(
+    None, "--processes", help="Locust processes on this machine, or auto (default): as many as the peak rate needs"
+)
+MaxLeadsFlag = typer.Option(
+    None,
+    "--max-leads",
+    help="send at most this many leads in all (default 10000; a stress run keeps the steps that fit)",
+)
+MaxMinutesFlag = typer.Option(
+    None, "--max-minutes", help="take at most this many minutes in all, settling included (default 5)"
+)
 MasterFlag = typer.Option(False, "--master", help="run a Locust master and wait for `bonzo-bulk load-worker`s")
 ExpectFlag = typer.Option(1, "--expect-workers", min=1, help="with --master: how many worker processes to wait for")
 BindFlag = typer.Option("127.0.0.1", "--master-bind-host", help="with --master: interface workers connect to")
@@ -34,36 +47,66 @@ OutFlag = typer.Option(None, "--out", help="dashboard HTML file (default <report
 JSON_HELP = "print the load summary as JSON on stdout"
 
 
-def _distribution(scenario_processes: int, master: bool, expect: int, host: str, port: int) -> Distribution:
-    from bonzo_bulk.load.child import Distribution
+@dataclass(frozen=True)
+class Senders:
+    """Where the senders run and what the run may spend, as the flags say."""
 
-    if master and port == 0:
-        raise ConfigError("--master needs a fixed --master-port that the workers can be told", key="--master-port")
-    return Distribution(
-        processes=scenario_processes, master=master, expect_workers=expect, bind_host=host, bind_port=port
-    )
+    master: bool
+    expect_workers: int
+    host: str
+    port: int
+    max_leads: int | None
+    max_minutes: float | None
+
+    def budget(self, scenario: LoadScenario | StressScenario, loaded: LoadedConfig) -> tuple[Budget, Distribution]:
+        """The run's budget within its cap, and the Locust processes or workers that send it."""
+        from bonzo_bulk.load.budget import Cap, plan_budget
+        from bonzo_bulk.load.child import Distribution
+
+        if self.master and self.port == 0:
+            raise ConfigError("--master needs a fixed --master-port that the workers can be told", key="--master-port")
+        cap = Cap.of(self.max_leads, self.max_minutes)
+        budget = plan_budget(scenario, loaded.config, cap, workers=self.expect_workers if self.master else None)
+        distribution = Distribution(
+            processes=budget.processes,
+            master=self.master,
+            expect_workers=self.expect_workers,
+            bind_host=self.host,
+            bind_port=self.port,
+        )
+        return budget, distribution
+
+
+def _say(line: str) -> None:
+    console.print(line, markup=False, highlight=False)
 
 
 def _run(
     loaded: LoadedConfig,
     kind: Kind,
     scenario: LoadScenario | StressScenario,
-    distribution: Distribution,
+    senders: Senders,
     json_output: bool,
     out_file: Path | None,
 ) -> None:
+    from bonzo_bulk.engine.interrupts import cleanup_command
     from bonzo_bulk.load.results import summary_document
     from bonzo_bulk.load.runner import run_load
-    from bonzo_bulk.report.terminal import loaded_summary
 
-    console.print(loaded_summary(loaded).split(":")[0] + f": {kind} scenario {scenario.name!r}, target {loaded.target}")
     with handle_errors():
-        outcome, dashboard = run_load(loaded, kind=kind, scenario=scenario, distribution=distribution, out=out_file)
+        budget, distribution = senders.budget(scenario, loaded)
+    with handle_errors():
+        outcome, dashboard = run_load(
+            loaded, kind=kind, scenario=scenario, budget=budget, distribution=distribution, say=_say, out=out_file
+        )
     if json_output:
         out.print_json(json.dumps({**summary_document(outcome), "dashboard": str(dashboard)}))
     else:
         print_outcome(summary_document(outcome))
         out.print(f"Dashboard: {dashboard}")
+    console.print(
+        f"Remove the leads of run {outcome.run_id} with: {cleanup_command(loaded, outcome.run_id)}", markup=False
+    )
     raise typer.Exit(outcome.exit_code)
 
 
@@ -113,13 +156,14 @@ def print_outcome(summary: dict[str, Any]) -> None:
         for step in summary.get("steps", []):
             verdict = "[red]broken[/]: " + "; ".join(step["reasons"]) if step["broken"] else "[green]sustained[/]"
             out.print(f"  step {step['step']} at {step['rate']:g} leads/s: {verdict}")
-        knee = summary.get("knee_rate")
-        if knee is None:
-            out.print("[bold red]knee below the first step[/]")
-        elif summary.get("knee_reached"):
-            out.print(f"[bold]capacity knee at ~{knee:g} leads/s[/]: beyond it the backlog grows")
-        else:
-            out.print(f"[bold]no knee up to {knee:g} leads/s[/] (every step was sustained)")
+        style = "bold red" if summary.get("knee_reached") and summary.get("knee_rate") is None else "bold"
+        out.print(f"[{style}]{escape(summary['knee'])}[/]")
+    sender_errors = summary["accounting"].get("sender_errors", 0)
+    if sender_errors:
+        out.print(
+            f"[yellow]{sender_errors} sender error(s)[/]: our own sender's connections failed (not the system "
+            "under load); they are not counted as its errors and never set the knee"
+        )
     for verdict in summary["thresholds"]:
         if not verdict["passed"]:
             out.print(
@@ -136,7 +180,9 @@ def print_outcome(summary: dict[str, Any]) -> None:
 def load_command(
     *,
     scenario_file: Path | None = ScenarioFlag,
-    processes: int | None = ProcessesFlag,
+    processes: str | None = ProcessesFlag,
+    max_leads: int | None = MaxLeadsFlag,
+    max_minutes: float | None = MaxMinutesFlag,
     master: bool = MasterFlag,
     expect_workers: int = ExpectFlag,
     master_bind_host: str = BindFlag,
@@ -159,17 +205,15 @@ def load_command(
       bonzo-bulk load --scenario tests/configs/load/smoke.yaml --master --expect-workers 2 --master-port 5557
     """
     from bonzo_bulk.cli.terminal import setup_logging
-    from bonzo_bulk.load.scenario import check_generator, load_scenario
+    from bonzo_bulk.load.scenario import load_scenario
 
     setup_logging(log_level)
     with handle_errors():
         if scenario_file is None:
             raise ConfigError("--scenario is required: a YAML file of stages (see docs/load.md)", key="--scenario")
         scenario = load_scenario(scenario_file, overrides={"processes": processes})
-        distribution = _distribution(scenario.processes, master, expect_workers, master_bind_host, master_port)
-        if master:
-            check_generator(scenario, scenario.peak_rate, "stages", str(scenario_file), workers=expect_workers)
-    _run(loaded, "load", scenario, distribution, json_output, out_file)
+    senders = Senders(master, expect_workers, master_bind_host, master_port, max_leads, max_minutes)
+    _run(loaded, "load", scenario, senders, json_output, out_file)
 
 
 @config_options
@@ -180,7 +224,9 @@ def stress_command(
     max_rate: float | None = typer.Option(None, "--max-rate", help="leads/s of the last step at most"),
     step_factor: float | None = typer.Option(None, "--step-factor", help="each step's rate over the last (e.g. 1.25)"),
     step_duration: str | None = typer.Option(None, "--step-duration", help="how long each step runs (e.g. 20s)"),
-    processes: int | None = ProcessesFlag,
+    processes: str | None = ProcessesFlag,
+    max_leads: int | None = MaxLeadsFlag,
+    max_minutes: float | None = MaxMinutesFlag,
     master: bool = MasterFlag,
     expect_workers: int = ExpectFlag,
     master_bind_host: str = BindFlag,
@@ -203,7 +249,7 @@ def stress_command(
       bonzo-bulk stress --scenario tests/configs/load/stress.yaml --json
     """
     from bonzo_bulk.cli.terminal import setup_logging
-    from bonzo_bulk.load.scenario import check_generator, stress_scenario
+    from bonzo_bulk.load.scenario import stress_scenario
 
     setup_logging(log_level)
     overrides = {
@@ -215,10 +261,8 @@ def stress_command(
     }
     with handle_errors():
         scenario = stress_scenario(scenario_file, overrides=overrides)
-        distribution = _distribution(scenario.processes, master, expect_workers, master_bind_host, master_port)
-        if master:
-            check_generator(scenario, scenario.max_rate, "max_rate", str(scenario_file), workers=expect_workers)
-    _run(loaded, "stress", scenario, distribution, json_output, out_file)
+    senders = Senders(master, expect_workers, master_bind_host, master_port, max_leads, max_minutes)
+    _run(loaded, "stress", scenario, senders, json_output, out_file)
 
 
 def load_worker_command(

@@ -16,7 +16,7 @@ from bonzo_bulk.cli.options import DEFAULT_STORE
 from bonzo_bulk.report.terminal import out
 
 if TYPE_CHECKING:
-    from bonzo_bulk.report.retention import PruneReport
+    from bonzo_bulk.report.retention import DiskUsage, PruneReport
 
 HEALTH_DIR = "integration_health_reports"
 
@@ -36,14 +36,22 @@ def prune_command(
         ),
     ] = False,
     store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = Path(DEFAULT_STORE),
+    stats: Annotated[
+        bool,
+        typer.Option("--stats", help="only show where the space goes: the store's tables, reports, load, sandboxes"),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of lines")] = False,
 ) -> None:
-    """Delete the report files (JSON summary, dashboard) of all but the newest runs; never the baseline's.
+    """Free the disk older runs take: all but the newest runs lose their files (dashboards, JSON summaries, load
+    folders, sandbox databases) and their per-record rows in the run store (history and trends stay); never a
+    baseline's, nor an unfinished run's that may be under way.
 
-    Reports live next to the store, in integration_health_reports/. Runs also prune themselves after
-    each run down to reports.keep_runs (config, default 50; 0 keeps all).
+    The files live next to the store. Runs also prune themselves after each run down to reports.keep_runs
+    (config, default 50; 0 keeps all).
 
     Examples:
+
+      bonzo-bulk prune --stats
 
       bonzo-bulk prune --dry-run
 
@@ -51,9 +59,14 @@ def prune_command(
 
       bonzo-bulk prune --keep 10 --from-store
     """
-    from bonzo_bulk.report.retention import configured_keep, prune
+    from bonzo_bulk.report.retention import configured_keep, disk_usage, prune
 
     health_dir = store.parent / HEALTH_DIR
+    if stats:
+        with handle_errors():
+            usage = disk_usage(store, store.parent)
+        _print_usage(usage, json_output)
+        return
     with handle_errors():
         report = prune(store, health_dir, keep=keep or configured_keep(store), dry_run=dry_run, from_store=from_store)
     if json_output:
@@ -71,10 +84,12 @@ def prune_command(
                             "files": [str(p) for p in r.files],
                             "bytes": r.file_bytes,
                             "store_rows": r.store_rows,
+                            "trimmed": r.trimmed,
                         }
                         for r in report.pruned
                     ],
                     "freed_bytes": report.freed_bytes,
+                    "store_bytes": report.store_bytes_freed,
                     "notes": list(report.notes),
                 }
             )
@@ -88,7 +103,7 @@ def _print(report: PruneReport, health_dir: Path) -> None:
 
     verb = "would remove" if report.dry_run else "removed"
     for run in report.pruned:
-        rows = " and its store rows" if run.store_rows else ""
+        rows = " and its store rows" if run.store_rows else " and its per-record rows" if run.trimmed else ""
         size = human_bytes(run.file_bytes)
         out.print(f"{verb} run {run.run_id} ({run.integration}): {len(run.files)} file(s){rows}, {size}")
         for path in run.files:
@@ -97,9 +112,47 @@ def _print(report: PruneReport, health_dir: Path) -> None:
         out.print(f"kept run {run_id}: a baseline or unfinished run is never pruned")
     for note in report.notes:
         out.print(f"[yellow]{note}[/]")
-    store = f" + {human_bytes(report.store_bytes_freed)} of the run store" if report.store_bytes_freed else ""
+    about = "about " if report.dry_run else ""
+    store = f" + {about}{human_bytes(report.store_bytes_freed)} of the run store" if report.store_bytes_freed else ""
+    freed = "would be freed" if report.dry_run else "freed"
     total = (
-        f"{verb} {len(report.pruned)} run(s): {human_bytes(report.file_bytes)} of reports{store} "
-        f"{'would be ' if report.dry_run else ''}freed; kept the newest {len(report.kept)} run(s) in {health_dir}"
+        f"{verb} {len(report.pruned)} run(s): {human_bytes(report.file_bytes)} of files{store} {freed}; "
+        f"kept the newest {len(report.kept)} run(s) in {health_dir.parent}"
     )
     out.print(total if report.pruned else f"nothing to prune: {len(report.kept)} run(s), keeping {report.keep}")
+
+
+def _print_usage(usage: DiskUsage, json_output: bool) -> None:
+    from rich.table import Table
+
+    from bonzo_bulk.report.retention import human_bytes
+
+    if json_output:
+        out.print_json(
+            json.dumps(
+                {
+                    "folder": str(usage.folder),
+                    "total_bytes": usage.total,
+                    "places": [{"what": w, "bytes": b, "entries": n} for w, b, n in usage.places],
+                    "tables": [{"table": t, "rows": r, "bytes": b} for t, r, b in usage.tables],
+                    "runs_by_kind": dict(usage.runs_by_kind),
+                    "unfinished_runs": usage.unfinished,
+                }
+            )
+        )
+        return
+    places = Table(title=f"{usage.folder}: {human_bytes(usage.total)}", title_justify="left")
+    for column in ("where", "size", "entries"):
+        places.add_column(column, justify="left" if column == "where" else "right")
+    for what, size, entries in sorted(usage.places, key=lambda p: p[1], reverse=True):
+        places.add_row(what, human_bytes(size), f"{entries:,}")
+    out.print(places)
+    if usage.tables:
+        tables = Table(title="run store tables", title_justify="left")
+        for column in ("table", "rows", "size"):
+            tables.add_column(column, justify="left" if column == "table" else "right")
+        for table, count, table_bytes in usage.tables:
+            tables.add_row(table, f"{count:,}", "—" if table_bytes is None else human_bytes(table_bytes))
+        out.print(tables)
+    kinds = ", ".join(f"{count} {kind}" for kind, count in usage.runs_by_kind) or "none"
+    out.print(f"runs: {kinds}; {usage.unfinished} unfinished. `bonzo-bulk prune --dry-run` says what pruning frees.")

@@ -31,7 +31,7 @@ from bonzo_bulk.engine.interrupts import recording_interrupts
 from bonzo_bulk.engine.observers import ProgressRecorder, ProgressView, RunLog, StoreRecorder
 from bonzo_bulk.engine.preflight import preflight
 from bonzo_bulk.errors import SandboxError
-from bonzo_bulk.models import PhaseKind, Target
+from bonzo_bulk.models import PhaseKind, RunKind, Target
 from bonzo_bulk.plan.planner import RunPlan
 from bonzo_bulk.plan.seeding import plan_seed
 from bonzo_bulk.secrets import redact_url
@@ -92,6 +92,8 @@ class RunContext:
     """The target this run opened (None for a run that delivers to a destination it was given)."""
     client: BonzoClient | None
     """Bonzo's API at the target (a judged run's; a delivery-only run has none)."""
+    kind: RunKind = "bulk"
+    """The mode that opened the run; the store records it when the run starts."""
 
     def subscribe(self, *subscribers: Subscriber) -> None:
         """Add subscribers; they hear every event from :meth:`start` on, in the order given."""
@@ -107,13 +109,15 @@ class RunContext:
 async def open_run(
     plan: RunPlan,
     *,
+    kind: RunKind = "bulk",
     progress: Progress | None = None,
     store_path: str | Path | None = None,
     judged: bool = True,
     destination: Destination | None = None,
 ) -> AsyncIterator[RunContext]:
-    """Open a run of ``plan``: the store, the session and the target (unless a ``destination`` is given);
-    for a run that is ``judged``, the announcement, Bonzo's API client and the preflight.
+    """Open a run of ``plan`` for a mode (``kind``: bulk, load, stress, calibrate, monitor; the store keeps it):
+    the store, the session and the target (unless a ``destination`` is given); for a run that is ``judged``, the
+    announcement, Bonzo's API client and the preflight.
 
     A SIGINT or SIGTERM while it is open marks the run interrupted in the store and names the cleanup
     command (:func:`~bonzo_bulk.engine.interrupts.recording_interrupts`); whatever the recorder holds is
@@ -124,7 +128,7 @@ async def open_run(
     loaded = plan.loaded
     config = loaded.config
     with RunStore(store_path or store_location_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
-        recorder = StoreRecorder(store, plan)
+        recorder = StoreRecorder(store, plan, kind)
         bus = EventBus(
             [recorder, ProgressRecorder(store, plan), ProgressView(progress or NullProgress()), RunLog(loaded.users)]
         )
@@ -161,6 +165,6 @@ async def open_run(
                         wait_limit=config.api_settings.max_wait,
                     )
                     log.info("%s", checked.describe())
-                yield RunContext(plan, store, bus, session, destination, endpoints, client)
+                yield RunContext(plan, store, bus, session, destination, endpoints, client, kind)
         finally:
             recorder.flush()  # also when interrupted: every answered delivery is in the store

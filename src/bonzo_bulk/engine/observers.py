@@ -24,7 +24,7 @@ from bonzo_bulk.engine.events import (
     RunStarted,
 )
 from bonzo_bulk.errors import StoreError
-from bonzo_bulk.models import DeliveryResult, PhaseKind, PhaseMetrics, RecordOutcome, User, percent
+from bonzo_bulk.models import DeliveryResult, PhaseKind, PhaseMetrics, RecordOutcome, RunKind, User, percent
 from bonzo_bulk.plan.planner import RunPlan
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.store.ledger import BATCH
@@ -38,8 +38,8 @@ class StoreRecorder:
     """Writes the run into the run store as it happens: the run and each record before it is sent, each
     delivery and outcome in batches, the final figures when the run is done."""
 
-    def __init__(self, store: RunStore, plan: RunPlan) -> None:
-        self.store, self.plan = store, plan
+    def __init__(self, store: RunStore, plan: RunPlan, kind: RunKind = "bulk") -> None:
+        self.store, self.plan, self.kind = store, plan, kind
         self.deliveries: dict[PhaseKind, list[DeliveryResult]] = {}
         self.outcomes: dict[PhaseKind, list[RecordOutcome]] = {}
 
@@ -81,6 +81,7 @@ class StoreRecorder:
             started_at=self.plan.identity.started_at,
             dry_run=False,
             config_snapshot=config_snapshot(loaded),
+            kind=self.kind,
         )
 
     def _flush_deliveries(self, phase: PhaseKind) -> None:

@@ -52,6 +52,7 @@ from bonzo_bulk.models import (
     PlannedRecord,
     Prospect,
     RecordOutcome,
+    RunKind,
     RunResult,
     Target,
 )
@@ -77,7 +78,13 @@ async def execute(run: RunContext) -> RunResult:
         await deliver_phases(run.plan, run.destination, run.session, run.bus, index)
         settled = await settle_run(run.plan, run.client, index, run.bus)
         result = judge_run(
-            run.plan, run.destination.target, settled, run.store, run.bus, api_requests=run.client.requests_made
+            run.plan,
+            run.destination.target,
+            settled,
+            run.store,
+            run.bus,
+            api_requests=run.client.requests_made,
+            kind=run.kind,
         )
     finally:
         index.close()
@@ -181,9 +188,17 @@ async def settle_run(plan: RunPlan, client: BonzoClient, index: SettleIndex, bus
 
 
 def judge_run(
-    plan: RunPlan, target: Target, settled: Settled, store: RunStore, bus: EventBus, *, api_requests: int
+    plan: RunPlan,
+    target: Target,
+    settled: Settled,
+    store: RunStore,
+    bus: EventBus,
+    *,
+    api_requests: int,
+    kind: RunKind = "bulk",
 ) -> RunResult:
-    """Judge every record, read back from the store a batch at a time; each outcome is an event."""
+    """Judge every record, read back from the store a batch at a time; each outcome is an event (the result
+    is of the run's ``kind``, as it was opened)."""
     config = plan.loaded.config
     outcome = settled.outcome
     total_records = max(1, plan.size)
@@ -220,7 +235,7 @@ def judge_run(
     notes = list(settled.notes)
     if target == "sandbox":
         notes.append("target: local sandbox — nothing was sent to Bonzo")
-    return run_result(plan, target, phases, notes, datetime.now(UTC))
+    return run_result(plan, target, phases, notes, datetime.now(UTC), kind=kind)
 
 
 class PhaseJudging:
@@ -268,9 +283,15 @@ class PhaseJudging:
 
 
 def run_result(
-    plan: RunPlan, target: Target, phases: Sequence[PhaseResult], notes: Sequence[str], finished_at: datetime
+    plan: RunPlan,
+    target: Target,
+    phases: Sequence[PhaseResult],
+    notes: Sequence[str],
+    finished_at: datetime,
+    *,
+    kind: RunKind = "bulk",
 ) -> RunResult:
-    """The result of a run of ``plan`` whose phases have been judged."""
+    """The result of a run of ``plan`` (opened as ``kind``) whose phases have been judged."""
     loaded = plan.loaded
     return RunResult(
         run_id=plan.run_id,
@@ -283,4 +304,5 @@ def run_result(
         dry_run=False,
         phases=tuple(phases),
         notes=tuple(notes),
+        kind=kind,
     )

@@ -1,4 +1,5 @@
-"""Run Locust as a child process: write the plan, start ``python -m locust``, tail its journal, stop it.
+"""Run Locust as a child process: start ``python -m locust`` on the plan (:mod:`bonzo_bulk.load.feed` writes it),
+tail its journal, stop it.
 
 Nothing here imports Locust (gevent must never enter the process running the asyncio engine). The
 hook URL reaches the child through its environment, never its command line, and the child's output
@@ -8,20 +9,18 @@ is kept in the run folder with every secret redacted.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bonzo_bulk.errors import BonzoBulkError, ConfigError
+from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import DeliveryResult, PlannedRecord
 from bonzo_bulk.secrets import redact
 
@@ -77,9 +76,17 @@ class JournalRow:
             total_ms=round((answered - self.intended) * 1000, 3),
             sent_at=datetime.fromtimestamp(self.sent, UTC),
             answered_at=datetime.fromtimestamp(answered, UTC) if self.status else None,
-            error_category=self.error_category,
-            error=None if self.error_category is None else f"{self.error_category} (status {self.status or '-'})",
+            error_category="reset" if self.error_category == "closed" else self.error_category,
+            error=_error_text(self.error_category, self.status),
         )
+
+
+def _error_text(category: str | None, status: int | None) -> str | None:
+    if category is None:
+        return None
+    if category == "closed":
+        return "the sender's pooled connection was already closed by the server (a sender error, not the system's)"
+    return f"{category} (status {status or '-'})"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -87,35 +94,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def write_plan(
-    path: Path,
-    records: Sequence[PlannedRecord],
-    offsets: Sequence[float],
-    *,
-    max_in_flight: int,
-    drop_after: float,
-    timeout: float,
-) -> None:
-    """The plan the master deals out: a header line, then ``[seq, offset, content_type, body]`` per arrival."""
-    duration = max(offsets, default=0.0)
-    header = {
-        "count": len(records),
-        "duration": duration,
-        "max_in_flight": max_in_flight,
-        "drop_after": drop_after,
-        "timeout": timeout,
-        "drain": drop_after + timeout + 1.0,
-    }
-    try:
-        with path.open("w", encoding="utf-8") as out:
-            out.write(json.dumps(header) + "\n")
-            for seq, (record, offset) in enumerate(zip(records, offsets, strict=True)):
-                body = base64.b64encode(record.body).decode("ascii")
-                out.write(json.dumps([seq, offset, record.content_type, body]) + "\n")
-    except OSError as exc:
-        raise BonzoBulkError(f"cannot write the load plan to {path}: {exc.strerror}") from exc
 
 
 def locust_command(distribution: Distribution) -> list[str]:

@@ -15,9 +15,10 @@ from typing import Any
 import jinja2
 from plotly.offline import get_plotlyjs
 
-from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.load.results import StoredLoad
+from bonzo_bulk.errors import BonzoBulkError, ConfigError
+from bonzo_bulk.load.results import LoadStore, StoredLoad
 from bonzo_bulk.load.stats import SeriesPoint
+from bonzo_bulk.report.stored import load_report_path, open_existing
 from bonzo_bulk.secrets import redact
 
 _PLOTLY_SLOT = "/*bonzo-bulk:plotly.js*/"
@@ -220,3 +221,19 @@ def render_load_dashboard(load: StoredLoad, *, out: Path) -> Path:
     except OSError as exc:
         raise BonzoBulkError(f"cannot write the load dashboard to {out}: {exc}; pass another --out path") from exc
     return out
+
+
+def render_stored_load(store_at: str | Path, run_id: str, *, out: Path | None = None) -> Path:
+    """``bonzo-bulk report --run ID`` of a load or stress run: its load dashboard, drawn again from the store
+    (``out``, else where the run wrote it: ``<reports>/load/<run id>/dashboard.html``)."""
+    with open_existing(store_at) as store:
+        stored = LoadStore(store).load(run_id)
+        target = out or load_report_path(store, run_id)
+        if stored is None:
+            kind = store.run_kind(run_id)
+            raise ConfigError(
+                f"--run {run_id!r} is a {kind} run that never finished (interrupted?), so it has no load figures to "
+                f"report; its records are in the run store: `bonzo-bulk cleanup --run {run_id} --yes` removes them",
+                key="--run",
+            )
+    return render_load_dashboard(stored, out=target)

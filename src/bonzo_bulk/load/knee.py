@@ -36,6 +36,8 @@ class StepVerdict:
     accepted: int
     broken: bool
     reasons: tuple[str, ...]
+    sender_errors: int = 0
+    """Leads our own sender failed in the step: reported, never a reason to break it."""
 
 
 def slope(points: Sequence[tuple[float, float]]) -> float | None:
@@ -96,14 +98,16 @@ def judge_step(
         accepted=len(accepted),
         broken=bool(reasons),
         reasons=tuple(reasons),
+        sender_errors=figures.sender_errors,
     )
 
 
-def knee_rate(verdicts: Sequence[StepVerdict]) -> float | None:
-    """The highest rate sustained before the first broken step (None if the first step broke).
+def sustained_rate(verdicts: Sequence[StepVerdict]) -> float | None:
+    """The highest rate sustained before the first broken step, or of every step when none broke (None if the
+    first step broke).
 
     >>> steps = [(10, False), (20, True)]
-    >>> knee_rate([StepVerdict(i, r, r, 1, 0, 0, 1, 1, 0, 0, 1, 1, b, ()) for i, (r, b) in enumerate(steps)])
+    >>> sustained_rate([StepVerdict(i, r, r, 1, 0, 0, 1, 1, 0, 0, 1, 1, b, ()) for i, (r, b) in enumerate(steps)])
     10
     """
     knee: float | None = None
@@ -112,3 +116,42 @@ def knee_rate(verdicts: Sequence[StepVerdict]) -> float | None:
             return knee
         knee = verdict.rate
     return knee
+
+
+@dataclass(frozen=True, slots=True)
+class Knee:
+    """What a stress run says of its knee, stated once for the JSON, the terminal and the dashboard."""
+
+    reached: bool
+    """A step broke: the knee is measured (or below the first step)."""
+    rate: float | None
+    """The knee: the highest rate sustained before the first broken step; None when no step broke, or the first."""
+    sustained_up_to: float | None
+    """The highest rate every step up to it sustained (the knee when one was reached)."""
+    first_rate: float
+
+    @classmethod
+    def of(cls, verdicts: Sequence[StepVerdict], first_rate: float) -> Knee:
+        reached = any(v.broken for v in verdicts)
+        sustained = sustained_rate(verdicts)
+        return cls(reached, sustained if reached else None, sustained, first_rate)
+
+    @property
+    def below_first_step(self) -> bool:
+        return self.reached and self.rate is None
+
+    def sentence(self) -> str:
+        """The knee in words.
+
+        >>> Knee(True, 20.0, 20.0, 10).sentence()
+        'capacity knee at ~20 leads/s: beyond it the backlog grows'
+        >>> Knee(False, None, 80.0, 10).sentence()
+        'no knee up to 80 leads/s: every step run was sustained'
+        """
+        if self.below_first_step:
+            return f"knee below the first step ({self.first_rate:g} leads/s): start lower with --start-rate"
+        if self.reached:
+            return f"capacity knee at ~{self.rate:g} leads/s: beyond it the backlog grows"
+        if self.sustained_up_to is None:
+            return "no step was judged: no knee measured"
+        return f"no knee up to {self.sustained_up_to:g} leads/s: every step run was sustained"

@@ -6,9 +6,10 @@ must not share a process with the asyncio engine. bonzo-bulk starts it through
 
 How the open model is built from Locust's parts:
 
-* the **master** (always one, even for ``--processes 1``) reads the plan bonzo-bulk wrote (each
-  lead's body and intended send offset), deals the arrivals round robin to its workers with
-  ``send_message``, and fixes the start time ``t0`` a moment ahead so every worker starts together;
+* the **master** (always one, even for ``--processes 1``) tails the plan bonzo-bulk writes ahead of the
+  schedule (each lead's body and intended send offset), deals the arrivals round robin to its workers with
+  ``send_message`` as they appear, and fixes the start time ``t0`` a moment ahead so every worker starts
+  together;
 * each **worker** runs a pool of ``FastHttpUser``s; a user takes the next arrival, sleeps until its
   intended time and POSTs it; an arrival that no user could take within ``drop_after`` of its time
   is dropped, counted like k6's ``dropped_iterations``, never sent late;
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from geventhttpclient.response import HTTPConnectionClosed
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -45,6 +47,7 @@ SPAWN_PER_S = 4
 CHUNK = 2000
 FLUSH_EVERY_S = 0.2
 IDLE_S = 0.2
+DEAL_EVERY_S = 0.5
 
 
 class _Worker:
@@ -73,6 +76,8 @@ class _Master:
         self.stop_at: float | None = None
         self.journal: Any = None
         self.journaled = 0
+        self.plan: Any = None
+        self.dealt = 0
 
 
 WORKER = _Worker()
@@ -90,6 +95,8 @@ def _category(status: int, error: BaseException | None) -> str | None:
         return "http_4xx"
     if status >= 500:
         return "http_5xx"
+    if isinstance(error, HTTPConnectionClosed):
+        return "closed"  # a pooled keep-alive connection the server had closed: the sender's, not the system's
     if isinstance(error, ConnectionResetError | BrokenPipeError):
         return "reset"
     if isinstance(error, socket.timeout | TimeoutError | gevent.Timeout):
@@ -167,31 +174,61 @@ class ArrivalShape(LoadTestShape):
         return (users, spawn_rate)
 
 
-def _read_plan(path: str) -> tuple[dict[str, Any], list[list[Any]]]:
-    with open(path, encoding="utf-8") as handle:
-        header = json.loads(handle.readline())
-        rows = [json.loads(line) for line in handle]
-    return header, rows
+def _new_rows() -> list[list[Any]]:
+    """The whole rows appended to the plan since the last read (bonzo-bulk writes it ahead of the schedule)."""
+    plan = MASTER.plan
+    if plan is None:
+        plan = MASTER.plan = open(os.environ[PLAN_ENV], encoding="utf-8")  # noqa: SIM115 - tailed all run long
+        MASTER.header = json.loads(plan.readline())
+    rows: list[list[Any]] = []
+    while True:
+        where = plan.tell()
+        line = plan.readline()
+        if not line.endswith("\n"):  # nothing more yet, or a line still being written
+            plan.seek(where)
+            return rows
+        rows.append(json.loads(line))
+
+
+def _deal_rows(runner: MasterRunner, rows: list[list[Any]]) -> None:
+    """Deal rows round robin to the workers, in order (each worker's share stays in arrival order)."""
+    clients = sorted(runner.clients)
+    if not clients or not rows:
+        return
+    shares: dict[str, list[list[Any]]] = {client_id: [] for client_id in clients}
+    for row in rows:
+        shares[clients[MASTER.dealt % len(clients)]].append(row)
+        MASTER.dealt += 1
+    for client_id, share in shares.items():
+        for start in range(0, len(share), CHUNK):
+            runner.send_message("bonzo_arrivals", {"rows": share[start : start + CHUNK]}, client_id=client_id)
+
+
+def _keep_dealing(runner: MasterRunner) -> None:
+    """Master, all run long: deal the rows bonzo-bulk appends to the plan, until all are dealt or the run stops."""
+    while MASTER.dealt < int(MASTER.header["count"]) and MASTER.stop_at is None:
+        gevent.sleep(DEAL_EVERY_S)
+        _deal_rows(runner, _new_rows())
 
 
 def _deal(environment: Environment, **_: Any) -> None:
-    """Master, at test start: send each worker its share of the arrivals, then the common start time."""
+    """Master, at test start: deal the plan written so far, fix the common start time, then keep dealing."""
     runner = environment.runner
     if not isinstance(runner, MasterRunner):
         return
-    header, rows = _read_plan(os.environ[PLAN_ENV])
-    MASTER.header = header
-    clients = sorted(runner.clients)
-    hook = os.environ[HOOK_ENV]
-    for index, client_id in enumerate(clients):
-        share = rows[index :: len(clients)]
-        for start in range(0, len(share), CHUNK):
-            runner.send_message("bonzo_arrivals", {"rows": share[start : start + CHUNK]}, client_id=client_id)
+    _deal_rows(runner, _new_rows())
     t0 = time.time() + START_LEAD_S
     MASTER.t0 = t0
-    settings = {"t0": t0, "hook": hook, "drop_after": header["drop_after"], "timeout": header["timeout"]}
-    for client_id in clients:
+    header = MASTER.header
+    settings = {
+        "t0": t0,
+        "hook": os.environ[HOOK_ENV],
+        "drop_after": header["drop_after"],
+        "timeout": header["timeout"],
+    }
+    for client_id in sorted(runner.clients):
         runner.send_message("bonzo_go", settings, client_id=client_id)
+    gevent.spawn(_keep_dealing, runner)
 
 
 def _on_arrivals(environment: Environment, msg: Any, **_: Any) -> None:

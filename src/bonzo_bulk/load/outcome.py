@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.load.child import JournalRow
-from bonzo_bulk.load.knee import StepVerdict, knee_rate
+from bonzo_bulk.load.knee import Knee, StepVerdict, sustained_rate
 from bonzo_bulk.load.scenario import LoadScenario, LoadThresholds, StressScenario
 from bonzo_bulk.load.schedule import Schedule
 from bonzo_bulk.load.stats import SeriesPoint, StageFigures, join, stage_figures, stage_verdicts, time_series, whole_run
@@ -37,8 +37,8 @@ class LoadOutcome:
     series: tuple[SeriesPoint, ...]
     verdicts: tuple[ThresholdVerdict, ...]
     steps: tuple[StepVerdict, ...] = ()
-    knee_rate: float | None = None
-    knee_reached: bool = False
+    knee: Knee | None = None
+    """A stress run's knee (None for a load run)."""
     planned: int = 0
     sent: int = 0
     dropped: int = 0
@@ -51,6 +51,11 @@ class LoadOutcome:
     @property
     def run_id(self) -> str:
         return self.run.run_id
+
+    @property
+    def knee_rate(self) -> float | None:
+        """The measured knee: None for a load run, when no step broke or when the first step did."""
+        return self.knee.rate if self.knee is not None else None
 
     @property
     def passed(self) -> bool:
@@ -120,10 +125,12 @@ def summarize(
     stages = tuple(stage_figures(s, arrivals) for s in ran)
     overall = whole_run(schedule, arrivals)
     verdicts = _verdicts(scenario, stages, overall, steps)
-    knee = knee_rate(steps) if isinstance(scenario, StressScenario) else None
-    reached = isinstance(scenario, StressScenario) and any(s.broken for s in steps)
-    if isinstance(scenario, StressScenario) and not reached and not interrupted:
-        notes = [*notes, f"no step broke up to max_rate {scenario.max_rate:g} leads/s: the knee is above it"]
+    knee = Knee.of(steps, schedule.stages[0].rate) if isinstance(scenario, StressScenario) and schedule.stages else None
+    reached = knee is not None and knee.reached
+    if isinstance(scenario, StressScenario) and not reached and not interrupted and schedule.stages:
+        top = schedule.stages[-1].target_rate
+        why = "max_rate" if top >= scenario.max_rate else "the highest step within the run's cap"
+        notes = [*notes, f"no step broke up to {top:g} leads/s ({why}): the knee is above it"]
     if interrupted:
         notes = [*notes, "interrupted: the scenario did not run to its end"]
     return LoadOutcome(
@@ -137,8 +144,7 @@ def summarize(
         series=tuple(time_series(schedule, arrivals, t0)),
         verdicts=tuple(verdicts),
         steps=tuple(steps),
-        knee_rate=knee,
-        knee_reached=reached,
+        knee=knee,
         planned=len(schedule.offsets),
         sent=sum(1 for a in arrivals if a.was_sent),
         dropped=sum(1 for a in arrivals if a.dropped),
@@ -164,13 +170,17 @@ def _verdicts(
             verdicts.extend(_named(figures.stage, stage_verdicts(figures, scenario.thresholds)))
         return verdicts
     verdicts = []
+    sustained = sustained_rate(steps)
+    if steps and sustained is None:  # the first step broke: no knee was measured, whatever else held
+        first = steps[0].rate
+        verdicts.append(ThresholdVerdict("first_step_sustained", first, 0.0, False))
     if scenario.min_knee_rate is not None:
-        actual = knee_rate(steps) or 0.0
+        actual = sustained or 0.0
         verdicts.append(ThresholdVerdict("knee_rate", scenario.min_knee_rate, actual, actual >= scenario.min_knee_rate))
-    sustained = {s.step for s in steps if not s.broken}
+    kept = {s.step for s in steps if not s.broken}
     correctness = LoadThresholds(hook_p95_ms=None, e2e_lag_p95_s=None, error_rate=None, dropped_rate=None)
     for figures in stages:
-        if figures.stage in sustained:
+        if figures.stage in kept:
             verdicts.extend(_named(figures.stage, stage_verdicts(figures, correctness)))
     return verdicts
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ def summary_document(outcome: LoadOutcome) -> dict[str, Any]:
             "misrouted": outcome.overall.misrouted,
             "duplicates": outcome.overall.duplicates,
             "errors": outcome.overall.errors,
+            "sender_errors": outcome.overall.sender_errors,
         },
         "thresholds": [to_jsonable(v) for v in outcome.verdicts],
         "api_requests_while_loading": outcome.api_requests_while_loading,
@@ -56,8 +58,11 @@ def summary_document(outcome: LoadOutcome) -> dict[str, Any]:
         "notes": list(outcome.notes),
     }
     if outcome.kind == "stress":
-        document["knee_rate"] = outcome.knee_rate
-        document["knee_reached"] = outcome.knee_reached
+        knee = outcome.knee
+        document["knee_rate"] = knee.rate if knee else None
+        document["knee_reached"] = knee.reached if knee else False
+        document["sustained_up_to"] = knee.sustained_up_to if knee else None
+        document["knee"] = knee.sentence() if knee else "no step was judged: no knee measured"
         document["steps"] = [to_jsonable(s) for s in outcome.steps]
     return document
 
@@ -100,6 +105,8 @@ class LoadStore:
                     json.dumps(summary_document(outcome)),
                 ),
             )
+            # A load run's verdict is its thresholds' (or, for stress, its knee's), not the bulk thresholds'.
+            db.execute("UPDATE runs SET passed = ? WHERE run_id = ?", (int(outcome.passed), run_id))
             db.executemany(
                 "INSERT INTO load_stages (run_id, stage, figures) VALUES (?, ?, ?)",
                 [(run_id, s.stage, json.dumps(dataclasses.asdict(s))) for s in outcome.stages],
@@ -122,6 +129,19 @@ class LoadStore:
                     for p in outcome.series
                 ],
             )
+
+    def headlines(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The ``--json`` summary of each of these runs that is a stored load or stress run (for ``history``)."""
+        if not run_ids:
+            return {}
+        db = self.store.backend
+        marks = ", ".join("?" for _ in run_ids)
+        with self.store.operation("read the load summaries"):
+            rows = db.fetchall(
+                f"SELECT run_id, summary FROM load_runs WHERE run_id IN ({marks})",  # noqa: S608 - only ? marks
+                tuple(run_ids),
+            )
+        return {str(row["run_id"]): json.loads(row["summary"]) for row in rows}
 
     def load(self, run_id: str) -> StoredLoad | None:
         """A stored load run, or None when ``run_id`` is not a load run."""

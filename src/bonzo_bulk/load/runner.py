@@ -12,30 +12,39 @@ store. Only the sending is Locust's, in child processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
+from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.cleanup.policy import CleanupPolicy
 from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.engine.context import RunContext, open_run
 from bonzo_bulk.engine.events import Polled, RecordsPlanned, RunDone
+from bonzo_bulk.engine.interrupts import cleanup_command
 from bonzo_bulk.engine.run import Settled, judge_run
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.load.child import Distribution, LocustChild, free_port, write_plan
-from bonzo_bulk.load.drive import Drive
+from bonzo_bulk.load.budget import Budget
+from bonzo_bulk.load.child import Distribution, LocustChild, free_port
+from bonzo_bulk.load.drive import Drive, Driven, Heartbeat
+from bonzo_bulk.load.feed import PlanFeed
 from bonzo_bulk.load.outcome import Kind, LoadOutcome, summarize
 from bonzo_bulk.load.scenario import LoadScenario, StressScenario
 from bonzo_bulk.load.schedule import Schedule, build_schedule
-from bonzo_bulk.models import Observation, PlannedRecord, RunResult
-from bonzo_bulk.plan.planner import plan_run
+from bonzo_bulk.models import Observation, RecordOutcome, RunResult
+from bonzo_bulk.plan.planner import RunPlan, plan_run
 from bonzo_bulk.report.metrics import MetricsPush
 from bonzo_bulk.settle.index import SettleTarget
 from bonzo_bulk.settle.policy import SettlePolicy
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.target.endpoints import Progress, store_location_for
+
+log = logging.getLogger("bonzo_bulk.load")
 
 
 def for_load(loaded: LoadedConfig, records: int) -> LoadedConfig:
@@ -46,23 +55,27 @@ def for_load(loaded: LoadedConfig, records: int) -> LoadedConfig:
     return dataclasses.replace(loaded, config=loaded.config.model_copy(update=update))
 
 
-def _locust(
-    folder: Path,
-    records: Sequence[PlannedRecord],
-    schedule: Schedule,
-    scenario: LoadScenario | StressScenario,
-    distribution: Distribution,
-    hook_url: str,
-) -> LocustChild:
-    """The Locust child that sends ``records`` on ``schedule`` to the hook (its plan written into ``folder``)."""
-    write_plan(
+def _feed(
+    folder: Path, plan: RunPlan, schedule: Schedule, scenario: LoadScenario | StressScenario, run: RunContext
+) -> PlanFeed:
+    """The plan fed to Locust as the run goes; each batch is told to the run (and stored) before it is written."""
+    header: dict[str, float | int] = {
+        "max_in_flight": scenario.max_in_flight,
+        "drop_after": scenario.drop_after,
+        "timeout": scenario.timeout,
+        "drain": scenario.drop_after + scenario.timeout + 1.0,
+    }
+    return PlanFeed(
         folder / "plan.jsonl",
-        records,
+        plan.phases[0].iter_records(),
         schedule.offsets,
-        max_in_flight=scenario.max_in_flight,
-        drop_after=scenario.drop_after,
-        timeout=scenario.timeout,
+        header=header,
+        on_planned=lambda batch: run.bus.emit(RecordsPlanned("primary", batch)),
     )
+
+
+def _locust(folder: Path, distribution: Distribution, hook_url: str) -> LocustChild:
+    """The Locust child that sends the plan in ``folder`` to the hook."""
     if distribution.bind_port == 0:
         distribution = dataclasses.replace(distribution, bind_port=free_port(distribution.bind_host))
     return LocustChild(folder, hook_url=hook_url, distribution=distribution)
@@ -93,11 +106,21 @@ async def _settle_and_judge(
             notes.append(f"the deadline ({policy.deadline:g} s) passed before every lead settled")
         settled = Settled(outcome, tuple(notes))
         result = judge_run(
-            run.plan, run.destination.target, settled, run.store, run.bus, api_requests=outcome.api_requests
+            run.plan,
+            run.destination.target,
+            settled,
+            run.store,
+            run.bus,
+            api_requests=outcome.api_requests,
+            kind=run.kind,
         )
         return result, outcome.observations
     finally:
         outcome.poller.close()
+
+
+def _say_nothing(line: str) -> None:
+    """Where a run's announcements go when the caller wants none."""
 
 
 async def execute_load(
@@ -105,64 +128,112 @@ async def execute_load(
     *,
     kind: Kind,
     scenario: LoadScenario | StressScenario,
+    budget: Budget,
     distribution: Distribution,
+    say: Callable[[str], None] = _say_nothing,
     progress: Progress | None = None,
     store_path: str | Path | None = None,
     stop: asyncio.Event | None = None,
 ) -> LoadOutcome:
-    """Run a load (stages and thresholds) or stress (steps until the knee) scenario against the config's target;
-    what it sent is cleaned up afterwards as ``cleanup.after_run`` says."""
+    """Run a load (stages and thresholds) or stress (steps until the knee) scenario against the config's target,
+    within ``budget`` (its stages are the ones that fit the cap); what it sent is cleaned up afterwards as
+    ``cleanup.after_run`` says. ``say`` hears the run id, target and cap before the first send, then a progress
+    line at least every :data:`~bonzo_bulk.load.drive.PROGRESS_EVERY_S` seconds."""
     stress = scenario if isinstance(scenario, StressScenario) else None
-    schedule = build_schedule(stress.stages() if stress is not None else cast(LoadScenario, scenario).stages)
+    schedule = build_schedule(budget.stages)
     loaded = for_load(loaded, len(schedule.offsets))
     plan = plan_run(loaded, phases=("primary",))
-    records = plan.phases[0].records
     folder = Path(loaded.config.reports_dir) / "load" / plan.run_id
     folder.mkdir(parents=True, exist_ok=True)
     settling = SettlePolicy.of(loaded.config, plan.run_id)
-    async with open_run(plan, progress=progress, store_path=store_path) as run:
+    async with open_run(plan, kind=kind, progress=progress, store_path=store_path) as run:
         assert run.client is not None
         cleanup = CleanupPolicy(run)
-        run.subscribe(cleanup, *MetricsPush.for_run(run))
+        heartbeat = Heartbeat(say)
+        run.subscribe(cleanup, heartbeat, *MetricsPush.for_run(run))
+        say(f"{kind} run {plan.run_id} → {run.destination.target} at {run.destination.where}")
+        say(budget.describe(kind))
+        remove = cleanup_command(loaded, plan.run_id)
+        say(f"Ctrl-C stops it, then settles and reports what was sent; remove its leads with: {remove}")
         run.start()
-        run.bus.emit(RecordsPlanned("primary", records))
         drive = Drive(
             run,
             schedule=schedule,
-            child=_locust(folder, records, schedule, scenario, distribution, run.destination.hook_url),
+            feed=_feed(folder, plan, schedule, scenario, run),
+            child=_locust(folder, distribution, run.destination.hook_url),
             poller=settling.poller(run.client, (), users=loaded.users),
             interval=scenario.verify_interval,
             breaking=stress.breaking if stress else None,
             patience=loaded.config.processing_delay,
+            heartbeat=heartbeat,
+            give_up_after=budget.cap.minutes * 60 - budget.reserve_s + loaded.config.processing_delay,
         )
-        driven = await drive.run_until_done(stop or asyncio.Event())
-        early = [f"load stopped early: {driven.stop_reason}"] if driven.stop_reason else []
-        result, observations = await _settle_and_judge(run, settling, driven.targets, early)
-        await run.bus.emit_async(RunDone(result))
-        notes = list(result.notes)
+        ticker = asyncio.create_task(heartbeat.keep_beating())
+        try:
+            measured = await _measure(run, drive, settling, stop or asyncio.Event())
+        except BonzoBulkError:
+            say(f"{kind} run {plan.run_id} stopped on an error; remove what it sent with: {remove}")
+            raise
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         if cleanup.report is not None:
-            notes.append(f"cleanup ({cleanup.after_run}): {len(cleanup.report.deleted)} prospect(s) deleted")
-        lags = run.store.processing_seconds(plan.run_id, "primary")
-        failed = list(run.store.outcomes(plan.run_id, "primary", failed_only=True))
-        clock = run.client.clock.estimate
+            measured.notes.append(f"cleanup ({cleanup.after_run}): {len(cleanup.report.deleted)} prospect(s) deleted")
+    driven = measured.driven
     assert driven.t0 is not None or not driven.targets
     return summarize(
         kind=kind,
         scenario=scenario,
-        run=result,
+        run=measured.result,
         schedule=schedule,
         rows=driven.ordered,
-        names=[r.name for r in records],
+        names=drive.feed.names,
         t0=driven.t0 if driven.t0 is not None else time.time(),
         steps=driven.steps,
         stop_reason=driven.stop_reason,
         interrupted=driven.interrupted,
         api_requests=driven.api_requests,
-        notes=notes,
+        notes=measured.notes,
+        observations=measured.observations,
+        lags=measured.lags,
+        failed=measured.failed,
+        clock=measured.clock,
+    )
+
+
+@dataclass
+class _Measured:
+    """What a load run measured once its leads are settled and judged."""
+
+    driven: Driven
+    result: RunResult
+    observations: dict[str, Observation]
+    notes: list[str]
+    lags: dict[str, float]
+    failed: list[RecordOutcome]
+    clock: ClockOffset
+
+
+async def _measure(run: RunContext, drive: Drive, settling: SettlePolicy, stop: asyncio.Event) -> _Measured:
+    """Drive the load, then settle and judge every lead sent; the run is done (``RunDone``) when this returns."""
+    assert run.client is not None
+    try:
+        driven = await drive.run_until_done(stop)
+    finally:
+        drive.feed.close()  # every payload written is in the run store; the plan was only Locust's
+    early = [f"load stopped early: {driven.stop_reason}"] if driven.stop_reason else []
+    result, observations = await _settle_and_judge(run, settling, driven.targets, early)
+    await run.bus.emit_async(RunDone(result))
+    run_id = run.plan.run_id
+    return _Measured(
+        driven=driven,
+        result=result,
         observations=observations,
-        lags=lags,
-        failed=failed,
-        clock=clock,
+        notes=list(result.notes),
+        lags=run.store.processing_seconds(run_id, "primary"),
+        failed=list(run.store.outcomes(run_id, "primary", failed_only=True)),
+        clock=run.client.clock.estimate,
     )
 
 
@@ -171,7 +242,9 @@ def run_load(
     *,
     kind: Kind,
     scenario: LoadScenario | StressScenario,
+    budget: Budget,
     distribution: Distribution,
+    say: Callable[[str], None] = _say_nothing,
     out: Path | None = None,
 ) -> tuple[LoadOutcome, Path]:
     """``bonzo-bulk load | stress``: run the scenario, keep it in the run store, render its dashboard.
@@ -182,11 +255,37 @@ def run_load(
     from bonzo_bulk.load.dashboard import render_load_dashboard
     from bonzo_bulk.load.results import LoadStore
 
-    outcome = run_async(execute_load(loaded, kind=kind, scenario=scenario, distribution=distribution))
+    outcome = run_async(
+        execute_load(loaded, kind=kind, scenario=scenario, budget=budget, distribution=distribution, say=say)
+    )
+    say(f"storing the figures of run {outcome.run_id} and drawing its dashboard")
     with RunStore(store_location_for(loaded)) as store:
         LoadStore(store).save(outcome)
         stored = LoadStore(store).load(outcome.run_id)
     if stored is None:
         raise BonzoBulkError(f"load run {outcome.run_id} was saved but cannot be read back from the run store")
     folder = Path(loaded.config.reports_dir) / "load" / outcome.run_id
-    return outcome, render_load_dashboard(stored, out=out or folder / "dashboard.html")
+    dashboard = render_load_dashboard(stored, out=out or folder / "dashboard.html")
+    _retention(loaded)
+    return outcome, dashboard
+
+
+def _retention(loaded: LoadedConfig) -> None:
+    """``reports.keep_runs`` after a load run as after any run: older runs' files and per-record rows go."""
+    from bonzo_bulk.report.retention import HEALTH_DIR, human_bytes, prune
+
+    keep = loaded.config.reports.keep_runs
+    if not keep:
+        return
+    try:
+        report = prune(store_location_for(loaded), Path(loaded.config.reports_dir) / HEALTH_DIR, keep=keep)
+    except BonzoBulkError as exc:
+        log.warning("retention after the load run failed: %s (`bonzo-bulk prune` can do it by hand)", exc)
+        return
+    if report.pruned:
+        log.info(
+            "reports.keep_runs %d: %d older run(s) pruned, %s freed",
+            keep,
+            len(report.pruned),
+            human_bytes(report.freed_bytes),
+        )

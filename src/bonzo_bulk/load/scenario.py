@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -29,6 +29,7 @@ from bonzo_bulk.errors import ConfigError
 MAX_RATE_PER_PROCESS = 600.0
 """Leads/s one Locust process is trusted to generate on time (see benchmarks/bench_load.py)."""
 MAX_ARRIVALS = 1_000_000
+MAX_PROCESSES = 256
 ANSWER_BUDGET_S = 0.1
 """The answer time the user pool must absorb at the peak rate without dropping arrivals."""
 
@@ -61,6 +62,25 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _processes(value: Any) -> int | str:
+    """``auto``, or a whole number of Locust processes from 1 to 256.
+
+    >>> _processes("AUTO"), _processes("3")
+    ('auto', 3)
+    """
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        count = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        count = None
+    if count is None or not 1 <= count <= MAX_PROCESSES:
+        raise ValueError(f"{value!r} is not a number of processes; write auto, or a number from 1 to {MAX_PROCESSES}")
+    return count
+
+
 Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -118,7 +138,9 @@ class SenderSettings(_Section):
     max_in_flight: int = Field(default=100, ge=1, le=10_000, description="Locust users (open requests) per process")
     drop_after: Duration = Field(default=1.0, description="an arrival later than this is dropped (not sent)")
     timeout: Duration = Field(default=10.0, description="per-request timeout")
-    processes: int = Field(default=1, ge=1, le=256)
+    processes: Annotated[int | Literal["auto"], BeforeValidator(_processes)] = Field(
+        default="auto", description="Locust processes on this machine; auto: as many as the peak rate needs"
+    )
     verify_interval: Duration = Field(default=2.0, description="how often the API is polled while loading")
 
 
@@ -141,7 +163,7 @@ class StressScenario(SenderSettings):
     start_rate: Rate = 10.0
     max_rate: Rate = 1000.0
     step_factor: float = Field(default=1.25, gt=1, le=10)
-    step_duration: Duration = 20.0
+    step_duration: Duration = 10.0
     breaking: Breaking = Field(default_factory=Breaking)
     min_knee_rate: float | None = Field(default=None, gt=0, description="exit 1 when the knee is below this rate")
 
@@ -229,8 +251,11 @@ def stress_scenario(path: Path | None, *, overrides: dict[str, Any] | None = Non
 def check_generator(
     scenario: SenderSettings, peak: float, key: str, source: str, *, workers: int | None = None
 ) -> None:
-    """Refuse a rate the senders cannot generate on time, and plans too large to hold."""
-    processes = workers if workers is not None else scenario.processes
+    """Refuse a rate the senders cannot generate on time, and plans too large to hold (``processes: auto`` is
+    checked once the processes are chosen: :func:`bonzo_bulk.load.budget.plan_budget`)."""
+    chosen = workers if workers is not None else scenario.processes
+    # auto: as many processes as the rate needs (whether the machine has the cores is the budget's question)
+    processes = max(1, math.ceil(peak / MAX_RATE_PER_PROCESS)) if chosen == "auto" else chosen
     limit = processes * MAX_RATE_PER_PROCESS
     if peak > limit:
         needed = math.ceil(peak / MAX_RATE_PER_PROCESS)

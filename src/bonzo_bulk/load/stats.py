@@ -32,6 +32,12 @@ def created_epoch(observation: Observation | None, clock_offset: float = 0.0) ->
     return observation.first_seen_at.timestamp() if observation.first_seen_at else None
 
 
+SENDER_ERRORS = frozenset({"closed"})
+"""Journal categories of failures in the sender itself: ``closed``, a pooled keep-alive connection the server had
+already closed when the sender reused it (geventhttpclient's ``HTTPConnectionClosed``). They say nothing about
+the system under load, so they never count as its errors nor set a knee; they are reported apart."""
+
+
 @dataclass(frozen=True, slots=True)
 class Arrival:
     """One planned lead through the run: when it was meant to go, what the hook said, when Bonzo had it."""
@@ -65,8 +71,14 @@ class Arrival:
         return self.status is not None and 200 <= self.status < 300
 
     @property
+    def sender_error(self) -> bool:
+        """Sent, then failed in our own sender, not in the system under load (:data:`SENDER_ERRORS`)."""
+        return self.error_category in SENDER_ERRORS
+
+    @property
     def failed(self) -> bool:
-        return self.was_sent and not self.accepted
+        """Sent and refused or unanswered by the system under load (a sender's own error is not its failure)."""
+        return self.was_sent and not self.accepted and not self.sender_error
 
     @property
     def hook_ms(self) -> float | None:
@@ -156,6 +168,8 @@ class StageFigures:
     lost: int
     misrouted: int
     duplicates: int
+    sender_errors: int = 0
+    """Leads our own sender failed (:data:`SENDER_ERRORS`): apart from ``errors``, outside ``error_rate``."""
 
 
 def stage_figures(stage: StageWindow, arrivals: Sequence[Arrival]) -> StageFigures:
@@ -168,7 +182,9 @@ def stage_figures(stage: StageWindow, arrivals: Sequence[Arrival]) -> StageFigur
     span = max(send_times) - min(send_times) if len(send_times) > 1 else 0.0
     achieved = (len(send_times) - 1) / span if span > 0 else len(send_times) / (stage.duration or 1.0)
     errors = sum(1 for a in sent if a.failed)
-    hook = [a.hook_ms for a in sent if a.hook_ms is not None]
+    sender_errors = sum(1 for a in sent if a.sender_error)
+    judged = len(sent) - sender_errors
+    hook = [a.hook_ms for a in sent if a.hook_ms is not None and not a.sender_error]
     lags = [a.lag_s * 1000 for a in sent if a.lag_s is not None]
     lag_p50, lag_p95 = _p(lags, 50), _p(lags, 95)
     return StageFigures(
@@ -181,7 +197,7 @@ def stage_figures(stage: StageWindow, arrivals: Sequence[Arrival]) -> StageFigur
         sent=len(sent),
         dropped_arrivals=sum(1 for a in mine if a.dropped),
         errors=errors,
-        error_rate=round(errors / len(sent), 4) if sent else 0.0,
+        error_rate=round(errors / judged, 4) if judged else 0.0,
         hook_p50_ms=_p(hook, 50),
         hook_p95_ms=_p(hook, 95),
         hook_p99_ms=_p(hook, 99),
@@ -192,6 +208,7 @@ def stage_figures(stage: StageWindow, arrivals: Sequence[Arrival]) -> StageFigur
         lost=sum(1 for a in sent if a.lost),
         misrouted=sum(1 for a in sent if a.misrouted),
         duplicates=sum(1 for a in sent if a.duplicate),
+        sender_errors=sender_errors,
     )
 
 

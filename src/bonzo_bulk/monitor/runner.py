@@ -257,7 +257,7 @@ async def _cleaned_run(plan: RunPlan, store_path: str | Path, tracker: ProblemTr
     """The run with the cleanup policy and the problem tracker subscribed; one that could not finish (cut off by
     the time bound, an unreachable target, a crash) is cleaned up too, at its own target, unless
     ``monitor.cleanup`` is keep."""
-    async with open_run(plan, store_path=store_path) as run:
+    async with open_run(plan, kind="monitor", store_path=store_path) as run:
         policy = CleanupPolicy(run)
         run.subscribe(policy, tracker, *MetricsPush.for_run(run))
         try:

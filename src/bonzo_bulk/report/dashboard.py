@@ -213,7 +213,7 @@ def _environment() -> jinja2.Environment:
 
 
 def _with_current(result: RunResult, history: Sequence[RunSummary], baseline_id: str | None) -> list[RunSummary]:
-    runs = [s for s in history if s.integration == result.integration]
+    runs = [s for s in history if s.integration == result.integration and s.kind == result.kind]
     if all(s.run_id != result.run_id for s in runs):
         runs.append(RunSummary.from_result(result, is_baseline=result.run_id == baseline_id))
     return sorted(runs, key=lambda s: s.started_at)

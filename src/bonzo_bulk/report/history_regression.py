@@ -71,13 +71,14 @@ def size_class(records: int) -> str:
 
 
 def comparable_runs(current: RunSummary, runs: Iterable[RunSummary], *, limit: int) -> list[RunSummary]:
-    """The last ``limit`` passed runs like ``current`` (integration, target, size class), oldest first."""
+    """The last ``limit`` passed runs like ``current`` (kind, integration, target, size class), oldest first."""
     same = [
         r
         for r in runs
         if r.run_id != current.run_id
         and r.passed
         and r.finished_at is not None
+        and r.kind == current.kind
         and r.integration == current.integration
         and r.target == current.target
         and size_class(r.records) == size_class(current.records)

@@ -66,10 +66,14 @@ def publish(
     health_dir = Path(config.reports_dir) / "integration_health_reports"
     store_file = store_path or store_location_for(loaded)
     with RunStore(store_file) as store:
-        baseline_id = store.baseline_run_id(result.integration)
+        # Like with like: a run is compared with, and trended beside, runs of its own kind only.
+        kinds = (result.kind,)
+        baseline_id = store.baseline_run_id(result.integration, result.kind)
         baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != result.run_id else None
-        history = store.list_runs(integration=result.integration, limit=30)
-        comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
+        history = store.list_runs(integration=result.integration, limit=30, kinds=kinds)
+        comparable = store.list_runs(
+            integration=result.integration, limit=4 * config.regression.history_runs, kinds=kinds
+        )
         others = [baseline.run_id] if baseline else []
         concurrency = store.webhook_concurrency([result.run_id, *others, *(r.run_id for r in comparable)])
         distributions = distributions_of(result, store)

@@ -16,13 +16,14 @@ from pydantic import ValidationError
 from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.errors import ConfigError, StoreError
 from bonzo_bulk.judge.verdict import RunVerdict
-from bonzo_bulk.models import PhaseKind, RunResult
+from bonzo_bulk.models import LOAD_KINDS, PhaseKind, RunKind, RunResult
 from bonzo_bulk.problems.track import recorded
 from bonzo_bulk.report.dashboard import Distribution, distributions_of, render_dashboard
 from bonzo_bulk.report.regression import Regression, compare
 from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
 
 HEALTH_DIR = "integration_health_reports"
+LOAD_DIR = "load"
 
 
 def open_existing(store_at: str | Path) -> RunStore:
@@ -72,6 +73,14 @@ def _tolerances(store: RunStore, run_id: str) -> RegressionSettings:
         return RegressionSettings()
 
 
+def check_last(last: int) -> None:
+    """``--last`` names how many runs to show: at least one."""
+    if last < 1:
+        raise ConfigError(
+            f"--last {last}: must be at least 1 (how many recent runs to show), e.g. --last 20", key="--last"
+        )
+
+
 @dataclass(frozen=True)
 class StoredRun:
     """What a stored run's dashboard shows: the run, its integration's history, baseline and regressions, the
@@ -86,14 +95,22 @@ class StoredRun:
 
 
 def stored_run(store: RunStore, run_id: str, *, last: int = 20) -> StoredRun:
-    """Read a finished run's dashboard inputs from the store (ConfigError naming ``--run`` when it never finished)."""
+    """Read a finished run's dashboard inputs from the store, beside runs of its kind only (ConfigError naming
+    ``--run`` when it never finished, or when it is a load or stress run: its report is the load dashboard)."""
+    kind = store.run_kind(run_id)
+    if kind in LOAD_KINDS:
+        raise ConfigError(
+            f"--run {run_id!r} is a {kind} run, not a bulk run: its report is the load dashboard "
+            f"{load_report_path(store, run_id)} (`bonzo-bulk report --run {run_id}` renders it)",
+            key="--run",
+        )
     try:
         result = store.load_run(run_id)
     except StoreError as exc:
         raise ConfigError(f"--run {run_id!r}: {exc}", key="--run") from exc
-    runs = store.list_runs(integration=result.integration, limit=1_000_000)
+    runs = store.list_runs(integration=result.integration, limit=1_000_000, kinds=(result.kind,))
     history = [s for s in runs if s.started_at <= result.started_at][:last]
-    baseline_id = store.baseline_run_id(result.integration)
+    baseline_id = store.baseline_run_id(result.integration, result.kind)
     baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != run_id else None
     tolerances = _tolerances(store, run_id)
     regressions = (
@@ -108,15 +125,12 @@ def stored_run(store: RunStore, run_id: str, *, last: int = 20) -> StoredRun:
 def report(
     store_at: str | Path, *, run_id: str | None, last: int, out: Path | None, self_contained: bool = False
 ) -> Path:
-    """Render the dashboard of one stored run with its integration's last ``last`` runs and baseline."""
-    if last < 1:
-        raise ConfigError(
-            f"--last {last}: must be at least 1 (how many recent runs to show), e.g. --last 20", key="--last"
-        )
+    """Render the dashboard of one stored run with its integration's last ``last`` runs of its kind and baseline."""
+    check_last(last)
     with open_existing(store_at) as store:
         stored = stored_run(store, resolve_run(store, run_id), last=last)
         problems = recorded(store, stored.result, datetime.now(UTC))
-        beside = store.path.parent if store.path is not None else Path("reports")
+        beside = reports_folder(store)
     result = stored.result
     name = f"{result.integration}_{result.run_id}"
     summary = beside / HEALTH_DIR / f"{name}.json"
@@ -135,14 +149,33 @@ def report(
     )
 
 
-def history(store_at: str | Path, *, integration: str | None, limit: int) -> list[RunSummary]:
-    """The most recent runs, newest first."""
+def reports_folder(store: RunStore) -> Path:
+    """Where a store's reports are: beside a SQLite store, else ``reports``."""
+    return store.path.parent if store.path is not None else Path("reports")
+
+
+def load_report_path(store: RunStore, run_id: str) -> Path:
+    """Where a load or stress run's dashboard is written: ``<reports>/load/<run id>/dashboard.html``."""
+    return reports_folder(store) / LOAD_DIR / run_id / "dashboard.html"
+
+
+def run_kind(store_at: str | Path, run_id: str | None) -> tuple[str, RunKind]:
+    """The run ``report`` means (the given one, else the latest) and the mode that made it."""
+    with open_existing(store_at) as store:
+        chosen = resolve_run(store, run_id)
+        return chosen, store.run_kind(chosen)
+
+
+def history(
+    store_at: str | Path, *, integration: str | None, limit: int, kinds: tuple[RunKind, ...] | None = None
+) -> list[RunSummary]:
+    """The most recent runs (of some kinds only, if given), newest first."""
     if limit < 1:
         raise ConfigError(
             f"--limit {limit}: must be at least 1 (how many runs to list), e.g. --limit 20", key="--limit"
         )
     with open_existing(store_at) as store:
-        return store.list_runs(integration=integration, limit=limit)
+        return store.list_runs(integration=integration, limit=limit, kinds=kinds)
 
 
 def set_baseline(store_at: str | Path, run_id: str) -> RunSummary:

@@ -68,6 +68,9 @@ class Backend(Protocol):
     def compact(self) -> None:
         """Give freed space back to the disk (SQLite: VACUUM; PostgreSQL's autovacuum does it)."""
 
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes each table takes on disk, indexes included (empty when the backend cannot say)."""
+
     def hold_run(self, run_id: str) -> None:
         """Mark run ``run_id`` as in progress for as long as this connection (or its process) lives: a lock the
         operating system or the server drops when the process dies, so a killed run is never "running"."""

@@ -5,17 +5,35 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from bonzo_bulk.models import RunKind
 from bonzo_bulk.store import codec, ledger
 from bonzo_bulk.store.backend import Backend, Row
 from bonzo_bulk.store.rows import SUMMARY_COLUMNS, RunSummary
 
 
-def list_runs(db: Backend, *, integration: str | None, limit: int, target: str | None = None) -> list[RunSummary]:
-    """The most recent runs first, optionally of one integration (and one target)."""
-    where, params = ("WHERE integration = ?", [integration]) if integration else ("", [])
+def list_runs(
+    db: Backend,
+    *,
+    integration: str | None,
+    limit: int,
+    kinds: Sequence[RunKind] | None = None,
+    target: str | None = None,
+) -> list[RunSummary]:
+    """The most recent runs first, optionally of one integration, of some kinds only and of one target."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if integration:
+        clauses.append("integration = ?")
+        params.append(integration)
+    if kinds is not None:
+        clauses.append(f"kind IN ({', '.join('?' for _ in kinds) or 'NULL'})")
+        params.extend(kinds)
     if target is not None:
-        where, params = (f"{where} AND target = ?" if where else "WHERE target = ?"), [*params, target]
+        clauses.append("target = ?")
+        params.append(target)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = db.fetchall(
         f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?",  # noqa: S608
         (*params, limit),
@@ -57,18 +75,20 @@ def latest_finished(db: Backend) -> list[str]:
     return [str(row["run_id"]) for row in rows]
 
 
-def mark_baseline(db: Backend, run_id: str, integration: str) -> None:
-    """Make a run its integration's baseline, replacing the previous one."""
+def mark_baseline(db: Backend, run_id: str, integration: str, kind: RunKind) -> None:
+    """Make a run the baseline of its integration and kind, replacing the previous one."""
     db.execute(
-        "UPDATE runs SET is_baseline = 0 WHERE integration = ? AND is_baseline = 1 AND run_id <> ?",
-        (integration, run_id),
+        "UPDATE runs SET is_baseline = 0 WHERE integration = ? AND kind = ? AND is_baseline = 1 AND run_id <> ?",
+        (integration, kind, run_id),
     )
     db.execute("UPDATE runs SET is_baseline = 1 WHERE run_id = ?", (run_id,))
 
 
-def baseline_run_id(db: Backend, integration: str) -> str | None:
-    """The baseline run of an integration, if one was set."""
-    row = db.fetchone("SELECT run_id FROM runs WHERE integration = ? AND is_baseline = 1", (integration,))
+def baseline_run_id(db: Backend, integration: str, kind: RunKind) -> str | None:
+    """The baseline run of an integration's runs of one kind, if one was set."""
+    row = db.fetchone(
+        "SELECT run_id FROM runs WHERE integration = ? AND kind = ? AND is_baseline = 1", (integration, kind)
+    )
     return str(row["run_id"]) if row else None
 
 

@@ -35,11 +35,12 @@ from bonzo_bulk.models import (
     PhaseKind,
     PlannedRecord,
     RecordOutcome,
+    RunKind,
     RunResult,
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, history, ledger, problems, progress, prospects, results
+from bonzo_bulk.store import codec, history, ledger, problems, progress, prospects, results, space
 from bonzo_bulk.store.backend import Backend, Row
 from bonzo_bulk.store.progress import RunProgress
 from bonzo_bulk.store.rows import (
@@ -168,17 +169,18 @@ class RunStore:
         started_at: datetime,
         dry_run: bool,
         config_snapshot: Mapping[str, Any],
+        kind: RunKind = "bulk",
     ) -> None:
-        """Record that a run started (its config snapshot must already be free of secrets)."""
+        """Record that a run of ``kind`` started (its config snapshot must already be free of secrets)."""
         self._write(
             f"begin run {run_id}",
             lambda db: db.execute(
                 "INSERT INTO runs (run_id, test_name, integration, config_path, target, started_at, dry_run,"
-                " config_snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " config_snapshot, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (run_id) DO UPDATE SET test_name = excluded.test_name,"
                 " integration = excluded.integration, config_path = excluded.config_path,"
                 " target = excluded.target, started_at = excluded.started_at, dry_run = excluded.dry_run,"
-                " config_snapshot = excluded.config_snapshot",
+                " config_snapshot = excluded.config_snapshot, kind = excluded.kind",
                 (
                     run_id,
                     test_name,
@@ -188,6 +190,7 @@ class RunStore:
                     started_at.isoformat(),
                     int(dry_run),
                     codec.dumps(config_snapshot),
+                    kind,
                 ),
             ),
         )
@@ -282,11 +285,22 @@ class RunStore:
             return snapshot
 
     def list_runs(
-        self, *, integration: str | None = None, limit: int = 20, target: str | None = None
+        self,
+        *,
+        integration: str | None = None,
+        limit: int = 20,
+        kinds: Sequence[RunKind] | None = None,
+        target: str | None = None,
     ) -> list[RunSummary]:
-        """The most recent runs first, optionally of one integration (and one target)."""
+        """The most recent runs first, optionally of one integration, only of some kinds, and of one target."""
         with self._op("list runs"):
-            return history.list_runs(self._db, integration=integration, limit=limit, target=target)
+            return history.list_runs(self._db, integration=integration, limit=limit, kinds=kinds, target=target)
+
+    def run_kind(self, run_id: str) -> RunKind:
+        """The mode that opened a run (bulk, load, stress, calibrate, monitor)."""
+        with self._op(f"read the kind of run {run_id}"):
+            kind: RunKind = self._require_run(run_id)["kind"]
+            return kind
 
     def summary(self, run_id: str) -> RunSummary | None:
         """One run's summary row (finished or not), or None when the store does not know it."""
@@ -334,20 +348,20 @@ class RunStore:
         return runs[0].run_id if runs else None
 
     def set_baseline(self, run_id: str) -> None:
-        """Make a finished run its integration's baseline (replacing the previous one)."""
+        """Make a finished run the baseline of its integration's runs of its kind (replacing the previous one)."""
 
         def mark(db: Backend) -> None:
             run = self._require_run(run_id)
             if run["finished_at"] is None:
                 raise StoreError(f"run {run_id} never finished, so it cannot be a baseline; pick a finished run")
-            history.mark_baseline(db, run_id, run["integration"])
+            history.mark_baseline(db, run_id, run["integration"], run["kind"])
 
         self._write(f"set run {run_id} as baseline", mark)
 
-    def baseline_run_id(self, integration: str) -> str | None:
-        """The baseline run of an integration, if one was set."""
+    def baseline_run_id(self, integration: str, kind: RunKind = "bulk") -> str | None:
+        """The baseline of an integration's runs of one kind, if one was set."""
         with self._op(f"read the baseline of {integration}"):
-            return history.baseline_run_id(self._db, integration)
+            return history.baseline_run_id(self._db, integration, kind)
 
     def webhook_concurrency(self, run_ids: Sequence[str]) -> dict[str, int | None]:
         """Each known run's webhook concurrency from its config snapshot (None where it does not say)."""
@@ -401,6 +415,38 @@ class RunStore:
         self._write(f"delete {len(run_ids)} run(s)", delete)
         with self._op("compact the store after deleting runs"):
             self._db.compact()
+
+    def space_usage(self) -> list[tuple[str, int, int | None]]:
+        """Each table: its rows and bytes on disk (None when the backend cannot say), largest first."""
+        with self._op("measure the store"):
+            return space.usage(self._db)
+
+    def estimated_bytes(self, run_ids: Sequence[str], *, whole: bool) -> int:
+        """About how many bytes these runs take: all their rows (``whole``), else their per-record rows."""
+        tables = space.RUN_TABLES if whole else space.PER_RECORD_TABLES
+        with self._op(f"measure {len(run_ids)} run(s)"):
+            return space.estimated_bytes(self._db, run_ids, tables)
+
+    def record_rows(self, run_id: str) -> int:
+        """How many per-record rows a run still has (0 once retention trimmed it)."""
+        with self._op(f"count the rows of run {run_id}"):
+            return sum(space.rows_of(self._db, table, [run_id]) for table in space.PER_RECORD_TABLES)
+
+    def trim_runs(self, run_ids: Sequence[str], note: str) -> int:
+        """Delete these runs' per-record rows, keeping their summaries, figures, diagnoses and prospects (so history,
+        trends and cleanup still work); each run gets ``note``. Then give the space back; the rows deleted."""
+
+        def trim(db: Backend) -> int:
+            for run_id in run_ids:
+                row = self._require_run(run_id)
+                notes = [*json.loads(row["notes"] or "[]"), note]
+                db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
+            return space.trim(db, run_ids)
+
+        deleted = self._write(f"trim {len(run_ids)} run(s)", trim)
+        with self._op("compact the store after trimming runs"):
+            self._db.compact()
+        return deleted
 
     def mark_interrupted(self, run_id: str, note: str) -> int:
         """Note in an unfinished run that it was interrupted (it stays unfinished); its deliveries so far."""

@@ -151,6 +151,14 @@ class PostgresBackend:
     def compact(self) -> None:
         """Nothing to do: PostgreSQL's autovacuum reclaims deleted rows."""
 
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes each table of the store's schema takes, its indexes and TOAST included."""
+        rows = self.fetchall(
+            "SELECT c.relname AS tbl, pg_total_relation_size(c.oid) AS size FROM pg_class AS c"
+            " JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+        )
+        return {str(row["tbl"]): int(row["size"] or 0) for row in rows}
+
     def hold_run(self, run_id: str) -> None:
         """A session advisory lock keyed by the run id: the server drops it when this connection ends."""
         if run_id in self._held:

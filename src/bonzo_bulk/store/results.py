@@ -37,8 +37,16 @@ def write_result(db: Backend, result: RunResult, streamed: Set[tuple[str, str]])
     if exists is None:
         db.execute(
             "INSERT INTO runs (run_id, test_name, integration, target, started_at, dry_run,"
-            " config_snapshot) VALUES (?, ?, ?, ?, ?, ?, '{}')",
-            (run_id, result.test_name, result.integration, result.target, result.started_at.isoformat(), 0),
+            " config_snapshot, kind) VALUES (?, ?, ?, ?, ?, ?, '{}', ?)",
+            (
+                run_id,
+                result.test_name,
+                result.integration,
+                result.target,
+                result.started_at.isoformat(),
+                0,
+                result.kind,
+            ),
         )
     db.execute("DELETE FROM phases WHERE run_id = ?", (run_id,))
     db.execute("DELETE FROM diagnoses WHERE run_id = ?", (run_id,))
@@ -98,6 +106,7 @@ def read_result(db: Backend, run: Row, keep: int) -> RunResult:
         dry_run=bool(run["dry_run"]),
         phases=tuple(_read_phase(db, run_id, row, keep) for row in rows),
         notes=notes,
+        kind=run["kind"],
     )
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from bonzo_bulk.models import RunResult
+from bonzo_bulk.models import RunKind, RunResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,8 @@ class RunSummary:
     p95_latency_ms: float | None
     api_requests_per_record: float | None
     is_baseline: bool
+    kind: RunKind = "bulk"
+    """The mode that opened the run: only runs of one kind are compared (trends, baselines, regressions)."""
 
     @classmethod
     def from_result(cls, result: RunResult, *, is_baseline: bool = False) -> RunSummary:
@@ -42,6 +44,7 @@ class RunSummary:
             test_name=result.test_name,
             integration=result.integration,
             target=result.target,
+            kind=result.kind,
             started_at=result.started_at,
             finished_at=result.finished_at,
             passed=result.passed,

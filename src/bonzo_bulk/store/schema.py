@@ -3,8 +3,8 @@
 Each migration's SQL is plain DDL both SQLite and PostgreSQL accept, with three type tokens a
 backend fills in: ``{INT}`` (INTEGER / BIGINT), ``{REAL}`` (REAL / DOUBLE PRECISION) and ``{BLOB}``
 (BLOB / BYTEA). A migration lists the tables it creates, parents first: ``store copy`` moves them
-in that order; ``columns`` adds a column where it is missing. Never edit an applied migration;
-append the next one.
+in that order; ``columns`` adds a column where it is missing (before the statements run, so they may
+fill it). Never edit an applied migration; append the next one.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ class Migration:
         return [s.strip() for s in text.split(";") if s.strip()]
 
     def apply(self, backend: Backend) -> None:
-        """Run the statements, then add each column the table does not have yet."""
-        for statement in self.statements(backend.types):
-            backend.execute(statement)
+        """Add each column its table does not have yet, then run the statements."""
         for table, column, kind in self.columns:
             if column not in backend.columns(table):
                 column_type = _TOKEN.sub(lambda m: backend.types[m.group(1)], kind)
                 backend.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {column_type}')
+        for statement in self.statements(backend.types):
+            backend.execute(statement)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -186,6 +186,17 @@ CREATE TABLE IF NOT EXISTS diagnoses (
         columns=(("phases", "judged", "TEXT"),),
     ),
     Migration(
+        8,
+        "runs.kind: the mode that opened each run (bulk, load, stress, calibrate, monitor); older runs are bulk,"
+        " or load/stress where the load tables say so",
+        """
+UPDATE runs SET kind = (SELECT load_runs.kind FROM load_runs WHERE load_runs.run_id = runs.run_id)
+    WHERE run_id IN (SELECT run_id FROM load_runs);
+CREATE INDEX IF NOT EXISTS runs_by_kind ON runs (kind, integration, started_at)
+""",
+        columns=(("runs", "kind", "TEXT NOT NULL DEFAULT 'bulk'"),),
+    ),
+    Migration(
         9,
         "problems: failures tracked across runs, the runs each appeared in, acks, mutes and resolutions",
         """
@@ -240,7 +251,7 @@ def migrate(backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> l
     Raises StoreError when the store is newer than this bonzo-bulk (it never downgrades).
     """
     latest = migrations[-1].version
-    if _checked(backend, latest) == latest:
+    if _checked(backend, latest) == latest and not _skipped(backend, migrations, latest):
         return []
     applied: list[Migration] = []
     with backend.transaction(for_schema=True):
@@ -250,7 +261,20 @@ def migrate(backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> l
                 migration.apply(backend)
                 backend.set_schema_version(migration.version, migration.summary)
                 applied.append(migration)
+            elif migration in _skipped(backend, migrations, version):
+                migration.apply(backend)  # its version was passed without it: its steps are all idempotent
+                applied.append(migration)
     return applied
+
+
+def _skipped(backend: Backend, migrations: Sequence[Migration], version: int) -> list[Migration]:
+    """Migrations at or below ``version`` whose columns are missing: numbered below one a store already had (two
+    branches appending at once), they were passed over. Each adds its columns and reruns its (idempotent) SQL."""
+    return [
+        m
+        for m in migrations
+        if m.version <= version and any(column not in backend.columns(table) for table, column, _ in m.columns)
+    ]
 
 
 def _checked(backend: Backend, latest: int) -> int:

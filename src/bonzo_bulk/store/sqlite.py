@@ -115,6 +115,17 @@ class SqliteBackend:
         self._db.execute("VACUUM")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes each table takes with its indexes (SQLite's ``dbstat``; empty where it is not compiled in)."""
+        try:
+            rows = self._db.execute(
+                "SELECT m.tbl_name AS tbl, SUM(s.pgsize) AS size FROM dbstat AS s"
+                " JOIN sqlite_master AS m ON m.name = s.name GROUP BY m.tbl_name"
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        return {str(row["tbl"]): int(row["size"] or 0) for row in rows}
+
     def _run_lock(self, run_id: str) -> Path:
         return self.path.with_name(f"{self.path.name}-running") / f"{run_id}.lock"
 

@@ -5,6 +5,7 @@ Ctrl-C stops the load and still settles and reports. Bounded: a few hundred lead
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -80,9 +81,16 @@ def test_load_run_accounts_for_every_lead_and_thresholds_decide_the_exit(make_co
     failed = {t["name"] for t in summary["thresholds"] if not t["passed"]}
     assert "hook_p95_ms" in failed and "e2e_lag_p95_s" not in failed
     assert all(0 <= s["e2e_lag_p95_s"] < 5 for s in summary["stages"])
+    run_id = summary["run_id"]
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    announced = next(i for i, line in enumerate(said) if line.startswith(f"load run {run_id} → sandbox at http://"))
+    assert said[announced + 1].startswith("cap: at most 10,000 leads and 5 min in all")
+    assert any(line.startswith("progress: ") and "sent 50 of 50" in line for line in said[announced:])
+    assert said[-1].startswith(f"Remove the leads of run {run_id} with: bonzo-bulk cleanup --run {run_id} --yes")
     with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
         stored = LoadStore(store).load(summary["run_id"])
         assert store.load_run(summary["run_id"]).primary is not None  # the engine's run, beside the load tables
+        assert store.run_kind(run_id) == "load"
     assert stored is not None and stored.kind == "load"
     assert len(stored.stages) == 2 and len(stored.series) >= 4
     assert sum(p.achieved_rate for p in stored.series) == 50
@@ -126,6 +134,8 @@ def test_stress_finds_the_knee_of_a_sandbox_with_capacity(make_config: Any, tmp_
 
 
 def test_ctrl_c_stops_the_load_then_settles_and_reports_what_was_sent(make_config: Any, tmp_path: Path) -> None:
+    """Ctrl-C as a terminal sends it: SIGINT to the whole process group, and again from a launcher that forwards
+    it (`uv run`); before, the second copy aborted the load and lost its run (issue 24, finding 2)."""
     config = _config(make_config, tmp_path)
     scenario = _scenario(tmp_path, {"stages": [{"rate": 10, "duration": "60s"}], "verify_interval": "0.5s"})
     process = subprocess.Popen(
@@ -133,6 +143,7 @@ def test_ctrl_c_stops_the_load_then_settles_and_reports_what_was_sent(make_confi
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90
@@ -143,7 +154,9 @@ def test_ctrl_c_stops_the_load_then_settles_and_reports_what_was_sent(make_confi
                 break
             time.sleep(0.2)
         assert journals, "the load never started"
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(0.3)  # the forwarded copy arrives apart (two signals sent at once would merge into one)
+        os.killpg(process.pid, signal.SIGINT)
         stdout, stderr = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
@@ -156,3 +169,8 @@ def test_ctrl_c_stops_the_load_then_settles_and_reports_what_was_sent(make_confi
     assert accounting["not_sent"] == 600 - accounting["sent"] - accounting["dropped_arrivals"]
     assert accounting["created"] == accounting["sent"] and accounting["lost"] == 0
     assert "interrupted" in (summary["stop_reason"] or "")
+    run_id = summary["run_id"]
+    assert f"bonzo-bulk cleanup --run {run_id} --yes" in stderr.splitlines()[-1]
+    assert "nothing of a run was sent" not in stderr
+    with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+        assert store.run_kind(run_id) == "load" and store.load_run(run_id).primary is not None

@@ -74,7 +74,7 @@ def test_bad_scenarios_name_the_key(data: dict[str, Any], key: str, words: str) 
 def test_a_rate_the_senders_cannot_generate_is_refused_with_the_fix() -> None:
     rate = MAX_RATE_PER_PROCESS * 2 + 1
     with pytest.raises(ConfigError, match=r"--processes 3") as caught:
-        parse_load({"stages": [{"rate": rate, "duration": "1s"}], "max_in_flight": 1000})
+        parse_load({"stages": [{"rate": rate, "duration": "1s"}], "max_in_flight": 1000, "processes": 1})
     assert caught.value.key == "stages"
     assert parse_load({"stages": [{"rate": rate, "duration": "1s"}], "max_in_flight": 1000, "processes": 3})
 

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 
 from bonzo_bulk.load.child import JournalRow
-from bonzo_bulk.load.knee import StepVerdict, judge_step, knee_rate
+from bonzo_bulk.load.knee import Knee, StepVerdict, judge_step, sustained_rate
 from bonzo_bulk.load.scenario import Breaking, LoadThresholds, Stage
 from bonzo_bulk.load.schedule import Schedule, build_schedule
 from bonzo_bulk.load.stats import Arrival, created_epoch, join, stage_figures, stage_verdicts, time_series
@@ -136,8 +136,37 @@ def test_knee_is_the_last_rate_sustained_before_the_first_break() -> None:
             )
         )
     assert [v.broken for v in verdicts] == [False, False, True, False]
-    assert knee_rate(verdicts) == 20
-    assert knee_rate(verdicts[2:3]) is None
+    assert sustained_rate(verdicts) == 20
+    assert sustained_rate(verdicts[2:3]) is None
+    knee = Knee.of(verdicts, 10)
+    assert (knee.reached, knee.rate, knee.sustained_up_to) == (True, 20, 20)
+    unbroken = Knee.of(verdicts[:2], 10)
+    assert (unbroken.reached, unbroken.rate, unbroken.sustained_up_to) == (False, None, 20)
+    assert unbroken.sentence() == "no knee up to 20 leads/s: every step run was sustained"
+    first = Knee.of(verdicts[2:3], 40)
+    assert first.below_first_step and first.sentence().startswith("knee below the first step (40 leads/s)")
+
+
+def test_the_senders_own_closed_connections_never_break_a_step() -> None:
+    """Issue 24, finding 7: three `HTTPConnectionClosed` early in a one-process run (the sender reusing a keep-alive
+    connection the server had closed) broke the first step of a sandbox that handles 1,000 leads/s."""
+    schedule, names, rows, observations = _run(20, 4)
+    rows = [JournalRow(r.seq, r.intended, r.sent, r.sent, None, "closed") if r.seq in (1, 2, 3) else r for r in rows]
+    for name in ("R1", "R2", "R3"):
+        del observations[name]
+    arrivals = join(rows, names, schedule.offsets, observations)
+    figures = stage_figures(schedule.stages[0], arrivals)
+    assert (figures.errors, figures.error_rate, figures.sender_errors) == (0, 0.0, 3)
+    step = judge_step(schedule.stages[0], arrivals, T0, Breaking(), patience_spent=True)
+    assert not step.broken, step.reasons
+    assert step.sender_errors == 3
+    refused = [
+        JournalRow(r.seq, r.intended, r.sent, r.answered, 503, "http_5xx") if r.seq in (1, 2, 3) else r for r in rows
+    ]
+    broken = judge_step(
+        schedule.stages[0], join(refused, names, schedule.offsets, observations), T0, Breaking(), patience_spent=True
+    )
+    assert broken.broken and "error rate" in broken.reasons[0]  # the same count of the system's own errors breaks it
 
 
 def test_the_cli_process_never_imports_locust_or_gevent() -> None:
