@@ -233,6 +233,13 @@ class ApiSettings(_Section):
         description="pace API calls under this rate; X-RateLimit-Limit headers, when Bonzo sends them, "
         "lower it further, and a 429 halves the pace",
     )
+    listing_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        le=DAY,
+        description="most seconds one walk through a user's pages may take where no run deadline bounds it "
+        "(cleanup, listing prospects); a walk cut short is reported, never taken as the end of the list",
+    )
     list_order: str | None = Field(
         default=None,
         description="value sent as `order` when listing prospects (Bonzo's accepted values are undocumented, so "

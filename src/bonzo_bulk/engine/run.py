@@ -169,6 +169,7 @@ async def settle_run(plan: RunPlan, client: BonzoClient, index: SettleIndex, bus
             f"rate limiting: {client.rate_limited_answers} answer(s) 429, {outcome.rate_limited_seconds:.1f} s of the "
             f"{deadline:g} s deadline spent waiting on Retry-After"
         )
+    notes.extend(outcome.listing_notes())
     if outcome.stopped_early:
         notes.append(f"settling stopped early: {outcome.stopped_early}")
     elif not outcome.settled:
@@ -192,6 +193,7 @@ def judge_run(
             thresholds=config.thresholds,
             integration_type=config.integration_type,
             clock=outcome.clock,
+            unverified=outcome.unverified_reason(),
         )
         judging = PhaseJudging(phase.kind, keep_all=phase.size <= KEEP_ALL)
         for batch in store.ledger(plan.run_id, phase.kind):

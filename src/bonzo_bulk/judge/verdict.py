@@ -10,6 +10,8 @@ a warning: the words never say PASSED next to a failing exit code, nor PASS next
     1
     >>> RunVerdict(thresholds_passed=True).label
     'PASSED'
+    >>> RunVerdict(thresholds_passed=False, unverified=3).label
+    'FAILED (3 records unverified: a listing never reached its end)'
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class RunVerdict:
     thresholds_passed: bool
     regressions: int = 0
     fail_on_regression: bool = False
+    unverified: int = 0
+    """Records that could not be checked (a listing never reached its end): named, never called not created."""
 
     @property
     def failed(self) -> bool:
@@ -53,7 +57,16 @@ class RunVerdict:
     def label(self) -> str:
         """The terminal's final word on the run, e.g. ``FAILED (regression)``."""
         if not self.thresholds_passed:
-            return "FAILED" + (f" (and {_plural(self.regressions, 'regression')})" if self.regressions else "")
+            unverified = (
+                f" ({_plural(self.unverified, 'record')} unverified: a listing never reached its end)"
+                if self.unverified
+                else ""
+            )
+            return (
+                "FAILED"
+                + unverified
+                + (f" (and {_plural(self.regressions, 'regression')})" if self.regressions else "")
+            )
         if self.regressions and self.fail_on_regression:
             return "FAILED (regression)"
         if self.regressions:
@@ -67,7 +80,7 @@ class RunVerdict:
     def badge(self) -> str:
         """A short word for a badge: ``PASS``, ``FAIL``, ``FAIL (regression)`` or ``REGRESSED``."""
         if not self.thresholds_passed:
-            return "FAIL"
+            return "FAIL (unverified)" if self.unverified else "FAIL"
         if self.regressions:
             return "FAIL (regression)" if self.fail_on_regression else "REGRESSED"
         return "PASS"

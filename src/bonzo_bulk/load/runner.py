@@ -85,6 +85,7 @@ async def _settle_and_judge(
         notes.append(
             f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"
         )
+        notes.extend(outcome.listing_notes())
         if not outcome.settled:
             notes.append(f"the deadline ({policy.deadline:g} s) passed before every lead settled")
         settled = Settled(outcome, tuple(notes))

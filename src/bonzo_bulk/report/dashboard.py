@@ -94,7 +94,8 @@ def _tiles(phase: PhaseResult) -> list[Tile]:
         Tile(
             "Created",
             percent(m.creation_rate),
-            f"{m.created} created · {m.missing} missing · {m.duplicates} duplicated",
+            f"{m.created} created · {m.missing} missing · {m.duplicates} duplicated"
+            + (f" · {m.unverified} unverified" if m.unverified else ""),
             _threshold_state(verdicts, Verdict.CREATION_RATE),
         ),
         Tile(
@@ -128,6 +129,15 @@ def _tiles(phase: PhaseResult) -> list[Tile]:
             _threshold_state(verdicts),  # no threshold: API cost is reported, not judged,
         ),
     ]
+    if m.unverified:
+        tiles.append(
+            Tile(
+                "Unverified",
+                f"{m.unverified}",
+                "records missing from the lists while a listing never reached its end: see the notes",
+                _threshold_state(verdicts, Verdict.UNVERIFIED),
+            )
+        )
     if m.invalid_total:
         ok = m.invalid_handled == m.invalid_total
         tiles.append(
@@ -235,7 +245,7 @@ def render_dashboard(
     ``verdict`` decides the badge (default: thresholds, regressions only warned); ``summary_json``, when
     given, is linked (relative to ``out``) from the header.
     """
-    verdict = verdict or RunVerdict(result.passed, len(regressions))
+    verdict = verdict or RunVerdict(result.passed, len(regressions), unverified=result.unverified)
     summary_href = os.path.relpath(summary_json, out.parent) if summary_json is not None else None
     baseline_id = (
         baseline.run_id

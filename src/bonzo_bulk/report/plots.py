@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bonzo_bulk.judge.tally import NO_OWNER, NOT_CREATED, NOT_DELIVERED
+from bonzo_bulk.judge.tally import NO_OWNER, NOT_CREATED, NOT_DELIVERED, UNVERIFIED
 from bonzo_bulk.models import LatencySummary, PhaseResult, RunResult, Stage
 from bonzo_bulk.store import RunSummary
 
@@ -195,7 +195,7 @@ def assignment_cells(phase: PhaseResult, *, by_team: bool) -> tuple[list[str], l
         if expected not in rows:
             rows.append(expected)
         cells[(expected, label(actual))] += count
-    tail = [NO_OWNER, NOT_CREATED, NOT_DELIVERED]
+    tail = [NO_OWNER, NOT_CREATED, UNVERIFIED, NOT_DELIVERED]
     extra = sorted({a for _, a in cells} - set(rows) - set(tail))
     columns = rows + extra + [t for t in tail if any(a == t for _, a in cells)]
     return rows, columns, dict(cells)

@@ -76,7 +76,12 @@ def publish(
     for regression in regressions:
         where = f"baseline {baseline_id}" if regression.basis == "baseline" else "history"
         log.warning("Regression against %s: %s", where, regression.message)
-    verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
+    verdict = RunVerdict(
+        result.passed,
+        len(regressions),
+        fail_on_regression or config.regression.fail_on_regression,
+        unverified=result.unverified,
+    )
     store_label = StoreLocation.parse(store_file).label
     document = summary_document(result, regressions=regressions, store=store_label)
     summary = write_summary(document, health_dir)
@@ -144,7 +149,7 @@ def publish_best_effort(
             from_flag=not writable,
         )
         enforce = fail_on_regression or loaded.config.regression.fail_on_regression
-        return Outcome(RunVerdict(result.passed, 0, enforce), None, error)
+        return Outcome(RunVerdict(result.passed, 0, enforce, unverified=result.unverified), None, error)
     return Outcome(published.verdict, published, None)
 
 

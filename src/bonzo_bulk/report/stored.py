@@ -89,7 +89,7 @@ def report(
         tolerances = _tolerances(store, chosen)
         regressions = compare(result, baseline, tolerances) if baseline else []
         beside = store.path.parent if store.path is not None else Path("reports")
-    verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression)
+    verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression, unverified=result.unverified)
     name = f"{result.integration}_{result.run_id}"
     summary = beside / HEALTH_DIR / f"{name}.json"
     target = out or beside / HEALTH_DIR / f"{name}.html"

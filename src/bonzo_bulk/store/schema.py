@@ -185,6 +185,12 @@ CREATE TABLE IF NOT EXISTS diagnoses (
         tables=("diagnoses",),
         columns=(("phases", "judged", "TEXT"),),
     ),
+    Migration(
+        8,
+        "outcomes.unverified: why a record could not be checked (a listing that never reached its end), else NULL",
+        "",
+        columns=(("outcomes", "unverified", "TEXT"),),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
