@@ -175,12 +175,21 @@ def next_request(
         return PageRequest(asked.path, {**kept, "cursor": str(cursor)}), "cursor"
     if not data:
         return None, "end"
-    raw_page = asked.params.get("page", "1")
-    asked_page = int(raw_page) if raw_page.isdigit() else 1
-    answered = _int(meta, "current_page")
-    if answered is not None and answered < asked_page:
-        return None, "end"  # the API has no page `asked_page`: it answered an earlier one
-    return PageRequest(asked.path, {**asked.params, "page": str(asked_page + 1)}), "page"
+    return PageRequest(asked.path, {**asked.params, "page": str(_asked_page(asked) + 1)}), "page"
+
+
+def _asked_page(request: PageRequest) -> int:
+    raw = request.params.get("page", "1")
+    return int(raw) if raw.isdigit() else 1
+
+
+def _answered_earlier(
+    request: PageRequest, hints: PageHints, links: Mapping[str, Any], meta: Mapping[str, Any]
+) -> bool:
+    """Page numbers only: asked for page N, the API answered ``current_page`` below N (it clamps to its last)."""
+    if "next" in links or "next_cursor" in meta or hints.current_page is None:
+        return False
+    return hints.current_page < _asked_page(request)
 
 
 async def walk_pages(
@@ -214,6 +223,8 @@ async def walk_pages(
         payload = await fetch(request.path, request.params)
         number += 1
         data, hints, links, meta = page_of(payload, shown_path)
+        if _answered_earlier(request, hints, links, meta):
+            return  # asked for page N, the API answered an earlier one: it has no page N
         ids = tuple(p.get("id") for p in data)
         if ids and ids in seen_pages:
             raise ListingIncomplete(
@@ -225,14 +236,23 @@ async def walk_pages(
                 path=shown_path,
             )
         seen_pages.add(ids)
-        following, how = next_request((links, meta), data, request, root=root, number=number, shown_path=shown_path)
+        stop: ListingIncomplete | None = None
+        try:
+            following, how = next_request((links, meta), data, request, root=root, number=number, shown_path=shown_path)
+        except ListingIncomplete as exc:
+            following, how, stop = None, "end", exc  # this page stands; the walk ends with the error after it
         if following is not None and following.key in followed:
-            raise ListingIncomplete(
-                f"page {number} names as next a page this listing already asked for; not followed again",
-                reason="repeated_next",
-                pages=number,
-                method="GET",
-                path=shown_path,
+            following, stop = (
+                None,
+                ListingIncomplete(
+                    f"page {number} names as next a page this listing already asked for; not followed again",
+                    reason="repeated_next",
+                    pages=number,
+                    method="GET",
+                    path=shown_path,
+                ),
             )
         yield ListedPage(data, number, hints, how)
+        if stop is not None:
+            raise stop
         request = following

@@ -271,7 +271,7 @@ class Database:
             cut = bisect.bisect_left(ids, after) if order == "newest" else bisect.bisect_right(ids, after)
             ids = ids[:cut] if order == "newest" else ids[cut:]
         if order == "newest":
-            end = max(0, total - offset)
+            end = max(0, len(ids) - offset)
             page = ids[max(0, end - limit) : end][::-1]
         else:
             page = ids[offset : offset + limit]

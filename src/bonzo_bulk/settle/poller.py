@@ -86,7 +86,7 @@ class SettleOutcome:
         """A note per user whose list was not read to its end, for the run's notes."""
         return [
             f"listing incomplete: user {user}'s list was not read to its end ({why}); records missing from the "
-            "lists are unverified, not 'not created'"
+            "lists are unverified: whether they were created is unknown"
             for user, why in self.unlisted.items()
         ]
 
@@ -188,6 +188,8 @@ class Poller:
         # Only prospects known before this poll prove the rest is known: while records are being
         # created, ones seen on page 1 of this poll slide onto page 2 and must not stop the paging.
         poll = self.polls
+        # ... and only when the walk that saw them reached its end: after one cut short, the rest was never read.
+        may_stop_early = user_id not in self.unlisted
         previous = self._last_polled.get(user_id)
         self._last_polled[user_id] = time.time()
         pages = self.client.walk_prospects(
@@ -197,11 +199,14 @@ class Poller:
             async for page in pages:
                 fresh, saw_known = self._take_page(user_id, page.data, poll, previous)
                 new += fresh
-                if saw_known and self._ordered[user_id]:
+                if saw_known and self._ordered[user_id] and may_stop_early:
                     break
         except (BudgetExhausted, RateLimited) as exc:
             self.unlisted[user_id] = str(exc)
-            raise
+            if isinstance(exc, BudgetExhausted) or self._wait_passes_deadline(exc):
+                raise
+            log.warning("Listing user %s was rate limited (listed again at the next poll): %s", user_id, exc)
+            return new
         except BonzoAPIError as exc:
             if not _transient(exc):
                 raise
@@ -212,6 +217,11 @@ class Poller:
             await pages.aclose()
         self.unlisted.pop(user_id, None)
         return new
+
+    def _wait_passes_deadline(self, error: RateLimited) -> bool:
+        """Whether the wait a 429 asks for reaches past the deadline (polling again before it is no use)."""
+        wait = error.retry_after or 0.0
+        return self.deadline is not None and time.monotonic() + wait >= self.deadline
 
     def _take_page(self, user_id: int, data: Sequence[Prospect], poll: int, previous: float | None) -> tuple[int, bool]:
         """Match one page to the records and write what was seen: (prospects new, whether one was known before)."""
