@@ -27,6 +27,8 @@ NO_OWNER = "(no owner)"
 NOT_CREATED = "(not created)"
 NOT_DELIVERED = "(not delivered)"
 UNVERIFIED = "(unverified)"
+_COUNTS = frozenset({Verdict.UNVERIFIED, Verdict.UNEXPECTED_PROSPECTS, Verdict.DUPLICATE_PROSPECTS})
+"""Verdicts on a number of records or prospects, shown as whole numbers."""
 
 
 class Percentiles:
@@ -81,9 +83,13 @@ def verdict_text(verdict: ThresholdVerdict) -> tuple[str, str]:
 
     >>> verdict_text(ThresholdVerdict(Verdict.PROCESSING_P95, 60, 2.04, True, "<="))
     ('2.04 s', '<= 60 s')
+    >>> verdict_text(ThresholdVerdict(Verdict.UNVERIFIED, 0, 14, False, "<="))
+    ('14', '<= 0')
     """
     if verdict.comparison == ">=" and verdict.threshold <= 1:
         return percent(verdict.actual), f">= {percent(verdict.threshold)}"
+    if verdict.name in _COUNTS:
+        return f"{verdict.actual:g}", f"{verdict.comparison} {verdict.threshold:g}"
     unit = " s" if verdict.name.endswith("seconds") else ""
     return f"{verdict.actual:.2f}{unit}", f"{verdict.comparison} {verdict.threshold:g}{unit}"
 

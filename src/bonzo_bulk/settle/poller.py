@@ -30,6 +30,7 @@ from bonzo_bulk.settle.index import Known, SettleIndex, SettleTarget, Sighting
 log = logging.getLogger(__name__)
 
 FULL_SWEEP_EVERY = 3
+NEVER_LISTED = "never listed"
 FINAL_SWEEP_SECONDS = 5.0
 """How long past the deadline the last sweep may take (at most the deadline itself, at least a poll interval)."""
 
@@ -135,7 +136,7 @@ class Poller:
         self.polls = 0
         self.deadline: float | None = None
         """A ``time.monotonic()`` instant no page of any walk may start after (None: the client's own limit)."""
-        self.unlisted: dict[int, str] = {u.user_id: "never listed" for u in users}
+        self.unlisted: dict[int, str] = {u.user_id: NEVER_LISTED for u in users}
         """Users whose last walk did not reach the end of their list, with why: a record missing from the lists
         cannot be called not created while any user is here."""
 
@@ -210,13 +211,20 @@ class Poller:
         except BonzoAPIError as exc:
             if not _transient(exc):
                 raise
-            self.unlisted[user_id] = str(exc)
+            self._note_unlisted(user_id, exc)
             log.warning("Listing user %s did not complete (listed again at the next poll): %s", user_id, exc)
             return new
         finally:
             await pages.aclose()
         self.unlisted.pop(user_id, None)
         return new
+
+    def _note_unlisted(self, user_id: int, error: BonzoAPIError) -> None:
+        """Note why a user's walk stopped short; a walk the deadline stopped before its first page keeps the
+        reason of the walk before it (which says what the listing did)."""
+        unstarted = isinstance(error, ListingIncomplete) and error.reason == "deadline" and error.pages == 0
+        if not (unstarted and user_id in self.unlisted and self.unlisted[user_id] != NEVER_LISTED):
+            self.unlisted[user_id] = str(error)
 
     def _wait_passes_deadline(self, error: RateLimited) -> bool:
         """Whether the wait a 429 asks for reaches past the deadline (polling again before it is no use)."""
