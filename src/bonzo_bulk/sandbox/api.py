@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from bonzo_bulk.sandbox.asgi import API_PREFIX, ApiError, SandboxApp, bearer
-from bonzo_bulk.sandbox.paging import BadCursor, Position, Served, decode_cursor, envelope, phantoms
+from bonzo_bulk.sandbox.paging import Position, Served, decode_cursor, envelope, phantoms
 from bonzo_bulk.sandbox.prospects import (
     FieldErrors,
     api_fields,
@@ -161,10 +161,8 @@ async def list_prospects(
     wanted = "" if state.strict else (order or "").strip().lower()
     sort: Literal["newest", "oldest"] = "oldest" if wanted == "oldest" else "newest"
     needle = (search or "").strip().lower() or None
-    try:
-        position = decode_cursor(cursor) if cursor else Position(page=max(1, _int_param(page, 1)))
-    except BadCursor as exc:
-        raise ApiError(422, "The cursor is invalid.", {"cursor": ["The cursor is invalid."]}) from exc
+    # A cursor this sandbox did not write reads as the first page, as Laravel's Cursor::fromEncoded gives null.
+    position = decode_cursor(cursor) if cursor else Position(page=max(1, _int_param(page, 1)))
     start = Position() if listing.hostile == "repeat" else position
     rows, total = await state.run(
         state.db.list_prospects,

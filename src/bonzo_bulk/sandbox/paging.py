@@ -31,10 +31,6 @@ PHANTOM_ID = 900_000_000
 """Made-up ids of an ``endless`` listing start here, far above any prospect the sandbox stores."""
 
 
-class BadCursor(ValueError):
-    """A cursor this sandbox did not write."""
-
-
 @dataclass(frozen=True, slots=True)
 class Position:
     """Where a page starts: a page number, or (cursor styles) after a prospect id or at a made-up page."""
@@ -50,13 +46,13 @@ def encode_cursor(**fields: int) -> str:
 
 
 def decode_cursor(cursor: str) -> Position:
-    """The position a cursor names; :class:`BadCursor` when it is not one of ours."""
+    """The position a cursor names; the first page for one this sandbox did not write (as Laravel reads it)."""
     try:
         fields = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise BadCursor(cursor) from exc
-    if not isinstance(fields, dict) or not all(isinstance(v, int) for v in fields.values()):
-        raise BadCursor(cursor)
+    except (ValueError, binascii.Error):
+        return Position()
+    if not isinstance(fields, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in fields.values()):
+        return Position()
     return Position(after=fields.get("after"), phantom=fields.get("phantom"))
 
 
