@@ -3,6 +3,7 @@ hostile listings: a record that exists is never "not created", a record nobody c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from bonzo_bulk.config.schema import ProcessingDelayModel, SandboxListing
 from bonzo_bulk.library import run_bulk
 from bonzo_bulk.models import UNVERIFIED_CHECK, RunResult, Stage
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
+from bonzo_bulk.store import RunStore
 
 R = "TestRecord_MonitorBase_{:03d}".format
 RECORDS = 30
@@ -150,6 +152,13 @@ def test_a_hostile_listing_ends_at_the_deadline_with_unverified_records(
     notes = [n for n in result.notes if n.startswith("listing incomplete")]
     assert notes and all("unverified" in n for n in notes)
     assert not result.passed
+    # The store keeps each record's reason; the run read back says the same.
+    with RunStore(Path(tmp_path / "reports") / "runs.sqlite3") as store:
+        stored = {o.name: o.unverified for o in store.outcomes(result.run_id, "primary")}
+        again = store.load_run(result.run_id)
+    assert {name for name, why in stored.items() if why} == set(found)
+    assert all("never completed" in why for why in stored.values() if why)
+    assert again.unverified == result.unverified
 
 
 def test_the_terminal_says_unverified_and_exits_1(tmp_path: Path, make_config: Any) -> None:
@@ -169,3 +178,10 @@ def test_the_terminal_says_unverified_and_exits_1(tmp_path: Path, make_config: A
     assert "unverified" in result.output
     assert "not created" not in result.output
     assert "listing incomplete" in result.output
+    assert "records unverified" in result.output.splitlines()[-1]
+    summary = next((tmp_path / "reports" / "integration_health_reports").glob("*.json"))
+    document = json.loads(summary.read_text())
+    assert document["metrics"]["primary"]["unverified"] > 0
+    assert {f["check"] for f in document["failures"]} == {UNVERIFIED_CHECK}
+    dashboard = next((tmp_path / "reports" / "integration_health_reports").glob("*.html")).read_text()
+    assert "Unverified" in dashboard
