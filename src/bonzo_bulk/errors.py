@@ -13,7 +13,9 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     │   ├── MethodNotAllowed   405 (e.g. PATCH, or DELETE where Bonzo has none)
     │   ├── RateLimited        429 after every retry was spent, or a wait that would pass the deadline
     │   ├── BudgetExhausted    the run's API request budget is spent (api_settings.request_budget)
-    │   └── RedirectRefused    a redirect to another host, or more same-host redirects than allowed
+    │   ├── RedirectRefused    a redirect to another host, or more same-host redirects than allowed
+    │   └── ListingIncomplete  a listing walked short of its end: a repeated page, a next page on another
+    │                          host or outside the API, the deadline (the records it might hold are unverified)
     ├── PreflightError         a check before sending failed: bad key, unreachable user or hook (exit 2)
     ├── SandboxError           the local Bonzo stand-in failed to start or answer
     ├── StoreError             the run store (SQLite or PostgreSQL) failed
@@ -96,6 +98,16 @@ class BudgetExhausted(BonzoAPIError):
 
 class RedirectRefused(BonzoAPIError):
     """Bonzo's API redirected a call to another origin (never followed), or redirected it too many times."""
+
+
+class ListingIncomplete(BonzoAPIError):
+    """A listing could not be walked to the end the API names: ``reason`` says why (``repeated_page``,
+    ``repeated_next``, ``foreign_next``, ``bad_next``, ``deadline``); ``pages`` is how many pages were read."""
+
+    def __init__(self, message: str, *, reason: str, pages: int, **kwargs: object) -> None:
+        self.reason = reason
+        self.pages = pages
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
 class PreflightError(BonzoBulkError):

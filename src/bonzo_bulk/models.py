@@ -128,6 +128,10 @@ class Observation:
         return sorted(self.prospects, key=lambda p: int(p.get("id") or 0))
 
 
+UNVERIFIED_CHECK = "verified"
+"""The check an unverified record fails instead of ``created``: its lists were not all read to their end."""
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     """One verdict on one record: expected against actual."""
@@ -185,6 +189,8 @@ class Verdict(enum.StrEnum):
     INVALID_HANDLING = "invalid_handling"
     UNEXPECTED_PROSPECTS = "unexpected_prospects"
     DUPLICATE_PROSPECTS = "duplicate_prospects"
+    UNVERIFIED = "unverified_records"
+    """Records that could not be checked because a listing never reached its end (never "not created")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +242,8 @@ class PhaseMetrics:
     ``(not created)``, ``(not delivered)`` — one count per prospect found (the dashboard's assignment matrix)."""
     team_counts: tuple[tuple[int, str, int], ...] = ()
     """(expected team id, the team its prospects went to or the same three words, how many)."""
+    unverified: int = 0
+    """Records missing from the lists while a listing never reached its end: neither created nor not created."""
 
     @property
     def passed(self) -> bool:
@@ -305,6 +313,9 @@ class RecordOutcome:
     processing: ProcessingTime | None
     placements: tuple[Placement, ...]
     """Owner and team of each prospect matched to the record, in :meth:`Observation.oldest_first` order."""
+    unverified: str | None = None
+    """Why the record could not be checked (missing from the lists while a listing never reached its end);
+    None when it was checked. An unverified record is never counted as created or as not created."""
 
     @property
     def owner_id(self) -> int | None:
@@ -445,6 +456,11 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return all(p.passed for p in self.phases)
+
+    @property
+    def unverified(self) -> int:
+        """Records of every phase that could not be checked (a listing never reached its end)."""
+        return sum(p.metrics.unverified for p in self.phases)
 
     def __repr__(self) -> str:
         phases = ", ".join(repr(p) for p in self.phases)

@@ -17,7 +17,14 @@ from yarl import URL
 
 from bonzo_bulk.bonzo import BonzoClient, ProspectPage
 from bonzo_bulk.config.schema import ApiSettings
-from bonzo_bulk.errors import AuthError, BonzoAPIError, MethodNotAllowed, NotFoundError, RateLimited
+from bonzo_bulk.errors import (
+    AuthError,
+    BonzoAPIError,
+    ListingIncomplete,
+    MethodNotAllowed,
+    NotFoundError,
+    RateLimited,
+)
 
 CANARY = "canary-eyJhbGciOi.JIUzI1NiJ9-do-not-leak-42"
 ROOT = "https://app.getbonzo.com/api/v3"
@@ -121,25 +128,29 @@ def paged(pages: list[list[dict[str, Any]]], *, meta: bool = True, per_page: int
     return serve
 
 
-async def test_iter_prospects_pages_through_to_last_page(mocked: aioresponses, client: BonzoClient) -> None:
+async def test_iter_prospects_pages_through_page_numbers_to_an_empty_page(
+    mocked: aioresponses, client: BonzoClient
+) -> None:
+    # Page numbers alone (no links, no cursor): last_page is a hint, so the walk asks once past it.
     pages = [[prospect(1), prospect(2)], [prospect(3), prospect(4)], [prospect(5), prospect(6)]]
     mocked.get(PROSPECTS, callback=paged(pages), repeat=True)
     found = [p["id"] async for p in client.iter_prospects(on_behalf_of=11, search="TestRecord", per_page=2)]
     assert found == [1, 2, 3, 4, 5, 6]
-    assert client.requests_made == 3
-    assert client.request_counts[("GET", "/prospects")] == 3
-    for page in (1, 2, 3):
+    assert client.requests_made == 4
+    assert client.request_counts[("GET", "/prospects")] == 4
+    for page in (1, 2, 3, 4):
         url = f"{ROOT}/prospects?page={page}&per_page=2&search=TestRecord"
         [call] = sent(mocked, "GET", url)
         assert call.kwargs["headers"]["On-Behalf-Of"] == "11"
 
 
-async def test_iter_prospects_stops_on_a_short_page_without_meta(mocked: aioresponses, client: BonzoClient) -> None:
+async def test_a_short_page_is_not_the_end(mocked: aioresponses, client: BonzoClient) -> None:
+    # A server capping pages below per_page answers short pages that are not the last.
     pages = [[prospect(1), prospect(2)], [prospect(3)], [prospect(4)]]
     mocked.get(PROSPECTS, callback=paged(pages, meta=False), repeat=True)
     found = [p["id"] async for p in client.iter_prospects(on_behalf_of=11, per_page=2)]
-    assert found == [1, 2, 3]
-    assert client.requests_made == 2
+    assert found == [1, 2, 3, 4]
+    assert client.requests_made == 4
 
 
 async def test_iter_prospects_stops_on_an_empty_page(mocked: aioresponses, client: BonzoClient) -> None:
@@ -149,9 +160,18 @@ async def test_iter_prospects_stops_on_an_empty_page(mocked: aioresponses, clien
     assert client.requests_made == 2
 
 
-async def test_iter_prospects_stops_when_the_server_repeats_a_page(mocked: aioresponses, client: BonzoClient) -> None:
+async def test_a_server_repeating_a_page_is_an_error_not_an_end(mocked: aioresponses, client: BonzoClient) -> None:
     mocked.get(PROSPECTS, payload={"data": [prospect(1), prospect(2)]}, repeat=True)
-    assert [p["id"] async for p in client.iter_prospects(on_behalf_of=11, per_page=2)] == [1, 2]
+    found: list[object] = []
+
+    async def read_all() -> None:
+        async for p in client.iter_prospects(on_behalf_of=11, per_page=2):
+            found.append(p["id"])
+
+    with pytest.raises(ListingIncomplete, match="repeats a page") as error:
+        await read_all()
+    assert found == [1, 2]
+    assert error.value.reason == "repeated_page"
     assert client.requests_made == 2
 
 

@@ -248,3 +248,30 @@ def test_an_api_that_refuses_deletes_gets_a_manual_list(tmp_path: Path, delete_s
         assert sorted(p["prospect_id"] for p in listed) == [1, 2, 3, 4, 5]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("hostile", ["repeat", "endless"])
+def test_a_hostile_listing_is_reported_and_bounded_never_a_quiet_end(tmp_path: Path, hostile: str) -> None:
+    from bonzo_bulk.config.schema import ProcessingDelayModel, SandboxListing
+    from bonzo_bulk.sandbox import SandboxOptions
+
+    listing = SandboxListing.model_validate({"max_per_page": 2, "hostile": hostile})
+    fast = ProcessingDelayModel(distribution="fixed", seconds=0.05)
+    options = SandboxOptions(db_path=tmp_path / "hostile.sqlite3", processing=fast, listing=listing)
+    bounded = ApiSettings(retry_delay=0.01, concurrent_requests=8, listing_timeout=1.0)
+
+    async def scenario(url: str) -> None:
+        users = _users(1)
+        token = await _seed(url, users)
+        async with BonzoClient(base_url=url, api_key=token, settings=bounded) as client:
+            await _populate(client, users, [("test_record", 0), ("test_record", 0), ("test_record", 0)])
+            report = await clean(client, selector_for_all(SETTINGS), user_ids=[users[0]["user_id"]], dry_run=True)
+        # The first page's two records are selected; the third sits behind a listing that never ends.
+        assert len(report.deletable) == 2
+        assert len(report.unlisted) == 1 and f"user {users[0]['user_id']}" in report.unlisted[0]
+        reason = "repeats a page" if hostile == "repeat" else "deadline passed"
+        assert reason in report.unlisted[0]
+        assert not report.passed
+
+    with SandboxServer(options) as server:
+        run_async(scenario(server.url))

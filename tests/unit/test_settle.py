@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from yarl import URL
 
 from bonzo_bulk.bonzo.clock import ClockTracker
+from bonzo_bulk.bonzo.listing import ListedPage, walk_pages
 from bonzo_bulk.config.schema import BulkConfig, PollingSettings
+from bonzo_bulk.errors import BonzoAPIError
 from bonzo_bulk.judge.verify import expects_prospect
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
 from bonzo_bulk.plan.integration import load_integration
@@ -24,16 +26,12 @@ USERS = [User("A", "a@x.test", 1, 10), User("B", "b@x.test", 2, 20), User("C", "
 FAST = PollingSettings(interval=0.01, max_interval=0.02, stable_polls=1)
 
 
-@dataclass
-class Page:
-    data: list[dict[str, Any]]
-    current_page: int
-    last_page: int
-    per_page: int
+ROOT = URL("http://bonzo.test/api/v3")
 
 
 class FakeBonzo:
-    """Prospect lists per user; ``before_page`` may create prospects between page requests."""
+    """Prospect lists per user, answered in Laravel's envelope (``links.next`` null on the last page) and walked
+    by the real listing module; ``before_page`` may create prospects between page requests."""
 
     def __init__(self, *, newest_first: bool = True, max_per_page: int = 50, search_matches: bool = True) -> None:
         self.search_matches = search_matches
@@ -47,31 +45,46 @@ class FakeBonzo:
         self.max_per_page = max_per_page
         self.before_page: Callable[[], None] = lambda: None
         self.orders: set[str | None] = set()
+        self.fail_user: int | None = None
+        """A user whose every listing answers 503 (a server error the poller must ride out)."""
 
     def add(self, record: PlannedRecord, owner: int | None = None) -> None:
         prospect = {"id": self.next_id, "email": record.email.lower(), "first_name": record.name}
         self.next_id += 1
         self.lists[owner or record.expected_user.user_id].append(prospect)
 
-    async def list_prospects(
+    def answer(self, user: int, params: Mapping[str, str]) -> dict[str, Any]:
+        self.requests_made += 1
+        self.orders.add(params.get("order"))
+        if user == self.fail_user:
+            raise BonzoAPIError("Service Unavailable", status=503, method="GET", path="/prospects")
+        self.before_page()
+        size = min(int(params.get("per_page", 25)), self.max_per_page)
+        page = int(params.get("page", 1))
+        search = params.get("search")
+        items = [p for p in self.lists[user] if not search or (self.search_matches and search in p["email"])]
+        items.sort(key=lambda p: p["id"], reverse=self.newest_first)
+        last = max(1, -(-len(items) // size))
+        return {
+            "data": items[(page - 1) * size : page * size],
+            "links": {"next": f"/api/v3/prospects?page={page + 1}" if page < last else None},
+            "meta": {"current_page": page, "last_page": last, "per_page": size},
+        }
+
+    def walk_prospects(
         self,
         *,
         on_behalf_of: int | str,
         search: str | None = None,
-        page: int = 1,
         per_page: int | None = None,
         order: str | None = None,
-    ) -> Page:
-        self.requests_made += 1
-        self.orders.add(order)
-        self.before_page()
-        size = min(per_page or 25, self.max_per_page)
-        items = [
-            p for p in self.lists[int(on_behalf_of)] if not search or (self.search_matches and search in p["email"])
-        ]
-        items.sort(key=lambda p: p["id"], reverse=self.newest_first)
-        last = max(1, -(-len(items) // size))
-        return Page(items[(page - 1) * size : page * size], page, last, size)
+        deadline: float | None = None,
+    ) -> AsyncGenerator[ListedPage, None]:
+        async def fetch(path: str, params: Mapping[str, str]) -> Any:
+            return self.answer(int(on_behalf_of), params)
+
+        params = {"page": 1, "per_page": per_page or 25, "search": search, "order": order}
+        return walk_pages(fetch, root=ROOT, path="prospects", params=params, deadline=deadline)
 
 
 def plan(count: int) -> list[PlannedRecord]:
@@ -221,3 +234,41 @@ async def test_a_search_that_misses_the_marker_is_caught_by_a_last_unfiltered_sw
     assert set(outcome.observations) == {r.name for r in records}
     assert not outcome.unexpected  # a real prospect without the run marker is nobody's business
     assert "does not match the run marker" in caplog.text
+
+
+async def test_a_failing_listing_leaves_its_users_unlisted_with_the_reason() -> None:
+    records = plan(6)
+    api = FakeBonzo()
+    for record in records:
+        api.add(record)
+    api.fail_user = 2
+    outcome = await asyncio.wait_for(run_settle(api, records, deadline=0.3), timeout=60)
+    assert not outcome.settled
+    assert set(outcome.unlisted) == {2}
+    assert "503" in outcome.unlisted[2]
+    reason = outcome.unverified_reason()
+    assert reason is not None and "user 2" in reason
+    # The users whose lists were read are judged as usual: every record of users 1 and 3 is found.
+    found = set(outcome.observations)
+    assert found == {r.name for r in records if r.expected_user.user_id != 2}
+
+
+async def test_a_listing_that_recovers_leaves_nobody_unlisted() -> None:
+    records = plan(6)
+    api = FakeBonzo()
+    for record in records:
+        api.add(record)
+    api.fail_user = 2
+    calls = {"n": 0}
+
+    def recover() -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            api.fail_user = None
+
+    api.before_page = recover
+    outcome = await run_settle(api, records)
+    assert outcome.settled
+    assert outcome.unlisted == {}
+    assert outcome.unverified_reason() is None
+    assert len(outcome.observations) == 6

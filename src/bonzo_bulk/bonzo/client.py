@@ -1,9 +1,10 @@
 """Async client of Bonzo's v3 API, shaped like ``httpx.AsyncClient`` but running on aiohttp.
 
-Bearer auth, ``On-Behalf-Of`` per call, ``{"data": …}`` unwrapping, page-by-page listing,
-bounded concurrency, retries of 5xx / network failures with backoff, 429 waits on ``Retry-After``,
-redirects followed only within the API's own host (:mod:`bonzo_bulk.bonzo.redirects`), and a count
-of every request actually sent (retries and redirect hops included) so a run can report its API cost.
+Bearer auth, ``On-Behalf-Of`` per call, ``{"data": …}`` unwrapping, listings walked as the API names
+their pages (:mod:`bonzo_bulk.bonzo.listing`), bounded concurrency, retries of 5xx / network failures
+with backoff, 429 waits on ``Retry-After``, redirects followed only within the API's own host
+(:mod:`bonzo_bulk.bonzo.redirects`), and a count of every request actually sent (retries and redirect
+hops included) so a run can report its API cost.
 Errors come out as :mod:`bonzo_bulk.errors` types; no message ever carries the key.
 
 Example::
@@ -22,7 +23,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -46,6 +47,7 @@ from bonzo_bulk._http import (
     retry_transient,
 )
 from bonzo_bulk.bonzo.clock import ClockTracker
+from bonzo_bulk.bonzo.listing import ListedPage, page_of, walk_pages
 from bonzo_bulk.bonzo.pacing import Pacer
 from bonzo_bulk.bonzo.redirects import Hop, Redirects
 from bonzo_bulk.config.schema import ApiSettings
@@ -144,14 +146,6 @@ class _Answer:
     raw: bytes
     retry_after: float | None
     location: str | None
-
-
-def _optional_int(meta: Mapping[str, Any], key: str) -> int | None:
-    value = meta.get(key)
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 class BonzoClient:
@@ -471,7 +465,8 @@ class BonzoClient:
         per_page: int | None = None,
         order: str | None = None,
     ) -> ProspectPage:
-        """One page of the prospects ``on_behalf_of`` owns; ``per_page`` defaults to the settings' maximum."""
+        """One page of the prospects ``on_behalf_of`` owns (preflight's check); to read a whole list, walk it with
+        :meth:`walk_prospects`. ``per_page`` defaults to the settings' maximum."""
         size = per_page if per_page is not None else self._settings.max_prospects_per_request
         payload = await self._send(
             "GET",
@@ -480,23 +475,40 @@ class BonzoClient:
             params={"page": page, "per_page": size, "search": search, "order": order},
             json=None,
         )
-        items: Any = payload.get("data") if isinstance(payload, Mapping) else payload
-        if items is None:
-            items = []
-        if not isinstance(items, list):
-            raise BonzoAPIError(
-                f"listing returned {type(items).__name__} where a list of prospects was expected",
-                method="GET",
-                path="/prospects",
-            )
-        meta = payload.get("meta") if isinstance(payload, Mapping) else None
-        meta = meta if isinstance(meta, Mapping) else {}
+        data, hints, _, _ = page_of(payload, "/prospects")
         return ProspectPage(
-            data=tuple(item for item in items if isinstance(item, Mapping)),
-            current_page=_optional_int(meta, "current_page") or page,
-            last_page=_optional_int(meta, "last_page"),
-            per_page=_optional_int(meta, "per_page") or size,
-            total=_optional_int(meta, "total"),
+            data=data,
+            current_page=hints.current_page or page,
+            last_page=hints.last_page,
+            per_page=hints.per_page or size,
+            total=hints.total,
+        )
+
+    def walk_prospects(
+        self,
+        *,
+        on_behalf_of: OnBehalfOf,
+        search: str | None = None,
+        per_page: int | None = None,
+        order: str | None = None,
+        deadline: float | None = None,
+    ) -> AsyncGenerator[ListedPage, None]:
+        """Every page of the prospects ``on_behalf_of`` owns, as the API names them (:mod:`bonzo_bulk.bonzo.listing`).
+
+        ``deadline`` is a ``time.monotonic()`` instant no page may start after (default: now plus
+        ``api_settings.listing_timeout``); a walk cut short raises :class:`~bonzo_bulk.errors.ListingIncomplete`.
+        """
+        size = per_page if per_page is not None else self._settings.max_prospects_per_request
+
+        async def fetch(path: str, params: Mapping[str, str]) -> Any:
+            return await self._send("GET", path, on_behalf_of=on_behalf_of, params=params, json=None)
+
+        return walk_pages(
+            fetch,
+            root=self._root,
+            path="prospects",
+            params={"page": 1, "per_page": size, "search": search, "order": order},
+            deadline=deadline if deadline is not None else time.monotonic() + self._settings.listing_timeout,
         )
 
     async def iter_prospects(
@@ -506,28 +518,16 @@ class BonzoClient:
         search: str | None = None,
         per_page: int | None = None,
         order: str | None = None,
-        start_page: int = 1,
+        deadline: float | None = None,
     ) -> AsyncIterator[Prospect]:
-        """Every prospect of every page, page by page; stops at ``meta.last_page`` or a short/empty page."""
-        page_number = start_page
-        previous_ids: tuple[object, ...] | None = None
-        while True:
-            page = await self.list_prospects(
-                on_behalf_of=on_behalf_of, search=search, page=page_number, per_page=per_page, order=order
-            )
-            ids = tuple(p.get("id") for p in page.data)
-            if ids and ids == previous_ids:
-                return  # the server ignored `page` and sent the same page again
-            for prospect in page.data:
-                yield prospect
-            if not page.data:
-                return
-            if page.last_page is not None and page.current_page >= page.last_page:
-                return
-            if page.per_page is not None and len(page.data) < page.per_page:
-                return
-            previous_ids = ids
-            page_number = page.current_page + 1
+        """Every prospect of every page of :meth:`walk_prospects`, in order."""
+        pages = self.walk_prospects(
+            on_behalf_of=on_behalf_of, search=search, per_page=per_page, order=order, deadline=deadline
+        )
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                for prospect in page.data:
+                    yield prospect
 
     async def get_prospect(self, prospect_id: int | str, *, on_behalf_of: OnBehalfOf | None = None) -> Prospect:
         """One prospect by id (404 -> :class:`NotFoundError`)."""

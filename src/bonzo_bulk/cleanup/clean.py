@@ -30,7 +30,7 @@ from bonzo_bulk.cleanup.delete import Candidate, delete_candidates, write_manual
 from bonzo_bulk.cleanup.report import CleanupReport, combined, merged
 from bonzo_bulk.cleanup.select import Selector, judge, selector_for_all, selector_for_pattern, selector_for_run
 from bonzo_bulk.config.loader import LoadedConfig
-from bonzo_bulk.errors import BonzoAPIError, ConfigError, UnknownRun
+from bonzo_bulk.errors import BonzoAPIError, ConfigError, ListingIncomplete, UnknownRun
 from bonzo_bulk.plan.planner import plan_run
 from bonzo_bulk.plan.records import RunIdentity
 from bonzo_bulk.plan.seeding import plan_seed
@@ -47,10 +47,12 @@ async def find_candidates(
     user_ids: Iterable[int],
     *,
     on_page: Callable[[int], None] | None = None,
-) -> tuple[int, list[Candidate]]:
-    """List each user's prospects On-Behalf-Of (narrowed by ``search``) and judge each: (scanned, selected)."""
+) -> tuple[int, list[Candidate], tuple[str, ...]]:
+    """List each user's prospects On-Behalf-Of (narrowed by ``search``) and judge each: (scanned, selected,
+    the users whose listing did not reach its end, with why)."""
     scanned = 0
     selected: dict[str, Candidate] = {}
+    unlisted: list[str] = []
     for user_id in sorted(set(user_ids)):
         try:
             async for prospect in client.iter_prospects(on_behalf_of=user_id, search=selector.search):
@@ -60,12 +62,15 @@ async def find_candidates(
                 candidate = judge(prospect, user_id, selector)
                 if candidate is not None:
                     selected.setdefault(str(candidate.prospect_id), candidate)
+        except ListingIncomplete as exc:
+            log.warning("the listing of user %s did not reach its end: %s", user_id, exc)
+            unlisted.append(f"user {user_id}: {exc}")
         except BonzoAPIError as exc:
             if exc.status == 422:
                 log.warning("skipping user %s: the API does not know them On-Behalf-Of (%s)", user_id, exc)
                 continue
             raise
-    return scanned, list(selected.values())
+    return scanned, list(selected.values()), tuple(unlisted)
 
 
 async def clean(
@@ -84,7 +89,7 @@ async def clean(
     started = time.perf_counter()
     before = client.requests_made
     progress.stage("scan", None)
-    scanned, candidates = await find_candidates(
+    scanned, candidates, unlisted = await find_candidates(
         client, selector, {*user_ids, *selector.owners}, on_page=lambda n: progress.advance("scan", n)
     )
     report = CleanupReport(
@@ -95,6 +100,7 @@ async def clean(
         dry_run=dry_run,
         scanned=scanned,
         candidates=tuple(candidates),
+        unlisted=unlisted,
     )
     if not dry_run and report.deletable:
         progress.stage("delete", len(report.deletable))

@@ -37,6 +37,9 @@ class CleanupReport:
     still appear, so cleanup cannot vouch that nothing is left."""
     deleted_earlier: int = 0
     """Prospects of the run that an earlier cleanup deleted (recorded in the run store)."""
+    unlisted: tuple[str, ...] = ()
+    """Users whose listing did not reach its end, each with why (a repeated page, a next page on another host,
+    the listing timeout): what they hold past that point was not scanned, so cleanup cannot vouch for it."""
 
     @property
     def deletable(self) -> tuple[Candidate, ...]:
@@ -48,7 +51,7 @@ class CleanupReport:
 
     @property
     def passed(self) -> bool:
-        return not self.failed and not self.manual and not self.missing
+        return not self.failed and not self.manual and not self.missing and not self.unlisted
 
     @property
     def nothing_left(self) -> bool:
@@ -83,6 +86,7 @@ def combined(reports: Sequence[CleanupReport]) -> CleanupReport:
         scanned=sum(r.scanned for r in reports),
         api_requests=sum(r.api_requests for r in reports),
         seconds=round(sum(r.seconds for r in reports), 3),
+        unlisted=tuple(u for r in reports for u in r.unlisted),
     )
 
 
@@ -103,6 +107,7 @@ def merged(reports: Sequence[CleanupReport], missing: tuple[str, ...]) -> Cleanu
         api_requests=sum(r.api_requests for r in reports),
         seconds=round(sum(r.seconds for r in reports), 3),
         missing=missing,
+        unlisted=latest.unlisted,
     )
 
 

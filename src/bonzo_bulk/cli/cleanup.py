@@ -130,6 +130,8 @@ def _print_cleanup(report: CleanupReport) -> None:
             f"[bold red]{len(report.missing)} record(s) may still appear[/] (delivered, not found yet: {names}): "
             f"run cleanup again later, or --wait SECONDS"
         )
+    for unlisted in report.unlisted:
+        out.print(f"[bold red]listing incomplete[/]: {redact(unlisted)}; run cleanup again to scan the rest")
     if report.refused:
         out.print(f"[bold red]{redact(report.refused)}[/]")
         for path in report.manual_files:

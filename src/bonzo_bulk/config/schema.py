@@ -261,6 +261,13 @@ class ApiSettings(_Section):
         description="pace API calls under this rate; X-RateLimit-Limit headers, when Bonzo sends them, "
         "lower it further, and a 429 halves the pace",
     )
+    listing_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        le=DAY,
+        description="most seconds one walk through a user's pages may take where no run deadline bounds it "
+        "(cleanup, listing prospects); a walk cut short is reported, never taken as the end of the list",
+    )
     list_order: str | None = Field(
         default=None,
         description="value sent as `order` when listing prospects (Bonzo's accepted values are undocumented, so "
@@ -350,6 +357,28 @@ class ProcessingDelayModel(_Section):
 Strictness = Literal["lenient", "strict"]
 SandboxHookType = Literal["monitorbase", "general", "zillow", "mortech", "lendingtree", "hubspot", "unbounce"]
 """The hook types the sandbox serves (its parsers are in ``bonzo_bulk.sandbox.hooktypes``)."""
+PaginationStyle = Literal["laravel", "page_numbers", "links_cursor", "meta_cursor"]
+HostileListing = Literal["none", "repeat", "endless", "foreign_next"]
+
+
+class SandboxListing(_Section):
+    """How the sandbox pages ``GET /prospects``: the shapes Bonzo's reference leaves open (docs/sandbox.md)."""
+
+    style: PaginationStyle = Field(
+        default="laravel",
+        description="laravel: links.next and meta page numbers; page_numbers: meta.current_page/last_page only; "
+        "links_cursor: an opaque cursor in a relative links.next; meta_cursor: meta.next_cursor",
+    )
+    max_per_page: int = Field(default=100, ge=1, le=1000, description="per_page asked above this is served at this")
+    hints: Literal["served", "asked"] = Field(
+        default="served",
+        description="asked: meta.per_page and last_page computed from the per_page asked, not the capped one served",
+    )
+    hostile: HostileListing = Field(
+        default="none",
+        description="repeat: every page is page 1 again; endless: new ids on every page; both claim last_page "
+        "1000000. foreign_next: links.next names another host",
+    )
 
 
 class SandboxSettings(_Section):
@@ -375,6 +404,9 @@ class SandboxSettings(_Section):
     mapped_custom_fields: dict[SandboxHookType, list[str]] = Field(
         default_factory=dict,
         description="strict only: per hook type, the custom fields its webhook Mapping tab maps (default none)",
+    )
+    listing: SandboxListing = Field(
+        default_factory=SandboxListing, description="how GET /prospects pages (style, per-page cap, hostile pages)"
     )
 
     @field_validator("url")

@@ -180,6 +180,7 @@ async def settle_run(plan: RunPlan, client: BonzoClient, index: SettleIndex, bus
     redirects = client.redirects.describe()
     if redirects:
         notes.append(redirects)
+    notes.extend(outcome.listing_notes())
     if outcome.stopped_early:
         notes.append(f"settling stopped early: {outcome.stopped_early}")
     elif not outcome.settled:
@@ -211,6 +212,7 @@ def judge_run(
             thresholds=config.thresholds,
             integration_type=config.integration_type,
             clock=outcome.clock,
+            unverified=outcome.unverified_reason(),
         )
         judging = PhaseJudging(phase.kind, keep_all=phase.size <= KEEP_ALL)
         for batch in store.ledger(plan.run_id, phase.kind):

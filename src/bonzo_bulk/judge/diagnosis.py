@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bonzo_bulk.models import CheckResult, Diagnosis, PhaseKind, RunResult
+from bonzo_bulk.models import UNVERIFIED_CHECK, CheckResult, Diagnosis, PhaseKind, RunResult
 
 SYSTEMIC_SHARE = 0.9
 """A check failing on at least this share of the records it judged is systemic..."""
@@ -122,6 +122,13 @@ def _explain(
             "no record appeared in any test user's list by the deadline",
             "check that the webhook creates prospects (its Logs tab), that test_users are the owners it routes to, "
             "and that processing_delay is long enough",
+        )
+    if name == UNVERIFIED_CHECK:
+        return (
+            "these records were missing from the lists read, but a listing never reached its end, so whether "
+            f"they were created is unknown ({failures.first.message})",
+            "see the run's notes for the listing that failed; raise the deadline (polling.deadline) or "
+            "api_settings.request_budget if it ran out, and report a listing that repeats or leaves the API",
         )
     if name in OWNER_CHECKS:
         return (

@@ -26,6 +26,9 @@ _MAX_MICROS = 24 * 3600 * 1_000_000
 NO_OWNER = "(no owner)"
 NOT_CREATED = "(not created)"
 NOT_DELIVERED = "(not delivered)"
+UNVERIFIED = "(unverified)"
+_COUNTS = frozenset({Verdict.UNVERIFIED, Verdict.UNEXPECTED_PROSPECTS, Verdict.DUPLICATE_PROSPECTS})
+"""Verdicts on a number of records or prospects, shown as whole numbers."""
 
 
 class Percentiles:
@@ -86,11 +89,15 @@ def verdict_text(verdict: ThresholdVerdict) -> tuple[str, str]:
     ('2.04 s', '<= 60 s')
     >>> verdict_text(ThresholdVerdict(Verdict.DUPLICATE_PROSPECTS, 0, 1, False, "<="))
     ('1', '<= 0')
+    >>> verdict_text(ThresholdVerdict(Verdict.UNVERIFIED, 0, 14, False, "<="))
+    ('14', '<= 0')
     """
     if verdict.name in COUNT_VERDICTS:
         return f"{verdict.actual:,.0f}", f"{verdict.comparison} {verdict.threshold:,.0f}"
     if verdict.comparison == ">=" and verdict.threshold <= 1:
         return percent(verdict.actual), f">= {percent(verdict.threshold)}"
+    if verdict.name in _COUNTS:
+        return f"{verdict.actual:g}", f"{verdict.comparison} {verdict.threshold:g}"
     unit = " s" if verdict.name.endswith("seconds") else ""
     return f"{verdict.actual:.2f}{unit}", f"{verdict.comparison} {verdict.threshold:g}{unit}"
 
@@ -112,6 +119,7 @@ class PhaseTally:
         self.assigned = self.mapped = 0
         self.invalid_total = self.invalid_handled = 0
         self.unexpected = 0
+        self.unverified = self.unverified_valid = 0
         self.failed_records = 0
         self.status_codes: Counter[str] = Counter()
         self.error_categories: Counter[str] = Counter()
@@ -136,6 +144,7 @@ class PhaseTally:
                 self.failures[check.stage.value] += 1
                 failed = True
         self.failed_records += failed
+        self.unverified += outcome.unverified is not None
         if not record.is_valid:
             self.invalid_total += 1
             self.invalid_handled += outcome.passed
@@ -159,6 +168,11 @@ class PhaseTally:
             if check.stage is Stage.MAPPING:
                 self.field_totals[check.check] += 1
                 self.field_passed[check.check] += check.passed
+        if outcome.unverified is not None:
+            self.unverified_valid += 1
+            self.owners[(user.user_id, UNVERIFIED)] += 1
+            self.teams[(user.team_id, UNVERIFIED)] += 1
+            return
         if not outcome.found:
             self.missing += outcome.delivered
             where = NOT_CREATED if outcome.delivered else NOT_DELIVERED
@@ -196,9 +210,14 @@ class PhaseTally:
         return _rate(self.delivered, self.valid)
 
     @property
+    def checked(self) -> int:
+        """Delivered valid records whose creation could be checked (every list read to its end, or found)."""
+        return self.delivered - self.unverified_valid
+
+    @property
     def creation_rate(self) -> float:
-        """Created of the delivered records."""
-        return _rate(self.created, self.delivered)
+        """Created of the delivered records that could be checked (unverified ones are neither)."""
+        return _rate(self.created, self.checked)
 
     @property
     def assignment_accuracy(self) -> float:
@@ -245,12 +264,14 @@ class PhaseTally:
             thresholds=tuple(verdicts),
             owner_counts=tuple((e, a, n) for (e, a), n in self.owners.items()),
             team_counts=tuple((e, a, n) for (e, a), n in self.teams.items()),
+            unverified=self.unverified,
         )
 
     def _verdicts(
         self, thresholds: Thresholds, latency: LatencySummary, processing: LatencySummary
     ) -> list[ThresholdVerdict]:
-        """Every threshold's verdict; invalid handling, unexpected and duplicate prospects only when there are any."""
+        """Every threshold's verdict (unverified records always: 0 says every list was read to its end); invalid
+        handling, unexpected and duplicate prospects only when there are any."""
         delivery_rate, creation_rate = self.delivery_rate, self.creation_rate
         assignment_accuracy, mapping_accuracy = self.assignment_accuracy, self.mapping_accuracy
         wanted_assignment = (
@@ -311,6 +332,12 @@ class PhaseTally:
             verdicts.append(ThresholdVerdict(Verdict.UNEXPECTED_PROSPECTS, 0, self.unexpected, False, "<="))
         if self.duplicates:
             verdicts.append(ThresholdVerdict(Verdict.DUPLICATE_PROSPECTS, 0, self.duplicates, False, "<="))
+        verdicts.append(ThresholdVerdict(Verdict.UNVERIFIED, 0, self.unverified, not self.unverified, "<="))
+        if self.unverified_valid:
+            # A rate of nothing checked would read "not created" or "assigned wrongly": only the unverified verdict.
+            unknown = {Verdict.CREATION_RATE} if not self.checked else set()
+            unknown |= {Verdict.ASSIGNMENT_ACCURACY, Verdict.MAPPING_ACCURACY} if not self.found else set()
+            verdicts = [v for v in verdicts if v.name not in unknown]
         return verdicts
 
     def _per_user(self) -> tuple[UserAccuracy, ...]:

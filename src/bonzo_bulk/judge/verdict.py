@@ -18,6 +18,8 @@ reopened) problem; failures that are all known problems are a warning::
     0
     >>> RunVerdict(thresholds_passed=False, new_problems=1, new_problems_only=True).label
     'FAILED (1 new problem)'
+    >>> RunVerdict(thresholds_passed=False, unverified=3).label
+    'FAILED (3 records unverified: a listing never reached its end)'
 """
 
 from __future__ import annotations
@@ -43,11 +45,19 @@ class RunVerdict:
     """New or reopened problems the run showed (None: problems were not tracked)."""
     new_problems_only: bool = False
     """``--fail-on-new-problems-only``: failed thresholds fail the run only with a new problem."""
+    unverified: int = 0
+    """Records that could not be checked (a listing never reached its end): named, never called not created."""
 
     @property
     def known_only(self) -> bool:
-        """Thresholds failed, but on known problems only, and only new ones fail the run."""
-        return not self.thresholds_passed and self.new_problems_only and self.new_problems == 0
+        """Thresholds failed, but on known problems only, and only new ones fail the run (never with records
+        that could not be checked: an unverified record is no known problem)."""
+        return (
+            not self.thresholds_passed
+            and self.new_problems_only
+            and self.new_problems == 0
+            and not self.unverified
+        )
 
     @property
     def failed(self) -> bool:
@@ -76,7 +86,16 @@ class RunVerdict:
         if not self.thresholds_passed and self.new_problems_only and self.new_problems:
             return f"FAILED ({_plural(self.new_problems, 'new problem')})"
         if not self.thresholds_passed:
-            return "FAILED" + (f" (and {_plural(self.regressions, 'regression')})" if self.regressions else "")
+            unverified = (
+                f" ({_plural(self.unverified, 'record')} unverified: a listing never reached its end)"
+                if self.unverified
+                else ""
+            )
+            return (
+                "FAILED"
+                + unverified
+                + (f" (and {_plural(self.regressions, 'regression')})" if self.regressions else "")
+            )
         if self.regressions and self.fail_on_regression:
             return "FAILED (regression)"
         if self.regressions:
@@ -92,7 +111,7 @@ class RunVerdict:
         if self.known_only and not self.failed:
             return "KNOWN"
         if not self.thresholds_passed:
-            return "FAIL"
+            return "FAIL (unverified)" if self.unverified else "FAIL"
         if self.regressions:
             return "FAIL (regression)" if self.fail_on_regression else "REGRESSED"
         return "PASS"

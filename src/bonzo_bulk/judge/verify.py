@@ -22,6 +22,7 @@ from bonzo_bulk.config.schema import TestDataSettings, Thresholds, ValidationRul
 from bonzo_bulk.judge.rules import SAME_AS_BUILTIN, Rule, config_rules, record_rules, resolve_expected
 from bonzo_bulk.judge.timing import processing_time
 from bonzo_bulk.models import (
+    UNVERIFIED_CHECK,
     CheckResult,
     DeliveryResult,
     Observation,
@@ -58,6 +59,8 @@ class Judge:
     thresholds: Thresholds
     integration_type: str
     clock: ClockOffset = dataclasses.field(default_factory=ClockOffset)
+    unverified: str | None = None
+    """Why a record missing from the lists cannot be called not created (a listing never reached its end)."""
 
     @classmethod
     def for_phase(
@@ -69,6 +72,7 @@ class Judge:
         thresholds: Thresholds,
         integration_type: str,
         clock: ClockOffset | None = None,
+        unverified: str | None = None,
     ) -> Judge:
         """The judge of one phase: the config rules that apply to it (``phase: primary|control|both``)."""
         return cls(
@@ -77,6 +81,7 @@ class Judge:
             thresholds,
             integration_type,
             clock or ClockOffset(),
+            unverified,
         )
 
     def __call__(
@@ -86,7 +91,12 @@ class Judge:
         views = [ProspectView(p) for p in observation.oldest_first()] if observation is not None else []
         view = views[0] if views else None
         timing = processing_time(delivery, observation, self.clock)
-        if record.is_valid:
+        unverified = self.unverified if view is None and delivery is not None and delivery.accepted else None
+        if unverified is not None:
+            checks = [_unverified_check(record, unverified)]
+            if record.is_valid:
+                checks.insert(0, _delivery_check(record, delivery))
+        elif record.is_valid:
             checks = verify_record(
                 record,
                 delivery,
@@ -107,7 +117,21 @@ class Judge:
             expects_prospect=expects_prospect(record, delivery),
             processing=timing,
             placements=tuple(Placement(v.owner_id, v.owner_email, v.team_id) for v in views),
+            unverified=unverified,
         )
+
+
+def _unverified_check(record: PlannedRecord, reason: str) -> CheckResult:
+    """The one check of a record that could not be checked: unverified, with the reason, never "not created"."""
+    return CheckResult(
+        record.name,
+        UNVERIFIED_CHECK,
+        Stage.VERIFICATION,
+        False,
+        "every test user's list read to its end",
+        "unverified",
+        f"unverified: missing from the lists read, but {reason}",
+    )
 
 
 def verify_record(

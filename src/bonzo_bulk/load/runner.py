@@ -102,6 +102,7 @@ async def _settle_and_judge(
         redirects = run.client.redirects.describe()
         if redirects:
             notes.append(redirects)
+        notes.extend(outcome.listing_notes())
         if not outcome.settled:
             notes.append(f"the deadline ({policy.deadline:g} s) passed before every lead settled")
         settled = Settled(outcome, tuple(notes))

@@ -80,8 +80,10 @@ class BulkChecks:
             and (prefix is None or c.check.startswith(prefix))
         ]
         if not selected:
+            from bonzo_bulk.models import UNVERIFIED_CHECK
+
             verdicts = self._verdicts(phase, verdict)
-            upstream = [c for c in phase.failures() if c.check in ("delivered", "created")]
+            upstream = [c for c in phase.failures() if c.check in ("delivered", "created", UNVERIFIED_CHECK)]
             self._note(phase, f"{title} [{phase.kind}]", [], upstream, verdicts)
             raise IntegrationCheckFailed(
                 f"{title} [{phase.kind}]: no record reached this check",
@@ -151,6 +153,16 @@ class BulkChecks:
         wanted = [names] if isinstance(names, str) else list(names)
         by_name = {v.name: v for v in phase.metrics.thresholds}
         missing = [n for n in wanted if n not in by_name]
+        if missing and phase.metrics.unverified:
+            from bonzo_bulk.models import UNVERIFIED_CHECK, Verdict
+
+            unverified = [c for c in phase.failures() if c.check == UNVERIFIED_CHECK]
+            raise IntegrationCheckFailed(
+                f"{', '.join(missing)}: no record of the {phase.kind} phase could be checked, "
+                f"{phase.metrics.unverified} unverified (a listing never reached its end)",
+                unverified,
+                [by_name[Verdict.UNVERIFIED]],
+            )
         if missing:
             raise IntegrationCheckFailed(
                 f"no verdict named {', '.join(missing)} in the {phase.kind} phase (have: {', '.join(by_name)})", [], []

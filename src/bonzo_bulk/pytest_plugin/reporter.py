@@ -137,6 +137,7 @@ class Reporter:
         if current is None or (current.result is None and current.plan_files is None):
             return
         from bonzo_bulk.judge.diagnosis import hook_diagnosis
+        from bonzo_bulk.judge.verdict import RunVerdict
         from bonzo_bulk.report.regression import regression_line
         from bonzo_bulk.report.terminal import phase_table, problem_lines
 
@@ -148,7 +149,7 @@ class Reporter:
             )
         if current.result is not None:
             result = current.result
-            verdict = "PASSED" if result.passed else "FAILED"
+            verdict = RunVerdict(result.passed, unverified=result.unverified).label
             terminalreporter.write_line(f"run {result.run_id} · {target_banner(result.target)} · {verdict}")
             for phase in result.phases:
                 terminalreporter.write(_text(phase_table(phase), width))

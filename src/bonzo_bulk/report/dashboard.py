@@ -96,7 +96,8 @@ def _tiles(phase: PhaseResult) -> list[Tile]:
         Tile(
             "Created",
             percent(m.creation_rate),
-            f"{m.created} created · {m.missing} missing · {m.duplicates} duplicated",
+            f"{m.created} created · {m.missing} missing · {m.duplicates} duplicated"
+            + (f" · {m.unverified} unverified" if m.unverified else ""),
             _threshold_state(verdicts, Verdict.CREATION_RATE),
         ),
         Tile(
@@ -130,6 +131,15 @@ def _tiles(phase: PhaseResult) -> list[Tile]:
             _threshold_state(verdicts),  # no threshold: API cost is reported, not judged,
         ),
     ]
+    if m.unverified:
+        tiles.append(
+            Tile(
+                "Unverified",
+                f"{m.unverified}",
+                "records missing from the lists while a listing never reached its end: see the notes",
+                _threshold_state(verdicts, Verdict.UNVERIFIED),
+            )
+        )
     if m.invalid_total:
         ok = m.invalid_handled == m.invalid_total
         tiles.append(
@@ -242,7 +252,7 @@ def dashboard_html(
     """The run's health dashboard as one HTML page, redacted: plotly.js loaded from ``plotly_src``, or embedded
     when it is None (``serve`` renders the same page from the store as :func:`render_dashboard` writes);
     ``problems`` (the run's) marks each failure new or known."""
-    verdict = verdict or RunVerdict(result.passed, len(regressions))
+    verdict = verdict or RunVerdict(result.passed, len(regressions), unverified=result.unverified)
     baseline_id = (
         baseline.run_id
         if baseline is not None

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bonzo_bulk.judge.tally import NO_OWNER, NOT_CREATED, NOT_DELIVERED
+from bonzo_bulk.judge.tally import NO_OWNER, NOT_CREATED, NOT_DELIVERED, UNVERIFIED
 from bonzo_bulk.models import LatencySummary, PhaseResult, RunResult, Stage
 from bonzo_bulk.store import RunSummary
 
@@ -199,7 +199,7 @@ def assignment_cells(phase: PhaseResult, *, by_team: bool) -> tuple[list[str], l
         expected = f"team {expected_id}" if by_team else names.get(expected_id, f"user {expected_id}")
         rows.setdefault(expected)
         cells[(expected, label(actual))] += count
-    tail = [NO_OWNER, NOT_CREATED, NOT_DELIVERED]
+    tail = [NO_OWNER, NOT_CREATED, UNVERIFIED, NOT_DELIVERED]
     actuals = {a for _, a in cells}
     extra = sorted(actuals - rows.keys() - set(tail))
     columns = [*rows, *extra, *(t for t in tail if t in actuals)]

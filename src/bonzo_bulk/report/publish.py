@@ -88,6 +88,7 @@ def publish(
         fail_on_regression or config.regression.fail_on_regression,
         new_problems=len(problems.new) if problems is not None else None,
         new_problems_only=fail_on_new_problems_only,
+        unverified=result.unverified,
     )
     store_label = StoreLocation.parse(store_file).label
     document = summary_document(result, regressions=regressions, store=store_label, problems=problems)
@@ -185,7 +186,10 @@ def publish_best_effort(
         )
         enforce = fail_on_regression or loaded.config.regression.fail_on_regression
         new = len(problems.new) if problems is not None else None
-        return Outcome(RunVerdict(result.passed, 0, enforce, new, fail_on_new_problems_only), None, error)
+        verdict = RunVerdict(
+            result.passed, 0, enforce, new, fail_on_new_problems_only, unverified=result.unverified
+        )
+        return Outcome(verdict, None, error)
     return Outcome(published.verdict, published, None)
 
 

@@ -69,7 +69,8 @@ def phase_table(phase: PhaseResult) -> Table:
     table.add_column("", justify="center")
     labels: dict[str, str] = {
         Verdict.DELIVERY_RATE: f"delivered {m.delivered}/{m.valid}",
-        Verdict.CREATION_RATE: f"created {m.created}/{m.delivered}",
+        Verdict.CREATION_RATE: f"created {m.created}/{m.delivered - m.unverified}"
+        + (f" checked ({m.unverified} unverified)" if m.unverified else ""),
         Verdict.ASSIGNMENT_ACCURACY: f"assigned correctly {m.assigned_correctly}/{m.created}",
         Verdict.MAPPING_ACCURACY: f"mapped correctly {m.mapped_correctly}/{m.created}",
         Verdict.PROCESSING_P95: "processing time p95",
@@ -78,6 +79,7 @@ def phase_table(phase: PhaseResult) -> Table:
         Verdict.INVALID_HANDLING: f"invalid records handled {m.invalid_handled}/{m.invalid_total}",
         Verdict.UNEXPECTED_PROSPECTS: "unexpected prospects",
         Verdict.DUPLICATE_PROSPECTS: "duplicate prospects",
+        Verdict.UNVERIFIED: "unverified records (a listing never reached its end)",
     }
     for verdict in m.thresholds:
         measured, wanted = verdict_text(verdict)

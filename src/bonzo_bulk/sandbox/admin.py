@@ -14,7 +14,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bonzo_bulk.config.faults import FaultProfile, parse_profile
-from bonzo_bulk.config.schema import ProcessingDelayModel, SandboxHookType, Strictness, TestUserConfig
+from bonzo_bulk.config.schema import (
+    ProcessingDelayModel,
+    SandboxHookType,
+    SandboxListing,
+    Strictness,
+    TestUserConfig,
+)
 from bonzo_bulk.models import User
 from bonzo_bulk.sandbox.asgi import SandboxApp
 from bonzo_bulk.sandbox.db import SUPERUSER_ID
@@ -87,6 +93,9 @@ class SettingsUpdate(BaseModel):
     strictness: Strictness | None = Field(default=None, description="lenient, or strict (the reference's least)")
     mapped_custom_fields: dict[SandboxHookType, list[str]] | None = Field(
         default=None, description="strict only: per hook type, the custom fields its Mapping tab maps"
+    )
+    listing: SandboxListing | None = Field(
+        default=None, description="how GET /prospects pages: style, max_per_page, hints, hostile"
     )
 
 
@@ -192,7 +201,7 @@ def _settings(state: SandboxState) -> dict[str, Any]:
         "unknown_lo_email": state.unknown_lo_email,
         "fallback_user_id": state.fallback_user_id,
         "rate_limit_per_minute": state.rate_limit_per_minute,
-        "max_per_page": state.options.max_per_page,
+        "listing": state.listing.model_dump(mode="json"),
         "strictness": state.strictness,
         "mapped_custom_fields": state.mapped_custom_fields,
     }
@@ -343,6 +352,8 @@ async def put_settings(request: Request, body: SettingsUpdate) -> Any:
         state.strictness = body.strictness
     if body.mapped_custom_fields is not None:
         state.mapped_custom_fields = {k: list(v) for k, v in body.mapped_custom_fields.items()}
+    if body.listing is not None:
+        state.listing = body.listing
     return _settings(state)
 
 

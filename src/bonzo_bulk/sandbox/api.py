@@ -3,12 +3,12 @@ delete the acting user's prospects (``On-Behalf-Of`` for a SuperUser token); PAT
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
 from bonzo_bulk.sandbox.asgi import API_PREFIX, ApiError, SandboxApp, bearer
+from bonzo_bulk.sandbox.paging import Position, Served, decode_cursor, envelope, phantoms
 from bonzo_bulk.sandbox.prospects import (
     FieldErrors,
     api_fields,
@@ -148,41 +148,37 @@ async def list_prospects(
     request: Request,
     search: str | None = Query(None, description="case-insensitive substring of names, email or phone"),
     page: str | None = Query(None, description="1-based page (not an integer -> 1)"),
-    per_page: str | None = Query(None, description="page size, default 25, clamped to 1..max_per_page"),
+    per_page: str | None = Query(None, description="page size, default 25, clamped to 1..listing.max_per_page"),
     order: str | None = Query(None, description="newest (id descending, default) or oldest (id ascending)"),
+    cursor: str | None = Query(None, description="cursor styles: the opaque cursor the previous page named"),
 ) -> dict[str, Any]:
     state = _state(request)
     user = acting_user(request)
-    page_no = max(1, _int_param(page, 1))
-    size = min(max(1, _int_param(per_page, 25)), state.options.max_per_page)
+    listing = state.listing
+    asked = max(1, _int_param(per_page, 25))
+    size = min(asked, listing.max_per_page)
     # strict: `order` values are undocumented (reference §2.2), so none is honoured
     wanted = "" if state.strict else (order or "").strip().lower()
     sort: Literal["newest", "oldest"] = "oldest" if wanted == "oldest" else "newest"
     needle = (search or "").strip().lower() or None
+    # A cursor this sandbox did not write reads as the first page, as Laravel's Cursor::fromEncoded gives null.
+    position = decode_cursor(cursor) if cursor else Position(page=max(1, _int_param(page, 1)))
+    start = Position() if listing.hostile == "repeat" else position
     rows, total = await state.run(
-        state.db.list_prospects, user.id, search=needle, order=sort, limit=size, offset=(page_no - 1) * size
+        state.db.list_prospects,
+        user.id,
+        search=needle,
+        order=sort,
+        limit=size + 1,
+        offset=(start.page - 1) * size if start.after is None else 0,
+        after=start.after,
     )
-    last_page = max(1, math.ceil(total / size))
-    path = str(request.base_url).rstrip("/") + f"{API_PREFIX}/prospects"
-    first_item = (page_no - 1) * size + 1 if rows else None
-    return {
-        "data": [render(row, state.users, state.teams, strict=state.strict) for row in rows],
-        "links": {
-            "first": f"{path}?page=1",
-            "last": f"{path}?page={last_page}",
-            "prev": f"{path}?page={page_no - 1}" if page_no > 1 else None,
-            "next": f"{path}?page={page_no + 1}" if page_no < last_page else None,
-        },
-        "meta": {
-            "current_page": page_no,
-            "from": first_item,
-            "last_page": last_page,
-            "path": path,
-            "per_page": size,
-            "to": first_item + len(rows) - 1 if first_item else None,
-            "total": total,
-        },
-    }
+    shown = rows[:size]
+    served = Served(position, asked, size, total, len(rows) > size, shown[-1].id if shown else None)
+    data = [render(row, state.users, state.teams, strict=state.strict) for row in shown]
+    if listing.hostile == "endless" and (position.page > 1 or position.phantom):
+        data = phantoms(position.phantom or position.page, size)
+    return envelope(listing, str(request.base_url).rstrip("/") + f"{API_PREFIX}/prospects", data, served)
 
 
 @router.post(

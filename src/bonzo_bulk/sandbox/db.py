@@ -6,6 +6,7 @@ every call on a single-thread executor), so it holds one connection and no locks
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import secrets
@@ -253,13 +254,24 @@ class Database:
         return None if row is None else StoredProspect(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
 
     def list_prospects(
-        self, user_id: int, *, search: str | None, order: Literal["newest", "oldest"], limit: int, offset: int
+        self,
+        user_id: int,
+        *,
+        search: str | None,
+        order: Literal["newest", "oldest"],
+        limit: int,
+        offset: int,
+        after: int | None = None,
     ) -> tuple[list[StoredProspect], int]:
-        """One page of a user's prospects (optionally a lower-case substring search) and the total count."""
+        """One page of a user's prospects (optionally a lower-case substring search) and the total count;
+        ``after`` (a cursor) starts the page after that id in the listing's order, ``offset`` from there."""
         ids = self._listings.matching(self._conn, user_id, search or None)
         total = len(ids)
+        if after is not None:
+            cut = bisect.bisect_left(ids, after) if order == "newest" else bisect.bisect_right(ids, after)
+            ids = ids[:cut] if order == "newest" else ids[cut:]
         if order == "newest":
-            end = max(0, total - offset)
+            end = max(0, len(ids) - offset)
             page = ids[max(0, end - limit) : end][::-1]
         else:
             page = ids[offset : offset + limit]

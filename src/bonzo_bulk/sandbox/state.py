@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar, get_args
 
 from bonzo_bulk.config.faults import FaultProfile, load_profile, parse_profile
-from bonzo_bulk.config.schema import ProcessingDelayModel, SandboxHookType, SandboxSettings, Strictness
+from bonzo_bulk.config.schema import (
+    ProcessingDelayModel,
+    SandboxHookType,
+    SandboxListing,
+    SandboxSettings,
+    Strictness,
+)
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.sandbox.db import Database
 from bonzo_bulk.sandbox.rows import HookRow, UserRow
@@ -44,7 +50,8 @@ class SandboxOptions:
     rate_limit_per_minute: int | None = None
     faults: dict[str, Any] | None = None
     seed: int = 0
-    max_per_page: int = 100
+    listing: SandboxListing = field(default_factory=SandboxListing)
+    """How ``GET /prospects`` pages: style, per-page cap, hints, hostile pages (:mod:`bonzo_bulk.sandbox.paging`)."""
     capacity: float | None = None
     """Leads per second the worker creates at most (None: unbounded); beyond it the queue grows."""
     strictness: Strictness = "lenient"
@@ -64,8 +71,8 @@ class SandboxOptions:
             raise SandboxError(
                 f"mapped_custom_fields: {unknown[0]!r} is not a hook type; use one of {', '.join(HOOK_TYPE_NAMES)}"
             )
-        if self.max_per_page < 1:
-            raise SandboxError(f"max_per_page: {self.max_per_page} must be at least 1")
+        if not isinstance(self.listing, SandboxListing):
+            raise SandboxError(f"listing: {self.listing!r} is not a SandboxListing; build one from sandbox.listing")
         if self.capacity is not None and not self.capacity > 0:
             raise SandboxError(f"capacity: {self.capacity} must be more than 0 leads/s (or None)")
         if self.rate_limit_per_minute is not None and self.rate_limit_per_minute < 1:
@@ -92,6 +99,7 @@ class SandboxOptions:
             faults=load_profile(settings.faults, base_dir=base),
             strictness=settings.strictness,
             mapped_custom_fields={k: list(v) for k, v in settings.mapped_custom_fields.items()},
+            listing=settings.listing,
         )
 
 
@@ -124,6 +132,7 @@ class SandboxState:
         self.rate_limit_per_minute = options.rate_limit_per_minute
         self.capacity = options.capacity
         self.strictness: Strictness = options.strictness
+        self.listing: SandboxListing = options.listing
         self.mapped_custom_fields: dict[str, list[str]] = {k: list(v) for k, v in options.mapped_custom_fields.items()}
         self.profile = parse_profile(options.faults, default_seed=options.seed)
         self.intake_counters: dict[tuple[int, str], int] = {}

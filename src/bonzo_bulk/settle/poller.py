@@ -15,14 +15,15 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from bonzo_bulk.bonzo.clock import ClockOffset, ClockTracker
+from bonzo_bulk.bonzo.listing import ListedPage
 from bonzo_bulk.config.schema import PollingSettings
-from bonzo_bulk.errors import BudgetExhausted, RateLimited, RedirectRefused
+from bonzo_bulk.errors import BonzoAPIError, BudgetExhausted, ListingIncomplete, RateLimited, RedirectRefused
 from bonzo_bulk.models import Observation, Prospect, User
 from bonzo_bulk.settle.index import Known, SettleIndex, SettleTarget, Sighting
 
@@ -33,6 +34,9 @@ _STOPS_SETTLING = (BudgetExhausted, RateLimited, RedirectRefused)
 redirect to another host): the records not seen by then are judged not found, and the notes say why."""
 
 FULL_SWEEP_EVERY = 3
+NEVER_LISTED = "never listed"
+FINAL_SWEEP_SECONDS = 5.0
+"""How long past the deadline the last sweep may take (at most the deadline itself, at least a poll interval)."""
 
 
 class ProspectLister(Protocol):
@@ -45,15 +49,20 @@ class ProspectLister(Protocol):
     @property
     def clock(self) -> ClockTracker: ...
 
-    def list_prospects(
+    def walk_prospects(
         self,
         *,
         on_behalf_of: int | str,
         search: str | None = None,
-        page: int = 1,
         per_page: int | None = None,
         order: str | None = None,
-    ) -> Awaitable[Any]: ...
+        deadline: float | None = None,
+    ) -> AsyncGenerator[ListedPage, None]: ...
+
+
+def _transient(error: BonzoAPIError) -> bool:
+    """A failure the next poll may not meet: an incomplete walk, a server error, no answer, a 429 ridden out."""
+    return isinstance(error, ListingIncomplete) or error.status is None or error.status >= 500 or error.status == 429
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
@@ -74,6 +83,23 @@ class SettleOutcome:
     """Seconds of the settle spent waiting on 429 answers."""
     stopped_early: str | None = None
     """Why polling stopped before the records settled or the deadline passed (budget, rate limit)."""
+    unlisted: Mapping[int, str] = field(default_factory=dict)
+    """Users whose last listing did not reach its end, with why: records missing from every list are then
+    unverified, not "not created" (:meth:`unverified_reason`)."""
+
+    def listing_notes(self) -> list[str]:
+        """A note per user whose list was not read to its end, for the run's notes."""
+        return [
+            f"listing incomplete: user {user}'s list was not read to its end ({why}); records missing from the "
+            "lists are unverified: whether they were created is unknown"
+            for user, why in self.unlisted.items()
+        ]
+
+    def unverified_reason(self) -> str | None:
+        """Why a record missing from every list could not be checked, or None when every list was read to its end."""
+        if not self.unlisted:
+            return None
+        return "; ".join(f"the listing of user {user} never completed ({why})" for user, why in self.unlisted.items())
 
     def observations_of(self, names: Iterable[str]) -> dict[str, Observation]:
         """The observations of a batch of records (one read of the index)."""
@@ -112,6 +138,11 @@ class Poller:
         self._ordered: dict[int, bool] = {u.user_id: True for u in users}
         self._last_polled: dict[int, float] = {}
         self.polls = 0
+        self.deadline: float | None = None
+        """A ``time.monotonic()`` instant no page of any walk may start after (None: the client's own limit)."""
+        self.unlisted: dict[int, str] = {u.user_id: NEVER_LISTED for u in users}
+        """Users whose last walk did not reach the end of their list, with why: a record missing from the lists
+        cannot be called not created while any user is here."""
 
     def add(self, targets: Iterable[SettleTarget]) -> None:
         """Know more sent records (the load runner adds them while Locust sends)."""
@@ -127,10 +158,18 @@ class Poller:
         return self.index.found_count()
 
     async def poll(self, user_ids: Sequence[int]) -> int:
-        """List the given users' new prospects; return how many prospects were new."""
+        """List the given users' new prospects; return how many prospects were new.
+
+        A user whose listing fails on the way (a transient API error, a page that repeats, a ``next`` that
+        leaves the API, the deadline) is noted in :attr:`unlisted` and listed again at the next poll; the
+        budget running out, or a 429 wait past the deadline, is raised once every user's walk has stopped.
+        """
         self.polls += 1
-        counts = await asyncio.gather(*(self._poll_user(uid) for uid in user_ids))
-        return sum(counts)
+        results = await asyncio.gather(*(self._poll_user(uid) for uid in user_ids), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return sum(r for r in results if isinstance(r, int))
 
     def _records_of(self, data: Sequence[Prospect], known: Mapping[int, Known]) -> dict[int, str]:
         """The record each not-yet-matched prospect of a page belongs to: by email, else (records sent
@@ -149,53 +188,85 @@ class Poller:
         return matched
 
     async def _poll_user(self, user_id: int) -> int:
+        """Walk one user's list, newest first as far as it must; note whether the walk reached its end."""
         new = 0
-        page = 1
         # Only prospects known before this poll prove the rest is known: while records are being
         # created, ones seen on page 1 of this poll slide onto page 2 and must not stop the paging.
         poll = self.polls
+        # ... and only when the walk that saw them reached its end: after one cut short, the rest was never read.
+        may_stop_early = user_id not in self.unlisted
         previous = self._last_polled.get(user_id)
         self._last_polled[user_id] = time.time()
-        while True:
-            result = await self.client.list_prospects(
-                on_behalf_of=user_id, search=self.search, page=page, per_page=self.per_page, order=self.order
-            )
-            data = list(result.data)
-            ids = [int(p.get("id") or 0) for p in data]
-            if ids != sorted(ids, reverse=True) and self._ordered[user_id]:
-                log.info("List for user %s is not newest-first; listing it in full from now on", user_id)
-                self._ordered[user_id] = False
-            now = time.time()
-            known = self.index.seen(ids)
-            matched = self._records_of(data, known)
-            saw_known = False
-            rows: list[Sighting] = []
-            for prospect_id, prospect in zip(ids, data, strict=True):
-                entry = known.get(prospect_id)
-                record: str | None
-                users: tuple[int, ...]
-                if entry is None:
-                    new += 1
-                    record, users, first_poll = None, (), poll
-                    gap = now - previous if previous is not None else None
-                else:
-                    record, users, first_poll = entry
-                    saw_known = saw_known or (first_poll < poll and user_id in users)
-                    gap = None
-                record = record or matched.get(prospect_id)
-                stray = record is None and self.carries_marker(prospect)
-                raw = _COMPACT.encode(prospect).encode() if record is not None or stray else None
-                users = users if user_id in users else (*users, user_id)
-                rows.append((prospect_id, record, int(stray), ",".join(map(str, users)), first_poll, now, gap, raw))
-            if rows:
-                self.index.write_seen(rows)
-            per_page = max(1, int(result.per_page or self.per_page))
-            last_page = int(result.last_page or page)
-            if not data or page >= last_page or len(data) < per_page:
-                return new
-            if saw_known and self._ordered[user_id]:
-                return new
-            page += 1
+        pages = self.client.walk_prospects(
+            on_behalf_of=user_id, search=self.search, per_page=self.per_page, order=self.order, deadline=self.deadline
+        )
+        try:
+            async for page in pages:
+                fresh, saw_known = self._take_page(user_id, page.data, poll, previous)
+                new += fresh
+                if saw_known and self._ordered[user_id] and may_stop_early:
+                    break
+        except (BudgetExhausted, RateLimited) as exc:
+            self.unlisted[user_id] = str(exc)
+            if isinstance(exc, BudgetExhausted) or self._wait_passes_deadline(exc):
+                raise
+            log.warning("Listing user %s was rate limited (listed again at the next poll): %s", user_id, exc)
+            return new
+        except BonzoAPIError as exc:
+            if not _transient(exc):
+                raise
+            self._note_unlisted(user_id, exc)
+            log.warning("Listing user %s did not complete (listed again at the next poll): %s", user_id, exc)
+            return new
+        finally:
+            await pages.aclose()
+        self.unlisted.pop(user_id, None)
+        return new
+
+    def _note_unlisted(self, user_id: int, error: BonzoAPIError) -> None:
+        """Note why a user's walk stopped short; a walk the deadline stopped before its first page keeps the
+        reason of the walk before it (which says what the listing did)."""
+        unstarted = isinstance(error, ListingIncomplete) and error.reason == "deadline" and error.pages == 0
+        if not (unstarted and user_id in self.unlisted and self.unlisted[user_id] != NEVER_LISTED):
+            self.unlisted[user_id] = str(error)
+
+    def _wait_passes_deadline(self, error: RateLimited) -> bool:
+        """Whether the wait a 429 asks for reaches past the deadline (polling again before it is no use)."""
+        wait = error.retry_after or 0.0
+        return self.deadline is not None and time.monotonic() + wait >= self.deadline
+
+    def _take_page(self, user_id: int, data: Sequence[Prospect], poll: int, previous: float | None) -> tuple[int, bool]:
+        """Match one page to the records and write what was seen: (prospects new, whether one was known before)."""
+        ids = [int(p.get("id") or 0) for p in data]
+        if ids != sorted(ids, reverse=True) and self._ordered[user_id]:
+            log.info("List for user %s is not newest-first; listing it in full from now on", user_id)
+            self._ordered[user_id] = False
+        now = time.time()
+        known = self.index.seen(ids)
+        matched = self._records_of(data, known)
+        new = 0
+        saw_known = False
+        rows: list[Sighting] = []
+        for prospect_id, prospect in zip(ids, data, strict=True):
+            entry = known.get(prospect_id)
+            record: str | None
+            users: tuple[int, ...]
+            if entry is None:
+                new += 1
+                record, users, first_poll = None, (), poll
+                gap = now - previous if previous is not None else None
+            else:
+                record, users, first_poll = entry
+                saw_known = saw_known or (first_poll < poll and user_id in users)
+                gap = None
+            record = record or matched.get(prospect_id)
+            stray = record is None and self.carries_marker(prospect)
+            raw = _COMPACT.encode(prospect).encode() if record is not None or stray else None
+            users = users if user_id in users else (*users, user_id)
+            rows.append((prospect_id, record, int(stray), ",".join(map(str, users)), first_poll, now, gap, raw))
+        if rows:
+            self.index.write_seen(rows)
+        return new, saw_known
 
     def observations(self, names: Iterable[str] | None = None) -> dict[str, Observation]:
         """The observations of the records named (of every record seen, when None), in one read of the index."""
@@ -257,11 +328,14 @@ async def settle(
     """
     started = time.monotonic()
     deadline = started + deadline_seconds
-    client.deadline = deadline + polling.interval
+    # The last sweep starts at the deadline and may take this long; no page of any walk starts after it.
+    bound = deadline + max(polling.interval, min(FINAL_SWEEP_SECONDS, deadline_seconds))
+    client.deadline = bound
     requests_before = client.requests_made
     limited_before = client.rate_limited_seconds
     stopped_early: str | None = None
     poller = Poller(client, targets, users=users, search=search, per_page=per_page, order=order)
+    poller.deadline = bound
     expected = poller.index.expected()
     all_users = [u.user_id for u in users]
     interval = polling.interval
@@ -311,4 +385,5 @@ async def settle(
         clock=client.clock.estimate,
         rate_limited_seconds=client.rate_limited_seconds - limited_before,
         stopped_early=stopped_early,
+        unlisted=dict(poller.unlisted),
     )

@@ -59,6 +59,7 @@ def metrics_from_json(data: Mapping[str, Any]) -> PhaseMetrics:
     values["thresholds"] = tuple(ThresholdVerdict(**t) for t in values["thresholds"])
     for name in ("owner_counts", "team_counts"):
         values[name] = tuple(tuple(cell) for cell in data.get(name, ()))
+    values["unverified"] = int(data.get("unverified", 0))  # runs stored before migration 8 had none
     return PhaseMetrics(**values)
 
 

@@ -41,6 +41,7 @@ OUTCOME_COLUMNS = (
     "processing_source",
     "processing_resolution",
     "visible_after",
+    "unverified",
 )
 
 
@@ -119,6 +120,7 @@ def write_outcomes(db: Backend, run_id: str, phase: str, outcomes: Sequence[Reco
                 timing.source if timing else None,
                 timing.resolution if timing else None,
                 timing.visible_after if timing else None,
+                o.unverified,
             )
         )
     db.executemany(codec.upsert_sql("outcomes", OUTCOME_COLUMNS), rows)
@@ -227,6 +229,7 @@ def _outcomes(db: Backend, run_id: str, phase: str, rows: Sequence[Row]) -> Iter
             expects_prospect=bool(row["expects_prospect"]),
             processing=_timing(row),
             placements=tuple(Placement(*p) for p in json.loads(row["placements"])),
+            unverified=row["unverified"],
         )
 
 

@@ -238,6 +238,12 @@ CREATE INDEX IF NOT EXISTS run_progress_by_update ON run_progress (updated_at)
 """,
         tables=("run_progress",),
     ),
+    Migration(
+        11,
+        "outcomes.unverified: why a record could not be checked (a listing that never reached its end), else NULL",
+        "",
+        columns=(("outcomes", "unverified", "TEXT"),),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

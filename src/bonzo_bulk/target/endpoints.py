@@ -133,9 +133,9 @@ async def _seed_sandbox(loaded: LoadedConfig, seed: SandboxSeed, session: aiohtt
                 if response.status != 200:
                     raise SandboxError(f"the sandbox refused the fault profile ({response.status})")
         # A running sandbox keeps its own strictness unless the config sets one explicitly.
-        chosen = config.sandbox.model_fields_set & {"strictness", "mapped_custom_fields"}
+        chosen = config.sandbox.model_fields_set & {"strictness", "mapped_custom_fields", "listing"}
         if config.sandbox.url is not None and chosen:
-            settings = {key: getattr(config.sandbox, key) for key in chosen}
+            settings = config.sandbox.model_dump(mode="json", include=chosen)
             async with session.put(f"{url}/__sandbox/settings", json=settings, allow_redirects=False) as response:
                 if response.status != 200:
                     raise SandboxError(f"the sandbox refused its settings ({response.status})")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sandbox_helpers import Sandbox, start_sandbox
 
+from bonzo_bulk.config.schema import SandboxListing
 from bonzo_bulk.sandbox import create_app
 from bonzo_bulk.sandbox.prospects import e164
 
@@ -226,7 +227,7 @@ async def test_pagination_exact_multiple_last_page_and_beyond(sbx: Sandbox) -> N
 async def test_page_and_per_page_are_clamped_like_laravel(
     tmp_path: Path, params: dict[str, str], page: int, per_page: int
 ) -> None:
-    async with start_sandbox(tmp_path, max_per_page=7) as sbx:
+    async with start_sandbox(tmp_path, listing=SandboxListing(max_per_page=7)) as sbx:
         meta = (await sbx.client.get("/api/v3/prospects", headers=sbx.su(101), params=params)).json()["meta"]
         assert (meta["current_page"], meta["per_page"]) == (page, per_page)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bonzo_bulk.config.schema import ProcessingDelayModel
+from bonzo_bulk.config.schema import ProcessingDelayModel, SandboxListing
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.sandbox import SandboxOptions, SandboxProcess
 from bonzo_bulk.sandbox.process import options_from_json, options_to_json
@@ -57,7 +57,7 @@ def test_options_cross_the_process_boundary_unchanged(tmp_path: Path) -> None:
         fallback_user_id=7,
         faults={"seed": 3, "faults": [{"kind": "drop", "rate": 0.5}]},
         seed=9,
-        max_per_page=50,
+        listing=SandboxListing(style="meta_cursor", max_per_page=50, hints="asked", hostile="repeat"),
         strictness="strict",
         mapped_custom_fields={"monitorbase": ["custom_1", "custom_2"]},
     )
