@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bonzo_bulk.models import CheckResult, Diagnosis, PhaseKind
+from bonzo_bulk.models import CheckResult, Diagnosis, PhaseKind, Stage
 
 SYSTEMIC_SHARE = 0.9
 """A check failing on at least this share of the records it judged is systemic..."""
@@ -150,3 +150,23 @@ def _explain(
 def _example(failures: _Failing) -> str:
     first = failures.first
     return f"e.g. {first.record_name}: expected {first.expected!r}, got {first.actual!r}"
+
+
+def pinned_zone_contradicted(kind: PhaseKind, contradiction: str | None, judged: int) -> Diagnosis | None:
+    """The diagnosis of a ``contract.created_at`` pin that the run's evidence rules out (None when it holds).
+
+    The pin is not used: a zone every record contradicts would put the true processing times outside the
+    intervals reported. The figures come from what the evidence learned instead (or from first seen).
+    """
+    if contradiction is None:
+        return None
+    return Diagnosis(
+        kind,
+        "created_at zone",
+        Stage.PROCESSING,
+        judged,
+        judged,
+        contradiction,
+        "run `bonzo-bulk calibrate` to see the zone this Bonzo writes created_at in, then set contract.created_at.zone "
+        "to it (or remove the pin and let each run learn it)",
+    )

@@ -185,6 +185,13 @@ CREATE TABLE IF NOT EXISTS diagnoses (
         tables=("diagnoses",),
         columns=(("phases", "judged", "TEXT"),),
     ),
+    Migration(
+        8,
+        "outcomes.processing_low: processing time is an interval; processing_seconds is its upper end and "
+        "processing_resolution its width",
+        "",
+        columns=(("outcomes", "processing_low", "{REAL}"),),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
