@@ -25,6 +25,7 @@ from bonzo_bulk.config.schema import PollingSettings
 from bonzo_bulk.errors import BudgetExhausted, RateLimited
 from bonzo_bulk.models import Observation, Prospect, User
 from bonzo_bulk.settle.index import Known, SettleIndex, SettleTarget, Sighting
+from bonzo_bulk.settle.reach import ListReach
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class Poller:
         self.per_page = per_page
         self.index = targets if isinstance(targets, SettleIndex) else SettleIndex(targets)
         self._ordered: dict[int, bool] = {u.user_id: True for u in users}
-        self._last_polled: dict[int, float] = {}
+        self.reach = ListReach()
         self.polls = 0
 
     def add(self, targets: Iterable[SettleTarget]) -> None:
@@ -150,8 +151,7 @@ class Poller:
         # Only prospects known before this poll prove the rest is known: while records are being
         # created, ones seen on page 1 of this poll slide onto page 2 and must not stop the paging.
         poll = self.polls
-        previous = self._last_polled.get(user_id)
-        self._last_polled[user_id] = time.time()
+        started = time.time()
         while True:
             result = await self.client.list_prospects(
                 on_behalf_of=user_id, search=self.search, page=page, per_page=self.per_page, order=self.order
@@ -162,6 +162,7 @@ class Poller:
                 log.info("List for user %s is not newest-first; listing it in full from now on", user_id)
                 self._ordered[user_id] = False
             now = time.time()
+            previous = self.reach.not_there_since((user_id, self.search), page)
             known = self.index.seen(ids)
             matched = self._records_of(data, known)
             saw_known = False
@@ -188,8 +189,10 @@ class Poller:
             per_page = max(1, int(result.per_page or self.per_page))
             last_page = int(result.last_page or page)
             if not data or page >= last_page or len(data) < per_page:
+                self.reach.finished((user_id, self.search), started, page, complete=True)
                 return new
             if saw_known and self._ordered[user_id]:
+                self.reach.finished((user_id, self.search), started, page, complete=False)
                 return new
             page += 1
 
