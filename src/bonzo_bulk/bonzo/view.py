@@ -10,7 +10,7 @@ is accepted instead of one being assumed:
 | team id | ``business_entity_id``, ``business.id`` | §2.4 D,B |
 | tags | list of names, or of ``{id, name, sequence_start}`` objects; compared lower-cased | §2.4 O,P |
 | custom fields | ``custom_fields``/``custom``: flat object or ``[{key, value}]`` list; or top-level | §2.4 P,? |
-| created_at | ISO 8601, fractions or not; naive stays naive (its zone is learned); whole seconds: 1 s resolution | §2.4 D |
+| created_at | ISO 8601, fractions or not; naive stays naive (zone learned); whole seconds: 1 s resolution | §2.4 D |
 
 Example::
 
