@@ -26,6 +26,7 @@ from pydantic import (
 
 from bonzo_bulk.config.contract import ContractSettings
 from bonzo_bulk.config.monitor import MonitorSettings
+from bonzo_bulk.config.sandbox_clock import SandboxClock
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(
@@ -347,6 +348,10 @@ class SandboxSettings(_Section):
     mapped_custom_fields: dict[SandboxHookType, list[str]] = Field(
         default_factory=dict,
         description="strict only: per hook type, the custom fields its webhook Mapping tab maps (default none)",
+    )
+    clock: SandboxClock = Field(
+        default_factory=SandboxClock,
+        description="how stamps and Date headers are written (zone, whole seconds, offset)",
     )
 
 

@@ -166,7 +166,7 @@ async def list_prospects(
     path = str(request.base_url).rstrip("/") + f"{API_PREFIX}/prospects"
     first_item = (page_no - 1) * size + 1 if rows else None
     return {
-        "data": [render(row, state.users, state.teams, strict=state.strict) for row in rows],
+        "data": [render(row, state.users, state.teams, strict=state.strict, clock=state.clock) for row in rows],
         "links": {
             "first": f"{path}?page=1",
             "last": f"{path}?page={last_page}",
@@ -210,7 +210,7 @@ async def create_prospect(request: Request) -> dict[str, Any]:
         assert stored is not None
         return stored
 
-    return {"data": render(await state.run(create), state.users, state.teams, strict=state.strict)}
+    return {"data": render(await state.run(create), state.users, state.teams, strict=state.strict, clock=state.clock)}
 
 
 @router.get(
@@ -221,7 +221,7 @@ async def create_prospect(request: Request) -> dict[str, Any]:
 async def get_prospect(request: Request, prospect_id: str) -> dict[str, Any]:
     state = _state(request)
     stored = await _visible(request, prospect_id, acting_user(request))
-    return {"data": render(stored, state.users, state.teams, strict=state.strict)}
+    return {"data": render(stored, state.users, state.teams, strict=state.strict, clock=state.clock)}
 
 
 @router.put(
@@ -248,7 +248,7 @@ async def replace_prospect(request: Request, prospect_id: str) -> dict[str, Any]
     updated = await state.run(replace)
     if updated is None:
         raise ApiError(404, "No query results for model [App\\Models\\Prospect].")
-    return {"data": render(updated, state.users, state.teams, strict=state.strict)}
+    return {"data": render(updated, state.users, state.teams, strict=state.strict, clock=state.clock)}
 
 
 @router.patch(
