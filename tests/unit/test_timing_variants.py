@@ -15,7 +15,8 @@ import pytest
 
 from bonzo_bulk.config.sandbox_clock import SandboxClock
 from bonzo_bulk.config.schema import ProcessingDelayModel
-from bonzo_bulk.judge.timing import sent_time
+from bonzo_bulk.judge.stamps import StampMapping
+from bonzo_bulk.judge.timing import processing_time, sent_time
 from bonzo_bulk.library import run_bulk
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
@@ -94,6 +95,9 @@ def _judged_against_truth(result: RunResult, sandbox: SandboxServer) -> tuple[in
         inside += outcome.processing.contains(lag, 2e-6)
         widths.append(outcome.processing.width)
         assert outcome.processing.contains(lag, 2e-6), (outcome.record.name, lag, outcome.processing)
+        # Without created_at, first seen's interval (from the last walk that could have seen it) holds it too.
+        seen = processing_time(outcome.delivery, outcome.observation, StampMapping())
+        assert seen is not None and seen.source == "first_seen" and seen.contains(lag, 2e-6), (lag, seen)
     return inside, timed, widths
 
 
@@ -125,3 +129,16 @@ def test_a_pinned_zone_the_evidence_contradicts_is_a_diagnosis(make_config: Any,
     diagnoses = [d for d in phase.diagnoses if d.check == "created_at zone"]
     assert len(diagnoses) == 1 and "America/New_York" in diagnoses[0].cause
     assert any("the evidence decides" in note for note in result.notes)
+
+
+def test_first_seen_intervals_hold_when_records_span_pages(make_config: Any, tmp_path: Path) -> None:
+    """Pages of 3: a walk that stopped at page 1 proves nothing about page 3 (settle/reach.py)."""
+    options = SandboxOptions(
+        processing=ProcessingDelayModel(distribution="uniform", low=0.05, high=0.9),
+        max_per_page=3,
+        clock=SandboxClock(zone="Europe/Paris", whole_seconds=True),
+    )
+    with SandboxServer(options) as sandbox:
+        result = _run(make_config, tmp_path, sandbox)
+        inside, timed, _ = _judged_against_truth(result, sandbox)
+    assert timed >= 18 and inside == timed
