@@ -33,6 +33,8 @@ from bonzo_bulk.bonzo.view import ProspectView, Stamp
 from bonzo_bulk.config.contract import CreatedAtPin
 from bonzo_bulk.models import DeliveryResult, Observation
 
+NOTE = "created_at"
+"""Every note this module writes starts with it (what ``calibrate`` reports)."""
 QUARTER_HOUR = 900.0
 """Seconds: every UTC offset in use is a multiple of it."""
 OFFSET_RANGE = (-12 * 3600.0, 14 * 3600.0)
@@ -140,17 +142,17 @@ class StampEvidence:
         if not window.records:
             return None
         if not clock.known or clock.low is None or clock.high is None:
-            notes.append(f"created_at with an offset: not used, Bonzo's clock is {clock.describe()}")
+            notes.append(f"created_at (with offset): not used, Bonzo's clock is {clock.describe()}")
             return None
         shift = window & (clock.low, clock.high)
         if shift is None:
             notes.append(
-                f"created_at with an offset contradicts the evidence: {window.records} records put Bonzo's clock "
+                f"created_at (with offset) contradicts the evidence: {window.records} records put Bonzo's clock "
                 f"at [{window.low:+.3f}, {window.high:+.3f}] s, its Date headers at [{clock.low:+.3f}, "
                 f"{clock.high:+.3f}] s; processing times are first seen"
             )
             return None
-        notes.append(f"created_at with an offset: used as given, Bonzo's clock {shift[0]:+.3f} to {shift[1]:+.3f} s")
+        notes.append(f"created_at (with offset): used as given, Bonzo's clock {shift[0]:+.3f} to {shift[1]:+.3f} s")
         return shift
 
     def _naive(
@@ -162,13 +164,13 @@ class StampEvidence:
         fallback = "processing times are first seen"
         if window.empty:
             notes.append(
-                f"naive created_at: {window.records} records do not agree on one zone (no single offset puts every "
+                f"created_at (naive): {window.records} records do not agree on one zone (no single offset puts every "
                 f"stamp between its send and its first sighting); {fallback}"
             )
             return None, None, None
         if not clock.known or clock.low is None or clock.high is None:
             notes.append(
-                f"naive created_at: its zone cannot be told from Bonzo's clock offset, which is {clock.describe()}; "
+                f"created_at (naive): its zone cannot be told from Bonzo's clock offset, which is {clock.describe()}; "
                 f"{fallback}"
             )
             return None, None, None
@@ -190,11 +192,11 @@ class StampEvidence:
                 f"the contract pins created_at to {pin.zone} ({utc_offset_text(pinned)}), but {window.records} records "
                 f"put its zone offset between {utc_offset_text(low)} and {utc_offset_text(high)} ({learned})"
             )
-            notes.append(f"naive created_at: {contradiction}; the evidence decides")
+            notes.append(f"created_at (naive): {contradiction}; the evidence decides")
         if len(candidates) != 1:
             why = "no zone offset fits" if not candidates else f"{len(candidates)} zone offsets fit"
             notes.append(
-                f"naive created_at: not enough evidence ({why} between {utc_offset_text(low)} and "
+                f"created_at (naive): not enough evidence ({why} between {utc_offset_text(low)} and "
                 f"{utc_offset_text(high)}); {fallback}"
             )
             return None, None, contradiction
@@ -206,10 +208,11 @@ class StampEvidence:
     ) -> tuple[tuple[float, float] | None, str | None, str | None]:
         shift = self.naive & (offset + (clock.low or 0.0), offset + (clock.high or 0.0))
         if shift is None:  # the candidate came from this window, so only a pin can miss it
-            notes.append(f"naive created_at in {how}: contradicted by the records; processing times are first seen")
+            notes.append(f"created_at (naive) in {how}: contradicted by the records; processing times are first seen")
             return None, None, None
         notes.append(
-            f"naive created_at: zone {how} from {self.naive.records} records; stamps are "
-            f"{shift[0] - offset:+.3f} to {shift[1] - offset:+.3f} s off our clock beyond the zone"
+            f"created_at (naive): zone {how} from {self.naive.records} records; stamps are "
+            f"{shift[0] - offset:+.3f} to {shift[1] - offset:+.3f} s off our clock beyond the zone "
+            f"(pin it with contract: {{created_at: {{zone: '{utc_offset_text(offset)[3:]}'}}}} or the zone's IANA name)"
         )
         return shift, utc_offset_text(offset), None
