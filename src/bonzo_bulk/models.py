@@ -163,9 +163,9 @@ class TimingWidths:
 
     @property
     def text(self) -> str:
-        """``created at on 48: intervals 0.41 s wide (median), 1.20 s at most`` (terminal, dashboard, notes)."""
+        """``created_at on 48: intervals 0.41 s wide (median), 1.20 s at most`` (terminal, dashboard, notes)."""
         return (
-            f"{self.source.replace('_', ' ')} on {self.records}: intervals {self.median_width:.2f} s wide (median), "
+            f"{self.source} on {self.records}: intervals {self.median_width:.2f} s wide (median), "
             f"{self.max_width:.2f} s at most"
         )
 

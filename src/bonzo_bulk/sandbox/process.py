@@ -38,16 +38,19 @@ def options_to_json(options: SandboxOptions) -> dict[str, Any]:
     data = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
     data["db_path"] = None if options.db_path is None else str(Path(options.db_path).resolve())
     data["processing"] = options.processing.model_dump(mode="json")
+    data["clock"] = options.clock.model_dump(mode="json")
     return data
 
 
 def options_from_json(data: dict[str, Any]) -> SandboxOptions:
     """Options rebuilt from :func:`options_to_json`."""
+    from bonzo_bulk.config.sandbox_clock import SandboxClock
     from bonzo_bulk.config.schema import ProcessingDelayModel
 
     db_path = Path(data["db_path"]) if data["db_path"] is not None else None
     processing = ProcessingDelayModel.model_validate(data["processing"])
-    return SandboxOptions(**{**data, "db_path": db_path, "processing": processing})
+    clock = SandboxClock.model_validate(data.get("clock", {}))
+    return SandboxOptions(**{**data, "db_path": db_path, "processing": processing, "clock": clock})
 
 
 class SandboxProcess:
