@@ -55,6 +55,13 @@ def utc_offset_text(seconds: float) -> str:
     return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+def _offsets_text(candidates: list[float], low: float, high: float) -> str:
+    """``at UTC-06:00`` (one whole quarter-hour fits) or ``between UTC-07:12 and UTC-04:48``."""
+    if len(candidates) == 1:
+        return f"at {utc_offset_text(candidates[0])}"
+    return f"between {utc_offset_text(low)} and {utc_offset_text(high)}"
+
+
 @dataclass
 class Window:
     """An interval narrowed by intersection, one record at a time."""
@@ -187,17 +194,16 @@ class StampEvidence:
             pinned = delta.total_seconds() if delta is not None else 0.0
             if low <= pinned <= high:
                 return self._naive_at(pinned, f"{pin.zone} ({utc_offset_text(pinned)}), as pinned", clock, notes)
-            learned = utc_offset_text(candidates[0]) if len(candidates) == 1 else "no single offset"
             contradiction = (
                 f"the contract pins created_at to {pin.zone} ({utc_offset_text(pinned)}), but {window.records} records "
-                f"put its zone offset between {utc_offset_text(low)} and {utc_offset_text(high)} ({learned})"
+                f"put its zone offset {_offsets_text(candidates, low, high)}"
             )
             notes.append(f"created_at (naive): {contradiction}; the evidence decides")
         if len(candidates) != 1:
             why = "no zone offset fits" if not candidates else f"{len(candidates)} zone offsets fit"
             notes.append(
-                f"created_at (naive): not enough evidence ({why} between {utc_offset_text(low)} and "
-                f"{utc_offset_text(high)}); {fallback}"
+                f"created_at (naive): not enough evidence ({why}: the records put it "
+                f"{_offsets_text(candidates, low, high)}); {fallback}"
             )
             return None, None, contradiction
         shift, zone, _ = self._naive_at(candidates[0], f"{utc_offset_text(candidates[0])}, learned", clock, notes)
