@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from zoneinfo import ZoneInfo
@@ -180,3 +181,22 @@ def test_synchronised_clocks_behind_a_cached_date_get_no_correction() -> None:
     estimate = tracker.estimate
     assert estimate.known and estimate.offset == 0.0
     assert "none measurable" in estimate.describe()
+
+
+def _carrying(observation: Observation, zone: str) -> Observation:
+    return dataclasses.replace(observation, prospects=({**observation.prospects[0], "timezone": zone},))
+
+
+def test_the_zone_the_prospects_carry_names_a_learned_offset_but_proves_nothing() -> None:
+    records = _naive_records("America/Chicago", [1.0, 1.4])
+    named = [
+        (d, dataclasses.replace(o, prospects=({**o.prospects[0], "timezone": "America/Chicago"},))) for d, o in records
+    ]
+    mapping = _learned(named, ClockOffset(-0.5, 0.5, 20))
+    assert any("the prospects' timezone America/Chicago (2) has it" in n for n in mapping.notes), mapping.notes
+    other = [
+        (d, dataclasses.replace(o, prospects=({**o.prospects[0], "timezone": "Europe/Paris"},))) for d, o in records
+    ]
+    mapping = _learned(other, ClockOffset(-0.5, 0.5, 20))
+    assert mapping.naive is not None  # the stamps decide, not the field
+    assert any("not the prospects' timezone Europe/Paris (2)" in n for n in mapping.notes), mapping.notes

@@ -11,7 +11,9 @@ A zone's UTC offset is a whole quarter-hour. With the ``Date`` headers' bound on
 window narrower than that names exactly one offset; otherwise the evidence is not enough, and
 processing times fall back to first seen (:mod:`bonzo_bulk.judge.timing`). A zone pinned by the contract
 (``contract.created_at.zone``) is used when the evidence allows it; one the evidence contradicts is a
-diagnosis, and the evidence decides.
+diagnosis, and the evidence decides. The ``timezone`` the prospects (or their owners) carry only names a
+learned offset (``America/Chicago has it``); it is never evidence of its own, as nothing says Bonzo writes
+``created_at`` in it.
 
 Example::
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.bonzo.view import ProspectView, Stamp
@@ -112,6 +115,8 @@ class StampEvidence:
     aware: Window = field(default_factory=Window)
     styles: dict[str, int] = field(default_factory=dict)
     missing: int = 0
+    carried: dict[str, int] = field(default_factory=dict)
+    """IANA zones the prospects (or their owners) carry in ``timezone``, and how many: names for a learned offset."""
     at: datetime | None = None
     """When the first record was sent (a pinned zone's offset is taken then)."""
 
@@ -121,7 +126,12 @@ class StampEvidence:
             return
         if len(observation.prospects) != 1:
             return  # a duplicate's own first sighting is not recorded, so it bounds nothing
-        stamp = ProspectView(observation.prospects[0]).created_stamp
+        raw = observation.prospects[0]
+        owner = raw.get("assigned_user")
+        for zone in (raw.get("timezone"), owner.get("timezone") if isinstance(owner, dict) else None):
+            if isinstance(zone, str) and zone:
+                self.carried[zone] = self.carried.get(zone, 0) + 1
+        stamp = ProspectView(raw).created_stamp
         if stamp is None:
             self.missing += 1
             return
@@ -217,8 +227,25 @@ class StampEvidence:
             notes.append(f"created_at (naive) in {how}: contradicted by the records; processing times are first seen")
             return None, None, None
         notes.append(
-            f"created_at (naive): zone {how} from {self.naive.records} records; stamps are "
+            f"created_at (naive): zone {how}{self._carried_text(offset)} from {self.naive.records} records; stamps are "
             f"{shift[0] - offset:+.3f} to {shift[1] - offset:+.3f} s off our clock beyond the zone "
             f"(pin it with contract: {{created_at: {{zone: '{utc_offset_text(offset)[3:]}'}}}} or the zone's IANA name)"
         )
         return shift, utc_offset_text(offset), None
+
+    def _carried_text(self, offset: float) -> str:
+        """`` — America/Chicago, the timezone 20 prospects carry, has it`` (names only: never evidence of its own)."""
+        at = self.at or datetime.now(UTC)
+        fits: list[str] = []
+        others: list[str] = []
+        for zone, count in sorted(self.carried.items(), key=lambda item: -item[1]):
+            try:
+                delta = at.astimezone(ZoneInfo(zone)).utcoffset()
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            (fits if delta is not None and delta.total_seconds() == offset else others).append(f"{zone} ({count})")
+        if fits:
+            return f" — the prospects' timezone {', '.join(fits)} has it"
+        if others:
+            return f" — not the prospects' timezone {', '.join(others)}"
+        return ""
