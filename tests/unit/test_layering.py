@@ -27,13 +27,16 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("plan",),
     ("deliver", "settle", "judge"),
     ("engine",),
+    ("problems",),
     ("report", "cleanup"),
-    ("load", "monitor", "calibrate"),
+    ("load", "monitor", "calibrate", "serve"),
     ("library",),
     ("cli", "pytest_plugin", "__init__", "__main__"),
 )
 """Floor by floor, from the ground up: the pipeline's order read as packages. ``library`` (a whole bulk run with
-its cleanup policy, what ``bonzo_bulk.run_bulk`` is) sits under the front doors that share it."""
+its cleanup policy, what ``bonzo_bulk.run_bulk`` is) sits under the front doors that share it. ``problems`` (failures
+tracked across runs) reads what the engine's runs found and sits under the outputs that say "new" or "known" of each
+failure and the monitor that alerts per problem."""
 
 SANDBOX = "sandbox"
 SANDBOX_MAY_IMPORT = {*GROUND, "config"}

@@ -93,3 +93,40 @@ def test_exactly_one_scheduler_and_no_silent_overwrite(tmp_path: Path) -> None:
     code, output, _ = install(tmp_path, "--cron", "--every", "5m")
     assert code == 2 and "--force" in output
     assert install(tmp_path, "--cron", "--every", "5m", "--force")[0] == 0
+
+
+def test_serve_with_systemd_is_a_long_running_loopback_service_over_the_monitors_store(tmp_path: Path) -> None:
+    code, output, out = install(tmp_path, "--systemd", "--every", "15m", "--serve")
+    assert code == 0, output
+    service = configparser.ConfigParser()
+    service.read(out / "bonzo-bulk-serve.service")
+    assert service["Service"]["Type"] == "simple" and service["Service"]["Restart"] == "on-failure"
+    command = service["Service"]["ExecStart"]
+    assert " serve --host 127.0.0.1 --port 8080 --store-url " in command
+    assert command.endswith("reports/runs.sqlite3")  # the config's store: where the monitor's runs go
+    assert (out / "bonzo-bulk-monitor-monitorbase.timer").is_file()
+    assert "enable --now bonzo-bulk-monitor-monitorbase.timer" in output
+    assert "enable --now bonzo-bulk-serve.service" in output
+
+
+def test_serve_with_k8s_is_a_deployment_and_service_that_needs_the_token(tmp_path: Path) -> None:
+    code, output, out = install(tmp_path, "--k8s", "--image", "registry.test/bonzo-bulk:1", "--serve")
+    assert code == 0, output
+    text = (out / "bonzo-bulk-monitor-monitorbase-serve.yaml").read_text()
+    deployment, service = yaml.safe_load_all(text)
+    assert (deployment["kind"], service["kind"]) == ("Deployment", "Service")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    everywhere = "0.0.0.0"  # noqa: S104 - in its pod, behind the token
+    assert container["args"] == ["serve", "--host", everywhere, "--port", "8080", "--store-url", "/data/runs.sqlite3"]
+    assert container["envFrom"] == [{"secretRef": {"name": "bonzo-bulk-monitor-monitorbase"}}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
+    assert "BONZO_BULK_SERVE_TOKEN" in text
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert "kubectl apply -f bonzo-bulk-monitor-monitorbase-serve.yaml" in output
+
+
+@pytest.mark.parametrize("backend", ["--cron", "--github"])
+def test_serve_needs_a_long_running_backend(tmp_path: Path, backend: str) -> None:
+    code, output, out = install(tmp_path, backend, "--serve")
+    assert code == 2 and f"--serve with {backend}" in output and "--systemd or --k8s" in output
+    assert not out.exists()

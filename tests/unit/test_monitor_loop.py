@@ -78,6 +78,7 @@ def _config(tmp_path: Path, users: list[dict[str, object]]) -> Path:
         "monitor": {
             "max_duration": 60,
             "alerts": {"failures_before_alert": 2, "remind_every_runs": 2, "max_reminders": 1},
+            "problems": {"alerts": False},  # the run-level policy's drill (per problem: test_problems_drill.py)
         },
     }
     path = tmp_path / "monitor.yaml"

@@ -274,9 +274,9 @@ def test_faulty_sandbox_fails_exactly_the_assignment_tests_naming_the_records(
     assert failed_tests(result) == ASSIGNMENT_TESTS, result.stdout.str()
     text = result.stdout.str()
     assert "Traceback" not in text
-    # the failure is a table: record, stage, check, expected owner, actual owner (another test user)
+    # the failure is a table: record, stage, check, expected owner, actual owner (another test user), its problem
     for record, expected_owner in (("TestRecord_MonitorBase_002", 102), ("TestRecord_MonitorBase_007", 101)):
-        row = rf"^{record}\s+assignment\s+owner\s+{expected_owner}\s+(10[123])\s+mismatch$"
+        row = rf"^{record}\s+assignment\s+owner\s+{expected_owner}\s+(10[123])\s+new problem [0-9a-f]{{10}}\s+mismatch$"
         actual = {int(m) for m in re.findall(row, text, re.MULTILINE)}
         assert actual and expected_owner not in actual, f"no assignment row for {record}:\n{text}"
     assert "User assignment [primary]: 7/9 records passed" in text
@@ -287,3 +287,22 @@ def test_faulty_sandbox_fails_exactly_the_assignment_tests_naming_the_records(
     assert "Integration health" in report and "FAILED" in report and "TestRecord_MonitorBase_007" in report
     junit = (suite.path / "junit.xml").read_text(encoding="utf-8")
     assert f'failures="{len(ASSIGNMENT_TESTS)}"' in junit and "TestRecord_MonitorBase_002" in junit
+
+
+def test_known_problems_only_pass_under_fail_on_new_problems_only(suite: pytest.Pytester, tmp_path: Path) -> None:
+    faults = {"seed": 1, "faults": [{"kind": "wrong_owner", "records": ["TestRecord_MonitorBase_002"]}]}
+    config = write_config(
+        tmp_path, sandbox={"processing": {"distribution": "fixed", "seconds": 0.05}, "faults": faults}, control=False
+    )
+    args = (*FAST, f"--config={config}", "--fail-on-new-problems-only", "bulk_suites/test_monitorbase_integration.py")
+    first = suite.runpytest(*args)
+    assert first.ret == pytest.ExitCode.TESTS_FAILED, "a new problem fails the session"
+    assert re.search(
+        r"new problem [0-9a-f]{10}: monitorbase \(sandbox\) primary: records misrouted", first.stdout.str()
+    )
+    second = suite.runpytest(*args)
+    text = second.stdout.str()
+    assert failed_tests(second), "the tests still fail and say why"
+    assert re.search(r"TestRecord_MonitorBase_002\s+assignment\s+owner\s+102\s+10[13]\s+known problem", text), text
+    assert second.ret == pytest.ExitCode.OK, text
+    assert "every failure is a known problem and --fail-on-new-problems-only is set: the session passes" in text

@@ -115,6 +115,10 @@ def test_the_last_line_names_the_verdict_the_exit_code_gives(runs: Runs) -> None
     assert _last_line(runs.enforced).endswith(": FAILED (regression) (exit 1)")
     assert "PASSED" not in runs.enforced.stdout
     assert "regression vs baseline" in runs.enforced.stdout
+    [line] = [line for line in runs.enforced.stdout.splitlines() if "regression vs baseline" in line]
+    message = line.split(": ", 1)[1]
+    both = runs.enforced.stdout + runs.enforced.stderr
+    assert both.count(message) == 1, f"issue 24.4: each regression is printed once\n{both}"
 
     assert runs.warned.returncode == 0, runs.warned.stdout + runs.warned.stderr
     assert re.search(r": PASSED with \d+ regressions? \(a warning: --fail-on-regression", _last_line(runs.warned))

@@ -65,7 +65,10 @@ def test_a_clear_step_is_flagged_with_its_bound_and_typical_value() -> None:
     [found] = detect_summary(row(20, 30_000.0), history, SETTINGS, poll_interval_ms=1000)
     assert (found.metric, found.basis) == ("p95_processing_ms", "history")
     assert 19_000 < found.baseline < 21_000 and found.allowed < 30_000
-    assert "above the 99.9% prediction bound" in found.message and "the 20 comparable runs before" in found.message
+    bound = found.message.split("is above the prediction bound ")[1].split(" ")[0]
+    assert found.message.startswith("p95 processing time 30,000 ms is above the prediction bound ")
+    assert 20_000 < float(bound.replace(",", "")) < 30_000
+    assert "one-sided 99.9%, from the 20 comparable runs before" in found.message
 
 
 def test_noise_within_the_interval_is_not_flagged() -> None:
@@ -107,7 +110,41 @@ def test_too_little_history_or_incomparable_runs_give_no_verdict() -> None:
 def test_a_rate_that_drops_is_flagged() -> None:
     history = stable(10)
     found = detect_summary(row(10, 20_000.0, assignment_accuracy=0.80), history, SETTINGS, poll_interval_ms=1000)
-    assert metrics(found) == ["assignment_accuracy"] and "below the 99.9% prediction bound" in found[0].message
+    assert metrics(found) == ["assignment_accuracy"]
+    assert found[0].message.startswith("assignment accuracy 80.0% is below the prediction bound 100.0% (")
+
+
+def test_a_message_states_the_value_once_and_the_bound_it_crossed() -> None:
+    """Issue 24.4: "creation rate 95.2% 95.2% is below the 99.9% prediction bound 100.0%"."""
+    history = [row(i, 20_000.0, creation_rate=1.0 if i % 4 else 20 / 21) for i in range(20)]
+    [found] = detect_summary(row(20, 20_000.0, creation_rate=0.80), history, SETTINGS, poll_interval_ms=1000)
+    assert found.message.count("80.0%") == 1
+    bound = found.message.split("is below the prediction bound ")[1].split(" ")[0]
+    assert found.message.startswith("creation rate 80.0% is below the prediction bound ")
+    assert 80.0 < float(bound.rstrip("%")) < 100.0, "the bound is a figure between the value and the typical rate"
+    assert "99.9%" in found.message.split("(")[1], "the confidence is said once, as the interval's level"
+
+
+def test_api_cost_needs_a_minimum_sample_and_is_compared_at_this_size() -> None:
+    """Issue 24.4: fixed costs spread over few records are not a per-record regression."""
+    tiny = [row(i, 20_000.0, records=10, api_requests_per_record=0.6 + 0.01 * (i % 3)) for i in range(10)]
+    small = row(10, 20_000.0, records=3, api_requests_per_record=2.33)
+    assert detect_summary(small, tiny, SETTINGS, poll_interval_ms=1000) == []
+    big = [row(i, 20_000.0, records=900, api_requests_per_record=0.02 + 0.001 * (i % 3)) for i in range(10)]
+    smaller = row(10, 20_000.0, records=150, api_requests_per_record=0.12)
+    assert detect_summary(smaller, big, SETTINGS, poll_interval_ms=1000) == [], "900-record costs spread over 150"
+    costly = row(10, 20_000.0, records=900, api_requests_per_record=0.05)
+    assert metrics(detect_summary(costly, big, SETTINGS, poll_interval_ms=1000)) == ["api_requests_per_record"]
+
+
+def test_hook_latency_is_compared_only_at_a_comparable_concurrency() -> None:
+    """Issue 24.4: 31 ms against 2 ms was flagged on a ``--concurrency 32`` run."""
+    history = [row(i, 20_000.0, p95_latency_ms=2.0 + 0.1 * (i % 3)) for i in range(10)]
+    busy = row(10, 20_000.0, p95_latency_ms=31.0)
+    at_8 = {r.run_id: 8 for r in history}
+    assert detect_summary(busy, history, SETTINGS, poll_interval_ms=1000, concurrency=at_8 | {busy.run_id: 32}) == []
+    same = detect_summary(busy, history, SETTINGS, poll_interval_ms=1000, concurrency=at_8 | {busy.run_id: 8})
+    assert metrics(same) == ["p95_latency_ms"]
 
 
 def test_a_change_point_names_the_run_where_it_got_worse() -> None:

@@ -80,7 +80,9 @@ def test_report_explains_a_failing_run_as_the_run_did(
     store = str(reports / "runs.sqlite3")
     reported = runner.invoke(app, ["report", "--store", store, "--run", summary["run_id"], "--out", str(out)])
     assert reported.exit_code == 0, reported.output
-    assert _systemic(out) == [live["headline"], f"fix: {live['fix']}"]
+    [problem] = summary["problems"]  # the run's one finding, tracked as a new problem
+    assert (problem["check"], problem["cause"], problem["change"]) == ("source", "systemic", "new")
+    assert _systemic(out) == [f"{live['headline']} [new problem {problem['id']}]", f"fix: {live['fix']}"]
     published = reports / "integration_health_reports" / f"{summary['integration']}_{summary['run_id']}.html"
     assert _systemic(out) == _systemic(published)
 

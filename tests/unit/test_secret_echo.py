@@ -6,6 +6,7 @@ only as part of the full URL; every file the run writes and everything it prints
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,6 +79,13 @@ def test_a_hook_hash_echoed_in_a_422_body_appears_in_no_output_or_file(tmp_path:
     assert result.exit_code == 1, result.output
     assert "http_4xx" in result.output or "422" in result.output
     assert CANARY_HASH not in result.output
+    tracked = json.loads(result.stdout)["problems"]
+    assert tracked and tracked[0]["new"], "the run's failure is tracked as a problem (a new output to search)"
+    listed = CliRunner().invoke(app, ["problems", "--all", "--json", "--config", str(config)], env=env)
+    shown = CliRunner().invoke(app, ["problems", "show", tracked[0]["id"], "--config", str(config)], env=env)
+    assert listed.exit_code == 0 and shown.exit_code == 0, listed.output + shown.output
+    assert tracked[0]["id"] in listed.output and "delivered" in shown.output
+    assert CANARY_HASH not in listed.output + shown.output
     written = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
     assert any(p.suffix == ".json" for p in written) and any(p.name == "runs.sqlite3" for p in written)
     for path in written:

@@ -1,6 +1,6 @@
 """Pacing API calls under Bonzo's rate limit instead of running into 429s.
 
-Bonzo documents no rate limit (``reference/bonzo-api.md`` §1), so the pace is learned: a configured
+Bonzo documents no rate limit (``docs/bonzo-api.md`` §1), so the pace is learned: a configured
 ``max_requests_per_minute``, an ``X-RateLimit-Limit`` header when one arrives (read as per minute,
 Laravel's default window), and every 429 without such a header halving the pace. Requests start at
 least ``interval`` seconds apart; with no limit known they are not held at all.

@@ -1,6 +1,6 @@
 """A typed, tolerant reading of one prospect resource, so nobody else parses Bonzo's JSON.
 
-Where ``reference/bonzo-api.md`` lists more than one shape (or none) for a field, every known shape
+Where ``docs/bonzo-api.md`` lists more than one shape (or none) for a field, every known shape
 is accepted instead of one being assumed:
 
 | fact | shapes read | reference |

@@ -34,7 +34,7 @@ from bonzo_bulk.errors import BonzoAPIError, ConfigError
 from bonzo_bulk.plan.planner import plan_run
 from bonzo_bulk.plan.records import RunIdentity
 from bonzo_bulk.plan.seeding import plan_seed
-from bonzo_bulk.store import RunStore
+from bonzo_bulk.store import DeletedProspect, RunStore
 from bonzo_bulk.target.endpoints import Endpoints, NullProgress, Progress, open_endpoints, store_location_for
 from bonzo_bulk.target.sandbox_files import sandbox_dbs
 
@@ -117,13 +117,15 @@ async def clean(
 
 
 def _mark_deleted(store: RunStore, deleted: Sequence[Candidate]) -> None:
-    by_run: dict[str, list[int | str]] = {}
-    for candidate in deleted:
-        if candidate.run_id:
-            by_run.setdefault(candidate.run_id, []).append(candidate.prospect_id)
-    for run_id, ids in by_run.items():
+    """Record each deletion in its run (a later cleanup then knows the record is gone, not on its way)."""
+    by_run: dict[str, list[DeletedProspect]] = {}
+    for c in deleted:
+        if c.run_id:
+            owner = c.owner_user_id if isinstance(c.owner_user_id, int) else None
+            by_run.setdefault(c.run_id, []).append(DeletedProspect(c.prospect_id, owner, c.email, c.first_name))
+    for run_id, prospects in by_run.items():
         if store.has_run(run_id):
-            store.mark_deleted(run_id, ids)
+            store.mark_deleted(run_id, prospects)
 
 
 async def _clean_at(
@@ -168,6 +170,7 @@ async def cleanup_run(
     active_store = store if store is not None else RunStore(store_location_for(loaded))
     try:
         selector = selector_for_run(active_store, run_id, loaded.config.test_data_settings)
+        earlier = deleted_earlier(active_store, run_id)
         report = await _clean_at(
             loaded,
             selector,
@@ -177,7 +180,7 @@ async def cleanup_run(
             dry_run=dry_run,
             progress=progress,
         )
-        return replace(report, missing=unaccounted(active_store, run_id, [report]))
+        return replace(report, missing=unaccounted(active_store, run_id, [report]), deleted_earlier=earlier)
     finally:
         if own_store:
             active_store.close()
@@ -189,6 +192,7 @@ async def cleanup(
     run_id: str | None = None,
     pattern: str | None = None,
     all_test_data: bool = False,
+    include_running: bool = False,
     dry_run: bool = True,
     wait: float = 0.0,
     progress: Progress | None = None,
@@ -197,7 +201,8 @@ async def cleanup(
     """The ``cleanup`` command's work: pick the selection, open the target (sandbox or live), clean.
 
     For a run, what it delivered is compared with what was found or deleted; records still missing
-    may yet appear, so with ``wait`` seconds the scan is repeated until they are accounted for.
+    may yet appear, so with ``wait`` seconds the scan is repeated until they are accounted for. A pattern or
+    all test data keeps the records of runs still in progress on the same store unless ``include_running``.
     """
     chosen = [
         name for name, given in (("--run", run_id), ("--pattern", pattern), ("--all-test-data", all_test_data)) if given
@@ -220,11 +225,14 @@ async def cleanup(
             selector = selector_for_pattern(pattern, settings)
         else:
             selector = selector_for_all(settings)
+        if selector.mode != "run" and not include_running:
+            selector = replace(selector, running=frozenset(store.running_runs()))
         identity = RunIdentity(run_id, datetime.now(UTC)) if run_id is not None else None
         plan = plan_run(loaded, phases=(), identity=identity)
         databases: list[Path | None] = [None]
         if selector.mode != "run" and loaded.target == "sandbox" and not (config.sandbox.url or config.sandbox.db):
-            databases = [*sandbox_dbs(loaded)] or [None]
+            # A run in progress has its own sandbox serving that file: leave it to the run.
+            databases = [*(d for d in sandbox_dbs(loaded) if d.stem not in selector.running)] or [None]
         reports: list[CleanupReport] = []
         for database in databases:
             async with (
@@ -264,6 +272,7 @@ async def _clean_until_accounted(
             loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run, progress=progress
         )
 
+    earlier = deleted_earlier(store, selector.run_id) if selector.run_id is not None else 0
     reports = [await scan()]
     if selector.run_id is None:
         return reports[0]
@@ -275,7 +284,12 @@ async def _clean_until_accounted(
         await asyncio.sleep(max(pause, 0.0))
         reports.append(await scan())
         missing = unaccounted(store, selector.run_id, reports)
-    return merged(reports, missing)
+    return replace(merged(reports, missing), deleted_earlier=earlier)
+
+
+def deleted_earlier(store: RunStore, run_id: str) -> int:
+    """How many of the run's prospects earlier cleanups deleted, as the store recorded them."""
+    return sum(1 for p in store.observed_prospects(run_id) if p.deleted_at is not None)
 
 
 def unaccounted(store: RunStore, run_id: str, reports: Sequence[CleanupReport]) -> tuple[str, ...]:

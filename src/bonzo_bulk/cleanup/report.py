@@ -35,6 +35,8 @@ class CleanupReport:
     missing: tuple[str, ...] = ()
     """Records the run delivered (accepted by the webhook) that were neither found nor deleted: they may
     still appear, so cleanup cannot vouch that nothing is left."""
+    deleted_earlier: int = 0
+    """Prospects of the run that an earlier cleanup deleted (recorded in the run store)."""
 
     @property
     def deletable(self) -> tuple[Candidate, ...]:
@@ -47,6 +49,24 @@ class CleanupReport:
     @property
     def passed(self) -> bool:
         return not self.failed and not self.manual and not self.missing
+
+    @property
+    def nothing_left(self) -> bool:
+        """Nothing to delete was found and nothing may still appear: the selection is clean."""
+        return not self.deletable and self.passed
+
+    @property
+    def headline(self) -> str | None:
+        """ "nothing left …" when the selection is clean, naming what earlier cleanups removed; else None."""
+        if not self.nothing_left:
+            return None
+        if self.mode != "run":
+            return "nothing left: no test record matches the selection"
+        if self.deleted_earlier:
+            return (
+                f"nothing left of run {self.run_id}: an earlier cleanup deleted its {self.deleted_earlier} prospect(s)"
+            )
+        return f"nothing left of run {self.run_id}: none of its records is in Bonzo"
 
 
 def combined(reports: Sequence[CleanupReport]) -> CleanupReport:
@@ -100,5 +120,7 @@ def report_document(report: CleanupReport) -> dict[str, Any]:
         "failed": len(report.failed),
         "manual": len(report.manual),
         "missing": len(report.missing),
+        "deleted_earlier": report.deleted_earlier,
     }
+    document["nothing_left"] = report.nothing_left
     return document

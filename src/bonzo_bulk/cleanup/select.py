@@ -37,6 +37,8 @@ class Selector:
     """Users the run's records belonged to or landed with (scanned besides the config's users)."""
     run_marked: bool = False
     """Every record of the run carries its id in a searchable field (email or last name)."""
+    running: frozenset[str] = frozenset()
+    """Runs still in progress on the same store: their records are kept (``--include-running`` empties it)."""
 
     @property
     def search(self) -> str | None:
@@ -139,6 +141,8 @@ def judge(prospect: Prospect, owner: int | str, selector: Selector) -> Candidate
         if selector.run_id not in markers:
             return verdict(False, f"kept: carries no marker of run {selector.run_id}")
         return verdict(True, f"run {selector.run_id}")
+    if run_id is not None and run_id in selector.running:
+        return verdict(False, f"kept: run {run_id} is still in progress (--include-running deletes it too)")
     if BULK_TAG in _tags(prospect):
         return verdict(True, f"tag {BULK_TAG}" + (f", run {run_id}" if run_id else ""))
     if run_id is not None:

@@ -19,15 +19,17 @@ from bonzo_bulk.cli import (
     export,
     load,
     monitor,
+    problems,
     prune,
     report,
     run,
     sandbox,
     scaffold,
+    serve,
     store,
     webhook,
 )
-from bonzo_bulk.report.terminal import out
+from bonzo_bulk.report.terminal import PIPE_WIDTH, out, stream_is_terminal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +61,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "load": load.load_command,
     "stress": load.stress_command,
     "load-worker": load.load_worker_command,
+    "serve": serve.serve_command,
 }
 """Every top-level command, in the order ``--help`` lists them."""
 
@@ -66,6 +69,7 @@ GROUPS: dict[str, typer.Typer] = {
     "baseline": report.baseline_app,
     "store": store.store_app,
     "monitor": monitor.monitor_app,
+    "problems": problems.problems_app,
 }
 """Every command group (``bonzo-bulk GROUP COMMAND``), listed after the commands."""
 
@@ -108,12 +112,23 @@ for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
 
 
+def plain_help_when_piped(stream: typing.TextIO) -> None:
+    """Help as plain text, every line whole, when ``stream`` is not a terminal: typer's rich help draws boxes at 80
+    columns in a pipe and cuts flags and values (``--allow-literal-secre…``). Click's plain help, as wide as the
+    text, reads the same in ``| cat``, ``| grep`` and CI logs."""
+    if stream_is_terminal(stream):
+        return
+    app.rich_markup_mode = None
+    app.info.context_settings = {"terminal_width": PIPE_WIDTH, "max_content_width": PIPE_WIDTH}
+
+
 def main() -> None:
     """Console-script entry point: whatever escapes a command is one line, a log path and exit 3."""
     import sys
 
     from bonzo_bulk.cli.exits import report_unexpected
 
+    plain_help_when_piped(sys.stdout)
     try:
         app()
     except Exception as exc:

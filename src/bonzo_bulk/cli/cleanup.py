@@ -25,6 +25,9 @@ def cleanup_command(
     run_id: str | None = typer.Option(None, "--run", help="remove exactly what this run created ('latest' works)"),
     pattern: str | None = typer.Option(None, "--pattern", help="first-name glob, e.g. 'TestRecord_MonitorBase_*'"),
     all_test_data: bool = typer.Option(False, "--all-test-data", help="every test record named like this config's"),
+    include_running: bool = typer.Option(
+        False, "--include-running", help="with --pattern/--all-test-data: also delete runs still in progress"
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="really delete (without it: a dry run listing what would go)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be deleted (the default)"),
     wait: float = typer.Option(
@@ -39,7 +42,9 @@ def cleanup_command(
     Only prospects that match the selection AND carry the test markers (an email on the test domain,
     and the run id in custom_1/tags/email or the bonzo-bulk tag) can be deleted; each deletion is
     checked with a GET. Where the API refuses deletes, the list to remove by hand is written under
-    <reports>/cleanup/.
+    <reports>/cleanup/. What it deletes is recorded in the run store, so running it again says "nothing
+    left". --pattern and --all-test-data keep the records of runs still in progress on the same store
+    (a run whose process died is not in progress) unless --include-running.
 
     Examples:
 
@@ -52,19 +57,20 @@ def cleanup_command(
     from bonzo_bulk._http import run_async
     from bonzo_bulk.cleanup.clean import cleanup
     from bonzo_bulk.cleanup.report import report_document
-    from bonzo_bulk.cli.terminal import RichProgress, is_interactive, print_target, setup_logging
+    from bonzo_bulk.cli.terminal import command_progress, print_target, setup_logging
 
     setup_logging(log_level)
     if yes and dry_run:
         console.print("[bold red]error:[/] --yes and --dry-run contradict each other; pick one")
         raise typer.Exit(EXIT_USAGE)
-    with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
+    with handle_errors(), command_progress(json_output=json_output) as progress:
         report = run_async(
             cleanup(
                 loaded,
                 run_id=run_id,
                 pattern=pattern,
                 all_test_data=all_test_data,
+                include_running=include_running,
                 dry_run=not yes,
                 wait=wait,
                 progress=progress,
@@ -116,6 +122,8 @@ def _print_cleanup(report: CleanupReport) -> None:
         out.print(
             f"deleted {len(report.deleted)}, failed {len(report.failed)}, left for removal by hand {len(report.manual)}"
         )
+    if report.headline is not None:
+        out.print(f"[green]{report.headline}[/]")
     if report.missing:
         names = ", ".join(report.missing[:5]) + (", …" if len(report.missing) > 5 else "")
         out.print(

@@ -18,6 +18,7 @@ from bonzo_bulk.secrets import redact
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
     from bonzo_bulk.monitor.install import Backend
+    from bonzo_bulk.problems.track import RunProblems
 
 monitor_app = typer.Typer(
     help="Scheduled monitoring: one bounded run per tick of cron / systemd / GitHub / Kubernetes, alerts via apprise.",
@@ -66,7 +67,8 @@ def run_command(
             "status": outcome.status,
             "exit_code": report.exit_code,
             "reason": report.decision.reason,
-            "notices": list(report.decision.notices),
+            "notices": list(report.notices),
+            "problems": _problems_json(outcome.problems),
             "deliveries": to_jsonable(list(report.deliveries)),
             "regressions": [r.message for r in outcome.regressions],
             "near_limits": list(outcome.near_limits),
@@ -76,12 +78,12 @@ def run_command(
         out.print_json(redact(json.dumps(document)))
         raise typer.Exit(report.exit_code)
     if outcome.result is not None and not outcome.result.passed:
-        print_result(outcome.result)
+        print_result(outcome.result, problems=outcome.problems)
     lines = [status_line(outcome, report.decision.reason)]
     if outcome.error:
         lines.append(f"  could not finish: {outcome.error}")
     if outcome.result is not None:
-        rows, _ = failure_rows(outcome.result, limit=None)
+        rows, _ = failure_rows(outcome.result, limit=None, problems=outcome.problems)
         lines += [f"  diagnosis: {d.line()}" for d in by_check(rows)[:5]]
         lines += [f"  fix: {fix}" for fix in fixes(rows)]
     lines += [f"  regression: {r.message}" for r in outcome.regressions]
@@ -111,6 +113,9 @@ def install_command(
         str, typer.Option("--action", help="the composite action a --github workflow uses")
     ] = "./.github/actions/bonzo-bulk",
     force: Annotated[bool, typer.Option("--force", help="replace existing, different files")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="also run `bonzo-bulk serve` over the store (--systemd or --k8s)")
+    ] = False,
 ) -> None:
     """Write the schedule file(s) that run `bonzo-bulk monitor run` every INTERVAL, and print how to activate them.
 
@@ -121,6 +126,8 @@ def install_command(
       bonzo-bulk monitor install --github --every 30m
 
       bonzo-bulk monitor install --k8s --every 1h --image registry.example/bonzo-bulk:1.0
+
+      bonzo-bulk monitor install --systemd --every 15m --serve
     """
     from bonzo_bulk.monitor.install import BACKENDS, install
 
@@ -140,6 +147,7 @@ def install_command(
             image=image,
             action=action,
             force=force,
+            serve=serve,
         )
     for path in done.paths:
         out.print(f"wrote {path}", markup=False, highlight=False)
@@ -181,3 +189,13 @@ def status_command(
         for d in sent:
             result = "ok" if d.ok else f"failed: {redact(d.detail)}"
             out.print(f"    {d.kind} -> {d.channel}: {result}", markup=False, highlight=False)
+
+
+def _problems_json(found: RunProblems | None) -> list[dict[str, object]] | None:
+    """The run's problems as the monitor's JSON says them: id, title, what the run did to it, its state."""
+    if found is None:
+        return None
+    return [
+        {"id": t.problem.problem_id, "title": t.problem.title, "change": t.change, "state": t.state}
+        for t in found.problems
+    ]

@@ -31,6 +31,11 @@ def run_command(
     fail_on_regression: bool = typer.Option(
         False, "--fail-on-regression", help="exit 1 when the run regressed against the baseline run"
     ),
+    fail_on_new_problems_only: bool = typer.Option(
+        False,
+        "--fail-on-new-problems-only",
+        help="for CI: failed checks exit 1 only when they show a new (or reopened) problem, not known ones",
+    ),
     self_contained: bool = typer.Option(False, "--self-contained", help=SELF_CONTAINED_HELP),
     loaded: LoadedConfig,
 ) -> None:
@@ -48,12 +53,20 @@ def run_command(
     from rich.markup import escape
 
     from bonzo_bulk.cli.terminal import setup_logging
+    from bonzo_bulk.library import tracker_for
     from bonzo_bulk.report.publish import Publisher
     from bonzo_bulk.report.terminal import loaded_summary, print_published, print_result, print_verdict
 
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
-    publisher = Publisher(loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
+    tracker = tracker_for(loaded)
+    publisher = Publisher(
+        loaded,
+        fail_on_regression=fail_on_regression,
+        self_contained=self_contained,
+        problems=tracker,
+        fail_on_new_problems_only=fail_on_new_problems_only,
+    )
     with handle_errors():
         result, outcome = _run_published(loaded, publisher, json_output=json_output)
     published = outcome.published
@@ -63,7 +76,7 @@ def run_command(
         document = published.summary if published else summary_document(result)
         out.print_json(summary_text(document, indent=None))
     else:
-        print_result(result)
+        print_result(result, problems=tracker.found)
         if published:
             print_published(published)
         print_verdict(result, outcome.verdict)
@@ -75,11 +88,11 @@ def run_command(
 def _run_published(loaded: LoadedConfig, publisher: Publisher, *, json_output: bool) -> tuple[RunResult, Outcome]:
     """A whole run with publishing subscribed (after the cleanup policy), progress bars on a terminal: what
     `run` and `health` both do."""
-    from bonzo_bulk.cli.terminal import RichProgress, is_interactive
+    from bonzo_bulk.cli.terminal import command_progress
     from bonzo_bulk.library import run_bulk
 
-    with RichProgress(show=is_interactive() and not json_output) as progress:
-        result = run_bulk(loaded, progress=progress, subscribers=[publisher])
+    with command_progress(json_output=json_output) as progress:
+        result = run_bulk(loaded, progress=progress, subscribers=[publisher], problems=publisher.problems)
     return result, publisher.result()
 
 
@@ -107,9 +120,13 @@ def health_command(
     ),
     json_output: bool = json_option(),
     log_level: str = log_level_option(),
+    fail_on_new_problems_only: bool = typer.Option(
+        False, "--fail-on-new-problems-only", help="unhealthy (exit 1) only for a new or reopened problem"
+    ),
     loaded: LoadedConfig,
 ) -> None:
-    """Standalone health check for cron or CI: the whole run, a JSON health report and a one-screen verdict.
+    """Standalone health check for cron or CI: the whole run, a JSON health report and a one-screen verdict,
+    each failure named as a new or known problem.
 
     Exit 0 healthy, 1 a threshold failed (or an enforced regression), 2 bad usage or config.
 
@@ -122,6 +139,7 @@ def health_command(
     from rich.markup import escape
 
     from bonzo_bulk.cli.terminal import setup_logging
+    from bonzo_bulk.library import tracker_for
     from bonzo_bulk.report.publish import Publisher
     from bonzo_bulk.report.summary import summary_document, summary_text
     from bonzo_bulk.report.terminal import loaded_summary, print_published, print_result, print_verdict
@@ -135,7 +153,9 @@ def health_command(
                 key="--integration",
             )
         console.print(loaded_summary(loaded))
-        result, outcome = _run_published(loaded, Publisher(loaded), json_output=json_output)
+        tracker = tracker_for(loaded)
+        publisher = Publisher(loaded, problems=tracker, fail_on_new_problems_only=fail_on_new_problems_only)
+        result, outcome = _run_published(loaded, publisher, json_output=json_output)
     published = outcome.published
     if json_output:
         document = (
@@ -145,7 +165,7 @@ def health_command(
         )
         out.print_json(summary_text(document, indent=None))
     else:
-        print_result(result, limit=20)
+        print_result(result, limit=20, problems=tracker.found)
         if published:
             print_published(published)
         healthy = "[bold green]HEALTHY[/]" if not outcome.verdict.failed else "[bold red]UNHEALTHY[/]"
@@ -175,7 +195,7 @@ def generate_command(
       bonzo-bulk generate --config tests/configs/monitorbase_test_config.yaml   # sends (sandbox without credentials)
     """
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.cli.terminal import RichProgress, delivery_table, is_interactive, print_target, setup_logging
+    from bonzo_bulk.cli.terminal import command_progress, delivery_table, print_target, setup_logging
     from bonzo_bulk.engine.deliver_only import send_plan
     from bonzo_bulk.plan.files import distribution, write_plan
     from bonzo_bulk.plan.planner import plan_run
@@ -199,7 +219,7 @@ def generate_command(
                 out.print(f"dry run: nothing sent. {files.records} payloads: {files.payloads}")
                 out.print(f"distribution: {files.distribution}")
             raise typer.Exit(EXIT_OK)
-        with RichProgress(show=is_interactive() and not json_output) as progress:
+        with command_progress(json_output=json_output) as progress:
             sent = run_async(send_plan(plan, progress, on_target=print_target))
     failed = sent.below_threshold
     if json_output:

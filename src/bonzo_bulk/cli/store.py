@@ -46,10 +46,19 @@ def copy_command(
 
       PGPASSWORD=... bonzo-bulk store copy --from sqlite:///reports/runs.sqlite3 --to postgresql://ci@db:5432/bonzo
     """
+    from bonzo_bulk.cli.terminal import command_progress, setup_logging
     from bonzo_bulk.store.transfer import copy_store
 
-    with handle_errors():
-        report = copy_store(source, target)
+    setup_logging()
+    with handle_errors(), command_progress() as progress:
+        progress.stage("runs", None)
+        progress.stage("rows", None)
+        report = copy_store(
+            source,
+            target,
+            on_run=lambda _run_id: progress.advance("runs"),
+            on_rows=lambda rows: progress.advance("rows", rows),
+        )
     rows = sum(report.rows.values())
     out.print(f"copied {len(report.copied)} run(s), {rows:,} rows, from {report.source} to {report.target}")
     if report.skipped:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from bonzo_bulk.deliver.watch import PROGRESS_LOG, STATUS_EVERY
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import Target
 from bonzo_bulk.report.terminal import console, stream_is_terminal
@@ -42,9 +45,13 @@ def setup_logging(level: str = "WARNING") -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         line_format = "%(levelname)s %(message)s"
-    logging.basicConfig(level=check_log_level(level), format=line_format, handlers=[handler], force=True)
+    wanted = check_log_level(level)
+    logging.basicConfig(level=wanted, format=line_format, handlers=[handler], force=True)
     install_log_redaction()
     logging.getLogger("faker").setLevel(logging.WARNING)
+    # Without bars (a pipe, CI), progress lines show at the default level; --log-level ERROR silences them too.
+    piped = not stream_is_terminal(sys.stderr) and logging.getLevelName(wanted) <= logging.WARNING
+    logging.getLogger(PROGRESS_LOG).setLevel(logging.INFO if piped else logging.NOTSET)
 
 
 def is_interactive() -> bool:
@@ -89,6 +96,60 @@ class RichProgress:
         """Set a stage's bar."""
         if name in self._tasks:
             self._progress.update(self._tasks[name], completed=completed, total=total)
+
+
+class LoggedProgress:
+    """Progress where there are no bars (a pipe, a CI log): one INFO line on the progress logger at least every
+    :data:`~bonzo_bulk.deliver.watch.STATUS_EVERY` seconds while the command works, whatever it is waiting for,
+    e.g. ``progress after 20 s: deliver 199/302, settle 40/302``."""
+
+    def __init__(self, every: float = STATUS_EVERY) -> None:
+        self.every = every
+        self._stages: dict[str, list[int | None]] = {}
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="bonzo-bulk progress", daemon=True)
+        self._started = time.monotonic()
+
+    def __enter__(self) -> LoggedProgress:
+        self._started = time.monotonic()
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._ticker.join()
+
+    def line(self) -> str:
+        """What every stage has done so far."""
+        stages = ", ".join(
+            f"{name} {done:,}" + (f"/{total:,}" if total is not None else "")
+            for name, (done, total) in list(self._stages.items())
+        )
+        return f"progress after {time.monotonic() - self._started:.0f} s: {stages or 'starting'}"
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every):
+            logging.getLogger(PROGRESS_LOG).info("%s", self.line())
+
+    def stage(self, name: str, total: int | None) -> None:
+        """A stage starts (``total`` steps, when known)."""
+        self._stages[name] = [0, total]
+
+    def advance(self, name: str, amount: int = 1) -> None:
+        """A stage moved on."""
+        done = self._stages.setdefault(name, [0, None])
+        done[0] = (done[0] or 0) + amount
+
+    def update(self, name: str, completed: int, total: int | None = None) -> None:
+        """A stage is at ``completed`` (of ``total``)."""
+        self._stages[name] = [completed, total if total is not None else self._stages.get(name, [0, None])[1]]
+
+
+def command_progress(*, json_output: bool = False) -> RichProgress | LoggedProgress:
+    """Bars on a terminal (none under ``--json``); elsewhere a progress line every few seconds on stderr."""
+    if is_interactive():
+        return RichProgress(show=not json_output)
+    return LoggedProgress()
 
 
 def print_target(target: Target, where: str) -> None:

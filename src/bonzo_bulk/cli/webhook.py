@@ -41,13 +41,13 @@ def validate_webhook_command(
       bonzo-bulk validate-webhook --send 50 --json
     """
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.cli.terminal import RichProgress, delivery_table, is_interactive, print_target, setup_logging
+    from bonzo_bulk.cli.terminal import command_progress, delivery_table, print_target, setup_logging
     from bonzo_bulk.engine.deliver_only import check_webhooks
     from bonzo_bulk.models import to_jsonable
     from bonzo_bulk.secrets import redact
 
     setup_logging(log_level)
-    with handle_errors(), RichProgress(show=is_interactive() and not json_output) as progress:
+    with handle_errors(), command_progress(json_output=json_output) as progress:
         checked = run_async(
             check_webhooks(loaded, url=url, attempts=attempts, send=send, progress=progress, on_target=print_target)
         )

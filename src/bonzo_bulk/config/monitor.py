@@ -49,6 +49,23 @@ class AlertPolicy(_Section):
         return self
 
 
+class ProblemSettings(_Section):
+    """How failures are tracked across runs as problems (``bonzo-bulk problems``) and when they page."""
+
+    resolve_after: int = Field(
+        default=2, ge=1, description="a problem is resolved after its check ran clean in this many runs in a row"
+    )
+    escalate_share: float = Field(
+        default=0.5, gt=0, le=1, description="escalated when its share of the records judged reaches this"
+    )
+    alerts: bool = Field(
+        default=True,
+        description="monitor alerts per problem (new, reopened, escalated, resolved, reminders) instead of per "
+        "failed run; a run that could not finish, degraded and flapping are still said per run",
+    )
+    sample_records: int = Field(default=5, ge=1, le=50, description="sample records kept per problem and run")
+
+
 class MonitorSettings(_Section):
     """How ``bonzo-bulk monitor run`` runs and whom it tells."""
 
@@ -68,6 +85,7 @@ class MonitorSettings(_Section):
     )
     ping_timeout: float = Field(default=10.0, gt=0, description="seconds per dead-man's-switch ping")
     alerts: AlertPolicy = Field(default_factory=AlertPolicy)
+    problems: ProblemSettings = Field(default_factory=ProblemSettings)
 
     @field_validator("notify_env", "ping_env")
     @classmethod

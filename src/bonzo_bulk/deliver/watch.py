@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from bonzo_bulk._http import RetryPolicy, TransientError
 
 STATUS_EVERY = 10.0
-"""Seconds between status lines while a delivery runs (a delivery quicker than this prints none)."""
+"""Seconds between status lines while a delivery runs (a delivery quicker than this prints none); also the most a
+long command stays silent in a pipe (:class:`bonzo_bulk.cli.terminal.LoggedProgress`)."""
+PROGRESS_LOG = "bonzo_bulk.progress"
+"""The logger of progress lines, at INFO: shown in pipes and CI logs, where there are no progress bars."""
 
 
 @dataclass(frozen=True, slots=True)

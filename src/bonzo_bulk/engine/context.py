@@ -28,7 +28,7 @@ from bonzo_bulk._http import make_session
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.engine.events import EventBus, RunStarted, Subscriber
 from bonzo_bulk.engine.interrupts import recording_interrupts
-from bonzo_bulk.engine.observers import ProgressView, RunLog, StoreRecorder
+from bonzo_bulk.engine.observers import ProgressRecorder, ProgressView, RunLog, StoreRecorder
 from bonzo_bulk.engine.preflight import preflight
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.models import PhaseKind, Target
@@ -125,7 +125,9 @@ async def open_run(
     config = loaded.config
     with RunStore(store_path or store_location_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
         recorder = StoreRecorder(store, plan)
-        bus = EventBus([recorder, ProgressView(progress or NullProgress()), RunLog(loaded.users)])
+        bus = EventBus(
+            [recorder, ProgressRecorder(store, plan), ProgressView(progress or NullProgress()), RunLog(loaded.users)]
+        )
         try:
             async with contextlib.AsyncExitStack() as stack:
                 session = await stack.enter_async_context(

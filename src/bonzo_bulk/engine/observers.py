@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from bonzo_bulk.engine.events import (
     DeliveryDone,
@@ -21,10 +23,12 @@ from bonzo_bulk.engine.events import (
     RunDone,
     RunStarted,
 )
+from bonzo_bulk.errors import StoreError
 from bonzo_bulk.models import DeliveryResult, PhaseKind, PhaseMetrics, RecordOutcome, User, percent
 from bonzo_bulk.plan.planner import RunPlan
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.store.ledger import BATCH
+from bonzo_bulk.store.progress import RunProgress, UserProgress
 from bonzo_bulk.target.endpoints import Progress, config_snapshot
 
 log = logging.getLogger("bonzo_bulk")
@@ -95,6 +99,98 @@ class StoreRecorder:
             self._flush_deliveries(phase)
         for phase in list(self.outcomes):
             self._flush_outcomes(phase)
+
+
+PROGRESS_INTERVAL = 1.0
+"""Seconds between two writes of a run's progress to the store (the last one, when the run is done, always goes)."""
+
+
+class ProgressRecorder:
+    """Writes the run's funnel (planned -> sent -> accepted -> visible in Bonzo -> judged) and per-user split into
+    the run store at most once a second, and once more when the run is done, so that a server reading the store
+    (``bonzo-bulk serve``'s ``/live``) shows the run wherever it runs. A failed write is a warning: progress is a
+    view, the run goes on."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        plan: RunPlan,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = PROGRESS_INTERVAL,
+    ) -> None:
+        self.store, self.plan, self.clock, self.interval = store, plan, clock, interval
+        self.counts: Counter[str] = Counter()
+        self.users: dict[str, Counter[str]] = {}
+        self.visible = self.expected = 0
+        self.last_write: float | None = None
+        self.dirty = False
+        self.broken = False
+
+    def _user(self, email: str) -> Counter[str]:
+        return self.users.setdefault(email, Counter())
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RecordDelivered):
+            self.counts["sent"] += 1
+            if event.record.is_valid and event.delivery.accepted:
+                self.counts["accepted"] += 1
+                self._user(event.record.expected_user.email)["accepted"] += 1
+        elif isinstance(event, RecordJudged):
+            outcome = event.outcome
+            self.counts["judged"] += 1
+            self.counts["failed"] += not outcome.passed
+            user = self._user(outcome.record.expected_user.email)
+            user["judged"] += 1
+            user["passed"] += outcome.passed
+        elif isinstance(event, RecordsPlanned):
+            self.counts["planned"] += len(event.records)
+            for record in event.records:
+                self._user(record.expected_user.email)["planned"] += 1
+        elif isinstance(event, Polled):
+            self.visible, self.expected = event.found, event.expected
+        self.dirty = True
+        if isinstance(event, RunDone):
+            self._write(finished=True, passed=event.result.passed)
+        elif self.last_write is None or self.clock() - self.last_write >= self.interval:
+            self._write()
+
+    def state(self, *, finished: bool = False, passed: bool | None = None) -> RunProgress:
+        """The funnel as the events so far tell it."""
+        config = self.plan.loaded.config
+        started = self.plan.identity.started_at
+        return RunProgress(
+            run_id=self.plan.run_id,
+            test_name=config.test_name,
+            integration=config.integration_type,
+            target=self.plan.loaded.target,
+            started_at=started,
+            updated_at=datetime.now(UTC),
+            planned=self.counts["planned"],
+            sent=self.counts["sent"],
+            accepted=self.counts["accepted"],
+            visible=self.visible,
+            expected=self.expected,
+            judged=self.counts["judged"],
+            failed=self.counts["failed"],
+            per_user={
+                email: UserProgress(c["planned"], c["accepted"], c["judged"], c["passed"])
+                for email, c in self.users.items()
+            },
+            finished=finished,
+            passed=passed,
+        )
+
+    def _write(self, *, finished: bool = False, passed: bool | None = None) -> None:
+        if self.broken or not self.dirty:
+            return
+        self.last_write = self.clock()
+        self.dirty = False
+        try:
+            self.store.save_progress(self.state(finished=finished, passed=passed))
+        except StoreError as exc:
+            self.broken = True
+            log.warning("the run's progress is not written to the store any more (%s); the run goes on", exc)
 
 
 class ProgressView:

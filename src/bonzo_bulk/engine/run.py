@@ -28,6 +28,7 @@ import aiohttp
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.config.schema import Thresholds
 from bonzo_bulk.deliver.sender import deliver
+from bonzo_bulk.deliver.watch import PROGRESS_LOG
 from bonzo_bulk.engine.context import Destination, RunContext
 from bonzo_bulk.engine.events import (
     DeliveryDone,
@@ -136,7 +137,7 @@ async def deliver_phases(
             settings=config.webhook_settings,
             session=session,
             on_result=delivered,
-            on_status=log.warning,
+            on_status=logging.getLogger(PROGRESS_LOG).info,
             total=phase.size,
             collect=False,
         )

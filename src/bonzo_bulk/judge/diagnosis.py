@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
-from bonzo_bulk.models import CheckResult, Diagnosis, PhaseKind, Stage
+from bonzo_bulk.models import CheckResult, Diagnosis, PhaseKind, RunResult, Stage
 
 SYSTEMIC_SHARE = 0.9
 """A check failing on at least this share of the records it judged is systemic..."""
 SYSTEMIC_MIN_RECORDS = 3
 """... provided it failed on at least this many records."""
 
-_OWNER_CHECKS = {"owner", "owner_email", "team", "visibility"}
+OWNER_CHECKS = ("owner", "owner_email", "team", "visibility")
+"""The checks of where a record landed, in the order that names a misroute (one cause fails them together)."""
 _NOT_SYSTEMIC = {"unexpected", "invalid_handling"}
 """Checks judged on their own records (stray prospects, records broken on purpose), never as a share."""
 
@@ -112,7 +114,7 @@ def _explain(
             "check that the webhook creates prospects (its Logs tab), that test_users are the owners it routes to, "
             "and that processing_delay is long enough",
         )
-    if name in _OWNER_CHECKS:
+    if name in OWNER_CHECKS:
         return (
             f"{name} is wrong on every record ({_example(failures)})",
             "check test_users: each user_id / team_id must be the Bonzo user and team the webhook assigns "
@@ -150,6 +152,47 @@ def _explain(
 def _example(failures: _Failing) -> str:
     first = failures.first
     return f"e.g. {first.record_name}: expected {first.expected!r}, got {first.actual!r}"
+
+
+HookFinding = Literal["lo_email_resolution", "downstream", "control_hook", "both_passed"]
+
+
+@dataclass(frozen=True, slots=True)
+class HookDiagnosis:
+    """What the primary hook (``lo_email`` routing) and the control hook (explicit ``user_id``) say together."""
+
+    finding: HookFinding
+    text: str
+
+    @property
+    def is_fault(self) -> bool:
+        """Whether it names a fault (not both hooks passing)."""
+        return self.finding != "both_passed"
+
+
+_HOOK_TEXT: dict[HookFinding, str] = {
+    "lo_email_resolution": "Control passed, primary failed: the fault is in the lo_email -> user resolution of the "
+    "integration.",
+    "downstream": "Both hooks failed: the fault is further down (prospect creation or Bonzo itself).",
+    "control_hook": "Primary passed but the control hook failed: check the superuser hook and its user_id payload.",
+    "both_passed": "Primary and control hooks both passed.",
+}
+
+
+def hook_diagnosis(result: RunResult) -> HookDiagnosis | None:
+    """Where the fault is, from the primary and control phases side by side; None without a control phase.
+
+    Every output (terminal, dashboard, JSON summary, monitor alerts, pytest-html) reads it from here.
+    """
+    primary, control = result.primary, result.control
+    if primary is None or control is None:
+        return None
+    finding: HookFinding
+    if control.passed:
+        finding = "both_passed" if primary.passed else "lo_email_resolution"
+    else:
+        finding = "control_hook" if primary.passed else "downstream"
+    return HookDiagnosis(finding, _HOOK_TEXT[finding])
 
 
 def pinned_zone_contradicted(kind: PhaseKind, contradiction: str | None, judged: int) -> Diagnosis | None:

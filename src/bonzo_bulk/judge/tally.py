@@ -76,12 +76,20 @@ def latency_summary(values_ms: Iterable[float]) -> LatencySummary:
     return percentiles.summary()
 
 
+COUNT_VERDICTS = frozenset({Verdict.UNEXPECTED_PROSPECTS, Verdict.DUPLICATE_PROSPECTS})
+"""Verdicts on a number of prospects: they read as whole counts (``1 <= 0``), never ``1.00``."""
+
+
 def verdict_text(verdict: ThresholdVerdict) -> tuple[str, str]:
     """How a verdict reads: (measured, required), e.g. ``("93.3%", ">= 95.0%")`` or ``("2.04 s", "<= 60 s")``.
 
     >>> verdict_text(ThresholdVerdict(Verdict.PROCESSING_P95, 60, 2.04, True, "<="))
     ('2.04 s', '<= 60 s')
+    >>> verdict_text(ThresholdVerdict(Verdict.DUPLICATE_PROSPECTS, 0, 1, False, "<="))
+    ('1', '<= 0')
     """
+    if verdict.name in COUNT_VERDICTS:
+        return f"{verdict.actual:,.0f}", f"{verdict.comparison} {verdict.threshold:,.0f}"
     if verdict.comparison == ">=" and verdict.threshold <= 1:
         return percent(verdict.actual), f">= {percent(verdict.threshold)}"
     unit = " s" if verdict.name.endswith("seconds") else ""

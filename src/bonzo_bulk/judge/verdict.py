@@ -10,6 +10,14 @@ a warning: the words never say PASSED next to a failing exit code, nor PASS next
     1
     >>> RunVerdict(thresholds_passed=True).label
     'PASSED'
+
+With ``--fail-on-new-problems-only`` a failed threshold fails the run only when the run showed a new (or
+reopened) problem; failures that are all known problems are a warning::
+
+    >>> RunVerdict(thresholds_passed=False, new_problems=0, new_problems_only=True).exit_code
+    0
+    >>> RunVerdict(thresholds_passed=False, new_problems=1, new_problems_only=True).label
+    'FAILED (1 new problem)'
 """
 
 from __future__ import annotations
@@ -31,11 +39,22 @@ class RunVerdict:
     thresholds_passed: bool
     regressions: int = 0
     fail_on_regression: bool = False
+    new_problems: int | None = None
+    """New or reopened problems the run showed (None: problems were not tracked)."""
+    new_problems_only: bool = False
+    """``--fail-on-new-problems-only``: failed thresholds fail the run only with a new problem."""
+
+    @property
+    def known_only(self) -> bool:
+        """Thresholds failed, but on known problems only, and only new ones fail the run."""
+        return not self.thresholds_passed and self.new_problems_only and self.new_problems == 0
 
     @property
     def failed(self) -> bool:
-        """Whether the run failed: a threshold, or an enforced regression."""
-        return not self.thresholds_passed or (self.regressions > 0 and self.fail_on_regression)
+        """Whether the run failed: a threshold (a new problem, under --fail-on-new-problems-only), or an enforced
+        regression."""
+        thresholds_fail = not self.thresholds_passed and not self.known_only
+        return thresholds_fail or (self.regressions > 0 and self.fail_on_regression)
 
     @property
     def exit_code(self) -> int:
@@ -47,11 +66,15 @@ class RunVerdict:
         """``ok`` passed cleanly, ``warn`` passed with a regression that is not enforced, ``bad`` failed."""
         if self.failed:
             return "bad"
-        return "warn" if self.regressions else "ok"
+        return "warn" if self.regressions or self.known_only else "ok"
 
     @property
     def label(self) -> str:
         """The terminal's final word on the run, e.g. ``FAILED (regression)``."""
+        if self.known_only and not self.failed:
+            return "PASSED with known problems only (thresholds failed; --fail-on-new-problems-only)"
+        if not self.thresholds_passed and self.new_problems_only and self.new_problems:
+            return f"FAILED ({_plural(self.new_problems, 'new problem')})"
         if not self.thresholds_passed:
             return "FAILED" + (f" (and {_plural(self.regressions, 'regression')})" if self.regressions else "")
         if self.regressions and self.fail_on_regression:
@@ -65,7 +88,9 @@ class RunVerdict:
 
     @property
     def badge(self) -> str:
-        """A short word for a badge: ``PASS``, ``FAIL``, ``FAIL (regression)`` or ``REGRESSED``."""
+        """A short word for a badge: ``PASS``, ``FAIL``, ``FAIL (regression)``, ``REGRESSED`` or ``KNOWN``."""
+        if self.known_only and not self.failed:
+            return "KNOWN"
         if not self.thresholds_passed:
             return "FAIL"
         if self.regressions:

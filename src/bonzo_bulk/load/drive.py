@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bonzo_bulk.engine.context import RunContext
-from bonzo_bulk.engine.events import DeliveryDone, RecordDelivered
+from bonzo_bulk.engine.events import DeliveryDone, Polled, RecordDelivered
 from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.judge.verify import expects_prospect
 from bonzo_bulk.load.child import JournalRow, LocustChild
@@ -193,6 +193,8 @@ class Drive:
             if self.state.rows:
                 await self.poller.poll(users)
             observations = self.poller.observations()
+            # What Bonzo shows while the load runs, told like a settle poll (the run's progress, serve's /live).
+            self.run.bus.emit(Polled(len(observations), len(self.state.targets)))
             self._judge_steps(observations)
             if self.child.running:
                 continue

@@ -31,6 +31,7 @@ from bonzo_bulk.load.scenario import LoadScenario, StressScenario
 from bonzo_bulk.load.schedule import Schedule, build_schedule
 from bonzo_bulk.models import Observation, PlannedRecord, RunResult
 from bonzo_bulk.plan.planner import plan_run
+from bonzo_bulk.report.metrics import MetricsPush
 from bonzo_bulk.settle.index import SettleTarget
 from bonzo_bulk.settle.policy import SettlePolicy
 from bonzo_bulk.store import RunStore
@@ -119,7 +120,7 @@ async def execute_load(
     async with open_run(plan, progress=progress, store_path=store_path) as run:
         assert run.client is not None
         cleanup = CleanupPolicy(run)
-        run.subscribe(cleanup)
+        run.subscribe(cleanup, *MetricsPush.for_run(run))
         run.start()
         run.bus.emit(RecordsPlanned("primary", records))
         drive = Drive(

@@ -1,12 +1,12 @@
 """Load and stress scenarios: k6-style stages of arrival rates, thresholds and breaking criteria, from YAML.
 
-A load scenario::
+A load scenario (``tests/configs/load/campaign.yaml``)::
 
     name: campaign-launch
     stages:
       - {rate: 5, duration: 10s}            # constant 5 leads/s for 10 s
       - {rate: 5, to: 20, duration: 20s}    # ramp from 5 to 20 leads/s over 20 s
-      - {rate: 20, duration: 1m}
+      - {rate: 20, duration: 30s}
     thresholds: {hook_p95_ms: 500, e2e_lag_p95_s: 10, error_rate: 0.01, lost: 0}
 
 Every mistake is a :class:`ConfigError` naming the key (``stages[1].rate``), the value and the fix,

@@ -1,8 +1,10 @@
 """``monitor install``: write the platform scheduler's own files for ``monitor run`` — no scheduler of our own.
 
 cron (a crontab line), systemd (a oneshot service and its timer), GitHub Actions (a scheduled workflow
-using this repo's composite action) or Kubernetes (a CronJob that never overlaps). Each file is
-complete as written; :func:`plan_install` returns the files and the one command that activates them.
+using this repo's composite action) or Kubernetes (a CronJob that never overlaps). With ``--serve``, systemd
+and Kubernetes also get ``bonzo-bulk serve`` over the monitor's run store (a long-running service; a
+Deployment and its Service). Each file is complete as written; :func:`plan_install` returns the files and the
+one command that activates them.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ class InstallSpec:
     ping_env: str
     image: str | None = None
     action: str = "./.github/actions/bonzo-bulk"
+    serve: bool = False
+    """Also run ``bonzo-bulk serve`` over the monitor's store (systemd and Kubernetes)."""
+    store: str = "reports/runs.sqlite3"
+    """The monitor's run store as the serve unit names it (a path, or a URL without its password)."""
+    serve_port: int = 8080
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +117,17 @@ def plan_install(spec: InstallSpec) -> InstallPlan:
     minutes = parse_every(spec.every)
     if spec.backend == "github" and minutes < 5:
         raise ConfigError(f"--every {spec.every}: GitHub runs schedules at most every 5 minutes", key="--every")
+    if spec.serve and spec.backend not in ("systemd", "k8s"):
+        raise ConfigError(
+            f"--serve with --{spec.backend}: serve is a long-running service; use it with --systemd or --k8s",
+            key="--serve",
+        )
     render = {"cron": _cron, "systemd": _systemd, "github": _github, "k8s": _k8s}[spec.backend]
-    return render(spec, minutes)
+    plan = render(spec, minutes)
+    if not spec.serve:
+        return plan
+    serve = _systemd_serve(spec) if spec.backend == "systemd" else _k8s_serve(spec)
+    return InstallPlan((*plan.files, *serve.files), f"{plan.activate} && {serve.activate}")
 
 
 def _unit(spec: InstallSpec) -> str:
@@ -169,6 +185,95 @@ WantedBy=timers.target
         f"systemctl --user enable --now {unit}.timer"
     )
     return InstallPlan(((f"{unit}.service", service), (f"{unit}.timer", timer)), activate)
+
+
+def _systemd_serve(spec: InstallSpec) -> InstallPlan:
+    unit = "bonzo-bulk-serve"
+    command = shlex.join(
+        [*spec.executable, "serve", "--host", "127.0.0.1", "--port", str(spec.serve_port), "--store-url", spec.store]
+    )
+    service = f"""# written by `bonzo-bulk monitor install --systemd --serve`
+[Unit]
+Description=bonzo-bulk serve: integration health pages and /metrics over the run store
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=simple
+WorkingDirectory={spec.workdir}
+# Loopback only; to serve beyond this machine, change --host and put BONZO_BULK_SERVE_TOKEN in .env.
+EnvironmentFile=-{spec.workdir / ".env"}
+ExecStart={command}
+Restart=on-failure
+RestartSec=5
+
+[Install]
+WantedBy=default.target
+"""
+    activate = (
+        f"cp {unit}.service ~/.config/systemd/user/ && systemctl --user daemon-reload && "
+        f"systemctl --user enable --now {unit}.service"
+    )
+    return InstallPlan(((f"{unit}.service", service),), activate)
+
+
+def _k8s_serve(spec: InstallSpec) -> InstallPlan:
+    unit = _unit(spec)
+    store = spec.store if "://" in spec.store else "/data/runs.sqlite3"
+    listen = ["--host", "0.0.0.0", "--port", str(spec.serve_port)]  # noqa: S104 - in its pod, behind the token
+    args = ", ".join(f'"{a}"' for a in ["serve", *listen, "--store-url", store])
+    text = f"""# written by `bonzo-bulk monitor install --k8s --serve`: bonzo-bulk serve over {unit}'s run store.
+# It listens on every interface of its pod, so the Secret {unit} must hold BONZO_BULK_SERVE_TOKEN (it refuses to
+# start without it). A SQLite store on the ReadWriteOnce claim {unit}-reports is shared with the CronJob only on
+# one node; a store_url on PostgreSQL has no such limit.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {unit}-serve
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: {unit}-serve
+  template:
+    metadata:
+      labels:
+        app: {unit}-serve
+    spec:
+      containers:
+        - name: serve
+          image: {spec.image}
+          command: ["bonzo-bulk"]
+          args: [{args}]
+          ports:
+            - containerPort: {spec.serve_port}
+          envFrom:
+            - secretRef:
+                name: {unit}
+          readinessProbe:
+            httpGet:
+              path: /healthz
+              port: {spec.serve_port}
+          volumeMounts:
+            - name: reports
+              mountPath: /data
+      volumes:
+        - name: reports
+          persistentVolumeClaim:
+            claimName: {unit}-reports
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {unit}-serve
+spec:
+  selector:
+    app: {unit}-serve
+  ports:
+    - port: {spec.serve_port}
+      targetPort: {spec.serve_port}
+"""
+    return InstallPlan(((f"{unit}-serve.yaml", text),), f"kubectl apply -f {unit}-serve.yaml")
 
 
 def _github(spec: InstallSpec, minutes: int) -> InstallPlan:
@@ -292,17 +397,22 @@ def install(
     image: str | None,
     action: str,
     force: bool,
+    serve: bool = False,
 ) -> Installed:
     """Write the schedule file(s) that run ``bonzo-bulk monitor run --config CONFIG`` every ``every``.
 
     The scheduled command is this venv's ``bonzo-bulk`` when there is one beside the interpreter, else
     ``uv run bonzo-bulk``; the monitor's name, duration bound and notification variables come from the config.
+    ``serve`` adds ``bonzo-bulk serve`` over the config's run store (systemd, Kubernetes).
     """
     import sys
 
     from bonzo_bulk.config.loader import load_config
+    from bonzo_bulk.config.store_location import StoreLocation
+    from bonzo_bulk.target.endpoints import store_location_for
 
-    settings = load_config(config).config
+    loaded = load_config(config)
+    settings = loaded.config
     executable = Path(sys.executable).with_name("bonzo-bulk")
     spec = InstallSpec(
         backend=backend,
@@ -316,6 +426,8 @@ def install(
         ping_env=settings.monitor.ping_env,
         image=image,
         action=action,
+        serve=serve,
+        store=StoreLocation.parse(store_location_for(loaded)).label,
     )
     plan = plan_install(spec)
     folder = out_dir or DEFAULT_DIRS[backend]

@@ -34,6 +34,10 @@ _NOTIFY_TYPE: dict[NoticeKind, str] = {
     "flapping": "warning",
     "degraded": "warning",
     "recovery": "success",
+    "new": "failure",
+    "reopened": "failure",
+    "escalated": "failure",
+    "resolved": "success",
 }
 
 

@@ -18,10 +18,16 @@ from typing import Any, Literal
 
 from bonzo_bulk.config.monitor import AlertPolicy
 from bonzo_bulk.models import RunResult, ThresholdVerdict
+from bonzo_bulk.problems.state import pages, state_of
+from bonzo_bulk.problems.track import RunProblems, Tracked
 
 Status = Literal["ok", "degraded", "failed", "error"]
 """ok; degraded (passed, but near a limit or regressed); failed (a check failed); error (the run could not finish)."""
-NoticeKind = Literal["alert", "reminder", "recovery", "degraded", "flapping"]
+NoticeKind = Literal[
+    "alert", "reminder", "recovery", "degraded", "flapping", "new", "reopened", "escalated", "resolved"
+]
+"""A run's notices (alert, reminder, recovery, degraded, flapping) and a problem's (new, reopened, escalated,
+resolved, reminder)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,3 +184,76 @@ def near_limits(result: RunResult, margin: float) -> list[str]:
         for verdict in phase.metrics.thresholds
         if near_limit(verdict, margin)
     ]
+
+
+_RUN_LEVEL_KEPT: frozenset[NoticeKind] = frozenset({"degraded"})
+
+
+def run_notices(
+    decision: Decision, previous: AlertState, status: Status, *, per_problem: bool
+) -> tuple[NoticeKind, ...]:
+    """The run's own notices when problems page instead (``monitor.problems.alerts``): a failed run's alert,
+    reminder, recovery and flapping are said per problem; a run that could not finish (no problems to tell),
+    its recovery, and degraded are still said per run."""
+    if not per_problem:
+        return decision.notices
+    kept: list[NoticeKind] = []
+    for kind in decision.notices:
+        errored = kind in ("alert", "reminder") and status == "error"
+        recovered = kind == "recovery" and previous.last_status == "error"
+        if kind in _RUN_LEVEL_KEPT or errored or recovered:
+            kept.append(kind)
+    return tuple(kept)
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemNotice:
+    """One notice about one problem, and why it goes out."""
+
+    kind: NoticeKind
+    tracked: Tracked
+    reason: str
+
+
+def problem_notices(found: RunProblems, policy: AlertPolicy, now: datetime) -> list[ProblemNotice]:
+    """What each problem of a run owes: new, reopened, escalated and resolved as they happen, a reminder for an
+    open problem nobody acknowledged (every ``remind_every_runs`` runs or ``remind_every_minutes``, at most
+    ``max_reminders``). An acknowledged or muted problem never pages; a muted one is not even told resolved."""
+    notices: list[ProblemNotice] = []
+    for tracked in found.problems:
+        problem = tracked.problem
+        if tracked.change == "resolved":
+            muted = problem.muted_until is not None and problem.muted_until > now
+            if not muted:
+                notices.append(ProblemNotice("resolved", tracked, f"resolved after {problem.clean_runs} clean run(s)"))
+            continue
+        if not pages(problem, now):
+            continue
+        if tracked.change == "new":
+            notices.append(ProblemNotice("new", tracked, "a new problem"))
+        elif tracked.change == "reopened":
+            notices.append(ProblemNotice("reopened", tracked, "seen again after it was resolved"))
+        elif tracked.change == "escalated":
+            notices.append(
+                ProblemNotice("escalated", tracked, f"now {problem.last_failed} of {problem.last_judged} records")
+            )
+        elif _reminder_due(tracked, policy, now):
+            notices.append(
+                ProblemNotice(
+                    "reminder", tracked, f"still {state_of(problem, now)}, unacknowledged, {problem.runs} run(s)"
+                )
+            )
+    return notices
+
+
+def _reminder_due(tracked: Tracked, policy: AlertPolicy, now: datetime) -> bool:
+    problem = tracked.problem
+    if problem.reminders_sent >= policy.max_reminders:
+        return False
+    by_runs = policy.remind_every_runs is not None and problem.runs_since_notice >= policy.remind_every_runs
+    by_time = (
+        policy.remind_every_minutes is not None
+        and problem.last_notice_at is not None
+        and now - problem.last_notice_at >= timedelta(minutes=policy.remind_every_minutes)
+    )
+    return by_runs or by_time

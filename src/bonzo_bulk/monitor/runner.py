@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,15 +22,28 @@ from bonzo_bulk._http import run_async
 from bonzo_bulk.cleanup.policy import CleanupPolicy
 from bonzo_bulk.config.environment import environment
 from bonzo_bulk.config.loader import LoadedConfig
+from bonzo_bulk.config.monitor import AlertPolicy, MonitorSettings
 from bonzo_bulk.engine.context import open_run
 from bonzo_bulk.engine.run import execute
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import RunResult
-from bonzo_bulk.monitor.message import Outcome, compose, status_line
+from bonzo_bulk.monitor.message import Outcome, compose, compose_problem, status_line
 from bonzo_bulk.monitor.notify import PingEvent, notification_urls, ping, ping_url, send
-from bonzo_bulk.monitor.policy import AlertState, Decision, Status, decide, near_limits
+from bonzo_bulk.monitor.policy import (
+    AlertState,
+    Decision,
+    NoticeKind,
+    Status,
+    decide,
+    near_limits,
+    problem_notices,
+    run_notices,
+)
 from bonzo_bulk.monitor.state import Delivery, MonitorRun, MonitorStore, run_lock
 from bonzo_bulk.plan.planner import RunPlan, plan_run
+from bonzo_bulk.problems.state import noticed
+from bonzo_bulk.problems.track import ProblemTracker
+from bonzo_bulk.report.metrics import MetricsPush
 from bonzo_bulk.report.publish import publish
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore
@@ -50,6 +64,8 @@ class MonitorReport:
     decision: Decision
     deliveries: tuple[Delivery, ...]
     exit_code: int
+    notices: tuple[str, ...] = ()
+    """Every notice this run sent: the run's own (``alert``) and each problem's (``new 3f2a9c01d4``)."""
 
 
 def monitor_name(loaded: LoadedConfig) -> str:
@@ -85,26 +101,22 @@ def monitor_run(
     store_path = store_location_for(loaded)
     cleanup = config.cleanup.model_copy(update={"after_run": settings.cleanup})
     run_config = dataclasses.replace(loaded, config=config.model_copy(update={"cleanup": cleanup}))
+    channels = _Channels(urls, apprise_config, settings.notify_env)
     with run_lock(Path(config.reports_dir) / f"monitor-{name}.lock"):
         started = clock()
         deliveries: list[Delivery] = []
         if ping_target:
             deliveries.append(ping(ping_target, "start", timeout=settings.ping_timeout))
+        tracker = ProblemTracker(store_path, settings.problems, clock=clock)
         try:
-            outcome, regressed = _run_once(run_config, name)
+            outcome, regressed = _run_once(run_config, name, tracker)
         except ConfigError as exc:
             if ping_target:  # the switch was told the run started: tell it how it ended
                 ping(ping_target, "fail", timeout=settings.ping_timeout, message=f"config error: {exc}")
             raise
         with RunStore(store_path) as store:
             monitors = MonitorStore(store)
-            decision = decide(monitors.load_state(name), outcome.status, clock(), settings.alerts)
-            for kind in decision.notices:
-                title, body = compose(kind, outcome, decision.state, decision.reason)
-                if urls or apprise_config:
-                    deliveries += send(kind, title, body, urls, apprise_config=apprise_config)
-                else:
-                    deliveries.append(Delivery(kind, "none", False, f"no channel: set {settings.notify_env}"))
+            decision, sent = _notify(store, monitors.load_state(name), outcome, settings, channels, deliveries, clock)
             exit_code = _exit_code(
                 outcome.status, regressed and (fail_on_regression or config.regression.fail_on_regression)
             )
@@ -120,10 +132,76 @@ def monitor_run(
                 status=outcome.status,
                 exit_code=exit_code,
                 reason=redact(decision.reason),
-                notices=decision.notices,
+                notices=tuple(sent),
             )
             monitors.save(record, decision.state, deliveries)
-    return MonitorReport(outcome, decision, tuple(deliveries), exit_code)
+    return MonitorReport(outcome, decision, tuple(deliveries), exit_code, tuple(sent))
+
+
+def _notify(
+    store: RunStore,
+    previous: AlertState,
+    outcome: Outcome,
+    settings: MonitorSettings,
+    channels: _Channels,
+    deliveries: list[Delivery],
+    clock: Callable[[], datetime],
+) -> tuple[Decision, list[str]]:
+    """The run policy's decision and every notice sent for it: the run's own, then each problem's."""
+    decision = decide(previous, outcome.status, clock(), settings.alerts)
+    kinds = run_notices(decision, previous, outcome.status, per_problem=settings.problems.alerts)
+    if kinds != decision.notices:
+        decision = dataclasses.replace(decision, reason=f"{decision.reason} (said per problem)")
+    for kind in kinds:
+        title, body = compose(kind, outcome, decision.state, decision.reason)
+        deliveries += channels.send(kind, title, body)
+    sent: list[str] = list(kinds)
+    if settings.problems.alerts:
+        sent += _notify_problems(store, outcome, channels, deliveries, clock(), settings.alerts)
+    return decision, sent
+
+
+@dataclass(frozen=True)
+class _Channels:
+    """Where notices go (apprise URLs and config file), or the one line saying there is nowhere."""
+
+    urls: list[str]
+    apprise_config: Path | None
+    notify_env: str
+
+    def send(self, kind: NoticeKind, title: str, body: str, *, label: str = "") -> list[Delivery]:
+        if self.urls or self.apprise_config:
+            sent = send(kind, title, body, self.urls, apprise_config=self.apprise_config)
+        else:
+            sent = [Delivery(kind, "none", False, f"no channel: set {self.notify_env}")]
+        return [dataclasses.replace(d, kind=f"{d.kind} {label}".strip()) for d in sent]
+
+
+def _notify_problems(
+    store: RunStore,
+    outcome: Outcome,
+    channels: _Channels,
+    deliveries: list[Delivery],
+    now: datetime,
+    policy: AlertPolicy,
+) -> list[str]:
+    """Send what each of the run's problems owes (new, reopened, escalated, resolved, reminder) and note on the
+    problem each one a channel took, so reminders count from it; the labels of the notices sent."""
+    found = outcome.problems
+    if found is None:
+        return []
+    sent: list[str] = []
+    for notice in problem_notices(found, policy, now):
+        problem_id = notice.tracked.problem.problem_id
+        title, body = compose_problem(notice, outcome)
+        delivered = channels.send(notice.kind, title, body, label=problem_id)
+        deliveries += delivered
+        reached = [d.channel for d in delivered if d.ok]
+        if reached:  # a notice no channel took is not a notice: a reminder owed stays owed
+            where = ", ".join(reached)
+            store.change_problem(problem_id, functools.partial(noticed, kind=notice.kind, channels=where, now=now))
+        sent.append(f"{notice.kind} {problem_id}")
+    return sent
 
 
 def _exit_code(status: Status, regression_fails: bool) -> int:
@@ -134,7 +212,7 @@ def _exit_code(status: Status, regression_fails: bool) -> int:
     return EXIT_OK
 
 
-def _run_once(loaded: LoadedConfig, name: str) -> tuple[Outcome, bool]:
+def _run_once(loaded: LoadedConfig, name: str, tracker: ProblemTracker) -> tuple[Outcome, bool]:
     """Run, publish and judge one bulk run within ``monitor.max_duration``; any failure to finish is an outcome."""
     config = loaded.config
     settings = config.monitor
@@ -150,8 +228,8 @@ def _run_once(loaded: LoadedConfig, name: str) -> tuple[Outcome, bool]:
         error=None,
     )
     try:
-        result = run_async(asyncio.wait_for(_cleaned_run(plan, store_path), timeout=settings.max_duration))
-        published = publish(result, loaded, store_path=store_path)
+        result = run_async(asyncio.wait_for(_cleaned_run(plan, store_path, tracker), timeout=settings.max_duration))
+        published = publish(result, loaded, store_path=store_path, problems=tracker.found)
     except ConfigError:
         raise
     except TimeoutError:
@@ -168,18 +246,20 @@ def _run_once(loaded: LoadedConfig, name: str) -> tuple[Outcome, bool]:
             regressions=published.regressions,
             near_limits=near,
             dashboard=published.dashboard,
+            problems=tracker.found,
         )
         return outcome, bool(published.regressions)
     log.error("monitor %s: run %s could not finish: %s", name, plan.run_id, error)
     return dataclasses.replace(base, error=error), False
 
 
-async def _cleaned_run(plan: RunPlan, store_path: str | Path) -> RunResult:
-    """The run with the cleanup policy subscribed; one that could not finish (cut off by the time bound,
-    an unreachable target, a crash) is cleaned up too, at its own target, unless ``monitor.cleanup`` is keep."""
+async def _cleaned_run(plan: RunPlan, store_path: str | Path, tracker: ProblemTracker) -> RunResult:
+    """The run with the cleanup policy and the problem tracker subscribed; one that could not finish (cut off by
+    the time bound, an unreachable target, a crash) is cleaned up too, at its own target, unless
+    ``monitor.cleanup`` is keep."""
     async with open_run(plan, store_path=store_path) as run:
         policy = CleanupPolicy(run)
-        run.subscribe(policy)
+        run.subscribe(policy, tracker, *MetricsPush.for_run(run))
         try:
             return await execute(run)
         except ConfigError:

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bonzo_bulk.errors import MonitorLocked
-from bonzo_bulk.monitor.policy import AlertState, NoticeKind, Status
+from bonzo_bulk.monitor.policy import AlertState, Status
 from bonzo_bulk.store import RunStore
 
 
@@ -43,7 +43,8 @@ class MonitorRun:
     status: Status
     exit_code: int
     reason: str
-    notices: tuple[NoticeKind, ...]
+    notices: tuple[str, ...]
+    """The run's own notices (``alert``) and each problem's (``new 3f2a9c01d4``)."""
 
 
 class MonitorStore:

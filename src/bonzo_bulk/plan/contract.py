@@ -2,7 +2,7 @@
 
 Three sources, later ones overriding earlier ones field by field:
 
-- **documented** — what Bonzo documents for the hook type (``reference/bonzo-api.md``): the manifest's
+- **documented** — what Bonzo documents for the hook type (``docs/bonzo-api.md``): the manifest's
   mapping lines not marked ``documented: false``. Checked by default.
 - **declared** — what the user says their webhook's Mapping tab does: ``contract.primary`` /
   ``contract.control`` in the config, or ``contract.yaml`` in the integration folder (custom fields,

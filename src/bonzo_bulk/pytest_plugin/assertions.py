@@ -11,6 +11,7 @@ import pytest
 
 if TYPE_CHECKING:
     from bonzo_bulk.models import CheckResult, Diagnosis, PhaseResult, Stage, ThresholdVerdict
+    from bonzo_bulk.report.rows import ProblemOf
 
 EXTRAS = pytest.StashKey[list[str]]()
 """Per test: the HTML the assertions noted, attached to the pytest-html row by the reporter."""
@@ -25,8 +26,11 @@ class IntegrationCheckFailed(AssertionError):
         failures: Sequence[CheckResult],
         verdicts: Sequence[ThresholdVerdict],
         diagnoses: Sequence[Diagnosis] = (),
+        problem_of: ProblemOf | None = None,
     ) -> None:
         self.headline = headline
+        self.problem_of = problem_of
+        """Names each failure's problem, new or known (when the run's problems were tracked)."""
         self.diagnoses = tuple(diagnoses)
         self.failures = tuple(failures)
         self.verdicts = tuple(verdicts)
@@ -37,7 +41,7 @@ class IntegrationCheckFailed(AssertionError):
         from bonzo_bulk.report.rows import failures_text, phase_rows, verdict_line
 
         lines = [self.headline, *(verdict_line(v) for v in self.verdicts)]
-        rows, left_off = phase_rows("", self.failures, self.diagnoses, limit=FAILURES_SHOWN)
+        rows, left_off = phase_rows("", self.failures, self.diagnoses, limit=FAILURES_SHOWN, problem_of=self.problem_of)
         if self.failures:
             records = len({c.record_name for c in self.failures})
             lines.append(f"{records} record(s) failed {len(self.failures)} check(s):")
@@ -79,7 +83,12 @@ class BulkChecks:
             verdicts = self._verdicts(phase, verdict)
             upstream = [c for c in phase.failures() if c.check in ("delivered", "created")]
             self._note(phase, f"{title} [{phase.kind}]", [], upstream, verdicts)
-            raise IntegrationCheckFailed(f"{title} [{phase.kind}]: no record reached this check", upstream, verdicts)
+            raise IntegrationCheckFailed(
+                f"{title} [{phase.kind}]: no record reached this check",
+                upstream,
+                verdicts,
+                problem_of=self._problem_of(phase),
+            )
         self.expect_all(title, selected, phase=phase, verdict=verdict)
         return selected
 
@@ -107,7 +116,11 @@ class BulkChecks:
             failing = {c.check for c in failures}
             diagnoses = [d for d in phase.diagnoses if d.check in failing] if phase is not None else []
             raise IntegrationCheckFailed(
-                f"{label}: {len(records) - len(bad)}/{len(records)} records passed", failures, verdicts, diagnoses
+                f"{label}: {len(records) - len(bad)}/{len(records)} records passed",
+                failures,
+                verdicts,
+                diagnoses,
+                self._problem_of(phase),
             )
 
     def expect_verdicts(self, phase: PhaseResult, title: str, *names: str, stage: Stage | None = None) -> None:
@@ -117,7 +130,21 @@ class BulkChecks:
         label = f"{title} [{phase.kind}]"
         self._note(phase, label, [], failures, verdicts)
         if any(not v.passed for v in verdicts):
-            raise IntegrationCheckFailed(f"{label}: threshold not met", failures, verdicts)
+            raise IntegrationCheckFailed(
+                f"{label}: threshold not met", failures, verdicts, problem_of=self._problem_of(phase)
+            )
+
+    def _problem_of(self, phase: PhaseResult | None) -> ProblemOf | None:
+        """How this session's run names a failure's problem (new or known), when its problems were tracked."""
+        import functools
+
+        from bonzo_bulk.pytest_plugin.session import STATE
+
+        current = self.item.config.stash.get(STATE, None)
+        problems = current.problems if current is not None else None
+        if problems is None or phase is None:
+            return None
+        return functools.partial(problems.label, phase.kind)
 
     @staticmethod
     def _verdicts(phase: PhaseResult, names: str | Sequence[str]) -> list[ThresholdVerdict]:
@@ -147,7 +174,9 @@ class BulkChecks:
         if failures and all(v.passed for v in verdicts) and verdicts:
             lines.append(f"{len(failures)} failing check(s) within the configured tolerance")
         body = "<br>".join(lines) + (
-            failures_html(*phase_rows(phase.kind if phase else "", failures)) if failures else ""
+            failures_html(*phase_rows(phase.kind if phase else "", failures, problem_of=self._problem_of(phase)))
+            if failures
+            else ""
         )
         self.item.stash.setdefault(EXTRAS, []).append(
             f'<div class="bonzo-extra"><strong>{html.escape(label)}</strong><br>{body}</div>'

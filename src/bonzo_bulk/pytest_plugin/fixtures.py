@@ -60,16 +60,18 @@ def bulk_run(request: pytest.FixtureRequest, bulk_plan: RunPlan) -> RunResult:
     """The bulk run (deliver, settle, verify, then ``cleanup.after_run``), once per session; published at the
     session's end."""
     from bonzo_bulk._http import run_async
-    from bonzo_bulk.library import execute
+    from bonzo_bulk.library import execute, tracker_for
 
     if dry_run(request.config):
         pytest.skip(DRY_RUN_SKIP)
     current = state(request.config)
     if current.result is None:
+        tracker = tracker_for(bulk_plan.loaded)
         try:
-            current.result = run_async(execute(bulk_plan))
+            current.result = run_async(execute(bulk_plan, problems=tracker))
         except BonzoBulkError as exc:
             fail(exc)
+        current.problems = tracker.found
     assert current.result is not None
     return current.result
 

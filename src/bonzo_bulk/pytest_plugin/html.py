@@ -10,9 +10,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.models import PhaseResult, RunResult, Stage, percent
 from bonzo_bulk.plan.files import PlanFiles
+from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report.publish import Published
 from bonzo_bulk.report.rows import DEFAULT_LIMIT, failure_rows, failures_html, sporadic, systemic_html
 from bonzo_bulk.secrets import redact
@@ -101,9 +103,10 @@ def _phase_html(phase: PhaseResult) -> str:
     return head + f'<div class="bonzo-grid">{"".join(tables)}</div>'
 
 
-def _failures_section(result: RunResult) -> str:
-    """The run's systemic failures and failing checks, from the rows every output reads."""
-    rows, left_off = failure_rows(result, limit=DEFAULT_LIMIT)
+def _failures_section(result: RunResult, problems: RunProblems | None = None) -> str:
+    """The run's systemic failures and failing checks, from the rows every output reads, each naming its problem
+    (new or known) when the run's problems were tracked."""
+    rows, left_off = failure_rows(result, limit=DEFAULT_LIMIT, problems=problems)
     found = sporadic(rows)
     if not rows:
         return ""
@@ -116,19 +119,6 @@ def _failures_section(result: RunResult) -> str:
         )
     )
     return "<h3>Failures</h3>" + systemic_html(rows) + listed
-
-
-def _diagnosis(result: RunResult) -> str:
-    primary, control = result.primary, result.control
-    if primary is None or control is None:
-        return ""
-    if control.passed and not primary.passed:
-        return "Control passed, primary failed: the fault is in the lo_email -> user resolution of the integration."
-    if not control.passed and not primary.passed:
-        return "Both hooks failed: the fault is further down (prospect creation or Bonzo itself)."
-    if not control.passed:
-        return "Primary passed but the control hook failed: check the superuser hook and its user_id payload."
-    return "Primary and control hooks both passed."
 
 
 def health_html(
@@ -157,7 +147,8 @@ def health_html(
         )
         for regression in published.regressions:
             links += f'<br><span class="bonzo-fail">regression:</span> {html.escape(redact(regression.message))}'
-    diagnosis = _diagnosis(result)
+    found = hook_diagnosis(result)
+    diagnosis = found.text if found is not None else ""
     return (
         f'{_CSS}<div class="bonzo-health"><h2>Integration health</h2>'
         f'<p><span class="bonzo-target {target}">{html.escape(target_banner(result.target))}</span></p>'
@@ -165,7 +156,7 @@ def health_html(
         f"integration {html.escape(result.integration)} · {verdict}{links}</p>"
         + (f"<p><strong>{html.escape(diagnosis)}</strong></p>" if diagnosis else "")
         + "".join(_phase_html(phase) for phase in result.phases)
-        + _failures_section(result)
+        + _failures_section(result, published.problems if published is not None else None)
         + "".join(f"<p><small>{html.escape(redact(note))}</small></p>" for note in result.notes)
         + "</div>"
     )

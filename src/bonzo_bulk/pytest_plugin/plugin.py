@@ -41,6 +41,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("bonzo_dry_run", "default for --dry-run", type="bool", default=False)
     group.addoption(
+        "--fail-on-new-problems-only",
+        dest="bonzo_fail_on_new_problems_only",
+        action="store_true",
+        default=None,
+        help="for CI: a session whose failures are all known problems passes; a new (or reopened) one fails it",
+    )
+    parser.addini(
+        "bonzo_fail_on_new_problems_only", "default for --fail-on-new-problems-only", type="bool", default=False
+    )
+    group.addoption(
         "--allow-literal-secrets",
         dest="bonzo_allow_literal_secrets",
         action="store_true",

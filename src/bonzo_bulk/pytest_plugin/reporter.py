@@ -62,6 +62,8 @@ class Reporter:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.other_failures = 0
+        """Tests that failed for a reason other than the run's checks (never waived by known problems)."""
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -73,6 +75,8 @@ class Reporter:
         if isinstance(error, IntegrationCheckFailed) and report.failed:
             path, lineno, _ = item.location
             report.longrepr = _FailureRepr(error, path, (lineno or 0) + 1)  # type: ignore[assignment]
+        elif report.failed:
+            self.other_failures += 1
         extras = item.stash.get(EXTRAS, [])
         if report.when == "call" and extras:
             report.extras = [  # type: ignore[attr-defined]
@@ -99,7 +103,13 @@ class Reporter:
         try:
             # pytest-html's --self-contained-html asks for one file to share: the dashboard embeds plotly.js too.
             self_contained = bool(session.config.getoption("self_contained_html", default=False))
-            current.published = publish(current.result, current.loaded, self_contained=self_contained)
+            current.published = publish(
+                current.result,
+                current.loaded,
+                self_contained=self_contained,
+                problems=current.problems,
+                fail_on_new_problems_only=new_problems_only(session.config),
+            )
         except BonzoBulkError as exc:
             current.notes.append(f"publishing the run failed: {redact(str(exc))}")
             return
@@ -107,6 +117,12 @@ class Reporter:
         if regressed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
             current.notes.append("the run regressed and regression.fail_on_regression is set: the session fails")
+        known_only = current.published.verdict.known_only and not self.other_failures
+        if known_only and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
+            session.exitstatus = pytest.ExitCode.OK
+            current.notes.append(
+                "every failure is a known problem and --fail-on-new-problems-only is set: the session passes"
+            )
         for option in ("htmlpath", "xmlpath"):
             target = session.config.getoption(option, default=None)
             if target:
@@ -120,8 +136,9 @@ class Reporter:
         current = terminalreporter.config.stash.get(STATE, None)
         if current is None or (current.result is None and current.plan_files is None):
             return
+        from bonzo_bulk.judge.diagnosis import hook_diagnosis
         from bonzo_bulk.report.regression import regression_line
-        from bonzo_bulk.report.terminal import phase_table
+        from bonzo_bulk.report.terminal import phase_table, problem_lines
 
         terminalreporter.write_sep("=", "bonzo-bulk integration health")
         width = max(80, min(shutil.get_terminal_size().columns, 160))
@@ -135,6 +152,11 @@ class Reporter:
             terminalreporter.write_line(f"run {result.run_id} · {target_banner(result.target)} · {verdict}")
             for phase in result.phases:
                 terminalreporter.write(_text(phase_table(phase), width))
+            hooks = hook_diagnosis(result)
+            if hooks is not None:
+                terminalreporter.write_line(hooks.text, red=hooks.is_fault, green=not hooks.is_fault)
+        for line in problem_lines(current.problems):
+            terminalreporter.write_line(line)
         if current.published is not None:
             for regression in current.published.regressions:
                 terminalreporter.write_line(regression_line(regression, current.published.baseline_run_id), red=True)
@@ -162,3 +184,9 @@ class Reporter:
         )
         if section:
             postfix.append(section)
+
+
+def new_problems_only(config: pytest.Config) -> bool:
+    """``--fail-on-new-problems-only``, else the ini key ``bonzo_fail_on_new_problems_only``."""
+    flag = config.getoption("bonzo_fail_on_new_problems_only", default=None)
+    return bool(flag if flag is not None else config.getini("bonzo_fail_on_new_problems_only"))

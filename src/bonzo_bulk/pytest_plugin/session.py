@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bonzo_bulk.models import PhaseKind, RunResult
     from bonzo_bulk.plan.files import PlanFiles
     from bonzo_bulk.plan.planner import RunPlan
+    from bonzo_bulk.problems.track import RunProblems
     from bonzo_bulk.report.publish import Published
 
 log = logging.getLogger("bonzo_bulk")
@@ -35,6 +36,8 @@ class SessionState:
     plan: RunPlan | None = None
     plan_files: PlanFiles | None = None
     result: RunResult | None = None
+    problems: RunProblems | None = None
+    """The run's problems (new or known), once it ran and they were tracked."""
     published: Published | None = None
     beside: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

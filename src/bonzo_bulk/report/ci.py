@@ -21,6 +21,7 @@ from typing import TextIO
 
 from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.models import RunResult
+from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.report.rows import FailingRecord, FailureRow, by_check, by_fix, failing_records, failure_rows, fixes
 from bonzo_bulk.secrets import redact
@@ -51,10 +52,11 @@ def step_summary(
     regressions: Sequence[Regression],
     dashboard: Path | None,
     rows: Sequence[FailureRow] | None = None,
+    problems: RunProblems | None = None,
 ) -> str:
     """The Markdown job summary of a run, at most :data:`SUMMARY_BUDGET` bytes (``rows``: the run's
-    :func:`failure_rows`, uncapped; built here when not given)."""
-    rows = failure_rows(result, limit=None)[0] if rows is None else rows
+    :func:`failure_rows`, uncapped; built here when not given; ``problems``: the run's, new ones first)."""
+    rows = failure_rows(result, limit=None, problems=problems)[0] if rows is None else rows
     word = verdict_word(result, regressions)
     mark = {"FAILED": "❌", "REGRESSED": "⚠️", "PASSED": "✅"}[word]
     where = "sandbox" if result.target == "sandbox" else "live"
@@ -81,6 +83,7 @@ def step_summary(
         found_fixes = fixes(rows)
         if found_fixes:
             head += ["", *(f"**Fix:** {_cell(fix)}" for fix in found_fixes)]
+    head += _problem_lines(problems)
     if regressions:
         head += ["", "### Regressions", ""]
         head += [f"- {_cell(r.message)}" for r in regressions]
@@ -99,6 +102,19 @@ def step_summary(
     if dashboard is not None:
         text += f"\nDashboard: `{dashboard.name}` (one self-contained HTML file; the workflow uploads it).\n"
     return text
+
+
+def _problem_lines(problems: RunProblems | None) -> list[str]:
+    """The run's problems for the job summary: new and reopened first, then known ones with their state."""
+    if problems is None or not problems.problems:
+        return []
+    ordered = problems.ordered
+    lines = ["", "### Problems", ""]
+    for tracked in ordered[:20]:
+        mark = "🆕 " if tracked.is_new else "✅ " if tracked.change == "resolved" else ""
+        what = tracked.label if tracked.change != "resolved" else f"resolved problem {tracked.problem.problem_id}"
+        lines.append(f"- {mark}**{_cell(what)}**: {_cell(tracked.problem.title)}")
+    return lines
 
 
 def _details(records: Sequence[FailingRecord], budget: int) -> str:
@@ -160,16 +176,17 @@ def write_ci_outputs(
     *,
     environ: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
+    problems: RunProblems | None = None,
 ) -> Path | None:
     """In GitHub Actions: append the job summary and print the annotations; elsewhere nothing. Returns the file."""
     env = os.environ if environ is None else environ
-    rows = failure_rows(result, limit=None)[0]
+    rows = failure_rows(result, limit=None, problems=problems)[0]
     written: Path | None = None
     summary_file = env.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         written = Path(summary_file)
         with written.open("a", encoding="utf-8") as handle:
-            handle.write(step_summary(result, regressions, dashboard, rows))
+            handle.write(step_summary(result, regressions, dashboard, rows, problems))
     if env.get("GITHUB_ACTIONS") == "true":
         target = stream or sys.stderr
         for line in error_annotations(result, config_path=result.config_path, rows=rows):

@@ -24,9 +24,11 @@ import plotly
 from plotly.offline import get_plotlyjs
 
 from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.judge.tally import verdict_text
 from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict, percent
+from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report import plots
 from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.report.rows import failure_rows, failures_html, sporadic, systemic, systemic_html
@@ -219,45 +221,50 @@ def _with_current(result: RunResult, history: Sequence[RunSummary], baseline_id:
     return sorted(runs, key=lambda s: s.started_at)
 
 
-def render_dashboard(
+def distributions_of(result: RunResult, store: RunStore) -> dict[PhaseKind, Distribution]:
+    """Each phase's per-record series: from the outcomes a complete phase keeps, else from the store's ledger."""
+    return {
+        p.kind: Distribution.of(p) if p.complete else Distribution.from_store(store, result.run_id, p.kind)
+        for p in result.phases
+    }
+
+
+def dashboard_html(
     result: RunResult,
     *,
     history: Sequence[RunSummary] = (),
     baseline: RunResult | None = None,
     regressions: Sequence[Regression] = (),
     verdict: RunVerdict | None = None,
-    summary_json: Path | None = None,
-    out: Path,
-    self_contained: bool = False,
+    summary_href: str | None = None,
+    plotly_src: str | None = None,
     distributions: Mapping[PhaseKind, Distribution] | None = None,
-) -> Path:
-    """Write the run's health dashboard to ``out`` and return its path.
-
-    plotly.js goes once into ``<out's folder>/assets/`` (loaded by a relative path), or into the page
-    itself with ``self_contained=True``.
-
-    ``verdict`` decides the badge (default: thresholds, regressions only warned); ``summary_json``, when
-    given, is linked (relative to ``out``) from the header.
-    """
+    problems: RunProblems | None = None,
+) -> str:
+    """The run's health dashboard as one HTML page, redacted: plotly.js loaded from ``plotly_src``, or embedded
+    when it is None (``serve`` renders the same page from the store as :func:`render_dashboard` writes);
+    ``problems`` (the run's) marks each failure new or known."""
     verdict = verdict or RunVerdict(result.passed, len(regressions))
-    summary_href = os.path.relpath(summary_json, out.parent) if summary_json is not None else None
     baseline_id = (
         baseline.run_id
         if baseline is not None
         else next((s.run_id for s in history if s.is_baseline and s.integration == result.integration), None)
     )
     runs = _with_current(result, history, baseline_id)
-    rows, failure_omitted = failure_rows(result, limit=MAX_FAILURE_ROWS)
+    rows, failure_omitted = failure_rows(result, limit=MAX_FAILURE_ROWS, problems=problems)
     listed = sporadic(rows)
     figures = _figures(result, runs, baseline_id, distributions)
     context = {
         "result": result,
         "passed": result.passed,
         "verdict": verdict,
-        "summary_href": Path(summary_href).as_posix() if summary_href else None,
+        "summary_href": summary_href,
         "phases": [(p, _tiles(p)) for p in result.phases],
         "regressions": regressions,
         "systemic": systemic(rows),
+        "hook_diagnosis": hook_diagnosis(result),
+        "problems": problems.ordered if problems is not None else [],
+        "problems_headline": problems.headline if problems is not None else "",
         "systemic_html": systemic_html(rows),
         "baseline_id": baseline_id,
         "figures": figures,
@@ -277,12 +284,46 @@ def render_dashboard(
         "config_name": Path(result.config_path).name if result.config_path else "—",
         "generated_at": datetime.now().astimezone(),
         "plotly_slot": _PLOTLY_SLOT,
-        "plotly_src": None if self_contained else f"{ASSETS_DIR}/{plotly_asset_name()}",
+        "plotly_src": plotly_src,
     }
     # One redaction pass over the page (figures and all); plotly.js is added after it, as it holds no secret.
     page = redact(_environment().get_template("dashboard.html.j2").render(context))
-    if self_contained:
-        page = page.replace(_PLOTLY_SLOT, get_plotlyjs(), 1)
+    return page.replace(_PLOTLY_SLOT, get_plotlyjs(), 1) if plotly_src is None else page
+
+
+def render_dashboard(
+    result: RunResult,
+    *,
+    history: Sequence[RunSummary] = (),
+    baseline: RunResult | None = None,
+    regressions: Sequence[Regression] = (),
+    verdict: RunVerdict | None = None,
+    summary_json: Path | None = None,
+    out: Path,
+    self_contained: bool = False,
+    distributions: Mapping[PhaseKind, Distribution] | None = None,
+    problems: RunProblems | None = None,
+) -> Path:
+    """Write the run's health dashboard to ``out`` and return its path.
+
+    plotly.js goes once into ``<out's folder>/assets/`` (loaded by a relative path), or into the page
+    itself with ``self_contained=True``.
+
+    ``verdict`` decides the badge (default: thresholds, regressions only warned); ``summary_json``, when
+    given, is linked (relative to ``out``) from the header; ``problems`` (the run's) marks each failure new or known.
+    """
+    summary_href = os.path.relpath(summary_json, out.parent) if summary_json is not None else None
+    page = dashboard_html(
+        result,
+        history=history,
+        baseline=baseline,
+        regressions=regressions,
+        verdict=verdict,
+        summary_href=Path(summary_href).as_posix() if summary_href else None,
+        plotly_src=None if self_contained else f"{ASSETS_DIR}/{plotly_asset_name()}",
+        distributions=distributions,
+        problems=problems,
+    )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if not self_contained:

@@ -41,7 +41,7 @@ _OUTCOME = (
     "visible_after",
     "placements",
 )
-"""The facts the judge derived once per record (``outcomes``, migrations 6 and 8); absent for a record not judged.
+"""The facts the judge derived once per record (``outcomes``, migrations 6 and 11); absent for a record not judged.
 Processing time is the interval ``[processing_low, processing_seconds]``; ``processing_resolution`` is its width."""
 CSV_COLUMNS = (
     "phase",

@@ -1,13 +1,17 @@
 """Regressions against history: the run against the last comparable runs, statistically.
 
-Comparable runs share the integration, the target and the size class. A figure regressed when it is beyond a
-one-sided t prediction interval on log values AND beyond a minimum effect of max(10 %, the measurement
-resolution); a change-point pass (:mod:`bonzo_bulk.report.change_points`) names the run where a figure got
-worse. Each finding is a :class:`~bonzo_bulk.report.regression.Regression` row.
+Comparable runs share the integration, the target and the size class; hook latency is compared only with runs
+at a comparable webhook concurrency, and API requests per record only in runs of at least
+:data:`~bonzo_bulk.report.regression.MIN_COST_RECORDS` records, each past run's cost taken at this run's size
+(:func:`~bonzo_bulk.report.regression.cost_at_size`). A figure regressed when it is beyond a one-sided t prediction
+interval on log values AND beyond a minimum effect of max(10 %, the measurement resolution); a change-point pass
+(:mod:`bonzo_bulk.report.change_points`) names the run where a figure got worse. Each finding is a
+:class:`~bonzo_bulk.report.regression.Regression` row.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +20,16 @@ from typing import Literal
 from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.models import RunResult, percent
 from bonzo_bulk.report.change_points import ChangePoint, change_points
-from bonzo_bulk.report.regression import Regression, text_of
+from bonzo_bulk.report.regression import (
+    UNKNOWN_CONCURRENCY,
+    Concurrency,
+    Regression,
+    comparable_concurrency,
+    cost_at_size,
+    cost_comparable,
+    crossed,
+    text_of,
+)
 from bonzo_bulk.store import RunSummary
 
 
@@ -90,6 +103,32 @@ def _value(run: RunSummary, measure: Measure) -> float | None:
     return value
 
 
+def _current_value(current: RunSummary, measure: Measure) -> float | None:
+    """The run's own figure, or None when it tells nothing (API cost per record over too few records)."""
+    if measure.name == "api_requests_per_record" and not cost_comparable(current.records):
+        return None
+    return _value(current, measure)
+
+
+def _series(
+    current: RunSummary, history: Sequence[RunSummary], measure: Measure, concurrency: Concurrency
+) -> list[tuple[str, float]]:
+    """The history's values of ``measure`` that may be compared with ``current``, oldest first: hook latency
+    only at a comparable concurrency, API requests per record as each run's cost at the current run's size."""
+    series: list[tuple[str, float]] = []
+    here = concurrency.get(current.run_id)
+    for run in history:
+        value = _value(run, measure)
+        if value is None:
+            continue
+        if measure.name == "p95_latency_ms" and not comparable_concurrency(here, concurrency.get(run.run_id)):
+            continue
+        if measure.name == "api_requests_per_record":
+            value = cost_at_size(value, run.records, current.records)
+        series.append((run.run_id, value))
+    return series
+
+
 def _resolution(measure: Measure, records: int, poll_interval_ms: float) -> float:
     """The smallest change the measurement can tell apart: one poll for processing, one record for rates."""
     if measure.name == "p95_processing_ms":
@@ -113,15 +152,14 @@ def upper_mean_bound(values: Sequence[float], confidence: float, *, runs: int) -
 
 def _gate(
     current: RunSummary,
-    history: Sequence[RunSummary],
+    now: float,
+    values: Sequence[float],
     measure: Measure,
     settings: RegressionSettings,
     poll_interval_ms: float,
 ) -> Regression | None:
     """The run alone against the history, then the mean of the last few runs (with it) against the runs before."""
-    now = _value(current, measure)
-    values = [v for v in (_value(r, measure) for r in history) if v is not None]
-    if now is None or len(values) < settings.min_history:
+    if len(values) < settings.min_history:
         return None
     resolution = _resolution(measure, current.records, poll_interval_ms)
     for runs in (1, RECENT_WINDOW):
@@ -144,10 +182,8 @@ def _beyond(
 ) -> Regression | None:
     """A Regression when the mean of ``recent`` (and ``now`` itself) is beyond the bound and the minimum effect."""
     runs = len(recent)
-    span = f"the {len(before)} comparable runs before"
-    what = (
-        f"{measure.label} {text_of(measure.name, now)}" if runs == 1 else f"{measure.label} over the last {runs} runs"
-    )
+    span = f"one-sided {percent(settings.confidence)}, from the {len(before)} comparable runs before"
+    label = measure.label if runs == 1 else f"{measure.label} over the last {runs} runs"
     if measure.worse == "up":
         logs = [math.log(v) for v in before]
         typical = math.exp(sum(logs) / len(logs))
@@ -156,13 +192,13 @@ def _beyond(
         floor = max(typical * (1 + settings.min_effect), typical + resolution)
         if level <= bound or level <= floor or now <= floor:
             return None
-        shown = (
-            "" if runs == 1 else f" ({text_of(measure.name, level)} on average, this run {text_of(measure.name, now)})"
+        this_run = "" if runs == 1 else f"; this run {text_of(measure.name, now)}"
+        effect = (
+            f"beyond the minimum effect {text_of(measure.name, floor)}, +{floor / typical - 1:.0%} over their"
+            f" typical {text_of(measure.name, typical)}"
         )
-        message = (
-            f"{what}{shown} is above the {percent(settings.confidence)} prediction bound {text_of(measure.name, bound)}"
-            f" of {span} (typical {text_of(measure.name, typical)}, +{level / typical - 1:.0%})"
-        )
+        why = f"{span}; {effect}{this_run}"
+        message = crossed(label, measure.name, level, bound, bound_name="prediction bound", why=why)
         return Regression(measure.name, "primary", typical, now, max(bound, floor), message, "history")
     shortfalls = [1 - v for v in before]
     typical_rate = 1 - sum(shortfalls) / len(shortfalls)
@@ -170,10 +206,13 @@ def _beyond(
     level = sum(recent) / runs
     if level >= floor_rate or typical_rate - level < resolution or typical_rate - now < resolution:
         return None
-    message = (
-        f"{what} {percent(level)} is below the {percent(settings.confidence)} prediction bound {percent(floor_rate)}"
-        f" of {span} (typical {percent(typical_rate)})"
+    this_run = "" if runs == 1 else f"; this run {percent(now)}"
+    effect = (
+        f"beyond the minimum effect {percent(typical_rate - resolution)}, {percent(resolution)} under their"
+        f" typical {percent(typical_rate)}"
     )
+    why = f"{span}; {effect}{this_run}"
+    message = crossed(label, measure.name, level, floor_rate, bound_name="prediction bound", why=why)
     allowed = min(floor_rate, typical_rate - resolution)
     return Regression(measure.name, "primary", typical_rate, now, allowed, message, "history")
 
@@ -193,44 +232,59 @@ def _recent_change(
 
 
 def detect(
-    result: RunResult, runs: Iterable[RunSummary], settings: RegressionSettings, *, poll_interval_ms: float
+    result: RunResult,
+    runs: Iterable[RunSummary],
+    settings: RegressionSettings,
+    *,
+    poll_interval_ms: float,
+    concurrency: Concurrency = UNKNOWN_CONCURRENCY,
 ) -> list[Regression]:
     """Every figure of ``result`` that is worse than its comparable history, by the interval or a change point."""
-    return detect_summary(RunSummary.from_result(result), runs, settings, poll_interval_ms=poll_interval_ms)
+    current = RunSummary.from_result(result)
+    return detect_summary(current, runs, settings, poll_interval_ms=poll_interval_ms, concurrency=concurrency)
 
 
 def detect_summary(
-    current: RunSummary, runs: Iterable[RunSummary], settings: RegressionSettings, *, poll_interval_ms: float
+    current: RunSummary,
+    runs: Iterable[RunSummary],
+    settings: RegressionSettings,
+    *,
+    poll_interval_ms: float,
+    concurrency: Concurrency = UNKNOWN_CONCURRENCY,
 ) -> list[Regression]:
-    """:func:`detect` on a run's summary row (what the history holds of every run)."""
+    """:func:`detect` on a run's summary row (what the history holds of every run); ``concurrency`` maps run ids
+    to their webhook concurrency (hook latency is compared only between comparable ones)."""
     history = comparable_runs(current, runs, limit=settings.history_runs)
     found: list[Regression] = []
     for measure in MEASURES:
-        gated = _gate(current, history, measure, settings, poll_interval_ms)
-        now = _value(current, measure)
-        series = [(r.run_id, v) for r in history if (v := _value(r, measure)) is not None]
+        now = _current_value(current, measure)
+        if now is None:
+            continue
+        series = _series(current, history, measure, concurrency)
+        gated = _gate(current, now, [v for _, v in series], measure, settings, poll_interval_ms)
         change = (
             _recent_change([*series, (current.run_id, now)], measure, settings)
-            if now is not None and len(series) >= settings.min_history
+            if len(series) >= settings.min_history
             else None
         )
         if change is not None:
-            run_id, point = change
-            before, after = (point.before, point.after) if measure.worse == "up" else (None, None)
-            shift = (
-                f"from {text_of(measure.name, before)} to {text_of(measure.name, after)}"
-                if before is not None and after is not None
-                else "down"
-            )
-            note = f"{measure.label} moved {shift} starting with run {run_id} (p={point.p_value:.1g})"
+            note = _change_note(measure, *change)
             if gated is not None:
-                gated = Regression(
-                    gated.metric, gated.phase, gated.baseline, gated.current, gated.allowed,
-                    f"{gated.message}; change point: {note}", "history",
-                )  # fmt: skip
-            elif now is not None:
+                gated = dataclasses.replace(gated, message=f"{gated.message}; change point: {note}")
+            else:
+                point = change[1]
                 typical = point.before if measure.worse == "up" else 1 - (point.before - 0.01)
                 found.append(Regression(measure.name, "primary", typical, now, typical, note, "change_point"))
         if gated is not None:
             found.append(gated)
     return found
+
+
+def _change_note(measure: Measure, run_id: str, point: ChangePoint) -> str:
+    """Where a figure moved: from and to (times and costs), or down (rates), from which run on."""
+    shift = (
+        f"from {text_of(measure.name, point.before)} to {text_of(measure.name, point.after)}"
+        if measure.worse == "up"
+        else "down"
+    )
+    return f"{measure.label} moved {shift} starting with run {run_id} (p={point.p_value:.1g})"

@@ -15,8 +15,9 @@ from bonzo_bulk.engine.events import Event, RunDone
 from bonzo_bulk.errors import BonzoBulkError, ReportError
 from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import RunResult
+from bonzo_bulk.problems.track import ProblemTracker, RunProblems
 from bonzo_bulk.report.ci import write_ci_outputs
-from bonzo_bulk.report.dashboard import Distribution, render_dashboard
+from bonzo_bulk.report.dashboard import distributions_of, render_dashboard
 from bonzo_bulk.report.history_regression import detect
 from bonzo_bulk.report.regression import Regression, compare
 from bonzo_bulk.report.retention import PruneReport, prune
@@ -42,6 +43,8 @@ class Published:
     retention: PruneReport | None = None
     store: str | None = None
     """The run store's printable label (a path, or a URL without its password)."""
+    problems: RunProblems | None = None
+    """The run's problems, when they were tracked."""
 
 
 def publish(
@@ -51,6 +54,8 @@ def publish(
     store_path: str | Path | None = None,
     fail_on_regression: bool = False,
     self_contained: bool = False,
+    problems: RunProblems | None = None,
+    fail_on_new_problems_only: bool = False,
 ) -> Published:
     """Compare with the baseline, write the JSON summary and the health dashboard of a finished run, then
     apply the report retention (``reports.keep_runs``). ``fail_on_regression`` enforces regressions
@@ -65,20 +70,23 @@ def publish(
         baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != result.run_id else None
         history = store.list_runs(integration=result.integration, limit=30)
         comparable = store.list_runs(integration=result.integration, limit=4 * config.regression.history_runs)
-        distributions = {
-            p.kind: Distribution.of(p) if p.complete else Distribution.from_store(store, result.run_id, p.kind)
-            for p in result.phases
-        }
+        others = [baseline.run_id] if baseline else []
+        concurrency = store.webhook_concurrency([result.run_id, *others, *(r.run_id for r in comparable)])
+        distributions = distributions_of(result, store)
+    poll_interval_ms = 1000 * config.polling.interval
     regressions = (
-        *(compare(result, baseline, config.regression) if baseline else ()),
-        *detect(result, comparable, config.regression, poll_interval_ms=1000 * config.polling.interval),
+        *(compare(result, baseline, config.regression, concurrency=concurrency) if baseline else ()),
+        *detect(result, comparable, config.regression, poll_interval_ms=poll_interval_ms, concurrency=concurrency),
     )
-    for regression in regressions:
-        where = f"baseline {baseline_id}" if regression.basis == "baseline" else "history"
-        log.warning("Regression against %s: %s", where, regression.message)
-    verdict = RunVerdict(result.passed, len(regressions), fail_on_regression or config.regression.fail_on_regression)
+    verdict = RunVerdict(
+        result.passed,
+        len(regressions),
+        fail_on_regression or config.regression.fail_on_regression,
+        new_problems=len(problems.new) if problems is not None else None,
+        new_problems_only=fail_on_new_problems_only,
+    )
     store_label = StoreLocation.parse(store_file).label
-    document = summary_document(result, regressions=regressions, store=store_label)
+    document = summary_document(result, regressions=regressions, store=store_label, problems=problems)
     summary = write_summary(document, health_dir)
     dashboard = render_dashboard(
         result,
@@ -90,9 +98,10 @@ def publish(
         out=health_dir / f"{result.integration}_{result.run_id}.html",
         self_contained=self_contained,
         distributions=distributions,
+        problems=problems,
     )
     log.info("Health dashboard: %s", dashboard)
-    write_ci_outputs(result, regressions, dashboard)
+    write_ci_outputs(result, regressions, dashboard, problems=problems)
     retention = prune(store_file, health_dir, keep=config.reports.keep_runs) if config.reports.keep_runs else None
     log.info("Published in %.2f s (baseline, summary, dashboard, retention)", time.perf_counter() - started)
     return Published(
@@ -104,6 +113,7 @@ def publish(
         verdict=verdict,
         retention=retention,
         store=store_label,
+        problems=problems,
     )
 
 
@@ -124,7 +134,13 @@ class Outcome:
 
 
 def publish_best_effort(
-    result: RunResult, loaded: LoadedConfig, *, fail_on_regression: bool = False, self_contained: bool = False
+    result: RunResult,
+    loaded: LoadedConfig,
+    *,
+    fail_on_regression: bool = False,
+    self_contained: bool = False,
+    problems: RunProblems | None = None,
+    fail_on_new_problems_only: bool = False,
 ) -> Outcome:
     """Write the run's reports, or say why not (naming the folder) without touching the verdict.
 
@@ -132,7 +148,14 @@ def publish_best_effort(
     to write (a full disk, say) is exit 1.
     """
     try:
-        published = publish(result, loaded, fail_on_regression=fail_on_regression, self_contained=self_contained)
+        published = publish(
+            result,
+            loaded,
+            fail_on_regression=fail_on_regression,
+            self_contained=self_contained,
+            problems=problems,
+            fail_on_new_problems_only=fail_on_new_problems_only,
+        )
     except (BonzoBulkError, OSError) as exc:
         folder = Path(loaded.config.reports_dir)
         writable = writable_folder(folder)
@@ -144,7 +167,8 @@ def publish_best_effort(
             from_flag=not writable,
         )
         enforce = fail_on_regression or loaded.config.regression.fail_on_regression
-        return Outcome(RunVerdict(result.passed, 0, enforce), None, error)
+        new = len(problems.new) if problems is not None else None
+        return Outcome(RunVerdict(result.passed, 0, enforce, new, fail_on_new_problems_only), None, error)
     return Outcome(published.verdict, published, None)
 
 
@@ -153,15 +177,27 @@ class Publisher:
 
     Example::
 
-        publisher = Publisher(loaded)
-        result = run_bulk(loaded, subscribers=[publisher])
+        tracker = tracker_for(loaded)
+        publisher = Publisher(loaded, problems=tracker)
+        result = run_bulk(loaded, subscribers=[publisher], problems=tracker)
         publisher.outcome.exit_code
     """
 
-    def __init__(self, loaded: LoadedConfig, *, fail_on_regression: bool = False, self_contained: bool = False) -> None:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        fail_on_regression: bool = False,
+        self_contained: bool = False,
+        problems: ProblemTracker | None = None,
+        fail_on_new_problems_only: bool = False,
+    ) -> None:
         self.loaded = loaded
         self.fail_on_regression = fail_on_regression
         self.self_contained = self_contained
+        self.problems = problems
+        """The run's problem tracker (subscribed before this publisher): each failure is reported new or known."""
+        self.fail_on_new_problems_only = fail_on_new_problems_only
         self.outcome: Outcome | None = None
         """The reports and verdict, once the run is done."""
 
@@ -172,6 +208,8 @@ class Publisher:
                 self.loaded,
                 fail_on_regression=self.fail_on_regression,
                 self_contained=self.self_contained,
+                problems=self.problems.found if self.problems is not None else None,
+                fail_on_new_problems_only=self.fail_on_new_problems_only,
             )
 
     def result(self) -> Outcome:

@@ -13,16 +13,89 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 from bonzo_bulk.config.schema import RegressionSettings
-from bonzo_bulk.models import PhaseMetrics, RunResult, percent
+from bonzo_bulk.models import PhaseMetrics, PhaseResult, RunResult, percent
+from bonzo_bulk.store import RunSummary
 
 _EPSILON = 1e-9
 MIN_TIME_INCREASE_MS = 25.0
 """A p95 time must also grow by at least this much: 2 ms -> 4 ms is +100 % but only noise."""
+MIN_COST_RECORDS = 100
+"""Fewer records than this: API requests per record are mostly the run's fixed costs (the preflight, one listing
+per user and poll, which grow with time, not records), so no per-record cost regression is claimed."""
+CONCURRENCY_RATIO = 1.25
+"""Hook latency is compared only between runs whose webhook concurrency is within this factor of each other."""
+
+Concurrency = Mapping[str, int | None]
+"""Run id -> the webhook concurrency it ran at (``webhook_settings.concurrent_requests``); None when unknown."""
+UNKNOWN_CONCURRENCY: Concurrency = MappingProxyType({})
+"""No run's concurrency known: all count as comparable (what callers without a run store pass)."""
+
+
+def cost_at_size(per_record: float, records: int, at_records: int) -> float:
+    """A run's API requests per record as the most they may be for a run of ``at_records`` records.
+
+    A run's requests are a fixed part plus a part per record, so a run of ``records`` that made ``R`` requests
+    makes at most ``R × max(1, at_records / records)`` at another size whatever the split: per record, at most
+    ``per_record × max(1, records / at_records)``. Comparing with this bound never takes fixed costs spread over
+    fewer records for a regression.
+
+    >>> round(cost_at_size(0.29, 21, 3), 2), cost_at_size(0.5, 100, 1000)
+    (2.03, 0.5)
+    """
+    return per_record * max(1.0, records / max(1, at_records))
+
+
+def cost_comparable(records: int) -> bool:
+    """Whether a run's API requests per record say anything: it has at least :data:`MIN_COST_RECORDS` records
+    (all phases, as :attr:`bonzo_bulk.store.RunSummary.records` counts them)."""
+    return records >= MIN_COST_RECORDS
+
+
+def comparable_concurrency(current: int | None, other: int | None) -> bool:
+    """Whether two runs' hook latencies may be compared: the same concurrency (both unknown counts as the
+    same), or both known and within :data:`CONCURRENCY_RATIO` of each other.
+
+    >>> comparable_concurrency(8, 8), comparable_concurrency(32, 8), comparable_concurrency(None, 8)
+    (True, False, False)
+    """
+    if current == other:
+        return True
+    if current is None or other is None or min(current, other) <= 0:
+        return False
+    return max(current, other) / min(current, other) <= CONCURRENCY_RATIO
+
+
+def crossed(label: str, metric: str, value: float, bound: float, *, bound_name: str, why: str) -> str:
+    """The one wording of a regression: the value once, the bound it crossed, then where that bound comes from.
+
+    >>> crossed("creation rate", "creation_rate", 0.952, 0.999, bound_name="prediction bound", why="20 runs")
+    'creation rate 95.2% is below the prediction bound 99.9% (20 runs)'
+    """
+    shown, limit = apart(metric, value, bound)
+    side = "above" if value > bound else "below"
+    return f"{label} {shown} is {side} the {bound_name} {limit} ({why})"
+
+
+def apart(metric: str, value: float, bound: float) -> tuple[str, str]:
+    """Two figures as text, with as many more decimals of a rate as it takes for them to read differently.
+
+    >>> apart("creation_rate", 0.98951, 0.98999)
+    ('98.95%', '99.00%')
+    """
+    shown, limit = text_of(metric, value), text_of(metric, bound)
+    if metric.endswith("_ms") or metric == "api_requests_per_record":
+        return shown, limit
+    for decimals in (2, 3):
+        if shown != limit:
+            break
+        shown, limit = f"{100 * value:.{decimals}f}%", f"{100 * bound:.{decimals}f}%"
+    return shown, limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,59 +158,88 @@ _CEILINGS: tuple[tuple[str, str, str, Callable[[PhaseMetrics], float | None]], .
 
 
 def text_of(metric: str, value: float) -> str:
-    """A figure as it reads in a message: ``1,234 ms``, ``1.50`` requests per record, or a rate ``93.3%``."""
+    """A figure as it reads in a message: ``1,234 ms``, ``0.015`` requests per record (3 significant digits), or
+    a rate ``93.3%``."""
     if metric.endswith("_ms"):
         return f"{value:,.0f} ms"
     if metric == "api_requests_per_record":
-        return f"{value:.2f}"
+        return f"{value:.3g}"
     return percent(value)
 
 
-def compare(result: RunResult, baseline: RunResult, tolerances: RegressionSettings) -> list[Regression]:
-    """Every rate that dropped and every time or cost that grew beyond ``tolerances``, per phase."""
+def compare(
+    result: RunResult,
+    baseline: RunResult,
+    tolerances: RegressionSettings,
+    *,
+    concurrency: Concurrency = UNKNOWN_CONCURRENCY,
+) -> list[Regression]:
+    """Every rate that dropped and every time or cost that grew beyond ``tolerances``, per phase.
+
+    Hook latency is compared only at a comparable ``concurrency`` (run id -> webhook concurrency); API requests
+    per record only with :data:`MIN_COST_RECORDS` records, against the baseline's cost at this run's size.
+    """
     found: list[Regression] = []
+    latency_comparable = comparable_concurrency(concurrency.get(result.run_id), concurrency.get(baseline.run_id))
+    sizes = (RunSummary.from_result(baseline).records, RunSummary.from_result(result).records)
     for phase in result.phases:
         before = next((p for p in baseline.phases if p.kind == phase.kind), None)
         if before is None:
             continue
-        for metric, label, read in _RATES:
-            now, then = read(phase.metrics), read(before.metrics)
-            if now is None or then is None:
+        found += _dropped_rates(phase, before, baseline.run_id, tolerances)
+        found += _grown_ceilings(
+            phase, before, baseline.run_id, tolerances, latency_comparable=latency_comparable, sizes=sizes
+        )
+    return found
+
+
+def _dropped_rates(
+    phase: PhaseResult, before: PhaseResult, baseline_id: str, tolerances: RegressionSettings
+) -> list[Regression]:
+    found: list[Regression] = []
+    for metric, label, read in _RATES:
+        now, then = read(phase.metrics), read(before.metrics)
+        if now is None or then is None:
+            continue
+        floor = then - tolerances.accuracy_drop
+        if now < floor - _EPSILON:
+            why = f"baseline {baseline_id}: {text_of(metric, then)}, allowed drop {percent(tolerances.accuracy_drop)}"
+            message = crossed(f"{phase.kind} {label}", metric, now, floor, bound_name="allowed floor", why=why)
+            found.append(Regression(metric, phase.kind, then, now, floor, message))
+    return found
+
+
+def _grown_ceilings(
+    phase: PhaseResult,
+    before: PhaseResult,
+    baseline_id: str,
+    tolerances: RegressionSettings,
+    *,
+    latency_comparable: bool,
+    sizes: tuple[int, int],
+) -> list[Regression]:
+    """Times and costs above their ceilings; ``sizes``: the baseline's and this run's records (all phases)."""
+    found: list[Regression] = []
+    then_records, now_records = sizes
+    for metric, label, setting, read in _CEILINGS:
+        now, then = read(phase.metrics), read(before.metrics)
+        if now is None or then is None or then <= 0:
+            continue
+        if metric == "p95_latency_ms" and not latency_comparable:
+            continue
+        measured = f"baseline {baseline_id}: {text_of(metric, then)}"
+        if metric == "api_requests_per_record":
+            if not cost_comparable(now_records):
                 continue
-            floor = then - tolerances.accuracy_drop
-            if now < floor - _EPSILON:
-                found.append(
-                    Regression(
-                        metric=metric,
-                        phase=phase.kind,
-                        baseline=then,
-                        current=now,
-                        allowed=floor,
-                        message=(
-                            f"{phase.kind} {label} fell to {text_of(metric, now)} from {text_of(metric, then)} in "
-                            f"baseline {baseline.run_id} (allowed drop {percent(tolerances.accuracy_drop)})"
-                        ),
-                    )
-                )
-        for metric, label, setting, read in _CEILINGS:
-            now, then = read(phase.metrics), read(before.metrics)
-            if now is None or then is None or then <= 0:
-                continue
-            increase: float = getattr(tolerances, setting)
-            ceiling = then * (1 + increase)
-            noise = MIN_TIME_INCREASE_MS if metric.endswith("_ms") else 0.0
-            if now > ceiling + _EPSILON and now - then > noise:
-                found.append(
-                    Regression(
-                        metric=metric,
-                        phase=phase.kind,
-                        baseline=then,
-                        current=now,
-                        allowed=ceiling,
-                        message=(
-                            f"{phase.kind} {label} rose to {text_of(metric, now)} from {text_of(metric, then)} in "
-                            f"baseline {baseline.run_id} (allowed up to {text_of(metric, ceiling)}, +{increase:.0%})"
-                        ),
-                    )
-                )
+            sized = cost_at_size(then, then_records, now_records)
+            if sized > then:
+                measured += f" over {then_records} records, {text_of(metric, sized)} at this run's size"
+            then = sized
+        increase: float = getattr(tolerances, setting)
+        ceiling = then * (1 + increase)
+        noise = MIN_TIME_INCREASE_MS if metric.endswith("_ms") else 0.0
+        if now > ceiling + _EPSILON and now - then > noise:
+            why = f"{measured}, +{increase:.0%} allowed"
+            message = crossed(f"{phase.kind} {label}", metric, now, ceiling, bound_name="allowed ceiling", why=why)
+            found.append(Regression(metric, phase.kind, then, now, ceiling, message))
     return found

@@ -16,13 +16,16 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bonzo_bulk.models import CheckResult, Diagnosis, RunResult, ThresholdVerdict
+from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.secrets import redact
 
 SHORT_LIMIT = 160
@@ -71,6 +74,9 @@ class FailureRow:
     """Records the check judged in the phase (0 when unknown)."""
     cause: str = ""
     fix: str = ""
+    problem: str = ""
+    """The problem it belongs to, when the run's problems were tracked: ``new problem 3f2a9c01d4`` or
+    ``known problem 3f2a9c01d4 (acknowledged)``."""
 
     @property
     def change(self) -> str:
@@ -81,12 +87,18 @@ class FailureRow:
     def check_text(self) -> str:
         """``check: expected → actual``, with the message when it says more than "mismatch"."""
         note = f" ({self.message})" if self.message and self.message != "mismatch" else ""
-        return f"{self.check}: {self.change}{note}"
+        problem = f" [{self.problem}]" if self.problem else ""
+        return f"{self.check}: {self.change}{note}{problem}"
 
     @property
     def headline(self) -> str:
         """A systemic row in one line: ``[primary] owner failed on 30 of 30 records: <cause>``."""
-        return f"[{self.phase}] {self.check} failed on {self.failed} of {self.judged} records: {self.cause}"
+        problem = f" [{self.problem}]" if self.problem else ""
+        return f"[{self.phase}] {self.check} failed on {self.failed} of {self.judged} records: {self.cause}{problem}"
+
+
+ProblemOf = Callable[[str, Any], str]
+"""(check name, actual value) -> the label of its problem (``new problem …``), or ``""``."""
 
 
 def phase_rows(
@@ -96,12 +108,15 @@ def phase_rows(
     *,
     judged: Mapping[str, int] | None = None,
     limit: int | None = DEFAULT_LIMIT,
+    problem_of: ProblemOf | None = None,
 ) -> tuple[list[FailureRow], int]:
     """The rows of one phase's failed checks: one systemic row per diagnosis (always), then at most ``limit``
     sporadic rows in the order the checks failed; and how many sporadic rows were left off.
 
-    ``judged`` maps a check to the number of records it judged (for "failed for 2/21 records").
+    ``judged`` maps a check to the number of records it judged (for "failed for 2/21 records"); ``problem_of``
+    names each row's problem (new or known).
     """
+    label = problem_of or (lambda check, actual: "")
     systemic = {d.check: d for d in diagnoses}
     examples: dict[str, CheckResult] = {}
     sporadic: list[FailureRow] = []
@@ -123,9 +138,13 @@ def phase_rows(
                     short(check.actual),
                     short(check.message) if check.message else "",
                     judged=(judged or {}).get(check.check, 0),
+                    problem=label(check.check, check.actual),
                 )
             )
-    rows = [_systemic_row(phase, d, examples.get(d.check)) for d in diagnoses]
+    rows = [
+        dataclasses.replace(_systemic_row(phase, d, examples.get(d.check)), problem=label(d.check, d.example_actual))
+        for d in diagnoses
+    ]
     return rows + sporadic, left_off
 
 
@@ -146,14 +165,20 @@ def _systemic_row(phase: str, diagnosis: Diagnosis, example: CheckResult | None)
     )
 
 
-def failure_rows(result: RunResult, *, limit: int | None = DEFAULT_LIMIT) -> tuple[list[FailureRow], int]:
+def failure_rows(
+    result: RunResult, *, limit: int | None = DEFAULT_LIMIT, problems: RunProblems | None = None
+) -> tuple[list[FailureRow], int]:
     """Every phase's rows, primary first: all systemic rows, and at most ``limit`` sporadic rows across the
-    run (``None``: all); and how many sporadic rows were left off."""
+    run (``None``: all); and how many sporadic rows were left off. With the run's ``problems``, each row says
+    which problem it is and whether it is new or known."""
     rows: list[FailureRow] = []
     left_off = kept = 0
     for phase in result.phases:
         budget = None if limit is None else max(0, limit - kept)
-        found, more = phase_rows(phase.kind, phase.failures(), phase.diagnoses, judged=phase.judged, limit=budget)
+        problem_of = functools.partial(problems.label, phase.kind) if problems is not None else None
+        found, more = phase_rows(
+            phase.kind, phase.failures(), phase.diagnoses, judged=phase.judged, limit=budget, problem_of=problem_of
+        )
         rows += found
         kept += sum(1 for row in found if row.kind == "sporadic")
         left_off += more
@@ -216,7 +241,8 @@ class CheckSummary:
         """``sporadic: primary owner failed for 2/21 records (e.g. <record>: 102 → 101)``; systemic: the cause."""
         detail = self.example.cause if self.kind == "systemic" else f"e.g. {self.example.record}: {self.example.change}"
         of = f"/{self.judged}" if self.judged else ""
-        return f"{self.kind}: {self.phase} {self.check} failed for {self.failed}{of} records ({detail})"
+        problem = f" [{self.example.problem}]" if self.example.problem else ""
+        return f"{self.kind}: {self.phase} {self.check} failed for {self.failed}{of} records ({detail}){problem}"
 
 
 def by_check(rows: Sequence[FailureRow]) -> list[CheckSummary]:
@@ -272,9 +298,14 @@ def failures_text(rows: Sequence[FailureRow], left_off: int = 0) -> str:
     table = sporadic(rows)
     if table:
         with_phase = len({row.phase for row in table}) > 1
-        header = ("phase",) * with_phase + ("record", "stage", "check", "expected", "actual", "note")
+        with_problem = any(row.problem for row in table)
+        header = ("phase",) * with_phase + ("record", "stage", "check", "expected", "actual")
+        header += ("problem",) * with_problem + ("note",)
         cells = [
-            (row.phase,) * with_phase + (row.record, row.stage, row.check, row.expected, row.actual, row.message)
+            (row.phase,) * with_phase
+            + (row.record, row.stage, row.check, row.expected, row.actual)
+            + (row.problem,) * with_problem
+            + (row.message,)
             for row in table
         ]
         widths = [max(len(line[i]) for line in (header, *cells)) for i in range(len(header) - 1)]
@@ -286,7 +317,7 @@ def failures_text(rows: Sequence[FailureRow], left_off: int = 0) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-_HTML_COLUMNS = ("phase", "record", "stage", "check", "expected", "actual", "message")
+_HTML_COLUMNS = ("phase", "record", "stage", "check", "expected", "actual", "message", "problem")
 
 
 def failures_html(rows: Sequence[FailureRow], left_off: int = 0, *, element_id: str | None = None) -> str:
@@ -300,7 +331,8 @@ def failures_html(rows: Sequence[FailureRow], left_off: int = 0, *, element_id: 
         f'<tr data-stage="{html.escape(row.stage)}"><td>{html.escape(row.phase)}</td>'
         f'<td class="mono">{html.escape(row.record)}</td><td>{html.escape(row.stage)}</td>'
         f'<td class="mono">{html.escape(row.check)}</td><td><code>{html.escape(row.expected)}</code></td>'
-        f"<td><code>{html.escape(row.actual)}</code></td><td>{html.escape(row.message)}</td></tr>"
+        f"<td><code>{html.escape(row.actual)}</code></td><td>{html.escape(row.message)}</td>"
+        f'<td class="problem">{html.escape(row.problem)}</td></tr>'
         for row in sporadic(rows)
     )
     table = (
@@ -320,7 +352,9 @@ def systemic_html(rows: Sequence[FailureRow]) -> str:
         items += [
             f'<li class="diagnosis" data-check="{html.escape(row.check)}" data-phase="{html.escape(row.phase)}">'
             f"<strong>[{html.escape(row.phase)}] {html.escape(row.check)}</strong> failed on {row.failed} of "
-            f"{row.judged} records: {html.escape(row.cause)}</li>"
+            f"{row.judged} records: {html.escape(row.cause)}"
+            + (f' <span class="problem">[{html.escape(row.problem)}]</span>' if row.problem else "")
+            + "</li>"
             for row in mended
         ]
         items.append(f'<li class="fix"><em>fix:</em> {html.escape(fix)}</li>')

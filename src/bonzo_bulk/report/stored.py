@@ -7,6 +7,8 @@ Bad input raises :class:`ConfigError` (exit 2) naming the flag, the value and th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -14,8 +16,10 @@ from pydantic import ValidationError
 from bonzo_bulk.config.schema import RegressionSettings
 from bonzo_bulk.errors import ConfigError, StoreError
 from bonzo_bulk.judge.verdict import RunVerdict
-from bonzo_bulk.report.dashboard import render_dashboard
-from bonzo_bulk.report.regression import compare
+from bonzo_bulk.models import PhaseKind, RunResult
+from bonzo_bulk.problems.track import recorded
+from bonzo_bulk.report.dashboard import Distribution, distributions_of, render_dashboard
+from bonzo_bulk.report.regression import Regression, compare
 from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
 
 HEALTH_DIR = "integration_health_reports"
@@ -68,6 +72,39 @@ def _tolerances(store: RunStore, run_id: str) -> RegressionSettings:
         return RegressionSettings()
 
 
+@dataclass(frozen=True)
+class StoredRun:
+    """What a stored run's dashboard shows: the run, its integration's history, baseline and regressions, the
+    verdict and every record's figures (the same the file dashboard was drawn from)."""
+
+    result: RunResult
+    history: list[RunSummary]
+    baseline: RunResult | None
+    regressions: list[Regression]
+    verdict: RunVerdict
+    distributions: dict[PhaseKind, Distribution]
+
+
+def stored_run(store: RunStore, run_id: str, *, last: int = 20) -> StoredRun:
+    """Read a finished run's dashboard inputs from the store (ConfigError naming ``--run`` when it never finished)."""
+    try:
+        result = store.load_run(run_id)
+    except StoreError as exc:
+        raise ConfigError(f"--run {run_id!r}: {exc}", key="--run") from exc
+    runs = store.list_runs(integration=result.integration, limit=1_000_000)
+    history = [s for s in runs if s.started_at <= result.started_at][:last]
+    baseline_id = store.baseline_run_id(result.integration)
+    baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != run_id else None
+    tolerances = _tolerances(store, run_id)
+    regressions = (
+        compare(result, baseline, tolerances, concurrency=store.webhook_concurrency([run_id, baseline.run_id]))
+        if baseline
+        else []
+    )
+    verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression)
+    return StoredRun(result, history, baseline, regressions, verdict, distributions_of(result, store))
+
+
 def report(
     store_at: str | Path, *, run_id: str | None, last: int, out: Path | None, self_contained: bool = False
 ) -> Path:
@@ -77,31 +114,24 @@ def report(
             f"--last {last}: must be at least 1 (how many recent runs to show), e.g. --last 20", key="--last"
         )
     with open_existing(store_at) as store:
-        chosen = resolve_run(store, run_id)
-        try:
-            result = store.load_run(chosen)
-        except StoreError as exc:
-            raise ConfigError(f"--run {chosen!r}: {exc}", key="--run") from exc
-        runs = store.list_runs(integration=result.integration, limit=1_000_000)
-        history = [s for s in runs if s.started_at <= result.started_at][:last]
-        baseline_id = store.baseline_run_id(result.integration)
-        baseline = store.load_run(baseline_id, keep=0) if baseline_id and baseline_id != chosen else None
-        tolerances = _tolerances(store, chosen)
-        regressions = compare(result, baseline, tolerances) if baseline else []
+        stored = stored_run(store, resolve_run(store, run_id), last=last)
+        problems = recorded(store, stored.result, datetime.now(UTC))
         beside = store.path.parent if store.path is not None else Path("reports")
-    verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression)
+    result = stored.result
     name = f"{result.integration}_{result.run_id}"
     summary = beside / HEALTH_DIR / f"{name}.json"
     target = out or beside / HEALTH_DIR / f"{name}.html"
     return render_dashboard(
         result,
-        history=history,
-        baseline=baseline,
-        regressions=regressions,
-        verdict=verdict,
+        history=stored.history,
+        baseline=stored.baseline,
+        regressions=stored.regressions,
+        verdict=stored.verdict,
         summary_json=summary if summary.is_file() else None,
         out=target,
         self_contained=self_contained,
+        distributions=stored.distributions,
+        problems=problems,
     )
 
 

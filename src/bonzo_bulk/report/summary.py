@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.errors import BonzoBulkError
-from bonzo_bulk.models import CheckResult, PhaseResult, RunResult, to_jsonable
+from bonzo_bulk.judge.diagnosis import hook_diagnosis
+from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, RunResult, to_jsonable
+from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.secrets import redact
 
@@ -28,7 +30,7 @@ FAILURES_SHOWN = 200
 LATEST = "latest.json"
 
 
-def _failing(result: RunResult) -> Iterator[tuple[str, CheckResult]]:
+def _failing(result: RunResult) -> Iterator[tuple[PhaseKind, CheckResult]]:
     for phase in result.phases:
         for check in phase.failures():
             yield phase.kind, check
@@ -56,13 +58,15 @@ def summary_document(
     *,
     regressions: Sequence[Regression] = (),
     store: str | None = None,
+    problems: RunProblems | None = None,
 ) -> dict[str, Any]:
-    """The summary as JSON-ready data, NOT yet redacted: serialize it with :func:`summary_text`."""
+    """The summary as JSON-ready data, NOT yet redacted: serialize it with :func:`summary_text`. With the run's
+    ``problems``, each failure names its problem and whether it is new or known."""
     failures: list[dict[str, Any]] = []
     for kind, check in _failing(result):
         if len(failures) == FAILURES_SHOWN:
             break
-        failures.append({"phase": kind, **to_jsonable(check)})
+        failures.append({"phase": kind, **to_jsonable(check), **_problem_of(problems, kind, check)})
     # Every failed check of every record, kept in memory or only in the store.
     total = sum(sum(p.metrics.failures_by_stage.values()) for p in result.phases)
     return {
@@ -81,16 +85,54 @@ def summary_document(
         "regressions": to_jsonable(list(regressions)),
         "metrics": {p.kind: to_jsonable(p.metrics) for p in result.phases},
         "diagnoses": [to_jsonable(d) | {"headline": d.headline} for p in result.phases for d in p.diagnoses],
+        "hook_diagnosis": to_jsonable(hook_diagnosis(result)),
         "failures": failures,
         "failures_total": total,
         "failures_not_shown": total - len(failures),
         "notes": list(result.notes),
+        "problems": problems_document(problems),
         "phases": [_phase_overview(p) for p in result.phases],
         "ledger": {
             "store": store,
             "export": f"bonzo-bulk export {result.run_id} --format jsonl",
         },
     }
+
+
+def _problem_of(problems: RunProblems | None, phase: PhaseKind, check: CheckResult) -> dict[str, Any]:
+    tracked = problems.for_check(phase, check) if problems is not None else None
+    if tracked is None:
+        return {}
+    return {"problem": {"id": tracked.problem.problem_id, "new": tracked.is_new, "state": tracked.state}}
+
+
+def problems_document(problems: RunProblems | None) -> list[dict[str, Any]] | None:
+    """The run's problems as JSON (None when they were not tracked): each one's id, title, what the run did to
+    it (new, reopened, escalated, known, resolved), its state, records affected and share, samples and fix."""
+    if problems is None:
+        return None
+    return [
+        {
+            "id": t.problem.problem_id,
+            "title": t.problem.title,
+            "phase": t.problem.phase,
+            "check": t.problem.check,
+            "cause": t.problem.cause,
+            "change": t.change,
+            "new": t.is_new,
+            "state": t.state,
+            "records_affected": t.sighting.failed if t.sighting else 0,
+            "records_judged": t.sighting.judged if t.sighting else 0,
+            "share": round(t.sighting.share, 4) if t.sighting else 0.0,
+            "first_seen_at": t.problem.first_seen_at.isoformat(),
+            "runs": t.problem.runs,
+            "samples": list(t.sighting.samples) if t.sighting else [],
+            "fix": t.problem.fix,
+            "acknowledged_by": t.problem.ack_by,
+            "note": t.problem.ack_note,
+        }
+        for t in problems.problems
+    ]
 
 
 def summary_text(document: dict[str, Any], *, indent: int | None = 2) -> str:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
     from bonzo_bulk.judge.verdict import RunVerdict
     from bonzo_bulk.models import PhaseResult, RunResult
+    from bonzo_bulk.problems.track import RunProblems
     from bonzo_bulk.report.publish import Published
     from bonzo_bulk.report.rows import FailureRow
 
@@ -133,15 +134,38 @@ TERMINAL_ROWS = 100
 """Failed checks the terminal lists (about 25 records); the dashboard and the export have the rest."""
 
 
-def print_result(result: RunResult, *, limit: int = TERMINAL_ROWS) -> None:
-    """The end-of-run tables: one per phase, the systemic failures, the failing records, the run's notes."""
+def print_result(result: RunResult, *, limit: int = TERMINAL_ROWS, problems: RunProblems | None = None) -> None:
+    """The end-of-run tables: one per phase, the systemic failures, the failing records (each with its problem,
+    new or known, when ``problems`` were tracked), the run's problems, the run's notes."""
+    from bonzo_bulk.judge.diagnosis import hook_diagnosis
     from bonzo_bulk.report.rows import failure_rows
 
     for phase in result.phases:
         out.print(phase_table(phase))
-    print_failures(*failure_rows(result, limit=limit))
+    hooks = hook_diagnosis(result)
+    if hooks is not None:
+        out.print(hooks.text, style="bold red" if hooks.is_fault else "green", markup=False)
+    print_failures(*failure_rows(result, limit=limit, problems=problems))
+    for line in problem_lines(problems):
+        out.print(line, markup=False, highlight=False)
     for note in result.notes:
         out.print(f"[dim]{escape(redact(note))}[/]")
+
+
+def problem_lines(problems: RunProblems | None) -> list[str]:
+    """The run's problems in plain lines, new ones first: ``new problem 3f2a9c01d4: <title> (3 of 3 records)``."""
+    if problems is None or not problems.problems:
+        return []
+    ordered = problems.ordered
+    lines = [problems.headline]
+    for tracked in ordered:
+        problem = tracked.problem
+        if tracked.change == "resolved":
+            lines.append(f"  resolved problem {problem.problem_id}: {problem.title} (ran clean)")
+            continue
+        lines.append(f"  {tracked.label}: {problem.title} ({problem.last_failed} of {problem.last_judged} records)")
+    lines.append("  (`bonzo-bulk problems show ID`; `bonzo-bulk problems ack ID --note TEXT` says it is known)")
+    return [redact(line) for line in lines]
 
 
 _VERDICT_STYLE = {"ok": "bold green", "warn": "bold yellow", "bad": "bold red"}

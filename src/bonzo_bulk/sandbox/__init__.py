@@ -1,7 +1,7 @@
 """The local Bonzo stand-in: hook URLs, the /api/v3 prospects API and fault switches, on SQLite.
 
 Two strictnesses (``SandboxOptions.strictness``; docs/sandbox.md has the full table). Lenient (default)
-does what is convenient where ``reference/bonzo-api.md`` is silent; strict does the least it promises:
+does what is convenient where ``docs/bonzo-api.md`` is silent; strict does the least it promises:
 
 - custom fields stored only when ``mapped_custom_fields`` maps them for the hook type (§5 mapping,
   §7 ``custom_1..5``), read as ``[{key, value}]`` (§2.4 custom fields);

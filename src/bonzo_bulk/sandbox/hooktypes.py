@@ -2,7 +2,7 @@
 (:mod:`~bonzo_bulk.sandbox.owners`) and how its fields map to a prospect.
 
 This module stands in for Bonzo's parsers, so it is written from the reference pages
-(``bonzo-api.md`` §5 and §7, ``integrations.md`` §1) and never reads bonzo-bulk's integration
+(``docs/bonzo-api.md`` §5 and §7, ``integrations.md`` §1) and never reads bonzo-bulk's integration
 manifests: a mistake in a manifest must show up as a failed check, not be mirrored here.
 
 | hook type | body | owner |

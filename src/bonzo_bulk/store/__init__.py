@@ -11,7 +11,8 @@ Modules, one concept each:
 - ``results``    a finished run: each phase's figures, stray checks and diagnoses as the run made them
 - ``history``    run summaries, baselines, runs that never finished
 - ``prospects``  what cleanup reads and marks: a run's prospects, planned and accepted records
-- ``rows``       the rows readers get back (:class:`RunSummary`, :class:`StoredProspect`, ...)
+- ``problems``   the rows of failures tracked across runs (:mod:`bonzo_bulk.problems` decides them)
+- ``rows``       the rows readers get back (:class:`RunSummary`, :class:`StoredProspect`, :class:`ProblemRow`, ...)
 - ``backend``    what a backend provides; ``sqlite`` and ``postgres`` are the two
 - ``schema``     numbered migrations, one SQL text for both dialects, applied on first use
 - ``codec``      dataclass fields <-> columns (JSON, times, flags)
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, STORE_URL_ENV, StoreLocation
 from bonzo_bulk.store.interface import RunStore
-from bonzo_bulk.store.rows import RunSummary, StoredProspect, StoredRecord
+from bonzo_bulk.store.rows import DeletedProspect, RunSummary, StoredProspect, StoredRecord
 from bonzo_bulk.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "STORE_URL_ENV",
+    "DeletedProspect",
     "Migration",
     "RunStore",
     "RunSummary",

@@ -68,4 +68,13 @@ class Backend(Protocol):
     def compact(self) -> None:
         """Give freed space back to the disk (SQLite: VACUUM; PostgreSQL's autovacuum does it)."""
 
+    def hold_run(self, run_id: str) -> None:
+        """Mark run ``run_id`` as in progress for as long as this connection (or its process) lives: a lock the
+        operating system or the server drops when the process dies, so a killed run is never "running"."""
+        ...
+
+    def run_is_held(self, run_id: str) -> bool:
+        """Whether another connection holds run ``run_id``'s in-progress lock (:meth:`hold_run`)."""
+        ...
+
     def close(self) -> None: ...

@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, StoreLocation
 from bonzo_bulk.errors import StoreError
@@ -39,9 +39,19 @@ from bonzo_bulk.models import (
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, history, ledger, prospects, results
+from bonzo_bulk.store import codec, history, ledger, problems, progress, prospects, results
 from bonzo_bulk.store.backend import Backend, Row
-from bonzo_bulk.store.rows import RunSummary, StoredProspect, StoredRecord
+from bonzo_bulk.store.progress import RunProgress
+from bonzo_bulk.store.rows import (
+    DeletedProspect,
+    ProblemChanges,
+    ProblemEvent,
+    ProblemRow,
+    ProblemSeen,
+    RunSummary,
+    StoredProspect,
+    StoredRecord,
+)
 from bonzo_bulk.store.schema import Migration, migrate
 
 T = TypeVar("T")
@@ -178,6 +188,8 @@ class RunStore:
                 ),
             ),
         )
+        with self._op(f"mark run {run_id} in progress"):
+            self._db.hold_run(run_id)
 
     def add_records(self, run_id: str, records: Sequence[PlannedRecord]) -> None:
         """Store planned records (call before sending, so an interrupted run is still traceable)."""
@@ -213,11 +225,19 @@ class RunStore:
             yield from ledger.iter_ledger(self._db, run_id, phase)
 
     def outcomes(
-        self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None
+        self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None, offset: int = 0
     ) -> Iterator[RecordOutcome]:
-        """Every stored outcome of a phase (or only the failed ones, at most ``limit``), in judging order."""
+        """Every stored outcome of a phase (or only the failed ones, at most ``limit`` after the first ``offset``),
+        in judging order."""
         with self._op(f"read the outcomes of run {run_id}"):
-            yield from ledger.read_outcomes(self._db, run_id, phase, failed_only=failed_only, limit=limit)
+            yield from ledger.read_outcomes(
+                self._db, run_id, phase, failed_only=failed_only, limit=limit, offset=offset
+            )
+
+    def count_outcomes(self, run_id: str, phase: PhaseKind, *, failed_only: bool = False) -> int:
+        """How many outcomes a phase stored (or how many failed)."""
+        with self._op(f"count the outcomes of run {run_id}"):
+            return ledger.count_outcomes(self._db, run_id, phase, failed_only=failed_only)
 
     def delivery_latencies(self, run_id: str, phase: PhaseKind) -> list[float]:
         """Each answered delivery's latency (ms), for distributions."""
@@ -258,10 +278,47 @@ class RunStore:
             snapshot: dict[str, Any] = json.loads(self._require_run(run_id)["config_snapshot"])
             return snapshot
 
-    def list_runs(self, *, integration: str | None = None, limit: int = 20) -> list[RunSummary]:
-        """The most recent runs first, optionally of one integration."""
+    def list_runs(
+        self, *, integration: str | None = None, limit: int = 20, target: str | None = None
+    ) -> list[RunSummary]:
+        """The most recent runs first, optionally of one integration (and one target)."""
         with self._op("list runs"):
-            return history.list_runs(self._db, integration=integration, limit=limit)
+            return history.list_runs(self._db, integration=integration, limit=limit, target=target)
+
+    def summary(self, run_id: str) -> RunSummary | None:
+        """One run's summary row (finished or not), or None when the store does not know it."""
+        with self._op(f"read run {run_id}"):
+            return history.summary(self._db, run_id)
+
+    def phase_kinds(self, run_id: str) -> list[PhaseKind]:
+        """The phases a finished run stored, in order (without reading their figures)."""
+        with self._op(f"read the phases of run {run_id}"):
+            rows = self._db.fetchall("SELECT phase FROM phases WHERE run_id = ? ORDER BY seq", (run_id,))
+            return [cast(PhaseKind, row["phase"]) for row in rows]
+
+    def groups(self) -> list[tuple[str, str]]:
+        """Every (integration, target) the store holds runs of, sorted."""
+        with self._op("list integrations and targets"):
+            return history.groups(self._db)
+
+    def latest_finished(self) -> list[str]:
+        """The latest finished run of each (integration, target): what ``/metrics`` describes."""
+        with self._op("find the latest runs"):
+            return history.latest_finished(self._db)
+
+    def save_progress(self, state: RunProgress) -> None:
+        """Write a run's funnel so far (replacing the previous one)."""
+        self._write(f"save the progress of run {state.run_id}", lambda db: progress.write(db, state))
+
+    def progress_since(self, since: datetime) -> list[RunProgress]:
+        """Every run whose progress was written at or after ``since`` (UTC), newest first."""
+        with self._op("read runs in flight"):
+            return progress.read_since(self._db, since)
+
+    def progress_of(self, run_id: str) -> RunProgress | None:
+        """One run's latest progress, if it wrote any."""
+        with self._op(f"read the progress of run {run_id}"):
+            return progress.read_one(self._db, run_id)
 
     def has_run(self, run_id: str) -> bool:
         """Whether the store knows a run with this id (finished or not)."""
@@ -289,10 +346,21 @@ class RunStore:
         with self._op(f"read the baseline of {integration}"):
             return history.baseline_run_id(self._db, integration)
 
+    def webhook_concurrency(self, run_ids: Sequence[str]) -> dict[str, int | None]:
+        """Each known run's webhook concurrency from its config snapshot (None where it does not say)."""
+        with self._op("read the webhook concurrency of runs"):
+            return history.webhook_concurrency(self._db, run_ids)
+
     def interrupted_runs(self) -> list[str]:
         """Ids of runs that began but never finished, most recent first."""
         with self._op("list interrupted runs"):
             return history.interrupted_runs(self._db)
+
+    def running_runs(self) -> list[str]:
+        """Ids of unfinished runs whose process is still alive (it holds the run's in-progress lock), most
+        recent first; an unfinished run whose process died (interrupted, killed) is not among them."""
+        with self._op("list runs in progress"):
+            return [run_id for run_id in history.interrupted_runs(self._db) if self._db.run_is_held(run_id)]
 
     def observed_prospects(self, run_id: str) -> list[StoredProspect]:
         """Every prospect the run's records became (deleted ones carry ``deleted_at``)."""
@@ -311,15 +379,15 @@ class RunStore:
         with self._op(f"list the accepted records of run {run_id}"):
             return prospects.accepted_records(self._db, run_id)
 
-    def mark_deleted(self, run_id: str, prospect_ids: Sequence[int | str]) -> None:
-        """Note that cleanup deleted these prospects (now, UTC)."""
+    def mark_deleted(self, run_id: str, deleted: Sequence[DeletedProspect]) -> None:
+        """Note that cleanup deleted these prospects (now, UTC), also those the run never saw."""
         now = datetime.now(UTC)
 
         def mark(db: Backend) -> None:
             self._require_run(run_id)
-            prospects.mark_deleted(db, run_id, prospect_ids, now)
+            prospects.mark_deleted(db, run_id, deleted, now)
 
-        self._write(f"mark {len(prospect_ids)} prospects of run {run_id} deleted", mark)
+        self._write(f"mark {len(deleted)} prospects of run {run_id} deleted", mark)
 
     def delete_runs(self, run_ids: Sequence[str]) -> None:
         """Remove runs and every row stored with them, then give the space back where the backend can."""
@@ -346,3 +414,65 @@ class RunStore:
         """The notes of a run (an interrupted run says so here)."""
         with self._op(f"read the notes of run {run_id}"):
             return [str(n) for n in json.loads(self._require_run(run_id)["notes"] or "[]")]
+
+    def update_problems(
+        self, integration: str, target: str, change: Callable[[list[ProblemRow]], ProblemChanges]
+    ) -> ProblemChanges:
+        """Apply ``change`` to one integration and target's problems in one transaction, no other tracker of the
+        same scope between the read and the write (so two monitors never open the same problem twice)."""
+
+        def apply(db: Backend) -> ProblemChanges:
+            problems.lock_scope(db, integration, target)
+            changes = change(problems.read(db, integration=integration, target=target))
+            problems.write(db, changes.problems)
+            problems.add_seen(db, changes.seen)
+            problems.add_events(db, changes.events)
+            return changes
+
+        return self._write(f"track the problems of {integration} ({target})", apply)
+
+    def change_problem(self, problem_id: str, change: Callable[[ProblemRow], ProblemChanges]) -> ProblemChanges:
+        """Apply a person's change (acknowledge, mute, resolve ...) to one problem in one transaction."""
+
+        def apply(db: Backend) -> ProblemChanges:
+            found = problems.read_one(db, problem_id)
+            if found is None:
+                raise StoreError(
+                    f"run store {self.label}: no problem {problem_id!r}; `bonzo-bulk problems --all` lists them"
+                )
+            problems.lock_scope(db, found.integration, found.target)
+            changes = change(problems.read_one(db, problem_id) or found)
+            problems.write(db, changes.problems)
+            problems.add_events(db, changes.events)
+            return changes
+
+        return self._write(f"change problem {problem_id}", apply)
+
+    def problems(self, *, integration: str | None = None, target: str | None = None) -> list[ProblemRow]:
+        """Every stored problem (of one integration and target, when given), the most recently seen first."""
+        with self._op("list problems"):
+            return problems.read(self._db, integration=integration, target=target)
+
+    def problem(self, problem_id: str) -> ProblemRow | None:
+        """One problem by its full id, or None."""
+        with self._op(f"read problem {problem_id}"):
+            return problems.read_one(self._db, problem_id)
+
+    def problem_ids(self, prefix: str) -> list[str]:
+        """The problem ids that start with ``prefix``."""
+        with self._op("look up problem ids"):
+            return problems.ids_like(self._db, prefix)
+
+    def problems_of_run(self, run_id: str) -> list[ProblemRow]:
+        """The problems a run appeared in, as they stand now."""
+        with self._op(f"read the problems of run {run_id}"):
+            found = [problems.read_one(self._db, pid) for pid in problems.ids_seen_in(self._db, run_id)]
+        return [p for p in found if p is not None]
+
+    def problem_history(self, problem_id: str, *, limit: int = 20) -> tuple[list[ProblemSeen], list[ProblemEvent]]:
+        """The latest runs a problem appeared in and its latest events, newest first."""
+        with self._op(f"read the history of problem {problem_id}"):
+            return (
+                problems.read_seen(self._db, problem_id, limit=limit),
+                problems.read_events(self._db, problem_id, limit=limit),
+            )

@@ -156,7 +156,9 @@ def _by_name(db: Backend, table: str, run_id: str, phase: str, names: Sequence[s
     for i in range(0, len(names), BATCH):
         chunk = names[i : i + BATCH]
         marks = ", ".join("?" for _ in chunk)
-        query = f"SELECT * FROM {table} WHERE run_id = ? AND phase = ? AND {key} IN ({marks}) ORDER BY seq"  # noqa: S608
+        # "+seq": ordering by the bare column makes SQLite walk the run's whole seq index instead of looking the
+        # names up by key (a page of 50 records of a 100k run: 900 ms instead of 10 ms); the few rows sort after.
+        query = f"SELECT * FROM {table} WHERE run_id = ? AND phase = ? AND {key} IN ({marks}) ORDER BY +seq"  # noqa: S608
         for row in db.fetchall(query, (run_id, phase, *chunk)):
             found.setdefault(row[key], []).append(row)
     return found
@@ -186,17 +188,20 @@ def iter_ledger(
 
 
 def read_outcomes(
-    db: Backend, run_id: str, phase: str, *, failed_only: bool = False, limit: int | None = None
+    db: Backend, run_id: str, phase: str, *, failed_only: bool = False, limit: int | None = None, offset: int = 0
 ) -> Iterator[RecordOutcome]:
-    """The stored outcomes of a phase in judging order (only the failed ones, at most ``limit``)."""
+    """The stored outcomes of a phase in judging order (only the failed ones, at most ``limit``, after skipping
+    ``offset`` of them: a page)."""
     where = " AND passed = 0" if failed_only else ""
-    after, left = -1, limit
+    after, left, skip = -1, limit, offset
     while left is None or left > 0:
         size = BATCH if left is None else min(BATCH, left)
         rows = db.fetchall(
-            f"SELECT * FROM outcomes WHERE run_id = ? AND phase = ? AND seq > ?{where} ORDER BY seq LIMIT ?",  # noqa: S608
-            (run_id, phase, after, size),
+            f"SELECT * FROM outcomes WHERE run_id = ? AND phase = ? AND seq > ?{where} ORDER BY seq"  # noqa: S608
+            " LIMIT ? OFFSET ?",
+            (run_id, phase, after, size, skip),
         )
+        skip = 0
         if not rows:
             return
         after = int(rows[-1]["seq"])
@@ -232,7 +237,7 @@ def _timing(row: Row) -> ProcessingTime | None:
         return None
     high = float(row["processing_seconds"])
     low = row["processing_low"]
-    if low is None:  # judged before intervals (migration 8): a figure give or take its resolution
+    if low is None:  # judged before intervals (migration 11): a figure give or take its resolution
         low = max(0.0, high - float(row["processing_resolution"] or 0.0))
     return ProcessingTime(
         low=float(low), high=high, source=row["processing_source"], visible_after=row["visible_after"]

@@ -11,6 +11,8 @@ dataclasses are shorter than a mapping layer, and the migrations stay readable S
 from __future__ import annotations
 
 import functools
+import hashlib
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,7 +51,10 @@ class PostgresBackend:
         assert location.url is not None
         self.label = location.label
         self.types = {"INT": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
+        self._cursors = itertools.count(1)
         self._staged: set[str] = set()
+        self._held: set[str] = set()
+        """Runs this connection holds as in progress (a session advisory lock each)."""
         """Tables whose staging table this connection has made (temporary: gone when it closes)."""
         try:
             self._conn = psycopg.connect(
@@ -96,7 +101,10 @@ class PostgresBackend:
         return cast(Row | None, self._conn.execute(_dialect(sql), params).fetchone())
 
     def batches(self, sql: str, params: Sequence[Any] = (), *, size: int = 2000) -> Iterator[list[Row]]:
-        with self._conn.transaction(), self._conn.cursor(name="bonzo_bulk_batches") as cursor:
+        # Each call its own server-side cursor, held outside any transaction: export reads two result sets at once
+        # (records and their checks), and nested transactions could not end in the order the generators do.
+        name = f"bonzo_bulk_batches_{next(self._cursors)}"
+        with self._conn.cursor(name=name, withhold=True) as cursor:
             cursor.execute(_dialect(sql), params)
             while rows := cursor.fetchmany(size):
                 yield cast(list[Row], rows)
@@ -143,5 +151,28 @@ class PostgresBackend:
     def compact(self) -> None:
         """Nothing to do: PostgreSQL's autovacuum reclaims deleted rows."""
 
+    def hold_run(self, run_id: str) -> None:
+        """A session advisory lock keyed by the run id: the server drops it when this connection ends."""
+        if run_id in self._held:
+            return
+        row = self.fetchone("SELECT pg_try_advisory_lock(?) AS got", (_run_key(run_id),))
+        if row is not None and row["got"]:  # else another session holds it: the run is in progress either way
+            self._held.add(run_id)
+
+    def run_is_held(self, run_id: str) -> bool:
+        if run_id in self._held:
+            return False
+        row = self.fetchone("SELECT pg_try_advisory_lock(?) AS got", (_run_key(run_id),))
+        if row is None or not row["got"]:
+            return True
+        self.execute("SELECT pg_advisory_unlock(?)", (_run_key(run_id),))
+        return False
+
     def close(self) -> None:
         self._conn.close()
+
+
+def _run_key(run_id: str) -> int:
+    """The advisory lock key of a run: 64 bits of a hash of its id (PostgreSQL's ``bigint``)."""
+    digest = hashlib.sha256(f"bonzo-bulk run {run_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from bonzo_bulk.store import codec
 from bonzo_bulk.store.backend import Backend
-from bonzo_bulk.store.rows import StoredProspect, StoredRecord
+from bonzo_bulk.store.rows import DeletedProspect, StoredProspect, StoredRecord
 
 
 def observed_prospects(db: Backend, run_id: str) -> list[StoredProspect]:
@@ -46,11 +47,32 @@ def run_records(db: Backend, run_id: str) -> list[StoredRecord]:
     ]
 
 
-def mark_deleted(db: Backend, run_id: str, prospect_ids: Sequence[int | str], at: datetime) -> None:
-    """Note that cleanup deleted these prospects at ``at``."""
+def mark_deleted(db: Backend, run_id: str, deleted: Sequence[DeletedProspect], at: datetime) -> None:
+    """Note that cleanup deleted these prospects at ``at``: a prospect the run saw gets its mark; one it never saw
+    (the run stopped before settling) is added, under the record its email (else first name) names."""
+    records = run_records(db, run_id)
+    by_email = {r.email.lower(): r for r in records if r.email}
+    by_name = {r.first_name: r for r in records}
+    rows: dict[str, tuple[Any, ...]] = {}
+    for prospect in deleted:
+        record = by_email.get(str(prospect.email or "").lower()) or by_name.get(str(prospect.first_name or ""))
+        phase, name = (record.phase, record.name) if record else ("", str(prospect.first_name or prospect.prospect_id))
+        key = str(prospect.prospect_id)
+        rows[key] = (
+            run_id,
+            key,
+            phase,
+            name,
+            prospect.owner_user_id,
+            prospect.email,
+            prospect.first_name,
+            at.isoformat(),
+        )
     db.executemany(
-        "UPDATE prospects SET deleted_at = ? WHERE run_id = ? AND prospect_id = ?",
-        [(at.isoformat(), run_id, str(pid)) for pid in prospect_ids],
+        "INSERT INTO prospects (run_id, prospect_id, phase, record_name, owner_user_id, email, first_name,"
+        " deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (run_id, prospect_id) DO UPDATE SET deleted_at = excluded.deleted_at",
+        list(rows.values()),
     )
 
 

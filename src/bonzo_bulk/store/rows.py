@@ -70,6 +70,17 @@ class StoredProspect:
 
 
 @dataclass(frozen=True, slots=True)
+class DeletedProspect:
+    """A prospect cleanup deleted, as the API listed it: marked in the store even when the run never saw it
+    (interrupted before settling), so a later cleanup knows it is gone."""
+
+    prospect_id: int | str
+    owner_user_id: int | None
+    email: str | None
+    first_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRecord:
     """A record a run planned (stored before sending): how cleanup finds what an interrupted run made."""
 
@@ -83,3 +94,89 @@ class StoredRecord:
 
 SUMMARY_COLUMNS = tuple(f.name for f in dataclasses.fields(RunSummary))
 FIGURE_COLUMNS = SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("records") : SUMMARY_COLUMNS.index("is_baseline")]
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemRow:
+    """One problem as stored: a failure signature tracked across runs (:mod:`bonzo_bulk.problems` decides it).
+
+    ``status`` is ``open``, ``reopened`` or ``resolved``; an acknowledgement (``ack_*``) and a mute
+    (``muted_until``) lie over it. Column names are the field names.
+    """
+
+    problem_id: str
+    integration: str
+    target: str
+    phase: str
+    check: str
+    cause: str
+    """``systemic``, or a sporadic class: ``misrouted``, ``never created``, ``mangled`` ..."""
+    title: str
+    status: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    first_run_id: str
+    last_run_id: str
+    runs: int
+    """Runs it appeared in."""
+    records_affected: int
+    """Records it touched, over every run it appeared in."""
+    last_failed: int
+    last_judged: int
+    peak_share: float
+    clean_runs: int
+    """Runs in a row its check ran clean since it was last seen."""
+    escalated: bool
+    fix: str
+    detail: str
+    """The cause in words, as the diagnosis (or the sporadic class) says it, redacted."""
+    ack_by: str | None = None
+    ack_note: str | None = None
+    ack_at: datetime | None = None
+    ack_until: datetime | None = None
+    muted_until: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    runs_since_notice: int = 0
+    reminders_sent: int = 0
+    last_notice_at: datetime | None = None
+
+    @property
+    def last_share(self) -> float:
+        """The share of the records judged it touched in the last run it appeared in."""
+        return self.last_failed / self.last_judged if self.last_judged else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemSeen:
+    """One run a problem appeared in: how many records, of how many judged, and a few of them by name."""
+
+    problem_id: str
+    run_id: str
+    seen_at: datetime
+    failed: int
+    judged: int
+    samples: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemEvent:
+    """One step of a problem's history: opened, seen, acknowledged, muted, resolved, reopened, notified ..."""
+
+    problem_id: str
+    at: datetime
+    event: str
+    actor: str
+    detail: str
+
+
+PROBLEM_COLUMNS = tuple(f.name for f in dataclasses.fields(ProblemRow))
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemChanges:
+    """What one change to the problems writes, in one transaction: rows, runs seen, history."""
+
+    problems: tuple[ProblemRow, ...] = ()
+    seen: tuple[ProblemSeen, ...] = ()
+    events: tuple[ProblemEvent, ...] = ()

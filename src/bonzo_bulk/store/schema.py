@@ -186,7 +186,49 @@ CREATE TABLE IF NOT EXISTS diagnoses (
         columns=(("phases", "judged", "TEXT"),),
     ),
     Migration(
-        8,
+        9,
+        "problems: failures tracked across runs, the runs each appeared in, acks, mutes and resolutions",
+        """
+CREATE TABLE IF NOT EXISTS problems (
+    problem_id TEXT PRIMARY KEY, integration TEXT NOT NULL, target TEXT NOT NULL, phase TEXT NOT NULL,
+    "check" TEXT NOT NULL, cause TEXT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, first_run_id TEXT NOT NULL, last_run_id TEXT NOT NULL,
+    runs {INT} NOT NULL, records_affected {INT} NOT NULL, last_failed {INT} NOT NULL, last_judged {INT} NOT NULL,
+    peak_share {REAL} NOT NULL, clean_runs {INT} NOT NULL, escalated {INT} NOT NULL, fix TEXT NOT NULL,
+    detail TEXT NOT NULL, ack_by TEXT, ack_note TEXT, ack_at TEXT, ack_until TEXT, muted_until TEXT,
+    resolved_at TEXT, resolved_by TEXT, runs_since_notice {INT} NOT NULL, reminders_sent {INT} NOT NULL,
+    last_notice_at TEXT
+);
+CREATE INDEX IF NOT EXISTS problems_by_scope ON problems (integration, target, status);
+CREATE TABLE IF NOT EXISTS problem_runs (
+    problem_id TEXT NOT NULL REFERENCES problems (problem_id) ON DELETE CASCADE, bulk_run_id TEXT NOT NULL,
+    seen_at TEXT NOT NULL, failed {INT} NOT NULL, judged {INT} NOT NULL, samples TEXT NOT NULL,
+    PRIMARY KEY (problem_id, bulk_run_id)
+);
+CREATE TABLE IF NOT EXISTS problem_events (
+    problem_id TEXT NOT NULL REFERENCES problems (problem_id) ON DELETE CASCADE, at TEXT NOT NULL,
+    event TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (problem_id, at, event)
+)
+""",
+        tables=("problems", "problem_runs", "problem_events"),
+    ),
+    Migration(
+        10,
+        "run_progress: each run's funnel while it is in flight, for `serve`'s /live (bonzo_bulk.store.progress)",
+        """
+CREATE TABLE IF NOT EXISTS run_progress (
+    run_id TEXT PRIMARY KEY REFERENCES runs (run_id) ON DELETE CASCADE, test_name TEXT NOT NULL,
+    integration TEXT NOT NULL, target TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    planned {INT} NOT NULL, sent {INT} NOT NULL, accepted {INT} NOT NULL, visible {INT} NOT NULL,
+    expected {INT} NOT NULL, judged {INT} NOT NULL, failed {INT} NOT NULL, per_user TEXT NOT NULL,
+    finished {INT} NOT NULL, passed {INT}
+);
+CREATE INDEX IF NOT EXISTS run_progress_by_update ON run_progress (updated_at)
+""",
+        tables=("run_progress",),
+    ),
+    Migration(
+        11,
         "outcomes.processing_low: processing time is an interval; processing_seconds is its upper end and "
         "processing_resolution its width",
         "",

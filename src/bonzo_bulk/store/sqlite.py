@@ -6,12 +6,13 @@ several writers (runs, a monitor) instead of failing them; the schema version is
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from bonzo_bulk.config.store_location import Dialect
 from bonzo_bulk.errors import StoreError
@@ -29,6 +30,8 @@ class SqliteBackend:
         self.path = path
         self.label = str(path)
         self.types = {"INT": "INTEGER", "REAL": "REAL", "BLOB": "BLOB"}
+        self._held: dict[str, IO[str]] = {}
+        """Runs this connection holds as in progress: each an open lock file under ``<store>-running/``."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
@@ -103,5 +106,44 @@ class SqliteBackend:
         self._db.execute("VACUUM")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def _run_lock(self, run_id: str) -> Path:
+        return self.path.with_name(f"{self.path.name}-running") / f"{run_id}.lock"
+
+    def hold_run(self, run_id: str) -> None:
+        """An exclusive ``flock`` on ``<store>-running/<run id>.lock``, released by :meth:`close` or the process's
+        death (even SIGKILL)."""
+        if run_id in self._held:
+            return
+        lock = self._run_lock(run_id)
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            handle = lock.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise StoreError(f"run store {self.path}: cannot write the in-progress mark {lock}: {exc}") from exc
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process holds it: the run is in progress either way
+            handle.close()
+            return
+        self._held[run_id] = handle
+
+    def run_is_held(self, run_id: str) -> bool:
+        lock = self._run_lock(run_id)
+        if run_id in self._held or not lock.exists():
+            return False
+        try:
+            with lock.open("a+", encoding="utf-8") as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True
+                return False
+        except OSError:
+            return False
+
     def close(self) -> None:
+        for run_id, handle in self._held.items():
+            self._run_lock(run_id).unlink(missing_ok=True)
+            handle.close()
+        self._held.clear()
         self._db.close()

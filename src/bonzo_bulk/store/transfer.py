@@ -48,9 +48,14 @@ def migrate_store(store_at: str | Path) -> Migrated:
 
 
 def copy_store(
-    source_at: str | Path, target_at: str | Path, *, on_run: Callable[[str], None] | None = None
+    source_at: str | Path,
+    target_at: str | Path,
+    *,
+    on_run: Callable[[str], None] | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> CopyReport:
-    """Copy every run (and every other table) from one store into another, run by run."""
+    """Copy every run (and every other table) from one store into another, run by run; ``on_run`` hears of each
+    run copied, ``on_rows`` of each batch of rows (progress for a long copy)."""
     source_location = StoreLocation.parse(source_at, key="--from")
     target_location = StoreLocation.parse(target_at, key="--to")
     if not source_location.exists:
@@ -71,7 +76,9 @@ def copy_store(
                 continue
             with target.operation(f"copy run {run_id}"), source.operation(f"read run {run_id}"), dst.transaction():
                 for table in per_run:
-                    _copy_rows(src, dst, table, columns[table], report, run_id=run_id, baselines=baselines)
+                    _copy_rows(
+                        src, dst, table, columns[table], report, run_id=run_id, baselines=baselines, on_rows=on_rows
+                    )
             report.copied.append(run_id)
             if on_run is not None:
                 on_run(run_id)
@@ -91,6 +98,7 @@ def _copy_rows(
     *,
     run_id: str | None = None,
     baselines: set[str] | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> None:
     names = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join("?" for _ in columns)
@@ -102,6 +110,8 @@ def _copy_rows(
             rows = [_one_baseline(row, columns, baselines) for row in rows]
         dst.executemany(insert, rows)
         report.rows[table] = report.rows.get(table, 0) + len(rows)
+        if on_rows is not None:
+            on_rows(len(rows))
 
 
 def _one_baseline(row: list[object], columns: list[str], baselines: set[str]) -> list[object]:

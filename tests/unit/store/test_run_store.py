@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from bonzo_bulk.errors import StoreError
 from bonzo_bulk.judge.diagnosis import diagnose
 from bonzo_bulk.models import Placement, RunResult
-from bonzo_bulk.store import SCHEMA_VERSION, RunStore, RunSummary
+from bonzo_bulk.store import SCHEMA_VERSION, DeletedProspect, RunStore, RunSummary
 
 StoreAt = str | Path
 
@@ -168,7 +168,10 @@ def test_observed_prospects_carry_owner_and_deletion_marks(store_at: StoreAt) ->
         assert prospects[50_001].first_name == "TestRecord_MonitorBase_001"
         assert prospects[50_001].email == "test.monitorbase.001@bonzobuddy.test"
         assert {50_024, 90_024} <= set(prospects)
-        store.mark_deleted(result.run_id, [50_001, 90_024])
+        store.mark_deleted(
+            result.run_id,
+            [DeletedProspect(pid, None, prospects[pid].email, prospects[pid].first_name) for pid in (50_001, 90_024)],
+        )
         store.finish_run(result)
         store.finish_run(result)
         after = {p.prospect_id: p for p in store.observed_prospects(result.run_id)}
@@ -251,3 +254,35 @@ def test_sqlite_store_uses_wal_and_a_schema_version(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_run_is_in_progress_while_the_store_that_began_it_is_open(store_at: StoreAt) -> None:
+    """Issue 25.4: cleanup must tell a run in flight from one whose process died; both are unfinished."""
+    result = build_run(run_id="r20260101-000000-abcd")
+    running = RunStore(store_at)
+    try:
+        begin_run_of(running, result)
+        with RunStore(store_at) as other:
+            assert other.interrupted_runs() == [result.run_id]
+            assert other.running_runs() == [result.run_id]
+    finally:
+        running.close()
+    with RunStore(store_at) as other:
+        assert other.interrupted_runs() == [result.run_id], "it never finished"
+        assert other.running_runs() == [], "the process that ran it let go: it is not running"
+
+
+def test_a_deletion_of_a_prospect_the_run_never_saw_is_recorded_under_its_record(store_at: StoreAt) -> None:
+    """Issue 24.5: a run stopped before settling has no prospect rows; cleanup's deletions must still be kept."""
+    result = build_run(records=3, invalid=0)
+    with RunStore(store_at) as store:
+        _begin(store, result)
+        store.add_records(result.run_id, result.phases[0].records)
+        assert store.observed_prospects(result.run_id) == []
+        [first, *_] = store.run_records(result.run_id)
+        store.mark_deleted(result.run_id, [DeletedProspect("777", 101, first.email.upper(), first.first_name)])
+        [gone] = store.observed_prospects(result.run_id)
+        ledger_name = store.backend.fetchone("SELECT record_name, phase FROM prospects WHERE prospect_id = '777'")
+    assert (gone.prospect_id, gone.owner_user_id, gone.phase) == (777, 101, first.phase)
+    assert gone.deleted_at is not None
+    assert ledger_name is not None and ledger_name["record_name"] == first.name
