@@ -2,11 +2,15 @@
 
 One pooled :class:`aiohttp.ClientSession` factory, one retry policy (tenacity: exponential backoff
 with jitter, capped, ``Retry-After`` honoured on 429/503), one way of naming what went wrong
-(``connect``, ``timeout``, ``reset``, ``http_4xx``, ``http_429``, ``http_5xx``), and
+(``connect``, ``timeout``, ``reset``, ``redirect``, ``http_4xx``, ``http_429``, ``http_5xx``), and
 :func:`run_async` to run a coroutine on uvloop where it is installed.
 
 Only transient failures are retried: connect errors, timeouts, resets, 429 and 5xx — never other
 4xx, because those answers will not change on a second try.
+
+No request here follows a redirect on its own (aiohttp would, by default, and would send the body —
+a lead — or the answer's trust to whatever host the ``Location`` names): every caller passes
+``allow_redirects=False`` and decides with :func:`redirect_target` and :func:`same_origin`.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from typing import Any, Final, Literal, TypeAlias, TypeVar, cast
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_base
+from yarl import URL
 
 from bonzo_bulk.secrets import redact
 
 __all__ = [
+    "REDIRECT_STATUSES",
     "RETRYABLE",
     "ErrorCategory",
     "RetryPolicy",
@@ -38,16 +44,21 @@ __all__ = [
     "describe_exception",
     "is_permanent_connect_error",
     "make_session",
+    "origin_of",
     "parse_retry_after",
+    "redirect_target",
     "retry_transient",
     "run_async",
+    "same_origin",
 ]
 
 T = TypeVar("T")
 
-ErrorCategory: TypeAlias = Literal["connect", "timeout", "reset", "http_4xx", "http_429", "http_5xx"]
+ErrorCategory: TypeAlias = Literal["connect", "timeout", "reset", "redirect", "http_4xx", "http_429", "http_5xx"]
 RETRYABLE: Final[frozenset[str]] = frozenset({"connect", "timeout", "reset", "http_429", "http_5xx"})
-"""Categories worth another try; ``http_4xx`` is the only one that never is."""
+"""Categories worth another try; ``http_4xx`` and ``redirect`` never are."""
+REDIRECT_STATUSES: Final[frozenset[int]] = frozenset({301, 302, 303, 307, 308})
+"""Answers that name another URL in ``Location``; never followed without a decision (:func:`redirect_target`)."""
 
 _KEEPALIVE_SECONDS: Final = 30.0
 _DNS_CACHE_SECONDS: Final = 300
@@ -130,7 +141,9 @@ async def _terminate_like_interrupt(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def categorize_status(status: int) -> ErrorCategory | None:
-    """The error category of an HTTP status, or None for a success (1xx-3xx)."""
+    """The error category of an HTTP status, or None for a success (1xx, 2xx); any 3xx is a ``redirect``."""
+    if 300 <= status < 400:
+        return "redirect"
     if status < 400:
         return None
     if status == 429:
@@ -171,6 +184,35 @@ def describe_exception(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     text = " ".join(text.split())
     return redact(text[:_DETAIL_CHARS])
+
+
+def origin_of(url: URL) -> str:
+    """``scheme://host:port`` of ``url``: what a message may name of it (never its user, password, path or
+    query, where a hook's hash or a token may sit)."""
+    return str(url.origin()) if url.absolute and url.host else "(no host)"
+
+
+def same_origin(first: URL, second: URL) -> bool:
+    """True when both URLs have the same scheme, host and port (the port a scheme implies counts)."""
+    return (first.scheme, (first.host or "").lower(), first.port) == (
+        second.scheme,
+        (second.host or "").lower(),
+        second.port,
+    )
+
+
+def redirect_target(current: URL, location: str | None) -> URL | None:
+    """The absolute URL a redirect's ``Location`` names, resolved against ``current``; None when there is
+    none or it is not an http(s) URL with a host."""
+    if not location:
+        return None
+    try:
+        target = current.join(URL(location.strip()))
+    except (TypeError, ValueError):
+        return None
+    if target.scheme not in ("http", "https") or not target.host:
+        return None
+    return target
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

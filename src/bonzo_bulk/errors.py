@@ -12,11 +12,14 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     │   ├── NotFoundError      404
     │   ├── MethodNotAllowed   405 (e.g. PATCH, or DELETE where Bonzo has none)
     │   ├── RateLimited        429 after every retry was spent, or a wait that would pass the deadline
-    │   └── BudgetExhausted    the run's API request budget is spent (api_settings.request_budget)
+    │   ├── BudgetExhausted    the run's API request budget is spent (api_settings.request_budget)
+    │   └── RedirectRefused    a redirect to another host, or more same-host redirects than allowed
     ├── PreflightError         a check before sending failed: bad key, unreachable user or hook (exit 2)
     ├── SandboxError           the local Bonzo stand-in failed to start or answer
     ├── StoreError             the run store (SQLite or PostgreSQL) failed
-    │   └── StoreUnreachable   the store's server is down or refused us (exit 2, nothing sent)
+    │   ├── StoreUnreachable   the store's server is down or refused us (exit 2, nothing sent)
+    │   ├── StoreUnusable      the store file is no database, or a damaged one (exit 2, nothing sent)
+    │   └── UnknownRun         no run with the id given (exit 2: a bad --run, export or baseline id)
     ├── MonitorLocked          a previous monitor run still holds the lock (exit 75, nothing sent)
     ├── CleanupError           cleanup refused or could not finish
     ├── ReportError            a report could not be written (after the verdict; exit 2 for a bad flag)
@@ -91,6 +94,10 @@ class BudgetExhausted(BonzoAPIError):
     """The run has sent as many API requests as ``api_settings.request_budget`` allows."""
 
 
+class RedirectRefused(BonzoAPIError):
+    """Bonzo's API redirected a call to another origin (never followed), or redirected it too many times."""
+
+
 class PreflightError(BonzoBulkError):
     """A check before the first record is sent failed; nothing was POSTed."""
 
@@ -107,6 +114,18 @@ class StoreError(BonzoBulkError):
 
 class StoreUnreachable(StoreError):
     """The run store's database server is down or refused the connection; nothing was sent."""
+
+    exit_code = 2
+
+
+class StoreUnusable(StoreError):
+    """The run store file is not a SQLite database, or a damaged or truncated one; nothing was sent."""
+
+    exit_code = 2
+
+
+class UnknownRun(StoreError):
+    """The run store holds no run with the id the user gave."""
 
     exit_code = 2
 

@@ -90,7 +90,8 @@ class DeliveryResult:
     sent_at: datetime
     answered_at: datetime | None
     error_category: str | None = None
-    """None when accepted; else ``connect``, ``timeout``, ``reset``, ``http_4xx``, ``http_429``, ``http_5xx``."""
+    """None when accepted; else ``connect``, ``timeout``, ``reset``, ``redirect`` (a 3xx: never followed),
+    ``http_4xx``, ``http_429``, ``http_5xx``."""
     error: str | None = None
     response_excerpt: str = ""
 

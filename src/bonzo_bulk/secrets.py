@@ -49,7 +49,10 @@ def register_secret_parts(value: str | int | float | None) -> None:
     register_secret(value)
     if not isinstance(value, str) or "://" not in value:
         return
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:  # not a URL (an unclosed '['): the whole value, registered above, is all there is
+        return
     try:
         password = parts.password
     except ValueError:

@@ -238,11 +238,11 @@ async def test_429_after_every_retry_is_rate_limited(mocked: aioresponses, clien
 
 async def test_a_429_wait_past_the_deadline_is_refused_at_once(mocked: aioresponses, client: BonzoClient) -> None:
     """What keeps a run's settle deadline: a Retry-After that would end past it is not waited out (the guard
-    only catches a client that waits: it would wait the 600 s the cap allows)."""
+    only catches a client that waits: it would wait the 100 s, within api_settings.max_wait's 120 s)."""
     mocked.get(
         f"{ROOT}/prospects/5",
         status=429,
-        headers={"Retry-After": "3600"},
+        headers={"Retry-After": "100"},
         payload={"message": "Too Many Attempts."},
         repeat=True,
     )
@@ -251,6 +251,23 @@ async def test_a_429_wait_past_the_deadline_is_refused_at_once(mocked: aiorespon
         await asyncio.wait_for(client.get_prospect(5), timeout=60)
     assert client.requests_made == 1
     assert client.rate_limited_seconds == 0
+
+
+async def test_a_retry_after_longer_than_max_wait_is_refused_at_once(mocked: aioresponses, client: BonzoClient) -> None:
+    """No deadline (preflight, cleanup): the wait is still bounded, by api_settings.max_wait (120 s by default)."""
+    mocked.get(
+        f"{ROOT}/prospects/5",
+        status=429,
+        headers={"Retry-After": "100000"},
+        payload={"message": "Too Many Attempts."},
+        repeat=True,
+    )
+    assert client.deadline is None
+    with pytest.raises(
+        RateLimited, match=r"wait 100000 s \(429 Retry-After\), more than api_settings.max_wait \(120 s\)"
+    ):
+        await asyncio.wait_for(client.get_prospect(5), timeout=60)
+    assert client.requests_made == 1
 
 
 async def test_network_failure_is_mapped_with_its_cause(mocked: aioresponses, client: BonzoClient) -> None:

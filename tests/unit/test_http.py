@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from yarl import URL
 
 from bonzo_bulk._http import (
     RETRYABLE,
@@ -19,9 +20,12 @@ from bonzo_bulk._http import (
     categorize_status,
     describe_exception,
     make_session,
+    origin_of,
     parse_retry_after,
+    redirect_target,
     retry_transient,
     run_async,
+    same_origin,
 )
 
 
@@ -30,7 +34,11 @@ from bonzo_bulk._http import (
     [
         (200, None),
         (204, None),
-        (302, None),
+        (301, "redirect"),
+        (302, "redirect"),
+        (307, "redirect"),
+        (308, "redirect"),
+        (304, "redirect"),
         (400, "http_4xx"),
         (404, "http_4xx"),
         (422, "http_4xx"),
@@ -42,6 +50,33 @@ from bonzo_bulk._http import (
 )
 def test_categorize_status(status: int, category: str | None) -> None:
     assert categorize_status(status) == category
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/api/v3/prospects?page=2", "https://app.getbonzo.com/api/v3/prospects?page=2"),
+        ("page2", "https://app.getbonzo.com/api/v3/page2"),
+        ("https://evil.test:8443/x?token=t", "https://evil.test:8443/x?token=t"),
+        ("//evil.test/x", "https://evil.test/x"),
+        ("javascript:alert(1)", None),
+        ("http://[::1", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_redirect_target_resolves_against_the_request(location: str | None, expected: str | None) -> None:
+    found = redirect_target(URL("https://app.getbonzo.com/api/v3/prospects?page=1"), location)
+    assert (str(found) if found is not None else None) == expected
+
+
+def test_origins_name_scheme_host_and_port_only() -> None:
+    api = URL("https://app.getbonzo.com/api/v3")
+    assert same_origin(api, URL("https://APP.getbonzo.com:443/elsewhere?x=1"))
+    assert not same_origin(api, URL("http://app.getbonzo.com/api/v3"))  # a downgrade is another origin
+    assert not same_origin(api, URL("https://app.getbonzo.com:8443/api/v3"))
+    assert not same_origin(api, URL("https://app.getbonzo.com.evil.test/api/v3"))
+    assert origin_of(URL("https://user:pass@evil.test:8443/steal?token=t")) == "https://evil.test:8443"
 
 
 def test_only_client_errors_are_never_retried() -> None:

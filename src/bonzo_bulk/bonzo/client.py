@@ -2,7 +2,8 @@
 
 Bearer auth, ``On-Behalf-Of`` per call, ``{"data": …}`` unwrapping, page-by-page listing,
 bounded concurrency, retries of 5xx / network failures with backoff, 429 waits on ``Retry-After``,
-and a count of every request actually sent (retries included) so a run can report its API cost.
+redirects followed only within the API's own host (:mod:`bonzo_bulk.bonzo.redirects`), and a count
+of every request actually sent (retries and redirect hops included) so a run can report its API cost.
 Errors come out as :mod:`bonzo_bulk.errors` types; no message ever carries the key.
 
 Example::
@@ -15,12 +16,15 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as jsonlib
+import logging
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, TypeAlias
 
@@ -29,6 +33,7 @@ from pydantic import SecretStr
 from yarl import URL
 
 from bonzo_bulk._http import (
+    REDIRECT_STATUSES,
     RETRYABLE,
     RetryPolicy,
     TransientError,
@@ -42,17 +47,36 @@ from bonzo_bulk._http import (
 )
 from bonzo_bulk.bonzo.clock import ClockTracker
 from bonzo_bulk.bonzo.pacing import Pacer
+from bonzo_bulk.bonzo.redirects import Hop, Redirects
 from bonzo_bulk.config.schema import ApiSettings
 from bonzo_bulk.errors import AuthError, BonzoAPIError, BudgetExhausted, MethodNotAllowed, NotFoundError, RateLimited
 from bonzo_bulk.models import Prospect
 from bonzo_bulk.secrets import redact, redact_url, register_secret
 
-__all__ = ["BonzoClient", "OnBehalfOf", "ProspectPage"]
+__all__ = ["BonzoClient", "OnBehalfOf", "ProspectPage", "acting_user"]
+
+log = logging.getLogger("bonzo_bulk")
 
 OnBehalfOf: TypeAlias = int | str
 """A Bonzo user to act as: numeric user id, email, or ``ex:<external id>``."""
+_ACTING_USER = re.compile(r"^(?:[1-9][0-9]{0,15}|[^@\s]+@[^@\s]+\.[^@\s]+|ex:\S+)$")
+
+
+def acting_user(text: str) -> OnBehalfOf | None:
+    """``text`` as an ``On-Behalf-Of`` value (a user id becomes an int), or None when it is none of the three forms.
+
+    >>> acting_user("65013"), acting_user("lo@lender.test"), acting_user("ex:crm-7"), acting_user("abc")
+    (65013, 'lo@lender.test', 'ex:crm-7', None)
+    """
+    value = text.strip()
+    if not _ACTING_USER.match(value):
+        return None
+    return int(value) if value.isdigit() else value
+
 
 API_PREFIX: Final = "/api/v3"
+SAY_WAITS_FROM: Final = 5.0
+"""A 429 wait at least this long (seconds) is logged: what it waits for and until when."""
 _SUMMARY_CHARS: Final = 300
 _ID_SEGMENT = re.compile(r"^(?:\d+|ex:.+|[0-9a-fA-F-]{32,36})$")
 
@@ -112,6 +136,16 @@ def _summarise_error_body(raw: bytes) -> str:
     return redact(summary)
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What one request got back: enough to decide on a redirect, a retry, an error or the data."""
+
+    status: int
+    raw: bytes
+    retry_after: float | None
+    location: str | None
+
+
 def _optional_int(meta: Mapping[str, Any], key: str) -> int | None:
     value = meta.get(key)
     try:
@@ -148,6 +182,7 @@ class BonzoClient:
             base_delay=settings.retry_delay,
             max_delay=max(settings.retry_delay, 30.0),
             default_retry_after=settings.default_retry_after,
+            retry_after_cap=max(settings.max_wait, settings.default_retry_after),
         )
         self.requests_made = 0
         """Every HTTP request actually sent, retries included."""
@@ -160,9 +195,13 @@ class BonzoClient:
         """Most requests this client may send (None: no limit)."""
         self.deadline: float | None = None
         """A ``time.monotonic()`` instant no 429 wait may reach past (set by whoever polls to a deadline)."""
+        self.deadline_name = "the run's deadline"
+        """What :attr:`deadline` is, for the message of a wait it refuses."""
         self.rate_limited_seconds = 0.0
         """Seconds spent waiting on 429 answers (``Retry-After``)."""
         self.rate_limited_answers = 0
+        self.redirects = Redirects(self._root)
+        """Redirects: same-origin ones followed (a few per call, counted), any other refused."""
 
     def __repr__(self) -> str:
         return f"BonzoClient(base_url={redact_url(str(self._root))!r}, api_key=SecretStr('**********'))"
@@ -225,37 +264,19 @@ class BonzoClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         session = self._ensure_session()
 
+        tries = [0]
+
         async def attempt() -> Any:
-            async with self._limit:
-                self._check_budget(verb, shown_path)
-                await self.pacer.wait()
-                self.requests_made += 1
-                self.request_counts[(verb, route)] += 1
-                try:
-                    left = time.time()
-                    async with session.request(
-                        verb, url, params=query or None, json=json, headers=headers, timeout=self._timeout
-                    ) as response:
-                        raw = await response.read()
-                        self.clock.observe(response.headers.get("Date"), left, time.time())
-                        status = response.status
-                        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                        self.pacer.learn(status, response.headers)
-                except Exception as exc:
-                    category = categorize_exception(exc)
-                    if category is None:
-                        raise
-                    detail = describe_exception(exc)
-                    if category in RETRYABLE and not is_permanent_connect_error(exc):
-                        raise TransientError(category, detail) from exc
-                    raise BonzoAPIError(
-                        f"could not reach Bonzo's API at {redact_url(str(self._root))} ({category}: {detail}); "
-                        "check api_settings.base_url / BONZO_API_URL and the network",
-                        method=verb,
-                        path=shown_path,
-                    ) from exc
+            tries[0] += 1
+            hop = Hop.first(url, verb)
+            answer = await self._exchange(session, hop, query or None, json, headers, route, shown_path)
+            while answer.status in REDIRECT_STATUSES:
+                hop = self.redirects.next_hop(answer.status, answer.location, hop, method=verb, path=shown_path)
+                body = json if hop.keeps_body else None
+                answer = await self._exchange(session, hop, None, body, headers, route, shown_path)
+            status, raw, retry_after = answer.status, answer.raw, answer.retry_after
             if status == 429:
-                self._note_rate_limited(retry_after, verb, shown_path)
+                self._note_rate_limited(retry_after, verb, shown_path, retrying=tries[0] <= self._policy.retries)
             if status >= 400:
                 category = categorize_status(status)
                 if category in RETRYABLE and category is not None:
@@ -270,6 +291,59 @@ class BonzoClient:
         except TransientError as failure:
             cause = failure.__cause__ or failure
             raise self._gave_up(failure, verb, shown_path) from cause
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        hop: Hop,
+        query: Mapping[str, str | int | float] | None,
+        json: Any,
+        headers: Mapping[str, str],
+        route: str,
+        shown_path: str,
+    ) -> _Answer:
+        """One HTTP request of a call (the call's own, or a redirect's hop), counted, paced and under the budget.
+
+        Never follows a redirect itself: the caller decides (:class:`~bonzo_bulk.bonzo.redirects.Redirects`).
+        """
+        async with self._limit:
+            self._check_budget(hop.method, shown_path)
+            await self.pacer.wait()
+            self.requests_made += 1
+            self.request_counts[(hop.method, route)] += 1
+            try:
+                left = time.time()
+                async with session.request(
+                    hop.method,
+                    hop.url,
+                    params=query,
+                    json=json,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as response:
+                    raw = await response.read()
+                    self.clock.observe(response.headers.get("Date"), left, time.time())
+                    self.pacer.learn(response.status, response.headers)
+                    return _Answer(
+                        response.status,
+                        raw,
+                        parse_retry_after(response.headers.get("Retry-After")),
+                        response.headers.get("Location"),
+                    )
+            except Exception as exc:
+                category = categorize_exception(exc)
+                if category is None:
+                    raise
+                detail = describe_exception(exc)
+                if category in RETRYABLE and not is_permanent_connect_error(exc):
+                    raise TransientError(category, detail) from exc
+                raise BonzoAPIError(
+                    f"could not reach Bonzo's API at {redact_url(str(self._root))} ({category}: {detail}); "
+                    "check api_settings.base_url / BONZO_API_URL and the network",
+                    method=hop.method,
+                    path=shown_path,
+                ) from exc
 
     def _gave_up(self, failure: TransientError, method: str, path: str) -> BonzoAPIError:
         """The error of a call that kept failing transiently until its retries ran out."""
@@ -304,19 +378,51 @@ class BonzoClient:
                 path=path,
             )
 
-    def _note_rate_limited(self, retry_after: float | None, method: str, path: str) -> None:
-        """Count a 429's wait, or give up at once when the wait would pass the deadline."""
+    def _note_rate_limited(self, retry_after: float | None, method: str, path: str, *, retrying: bool) -> None:
+        """Count a 429's wait and, when one follows, say what it waits for and until when; or give up at once
+        when Bonzo asks for more than ``api_settings.max_wait`` or the wait would pass :attr:`deadline`."""
         wait = retry_after if retry_after is not None else self._policy.default_retry_after or self._policy.base_delay
         self.rate_limited_answers += 1
+        limit = self._settings.max_wait
+        if retry_after is not None and retry_after > limit:
+            raise RateLimited(
+                f"Bonzo asked to wait {retry_after:g} s (429 Retry-After), more than api_settings.max_wait "
+                f"({limit:g} s); not waited: run again later, or raise api_settings.max_wait",
+                retry_after=retry_after,
+                status=429,
+                method=method,
+                path=path,
+            )
         if self.deadline is not None and time.monotonic() + wait > self.deadline:
             raise RateLimited(
-                f"Bonzo asked to wait {wait:g} s (429), past the run's deadline; the deadline is kept",
+                f"Bonzo asked to wait {wait:g} s (429), past {self.deadline_name}; the deadline is kept",
                 retry_after=retry_after,
                 status=429,
                 method=method,
                 path=path,
             )
         self.rate_limited_seconds += wait
+        if retrying and wait >= SAY_WAITS_FROM:
+            until = (datetime.now(UTC) + timedelta(seconds=wait)).strftime("%H:%M:%S UTC")
+            why = "its Retry-After" if retry_after is not None else "api_settings.default_retry_after (no Retry-After)"
+            log.warning(
+                "Bonzo's API answered 429 Too Many Attempts to %s %s: waiting %.0f s for %s, until %s",
+                method,
+                path,
+                wait,
+                why,
+                until,
+            )
+
+    @contextlib.contextmanager
+    def waits_within(self, seconds: float, name: str) -> Iterator[None]:
+        """Inside, no 429 wait may reach past ``seconds`` from now (``name`` says whose limit that is)."""
+        previous = self.deadline, self.deadline_name
+        self.deadline, self.deadline_name = time.monotonic() + seconds, name
+        try:
+            yield
+        finally:
+            self.deadline, self.deadline_name = previous
 
     @staticmethod
     def _decode(raw: bytes, status: int, method: str, path: str) -> Any:

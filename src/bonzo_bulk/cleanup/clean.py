@@ -30,7 +30,7 @@ from bonzo_bulk.cleanup.delete import Candidate, delete_candidates, write_manual
 from bonzo_bulk.cleanup.report import CleanupReport, combined, merged
 from bonzo_bulk.cleanup.select import Selector, judge, selector_for_all, selector_for_pattern, selector_for_run
 from bonzo_bulk.config.loader import LoadedConfig
-from bonzo_bulk.errors import BonzoAPIError, ConfigError
+from bonzo_bulk.errors import BonzoAPIError, ConfigError, UnknownRun
 from bonzo_bulk.plan.planner import plan_run
 from bonzo_bulk.plan.records import RunIdentity
 from bonzo_bulk.plan.seeding import plan_seed
@@ -220,7 +220,10 @@ async def cleanup(
                 run_id = store.latest_run_id() or ""
                 if not run_id:
                     raise ConfigError(f"--run latest: the run store {store.label} holds no runs", key="--run")
-            selector = selector_for_run(store, run_id, settings)
+            try:
+                selector = selector_for_run(store, run_id, settings)
+            except UnknownRun as exc:
+                raise ConfigError(f"--run {run_id!r}: {exc}; nothing was deleted", key="--run") from exc
         elif pattern is not None:
             selector = selector_for_pattern(pattern, settings)
         else:

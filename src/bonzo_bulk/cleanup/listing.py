@@ -6,7 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bonzo_bulk.errors import ConfigError
+
 if TYPE_CHECKING:
+    from bonzo_bulk.bonzo import OnBehalfOf
     from bonzo_bulk.config.loader import LoadedConfig
     from bonzo_bulk.models import Target
 
@@ -17,6 +20,20 @@ class ProspectListing:
 
     search: str | None
     rows: list[dict[str, Any]]
+
+
+def _acting(user: str) -> OnBehalfOf:
+    """``--user`` as an ``On-Behalf-Of`` value, or a :class:`ConfigError` (exit 2) before anything is sent."""
+    from bonzo_bulk.bonzo import acting_user
+
+    acting = acting_user(user)
+    if acting is None:
+        raise ConfigError(
+            f"--user {user!r} is not a Bonzo user to act as: give a user id (a number, e.g. 65013), an email, "
+            "or ex:<external id>",
+            key="--user",
+        )
+    return acting
 
 
 async def list_prospects(
@@ -40,7 +57,7 @@ async def list_prospects(
     config = loaded.config
     selector = selector_for_all(config.test_data_settings)
     term = None if everything else (search or selector.search)
-    acting: list[int | str] = [user] if user else [u.user_id for u in loaded.users]
+    acting: list[OnBehalfOf] = [_acting(user)] if user else [u.user_id for u in loaded.users]
     found: list[dict[str, Any]] = []
     plan = plan_run(loaded, phases=())
     async with (

@@ -6,6 +6,8 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +19,29 @@ from bonzo_bulk.report.terminal import console
 from bonzo_bulk.secrets import redact
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+@dataclass
+class ErrorLog:
+    """Where the command running now logs an internal error: ``<folder>/logs`` (its config's reports folder,
+    or ``--reports-dir`` until the config is loaded)."""
+
+    folder: str | None = None
+
+
+_ERROR_LOG: ContextVar[ErrorLog | None] = ContextVar("bonzo_bulk_error_log", default=None)
+
+
+@contextmanager
+def errors_logged_under(folder: str | Path | None) -> Iterator[ErrorLog]:
+    """While inside, an internal error's log goes to ``<folder>/logs``; set ``.folder`` on what it yields to
+    move it (once the config names the reports folder)."""
+    where = ErrorLog(str(folder) if folder else None)
+    token = _ERROR_LOG.set(where)
+    try:
+        yield where
+    finally:
+        _ERROR_LOG.reset(token)
 
 
 def _is_cli_signal(exc: BaseException) -> bool:
@@ -54,13 +79,19 @@ def handle_errors() -> Iterator[None]:
 
 
 def report_unexpected(exc: BaseException) -> int:
-    """An error no check foresaw: one line and the path of a log with the (redacted) traceback; exit 3."""
+    """An error no check foresaw: one line and the path of a log with the (redacted) traceback; exit 3.
+
+    The log goes under the command's reports folder (:func:`errors_logged_under`), else
+    ``$BONZO_BULK_REPORTS_DIR`` or ``reports/``; where none can be written, the system's temporary folder.
+    """
     import tempfile
     import traceback
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     details = redact("".join(traceback.format_exception(exc)))
-    folder = Path(os.environ.get("BONZO_BULK_REPORTS_DIR") or "reports") / "logs"
+    error_log = _ERROR_LOG.get()
+    chosen = error_log.folder if error_log is not None else None
+    folder = Path(chosen or os.environ.get("BONZO_BULK_REPORTS_DIR") or "reports") / "logs"
     path: Path | None = None
     for where in (folder, Path(tempfile.gettempdir())):
         candidate = where / f"bonzo-bulk-error-{stamp}-{os.getpid()}.log"

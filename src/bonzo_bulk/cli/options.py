@@ -92,17 +92,18 @@ def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from bonzo_bulk.cli.exits import handle_errors
+        from bonzo_bulk.cli.exits import errors_logged_under, handle_errors
         from bonzo_bulk.config.loader import load_config
         from bonzo_bulk.report.terminal import console
 
         config_path = kwargs.pop("config")
         allow = kwargs.pop("allow_literal_secrets")
         overrides = {option.dest: _plain(kwargs.pop(option.dest)) for option in OPTIONS}
-        with handle_errors():
+        with errors_logged_under(overrides.get("reports_dir")) as error_log, handle_errors():
             if config_path is None:
                 config_path = (choose_config(kwargs) if choose_config else None) or DEFAULT_CONFIG
             loaded = load_config(config_path, overrides=overrides, allow_literal_secrets=allow)
+            error_log.folder = loaded.config.reports_dir
             for warning in loaded.warnings:
                 console.print(f"[bold red]{warning}[/]")
             return func(*args, loaded=loaded, **kwargs)

@@ -79,9 +79,10 @@ def run_command(
         print_result(result, problems=tracker.found)
         if published:
             print_published(published)
-        print_verdict(result, outcome.verdict)
     if outcome.report_error is not None:
         console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
+    if not json_output:
+        print_verdict(result, outcome)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -168,10 +169,11 @@ def health_command(
         print_result(result, limit=20, problems=tracker.found)
         if published:
             print_published(published)
-        healthy = "[bold green]HEALTHY[/]" if not outcome.verdict.failed else "[bold red]UNHEALTHY[/]"
-        print_verdict(result, outcome.verdict, subject=f"{result.integration} {healthy} — run")
     if outcome.report_error is not None:
         console.print(f"[bold red]error:[/] {escape(str(outcome.report_error))}")
+    if not json_output:
+        healthy = "[bold green]HEALTHY[/]" if not outcome.verdict.failed else "[bold red]UNHEALTHY[/]"
+        print_verdict(result, outcome, subject=f"{result.integration} {healthy} — run")
     raise typer.Exit(outcome.exit_code)
 
 
@@ -196,6 +198,7 @@ def generate_command(
     """
     from bonzo_bulk._http import run_async
     from bonzo_bulk.cli.terminal import command_progress, delivery_table, print_target, setup_logging
+    from bonzo_bulk.config.loader import writable_folder
     from bonzo_bulk.engine.deliver_only import send_plan
     from bonzo_bulk.plan.files import distribution, write_plan
     from bonzo_bulk.plan.planner import plan_run
@@ -204,6 +207,12 @@ def generate_command(
     setup_logging(log_level)
     console.print(loaded_summary(loaded))
     with handle_errors():
+        if dry_run and out_dir is not None and not writable_folder(out_dir):
+            raise ConfigError(
+                f"--out {str(out_dir)!r} cannot be written (not a folder, or no write permission); "
+                "pick a writable folder for the dry-run files",
+                key="--out",
+            )
         plan = plan_run(loaded)
         if dry_run:
             files = write_plan(plan, out_dir or Path(loaded.config.reports_dir) / "generated")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bonzo_bulk.config.environment import (
+    ENV_SECRETS,
     environment,
     literal_secrets,
     register_config_secrets,
@@ -137,14 +138,16 @@ def _check_reports_dir(config: BulkConfig, source: str, origins: Mapping[tuple[s
 
 def _check_live_urls(config: BulkConfig, source: str) -> None:
     """A live run's hook URLs (from the environment, after placeholders) must be http(s) URLs."""
+    variables = {key: var for var, key in ENV_SECRETS}
     for key in ("webhook_url", "superuser_webhook_url"):
         secret = getattr(config, key)
         if secret is not None:
             try:
-                check_url(secret.get_secret_value())
+                check_url(secret.get_secret_value(), shown="the value")
             except ValueError as exc:
                 raise ConfigError(
-                    f"'{key}': the value is not an http(s) URL; check the environment variable it comes from",
+                    f"'{key}' (from {variables[key]}, or the file): {exc} (the value is a secret, so it is not "
+                    f"shown); check {variables[key]}",
                     key=key,
                     source=source,
                 ) from exc

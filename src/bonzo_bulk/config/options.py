@@ -65,7 +65,8 @@ OPTIONS: tuple[Option, ...] = (
         "delivery-deadline",
         ("webhook_settings", "deadline"),
         float,
-        "seconds the whole delivery may take; records not sent by then fail (default: no limit)",
+        "seconds the whole delivery may take; records not sent by then fail (default: as long as the records take "
+        "when each is answered within its timeout on the first try, at least 300)",
     ),
     Option("poll-interval", ("polling", "interval"), float, "seconds between API polls while settling"),
     Option("deadline", ("polling", "deadline"), float, "seconds after the last delivery to stop waiting"),

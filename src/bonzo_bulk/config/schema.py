@@ -40,21 +40,32 @@ DAY = 86_400.0
 """The longest any wait may be (seconds): a bigger number is a typo, not a plan."""
 
 
-def _check_url(value: str) -> str:
+def _check_url(value: str, *, shown: str | None = None) -> str:
+    """``value`` without a trailing slash, or a ValueError naming it (as ``shown`` when given: a secret's
+    message says "the value" instead) and the fix."""
+    named = shown or repr(value)
     if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
-        raise ValueError(f"{value!r} is not an http(s) URL")
+        raise ValueError(f"{named} is not an http(s) URL; give a full URL such as https://app.getbonzo.com")
     try:
-        port = urlsplit(value).port
+        parts = urlsplit(value)
     except ValueError as exc:
-        raise ValueError(f"{value!r} has an invalid port ({exc}); ports are 1-65535") from exc
+        raise ValueError(
+            f"{named} is not a URL ({exc}): a '[' opens an IPv6 address and needs its ']'; "
+            "give a full URL such as https://app.getbonzo.com"
+        ) from exc
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{named} has an invalid port ({exc}); ports are 1-65535") from exc
     if port == 0:
-        raise ValueError(f"{value!r} has port 0; ports are 1-65535")
+        raise ValueError(f"{named} has port 0; ports are 1-65535")
     return value.rstrip("/")
 
 
-def check_url(value: str) -> str:
-    """Validate an http(s) URL (public helper for secret URLs checked after placeholder resolution)."""
-    return _check_url(value)
+def check_url(value: str, *, shown: str | None = None) -> str:
+    """Validate an http(s) URL (public helper for secret URLs checked after placeholder resolution: pass
+    ``shown="the value"`` so the message never repeats a secret)."""
+    return _check_url(value, shown=shown)
 
 
 class _Section(BaseModel):
@@ -202,10 +213,20 @@ class WebhookSettings(_Section):
     max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
     concurrent_requests: int = Field(default=5, ge=1, le=4096)
     deadline: float | None = Field(
-        default=None, gt=0, le=DAY, description="seconds the whole delivery may take; records not sent by then fail"
+        default=None,
+        gt=0,
+        le=DAY,
+        description="seconds the whole delivery may take; records not sent by then fail. Default: as long as the "
+        "records take when each is answered within its timeout on the first try, and at least 5 minutes",
     )
     give_up_after_refusals: int = Field(
         default=10, ge=1, le=100_000, description="stop sending after this many refused connections in a row"
+    )
+    give_up_after_timeouts: int = Field(
+        default=10,
+        ge=1,
+        le=100_000,
+        description="stop sending after this many requests in a row got no answer within the timeout",
     )
     rate_limit: float | None = Field(
         default=None, ge=0.01, le=1_000_000, description="records per second (at least 0.01), None for no limit"
@@ -222,6 +243,13 @@ class ApiSettings(_Section):
     max_prospects_per_request: int = Field(default=100, ge=1, le=1000)
     concurrent_requests: int = Field(default=4, ge=1, le=64)
     default_retry_after: float = Field(default=60.0, ge=0, le=3600, description="wait on a 429 without Retry-After")
+    max_wait: float = Field(
+        default=120.0,
+        gt=0,
+        le=DAY,
+        description="the longest Retry-After a 429 is waited for; one asking more ends the call at once "
+        "(and the preflight, as a whole, waits no longer than this on 429s)",
+    )
     request_budget: int | None = Field(
         default=None,
         ge=1,
@@ -353,6 +381,11 @@ class SandboxSettings(_Section):
         default_factory=SandboxClock,
         description="how stamps and Date headers are written (zone, whole seconds, offset)",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value)
 
 
 Distribution = Literal["even", "weighted", "custom"]

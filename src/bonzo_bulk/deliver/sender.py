@@ -3,9 +3,10 @@
 A fixed pool of ``concurrent_requests`` workers pulls record indexes from a shared counter (flat
 memory at any N), optionally paced by a smooth rate limiter, over one pooled aiohttp session.
 Transient failures (connect, timeout, reset, 429, 5xx) are retried with jittered exponential
-backoff; 4xx never is. A record that fails for good is a failed :class:`DeliveryResult`, not an
-exception. Because a retried POST may have landed the first time, duplicates are for the
-verifier to find, not for the sender to assume away.
+backoff; 4xx never is. A redirect is never followed: a lead is not re-sent to wherever a ``Location``
+points, and a 3xx answer is a failed delivery that says where it pointed (its host only). A record
+that fails for good is a failed :class:`DeliveryResult`, not an exception. Because a retried POST
+may have landed the first time, duplicates are for the verifier to find, not for the sender to assume away.
 
 Example::
 
@@ -34,7 +35,9 @@ from bonzo_bulk._http import (
     describe_exception,
     is_permanent_connect_error,
     make_session,
+    origin_of,
     parse_retry_after,
+    redirect_target,
     retry_transient,
 )
 from bonzo_bulk.config.schema import WebhookSettings
@@ -70,6 +73,13 @@ def usable_url(url: str) -> URL:
             "give a full URL such as https://app.getbonzo.com/api/webhook/<hash>"
         )
     return parsed
+
+
+def redirected(url: URL, answer: str, location: str | None) -> str:
+    """Why a redirect answer to a webhook POST is a failed delivery: where it pointed (its host only) and the fix."""
+    target = redirect_target(url, location)
+    where = f"redirected to {origin_of(target)}" if target is not None else "redirected without a usable Location"
+    return f"{where} ({answer}); not followed: a lead is never re-sent elsewhere"
 
 
 def _excerpt(raw: bytes) -> str:
@@ -129,6 +139,10 @@ class _Deadlines:
 
     def disarm(self, task: asyncio.Task[None]) -> None:
         self._armed.pop(task, None)
+
+    def in_flight(self) -> int:
+        """How many requests await an answer now."""
+        return len(self._armed)
 
     def claim_expiry(self, task: asyncio.Task[None]) -> bool:
         """True (once) when the watchdog cancelled ``task`` for overrunning its deadline."""
@@ -191,13 +205,16 @@ class _Sender:
         started = _perf()
         deadlines.arm(task, started)
         try:
-            async with self._session.post(self._url, data=payload, timeout=_NO_AIOHTTP_TIMER) as response:
+            async with self._session.post(
+                self._url, data=payload, timeout=_NO_AIOHTTP_TIMER, allow_redirects=False
+            ) as response:
                 raw = await response.read()
                 status = response.status
                 retry_after = (
                     parse_retry_after(response.headers.get("Retry-After")) if status in _RETRY_AFTER_STATUSES else None
                 )
                 reason = response.reason
+                location = response.headers.get("Location")
         except asyncio.CancelledError:
             if not deadlines.claim_expiry(task) or task.uncancel() > 0:
                 raise
@@ -214,10 +231,12 @@ class _Sender:
         finally:
             deadlines.disarm(task)
         ended = _perf()
-        if status < 400:
-            return _Attempt(started, ended, status, None, None, self._excerpt(raw), None, False)
         category = categorize_status(status)
+        if category is None:
+            return _Attempt(started, ended, status, None, None, self._excerpt(raw), None, False)
         error = redact(f"HTTP {status} {reason or ''}".rstrip())
+        if category == "redirect":
+            error = redirected(self._url, error, location)
         return _Attempt(started, ended, status, category, error, self._excerpt(raw), retry_after, category in RETRYABLE)
 
     async def _retry_unless_stopped(
@@ -327,8 +346,8 @@ async def deliver(
     finishes, for the run store and progress). ``on_status`` gets a status line every
     ``status_every`` seconds while it runs (what is sent, retrying, waited for). Raises
     :class:`DeliveryError` only when ``url`` is unusable as a whole; a record that fails is a result
-    with ``error_category`` set, and so is one never sent because the delivery stopped early
-    (``settings.deadline`` passed, or ``settings.give_up_after_refusals`` refusals).
+    with ``error_category`` set, and so is one never sent because the delivery stopped early (its
+    :func:`~bonzo_bulk.deliver.watch.delivery_deadline` passed, or refusals or timeouts in a row).
 
     Example::
 
@@ -345,13 +364,7 @@ async def deliver(
         session if session is not None else make_session(limit=settings.concurrent_requests, timeout=settings.timeout)
     )
     deadlines = _Deadlines(settings.timeout)
-    watch = DeliveryWatch(
-        total,
-        deadline=settings.deadline,
-        refusal_limit=settings.give_up_after_refusals,
-        on_status=on_status,
-        every=status_every,
-    )
+    watch = DeliveryWatch.of(settings, total, on_status=on_status, every=status_every, in_flight=deadlines.in_flight)
     sender = _Sender(active, target, redact_url(url), settings, deadlines, watch)
     pacer = _Pacer(settings.rate_limit) if settings.rate_limit else None
     stream = enumerate(records)
@@ -383,7 +396,7 @@ async def deliver(
             await active.close()
     if watch.stop_reason is not None:
         for index, record in stream:
-            finish(index, record, _not_sent(record, watch.stop_reason))
+            finish(index, record, _not_sent(record, watch.stop_reason, watch.stop_category))
         if on_status is not None:
             on_status(f"{watch.status()}; stopped: {watch.stop_reason}")
     return [results[i] for i in sorted(results)]
@@ -409,7 +422,7 @@ async def _work(
         await asyncio.gather(watchdog, watcher, return_exceptions=True)
 
 
-def _not_sent(record: PlannedRecord, reason: str) -> DeliveryResult:
+def _not_sent(record: PlannedRecord, reason: str, category: str) -> DeliveryResult:
     """The result of a record the delivery stopped before sending."""
     return DeliveryResult(
         record_name=record.name,
@@ -419,7 +432,7 @@ def _not_sent(record: PlannedRecord, reason: str) -> DeliveryResult:
         total_ms=0.0,
         sent_at=datetime.now(UTC),
         answered_at=None,
-        error_category="timeout" if "deadline" in reason else "connect",
+        error_category=category,
         error=f"not sent: {reason}",
         response_excerpt="",
     )

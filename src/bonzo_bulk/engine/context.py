@@ -158,6 +158,7 @@ async def open_run(
                         users=loaded.users,
                         hooks=endpoints.hooks([phase.kind for phase in plan.phases]),
                         timeout=min(config.webhook_settings.timeout, 10.0),
+                        wait_limit=config.api_settings.max_wait,
                     )
                     log.info("%s", checked.describe())
                 yield RunContext(plan, store, bus, session, destination, endpoints, client)

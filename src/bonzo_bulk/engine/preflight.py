@@ -3,7 +3,8 @@
 Three checks, none of which creates data:
 
 1. the API key works — one authenticated ``GET /prospects?per_page=1`` (a 401 here means every
-   record sent would be unverifiable and uncleanable);
+   record sent would be unverifiable and uncleanable; a redirect to another host means the answers
+   would come from a host that never saw the key, so that is refused too);
 2. every test user is reachable with ``On-Behalf-Of`` (the same cheap listing per user);
 3. every hook URL answers — HEAD, GET and OPTIONS once each; any HTTP answer but 404 proves the
    host and path exist (a POST-only hook commonly answers 405), while 404 or a refused connection
@@ -22,7 +23,7 @@ import aiohttp
 
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.deliver.probe import probe
-from bonzo_bulk.errors import AuthError, BonzoAPIError, DeliveryError, PreflightError
+from bonzo_bulk.errors import AuthError, BonzoAPIError, DeliveryError, PreflightError, RedirectRefused
 from bonzo_bulk.models import User
 from bonzo_bulk.secrets import redact, redact_url
 
@@ -46,6 +47,8 @@ async def check_user(client: BonzoClient, user: User) -> str | None:
     """None when ``user`` can be listed On-Behalf-Of, else what went wrong and the fix."""
     try:
         await client.list_prospects(on_behalf_of=user.user_id, per_page=1)
+    except RedirectRefused as exc:
+        raise PreflightError(f"{redact(str(exc))}; nothing was sent") from exc
     except AuthError as exc:
         if exc.status == 401:
             raise PreflightError(
@@ -92,13 +95,19 @@ async def preflight(
     users: Sequence[User],
     hooks: Sequence[tuple[str, str]],
     timeout: float,  # noqa: ASYNC109 - a per-request limit for the hook probes
+    wait_limit: float,
 ) -> PreflightReport:
-    """Run every check; raise :class:`PreflightError` listing all that failed."""
+    """Run every check; raise :class:`PreflightError` listing all that failed.
+
+    The API checks wait on 429s no longer than ``wait_limit`` seconds in all (``api_settings.max_wait``): a
+    Retry-After past it fails the check at once, nothing sent, instead of waiting in silence.
+    """
     before = client.requests_made
     problems: list[str] = []
     if users:
-        first = await check_user(client, users[0])
-        rest = await asyncio.gather(*(check_user(client, u) for u in users[1:]))
+        with client.waits_within(wait_limit, f"the preflight's limit ({wait_limit:g} s, api_settings.max_wait)"):
+            first = await check_user(client, users[0])
+            rest = await asyncio.gather(*(check_user(client, u) for u in users[1:]))
         problems.extend(p for p in (first, *rest) if p)
     hook_problems = await asyncio.gather(*(check_hook(name, url, session, timeout) for name, url in hooks))
     problems.extend(p for p in hook_problems if p)

@@ -172,6 +172,9 @@ async def settle_run(plan: RunPlan, client: BonzoClient, index: SettleIndex, bus
             f"rate limiting: {client.rate_limited_answers} answer(s) 429, {outcome.rate_limited_seconds:.1f} s of the "
             f"{deadline:g} s deadline spent waiting on Retry-After"
         )
+    redirects = client.redirects.describe()
+    if redirects:
+        notes.append(redirects)
     if outcome.stopped_early:
         notes.append(f"settling stopped early: {outcome.stopped_early}")
     elif not outcome.settled:

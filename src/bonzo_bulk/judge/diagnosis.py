@@ -38,6 +38,8 @@ class _Failing:
     shapes: set[str] = field(default_factory=set)
     """Up to two distinct actual values (one means: the same wrong value everywhere)."""
     common: Counter[str] = field(default_factory=Counter)
+    said: dict[str, str] = field(default_factory=dict)
+    """The first message of each actual value counted in ``common`` (a redirect's says where it pointed)."""
 
 
 class Diagnoser:
@@ -62,6 +64,7 @@ class Diagnoser:
                 entry.shapes.add(repr(check.actual))
             if check.check == "delivered":
                 entry.common[str(check.actual)] += 1
+                entry.said.setdefault(str(check.actual), check.message)
 
     def diagnoses(
         self, *, provenance: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None
@@ -104,6 +107,12 @@ def _explain(
     section = f"contract.{kind}"
     if name == "delivered":
         common = failures.common.most_common(1)[0][0]
+        if common.isdigit() and 300 <= int(common) < 400:
+            return (
+                f"the webhook answered a redirect ({common}): {failures.said.get(common) or 'not followed'}",
+                "point TEST_HOOK_URL / SUPERUSER_WEBHOOK_URL at the URL the hook redirects to, if you trust that "
+                "host; a lead is never re-sent to another URL",
+            )
         return (
             f"the webhook refused or never answered (most often: {common})",
             "check TEST_HOOK_URL / SUPERUSER_WEBHOOK_URL and that the hook is enabled; its Logs tab shows each payload",

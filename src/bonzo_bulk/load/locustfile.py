@@ -82,6 +82,8 @@ MASTER = _Master()
 def _category(status: int, error: BaseException | None) -> str | None:
     if 200 <= status < 300:
         return None
+    if 300 <= status < 400:
+        return "redirect"
     if status == 429:
         return "http_429"
     if 400 <= status < 500:
@@ -124,7 +126,12 @@ class LeadSender(FastHttpUser):
             return
         sent = time.time()
         response = self.client.request(
-            "POST", WORKER.hook, name="webhook", data=body, headers={"Content-Type": content_type}
+            "POST",
+            WORKER.hook,
+            name="webhook",
+            data=body,
+            headers={"Content-Type": content_type},
+            allow_redirects=False,  # a lead is never re-sent where a Location points: a 3xx is a failure
         )
         answered = time.time()
         status = int(response.status_code or 0)

@@ -86,6 +86,9 @@ async def _settle_and_judge(
         notes.append(
             f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s), {outcome.api_requests} API requests"
         )
+        redirects = run.client.redirects.describe()
+        if redirects:
+            notes.append(redirects)
         if not outcome.settled:
             notes.append(f"the deadline ({policy.deadline:g} s) passed before every lead settled")
         settled = Settled(outcome, tuple(notes))

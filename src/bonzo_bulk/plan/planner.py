@@ -12,11 +12,14 @@ Example::
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from bonzo_bulk._paths import get_path
 from bonzo_bulk.config.loader import LoadedConfig
-from bonzo_bulk.config.schema import InvalidCase
+from bonzo_bulk.config.schema import InvalidCase, ValidationRule
+from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.models import PhaseKind, PlannedRecord
 from bonzo_bulk.plan.contract import PhaseContract, build_contract, load_contract_file
 from bonzo_bulk.plan.integration import Integration, load_integration, search_dirs
@@ -119,6 +122,7 @@ def plan_run(
         invalid = tuple(config.invalid_records)
         factory.check(invalid=invalid)
         planned.append(PhasePlan("primary", integration, factory, contract, invalid))
+        check_payload_rules(config.validation_rules, planned[-1])
     if "control" in phases and "control" in contracts:
         control, contract = contracts["control"]
         control_template = (
@@ -137,4 +141,33 @@ def plan_run(
         )
         factory.check()
         planned.append(PhasePlan("control", control, factory, contract))
+        check_payload_rules(config.validation_rules, planned[-1])
     return RunPlan(loaded=loaded, identity=identity, phases=tuple(planned))
+
+
+def check_payload_rules(rules: Sequence[ValidationRule], phase: PhasePlan) -> None:
+    """Refuse, before anything is sent, a rule expecting ``payload:<path>`` that no template of the phase fills.
+
+    Such a rule would fail on every record for a reason that is the config's, not the integration's.
+    """
+    wanted = [
+        (number, rule.expected.removeprefix("payload:"))
+        for number, rule in enumerate(rules)
+        if rule.phase in (phase.kind, "both")
+        and isinstance(rule.expected, str)
+        and rule.expected.startswith("payload:")
+    ]
+    if not wanted:
+        return
+    variants = len(phase.factory.variants)
+    samples = [record.payload for record in itertools.islice(phase.iter_records(), variants)]
+    for number, path in wanted:
+        if any(get_path(payload, path) is not None for payload in samples):
+            continue
+        keys = sorted({str(key) for payload in samples if isinstance(payload, Mapping) for key in payload})
+        raise ConfigError(
+            f"'validation_rules[{number}].expected': 'payload:{path}' names a value the {phase.integration.name} "
+            f"{phase.kind} payload never holds (its keys: {', '.join(keys) or 'none'}); name one of them, or drop "
+            "the rule; nothing was sent",
+            key=f"validation_rules[{number}].expected",
+        )

@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from bonzo_bulk._paths import get_path
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.plan.integration import LOCAL_DIR, Integration, installed, load_integration, search_dirs
 
@@ -22,6 +23,8 @@ CONFIG_TEMPLATE = Path("tests/configs/test_config_template.yaml")
 """A project's own config template, used by ``init`` when it exists in the working directory."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PAYLOAD_RULE = re.compile(r'(?m)^  - field: .*\n    expected: "payload:([^"]+)".*\n(?:    \S.*\n)*')
+"""A ``validation_rules`` item of the config template expecting a ``payload:<path>`` value, with its indented keys."""
 
 _MINIMAL_CONFIG = """\
 # Bulk integration test for {display} (scaffolded by `bonzo-bulk init` from {origin}).
@@ -153,6 +156,7 @@ def _config_text(source: Integration, name: str) -> str:
         old = found.group(1)
         text = re.sub(r"(?m)^integration_type:.*$", f'integration_type: "{name}"', text, count=1)
         text = text.replace(f'"{old}"', f'"{name}"')
+        text = _PAYLOAD_RULE.sub(lambda rule: rule.group(0) if _holds(source, rule.group(1)) else "", text)
         return re.sub(r"(?m)^(\s*last_name_pattern:\s*).*$", rf'\g<1>"{display.replace(" ", "")}"', text)
     routing = source.manifest.owner.routing
     webhook = ""
@@ -161,6 +165,12 @@ def _config_text(source: Integration, name: str) -> str:
     return _MINIMAL_CONFIG.format(
         name=name, display=display, display_word=display.replace(" ", ""), origin=source.name, webhook=webhook
     )
+
+
+def _holds(source: Integration, path: str) -> bool:
+    """Whether a template of ``source`` (which the new integration copies) fills ``path``: a config template's
+    ``payload:`` rule written for another integration is left out, as a run would refuse it."""
+    return any(get_path(variant.template, path) is not None for variant in source.variants)
 
 
 def integration_rows(base: Path) -> list[IntegrationRow]:

@@ -13,7 +13,7 @@ from typing import Any
 from bonzo_bulk.config.loader import LoadedConfig, writable_folder
 from bonzo_bulk.engine.events import Event, RunDone
 from bonzo_bulk.errors import BonzoBulkError, ReportError
-from bonzo_bulk.judge.verdict import RunVerdict
+from bonzo_bulk.judge.verdict import RunVerdict, VerdictState
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.problems.track import ProblemTracker, RunProblems
 from bonzo_bulk.report.ci import write_ci_outputs
@@ -132,6 +132,19 @@ class Outcome:
             return self.verdict.exit_code
         return self.report_error.exit_code
 
+    @property
+    def label(self) -> str:
+        """The verdict in the words of :attr:`exit_code`: ``PASSED, but its reports were not written`` when
+        that is why a passing run exits non-zero."""
+        if self.report_error is None:
+            return self.verdict.label
+        return f"{self.verdict.label}, but its reports were not written"
+
+    @property
+    def state(self) -> VerdictState:
+        """The verdict's colour: ``bad`` whenever the exit code is not 0."""
+        return "bad" if self.exit_code else self.verdict.state
+
 
 def publish_best_effort(
     result: RunResult,
@@ -162,7 +175,7 @@ def publish_best_effort(
         fix = "pick a writable folder with --reports-dir" if not writable else "check the folder and the disk"
         error = ReportError(
             f"the reports of run {result.run_id} were not written to {folder}: {redact(str(exc))}; {fix}, then "
-            f"`bonzo-bulk report --run {result.run_id}` renders them again (the verdict above stands)",
+            f"`bonzo-bulk report --run {result.run_id}` renders them again (the verdict stands)",
             path=str(folder),
             from_flag=not writable,
         )

@@ -15,10 +15,9 @@ from bonzo_bulk.secrets import redact
 
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
-    from bonzo_bulk.judge.verdict import RunVerdict
     from bonzo_bulk.models import PhaseResult, RunResult
     from bonzo_bulk.problems.track import RunProblems
-    from bonzo_bulk.report.publish import Published
+    from bonzo_bulk.report.publish import Outcome, Published
     from bonzo_bulk.report.rows import FailureRow
 
 PIPE_WIDTH = 1000
@@ -171,11 +170,12 @@ def problem_lines(problems: RunProblems | None) -> list[str]:
 _VERDICT_STYLE = {"ok": "bold green", "warn": "bold yellow", "bad": "bold red"}
 
 
-def print_verdict(result: RunResult, verdict: RunVerdict, *, subject: str = "Run") -> None:
-    """The final line: the run's verdict in the same words as its exit code (``FAILED (regression)``)."""
+def print_verdict(result: RunResult, outcome: Outcome, *, subject: str = "Run") -> None:
+    """The final line: the run's verdict in the same words as its exit code (``FAILED (regression)``,
+    ``PASSED, but its reports were not written (exit 1)``)."""
     where = "[yellow]sandbox[/]" if result.target == "sandbox" else "[magenta]live[/]"
-    style = _VERDICT_STYLE[verdict.state]
-    out.print(f"{subject} {result.run_id} ({where}): [{style}]{verdict.label}[/] (exit {verdict.exit_code})")
+    style = _VERDICT_STYLE[outcome.state]
+    out.print(f"{subject} {result.run_id} ({where}): [{style}]{outcome.label}[/] (exit {outcome.exit_code})")
 
 
 def print_published(published: Published) -> None:

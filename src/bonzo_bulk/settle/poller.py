@@ -22,12 +22,16 @@ from typing import Any, Protocol
 
 from bonzo_bulk.bonzo.clock import ClockOffset, ClockTracker
 from bonzo_bulk.config.schema import PollingSettings
-from bonzo_bulk.errors import BudgetExhausted, RateLimited
+from bonzo_bulk.errors import BudgetExhausted, RateLimited, RedirectRefused
 from bonzo_bulk.models import Observation, Prospect, User
 from bonzo_bulk.settle.index import Known, SettleIndex, SettleTarget, Sighting
 from bonzo_bulk.settle.reach import ListReach
 
 log = logging.getLogger(__name__)
+
+_STOPS_SETTLING = (BudgetExhausted, RateLimited, RedirectRefused)
+"""API errors that end settling early with a verdict on what was seen (a budget, a wait past the deadline, a
+redirect to another host): the records not seen by then are judged not found, and the notes say why."""
 
 FULL_SWEEP_EVERY = 3
 
@@ -275,7 +279,7 @@ async def settle(
         targets_now = all_users if full else their_users
         try:
             new = await poller.poll(targets_now)
-        except (BudgetExhausted, RateLimited) as exc:
+        except _STOPS_SETTLING as exc:
             stopped_early = str(exc)
             log.warning("Settling stopped early: %s", exc)
             break
@@ -296,7 +300,7 @@ async def settle(
             if waiting and poller.search is not None:
                 try:
                     await _sweep_without_search(poller, all_users, waiting)
-                except (BudgetExhausted, RateLimited) as exc:
+                except _STOPS_SETTLING as exc:
                     stopped_early = str(exc)
             break
         if time.monotonic() >= deadline:

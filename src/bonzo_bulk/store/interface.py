@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from bonzo_bulk.config.store_location import DEFAULT_STORE_PATH, StoreLocation
-from bonzo_bulk.errors import StoreError
+from bonzo_bulk.errors import StoreError, UnknownRun
 from bonzo_bulk.models import (
     KEEP_ALL,
     DeliveryResult,
@@ -147,7 +147,10 @@ class RunStore:
         row = self._db.fetchone("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         if row is None:
             recent = ", ".join(self._recent_ids()) or "none"
-            raise StoreError(f"run store {self.label}: no run with id {run_id!r}; recent runs: {recent}")
+            raise UnknownRun(
+                f"run store {self.label}: no run with id {run_id!r}; recent runs: {recent} "
+                "(`bonzo-bulk history` lists them)"
+            )
         return row
 
     def _recent_ids(self, limit: int = 10) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from bonzo_bulk.config.store_location import Dialect
-from bonzo_bulk.errors import StoreError
+from bonzo_bulk.errors import StoreError, StoreUnusable
 from bonzo_bulk.store.backend import Row
 
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -40,6 +40,15 @@ class SqliteBackend:
         self._db.row_factory = sqlite3.Row
         try:
             self._prepare()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"run store {path}: could not prepare the schema: {exc}") from exc
+            raise StoreUnusable(
+                f"run store {path} is not a SQLite database bonzo-bulk can use ({exc}: another kind of file, or a "
+                "damaged or truncated one); nothing was sent: point --store-url / --store at another file, or move "
+                "this one away and a new store is made"
+            ) from exc
         except sqlite3.Error as exc:
             self._db.close()
             raise StoreError(f"run store {path}: could not prepare the schema: {exc}") from exc

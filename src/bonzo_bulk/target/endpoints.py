@@ -121,7 +121,7 @@ async def open_endpoints(
 async def _seed_sandbox(loaded: LoadedConfig, seed: SandboxSeed, session: aiohttp.ClientSession, url: str) -> Endpoints:
     config = loaded.config
     try:
-        async with session.post(f"{url}/__sandbox/seed", json=seed.body()) as response:
+        async with session.post(f"{url}/__sandbox/seed", json=seed.body(), allow_redirects=False) as response:
             body = await response.json()
             if response.status != 200:
                 raise SandboxError(f"the sandbox refused the seed ({response.status}): {redact(str(body))[:300]}")
@@ -129,14 +129,14 @@ async def _seed_sandbox(loaded: LoadedConfig, seed: SandboxSeed, session: aiohtt
             from bonzo_bulk.sandbox import SandboxOptions
 
             options = SandboxOptions.from_settings(config.sandbox, base_dir=loaded.base_dir)
-            async with session.put(f"{url}/__sandbox/faults", json=options.faults) as response:
+            async with session.put(f"{url}/__sandbox/faults", json=options.faults, allow_redirects=False) as response:
                 if response.status != 200:
                     raise SandboxError(f"the sandbox refused the fault profile ({response.status})")
         # A running sandbox keeps its own strictness unless the config sets one explicitly.
         chosen = config.sandbox.model_fields_set & {"strictness", "mapped_custom_fields"}
         if config.sandbox.url is not None and chosen:
             settings = {key: getattr(config.sandbox, key) for key in chosen}
-            async with session.put(f"{url}/__sandbox/settings", json=settings) as response:
+            async with session.put(f"{url}/__sandbox/settings", json=settings, allow_redirects=False) as response:
                 if response.status != 200:
                     raise SandboxError(f"the sandbox refused its settings ({response.status})")
     except aiohttp.ClientError as exc:

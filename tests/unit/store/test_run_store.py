@@ -26,7 +26,7 @@ from builders import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bonzo_bulk.errors import StoreError
+from bonzo_bulk.errors import StoreError, StoreUnusable, UnknownRun
 from bonzo_bulk.judge.diagnosis import diagnose
 from bonzo_bulk.models import Placement, RunResult
 from bonzo_bulk.store import SCHEMA_VERSION, DeletedProspect, RunStore, RunSummary
@@ -226,8 +226,9 @@ FAULTY_START = build_run().started_at
 def test_unknown_run_names_the_recent_ones(store_at: StoreAt) -> None:
     with RunStore(store_at) as store:
         store.finish_run(build_run(run_id="known_1"))
-        with pytest.raises(StoreError, match=r"no run with id 'nope'; recent runs: known_1"):
+        with pytest.raises(UnknownRun, match=r"no run with id 'nope'; recent runs: known_1") as unknown:
             store.load_run("nope")
+        assert unknown.value.exit_code == 2  # an id the user gave: bad input
         with pytest.raises(StoreError, match="nope"):
             store.add_records("nope", [])
 
@@ -235,8 +236,14 @@ def test_unknown_run_names_the_recent_ones(store_at: StoreAt) -> None:
 def test_sqlite_failures_become_store_errors_naming_the_file(tmp_path: Path) -> None:
     junk = tmp_path / "junk.sqlite3"
     junk.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match=r"junk\.sqlite3.*could not prepare the schema"):
+    with pytest.raises(StoreUnusable, match=r"junk\.sqlite3 is not a SQLite database bonzo-bulk can use") as unusable:
         RunStore(junk)
+    assert unusable.value.exit_code == 2
+    truncated = tmp_path / "truncated.sqlite3"
+    RunStore(truncated).close()
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    with pytest.raises(StoreUnusable, match=r"truncated\.sqlite3 .*malformed"):
+        RunStore(truncated)
     newer = tmp_path / "newer.sqlite3"
     with sqlite3.connect(newer) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
