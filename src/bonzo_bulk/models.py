@@ -117,7 +117,8 @@ class Observation:
     first_seen_at: datetime | None
     polls: int
     poll_gap: float | None = None
-    """Seconds between the poll that first found the record and the previous poll of the same list."""
+    """Seconds between the poll that first found the record and the start of the last earlier poll of the same
+    user's list that read as deep as the page it was found on (the last poll that could have seen it)."""
 
     @property
     def found(self) -> bool:
@@ -157,6 +158,26 @@ class LatencySummary:
     p95_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TimingWidths:
+    """How one phase's processing times were measured from one source: how many records, how wide their intervals."""
+
+    source: str
+    """``created_at`` or ``first_seen`` (see :data:`TimingSource`)."""
+    records: int
+    median_width: float
+    """Seconds: the median width of the intervals."""
+    max_width: float
+
+    @property
+    def text(self) -> str:
+        """``created_at on 48: intervals 0.41 s wide (median), 1.20 s at most`` (terminal, dashboard, notes)."""
+        return (
+            f"{self.source} on {self.records}: intervals {self.median_width:.2f} s wide (median), "
+            f"{self.max_width:.2f} s at most"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +248,8 @@ class PhaseMetrics:
     mapping_accuracy: float
     field_accuracy: Mapping[str, float]
     processing_time: LatencySummary
-    """Sent -> created, by Bonzo's ``created_at`` where usable, else first seen (see :mod:`bonzo_bulk.judge.timing`)."""
+    """Sent -> created, the upper end of each record's interval: by Bonzo's ``created_at`` where usable, else first
+    seen (see :mod:`bonzo_bulk.judge.timing`)."""
     visible_lag: LatencySummary
     """Sent -> first seen through the API: an upper bound that depends on the polling."""
     failures_by_stage: Mapping[str, int]
@@ -244,6 +266,8 @@ class PhaseMetrics:
     """(expected team id, the team its prospects went to or the same three words, how many)."""
     unverified: int = 0
     """Records missing from the lists while a listing never reached its end: neither created nor not created."""
+    timing_widths: tuple[TimingWidths, ...] = ()
+    """Per source of the processing times, the records and the widths of their intervals."""
 
     @property
     def passed(self) -> bool:
@@ -277,14 +301,32 @@ TimingSource = Literal["created_at", "first_seen"]
 
 @dataclass(frozen=True, slots=True)
 class ProcessingTime:
-    """One record's processing time, with where it comes from and how fine it is (:mod:`bonzo_bulk.judge.timing`)."""
+    """One record's processing time as an interval ``[low, high]`` seconds that contains the true lag (sent ->
+    created), with where it comes from (:mod:`bonzo_bulk.judge.timing` computes it; everyone else reads it).
 
-    seconds: float
+    The one point figure is the upper end (:attr:`seconds`): percentiles, histograms and every verdict on time
+    use it, so a verdict never claims more speed than the evidence shows.
+    """
+
+    low: float
+    high: float
     source: TimingSource
-    resolution: float
-    """Seconds either way the true value may lie."""
     visible_after: float | None
     """First seen through the API minus sent: an upper bound, whatever ``source`` is."""
+
+    @property
+    def seconds(self) -> float:
+        """The upper end of the interval: the figure verdicts, percentiles and histograms use."""
+        return self.high
+
+    @property
+    def width(self) -> float:
+        """How far apart the interval's ends are, in seconds (how fine the figure is)."""
+        return self.high - self.low
+
+    def contains(self, lag: float, slack: float = 0.0) -> bool:
+        """Whether a lag (seconds) lies in the interval, give or take ``slack``."""
+        return self.low - slack <= lag <= self.high + slack
 
 
 @dataclass(frozen=True, slots=True)

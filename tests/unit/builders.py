@@ -236,7 +236,7 @@ def _timing(delivery: DeliveryResult, observation: Observation) -> ProcessingTim
         return None
     assert delivery.answered_at is not None
     seconds = (observation.first_seen_at - delivery.answered_at).total_seconds()
-    return ProcessingTime(round(seconds, 3), "created_at", 0.001, round(seconds + 0.03, 3))
+    return ProcessingTime(round(seconds - 0.001, 3), round(seconds, 3), "created_at", round(seconds + 0.03, 3))
 
 
 def build_run(spec: RunSpec | None = None, **overrides: Any) -> RunResult:

@@ -10,6 +10,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -19,6 +20,8 @@ from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
 from bonzo_bulk.config.loader import load_config
+from bonzo_bulk.config.sandbox_clock import SandboxClock
+from bonzo_bulk.judge.stamps import utc_offset_text
 from bonzo_bulk.library import run_bulk
 from bonzo_bulk.plan.contract import load_contract_file
 from bonzo_bulk.plan.seeding import config_seed
@@ -132,13 +135,21 @@ def test_time_verdicts_and_the_deadline_hold_when_one_request_in_five_is_429(mak
 def test_calibration_writes_a_contract_the_next_run_passes(make_config: Any, tmp_path: Path, strictness: str) -> None:
     strict = strictness == "strict"
     mapped = {"monitorbase": ["custom_1"]} if strict else {}
-    with sandbox_server(tmp_path / "cal.sqlite3", strict=strict, mapped_custom_fields=mapped) as sandbox:
+    clock = SandboxClock(zone="America/Chicago", whole_seconds=True) if strict else SandboxClock()
+    with sandbox_server(tmp_path / "cal.sqlite3", strict=strict, mapped_custom_fields=mapped, clock=clock) as sandbox:
         loaded = make_config(tmp_path, sandbox.url, control=True, contract=UNDECLARED)
         assert loaded.path is not None
         contract = tmp_path / "learned.contract.yaml"
         runner = CliRunner()
         calibrated = runner.invoke(app, ["calibrate", "--config", str(loaded.path), "--out", str(contract)])
         assert calibrated.exit_code == 0, calibrated.output
+        # What created_at looks like is reported: a naive Chicago stamp's zone is learned, never read as UTC.
+        assert "created_at format" in calibrated.output, calibrated.output
+        if strict:
+            chicago = datetime.now(ZoneInfo("America/Chicago")).utcoffset()
+            assert chicago is not None
+            assert "naive (no offset), whole seconds" in calibrated.output
+            assert f"{utc_offset_text(chicago.total_seconds())}, learned" in calibrated.output, calibrated.output
         learned = load_contract_file(contract)
         primary = {f.field: f for f in learned.primary.fields}
         assert primary["custom_fields.custom_1"].source == "custom_1"

@@ -10,7 +10,7 @@ is accepted instead of one being assumed:
 | team id | ``business_entity_id``, ``business.id`` | §2.4 D,B |
 | tags | list of names, or of ``{id, name, sequence_start}`` objects; compared lower-cased | §2.4 O,P |
 | custom fields | ``custom_fields``/``custom``: flat object or ``[{key, value}]`` list; or top-level | §2.4 P,? |
-| created_at | ISO 8601 with or without fractions; whole-second stamps (``.000000Z``) mean 1 s resolution | §2.4 D |
+| created_at | ISO 8601, fractions or not; naive stays naive (zone learned); whole seconds: 1 s resolution | §2.4 D |
 
 Example::
 
@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,26 +58,76 @@ def _label_key(name: str) -> str:
     return "_".join(name.strip().lower().replace("-", " ").split())
 
 
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """One ``created_at`` as written: the instant it names (as if UTC when it carries no offset), whether it
+    carries none, and its resolution in seconds.
+
+    A whole-second stamp may have been cut down (truncated) or rounded from the true time, so the true time
+    lies in ``[earliest, latest]`` around what it says.
+    """
+
+    instant: datetime
+    naive: bool
+    resolution: float
+
+    @property
+    def epoch(self) -> float:
+        return self.instant.timestamp()
+
+    @property
+    def earliest(self) -> float:
+        """The earliest true time (epoch, the stamp's own zone) the stamp can stand for (rounded up to it)."""
+        return self.epoch - (self.resolution / 2 if self.resolution >= 1 else self.resolution)
+
+    @property
+    def latest(self) -> float:
+        """The latest true time it can stand for (truncated down to it)."""
+        return self.epoch + self.resolution
+
+    @property
+    def style(self) -> str:
+        """How the stamp is written, in words: ``naive, whole seconds`` or ``with offset +00:00, microseconds``."""
+        offset = self.instant.strftime("%z")
+        zone = "naive (no offset)" if self.naive else f"with offset {offset[:3]}:{offset[3:]}"
+        return f"{zone}, {'whole seconds' if self.resolution >= 1 else 'fractions of a second'}"
+
+
+def read_stamp(value: Any) -> Stamp | None:
+    """An ISO 8601 stamp read as written (a naive one stays naive), or None when it is not one.
+
+    >>> read_stamp("2023-06-26T10:43:40").naive
+    True
+    >>> read_stamp("2023-06-26T10:43:40.250000Z").resolution
+    1e-06
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        instant = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        return None
+    naive = instant.tzinfo is None
+    if naive:
+        instant = instant.replace(tzinfo=UTC)
+    clock = text.replace(" ", "T").split("T", 1)[-1]
+    fraction = clock.split(".", 1)[1] if "." in clock else ""
+    digits = "".join(itertools.takewhile(str.isdigit, fraction))
+    has_fraction = bool(digits) and set(digits) != {"0"}
+    return Stamp(instant, naive, 1e-6 if has_fraction else 1.0)
+
+
 def parse_timestamp(value: Any) -> tuple[datetime, float] | None:
-    """``(instant, resolution in seconds)`` of an ISO 8601 stamp, or None when it is not one.
+    """``(instant, resolution in seconds)`` of an ISO 8601 stamp (a naive one read as UTC), or None.
 
     >>> parse_timestamp("2023-06-26T10:43:40.000000Z")[1]
     1.0
     >>> parse_timestamp("2023-06-26T10:43:40.250000Z")[1]
     1e-06
     """
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    fraction = text.split("T", 1)[-1].split("+", 1)[0].split("-", 1)[0]
-    has_fraction = "." in fraction and set(fraction.split(".", 1)[1]) != {"0"}
-    return instant, (1e-6 if has_fraction else 1.0)
+    stamp = read_stamp(value)
+    return (stamp.instant, stamp.resolution) if stamp is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +174,14 @@ class ProspectView:
 
     @property
     def created(self) -> tuple[datetime, float] | None:
-        """When Bonzo says it created the prospect (its own clock) and that stamp's resolution in seconds."""
+        """When Bonzo says it created the prospect (its own clock, a naive stamp read as UTC) and the stamp's
+        resolution in seconds."""
         return parse_timestamp(self.raw.get("created_at"))
+
+    @property
+    def created_stamp(self) -> Stamp | None:
+        """``created_at`` as written, naive or not (what :mod:`bonzo_bulk.judge.stamps` learns the zone of)."""
+        return read_stamp(self.raw.get("created_at"))
 
     def custom_fields(self) -> dict[str, Any]:
         """Every custom field found, by key, from whichever container shape the prospect uses."""

@@ -4,9 +4,10 @@
 (preflight, deliver, settle), reads back what Bonzo stored and, for every payload field, says
 whether it arrived unchanged, arrived transformed (and how: case, E.164, trimmed, tags), was found
 under another key (custom fields as a ``[{key, value}]`` list or a flat object, a renamed field),
-or never arrived. The result is a contract file the user reviews once; later runs that name it
-(``contract: {file: ...}``) hold every record to it. This is approval testing for an integration.
-Calibration cleans up its own records.
+or never arrived; and what ``created_at`` looks like (format, zone, clock offset, resolution), which the
+contract can pin (``contract: {created_at: {zone: ...}}``). The result is a contract file the user
+reviews once; later runs that name it (``contract: {file: ...}``) hold every record to it. This is
+approval testing for an integration. Calibration cleans up its own records.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bonzo_bulk.bonzo.normalize import phone_e164, tag_names
 from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.config.contract import ContractField
 from bonzo_bulk.config.loader import LoadedConfig
+from bonzo_bulk.judge.stamps import NOTE as STAMP_NOTE
 from bonzo_bulk.models import PhaseKind, PhaseResult, PlannedRecord, RunResult
 from bonzo_bulk.plan.contract import PhaseDeclaration
 
@@ -229,6 +231,8 @@ class Calibration:
     declarations: dict[PhaseKind, PhaseDeclaration]
     missing: list[PhaseKind]
     """Phases of which no record arrived: nothing to learn there."""
+    created_at: tuple[str, ...] = ()
+    """What the run learned about ``created_at``: format, zone, offset, resolution (:mod:`bonzo_bulk.judge.stamps`)."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,7 @@ def learn(loaded: LoadedConfig, records: int) -> Calibration:
         fixed=fixed,
         declarations={kind: declaration(findings[kind], fixed[kind], documented[kind]) for kind in findings},
         missing=[p.kind for p in result.phases if not any(o.found for o in p.outcomes)],
+        created_at=tuple(note for note in result.notes if note.startswith(STAMP_NOTE)),
     )
 
 

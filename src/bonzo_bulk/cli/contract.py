@@ -77,6 +77,8 @@ def calibrate_command(
 
       bonzo-bulk calibrate --records 5 --out contracts/monitorbase.yaml --accept
     """
+    from rich.markup import escape
+
     from bonzo_bulk.calibrate.learn import keep_contract, learn
     from bonzo_bulk.cli.terminal import setup_logging
 
@@ -85,6 +87,8 @@ def calibrate_command(
     with handle_errors():
         calibration = learn(loaded, records)
         out.print(_findings_table(calibration, config.integration_type))
+        for line in calibration.created_at:
+            out.print(escape(line))
         if calibration.missing:
             missing = ", ".join(calibration.missing)
             out.print(f"[bold red]no record of {missing} arrived[/]: nothing to learn; check the hook first")

@@ -26,6 +26,7 @@ from pydantic import (
 
 from bonzo_bulk.config.contract import ContractSettings
 from bonzo_bulk.config.monitor import MonitorSettings
+from bonzo_bulk.config.sandbox_clock import SandboxClock
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(
@@ -407,6 +408,10 @@ class SandboxSettings(_Section):
     )
     listing: SandboxListing = Field(
         default_factory=SandboxListing, description="how GET /prospects pages (style, per-page cap, hostile pages)"
+    )
+    clock: SandboxClock = Field(
+        default_factory=SandboxClock,
+        description="how stamps and Date headers are written (zone, whole seconds, offset)",
     )
 
     @field_validator("url")

@@ -40,8 +40,10 @@ from bonzo_bulk.engine.events import (
     RecordsPlanned,
     RunDone,
 )
-from bonzo_bulk.judge.diagnosis import Diagnoser
+from bonzo_bulk.judge.diagnosis import Diagnoser, pinned_zone_contradicted
+from bonzo_bulk.judge.stamps import StampEvidence, StampMapping
 from bonzo_bulk.judge.tally import PhaseTally
+from bonzo_bulk.judge.timing import describe_widths
 from bonzo_bulk.judge.verify import Judge, expects_prospect, verify_unexpected
 from bonzo_bulk.models import (
     KEEP_ALL,
@@ -188,6 +190,17 @@ async def settle_run(plan: RunPlan, client: BonzoClient, index: SettleIndex, bus
     return Settled(outcome, tuple(notes))
 
 
+def learn_stamps(plan: RunPlan, settled: Settled, store: RunStore) -> StampMapping:
+    """What the run's records say about ``created_at`` (its zone, Bonzo's clock): one pass before judging."""
+    evidence = StampEvidence()
+    for phase in plan.phases:
+        for batch in store.ledger(plan.run_id, phase.kind):
+            seen = settled.outcome.observations_of(record.name for record, _ in batch)
+            for record, delivery in batch:
+                evidence.add(delivery, seen.get(record.name))
+    return evidence.mapping(settled.outcome.clock, plan.loaded.config.contract.created_at)
+
+
 def judge_run(
     plan: RunPlan,
     target: Target,
@@ -203,6 +216,8 @@ def judge_run(
     config = plan.loaded.config
     outcome = settled.outcome
     total_records = max(1, plan.size)
+    stamps = learn_stamps(plan, settled, store)
+    notes = [*settled.notes, *stamps.notes]
     phases = []
     for phase in plan.phases:
         judge = Judge.for_phase(
@@ -211,7 +226,7 @@ def judge_run(
             transforms=phase.contract.transforms,
             thresholds=config.thresholds,
             integration_type=config.integration_type,
-            clock=outcome.clock,
+            stamps=stamps,
             unverified=outcome.unverified_reason(),
         )
         judging = PhaseJudging(phase.kind, keep_all=phase.size <= KEEP_ALL)
@@ -231,10 +246,11 @@ def judge_run(
             settle_seconds=round(outcome.seconds, 3),
             provenance={f.field: f.by for f in phase.contract.fields},
             sources={f.field: f.source for f in phase.contract.fields if f.source},
+            stamps=stamps,
         )
+        notes.append(describe_widths(phase.kind, result.metrics.timing_widths))
         bus.emit(PhaseDone(result))
         phases.append(result)
-    notes = list(settled.notes)
     if target == "sandbox":
         notes.append("target: local sandbox — nothing was sent to Bonzo")
     return run_result(plan, target, phases, notes, datetime.now(UTC), kind=kind)
@@ -267,8 +283,13 @@ class PhaseJudging:
         settle_seconds: float,
         provenance: Mapping[str, str] | None = None,
         sources: Mapping[str, str] | None = None,
+        stamps: StampMapping | None = None,
     ) -> PhaseResult:
         self.tally.add_stray(stray)
+        diagnoses = self.diagnoser.diagnoses(provenance=provenance, sources=sources)
+        pinned = pinned_zone_contradicted(self.kind, stamps.pin_contradiction if stamps else None, self.tally.found)
+        if pinned is not None:
+            diagnoses = (*diagnoses, pinned)
         return PhaseResult(
             kind=self.kind,
             metrics=self.tally.metrics(thresholds=thresholds, api_requests=api_requests),
@@ -279,7 +300,7 @@ class PhaseJudging:
             unexpected_prospects=tuple(unexpected),
             settled=settled,
             settle_seconds=settle_seconds,
-            diagnoses=self.diagnoser.diagnoses(provenance=provenance, sources=sources),
+            diagnoses=diagnoses,
             judged=dict(self.diagnoser.judged),
         )
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bonzo_bulk.models import UNVERIFIED_CHECK, CheckResult, Diagnosis, PhaseKind, RunResult
+from bonzo_bulk.models import UNVERIFIED_CHECK, CheckResult, Diagnosis, PhaseKind, RunResult, Stage
 
 SYSTEMIC_SHARE = 0.9
 """A check failing on at least this share of the records it judged is systemic..."""
@@ -209,3 +209,23 @@ def hook_diagnosis(result: RunResult) -> HookDiagnosis | None:
     else:
         finding = "control_hook" if primary.passed else "downstream"
     return HookDiagnosis(finding, _HOOK_TEXT[finding])
+
+
+def pinned_zone_contradicted(kind: PhaseKind, contradiction: str | None, judged: int) -> Diagnosis | None:
+    """The diagnosis of a ``contract.created_at`` pin that the run's evidence rules out (None when it holds).
+
+    The pin is not used: a zone every record contradicts would put the true processing times outside the
+    intervals reported. The figures come from what the evidence learned instead (or from first seen).
+    """
+    if contradiction is None:
+        return None
+    return Diagnosis(
+        kind,
+        "created_at zone",
+        Stage.PROCESSING,
+        judged,
+        judged,
+        contradiction,
+        "run `bonzo-bulk calibrate` to see the zone this Bonzo writes created_at in, then set contract.created_at.zone "
+        "to it (or remove the pin and let each run learn it)",
+    )

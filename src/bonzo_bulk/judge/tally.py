@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from hdrh.histogram import HdrHistogram
 
 from bonzo_bulk.config.schema import Thresholds
+from bonzo_bulk.judge.timing import timing_widths
 from bonzo_bulk.models import (
     CheckResult,
     LatencySummary,
@@ -133,6 +134,7 @@ class PhaseTally:
         self.latency = Percentiles()
         self.processing = Percentiles()
         self.visible = Percentiles()
+        self.widths: dict[str, Percentiles] = {}
 
     def add(self, outcome: RecordOutcome) -> None:
         """Count one judged record."""
@@ -194,6 +196,7 @@ class PhaseTally:
         timing = outcome.processing
         if timing is not None:
             self.processing.add(timing.seconds * 1000)
+            self.widths.setdefault(timing.source, Percentiles()).add(timing.width * 1000)
             if timing.visible_after is not None:
                 self.visible.add(max(0.0, timing.visible_after * 1000))
 
@@ -265,6 +268,7 @@ class PhaseTally:
             owner_counts=tuple((e, a, n) for (e, a), n in self.owners.items()),
             team_counts=tuple((e, a, n) for (e, a), n in self.teams.items()),
             unverified=self.unverified,
+            timing_widths=timing_widths({source: p.summary() for source, p in self.widths.items()}),
         )
 
     def _verdicts(

@@ -1,49 +1,67 @@
-"""Processing time, computed once per record: Bonzo's ``created_at`` minus the moment the lead was sent.
+"""Processing time, computed once per record: an interval ``[low, high]`` seconds that contains the true lag.
 
-The spec defines processing time as ``prospect.created_at − webhook sent time``. ``created_at`` is
-on Bonzo's clock, so it is moved onto ours with the offset bounded from the API's ``Date`` headers
-(:mod:`bonzo_bulk.bonzo.clock`). When Bonzo gives no usable ``created_at`` or the clocks cannot be
-related, the time the record was first seen through the API is used instead: an upper bound whose
-resolution is the gap between the poll that found it and the one before. Either way the figure
-says which it is and how fine it is, so a verdict never depends on how fast we were allowed to poll.
+The spec defines processing time as ``prospect.created_at − webhook sent time``. ``created_at`` is read
+through what the run learned about it (:mod:`bonzo_bulk.judge.stamps`: its zone, Bonzo's clock offset, the
+stamp's resolution), and the interval it gives is cut to what is certain anyway: the prospect was created
+after the lead was sent and before it was first seen. When ``created_at`` cannot be used, the interval is
+first seen's: from the last poll of the same user's list that read as deep as the page the record was
+found on (when it was not there yet) to the poll that found it.
+
+Every verdict on time reads the upper end (:attr:`ProcessingTime.seconds`), so a verdict never claims more
+speed than the evidence shows, and never depends on a guess about a zone.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping
 
-from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.bonzo.view import ProspectView
-from bonzo_bulk.models import DeliveryResult, Observation, ProcessingTime
+from bonzo_bulk.judge.stamps import StampMapping, sent_time
+from bonzo_bulk.models import (
+    DeliveryResult,
+    LatencySummary,
+    Observation,
+    PhaseKind,
+    ProcessingTime,
+    TimingWidths,
+)
 
-
-def sent_time(delivery: DeliveryResult) -> datetime:
-    """When the accepted attempt left (retries before it do not count as processing)."""
-    if delivery.answered_at is not None:
-        return delivery.answered_at - timedelta(milliseconds=delivery.latency_ms)
-    return delivery.sent_at
+__all__ = ["describe_widths", "processing_time", "sent_time", "timing_widths"]
 
 
 def processing_time(
-    delivery: DeliveryResult | None, observation: Observation | None, clock: ClockOffset
+    delivery: DeliveryResult | None, observation: Observation | None, stamps: StampMapping
 ) -> ProcessingTime | None:
     """The processing time of one delivered, found record (None when either is missing)."""
     if delivery is None or not delivery.accepted or observation is None or not observation.found:
         return None
-    sent = sent_time(delivery)
-    visible_after = (
-        (observation.first_seen_at - sent).total_seconds() if observation.first_seen_at is not None else None
-    )
-    created = ProspectView(observation.prospects[0]).created
-    if created is not None and clock.trusted:
-        instant, stamp_resolution = created
-        # A whole-second stamp was cut down from somewhere in the second that follows it.
-        middle = stamp_resolution / 2 if stamp_resolution >= 1 else 0.0
-        seconds = (instant - sent).total_seconds() + middle - clock.offset
-        resolution = (middle or stamp_resolution) + clock.uncertainty
-        if seconds >= -resolution and (visible_after is None or seconds <= visible_after + resolution):
-            return ProcessingTime(max(0.0, seconds), "created_at", round(resolution, 3), visible_after)
-    if visible_after is None:
+    if observation.first_seen_at is None:
         return None
-    gap = observation.poll_gap if observation.poll_gap is not None else 0.0
-    return ProcessingTime(max(0.0, visible_after), "first_seen", round(gap, 3), visible_after)
+    sent = sent_time(delivery).timestamp()
+    seen = observation.first_seen_at.timestamp()
+    visible_after = seen - sent
+    stamp = ProspectView(observation.oldest_first()[0]).created_stamp
+    shift = stamps.shift(stamp) if stamp is not None else None
+    if stamp is not None and shift is not None:
+        low = max(sent, stamp.earliest - shift[1])
+        high = min(seen, stamp.latest - shift[0])
+        if low <= high:
+            return ProcessingTime(round(low - sent, 6), round(high - sent, 6), "created_at", visible_after)
+    gap = observation.poll_gap
+    not_yet = max(sent, seen - gap) if gap is not None else sent
+    return ProcessingTime(round(not_yet - sent, 6), round(max(0.0, visible_after), 6), "first_seen", visible_after)
+
+
+def timing_widths(widths: Mapping[str, LatencySummary]) -> tuple[TimingWidths, ...]:
+    """Per source, how many records and how wide their intervals, from the widths' percentiles (in ms)."""
+    return tuple(
+        TimingWidths(source, summary.count, round(summary.p50_ms / 1000, 3), round(summary.max_ms / 1000, 3))
+        for source, summary in sorted(widths.items())
+        if summary.count
+    )
+
+
+def describe_widths(kind: PhaseKind, widths: Iterable[TimingWidths]) -> str:
+    """The run's note on one phase's processing times: each source, its records and its interval widths."""
+    parts = [w.text for w in widths]
+    return f"processing time [{kind}], upper ends judged: " + ("; ".join(parts) if parts else "no record was created")

@@ -52,12 +52,7 @@ class RunVerdict:
     def known_only(self) -> bool:
         """Thresholds failed, but on known problems only, and only new ones fail the run (never with records
         that could not be checked: an unverified record is no known problem)."""
-        return (
-            not self.thresholds_passed
-            and self.new_problems_only
-            and self.new_problems == 0
-            and not self.unverified
-        )
+        return not self.thresholds_passed and self.new_problems_only and self.new_problems == 0 and not self.unverified
 
     @property
     def failed(self) -> bool:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bonzo_bulk._paths import get_path
-from bonzo_bulk.bonzo.clock import ClockOffset
 from bonzo_bulk.bonzo.normalize import values_match
 from bonzo_bulk.bonzo.view import ProspectView
 from bonzo_bulk.config.schema import TestDataSettings, Thresholds, ValidationRule
 from bonzo_bulk.judge.rules import SAME_AS_BUILTIN, Rule, config_rules, record_rules, resolve_expected
+from bonzo_bulk.judge.stamps import StampMapping
 from bonzo_bulk.judge.timing import processing_time
 from bonzo_bulk.models import (
     UNVERIFIED_CHECK,
@@ -52,13 +52,14 @@ def expects_prospect(record: PlannedRecord, delivery: DeliveryResult | None) -> 
 
 @dataclass(frozen=True)
 class Judge:
-    """What judging a phase's records needs: the rules, the contract's transforms, thresholds, the clock."""
+    """What judging a phase's records needs: the rules, the contract's transforms, thresholds, and what the run
+    learned about ``created_at`` (:class:`~bonzo_bulk.judge.stamps.StampMapping`)."""
 
     rules: Sequence[Rule]
     transforms: Mapping[str, str]
     thresholds: Thresholds
     integration_type: str
-    clock: ClockOffset = dataclasses.field(default_factory=ClockOffset)
+    stamps: StampMapping = dataclasses.field(default_factory=StampMapping)
     unverified: str | None = None
     """Why a record missing from the lists cannot be called not created (a listing never reached its end)."""
 
@@ -71,7 +72,7 @@ class Judge:
         transforms: Mapping[str, str],
         thresholds: Thresholds,
         integration_type: str,
-        clock: ClockOffset | None = None,
+        stamps: StampMapping | None = None,
         unverified: str | None = None,
     ) -> Judge:
         """The judge of one phase: the config rules that apply to it (``phase: primary|control|both``)."""
@@ -80,7 +81,7 @@ class Judge:
             transforms,
             thresholds,
             integration_type,
-            clock or ClockOffset(),
+            stamps or StampMapping(),
             unverified,
         )
 
@@ -90,7 +91,7 @@ class Judge:
         """The outcome of one record: every check, and the facts derived once (processing time, owner)."""
         views = [ProspectView(p) for p in observation.oldest_first()] if observation is not None else []
         view = views[0] if views else None
-        timing = processing_time(delivery, observation, self.clock)
+        timing = processing_time(delivery, observation, self.stamps)
         unverified = self.unverified if view is None and delivery is not None and delivery.accepted else None
         if unverified is not None:
             checks = [_unverified_check(record, unverified)]
@@ -207,19 +208,21 @@ def _delivery_check(record: PlannedRecord, delivery: DeliveryResult | None) -> C
 
 
 def _processing_check(record: PlannedRecord, timing: ProcessingTime | None, thresholds: Thresholds) -> CheckResult:
+    """Within the limit only when the whole interval is: the verdict reads its upper end."""
     limit = thresholds.max_processing_seconds
     if timing is None:
         return CheckResult(record.name, "processing_time", Stage.PROCESSING, True, f"<= {limit:g} s", None)
-    ok = timing.seconds <= limit + timing.resolution
-    how = "by Bonzo's created_at" if timing.source == "created_at" else "first seen through the API (upper bound)"
+    ok = timing.high <= limit
+    how = "by Bonzo's created_at" if timing.source == "created_at" else "first seen through the API"
+    interval = f"between {timing.low:.3f} and {timing.high:.3f} s ({how})"
     return CheckResult(
         record.name,
         "processing_time",
         Stage.PROCESSING,
         ok,
         f"<= {limit:g} s",
-        round(timing.seconds, 3),
-        f"± {timing.resolution:g} s, {how}" if ok else f"took {timing.seconds:.1f} s ± {timing.resolution:g} s ({how})",
+        round(timing.high, 3),
+        interval if ok else f"took up to {timing.high:.1f} s: {interval}",
     )
 
 

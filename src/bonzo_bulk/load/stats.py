@@ -51,7 +51,8 @@ class Arrival:
     status: int | None
     error_category: str | None
     created: float | None = None
-    """When Bonzo created it, on our clock (for the backlog and the stress slope)."""
+    """When Bonzo created it, on our clock (for the backlog and the stress slope): sent plus the upper end of the
+    engine's processing-time interval where known, else `created_at` less the clock offset, else first seen."""
     lag: float | None = None
     """The engine's processing time of the lead (:func:`bonzo_bulk.judge.timing.processing_time`), when known."""
     lost: bool = False
@@ -106,11 +107,21 @@ def join(
     lags: Mapping[str, float] | None = None,
 ) -> list[Arrival]:
     """Arrivals from journal rows, the records' names and offsets, and what the API showed (``lags``: the
-    engine's processing time per record, which wins over ``created_at - sent``)."""
+    engine's processing time per record — its interval's upper end — which wins over ``created_at - sent``
+    for the lag and for when the lead was created)."""
     lost_set, misrouted_set, dup_set = set(lost), set(misrouted), set(duplicates)
     arrivals = []
     for row in rows:
         name = names[row.seq]
+        lag = (lags or {}).get(name) if row.sent is not None else None
+        # The engine's interval (its upper end) wins: a naive created_at is not read as UTC here either.
+        created = (
+            row.sent + lag
+            if row.sent is not None and lag is not None
+            else created_epoch(observations.get(name), clock_offset)
+            if row.sent is not None
+            else None
+        )
         arrivals.append(
             Arrival(
                 seq=row.seq,
@@ -121,8 +132,8 @@ def join(
                 answered=row.answered,
                 status=row.status,
                 error_category=row.error_category,
-                created=created_epoch(observations.get(name), clock_offset) if row.sent is not None else None,
-                lag=(lags or {}).get(name) if row.sent is not None else None,
+                created=created,
+                lag=lag,
                 lost=name in lost_set,
                 misrouted=name in misrouted_set,
                 duplicate=name in dup_set,

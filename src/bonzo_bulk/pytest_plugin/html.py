@@ -90,7 +90,7 @@ def _phase_html(phase: PhaseResult) -> str:
                 (name, *(f"{getattr(s, k) / 1000:.2f} s" for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")))
                 for name, s in (("processing", m.processing_time), ("webhook response", m.delivery_latency))
             ],
-            "processing time (sent -> created, by Bonzo's created_at where usable) and response time",
+            "processing time (sent -> created: the upper end of each record's interval) and response time",
         ),
         _html_table(
             ("stage", "failed checks"),

@@ -115,7 +115,9 @@ def _tiles(phase: PhaseResult) -> list[Tile]:
         Tile(
             "p95 processing",
             _ms(m.processing_time.p95_ms),
-            f"p50 {_ms(m.processing_time.p50_ms)} · p99 {_ms(m.processing_time.p99_ms)}",
+            f"p50 {_ms(m.processing_time.p50_ms)} · p99 {_ms(m.processing_time.p99_ms)} (upper ends; "
+            + ("; ".join(w.text for w in m.timing_widths) or "no interval")
+            + ")",
             _threshold_state(verdicts, Verdict.PROCESSING_P95),
         ),
         Tile(

@@ -33,8 +33,16 @@ _RECORD = tuple(c for c in codec.RECORD_COLUMNS if c != "body") + codec.USER_COL
 _DELIVERY = tuple(c for c in codec.DELIVERY_COLUMNS if c != "record_name")
 _OBSERVATION = tuple(c for c in codec.OBSERVATION_COLUMNS if c != "record_name")
 _CHECK = tuple(c for c in codec.CHECK_COLUMNS if c != "record_name")
-_OUTCOME = ("processing_seconds", "processing_source", "processing_resolution", "visible_after", "placements")
-"""The facts the judge derived once per record (``outcomes``, migration 6); absent for a record not judged."""
+_OUTCOME = (
+    "processing_low",
+    "processing_seconds",
+    "processing_source",
+    "processing_resolution",
+    "visible_after",
+    "placements",
+)
+"""The facts the judge derived once per record (``outcomes``, migrations 6 and 11); absent for a record not judged.
+Processing time is the interval ``[processing_low, processing_seconds]``; ``processing_resolution`` is its width."""
 CSV_COLUMNS = (
     "phase",
     "index",
@@ -58,6 +66,7 @@ CSV_COLUMNS = (
     "seen_in",
     "first_seen_at",
     "polls",
+    "processing_low",
     "processing_seconds",
     "processing_source",
     "checks",
@@ -154,6 +163,7 @@ def _csv_row(record: dict[str, Any]) -> list[Any]:
         "seen_in": " ".join(str(u) for u in observation.get("seen_in") or []),
         "first_seen_at": observation.get("first_seen_at"),
         "polls": observation.get("polls"),
+        "processing_low": outcome.get("processing_low"),
         "processing_seconds": outcome.get("processing_seconds"),
         "processing_source": outcome.get("processing_source"),
         "checks": len(record["checks"]),

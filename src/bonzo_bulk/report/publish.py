@@ -186,9 +186,7 @@ def publish_best_effort(
         )
         enforce = fail_on_regression or loaded.config.regression.fail_on_regression
         new = len(problems.new) if problems is not None else None
-        verdict = RunVerdict(
-            result.passed, 0, enforce, new, fail_on_new_problems_only, unverified=result.unverified
-        )
+        verdict = RunVerdict(result.passed, 0, enforce, new, fail_on_new_problems_only, unverified=result.unverified)
         return Outcome(verdict, None, error)
     return Outcome(published.verdict, published, None)
 

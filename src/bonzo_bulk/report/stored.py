@@ -118,9 +118,7 @@ def stored_run(store: RunStore, run_id: str, *, last: int = 20) -> StoredRun:
         if baseline
         else []
     )
-    verdict = RunVerdict(
-        result.passed, len(regressions), tolerances.fail_on_regression, unverified=result.unverified
-    )
+    verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression, unverified=result.unverified)
     return StoredRun(result, history, baseline, regressions, verdict, distributions_of(result, store))
 
 

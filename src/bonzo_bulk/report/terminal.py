@@ -85,9 +85,11 @@ def phase_table(phase: PhaseResult) -> Table:
         measured, wanted = verdict_text(verdict)
         mark = "[green]✓[/]" if verdict.passed else "[bold red]✗[/]"
         table.add_row(labels.get(verdict.name, verdict.name), measured, wanted, mark)
+    timing = "; ".join(w.text for w in m.timing_widths) or "none"
     table.caption = (
         f"latency p50 {m.delivery_latency.p50_ms:.0f} ms · p99 {m.delivery_latency.p99_ms:.0f} ms · "
-        f"processing p50 {m.processing_time.p50_ms / 1000:.2f} s · API requests {m.api_requests} "
+        f"processing p50 {m.processing_time.p50_ms / 1000:.2f} s (upper ends; {timing}) · "
+        f"API requests {m.api_requests} "
         f"({m.api_requests_per_record:.3f}/record)"
     )
     return table

@@ -175,7 +175,7 @@ async def list_prospects(
     )
     shown = rows[:size]
     served = Served(position, asked, size, total, len(rows) > size, shown[-1].id if shown else None)
-    data = [render(row, state.users, state.teams, strict=state.strict) for row in shown]
+    data = [render(row, state.users, state.teams, strict=state.strict, clock=state.clock) for row in shown]
     if listing.hostile == "endless" and (position.page > 1 or position.phantom):
         data = phantoms(position.phantom or position.page, size)
     return envelope(listing, str(request.base_url).rstrip("/") + f"{API_PREFIX}/prospects", data, served)
@@ -206,7 +206,7 @@ async def create_prospect(request: Request) -> dict[str, Any]:
         assert stored is not None
         return stored
 
-    return {"data": render(await state.run(create), state.users, state.teams, strict=state.strict)}
+    return {"data": render(await state.run(create), state.users, state.teams, strict=state.strict, clock=state.clock)}
 
 
 @router.get(
@@ -217,7 +217,7 @@ async def create_prospect(request: Request) -> dict[str, Any]:
 async def get_prospect(request: Request, prospect_id: str) -> dict[str, Any]:
     state = _state(request)
     stored = await _visible(request, prospect_id, acting_user(request))
-    return {"data": render(stored, state.users, state.teams, strict=state.strict)}
+    return {"data": render(stored, state.users, state.teams, strict=state.strict, clock=state.clock)}
 
 
 @router.put(
@@ -244,7 +244,7 @@ async def replace_prospect(request: Request, prospect_id: str) -> dict[str, Any]
     updated = await state.run(replace)
     if updated is None:
         raise ApiError(404, "No query results for model [App\\Models\\Prospect].")
-    return {"data": render(updated, state.users, state.teams, strict=state.strict)}
+    return {"data": render(updated, state.users, state.teams, strict=state.strict, clock=state.clock)}
 
 
 @router.patch(

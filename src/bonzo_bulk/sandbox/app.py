@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bonzo_bulk.sandbox import admin, api
+from bonzo_bulk.sandbox import admin, api, clock
 from bonzo_bulk.sandbox.asgi import ApiError, SandboxApp
 from bonzo_bulk.sandbox.intake import IntakeQueue, IntakeWorker
 from bonzo_bulk.sandbox.state import SandboxOptions, SandboxState
@@ -85,4 +85,5 @@ def create_app(options: SandboxOptions | None = None) -> SandboxApp:
     _add_error_handlers(app)
     app.include_router(api.router)
     app.include_router(admin.router)
+    app.include_router(clock.router)
     return app

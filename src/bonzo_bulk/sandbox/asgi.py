@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from bonzo_bulk.config.faults import Api429BurstFault
+from bonzo_bulk.sandbox.clock import date_header
 from bonzo_bulk.sandbox.hooktypes import HOOK_TYPES
 from bonzo_bulk.sandbox.intake import HOOK_PREFIX, IntakeQueue, IntakeWorker, handle_hook
 from bonzo_bulk.sandbox.intake import respond as raw_respond
@@ -72,8 +73,8 @@ class SandboxApp(FastAPI):
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                if extra_headers:
-                    message = {**message, "headers": [*message.get("headers", []), *extra_headers]}
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"date"]
+                message = {**message, "headers": [*headers, *extra_headers, date_header(state.clock)]}
             await send(message)
 
         path = scope["path"]

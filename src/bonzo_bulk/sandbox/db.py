@@ -285,6 +285,14 @@ class Database:
         by_id = {r[0]: StoredProspect(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows}
         return [by_id[i] for i in page if i in by_id], total
 
+    def created_stamps(self) -> list[tuple[int, str | None, str | None, str]]:
+        """Every prospect's id, email, first name and true creation stamp (the clock variants' ground truth)."""
+        rows = self._conn.execute(
+            "SELECT id, json_extract(doc, '$.email'), json_extract(doc, '$.first_name'), created_at FROM prospects"
+            " ORDER BY id"
+        ).fetchall()
+        return [(int(i), e, n, str(c)) for i, e, n, c in rows]
+
     def replace_prospect(self, prospect_id: int, doc: dict[str, Any], search: str) -> StoredProspect | None:
         """Overwrite a prospect's fields (PUT is a full replace); owner and team stay."""
         self._listings.clear()

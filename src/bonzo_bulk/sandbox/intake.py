@@ -273,12 +273,14 @@ def process_due(
 ) -> tuple[int, float | None]:
     """Create the prospects of the due leads (faults applied) in one transaction; runs on the database thread.
 
-    Without a capacity every due lead is created, stamped ``now``; with one, only those the queue has
+    Without a capacity every due lead is created, stamped as it is inserted; with one, only those the queue has
     finished by ``now``, each stamped its finish time. Returns how many were created and when the next
     one can be.
     """
     rows: list[IntakeRow] = db.due_intake(now, WORKER_BATCH)
-    stamps = [now] * len(rows)
+    # Stamped on the database thread, just before the insert: no listing can run between the stamp and the
+    # row, so a prospect is never created (by its stamp) before a listing that could not yet see it.
+    stamps = [time.time()] * len(rows)
     if capacity is not None:
         kept = 0
         for index, row in enumerate(rows):

@@ -39,17 +39,20 @@ def options_to_json(options: SandboxOptions) -> dict[str, Any]:
     data["db_path"] = None if options.db_path is None else str(Path(options.db_path).resolve())
     data["processing"] = options.processing.model_dump(mode="json")
     data["listing"] = options.listing.model_dump(mode="json")
+    data["clock"] = options.clock.model_dump(mode="json")
     return data
 
 
 def options_from_json(data: dict[str, Any]) -> SandboxOptions:
     """Options rebuilt from :func:`options_to_json`."""
+    from bonzo_bulk.config.sandbox_clock import SandboxClock
     from bonzo_bulk.config.schema import ProcessingDelayModel, SandboxListing
 
     db_path = Path(data["db_path"]) if data["db_path"] is not None else None
     processing = ProcessingDelayModel.model_validate(data["processing"])
     listing = SandboxListing.model_validate(data["listing"])
-    return SandboxOptions(**{**data, "db_path": db_path, "processing": processing, "listing": listing})
+    clock = SandboxClock.model_validate(data.get("clock", {}))
+    return SandboxOptions(**{**data, "db_path": db_path, "processing": processing, "listing": listing, "clock": clock})
 
 
 class SandboxProcess:

@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bonzo_bulk.config.sandbox_clock import SandboxClock
+from bonzo_bulk.sandbox.clock import shown_stamp
 from bonzo_bulk.sandbox.db import Database
 from bonzo_bulk.sandbox.rows import StoredProspect, UserRow
 
@@ -183,20 +185,20 @@ STRICT_UNPROMISED = ("notes_count", "external_id")
 """Resource fields the reference does not list on the read side (§2.4): strict mode leaves them out."""
 
 
-def whole_second(stamp: str) -> str:
-    """``2023-06-26T10:43:40.123456Z`` -> ``2023-06-26T10:43:40.000000Z`` (the resolution strict mode shows)."""
-    head, dot, _ = stamp.partition(".")
-    return f"{head}.000000Z" if dot else stamp
-
-
 def render(
-    stored: StoredProspect, users: Mapping[int, UserRow], teams: Mapping[int, str], *, strict: bool = False
+    stored: StoredProspect,
+    users: Mapping[int, UserRow],
+    teams: Mapping[int, str],
+    *,
+    strict: bool = False,
+    clock: SandboxClock | None = None,
 ) -> dict[str, Any]:
     """The API resource of a stored prospect, owner and business filled in from the current users/teams.
 
     ``strict`` gives the least the reference promises: custom fields as ``[{key, value}]``, tags as
     ``{id, name, sequence_start}``, whole-second timestamps, ``assigned_user`` as ``{id, email}``, and no
-    field the reference does not list (:data:`STRICT_UNPROMISED`).
+    field the reference does not list (:data:`STRICT_UNPROMISED`). ``clock`` writes the stamps as a variant of
+    Bonzo may (:func:`bonzo_bulk.sandbox.clock.shown_stamp`).
     """
     owner = users.get(stored.user_id)
     resource: dict[str, Any] = {"id": stored.id}
@@ -209,16 +211,15 @@ def render(
     )
     resource["business_entity_id"] = stored.team_id
     resource["business"] = {"id": stored.team_id, "name": teams.get(stored.team_id)}
-    resource["created_at"] = stored.created_at
-    resource["updated_at"] = stored.updated_at
+    clock = clock or SandboxClock()
+    resource["created_at"] = shown_stamp(stored.created_at, clock, whole_seconds=strict)
+    resource["updated_at"] = shown_stamp(stored.updated_at, clock, whole_seconds=strict)
     if strict:
         for name in STRICT_UNPROMISED:
             resource.pop(name, None)
         resource["custom_fields"] = [{"key": k, "value": v} for k, v in (stored.doc.get("custom_fields") or {}).items()]
         resource["tags"] = [{**tag, "sequence_start": None} for tag in resource.get("tags") or []]
         resource["assigned_user"].pop("name", None)
-        resource["created_at"] = whole_second(stored.created_at)
-        resource["updated_at"] = whole_second(stored.updated_at)
     return resource
 
 

@@ -78,6 +78,7 @@ class SandboxServer:
             lifespan="on",
             proxy_headers=False,
             server_header=False,
+            date_header=False,  # the app writes Date on its own clock (sandbox.clock.offset_seconds)
             ws="none",
             timeout_graceful_shutdown=2,
         )

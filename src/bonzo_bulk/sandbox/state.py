@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar, get_args
 
 from bonzo_bulk.config.faults import FaultProfile, load_profile, parse_profile
+from bonzo_bulk.config.sandbox_clock import SandboxClock
 from bonzo_bulk.config.schema import (
     ProcessingDelayModel,
     SandboxHookType,
@@ -57,6 +58,8 @@ class SandboxOptions:
     strictness: Strictness = "lenient"
     mapped_custom_fields: dict[SandboxHookType, list[str]] = field(default_factory=dict)
     """strict only: per hook type, the custom fields its webhook's Mapping tab maps (the rest are not stored)."""
+    clock: SandboxClock = field(default_factory=SandboxClock)
+    """How stamps and ``Date`` headers are written (:mod:`bonzo_bulk.sandbox.clock`)."""
 
     def __post_init__(self) -> None:
         """Refuse bad options early, with the option named."""
@@ -100,6 +103,7 @@ class SandboxOptions:
             strictness=settings.strictness,
             mapped_custom_fields={k: list(v) for k, v in settings.mapped_custom_fields.items()},
             listing=settings.listing,
+            clock=settings.clock,
         )
 
 
@@ -133,6 +137,7 @@ class SandboxState:
         self.capacity = options.capacity
         self.strictness: Strictness = options.strictness
         self.listing: SandboxListing = options.listing
+        self.clock = options.clock
         self.mapped_custom_fields: dict[str, list[str]] = {k: list(v) for k, v in options.mapped_custom_fields.items()}
         self.profile = parse_profile(options.faults, default_seed=options.seed)
         self.intake_counters: dict[tuple[int, str], int] = {}

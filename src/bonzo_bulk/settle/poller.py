@@ -26,6 +26,7 @@ from bonzo_bulk.config.schema import PollingSettings
 from bonzo_bulk.errors import BonzoAPIError, BudgetExhausted, ListingIncomplete, RateLimited, RedirectRefused
 from bonzo_bulk.models import Observation, Prospect, User
 from bonzo_bulk.settle.index import Known, SettleIndex, SettleTarget, Sighting
+from bonzo_bulk.settle.reach import ListReach
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ class Poller:
         self.per_page = per_page
         self.index = targets if isinstance(targets, SettleIndex) else SettleIndex(targets)
         self._ordered: dict[int, bool] = {u.user_id: True for u in users}
-        self._last_polled: dict[int, float] = {}
+        self.reach = ListReach()
         self.polls = 0
         self.deadline: float | None = None
         """A ``time.monotonic()`` instant no page of any walk may start after (None: the client's own limit)."""
@@ -195,17 +196,23 @@ class Poller:
         poll = self.polls
         # ... and only when the walk that saw them reached its end: after one cut short, the rest was never read.
         may_stop_early = user_id not in self.unlisted
-        previous = self._last_polled.get(user_id)
-        self._last_polled[user_id] = time.time()
+        key = (user_id, self.search)
+        started = time.time()
+        depth = 0
+        complete = False
         pages = self.client.walk_prospects(
             on_behalf_of=user_id, search=self.search, per_page=self.per_page, order=self.order, deadline=self.deadline
         )
         try:
             async for page in pages:
+                depth += 1
+                previous = self.reach.not_there_since(key, depth)
                 fresh, saw_known = self._take_page(user_id, page.data, poll, previous)
                 new += fresh
                 if saw_known and self._ordered[user_id] and may_stop_early:
                     break
+            else:
+                complete = True
         except (BudgetExhausted, RateLimited) as exc:
             self.unlisted[user_id] = str(exc)
             if isinstance(exc, BudgetExhausted) or self._wait_passes_deadline(exc):
@@ -220,6 +227,8 @@ class Poller:
             return new
         finally:
             await pages.aclose()
+            if depth:  # the pages read, even of a walk cut short, show what was not there when it started
+                self.reach.finished(key, started, depth, complete=complete)
         self.unlisted.pop(user_id, None)
         return new
 

@@ -22,6 +22,7 @@ from bonzo_bulk.models import (
     PlannedRecord,
     Stage,
     ThresholdVerdict,
+    TimingWidths,
     UserAccuracy,
     to_jsonable,
 )
@@ -59,7 +60,8 @@ def metrics_from_json(data: Mapping[str, Any]) -> PhaseMetrics:
     values["thresholds"] = tuple(ThresholdVerdict(**t) for t in values["thresholds"])
     for name in ("owner_counts", "team_counts"):
         values[name] = tuple(tuple(cell) for cell in data.get(name, ()))
-    values["unverified"] = int(data.get("unverified", 0))  # runs stored before migration 8 had none
+    values["unverified"] = int(data.get("unverified", 0))  # runs stored before migration 11 had none
+    values["timing_widths"] = tuple(TimingWidths(**w) for w in data.get("timing_widths", ()))
     return PhaseMetrics(**values)
 
 

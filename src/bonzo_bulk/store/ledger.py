@@ -42,6 +42,7 @@ OUTCOME_COLUMNS = (
     "processing_resolution",
     "visible_after",
     "unverified",
+    "processing_low",
 )
 
 
@@ -116,11 +117,12 @@ def write_outcomes(db: Backend, run_id: str, phase: str, outcomes: Sequence[Reco
                 int(o.passed),
                 int(o.expects_prospect),
                 codec.dumps([[p.owner_id, p.owner_email, p.team_id] for p in o.placements]),
-                timing.seconds if timing else None,
+                timing.high if timing else None,
                 timing.source if timing else None,
-                timing.resolution if timing else None,
+                timing.width if timing else None,
                 timing.visible_after if timing else None,
                 o.unverified,
+                timing.low if timing else None,
             )
         )
     db.executemany(codec.upsert_sql("outcomes", OUTCOME_COLUMNS), rows)
@@ -236,11 +238,12 @@ def _outcomes(db: Backend, run_id: str, phase: str, rows: Sequence[Row]) -> Iter
 def _timing(row: Row) -> ProcessingTime | None:
     if row["processing_seconds"] is None:
         return None
+    high = float(row["processing_seconds"])
+    low = row["processing_low"]
+    if low is None:  # judged before intervals (migration 12): a figure give or take its resolution
+        low = max(0.0, high - float(row["processing_resolution"] or 0.0))
     return ProcessingTime(
-        seconds=float(row["processing_seconds"]),
-        source=row["processing_source"],
-        resolution=float(row["processing_resolution"]),
-        visible_after=row["visible_after"],
+        low=float(low), high=high, source=row["processing_source"], visible_after=row["visible_after"]
     )
 
 
@@ -269,7 +272,7 @@ def count_outcomes(db: Backend, run_id: str, phase: str, *, failed_only: bool = 
 
 
 def processing_seconds(db: Backend, run_id: str, phase: str) -> dict[str, float]:
-    """Each judged record's processing time in seconds, by record, in judging order (distributions, lag)."""
+    """Each judged record's processing time in seconds (its interval's upper end), by record, in judging order."""
     rows = db.fetchall(
         "SELECT record_name, processing_seconds FROM outcomes"
         " WHERE run_id = ? AND phase = ? AND processing_seconds IS NOT NULL ORDER BY seq",

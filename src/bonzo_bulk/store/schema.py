@@ -244,6 +244,13 @@ CREATE INDEX IF NOT EXISTS run_progress_by_update ON run_progress (updated_at)
         "",
         columns=(("outcomes", "unverified", "TEXT"),),
     ),
+    Migration(
+        12,
+        "outcomes.processing_low: processing time is an interval; processing_seconds is its upper end and "
+        "processing_resolution its width",
+        "",
+        columns=(("outcomes", "processing_low", "{REAL}"),),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -10,9 +10,10 @@ import pytest
 from sandbox_helpers import Sandbox, lead, start_sandbox
 
 from bonzo_bulk.config.loader import load_config
+from bonzo_bulk.config.sandbox_clock import SandboxClock
 from bonzo_bulk.errors import ConfigError, SandboxError
 from bonzo_bulk.sandbox import SandboxOptions
-from bonzo_bulk.sandbox.prospects import whole_second
+from bonzo_bulk.sandbox.clock import shown_stamp
 
 CUSTOM = {"custom_1": "run-1", "custom_2": "two", "custom_3": "three", "alert_id": "A-9"}
 
@@ -78,8 +79,23 @@ async def test_lenient_is_unchanged(tmp_path: Path) -> None:
 
 
 def test_whole_second_drops_the_fraction_only() -> None:
-    assert whole_second("2023-06-26T10:43:40.987654Z") == "2023-06-26T10:43:40.000000Z"
-    assert whole_second("2023-06-26T10:43:40Z") == "2023-06-26T10:43:40Z"
+    strict = SandboxClock()
+    assert shown_stamp("2023-06-26T10:43:40.987654Z", strict, whole_seconds=True) == "2023-06-26T10:43:40.000000Z"
+    assert shown_stamp("2023-06-26T10:43:40.987654Z", strict) == "2023-06-26T10:43:40.987654Z"
+
+
+@pytest.mark.parametrize(
+    ("clock", "shown"),
+    [
+        (SandboxClock(zone="America/Chicago"), "2023-06-26T05:43:40.987654"),
+        (SandboxClock(zone="America/Chicago", whole_seconds=True), "2023-06-26 05:43:40"),
+        (SandboxClock(zone="Asia/Kolkata", naive=False), "2023-06-26T16:13:40.987654+05:30"),
+        (SandboxClock(offset_seconds=37), "2023-06-26T10:44:17.987654Z"),
+        (SandboxClock(whole_seconds=True, offset_seconds=-0.5), "2023-06-26T10:43:40.000000Z"),
+    ],
+)
+def test_each_clock_variant_writes_the_true_instant_its_own_way(clock: SandboxClock, shown: str) -> None:
+    assert shown_stamp("2023-06-26T10:43:40.987654Z", clock) == shown
 
 
 async def test_strict_ignores_order_values_the_reference_does_not_document(tmp_path: Path) -> None:
