@@ -46,7 +46,7 @@ def test_systemd_writes_a_oneshot_service_and_its_timer(tmp_path: Path) -> None:
     service.read(out / "bonzo-bulk-monitor-monitorbase.service")
     timer.read(out / "bonzo-bulk-monitor-monitorbase.timer")
     assert service["Service"]["Type"] == "oneshot"
-    assert service["Service"]["ExecStart"].endswith(f"monitor run --config {ROOT / CONFIG}")
+    assert service["Service"]["ExecStart"].endswith(f"monitor run --config {ROOT / CONFIG} --target live")
     assert service["Service"]["TimeoutStartSec"] == "900"
     assert timer["Timer"]["OnCalendar"] == "*:0/15" and timer["Timer"]["Persistent"] == "true"
     assert "systemctl --user enable --now bonzo-bulk-monitor-monitorbase.timer" in output
@@ -68,6 +68,7 @@ def test_github_writes_a_scheduled_workflow_with_secrets_from_the_store(tmp_path
     assert workflow["concurrency"]["cancel-in-progress"] is False
     step = workflow["jobs"]["monitor"]["steps"][1]
     assert step["uses"] == "./.github/actions/bonzo-bulk" and step["with"]["command"] == "monitor run"
+    assert step["with"]["args"] == "--target live"
     assert step["env"]["BONZO_BULK_NOTIFY_URLS"] == "${{ secrets.BONZO_BULK_NOTIFY_URLS }}"
     code, output, _ = install(tmp_path, "--github", "--every", "2m")
     assert code == 2 and "at most every 5 minutes" in output
@@ -83,6 +84,7 @@ def test_k8s_writes_a_cronjob_that_never_overlaps_and_needs_an_image(tmp_path: P
     assert spec["schedule"] == "0 * * * *" and spec["concurrencyPolicy"] == "Forbid"
     container = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["args"][:2] == ["monitor", "run"] and container["image"] == "registry.test/bonzo-bulk:1"
+    assert container["args"][4:6] == ["--target", "live"]
     assert claim["kind"] == "PersistentVolumeClaim"
 
 
@@ -130,3 +132,32 @@ def test_serve_needs_a_long_running_backend(tmp_path: Path, backend: str) -> Non
     code, output, out = install(tmp_path, backend, "--serve")
     assert code == 2 and f"--serve with {backend}" in output and "--systemd or --k8s" in output
     assert not out.exists()
+
+
+def scheduled_command(backend: str, out: Path) -> str:
+    """The command line the scheduler of ``backend`` runs, read back from the file ``install`` wrote."""
+    if backend == "--cron":
+        text = (out / "bonzo-bulk-monitor-monitorbase.cron").read_text()
+        return next(line for line in text.splitlines() if not line.startswith("#"))
+    if backend == "--systemd":
+        service = configparser.ConfigParser()
+        service.read(out / "bonzo-bulk-monitor-monitorbase.service")
+        return service["Service"]["ExecStart"]
+    if backend == "--github":
+        workflow = yaml.safe_load((out / "bonzo-bulk-monitor-monitorbase.yml").read_text())
+        step = workflow["jobs"]["monitor"]["steps"][1]["with"]
+        return f"{step['command']} --config {step['config']} {step.get('args', '')}"
+    job, _ = yaml.safe_load_all((out / "bonzo-bulk-monitor-monitorbase.yaml").read_text())
+    return " ".join(job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
+@pytest.mark.parametrize("backend", ["--cron", "--systemd", "--github", "--k8s"])
+def test_every_scheduled_monitor_targets_live(tmp_path: Path, backend: str) -> None:
+    """Issue 24.10: a scheduled monitor whose secrets were missing silently tested the sandbox; the command each
+    scheduler runs says --target live, so it exits 2 instead (and install says so)."""
+    image = ["--image", "registry.test/bonzo-bulk:1"] if backend == "--k8s" else []
+    code, output, out = install(tmp_path, backend, *image)
+    assert code == 0, output
+    assert "target: live" in output and "TEST_HOOK_URL and SUPERUSER_API_KEY" in output
+    command = scheduled_command(backend, out)
+    assert "monitor run --config " in command and "--target live" in command, command

@@ -18,6 +18,9 @@ import yaml
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
+from bonzo_bulk.config.loader import load_config
+from bonzo_bulk.errors import ConfigError
+from bonzo_bulk.monitor.runner import monitor_run, refuse_automatic_sandbox
 from bonzo_bulk.store import RunStore
 
 FAULTS = Path(__file__).parents[1] / "configs" / "faults" / "monitor_outage.yaml"
@@ -101,7 +104,7 @@ def test_one_alert_one_reminder_one_recovery_and_no_url_anywhere(
     outputs: list[str] = []
     plan = ["faulty"] * 4 + ["clean"] * 2
     for step in plan:
-        args = ["monitor", "run", "--config", str(config)]
+        args = ["monitor", "run", "--config", str(config), "--target", "sandbox"]
         if step == "faulty":
             args += ["--faults", str(FAULTS)]
         result = runner.invoke(app, args, env=env)
@@ -146,7 +149,8 @@ def test_a_failed_notification_never_fails_the_run(tmp_path: Path, users: list[d
     data = yaml.safe_load(config.read_text())
     data["monitor"]["alerts"]["failures_before_alert"] = 1
     config.write_text(yaml.safe_dump(data))
-    result = runner.invoke(app, ["monitor", "run", "--config", str(config), "--faults", str(FAULTS), "--json"], env=env)
+    args = ["monitor", "run", "--config", str(config), "--target", "sandbox", "--faults", str(FAULTS), "--json"]
+    result = runner.invoke(app, args, env=env)
     assert result.exit_code == 1, result.output
     document = json.loads(result.stdout)
     assert document["notices"] == ["alert"]
@@ -165,7 +169,9 @@ def test_a_run_that_cannot_finish_in_time_is_an_error_that_counts_as_a_failure(
     data["sandbox"]["processing"]["seconds"] = 30  # nothing settles within the bound
     config.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(
-        app, ["monitor", "run", "--config", str(config), "--json"], env={"BONZO_BULK_NOTIFY_URLS": ""}
+        app,
+        ["monitor", "run", "--config", str(config), "--target", "sandbox", "--json"],
+        env={"BONZO_BULK_NOTIFY_URLS": ""},
     )
     assert result.exit_code == 3, result.output
     document = json.loads(result.stdout)
@@ -174,3 +180,51 @@ def test_a_run_that_cannot_finish_in_time_is_an_error_that_counts_as_a_failure(
     assert document["deliveries"] == [
         {"kind": "alert", "channel": "none", "ok": False, "detail": "no channel: set BONZO_BULK_NOTIFY_URLS"}
     ]
+
+
+@pytest.mark.parametrize("target", [[], ["--target", "auto"], ["--target", "live"]], ids=["default", "auto", "live"])
+def test_without_the_live_secrets_a_monitor_exits_2_and_sends_nothing(
+    tmp_path: Path,
+    receiver: Receiver,
+    users: list[dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    target: list[str],
+) -> None:
+    """Issue 24.10: a scheduled monitor whose secrets are missing silently tested the sandbox, so it could only
+    pass; now it refuses (exit 2, one line naming the variables and the fix) before any ping, sandbox or send."""
+    for name in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_BULK_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    config = _config(tmp_path, users)
+    env = {
+        "BONZO_BULK_NOTIFY_URLS": f"json://127.0.0.1:{receiver.port}/notify/{CANARY_TOKEN}",
+        "BONZO_BULK_PING_URL": f"http://127.0.0.1:{receiver.port}/ping/{CANARY_PING}",
+    }
+    result = CliRunner().invoke(app, ["monitor", "run", "--config", str(config), *target], env=env)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "TEST_HOOK_URL and SUPERUSER_API_KEY" in lines[0] and "--target sandbox" in lines[0]
+    assert receiver.received == [] and receiver.pinged == [], "a refused monitor notified or pinged"
+    reports = tmp_path / "reports"
+    written = sorted(p.relative_to(reports).as_posix() for p in reports.rglob("*")) if reports.exists() else []
+    assert written == [], f"a refused monitor started something: {written}"
+
+
+def test_the_automatic_sandbox_is_refused_by_the_library_too_and_an_explicit_one_is_not(
+    tmp_path: Path, users: list[dict[str, object]]
+) -> None:
+    config = _config(tmp_path, users)
+    automatic = load_config(config, environ={})
+    assert (automatic.target, automatic.automatic, automatic.missing) == (
+        "sandbox",
+        True,
+        ("TEST_HOOK_URL", "SUPERUSER_API_KEY"),
+    )
+    with pytest.raises(ConfigError, match="pass --target sandbox") as raised:
+        monitor_run(automatic, env={})
+    assert raised.value.key == "target"
+    explicit = load_config(config, environ={}, overrides={"target": "sandbox"})
+    assert (explicit.target, explicit.automatic) == ("sandbox", False)
+    refuse_automatic_sandbox(explicit)  # an explicit sandbox runs (the drills above run with --target sandbox)
+    live = load_config(config, environ={"TEST_HOOK_URL": "https://hooks.test/h/abc", "SUPERUSER_API_KEY": "k" * 20})
+    assert (live.target, live.automatic, live.missing) == ("live", False, ())

@@ -48,6 +48,7 @@ def drill_config(tmp_path: Path, users: list[dict[str, object]], *, store_url: s
     data: dict[str, Any] = {
         "test_name": "problems drill",
         "integration_type": "monitorbase",
+        "target": "sandbox",  # on purpose: a monitor refuses a sandbox it would only fall back to
         "test_records": 3,
         "control": False,
         "processing_delay": 2,

@@ -41,13 +41,14 @@ def run_command(
 
     Exit 0 healthy or degraded, 1 failed, 2 bad usage or config, 3 the run could not finish, 75 skipped
     because the previous run still holds the lock. Notification URLs come from $BONZO_BULK_NOTIFY_URLS
-    (apprise URLs), the dead-man's-switch URL from $BONZO_BULK_PING_URL.
+    (apprise URLs), the dead-man's-switch URL from $BONZO_BULK_PING_URL. A monitor never tests the sandbox
+    by accident: without TEST_HOOK_URL and SUPERUSER_API_KEY it exits 2 unless --target sandbox says so.
 
     Examples:
 
-      bonzo-bulk monitor run --config tests/configs/monitorbase_test_config.yaml
+      bonzo-bulk monitor run --config tests/configs/monitorbase_test_config.yaml --target live
 
-      bonzo-bulk monitor run --test-records 5 --faults tests/configs/faults/broken_integration.yaml
+      bonzo-bulk monitor run --target sandbox --test-records 5 --faults tests/configs/faults/broken_integration.yaml
     """
     from bonzo_bulk.cli.terminal import setup_logging
     from bonzo_bulk.models import to_jsonable
@@ -117,7 +118,8 @@ def install_command(
         bool, typer.Option("--serve", help="also run `bonzo-bulk serve` over the store (--systemd or --k8s)")
     ] = False,
 ) -> None:
-    """Write the schedule file(s) that run `bonzo-bulk monitor run` every INTERVAL, and print how to activate them.
+    """Write the schedule file(s) that run `bonzo-bulk monitor run --target live` every INTERVAL, and print how to
+    activate them.
 
     Examples:
 
@@ -152,6 +154,12 @@ def install_command(
     for path in done.paths:
         out.print(f"wrote {path}", markup=False, highlight=False)
     out.print(f"activate: cd {done.folder} && {done.activate}", markup=False, highlight=False)
+    out.print(
+        "target: live (the scheduled run needs TEST_HOOK_URL and SUPERUSER_API_KEY where it runs; without them "
+        "it exits 2 and sends nothing)",
+        markup=False,
+        highlight=False,
+    )
 
 
 @monitor_app.command("status")

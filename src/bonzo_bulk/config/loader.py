@@ -47,6 +47,10 @@ class LoadedConfig:
     target: Target
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    automatic: bool = False
+    """The sandbox was chosen because the live settings are missing (``target: auto``), not asked for."""
+    missing: tuple[str, ...] = ()
+    """The environment variables of the live settings that are not set (``TEST_HOOK_URL``, ...), in order."""
 
     @property
     def users(self) -> list[User]:
@@ -95,12 +99,21 @@ def load_config(
     base_dir = file.parent.resolve()
     _check_store(config, source, origins)
     config = _resolve_files(config, base_dir, source)
-    target = _resolve_target(config, unresolved, source)
+    missing = _missing_live(config, unresolved)
+    target = _resolve_target(config, missing, source)
     _check_faults(config, target, base_dir, source, origins)
     _check_reports_dir(config, source, origins)
     if target == "live":
         _check_live_urls(config, source)
-    return LoadedConfig(config=config, path=file, base_dir=base_dir, target=target, warnings=tuple(warnings))
+    return LoadedConfig(
+        config=config,
+        path=file,
+        base_dir=base_dir,
+        target=target,
+        warnings=tuple(warnings),
+        automatic=config.target == "auto" and target == "sandbox",
+        missing=missing,
+    )
 
 
 def _apply_environment_and_flags(
@@ -249,20 +262,24 @@ def _check_faults(
         raise ConfigError(f"'sandbox.faults' (from {origin}): {exc}", key="sandbox.faults", source=source) from exc
 
 
-def _resolve_target(config: BulkConfig, unresolved: Mapping[str, str], source: str) -> Target:
-    have_hook = config.webhook_url is not None
-    have_key = config.superuser_api_key is not None
+def _missing_live(config: BulkConfig, unresolved: Mapping[str, str]) -> tuple[str, ...]:
+    """The environment variables a live run needs that are not set (a placeholder's own variable if it has one)."""
+    return tuple(
+        unresolved.get(key, env_var)
+        for key, env_var, present in (
+            ("webhook_url", "TEST_HOOK_URL", config.webhook_url is not None),
+            ("superuser_api_key", "SUPERUSER_API_KEY", config.superuser_api_key is not None),
+        )
+        if not present
+    )
+
+
+def _resolve_target(config: BulkConfig, missing: Sequence[str], source: str) -> Target:
+    """The target a run goes to: the config's (or ``--target``'s) choice, or for ``auto`` live when both live
+    settings are set and the local sandbox when neither is."""
     if config.target == "sandbox":
         return "sandbox"
     if config.target == "live":
-        missing = [
-            unresolved.get(key, env_var)
-            for key, env_var, present in (
-                ("webhook_url", "TEST_HOOK_URL", have_hook),
-                ("superuser_api_key", "SUPERUSER_API_KEY", have_key),
-            )
-            if not present
-        ]
         if missing:
             raise ConfigError(
                 f"target 'live' needs {' and '.join(missing)} set in the environment (or .env); "
@@ -271,9 +288,10 @@ def _resolve_target(config: BulkConfig, unresolved: Mapping[str, str], source: s
                 source=source,
             )
         return "live"
-    if have_hook and have_key:
+    if not missing:
         return "live"
-    if have_hook != have_key:
+    if len(missing) == 1:
+        have_hook = config.webhook_url is not None
         present, absent = (
             ("TEST_HOOK_URL", "SUPERUSER_API_KEY") if have_hook else ("SUPERUSER_API_KEY", "TEST_HOOK_URL")
         )

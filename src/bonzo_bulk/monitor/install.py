@@ -1,10 +1,11 @@
 """``monitor install``: write the platform scheduler's own files for ``monitor run`` — no scheduler of our own.
 
 cron (a crontab line), systemd (a oneshot service and its timer), GitHub Actions (a scheduled workflow
-using this repo's composite action) or Kubernetes (a CronJob that never overlaps). With ``--serve``, systemd
-and Kubernetes also get ``bonzo-bulk serve`` over the monitor's run store (a long-running service; a
-Deployment and its Service). Each file is complete as written; :func:`plan_install` returns the files and the
-one command that activates them.
+using this repo's composite action) or Kubernetes (a CronJob that never overlaps). Every scheduled command
+runs ``monitor run --target live``: a monitor whose secrets are missing exits 2 instead of testing the
+sandbox. With ``--serve``, systemd and Kubernetes also get ``bonzo-bulk serve`` over the monitor's run store
+(a long-running service; a Deployment and its Service). Each file is complete as written;
+:func:`plan_install` returns the files and the one command that activates them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ DEFAULT_DIRS: dict[Backend, Path] = {
 GRACE_SECONDS = 300
 """Room the scheduler gives a run beyond monitor.max_duration (cleanup and reports)."""
 _HOUR_STEPS = (1, 2, 3, 4, 6, 8, 12, 24)
+LIVE = ("--target", "live")
+"""Every scheduled ``monitor run`` targets live: without its secrets it exits 2, never tests the sandbox."""
 
 
 def parse_every(text: str) -> int:
@@ -135,7 +138,7 @@ def _unit(spec: InstallSpec) -> str:
 
 
 def _command(spec: InstallSpec, *extra: str) -> str:
-    return shlex.join([*spec.executable, "monitor", "run", "--config", spec.config, *extra])
+    return shlex.join([*spec.executable, "monitor", "run", "--config", spec.config, *LIVE, *extra])
 
 
 def _cron(spec: InstallSpec, minutes: int) -> InstallPlan:
@@ -303,6 +306,7 @@ jobs:
         with:
           command: monitor run
           config: {spec.config}
+          args: "{" ".join(LIVE)}"
           keep-store: "true"
         env:
 {env}
@@ -317,7 +321,8 @@ def _k8s(spec: InstallSpec, minutes: int) -> InstallPlan:
             key="--image",
         )
     unit = _unit(spec)
-    args = ", ".join(f'"{a}"' for a in ["monitor", "run", "--config", spec.config, "--reports-dir", "/data"])
+    monitor = ["monitor", "run", "--config", spec.config, *LIVE, "--reports-dir", "/data"]
+    args = ", ".join(f'"{a}"' for a in monitor)
     text = f"""# written by `bonzo-bulk monitor install --k8s`: {spec.name} every {spec.every}.
 # Secrets come from the Secret {unit} (kubectl create secret generic {unit} --from-env-file=.env);
 # the run store (alert state, history) lives on the PersistentVolumeClaim {unit}-reports.

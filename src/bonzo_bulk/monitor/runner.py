@@ -83,6 +83,21 @@ def monitor_status(
         return name, monitors.load_state(name), monitors.runs(name, limit=limit)
 
 
+def refuse_automatic_sandbox(loaded: LoadedConfig) -> None:
+    """A :class:`ConfigError` (exit 2) when ``target: auto`` fell back to the sandbox because the live settings
+    are missing: a scheduled monitor that silently tests the sandbox can only pass. An explicit ``--target
+    sandbox`` (or ``target: sandbox``) runs."""
+    if not loaded.automatic:
+        return
+    missing = " and ".join(loaded.missing) or "TEST_HOOK_URL and SUPERUSER_API_KEY"
+    raise ConfigError(
+        f"monitor run: {missing} {'is' if len(loaded.missing) == 1 else 'are'} not set, so target 'auto' would "
+        "test the local sandbox and the monitor could only pass; set them (environment or .env) to monitor the "
+        "live integration, or pass --target sandbox to run the monitor against the sandbox on purpose",
+        key="target",
+    )
+
+
 def monitor_run(
     loaded: LoadedConfig,
     *,
@@ -90,7 +105,11 @@ def monitor_run(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> MonitorReport:
-    """Run the monitor once; a notification or ping that fails is recorded and never changes the exit code."""
+    """Run the monitor once; a notification or ping that fails is recorded and never changes the exit code.
+
+    A monitor never tests the sandbox by accident: an automatic sandbox is refused before anything is sent.
+    """
+    refuse_automatic_sandbox(loaded)
     config = loaded.config
     settings = config.monitor
     name = monitor_name(loaded)

@@ -152,7 +152,7 @@ async def _seed_sandbox(loaded: LoadedConfig, seed: SandboxSeed, session: aiohtt
         api_base_url=url,
         api_key=str(body["superuser_token"]),
         sandbox_url=url,
-        automatic=config.target == "auto",
+        automatic=loaded.automatic,
     )
 
 
