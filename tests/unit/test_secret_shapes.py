@@ -27,6 +27,7 @@ from bonzo_bulk._http import describe_exception
 from bonzo_bulk.bonzo.client import BonzoClient, _summarise_error_body
 from bonzo_bulk.deliver.sender import EXCERPT_CHARS, _excerpt
 from bonzo_bulk.errors import BonzoAPIError
+from bonzo_bulk.monitor.notify import register_url
 from bonzo_bulk.pytest_plugin.html import _cell
 from bonzo_bulk.report.rows import short
 from bonzo_bulk.sandbox import SandboxServer
@@ -76,6 +77,12 @@ def test_a_url_registers_its_decoded_password_its_basic_credential_and_short_or_
     shown = redact(text)
     assert leaks(["pw@shape-8812", basic, "s4Ort1", "QUJD/RUZH+SElK==", "QUJD%2FRUZH%2BSElK%3D%3D"], shown) == []
     assert "s4Ort1" not in redact_url(url) and "pw%40shape" not in redact_url(url)
+
+
+def test_a_ping_url_registers_its_basic_credential_too() -> None:
+    register_url("https://pinger:n0tify-Pw%21@ping.example/hook/abc")
+    basic = b64("pinger:n0tify-Pw!")
+    assert leaks(["n0tify-Pw!", basic], redact(f"echo n0tify-Pw! and {basic}")) == []
 
 
 def test_an_innocent_query_value_is_not_registered() -> None:
