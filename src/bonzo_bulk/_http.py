@@ -33,7 +33,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_base
 from yarl import URL
 
-from bonzo_bulk.secrets import redact
+from bonzo_bulk.secrets import redact_cut
 
 __all__ = [
     "REDIRECT_STATUSES",
@@ -224,7 +224,7 @@ def describe_exception(exc: BaseException) -> str:
         return "timed out"
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     text = " ".join(text.split())
-    return redact(text[:_DETAIL_CHARS])
+    return redact_cut(text, _DETAIL_CHARS)
 
 
 def origin_of(url: URL) -> str:

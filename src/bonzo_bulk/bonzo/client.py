@@ -53,7 +53,7 @@ from bonzo_bulk.bonzo.redirects import Hop, Redirects
 from bonzo_bulk.config.schema import ApiSettings
 from bonzo_bulk.errors import AuthError, BonzoAPIError, BudgetExhausted, MethodNotAllowed, NotFoundError, RateLimited
 from bonzo_bulk.models import Prospect
-from bonzo_bulk.secrets import redact, redact_url, register_secret
+from bonzo_bulk.secrets import redact, redact_cut, redact_url, register_secret
 
 __all__ = ["BonzoClient", "OnBehalfOf", "ProspectPage", "acting_user"]
 
@@ -80,6 +80,8 @@ API_PREFIX: Final = "/api/v3"
 SAY_WAITS_FROM: Final = 5.0
 """A 429 wait at least this long (seconds) is logged: what it waits for and until when."""
 _SUMMARY_CHARS: Final = 300
+_BODY_READ: Final = 65536
+"""How much of a body that is not JSON is decoded for its excerpt (redacted, then cut to 200 characters)."""
 _ID_SEGMENT = re.compile(r"^(?:\d+|ex:.+|[0-9a-fA-F-]{32,36})$")
 
 
@@ -132,10 +134,7 @@ def _summarise_error_body(raw: bytes) -> str:
             parts.append(str(errors))
     elif text:
         parts.append(" ".join(text.split()))
-    summary = "; ".join(parts) or "no error body"
-    if len(summary) > _SUMMARY_CHARS:
-        summary = summary[: _SUMMARY_CHARS - 1] + "…"
-    return redact(summary)
+    return redact_cut("; ".join(parts) or "no error body", _SUMMARY_CHARS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +424,8 @@ class BonzoClient:
         try:
             return jsonlib.loads(raw)
         except ValueError as exc:
-            excerpt = redact(" ".join(raw[:200].decode("utf-8", "replace").split()))
+            head = raw[:_BODY_READ]
+            excerpt = redact_cut(" ".join(head.decode("utf-8", "replace").split()), 200, clipped=len(raw) > len(head))
             raise BonzoAPIError(
                 f"answered {status} with a body that is not JSON ({excerpt!r}); "
                 "is api_settings.base_url Bonzo's API host (https://app.getbonzo.com)?",

@@ -10,6 +10,7 @@ import typer
 from bonzo_bulk.cli.exits import EXIT_FAILED, EXIT_OK, handle_errors
 from bonzo_bulk.cli.options import config_options, log_level_option
 from bonzo_bulk.report.terminal import out
+from bonzo_bulk.secrets import redact_cut
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -119,7 +120,7 @@ def _findings_table(calibration: Calibration, integration: str) -> Table:
         table.add_column(column)
     for kind, rows in calibration.findings.items():
         for finding in rows:
-            example = "" if finding.example is None else escape(str(finding.example))[:40]
+            example = "" if finding.example is None else escape(redact_cut(str(finding.example), 40))
             table.add_row(kind, escape(finding.payload_path), escape(finding.description), example)
         for field, value in calibration.fixed[kind].items():
             table.add_row(kind, "—", escape(f"{field} is set by the hook to {value!r} on every record"), "")

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from bonzo_bulk.errors import BonzoBulkError, ConfigError, Interrupted
 from bonzo_bulk.report.terminal import console
-from bonzo_bulk.secrets import redact
+from bonzo_bulk.secrets import redact, redact_cut
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -104,7 +104,7 @@ def report_unexpected(exc: BaseException) -> int:
         break
     kept = f"; the details are in {path}" if path else ""
     console.print(
-        f"[bold red]internal error[/] ({type(exc).__name__}: {escape(redact(str(exc))[:200])}){escape(kept)}. "
+        f"[bold red]internal error[/] ({type(exc).__name__}: {escape(redact_cut(str(exc), 200))}){escape(kept)}. "
         "This is a bug in bonzo-bulk, not in your input: please report it with that file."
     )
     return EXIT_INTERNAL

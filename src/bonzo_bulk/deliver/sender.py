@@ -44,7 +44,7 @@ from bonzo_bulk.config.schema import WebhookSettings
 from bonzo_bulk.deliver.watch import STATUS_EVERY, DeliveryWatch, WatchedPolicy
 from bonzo_bulk.errors import DeliveryError
 from bonzo_bulk.models import DeliveryResult, PlannedRecord
-from bonzo_bulk.secrets import redact, redact_url
+from bonzo_bulk.secrets import redact, redact_cut, redact_url
 
 __all__ = ["deliver", "usable_url"]
 
@@ -54,6 +54,8 @@ _NO_AIOHTTP_TIMER: Final = aiohttp.ClientTimeout()
 """Per-request override of any session timeout: :class:`_Deadlines` enforces ``settings.timeout``."""
 _EXCERPT_CACHE_SIZE: Final = 256
 _EXCERPT_CACHE_BODY: Final = 4096
+_EXCERPT_READ: Final = 65536
+"""How much of a body is decoded for its excerpt: redacted whole, then cut to :data:`EXCERPT_CHARS`."""
 
 _perf = time.perf_counter
 _wall = time.time
@@ -86,8 +88,8 @@ def _excerpt(raw: bytes) -> str:
     """The first characters of a response body, decoded leniently and redacted."""
     if not raw:
         return ""
-    text = raw[: EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS]
-    return redact(text)
+    head = raw[:_EXCERPT_READ]
+    return redact_cut(head.decode("utf-8", "replace"), EXCERPT_CHARS, clipped=len(raw) > len(head))
 
 
 class _Attempt:

@@ -22,7 +22,7 @@ from bonzo_bulk.config.monitor import MonitorSettings
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.monitor.policy import NoticeKind
 from bonzo_bulk.monitor.state import Delivery
-from bonzo_bulk.secrets import redact, register_secret
+from bonzo_bulk.secrets import redact, redact_cut, register_secret, register_secret_parts
 
 log = logging.getLogger("bonzo_bulk.monitor")
 
@@ -52,12 +52,13 @@ class _Heard(logging.Handler):
         self.messages.append(redact(record.getMessage()))
 
     def text(self) -> str:
-        return "; ".join(self.messages)[:300]
+        return redact_cut("; ".join(self.messages), 300)
 
 
 def register_url(url: str) -> None:
-    """Register a URL and its credential parts (password, long path segments, query values) as secrets."""
-    register_secret(url)
+    """Register a URL and its credential parts (password and its Basic credential, long path segments, query
+    values) as secrets."""
+    register_secret_parts(url)
     parsed = urllib.parse.urlsplit(url)
     register_secret(parsed.password)
     for part in parsed.path.split("/"):
@@ -136,7 +137,7 @@ def send(
         notify_type = apprise.NotifyType(_NOTIFY_TYPE[kind])
         channels = _channels(urls, apprise_config)
     except Exception as exc:  # a notifier must never fail the run, even when it cannot start
-        detail = redact(f"{type(exc).__name__}: {exc}")[:300]
+        detail = redact_cut(f"{type(exc).__name__}: {exc}", 300)
         log.warning("notification %s could not be sent: %s", kind, detail)
         return [Delivery(kind, "apprise", False, detail)]
     deliveries = []
@@ -154,7 +155,7 @@ def send(
             )
             detail = "" if ok else heard.text() or "the service did not accept the notification"
         except Exception as exc:  # a notifier must never fail the run
-            ok, detail = False, redact(f"{type(exc).__name__}: {exc}")[:300]
+            ok, detail = False, redact_cut(f"{type(exc).__name__}: {exc}", 300)
         finally:
             logging.getLogger("apprise").removeHandler(heard)
         if not ok:
@@ -175,7 +176,7 @@ def ping(url: str, event: PingEvent, *, timeout: float, message: str = "") -> De
     except urllib.error.HTTPError as exc:
         ok, detail = False, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        ok, detail = False, redact(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")[:300]
+        ok, detail = False, redact_cut(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}", 300)
     if not ok:
         log.warning("dead-man's-switch ping %s to %s failed: %s", event, label, detail)
     return Delivery(f"ping:{event}", label, ok, detail)

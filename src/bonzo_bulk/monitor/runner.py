@@ -45,7 +45,7 @@ from bonzo_bulk.problems.state import noticed
 from bonzo_bulk.problems.track import ProblemTracker
 from bonzo_bulk.report.metrics import MetricsPush
 from bonzo_bulk.report.publish import publish
-from bonzo_bulk.secrets import redact
+from bonzo_bulk.secrets import redact, redact_cut
 from bonzo_bulk.store import RunStore
 from bonzo_bulk.target.endpoints import store_location_for
 
@@ -254,7 +254,7 @@ def _run_once(loaded: LoadedConfig, name: str, tracker: ProblemTracker) -> tuple
     except TimeoutError:
         error = f"it did not finish within monitor.max_duration ({settings.max_duration:g} s)"
     except Exception as exc:  # the monitor must report any failure to run, not crash on it
-        error = redact(f"{type(exc).__name__}: {exc}")[:500]
+        error = redact_cut(f"{type(exc).__name__}: {exc}", 500)
     else:
         near = tuple(near_limits(result, settings.alerts.near_limit))
         status: Status = "failed" if not result.passed else "degraded" if published.regressions or near else "ok"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from bonzo_bulk.judge.diagnosis import OWNER_CHECKS
 from bonzo_bulk.models import CheckResult, PhaseResult, RunResult
-from bonzo_bulk.secrets import redact
+from bonzo_bulk.secrets import redact, redact_cut
 
 ID_LENGTH = 10
 """Hex digits of a problem id: short to type, and 16^10 signatures before two are likely to meet."""
@@ -186,7 +186,7 @@ def _sporadic(result: RunResult, phase: PhaseResult, samples: int) -> list[Sight
                 judged=max(judged, len(records)),
                 checks=checks,
                 samples=tuple(redact(name) for name in records[:samples]),
-                detail=redact(detail)[:300],
+                detail=redact_cut(detail, 300),
             )
         )
     return found

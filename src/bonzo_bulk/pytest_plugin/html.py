@@ -17,7 +17,7 @@ from bonzo_bulk.plan.files import PlanFiles
 from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report.publish import Published
 from bonzo_bulk.report.rows import DEFAULT_LIMIT, failure_rows, failures_html, sporadic, systemic_html
-from bonzo_bulk.secrets import redact
+from bonzo_bulk.secrets import redact, redact_cut
 from bonzo_bulk.target.banner import target_banner
 
 PHASE_TITLES = {"primary": "Primary hook (lo_email routing)", "control": "Control hook (explicit user_id)"}
@@ -25,7 +25,7 @@ PHASE_TITLES = {"primary": "Primary hook (lo_email routing)", "control": "Contro
 
 def _cell(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return html.escape(redact(text if len(text) <= 80 else text[:77] + "…"))
+    return html.escape(redact_cut(text, 80))
 
 
 def _td(value: Any) -> str:

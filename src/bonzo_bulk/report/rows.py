@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from bonzo_bulk.models import CheckResult, Diagnosis, RunResult, ThresholdVerdict
 from bonzo_bulk.problems.track import RunProblems
-from bonzo_bulk.secrets import redact
+from bonzo_bulk.secrets import redact, redact_cut
 
 SHORT_LIMIT = 160
 """The longest a value may be in any output (the dashboard's cells set it); the rest is cut with ``…``."""
@@ -48,8 +48,7 @@ def short(value: Any, limit: int = SHORT_LIMIT) -> str:
         text = value
     else:
         text = json.dumps(value, default=str, ensure_ascii=False)
-    text = redact(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return redact_cut(text, limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.sandbox.app import create_app
 from bonzo_bulk.sandbox.asgi import SandboxApp
 from bonzo_bulk.sandbox.state import SandboxOptions
+from bonzo_bulk.secrets import redact_cut
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -134,7 +135,7 @@ class SandboxServer:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:500]
+            detail = redact_cut(exc.read().decode("utf-8", "replace"), 500)
             raise SandboxError(f"sandbox {method} /__sandbox/{path} -> {exc.code}: {detail}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise SandboxError(f"sandbox {method} /__sandbox/{path} failed: {exc}") from exc

@@ -20,7 +20,7 @@ from bonzo_bulk.config.schema import BulkConfig
 from bonzo_bulk.config.store_location import StoreLocation
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.models import PhaseKind, Target
-from bonzo_bulk.secrets import redact, redact_url, register_secret
+from bonzo_bulk.secrets import redact_cut, redact_url, register_secret
 from bonzo_bulk.target.banner import target_banner
 from bonzo_bulk.target.sandbox_files import sandbox_db_for
 from bonzo_bulk.target.seed import SandboxSeed
@@ -124,7 +124,7 @@ async def _seed_sandbox(loaded: LoadedConfig, seed: SandboxSeed, session: aiohtt
         async with session.post(f"{url}/__sandbox/seed", json=seed.body(), allow_redirects=False) as response:
             body = await response.json()
             if response.status != 200:
-                raise SandboxError(f"the sandbox refused the seed ({response.status}): {redact(str(body))[:300]}")
+                raise SandboxError(f"the sandbox refused the seed ({response.status}): {redact_cut(str(body), 300)}")
         if isinstance(config.sandbox.faults, str | dict) and config.sandbox.url is not None:
             from bonzo_bulk.sandbox import SandboxOptions
 
