@@ -41,8 +41,10 @@ def serve_command(
         location, access = prepare(host, store, token)
         shown = f"[{host}]" if ":" in host else host
         guard = "token required (bearer or login)" if access.guarded else "open to this machine only"
-        console.print(f"bonzo-bulk serve: http://{shown}:{port}  store {location.label}  ({guard}); Ctrl-C stops it")
-        try:
+        try:  # from here on, Ctrl-C (whenever it comes) is how a server is asked to stop
+            console.print(
+                f"bonzo-bulk serve: http://{shown}:{port}  store {location.label}  ({guard}); Ctrl-C stops it"
+            )
             serve_forever(host, port, location, access)
-        except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then raises it again: a server asked to stop
+        except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then raises it again
             console.print("bonzo-bulk serve: stopped")
