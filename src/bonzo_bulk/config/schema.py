@@ -360,6 +360,8 @@ SandboxHookType = Literal["monitorbase", "general", "zillow", "mortech", "lendin
 """The hook types the sandbox serves (its parsers are in ``bonzo_bulk.sandbox.hooktypes``)."""
 PaginationStyle = Literal["laravel", "page_numbers", "links_cursor", "meta_cursor"]
 HostileListing = Literal["none", "repeat", "endless", "foreign_next"]
+SearchFields = Literal["all", "names"]
+"""What ``GET /prospects?search=`` matches in the sandbox: names, email and phone, or the names alone."""
 
 
 class SandboxListing(_Section):
@@ -412,6 +414,11 @@ class SandboxSettings(_Section):
     clock: SandboxClock = Field(
         default_factory=SandboxClock,
         description="how stamps and Date headers are written (zone, whole seconds, offset)",
+    )
+    search: SearchFields = Field(
+        default="all",
+        description="what GET /prospects?search= matches: all (first/last/full name, email, phone) or names "
+        "(first, last and full name only)",
     )
 
     @field_validator("url")

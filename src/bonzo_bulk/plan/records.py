@@ -1,9 +1,9 @@
 """The test data factory: identifiable, seeded records spread over the test users.
 
 Every record is named ``TestRecord_MonitorBase_001`` … (control records ``…_SU_001``), has the email
-``test.monitorbase.001+<run id>@bonzobuddy.test`` and carries the run id and record id in fields
-Bonzo keeps, so a run's records can always be found again and cleaned up. The same seed gives the
-same records; the expected owner and team of each record is decided here.
+``test.monitorbase.001+<run id>@bonzobuddy.test`` and the last name ``MonitorBase <run id>``, and carries
+the run id and record id in fields Bonzo keeps, so a run's records can always be found again and cleaned
+up. The same seed gives the same records; the expected owner and team of each record is decided here.
 """
 
 from __future__ import annotations
@@ -317,12 +317,11 @@ class Factory:
         )
         tag = f"+{run_id}" if settings.unique_emails or case is not None else ""
         email = f"{local}{tag}@{settings.email_domain}"
-        # The run id reaches Bonzo in every record whatever the settings: in the email (unique_emails),
-        # else in the last name, so no record of a run can become an orphan cleanup cannot find.
-        marked_email = settings.unique_emails or case is not None
-        last_name = (
-            settings.last_name_pattern if case is None and marked_email else f"{settings.last_name_pattern} {run_id}"
-        )
+        # The run id reaches Bonzo in every record whatever the settings: in the last name, and in the email
+        # too with unique_emails, so no record of a run can become an orphan cleanup cannot find. The last name
+        # is what settling's search for the run id matches on a Bonzo whose search reads names only (its fields
+        # are undocumented, reference §2.2): the email alone left every poll empty until the deadline.
+        last_name = f"{settings.last_name_pattern} {run_id}"
         record_id = f"{self.identity.started_at:%Y%m%d_%H%M%S}_{'SU_' if self.phase == 'control' else ''}" + (
             f"INV_{number}" if case else number
         )

@@ -18,6 +18,7 @@ from bonzo_bulk.config.schema import (
     ProcessingDelayModel,
     SandboxHookType,
     SandboxListing,
+    SearchFields,
     Strictness,
     TestUserConfig,
 )
@@ -96,6 +97,9 @@ class SettingsUpdate(BaseModel):
     )
     listing: SandboxListing | None = Field(
         default=None, description="how GET /prospects pages: style, max_per_page, hints, hostile"
+    )
+    search: SearchFields | None = Field(
+        default=None, description="what GET /prospects?search= matches: all (names, email, phone) or names"
     )
 
 
@@ -202,6 +206,7 @@ def _settings(state: SandboxState) -> dict[str, Any]:
         "fallback_user_id": state.fallback_user_id,
         "rate_limit_per_minute": state.rate_limit_per_minute,
         "listing": state.listing.model_dump(mode="json"),
+        "search": state.search,
         "strictness": state.strictness,
         "mapped_custom_fields": state.mapped_custom_fields,
     }
@@ -354,6 +359,8 @@ async def put_settings(request: Request, body: SettingsUpdate) -> Any:
         state.mapped_custom_fields = {k: list(v) for k, v in body.mapped_custom_fields.items()}
     if body.listing is not None:
         state.listing = body.listing
+    if body.search is not None:
+        state.search = body.search
     return _settings(state)
 
 

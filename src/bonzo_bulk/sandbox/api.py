@@ -146,7 +146,9 @@ _ONE_PROSPECT_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def list_prospects(
     request: Request,
-    search: str | None = Query(None, description="case-insensitive substring of names, email or phone"),
+    search: str | None = Query(
+        None, description="case-insensitive substring of names, email or phone (sandbox.search: names: names only)"
+    ),
     page: str | None = Query(None, description="1-based page (not an integer -> 1)"),
     per_page: str | None = Query(None, description="page size, default 25, clamped to 1..listing.max_per_page"),
     order: str | None = Query(None, description="newest (id descending, default) or oldest (id ascending)"),
@@ -172,6 +174,7 @@ async def list_prospects(
         limit=size + 1,
         offset=(start.page - 1) * size if start.after is None else 0,
         after=start.after,
+        fields=state.search,
     )
     shown = rows[:size]
     served = Served(position, asked, size, total, len(rows) > size, shown[-1].id if shown else None)

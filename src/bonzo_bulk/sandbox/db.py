@@ -262,10 +262,12 @@ class Database:
         limit: int,
         offset: int,
         after: int | None = None,
+        fields: Literal["all", "names"] = "all",
     ) -> tuple[list[StoredProspect], int]:
-        """One page of a user's prospects (optionally a lower-case substring search) and the total count;
-        ``after`` (a cursor) starts the page after that id in the listing's order, ``offset`` from there."""
-        ids = self._listings.matching(self._conn, user_id, search or None)
+        """One page of a user's prospects (optionally a lower-case substring search of ``fields``: names, email
+        and phone, or the names alone) and the total count; ``after`` (a cursor) starts the page after that id
+        in the listing's order, ``offset`` from there."""
+        ids = self._listings.matching(self._conn, user_id, search or None, fields)
         total = len(ids)
         if after is not None:
             cut = bisect.bisect_left(ids, after) if order == "newest" else bisect.bisect_right(ids, after)

@@ -1,4 +1,5 @@
-"""Per (user, search), the ids of the user's prospects that match, kept up to date between list requests."""
+"""Per (user, search, fields searched), the ids of the user's prospects that match, kept up to date between
+list requests."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ import bisect
 import sqlite3
 from array import array
 from collections import OrderedDict
+from typing import Literal
+
+NAMES_TEXT = (
+    "lower(coalesce(json_extract(doc, '$.first_name'), '') || char(10)"
+    " || coalesce(json_extract(doc, '$.last_name'), '') || char(10)"
+    " || coalesce(json_extract(doc, '$.full_name'), ''))"
+)
+"""The text a names-only ``search`` matches (``sandbox.search: names``): first, last and full name."""
 
 LISTINGS_KEPT = 32
 """How many (user, search) listings :class:`Listings` keeps (least recently used dropped first)."""
@@ -19,7 +28,7 @@ class Listings:
     writes the file."""
 
     def __init__(self) -> None:
-        self._ids: OrderedDict[tuple[int, str | None], tuple[array[int], int]] = OrderedDict()
+        self._ids: OrderedDict[tuple[int, str | None, str], tuple[array[int], int]] = OrderedDict()
         self._data_version: int | None = None
 
     def clear(self) -> None:
@@ -33,20 +42,27 @@ class Listings:
             if at < len(ids) and ids[at] == prospect_id:
                 del ids[at]
 
-    def matching(self, conn: sqlite3.Connection, user_id: int, search: str | None) -> array[int]:
-        """The ids of the user's prospects whose search text holds ``search`` (all of them for None), ascending."""
+    def matching(
+        self,
+        conn: sqlite3.Connection,
+        user_id: int,
+        search: str | None,
+        fields: Literal["all", "names"] = "all",
+    ) -> array[int]:
+        """The ids of the user's prospects whose search text holds ``search`` (all of them for None), ascending;
+        ``fields="names"`` matches the names alone (first, last, full), not email or phone."""
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:  # another connection wrote to the file: nothing known holds
             self._ids.clear()
             self._data_version = version
-        key = (user_id, search)
+        key = (user_id, search, fields)
         known = self._ids.pop(key, None)
         ids, scanned = known if known is not None else (array("q"), 0)
         newest = conn.execute("SELECT MAX(id) FROM prospects").fetchone()[0] or 0
         if newest > scanned:
             where, params = "user_id = ? AND id > ? AND id <= ?", [user_id, scanned, newest]
             if search:
-                where += " AND instr(search, ?) > 0"
+                where += f" AND instr({NAMES_TEXT if fields == 'names' else 'search'}, ?) > 0"
                 params.append(search)
             ids.extend(row[0] for row in conn.execute(f"SELECT id FROM prospects WHERE {where} ORDER BY id", params))  # noqa: S608
         self._ids[key] = (ids, max(newest, scanned))

@@ -22,6 +22,7 @@ from bonzo_bulk.config.schema import (
     SandboxHookType,
     SandboxListing,
     SandboxSettings,
+    SearchFields,
     Strictness,
 )
 from bonzo_bulk.errors import SandboxError
@@ -60,6 +61,8 @@ class SandboxOptions:
     """strict only: per hook type, the custom fields its webhook's Mapping tab maps (the rest are not stored)."""
     clock: SandboxClock = field(default_factory=SandboxClock)
     """How stamps and ``Date`` headers are written (:mod:`bonzo_bulk.sandbox.clock`)."""
+    search: SearchFields = "all"
+    """What ``search`` matches: names, email and phone (``all``), or the names alone (``names``)."""
 
     def __post_init__(self) -> None:
         """Refuse bad options early, with the option named."""
@@ -74,6 +77,8 @@ class SandboxOptions:
             raise SandboxError(
                 f"mapped_custom_fields: {unknown[0]!r} is not a hook type; use one of {', '.join(HOOK_TYPE_NAMES)}"
             )
+        if self.search not in ("all", "names"):
+            raise SandboxError(f"search: {self.search!r} is not a choice; use all or names")
         if not isinstance(self.listing, SandboxListing):
             raise SandboxError(f"listing: {self.listing!r} is not a SandboxListing; build one from sandbox.listing")
         if self.capacity is not None and not self.capacity > 0:
@@ -104,6 +109,7 @@ class SandboxOptions:
             mapped_custom_fields={k: list(v) for k, v in settings.mapped_custom_fields.items()},
             listing=settings.listing,
             clock=settings.clock,
+            search=settings.search,
         )
 
 
@@ -138,6 +144,7 @@ class SandboxState:
         self.strictness: Strictness = options.strictness
         self.listing: SandboxListing = options.listing
         self.clock = options.clock
+        self.search: SearchFields = options.search
         self.mapped_custom_fields: dict[str, list[str]] = {k: list(v) for k, v in options.mapped_custom_fields.items()}
         self.profile = parse_profile(options.faults, default_seed=options.seed)
         self.intake_counters: dict[tuple[int, str], int] = {}

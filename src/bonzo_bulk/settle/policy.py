@@ -17,7 +17,8 @@ class SettlePolicy:
     """A run's settling: its search term, its deadline, the poll intervals, the page size and order."""
 
     search: str
-    """The run id where every email carries it (``unique_emails``), else the name prefix all test records share."""
+    """The run id where every email carries it (``unique_emails``; the last name carries it too, so a Bonzo whose
+    search reads names alone still matches it), else the name prefix all test records share."""
     deadline: float
     """Seconds after the last delivery: ``polling.deadline``, else the processing delay plus ``polling.grace``."""
     polling: PollingSettings

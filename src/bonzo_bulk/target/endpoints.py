@@ -133,7 +133,7 @@ async def _seed_sandbox(loaded: LoadedConfig, seed: SandboxSeed, session: aiohtt
                 if response.status != 200:
                     raise SandboxError(f"the sandbox refused the fault profile ({response.status})")
         # A running sandbox keeps its own strictness unless the config sets one explicitly.
-        chosen = config.sandbox.model_fields_set & {"strictness", "mapped_custom_fields", "listing"}
+        chosen = config.sandbox.model_fields_set & {"strictness", "mapped_custom_fields", "listing", "search"}
         if config.sandbox.url is not None and chosen:
             settings = config.sandbox.model_dump(mode="json", include=chosen)
             async with session.put(f"{url}/__sandbox/settings", json=settings, allow_redirects=False) as response:

@@ -248,6 +248,28 @@ async def test_search_is_case_insensitive_over_names_email_and_phone(sbx: Sandbo
     assert await found("") == [b["id"], a["id"]]
 
 
+async def test_search_names_matches_names_but_never_email_or_phone(tmp_path: Path) -> None:
+    # sandbox.search: names — what Bonzo's search reads is undocumented (reference §2.2).
+    async with start_sandbox(tmp_path, search="names") as sbx:
+        a = await create(sbx, 101, 1, first_name="Alice", last_name="Zed r1", phone="5550100001")
+        b = await create(sbx, 101, 2, first_name="Bob", last_name="Young", email="bob.r1@example.test")
+
+        async def found(term: str) -> list[object]:
+            return [p["id"] for p in await sbx.prospects(101, search=term)]
+
+        assert await found("ALICE") == [a["id"]]
+        assert await found("alice zed") == [a["id"]]  # the full name
+        assert await found("r1") == [a["id"]]  # in Alice's last name; in Bob's email only, so not Bob
+        assert await found("bob.r1@example") == []
+        assert await found("5550100001") == []
+        assert await found("") == [b["id"], a["id"]]
+        # The switch changes on a running sandbox, and listings read before it are not served stale.
+        settings = await sbx.client.put("/__sandbox/settings", json={"search": "all"})
+        assert settings.status_code == 200 and settings.json()["search"] == "all"
+        assert await found("r1") == [b["id"], a["id"]]
+        assert await found("5550100001") == [a["id"]]
+
+
 async def test_unsupported_filters_are_ignored(sbx: Sandbox) -> None:
     await create(sbx, 101, 1)
     await create(sbx, 101, 2)
