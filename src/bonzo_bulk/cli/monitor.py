@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bonzo_bulk.cli.exits import handle_errors
-from bonzo_bulk.cli.options import config_options, log_level_option
+from bonzo_bulk.cli.options import ReportsDir, StoreUrl, config_options, log_level_option
 from bonzo_bulk.config.options import DEFAULT_CONFIG
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.report.terminal import console, out
@@ -166,6 +166,8 @@ def install_command(
 def status_command(
     config: Annotated[Path, typer.Option("--config", "-c", help="the monitor's YAML config")] = DEFAULT_CONFIG,
     limit: Annotated[int, typer.Option("--limit", min=1, help="how many recent monitor runs to list")] = 10,
+    store_url: StoreUrl = None,
+    reports_dir: ReportsDir = None,
 ) -> None:
     """Show a monitor's alert state and its latest runs with what each sent (channels as redacted labels).
 
@@ -177,7 +179,9 @@ def status_command(
     from bonzo_bulk.monitor.runner import monitor_status
 
     with handle_errors():
-        name, state, runs = monitor_status(load_config(config), limit=limit)
+        name, state, runs = monitor_status(
+            load_config(config, overrides={"store_url": store_url, "reports_dir": reports_dir}), limit=limit
+        )
     if not runs:
         console.print(f"monitor {name}: no runs yet; `bonzo-bulk monitor run --config {config}` starts one")
         return

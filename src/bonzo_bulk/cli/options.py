@@ -1,4 +1,4 @@
-"""The flags commands share: the config options (from :data:`options.OPTIONS`), ``--store`` and the common ones.
+"""The flags commands share: the config options (from :data:`options.OPTIONS`), the store's and the common ones.
 
 Cheap to import: ``bonzo-bulk --help`` builds every command's flags from here without loading the config schema.
 """
@@ -10,7 +10,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -24,6 +24,7 @@ DEFAULT_STORE = "reports/runs.sqlite3"
 
 SELF_CONTAINED_HELP = "embed plotly.js in the dashboard: one file to share (else it loads assets/ beside it)"
 _STORE = next(option for option in OPTIONS if option.name == "store-url")
+_REPORTS = next(option for option in OPTIONS if option.name == "reports-dir")
 
 
 def log_level_option() -> Any:
@@ -37,12 +38,32 @@ def json_option(help_text: str = "print JSON on stdout instead of tables") -> An
 
 
 def store_option() -> Any:
-    """``--store`` / ``--store-url`` (env ``BONZO_BULK_STORE_URL``): a SQLite path or a postgresql:// URL.
+    """``--store-url`` (alias ``--store``): a SQLite path or a postgresql:// URL.
 
-    It comes from the one ``store-url`` declaration in ``options.OPTIONS`` (its help and its environment
-    variable), so ``report``, ``history`` and ``baseline`` read the store ``run`` writes.
+    It comes from the one ``store-url`` declaration in ``options.OPTIONS`` (its help), so every command names the
+    store the same way; :func:`store_for` turns it and ``--reports-dir`` into the store
+    (``BONZO_BULK_STORE_URL`` is read there, below both flags).
     """
-    return typer.Option("--store", _STORE.flag, envvar=_STORE.env, help=_STORE.help, show_envvar=True)
+    return typer.Option(_STORE.flag, "--store", help=_STORE.help)
+
+
+def reports_dir_option() -> Any:
+    """``--reports-dir``, as the config commands take it (``options.OPTIONS``): the store is its runs.sqlite3."""
+    return typer.Option(_REPORTS.flag, help=_REPORTS.help)
+
+
+StoreUrl = Annotated[str | None, store_option()]
+"""``--store-url`` / ``--store`` of a command without a config (default None: see :func:`store_for`)."""
+ReportsDir = Annotated[str | None, reports_dir_option()]
+"""``--reports-dir`` of a command without a config (default None: see :func:`store_for`)."""
+
+
+def store_for(store_url: str | None, reports_dir: str | None) -> str | Path:
+    """The store a command without a config names (:func:`~bonzo_bulk.config.store_location.resolve_store`):
+    ``--store-url``, else ``<--reports-dir>/runs.sqlite3``, else the environment's, else ``reports/runs.sqlite3``."""
+    from bonzo_bulk.config.store_location import resolve_store, store_from_environment
+
+    return resolve_store(store_url, reports_dir, configured=store_from_environment())
 
 
 def config_options(func: F, *, choose_config: ConfigChooser | None = None) -> F:

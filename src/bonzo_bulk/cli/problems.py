@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bonzo_bulk.cli.exits import handle_errors
-from bonzo_bulk.cli.options import DEFAULT_STORE, store_option
+from bonzo_bulk.cli.options import ReportsDir, StoreUrl, store_for
 from bonzo_bulk.report.terminal import out
 from bonzo_bulk.secrets import redact
 
@@ -29,15 +29,16 @@ problems_app = typer.Typer(
 
 Id = Annotated[str, typer.Argument(metavar="ID", help="a problem id from `bonzo-bulk problems` (or 4+ of its digits)")]
 Config = Annotated[
-    Path | None, typer.Option("--config", "-c", help="read the run store this config names (else --store)")
+    Path | None,
+    typer.Option("--config", "-c", help="read the run store this config names (unless --store-url or --reports-dir)"),
 ]
-Store = Annotated[str, store_option()]
 By = Annotated[str | None, typer.Option("--by", help="who does it (default: your login name)")]
 
 
-def _store(config: Path | None, store: str) -> str | Path:
-    if config is None:
-        return store
+def _store(config: Path | None, store: str | None, reports_dir: str | None) -> str | Path:
+    """``--store-url``, else ``--reports-dir``'s, else ``--config``'s store (its file, then the environment)."""
+    if config is None or store or reports_dir:
+        return store_for(store, reports_dir)
     from bonzo_bulk.config.loader import load_config
     from bonzo_bulk.target.endpoints import store_location_for
 
@@ -59,7 +60,8 @@ def list_command(
     integration: Annotated[str | None, typer.Option("--integration", help="only this integration's")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     config: Config = None,
-    store: Store = DEFAULT_STORE,
+    store: StoreUrl = None,
+    reports_dir: ReportsDir = None,
 ) -> None:
     """List the open problems (acknowledged and muted ones too; --all: resolved ones as well), latest first.
 
@@ -74,7 +76,9 @@ def list_command(
     from bonzo_bulk.problems.manage import list_problems
 
     with handle_errors():
-        listed = list_problems(_store(config, store), include_all=include_all, integration=integration, now=_now())
+        listed = list_problems(
+            _store(config, store, reports_dir), include_all=include_all, integration=integration, now=_now()
+        )
     if json_output:
         out.print_json(redact(json.dumps([_row_json(item.problem, item.state) for item in listed])))
     elif not listed:
@@ -84,7 +88,7 @@ def list_command(
 
 
 @problems_app.command("show")
-def show_command(problem_id: Id, config: Config = None, store: Store = DEFAULT_STORE) -> None:
+def show_command(problem_id: Id, config: Config = None, store: StoreUrl = None, reports_dir: ReportsDir = None) -> None:
     """Show one problem: its state, the runs it appeared in with sample records, its history.
 
     Example:
@@ -94,7 +98,7 @@ def show_command(problem_id: Id, config: Config = None, store: Store = DEFAULT_S
     from bonzo_bulk.problems.manage import show
 
     with handle_errors():
-        shown = show(_store(config, store), problem_id, now=_now())
+        shown = show(_store(config, store, reports_dir), problem_id, now=_now())
     for line in _shown_lines(shown):
         out.print(redact(line), markup=False, highlight=False)
 
@@ -106,7 +110,8 @@ def ack_command(
     until: Annotated[str | None, typer.Option("--until", help="a span (7d) or a date; default: until resolved")] = None,
     by: By = None,
     config: Config = None,
-    store: Store = DEFAULT_STORE,
+    store: StoreUrl = None,
+    reports_dir: ReportsDir = None,
 ) -> None:
     """Acknowledge a problem: it stops paging (until --until, or until it is resolved) and reports say so.
 
@@ -117,7 +122,7 @@ def ack_command(
     from bonzo_bulk.problems.manage import ack
 
     with handle_errors():
-        problem = ack(_store(config, store), problem_id, by=_by(by), note=note, until=until, now=_now())
+        problem = ack(_store(config, store, reports_dir), problem_id, by=_by(by), note=note, until=until, now=_now())
     lapse = f" until {problem.ack_until:%Y-%m-%d %H:%M} UTC" if problem.ack_until else " until it is resolved"
     out.print(redact(f"acknowledged {problem.problem_id}{lapse}: {problem.title}"), markup=False, highlight=False)
 
@@ -128,7 +133,8 @@ def mute_command(
     span: Annotated[str, typer.Option("--for", help="how long: 30m, 24h, 7d, 2w")],
     by: By = None,
     config: Config = None,
-    store: Store = DEFAULT_STORE,
+    store: StoreUrl = None,
+    reports_dir: ReportsDir = None,
 ) -> None:
     """Mute a problem for a while: nothing about it is sent until then.
 
@@ -139,14 +145,16 @@ def mute_command(
     from bonzo_bulk.problems.manage import mute
 
     with handle_errors():
-        problem = mute(_store(config, store), problem_id, span=span, by=_by(by), now=_now())
+        problem = mute(_store(config, store, reports_dir), problem_id, span=span, by=_by(by), now=_now())
     assert problem.muted_until is not None
     text = f"muted {problem.problem_id} until {problem.muted_until:%Y-%m-%d %H:%M} UTC: {problem.title}"
     out.print(redact(text), markup=False, highlight=False)
 
 
 @problems_app.command("unmute")
-def unmute_command(problem_id: Id, by: By = None, config: Config = None, store: Store = DEFAULT_STORE) -> None:
+def unmute_command(
+    problem_id: Id, by: By = None, config: Config = None, store: StoreUrl = None, reports_dir: ReportsDir = None
+) -> None:
     """Lift a problem's mute now.
 
     Example:
@@ -156,12 +164,14 @@ def unmute_command(problem_id: Id, by: By = None, config: Config = None, store: 
     from bonzo_bulk.problems.manage import unmute
 
     with handle_errors():
-        problem = unmute(_store(config, store), problem_id, by=_by(by), now=_now())
+        problem = unmute(_store(config, store, reports_dir), problem_id, by=_by(by), now=_now())
     out.print(redact(f"unmuted {problem.problem_id}: {problem.title}"), markup=False, highlight=False)
 
 
 @problems_app.command("resolve")
-def resolve_command(problem_id: Id, by: By = None, config: Config = None, store: Store = DEFAULT_STORE) -> None:
+def resolve_command(
+    problem_id: Id, by: By = None, config: Config = None, store: StoreUrl = None, reports_dir: ReportsDir = None
+) -> None:
     """Mark a problem fixed, on your word; a run that shows it again reopens it.
 
     Example:
@@ -171,7 +181,7 @@ def resolve_command(problem_id: Id, by: By = None, config: Config = None, store:
     from bonzo_bulk.problems.manage import resolve
 
     with handle_errors():
-        problem = resolve(_store(config, store), problem_id, by=_by(by), now=_now())
+        problem = resolve(_store(config, store, reports_dir), problem_id, by=_by(by), now=_now())
     out.print(redact(f"resolved {problem.problem_id}: {problem.title}"), markup=False, highlight=False)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bonzo_bulk.cli.exits import handle_errors
-from bonzo_bulk.cli.options import DEFAULT_STORE
+from bonzo_bulk.cli.options import ReportsDir, StoreUrl, store_for
 from bonzo_bulk.report.terminal import out
 
 if TYPE_CHECKING:
@@ -35,7 +35,8 @@ def prune_command(
             "--from-store", help="also delete the pruned runs' rows from the run store (they leave history and trends)"
         ),
     ] = False,
-    store: Annotated[Path, typer.Option("--store", help="the run store (SQLite file)")] = Path(DEFAULT_STORE),
+    store_url: StoreUrl = None,
+    reports_dir: ReportsDir = None,
     stats: Annotated[
         bool,
         typer.Option("--stats", help="only show where the space goes: the store's tables, reports, load, sandboxes"),
@@ -61,6 +62,8 @@ def prune_command(
     """
     from bonzo_bulk.report.retention import configured_keep, disk_usage, prune
 
+    with handle_errors():
+        store = _sqlite_store(store_for(store_url, reports_dir))
     health_dir = store.parent / HEALTH_DIR
     if stats:
         with handle_errors():
@@ -156,3 +159,19 @@ def _print_usage(usage: DiskUsage, json_output: bool) -> None:
         out.print(tables)
     kinds = ", ".join(f"{count} {kind}" for kind, count in usage.runs_by_kind) or "none"
     out.print(f"runs: {kinds}; {usage.unfinished} unfinished. `bonzo-bulk prune --dry-run` says what pruning frees.")
+
+
+def _sqlite_store(named: str | Path) -> Path:
+    """The SQLite file of the store named (prune measures and deletes the files next to it); ConfigError for a
+    server database."""
+    from bonzo_bulk.config.store_location import StoreLocation
+    from bonzo_bulk.errors import ConfigError
+
+    location = StoreLocation.parse(named, key="--store-url")
+    if location.path is None:
+        raise ConfigError(
+            f"--store-url {location.label!r}: prune works on a SQLite store and the files beside it; give the "
+            "SQLite file (--store-url PATH) or its folder (--reports-dir DIR)",
+            key="--store-url",
+        )
+    return location.path

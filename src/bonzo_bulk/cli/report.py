@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bonzo_bulk.cli.exits import handle_errors
-from bonzo_bulk.cli.options import DEFAULT_STORE, SELF_CONTAINED_HELP, store_option
+from bonzo_bulk.cli.options import SELF_CONTAINED_HELP, ReportsDir, StoreUrl, store_for
 from bonzo_bulk.report.terminal import out
 
 if TYPE_CHECKING:
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 def report_command(
     run_id: Annotated[str | None, typer.Option("--run", help="run id to report (default: the latest run)")] = None,
     last: Annotated[int, typer.Option("--last", help="show the integration's last N runs as history")] = 20,
-    store: Annotated[str, store_option()] = DEFAULT_STORE,
+    store_url: StoreUrl = None,
+    reports_dir: ReportsDir = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="HTML file (default: next to the store, integration_health_reports/)")
     ] = None,
@@ -37,6 +38,7 @@ def report_command(
 
       bonzo-bulk report --run RUN_ID --last 10 --out health.html   # RUN_ID: one from `bonzo-bulk history`
     """
+    store = store_for(store_url, reports_dir)
     from bonzo_bulk.models import LOAD_KINDS
     from bonzo_bulk.report.stored import check_last, report, run_kind
 
@@ -53,7 +55,8 @@ def report_command(
 
 
 def history_command(
-    store: Annotated[str, store_option()] = DEFAULT_STORE,
+    store_url: StoreUrl = None,
+    reports_dir: ReportsDir = None,
     integration: Annotated[str | None, typer.Option("--integration", help="only runs of this integration")] = None,
     limit: Annotated[int, typer.Option("--limit", help="how many recent runs to list")] = 20,
     kind: Annotated[
@@ -64,6 +67,7 @@ def history_command(
 ) -> None:
     """List recent runs, newest first, one table per kind: bulk-style runs with their verdict, rates, p95 times
     and API cost; load and stress runs with their load verdict, leads sent, rates and knee."""
+    store = store_for(store_url, reports_dir)
     from bonzo_bulk.models import to_jsonable
     from bonzo_bulk.report.stored import history
 
@@ -95,7 +99,7 @@ def _kinds(given: list[str] | None) -> tuple[RunKind, ...] | None:
     return tuple(chosen)
 
 
-def _load_headlines(store: str, runs: list[RunSummary]) -> dict[str, dict[str, Any]]:
+def _load_headlines(store: str | Path, runs: list[RunSummary]) -> dict[str, dict[str, Any]]:
     """The load summaries of the load and stress runs listed (read from the store's load tables)."""
     from bonzo_bulk.models import LOAD_KINDS
 
@@ -127,9 +131,11 @@ baseline_app = typer.Typer(help="Mark a run as its integration's baseline, or sh
 @baseline_app.command("set")
 def baseline_set_command(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="the run to compare later runs with")],
-    store: Annotated[str, store_option()] = DEFAULT_STORE,
+    store_url: StoreUrl = None,
+    reports_dir: ReportsDir = None,
 ) -> None:
     """Make RUN_ID its integration's baseline; later runs are compared with it."""
+    store = store_for(store_url, reports_dir)
     from bonzo_bulk.report.stored import set_baseline
 
     with handle_errors():
@@ -140,9 +146,11 @@ def baseline_set_command(
 @baseline_app.command("show")
 def baseline_show_command(
     integration: Annotated[str | None, typer.Option("--integration", help="only this integration's baseline")] = None,
-    store: Annotated[str, store_option()] = DEFAULT_STORE,
+    store_url: StoreUrl = None,
+    reports_dir: ReportsDir = None,
 ) -> None:
     """Print the baseline run of each integration (or of one)."""
+    store = store_for(store_url, reports_dir)
     from bonzo_bulk.report.stored import baselines
 
     with handle_errors():

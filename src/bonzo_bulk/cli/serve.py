@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from bonzo_bulk.cli.exits import handle_errors
-from bonzo_bulk.cli.options import DEFAULT_STORE, store_option
+from bonzo_bulk.cli.options import ReportsDir, StoreUrl, store_for
 from bonzo_bulk.report.terminal import console
 
 
@@ -18,7 +18,8 @@ def serve_command(
         str, typer.Option("--host", help="interface to listen on; beyond loopback it needs BONZO_BULK_SERVE_TOKEN")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port to listen on")] = 8080,
-    store: Annotated[str, store_option()] = DEFAULT_STORE,
+    store: StoreUrl = None,
+    reports_dir: ReportsDir = None,
 ) -> None:
     """Serve the run store to a browser and to Prometheus until Ctrl-C: / (every integration's health), /runs/ID,
     /live (runs in flight), /metrics, /api/..., /healthz.
@@ -38,7 +39,7 @@ def serve_command(
 
     token = environment(Path.cwd()).get(TOKEN_ENV, "").strip() or None
     with handle_errors():
-        location, access = prepare(host, store, token)
+        location, access = prepare(host, str(store_for(store, reports_dir)), token)
         shown = f"[{host}]" if ":" in host else host
         guard = "token required (bearer or login)" if access.guarded else "open to this machine only"
         try:  # from here on, Ctrl-C (whenever it comes) is how a server is asked to stop

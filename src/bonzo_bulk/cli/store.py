@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from bonzo_bulk.cli.exits import handle_errors
-from bonzo_bulk.cli.options import DEFAULT_STORE, store_option
+from bonzo_bulk.cli.options import ReportsDir, StoreUrl, store_for
 from bonzo_bulk.report.terminal import out
 
 store_app = typer.Typer(
@@ -17,7 +17,7 @@ store_app = typer.Typer(
 
 
 @store_app.command("migrate")
-def migrate_command(store: Annotated[str, store_option()] = DEFAULT_STORE) -> None:
+def migrate_command(store: StoreUrl = None, reports_dir: ReportsDir = None) -> None:
     """Apply pending schema migrations to a store (runs do this on first use too); print its version.
 
     Example:
@@ -27,7 +27,7 @@ def migrate_command(store: Annotated[str, store_option()] = DEFAULT_STORE) -> No
     from bonzo_bulk.store.transfer import migrate_store
 
     with handle_errors():
-        done = migrate_store(store)
+        done = migrate_store(store_for(store, reports_dir))
     if done.applied:
         steps = "; ".join(f"{m.version}: {m.summary}" for m in done.applied)
         out.print(f"run store {done.label}: migrated to schema version {done.version} ({steps})")

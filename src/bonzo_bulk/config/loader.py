@@ -129,6 +129,11 @@ def _apply_environment_and_flags(
         if option.env and env.get(option.env):
             _set(data, option.path, env[option.env])
             origins[option.path] = f"environment variable {option.env}"
+    if overrides.get("reports_dir") is not None and overrides.get("store_url") is None:
+        # --reports-dir names the store (its runs.sqlite3) over the file's and the environment's (resolve_store).
+        for key in ("store_url", "run_store"):
+            data.pop(key, None)
+            origins.pop((key,), None)
     for key, value in overrides.items():
         if value is None:
             continue

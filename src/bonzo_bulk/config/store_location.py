@@ -12,6 +12,7 @@ PosixPath('reports/runs.sqlite3')
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,8 @@ from bonzo_bulk.secrets import register_secret
 Dialect = Literal["sqlite", "postgresql"]
 DEFAULT_STORE_PATH = Path("reports/runs.sqlite3")
 STORE_URL_ENV = "BONZO_BULK_STORE_URL"
+REPORTS_DIR_ENV = "BONZO_BULK_REPORTS_DIR"
+STORE_FILE = "runs.sqlite3"
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
@@ -91,3 +94,38 @@ class StoreLocation:
     def exists(self) -> bool:
         """False only for a SQLite file that is not there yet (a server database is asked when opened)."""
         return self.path is None or self.path.is_file()
+
+
+def resolve_store(
+    store_url: str | Path | None = None, reports_dir: str | Path | None = None, *, configured: str | Path | None = None
+) -> str | Path:
+    """The one rule every command names its run store by: ``--store-url`` (a path or a postgresql:// URL), else
+    ``<--reports-dir>/runs.sqlite3``, else the configured store (the config's, or the environment's), else
+    ``reports/runs.sqlite3``.
+
+    >>> resolve_store("postgresql://ci@db/bonzo", "elsewhere")
+    'postgresql://ci@db/bonzo'
+    >>> resolve_store(None, "elsewhere", configured="team.sqlite3")
+    PosixPath('elsewhere/runs.sqlite3')
+    >>> resolve_store(None, None, configured="team.sqlite3")
+    'team.sqlite3'
+    >>> resolve_store()
+    PosixPath('reports/runs.sqlite3')
+    """
+    if store_url is not None and str(store_url).strip():
+        return store_url
+    if reports_dir is not None and str(reports_dir).strip():
+        return Path(reports_dir) / STORE_FILE
+    if configured is not None and str(configured).strip():
+        return configured
+    return DEFAULT_STORE_PATH
+
+
+def store_from_environment(environ: Mapping[str, str] | None = None) -> str | Path | None:
+    """The store the environment names (``BONZO_BULK_STORE_URL``, else ``BONZO_BULK_REPORTS_DIR``), or None."""
+    env = os.environ if environ is None else environ
+    if env.get(STORE_URL_ENV, "").strip():
+        return env[STORE_URL_ENV]
+    if env.get(REPORTS_DIR_ENV, "").strip():
+        return Path(env[REPORTS_DIR_ENV]) / STORE_FILE
+    return None

@@ -49,12 +49,12 @@ class Shown:
 
 def _open(location: str | Path) -> RunStore:
     """The run store, which must exist: looking at problems never creates an empty one."""
-    where = StoreLocation.parse(location, key="--store")
+    where = StoreLocation.parse(location, key="--store-url")
     if not where.exists:
         raise ConfigError(
-            f"--store {where.label!r}: no run store there, so no problems yet; run `bonzo-bulk run` first, or pass "
-            "--config FILE (its store) or --store PATH_OR_URL",
-            key="--store",
+            f"--store-url {where.label!r}: no run store there, so no problems yet; run `bonzo-bulk run` first, or "
+            "pass --config FILE (its store), --store-url PATH_OR_URL or --reports-dir DIR",
+            key="--store-url",
         )
     return RunStore(where)
 

@@ -28,19 +28,20 @@ LOAD_DIR = "load"
 
 def open_existing(store_at: str | Path) -> RunStore:
     """Open a run store that must already exist (reading commands never create an empty SQLite file)."""
-    location = StoreLocation.parse(store_at, key="--store")
+    location = StoreLocation.parse(store_at, key="--store-url")
     if not location.exists:
         raise ConfigError(
-            f"--store {location.label!r}: no run store there; run `bonzo-bulk run` first or pass the "
-            "path or postgresql:// URL of an existing store with --store (or BONZO_BULK_STORE_URL)",
-            key="--store",
+            f"--store-url {location.label!r}: no run store there; run `bonzo-bulk run` first or pass an existing "
+            "store with --store-url PATH_OR_URL or --reports-dir DIR (the folder of its runs.sqlite3), or "
+            "BONZO_BULK_STORE_URL",
+            key="--store-url",
         )
     try:
         return RunStore(location)
     except StoreError as exc:
         if exc.exit_code == ConfigError.exit_code:
             raise
-        raise ConfigError(f"--store {location.label!r}: {exc}", key="--store") from exc
+        raise ConfigError(f"--store-url {location.label!r}: {exc}", key="--store-url") from exc
 
 
 def _unknown_run(store: RunStore, flag: str, run_id: str) -> ConfigError:
@@ -57,7 +58,7 @@ def resolve_run(store: RunStore, run_id: str | None, *, flag: str = "--run") -> 
     if run_id is None:
         latest = store.latest_run_id()
         if latest is None:
-            raise ConfigError(f"--store {store.label!r}: the run store holds no runs yet", key="--store")
+            raise ConfigError(f"--store-url {store.label!r}: the run store holds no runs yet", key="--store-url")
         return latest
     if not store.has_run(run_id):
         raise _unknown_run(store, flag, run_id)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bonzo_bulk.models import PhaseKind
+from bonzo_bulk.problems.state import State, state_of
 from bonzo_bulk.report.rows import FailureRow, phase_rows
 from bonzo_bulk.store import RunStore, RunSummary
 from bonzo_bulk.store.progress import RunProgress
+from bonzo_bulk.store.rows import ProblemRow
 
 TREND_RUNS = 30
 """Runs per integration and target the index's trends and pass rate cover."""
@@ -40,6 +42,23 @@ class TrendPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenProblem:
+    """A problem not resolved (open, reopened, acknowledged or muted), as the index lists it."""
+
+    problem_id: str
+    title: str
+    state: State
+    cause: str
+    runs: int
+    """Runs it appeared in."""
+    records_affected: int
+    last_seen_at: datetime
+    last_run_id: str
+    """The latest run it appeared in (the index links to it)."""
+    escalated: bool
+
+
+@dataclass(frozen=True, slots=True)
 class GroupHealth:
     """One integration on one target: its latest verdict, how old it is, and its trends."""
 
@@ -58,6 +77,8 @@ class GroupHealth:
     finished_runs: int
     trend: tuple[TrendPoint, ...]
     """Oldest first."""
+    problems: tuple[OpenProblem, ...] = ()
+    """Its problems not resolved (``bonzo-bulk problems`` lists the same), the most recently seen first."""
 
 
 def _when(summary: RunSummary) -> datetime:
@@ -92,14 +113,38 @@ def group_health(runs: Sequence[RunSummary], now: datetime) -> GroupHealth:
     )
 
 
+def open_problems(rows: Sequence[ProblemRow], now: datetime) -> dict[tuple[str, str], tuple[OpenProblem, ...]]:
+    """The problems not resolved, by integration and target, in the order given (the most recently seen first)."""
+    found: dict[tuple[str, str], list[OpenProblem]] = {}
+    for row in rows:
+        state = state_of(row, now)
+        if state == "resolved":
+            continue
+        problem = OpenProblem(
+            problem_id=row.problem_id,
+            title=row.title,
+            state=state,
+            cause=row.cause,
+            runs=row.runs,
+            records_affected=row.records_affected,
+            last_seen_at=row.last_seen_at,
+            last_run_id=row.last_run_id,
+            escalated=row.escalated,
+        )
+        found.setdefault((row.integration, row.target), []).append(problem)
+    return {group: tuple(problems) for group, problems in found.items()}
+
+
 def overview(store: RunStore, now: datetime | None = None) -> list[GroupHealth]:
-    """Every integration x target the store holds, with its health."""
+    """Every integration x target the store holds, with its health and its problems not resolved."""
     moment = now or datetime.now(UTC)
+    problems = open_problems(store.problems(), moment)
     groups = []
     for integration, target in store.groups():
         runs = store.list_runs(integration=integration, target=target, limit=TREND_RUNS)
         if runs:
-            groups.append(group_health(runs, moment))
+            health = group_health(runs, moment)
+            groups.append(dataclasses.replace(health, problems=problems.get((integration, target), ())))
     return groups
 
 

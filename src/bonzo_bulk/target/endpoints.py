@@ -17,7 +17,7 @@ import aiohttp
 
 from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.config.schema import BulkConfig
-from bonzo_bulk.config.store_location import StoreLocation
+from bonzo_bulk.config.store_location import StoreLocation, resolve_store
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.models import PhaseKind, Target
 from bonzo_bulk.secrets import redact_cut, redact_url, register_secret
@@ -172,11 +172,12 @@ def session_limit(config: BulkConfig, phases: int) -> int:
 
 
 def store_location_for(loaded: LoadedConfig) -> str | Path:
-    """The run store a config names: ``store_url``, else ``run_store``, else ``<reports_dir>/runs.sqlite3``."""
+    """The run store a config names: ``store_url``, else ``run_store``, else ``<reports_dir>/runs.sqlite3``
+    (:func:`~bonzo_bulk.config.store_location.resolve_store`; the loader drops the file's store when
+    ``--reports-dir`` is given without ``--store-url``)."""
     config = loaded.config
-    if config.store_url:
-        return config.store_url
-    return Path(config.run_store) if config.run_store else Path(config.reports_dir) / "runs.sqlite3"
+    named = config.store_url or (Path(config.run_store) if config.run_store else None)
+    return resolve_store(named, config.reports_dir)
 
 
 def announce(endpoints: Endpoints) -> None:

@@ -3,6 +3,8 @@ read and change, and that nothing it returns carries a secret."""
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import signal
@@ -16,6 +18,8 @@ import httpx
 import pytest
 from builders import DROPPED, FAULTY, MISSING, RunSpec, begin_run_of, build_run
 from prometheus_client.parser import text_string_to_metric_families
+from test_monitor_loop import FAULTS
+from test_problems_drill import drill_config
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
@@ -282,3 +286,36 @@ def test_ctrl_c_stops_the_server_and_says_so(store_file: Path) -> None:
     assert "bonzo-bulk serve: stopped" in rest
     assert "interrupted" not in rest and "nothing of a run was sent" not in rest
     assert process.returncode == 0
+
+
+def test_a_run_with_a_fault_opens_a_problem_the_index_shows_until_it_is_resolved(
+    tmp_path: Path, users: list[dict[str, object]]
+) -> None:
+    reports = tmp_path / "reports"
+    config = drill_config(tmp_path, users)
+    runner = CliRunner()
+    ran = runner.invoke(app, ["run", "--config", str(config), "--faults", str(FAULTS), "--reports-dir", str(reports)])
+    assert ran.exit_code == 1, ran.output
+    listed = runner.invoke(app, ["problems", "--json", "--reports-dir", str(reports)])
+    assert listed.exit_code == 0, listed.output
+    problems = [(p["id"], p["title"]) for p in json.loads(listed.stdout)]
+    assert problems, "the fault opened no problem"
+    with ServeServer(str(reports / "runs.sqlite3")) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        (group,) = client.get("/api/overview").json()["groups"]
+        shown = [(p["problem_id"], p["title"]) for p in group["problems"]]
+        assert shown == problems
+        assert {p["state"] for p in group["problems"]} == {"open"}
+        assert all(p["last_run_id"] == group["latest_run_id"] for p in group["problems"])
+        page = client.get("/").text
+        row = re.search(r'<tr data-integration="monitorbase".*?</tr>', page, re.S)
+        assert row is not None, page
+        for problem_id, title in problems:
+            assert f'data-problem="{problem_id}"' in row.group(0)
+            assert html.escape(title) in row.group(0)
+            assert f'href="/runs/{group["latest_run_id"]}"' in row.group(0)
+        for problem_id, _ in problems:
+            resolved = runner.invoke(app, ["problems", "resolve", problem_id, "--reports-dir", str(reports)])
+            assert resolved.exit_code == 0, resolved.output
+        (group,) = client.get("/api/overview").json()["groups"]
+        assert group["problems"] == []
+        assert "data-problem=" not in client.get("/").text
