@@ -11,12 +11,10 @@ Run: ``uv run python benchmarks/bench_serve.py [--runs 10000] [--records 100000]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -24,7 +22,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "unit")]
 
-from builders import DROPPED, MISSING, RunSpec, begin_run_of, build_run  # noqa: E402
+from builders import DROPPED, MISSING, RunSpec, begin_run_of, build_run, fill_history  # noqa: E402
 
 from bonzo_bulk.models import RunResult  # noqa: E402
 from bonzo_bulk.serve.server import ServeServer  # noqa: E402
@@ -50,35 +48,6 @@ def write_streamed(store_at: Path, result: RunResult) -> float:
     return time.perf_counter() - started
 
 
-def fill(store_at: Path, runs: int) -> None:
-    """``runs`` small finished runs, round-robin over the integrations, an hour apart."""
-    template = build_run(records=8, invalid=1)
-    with RunStore(store_at) as store:
-        for n in range(runs):
-            run_id = f"hist_{n:05d}"
-            phases = tuple(
-                dataclasses.replace(
-                    phase,
-                    outcomes=tuple(
-                        dataclasses.replace(o, record=dataclasses.replace(o.record, run_id=run_id))
-                        for o in phase.outcomes
-                    ),
-                )
-                for phase in template.phases
-            )
-            started = template.started_at + timedelta(hours=n)
-            store.finish_run(
-                dataclasses.replace(
-                    template,
-                    run_id=run_id,
-                    integration=INTEGRATIONS[n % len(INTEGRATIONS)],
-                    started_at=started,
-                    finished_at=started + timedelta(seconds=40),
-                    phases=phases,
-                )
-            )
-
-
 def timed(client: httpx.Client, path: str, repeat: int) -> tuple[float, float, float, int]:
     """First, best and median seconds of GET ``path``; the size of the answer."""
     times, size = [], 0
@@ -100,7 +69,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         store_at = Path(folder) / "runs.sqlite3"
         started = time.perf_counter()
-        fill(store_at, args.runs)
+        fill_history(store_at, args.runs, INTEGRATIONS)
         print(
             f"filled {args.runs:,} runs over {len(INTEGRATIONS)} integrations in {time.perf_counter() - started:.1f} s"
         )

@@ -12,20 +12,18 @@ best and median of ``--repeat``), with the store named by ``BONZO_BULK_STORE_URL
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "unit")]
 
-from builders import begin_run_of, build_run  # noqa: E402
+from builders import begin_run_of, build_run, fill_history  # noqa: E402
 from pgcluster import PASSWORD, PgCluster, server_bin  # noqa: E402
 
 from bonzo_bulk.models import RunResult  # noqa: E402
@@ -48,34 +46,6 @@ def write_streamed(store_at: str | Path, result: RunResult) -> float:
                 store.add_outcomes(result.run_id, phase.kind, phase.outcomes[start : start + STORE_BATCH])
         store.finish_run(result)
     return time.perf_counter() - started
-
-
-def fill_history(store_at: str | Path, runs: int) -> None:
-    """``runs`` small finished runs of one integration, an hour apart (what a year of monitoring leaves)."""
-    template = build_run(records=8, invalid=1)
-    with RunStore(store_at) as store:
-        for n in range(runs):
-            run_id = f"hist_{n:05d}"
-            phases = tuple(
-                dataclasses.replace(
-                    phase,
-                    outcomes=tuple(
-                        dataclasses.replace(o, record=dataclasses.replace(o.record, run_id=run_id))
-                        for o in phase.outcomes
-                    ),
-                )
-                for phase in template.phases
-            )
-            started = template.started_at + timedelta(hours=n)
-            store.finish_run(
-                dataclasses.replace(
-                    template,
-                    run_id=run_id,
-                    started_at=started,
-                    finished_at=started + timedelta(seconds=40),
-                    phases=phases,
-                )
-            )
 
 
 def cli_seconds(args: list[str], store_at: str | Path, repeat: int, workdir: Path) -> tuple[float, float]:

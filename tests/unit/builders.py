@@ -335,3 +335,33 @@ def many_owners_run(users: int, misrouted: int) -> RunResult:
     teams = tuple((5000 + i % 60, str(5000 + i % 60), 1) for i in range(users))
     metrics = dataclasses.replace(primary.metrics, per_user=per_user, owner_counts=owners, team_counts=teams)
     return dataclasses.replace(result, phases=(dataclasses.replace(primary, metrics=metrics),))
+
+
+def fill_history(store_at: str | Path, runs: int, integrations: Sequence[str] = ("monitorbase",)) -> None:
+    """``runs`` small finished runs, an hour apart, round-robin over ``integrations`` (what a year of monitoring
+    leaves): the benchmarks' stores of many runs."""
+    template = build_run(records=8, invalid=1)
+    with RunStore(store_at) as store:
+        for n in range(runs):
+            run_id = f"hist_{n:05d}"
+            phases = tuple(
+                dataclasses.replace(
+                    phase,
+                    outcomes=tuple(
+                        dataclasses.replace(o, record=dataclasses.replace(o.record, run_id=run_id))
+                        for o in phase.outcomes
+                    ),
+                )
+                for phase in template.phases
+            )
+            started = template.started_at + timedelta(hours=n)
+            store.finish_run(
+                dataclasses.replace(
+                    template,
+                    run_id=run_id,
+                    integration=integrations[n % len(integrations)],
+                    started_at=started,
+                    finished_at=started + timedelta(seconds=40),
+                    phases=phases,
+                )
+            )
