@@ -3,13 +3,16 @@ and the run lock that keeps monitor runs from overlapping (the stored state: tes
 
 from __future__ import annotations
 
+import base64
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile_servers import ForeignHost, HostileProxy, Redirect, Reply
 
 from bonzo_bulk.config.monitor import MonitorSettings
 from bonzo_bulk.errors import ConfigError, MonitorLocked
@@ -68,6 +71,50 @@ def test_pings_hit_start_success_and_fail_and_a_failed_ping_is_only_a_result(pin
     assert "3f2a9c1e-uuid-token" not in redact(f"{url}")
     with pytest.raises(ConfigError, match="must be http"):
         ping_url(MonitorSettings(), {"BONZO_BULK_PING_URL": "ftp://x/y"})
+
+
+class BasicAuthPings(ForeignHost):
+    """A ping endpoint that answers 401 unless the request carries ``Basic pinger:s3cr%t`` (decoded)."""
+
+    expected = "Basic " + base64.b64encode(b"pinger:s3cr%t").decode()
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        if headers.get("Authorization") != self.expected:
+            return Reply(401, b"", {"WWW-Authenticate": 'Basic realm="pings"'})
+        return Reply(200, b"OK", {})
+
+
+def test_a_ping_url_with_user_and_password_sends_them_as_basic_auth_and_never_shows_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with BasicAuthPings() as server:
+        port = server.url.rsplit(":", 1)[1]
+        url = f"http://pinger:s3cr%25t@127.0.0.1:{port}/ping/abc"
+        assert ping_url(MonitorSettings(), {"BONZO_BULK_PING_URL": url}) == url
+        good = ping(url, "start", timeout=5, message="run started")
+        refused = ping(f"http://pinger:wrong-Passw0rd@127.0.0.1:{port}/ping/abc", "fail", timeout=5)
+        anonymous = ping(f"http://127.0.0.1:{port}/ping/abc", "success", timeout=5)
+    assert good.ok is True, good.detail
+    assert (refused.ok, refused.detail, anonymous.ok, anonymous.detail) == (False, "HTTP 401", False, "HTTP 401")
+    first = server.requests[0]
+    assert (first.method, first.path, first.body) == ("POST", "/ping/abc/start", b"run started")
+    shown = " ".join([caplog.text, *(d.channel + d.detail for d in (good, refused, anonymous))])
+    assert "s3cr" not in shown and "wrong-Passw0rd" not in shown and BasicAuthPings.expected not in shown
+
+
+def test_a_ping_follows_a_same_host_redirect_but_not_one_to_another_host(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "bonzo_bulk.monitor")
+    with ForeignHost() as home, ForeignHost() as elsewhere:
+        rules = [Redirect(302, path_prefix="/away", to=elsewhere.url), Redirect(302, path_prefix="/moved", hops=1)]
+        with HostileProxy(home.url, rules) as proxy:
+            port = proxy.url.rsplit(":", 1)[1]
+            away = ping(f"http://pinger:Sup3rS3cretPw@127.0.0.1:{port}/away/abc", "start", timeout=5)
+            moved = ping(f"http://pinger:Sup3rS3cretPw@127.0.0.1:{port}/moved/abc", "start", timeout=5)
+    assert elsewhere.requests == []
+    assert away.ok is False and "redirect to another host (http://127.0.0.1:" in away.detail
+    assert "not followed" in away.detail and "Sup3rS3cretPw" not in caplog.text
+    assert moved.ok is True, moved.detail
+    assert [(seen.path, seen.authorization is not None) for seen in home.requests] == [("/moved/abc/start", True)]
 
 
 def test_a_second_run_while_the_first_holds_the_lock_is_refused(tmp_path: Path) -> None:

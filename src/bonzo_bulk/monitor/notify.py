@@ -8,7 +8,9 @@ so the monitor records it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
 import logging
 import re
 import urllib.error
@@ -16,7 +18,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from bonzo_bulk.config.monitor import MonitorSettings
 from bonzo_bulk.errors import ConfigError
@@ -164,17 +166,76 @@ def send(
     return deliveries
 
 
-def ping(url: str, event: PingEvent, *, timeout: float, message: str = "") -> Delivery:
-    """Ping a healthchecks-style URL (``/start``, ``/fail``, or the URL itself on success); failures are warnings."""
-    target = url.rstrip("/") + {"start": "/start", "fail": "/fail", "success": ""}[event]
+def _without_credentials(url: str) -> tuple[str, str | None]:
+    """``url`` with any ``user:password@`` taken out, and the HTTP Basic ``Authorization`` value they make
+    (percent-decoded, as a browser sends them); urllib would put them in the Host header instead."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    pair = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+    credential = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+    register_secret(credential)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), credential
+
+
+class _CrossHostRedirect(urllib.error.URLError):
+    """A ping answered with a redirect to another host: not followed (it would take the credentials along)."""
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to the same host and port (or the same host's https); anything else ends the ping."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        here, there = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        same_host = (here.hostname or "").lower() == (there.hostname or "").lower()
+        same_origin = same_host and (here.scheme, here.port) == (there.scheme, there.port)
+        upgrade = same_host and (here.scheme, there.scheme) == ("http", "https") and not there.port
+        if not (same_origin or upgrade):
+            fp.close()
+            port = f":{there.port}" if there.port else ""
+            raise _CrossHostRedirect(
+                f"HTTP {code} redirect to another host ({there.scheme}://{there.hostname}{port}); not followed"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameHostRedirects)
+
+
+def _ping_request(url: str, event: PingEvent, message: str) -> urllib.request.Request:
+    bare, credential = _without_credentials(url)
+    target = bare.rstrip("/") + {"start": "/start", "fail": "/fail", "success": ""}[event]
     request = urllib.request.Request(target, data=redact(message).encode()[:10_000], method="POST")  # noqa: S310
+    if credential is not None:
+        request.add_header("Authorization", credential)
+    return request
+
+
+def ping(url: str, event: PingEvent, *, timeout: float, message: str = "") -> Delivery:
+    """Ping a healthchecks-style URL (``/start``, ``/fail``, or the URL itself on success); failures are warnings.
+
+    ``user:password@`` in the URL is sent as HTTP Basic auth; a redirect is followed only on the same host.
+    """
     label = channel_label(url)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked above
+        request = _ping_request(url, event, message)  # http(s) checked by ping_url
+        with _OPENER.open(request, timeout=timeout) as response:
             ok = 200 <= response.status < 300
             detail = "" if ok else f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
         ok, detail = False, f"HTTP {exc.code}"
+    except _CrossHostRedirect as exc:
+        ok, detail = False, redact_cut(str(exc.reason), 300)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         ok, detail = False, redact_cut(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}", 300)
     if not ok:
