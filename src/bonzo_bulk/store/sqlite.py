@@ -7,6 +7,8 @@ several writers (runs, a monitor) instead of failing them; the schema version is
 from __future__ import annotations
 
 import fcntl
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,6 +21,10 @@ from bonzo_bulk.errors import StoreError, StoreUnusable
 from bonzo_bulk.store.backend import Row
 
 BUSY_TIMEOUT_SECONDS = 30.0
+LOCK_NOTICE_SECONDS = 3.0
+"""A wait for the write lock longer than this is logged once, naming the lock, the file and who may hold it."""
+
+log = logging.getLogger("bonzo_bulk.store")
 
 
 class SqliteBackend:
@@ -90,13 +96,62 @@ class SqliteBackend:
 
     @contextmanager
     def transaction(self, *, for_schema: bool = False) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _begin(self) -> None:
+        """``BEGIN IMMEDIATE``, waiting up to the busy timeout while another writer holds the file; a wait past
+        :data:`LOCK_NOTICE_SECONDS` logs one line saying what it waits for."""
+        notice = min(LOCK_NOTICE_SECONDS, BUSY_TIMEOUT_SECONDS)
+        self._set_busy_timeout(notice)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        finally:
+            self._set_busy_timeout(BUSY_TIMEOUT_SECONDS)
+        log.warning(
+            "waiting for the run store's write lock (SQLite BEGIN IMMEDIATE on %s) for %.0f s so far, up to %.0f s: "
+            "another writer holds it; %s",
+            self.path,
+            notice,
+            BUSY_TIMEOUT_SECONDS,
+            self._likely_holders(),
+        )
+        self._set_busy_timeout(BUSY_TIMEOUT_SECONDS - notice)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        finally:
+            self._set_busy_timeout(BUSY_TIMEOUT_SECONDS)
+
+    def _set_busy_timeout(self, seconds: float) -> None:
+        self._db.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+
+    def _likely_holders(self) -> str:
+        """The runs in progress on this store (each's lock file names its process), which may hold the lock."""
+        folder = self.path.with_name(f"{self.path.name}-running")
+        try:
+            locks = sorted(folder.glob("*.lock"))
+        except OSError:
+            locks = []
+        held = []
+        for lock in locks:
+            if self.run_is_held(lock.stem):
+                try:
+                    pid = lock.read_text(encoding="utf-8").split()[0]
+                except (OSError, IndexError):
+                    pid = "?"
+                held.append(f"{lock.stem} (pid {pid})")
+        if not held:
+            return "no run is in progress on this store (a monitor, cleanup or other command may be writing)"
+        return f"runs in progress on this store, one of which may hold it: {', '.join(held)}"
 
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -145,6 +200,13 @@ class SqliteBackend:
         except BlockingIOError:  # another process holds it: the run is in progress either way
             handle.close()
             return
+        try:  # who holds it, for a writer left waiting on the store; the lock alone is what counts
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()} {run_id}\n")
+            handle.flush()
+        except OSError:
+            pass
         self._held[run_id] = handle
 
     def run_is_held(self, run_id: str) -> bool:
