@@ -9,9 +9,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.errors import BonzoBulkError, Interrupted
 from bonzo_bulk.pytest_plugin.assertions import BulkChecks
-from bonzo_bulk.pytest_plugin.session import dry_run, fail, loaded_config, log, needed_phases, state
+from bonzo_bulk.pytest_plugin.session import (
+    dry_run,
+    fail,
+    interrupt_session,
+    loaded_config,
+    log,
+    needed_phases,
+    state,
+)
 
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
@@ -69,6 +77,8 @@ def bulk_run(request: pytest.FixtureRequest, bulk_plan: RunPlan) -> RunResult:
         tracker = tracker_for(bulk_plan.loaded)
         try:
             current.result = run_async(execute(bulk_plan, problems=tracker))
+        except Interrupted as exc:  # Ctrl-C or SIGTERM: the whole session stops, as pytest's own Ctrl-C does
+            interrupt_session(exc)
         except BonzoBulkError as exc:
             fail(exc)
         current.problems = tracker.found

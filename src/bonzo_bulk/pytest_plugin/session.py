@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from bonzo_bulk.config.options import OPTIONS, Option
-from bonzo_bulk.errors import BonzoBulkError
+from bonzo_bulk.errors import BonzoBulkError, Interrupted
 
 if TYPE_CHECKING:
     from bonzo_bulk.config.loader import LoadedConfig
@@ -129,3 +129,11 @@ def fail(exc: BonzoBulkError) -> NoReturn:
     from bonzo_bulk.secrets import redact
 
     pytest.fail(f"{type(exc).__name__}: {redact(str(exc))}", pytrace=False)
+
+
+def interrupt_session(exc: Interrupted) -> NoReturn:
+    """Stop the whole session with pytest's interrupted exit (2), showing the run's redacted message (what was
+    recorded, the cleanup command), not a failed test and a session that goes on."""
+    from bonzo_bulk.secrets import redact
+
+    pytest.exit(f"{type(exc).__name__}: {redact(str(exc))}", returncode=pytest.ExitCode.INTERRUPTED)
