@@ -132,6 +132,11 @@ class Observation:
 UNVERIFIED_CHECK = "verified"
 """The check an unverified record fails instead of ``created``: its lists were not all read to their end."""
 
+RETRY_DUPLICATE_CHECK = "duplicate_after_retry"
+"""The check a record with more than one prospect fails instead of ``duplicate`` when our sender tried its POST
+more than once and no more prospects appeared than it sent POSTs: the hook accepted an attempt the sender gave up
+on (a timeout or a reset), so the extra prospect is our retry's, not the integration creating two."""
+
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:

@@ -14,7 +14,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bonzo_bulk.models import UNVERIFIED_CHECK, CheckResult, Diagnosis, PhaseKind, RunResult, Stage
+from bonzo_bulk.models import (
+    RETRY_DUPLICATE_CHECK,
+    UNVERIFIED_CHECK,
+    CheckResult,
+    Diagnosis,
+    PhaseKind,
+    RunResult,
+    Stage,
+)
 
 SYSTEMIC_SHARE = 0.9
 """A check failing on at least this share of the records it judged is systemic..."""
@@ -25,6 +33,8 @@ OWNER_CHECKS = ("owner", "owner_email", "team", "visibility")
 """The checks of where a record landed, in the order that names a misroute (one cause fails them together)."""
 _NOT_SYSTEMIC = {"unexpected", "invalid_handling"}
 """Checks judged on their own records (stray prospects, records broken on purpose), never as a share."""
+_KNOWN_CAUSE = {RETRY_DUPLICATE_CHECK}
+"""Checks whose cause is known whenever they fail (our own retry), so they are diagnosed however few records fail."""
 
 
 @dataclass
@@ -72,7 +82,8 @@ class Diagnoser:
         found: list[Diagnosis] = []
         for name, entry in self.failing.items():
             total = self.judged[name]
-            if entry.count < SYSTEMIC_MIN_RECORDS or entry.count < SYSTEMIC_SHARE * total:
+            rare = entry.count < SYSTEMIC_MIN_RECORDS or entry.count < SYSTEMIC_SHARE * total
+            if rare and name not in _KNOWN_CAUSE:
                 continue
             cause, fix = _explain(name, entry, (provenance or {}).get(name), (sources or {}).get(name), self.kind)
             first = entry.first
@@ -142,7 +153,17 @@ def _explain(
             "raise thresholds.max_processing_seconds if this is the integration's normal speed, or look for a backlog",
         )
     if name == "duplicate":
-        return ("every record arrived more than once", "check for a retrying sender or two webhooks feeding Bonzo")
+        return (
+            "every record arrived more than once: the integration created two prospects from one POST",
+            "check for a retrying sender or two webhooks feeding Bonzo",
+        )
+    if name == RETRY_DUPLICATE_CHECK:
+        return (
+            f"duplicate after our retry ({_example(failures)}): our sender gave up on a POST (a timeout or a reset) "
+            "that the hook had in fact accepted, and sent it again; not the integration creating two",
+            "raise webhook_settings.timeout above the hook's slowest answer (or set retry_attempts: 0); "
+            "`bonzo-bulk cleanup` removes the extra prospects",
+        )
     origin = {"documented": "documented by Bonzo", "declared": "declared in your config", "learned": "learned"}.get(
         provenance or "", "asked for by a validation rule"
     )

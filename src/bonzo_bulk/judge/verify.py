@@ -22,6 +22,7 @@ from bonzo_bulk.judge.rules import SAME_AS_BUILTIN, Rule, config_rules, record_r
 from bonzo_bulk.judge.stamps import StampMapping
 from bonzo_bulk.judge.timing import processing_time
 from bonzo_bulk.models import (
+    RETRY_DUPLICATE_CHECK,
     UNVERIFIED_CHECK,
     CheckResult,
     DeliveryResult,
@@ -167,17 +168,7 @@ def verify_record(
         return checks
     ids = sorted(int(p.get("id") or 0) for p in observation.prospects)
     checks.append(CheckResult(name, "created", Stage.PROCESSING, True, "a prospect", view.raw.get("id")))
-    checks.append(
-        CheckResult(
-            name,
-            "duplicate",
-            Stage.PROCESSING,
-            len(ids) == 1,
-            1,
-            len(ids),
-            "" if len(ids) == 1 else f"{len(ids)} prospects: ids {ids}",
-        )
-    )
+    checks.append(_duplicate_check(name, ids, delivery))
     checks.append(_processing_check(record, timing, thresholds))
     expected_owner = record.expected_user.user_id
     seen_in = sorted(set(observation.seen_in))
@@ -205,6 +196,31 @@ def _delivery_check(record: PlannedRecord, delivery: DeliveryResult | None) -> C
     actual = delivery.status if delivery.status is not None else delivery.error_category
     message = "" if delivery.accepted else (delivery.error or delivery.response_excerpt or f"status {delivery.status}")
     return CheckResult(record.name, "delivered", Stage.DELIVERY, delivery.accepted, "2xx", actual, message)
+
+
+def _duplicate_check(name: str, ids: Sequence[int], delivery: DeliveryResult | None) -> CheckResult:
+    """One prospect per record; more, when our sender POSTed the record as many times (a retry after a timeout or
+    reset the hook had in fact accepted), is a duplicate after our retry, told apart from the integration's."""
+    attempts = delivery.attempts if delivery is not None else 1
+    if len(ids) > 1 and attempts > 1 and len(ids) <= attempts:
+        return CheckResult(
+            name,
+            RETRY_DUPLICATE_CHECK,
+            Stage.PROCESSING,
+            False,
+            1,
+            len(ids),
+            f"duplicate after our retry ({attempts} attempts): {len(ids)} prospects: ids {list(ids)}",
+        )
+    return CheckResult(
+        name,
+        "duplicate",
+        Stage.PROCESSING,
+        len(ids) == 1,
+        1,
+        len(ids),
+        "" if len(ids) == 1 else f"{len(ids)} prospects: ids {list(ids)}",
+    )
 
 
 def _processing_check(record: PlannedRecord, timing: ProcessingTime | None, thresholds: Thresholds) -> CheckResult:

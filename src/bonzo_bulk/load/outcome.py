@@ -17,7 +17,7 @@ from bonzo_bulk.load.knee import Knee, StepVerdict, sustained_rate
 from bonzo_bulk.load.scenario import LoadScenario, LoadThresholds, StressScenario
 from bonzo_bulk.load.schedule import Schedule
 from bonzo_bulk.load.stats import SeriesPoint, StageFigures, join, stage_figures, stage_verdicts, time_series, whole_run
-from bonzo_bulk.models import Observation, RecordOutcome, RunResult, Stage, ThresholdVerdict
+from bonzo_bulk.models import RETRY_DUPLICATE_CHECK, Observation, RecordOutcome, RunResult, Stage, ThresholdVerdict
 
 Kind = Literal["load", "stress"]
 EXIT_INTERRUPTED = 130
@@ -77,7 +77,7 @@ def _verdicts_of(failed: Iterable[RecordOutcome]) -> tuple[set[str], set[str], s
         for check in outcome.failures():
             if check.check == "created":
                 lost.add(check.record_name)
-            elif check.check == "duplicate":
+            elif check.check in ("duplicate", RETRY_DUPLICATE_CHECK):
                 duplicates.add(check.record_name)
             elif check.stage is Stage.ASSIGNMENT:
                 misrouted.add(check.record_name)

@@ -29,6 +29,7 @@ _SPORADIC_CLASS = {
     "delivered": "not delivered",
     "created": "never created",
     "duplicate": "duplicated",
+    "duplicate_after_retry": "duplicated by our retry",
     "processing_time": "slow",
     "invalid_handling": "invalid record mishandled",
     "unexpected": "stray prospect",
