@@ -257,7 +257,8 @@ def _run_once(loaded: LoadedConfig, name: str, tracker: ProblemTracker) -> tuple
         error = redact_cut(f"{type(exc).__name__}: {exc}", 500)
     else:
         near = tuple(near_limits(result, settings.alerts.near_limit))
-        status: Status = "failed" if not result.passed else "degraded" if published.regressions or near else "ok"
+        failed = not result.passed or published.verdict.cleanup_pending > 0  # records its cleanup left pending
+        status: Status = "failed" if failed else "degraded" if published.regressions or near else "ok"
         outcome = dataclasses.replace(
             base,
             status=status,
