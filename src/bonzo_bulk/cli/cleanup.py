@@ -148,7 +148,7 @@ def _print_cleanup(report: CleanupReport) -> None:
             + (
                 "run cleanup again later, or --wait SECONDS"
                 if report.dry_run
-                else "recorded as pending: `bonzo-bulk cleanup --pending --yes` removes them later"
+                else "recorded as pending: run `bonzo-bulk cleanup --pending --yes` later, or --wait SECONDS"
             )
         )
     for unlisted in report.unlisted:

@@ -296,7 +296,9 @@ async def _clean_up(policy: CleanupPolicy) -> None:
     if not policy.run.store.has_run(run_id):
         return
     try:
-        report = await asyncio.wait_for(policy.clean(), timeout=CLEANUP_SECONDS)
+        report = await asyncio.wait_for(
+            policy.clean(), timeout=CLEANUP_SECONDS + policy.loaded.config.cleanup.straggler_wait
+        )
         log.warning("cleaned up run %s after it failed: %d deleted", run_id, len(report.deleted))
     except Exception as exc:  # cleanup after a failure is best effort; `bonzo-bulk cleanup --run` can finish it
         log.warning("cleanup of run %s failed (%s); run `bonzo-bulk cleanup --run %s --yes`", run_id, exc, run_id)
