@@ -230,3 +230,22 @@ def test_automatic_cleanup_waits_for_stragglers_within_straggler_wait(tmp_path: 
             assert deleted_earlier(store, result.run_id) == 3
             assert store.pending_cleanup_runs() == []
         assert _prospects(server) == 0
+
+
+def test_a_later_runs_automatic_cleanup_removes_what_an_earlier_run_left_pending(
+    tmp_path: Path, make_config: Any
+) -> None:
+    """Both runs share one sandbox (``sandbox.url``): the first leaves its records pending; the second waits long
+    enough for its own and removes the first run's too, so nothing is pending and the sandbox is empty."""
+    slow = ProcessingDelayModel(distribution="fixed", seconds=1.0)
+    with SandboxServer(SandboxOptions(db_path=tmp_path / "slow-sandbox.sqlite3", processing=slow)) as server:
+        settings = {"sandbox_url": server.url, "test_records": 3, "polling": {"deadline": 0.2}}
+        first = run_bulk(make_config(tmp_path, **settings, cleanup={"after_run": "always", "straggler_wait": 0}))
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            assert store.pending_cleanup_runs() == [first.run_id]
+
+        run_bulk(make_config(tmp_path, **settings, cleanup={"after_run": "always", "straggler_wait": 60}))
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            assert store.pending_cleanup_runs() == []
+            assert deleted_earlier(store, first.run_id) == 3
+        assert _prospects(server) == 0
