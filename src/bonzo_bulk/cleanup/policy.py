@@ -60,10 +60,11 @@ class CleanupPolicy:
             log.warning(pending_line(len(report.missing), self.loaded.config.cleanup.straggler_wait))
         await self._clean_earlier_pending()
 
-    async def clean(self) -> CleanupReport:
+    async def clean(self, *, wait: float | None = None) -> CleanupReport:
         """Delete what the run made, now, at its own target (also for a run that could not finish), waiting up to
         ``cleanup.straggler_wait`` for records delivered but not found yet; what is still missing stays pending
-        in the store (the run's exit code is then 1: :class:`bonzo_bulk.judge.verdict.RunVerdict`)."""
+        in the store (the run's exit code is then 1: :class:`bonzo_bulk.judge.verdict.RunVerdict`). ``wait``
+        overrides the setting (0: record what is missing as pending at once)."""
         run = self.run
         if run.endpoints is None:
             raise ValueError("a run that delivers to a given destination has no target to clean up")
@@ -73,7 +74,7 @@ class CleanupPolicy:
             endpoints=run.endpoints,
             session=run.session,
             store=run.store,
-            wait=self.loaded.config.cleanup.straggler_wait,
+            wait=self.loaded.config.cleanup.straggler_wait if wait is None else wait,
         )
         return self.report
 
