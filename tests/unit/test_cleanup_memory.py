@@ -21,6 +21,7 @@ import pytest
 from builders import begin_run_of, build_run
 from typer.testing import CliRunner
 
+from bonzo_bulk.cleanup.clean import deleted_earlier
 from bonzo_bulk.cli import app
 from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.config.schema import ProcessingDelayModel
@@ -173,3 +174,78 @@ def test_all_test_data_keeps_the_records_of_a_run_in_progress(tmp_path: Path, ma
         code, output = _cli(loaded, "cleanup", "--all-test-data", "--yes")
         assert (code, _prospects(server)) == (0, 0), output
         assert "deleted 4" in output
+
+
+def test_automatic_cleanup_records_stragglers_as_pending_and_cleanup_pending_removes_them(
+    tmp_path: Path, make_config: Any
+) -> None:
+    """Issue 25.3: Bonzo slower than the settle deadline and ``cleanup.after_run: always`` with no straggler wait:
+    the run's cleanup finds nothing yet, so it must say how many records are pending and the command, and exit
+    non-zero; ``cleanup --pending`` (waiting until the leads appear) deletes them all and exits 0."""
+    slow = ProcessingDelayModel(distribution="fixed", seconds=2.0)
+    with SandboxServer(SandboxOptions(db_path=tmp_path / "slow-sandbox.sqlite3", processing=slow)) as server:
+        loaded = make_config(
+            tmp_path,
+            sandbox_url=server.url,
+            test_records=3,
+            polling={"deadline": 0.3},
+            cleanup={"after_run": "always", "straggler_wait": 0},
+        )
+        code, output = _cli(loaded, "run")
+        assert code == 1, output
+        assert "3 record(s) delivered but not found" in output
+        assert "are pending cleanup" in output and "`bonzo-bulk cleanup --pending --yes`" in output
+        assert "FAILED" in output
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            [run_id] = store.pending_cleanup_runs()
+            assert store.cleanup_pending(run_id) == 3
+
+        code, output = _cli(loaded, "cleanup", "--pending", "--yes", "--wait", "60")
+        assert code == 0, output
+        assert "deleted 3" in output
+        assert _prospects(server) == 0
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            assert store.pending_cleanup_runs() == []
+            assert store.cleanup_pending(run_id) == 0
+
+        code, output = _cli(loaded, "cleanup", "--pending", "--yes")
+        assert code == 0, output
+        assert "nothing left" in output
+
+
+def test_automatic_cleanup_waits_for_stragglers_within_straggler_wait(tmp_path: Path, make_config: Any) -> None:
+    """With a straggler wait longer than Bonzo's delay, the run's own cleanup finds and deletes every record:
+    nothing is pending and the sandbox is empty."""
+    slow = ProcessingDelayModel(distribution="fixed", seconds=1.0)
+    with SandboxServer(SandboxOptions(db_path=tmp_path / "slow-sandbox.sqlite3", processing=slow)) as server:
+        loaded = make_config(
+            tmp_path,
+            sandbox_url=server.url,
+            test_records=3,
+            polling={"deadline": 0.2},
+            cleanup={"after_run": "always", "straggler_wait": 60},
+        )
+        result = run_bulk(loaded)
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            assert deleted_earlier(store, result.run_id) == 3
+            assert store.pending_cleanup_runs() == []
+        assert _prospects(server) == 0
+
+
+def test_a_later_runs_automatic_cleanup_removes_what_an_earlier_run_left_pending(
+    tmp_path: Path, make_config: Any
+) -> None:
+    """Both runs share one sandbox (``sandbox.url``): the first leaves its records pending; the second waits long
+    enough for its own and removes the first run's too, so nothing is pending and the sandbox is empty."""
+    slow = ProcessingDelayModel(distribution="fixed", seconds=1.0)
+    with SandboxServer(SandboxOptions(db_path=tmp_path / "slow-sandbox.sqlite3", processing=slow)) as server:
+        settings = {"sandbox_url": server.url, "test_records": 3, "polling": {"deadline": 0.2}}
+        first = run_bulk(make_config(tmp_path, **settings, cleanup={"after_run": "always", "straggler_wait": 0}))
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            assert store.pending_cleanup_runs() == [first.run_id]
+
+        run_bulk(make_config(tmp_path, **settings, cleanup={"after_run": "always", "straggler_wait": 60}))
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            assert store.pending_cleanup_runs() == []
+            assert deleted_earlier(store, first.run_id) == 3
+        assert _prospects(server) == 0

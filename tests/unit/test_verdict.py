@@ -25,6 +25,20 @@ from bonzo_bulk.store import RunSummary
         (RunVerdict(True, 1), "PASSED with 1 regression (a warning", "REGRESSED", "warn", 0),
         (RunVerdict(False, 3, fail_on_regression=True), "FAILED (and 3 regressions)", "FAIL", "bad", 1),
         (RunVerdict(False, unverified=1), "FAILED (1 record unverified: a listing", "FAIL (unverified)", "bad", 1),
+        (
+            RunVerdict(True, cleanup_pending=2),
+            "FAILED (2 records pending cleanup: run `bonzo-bulk cleanup --pending",
+            "FAIL (cleanup pending)",
+            "bad",
+            1,
+        ),
+        (
+            RunVerdict(True, 1, cleanup_pending=1),
+            "FAILED (1 record pending cleanup",
+            "FAIL (cleanup pending)",
+            "bad",
+            1,
+        ),
     ],
 )
 def test_words_follow_the_exit_code(verdict: RunVerdict, label: str, badge: str, state: str, exit_code: int) -> None:

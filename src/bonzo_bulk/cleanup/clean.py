@@ -169,24 +169,26 @@ async def cleanup_run(
     session: aiohttp.ClientSession | None = None,
     store: RunStore | None = None,
     dry_run: bool = False,
+    wait: float = 0.0,
     progress: Progress | None = None,
 ) -> CleanupReport:
-    """Delete what one run created (the engine's ``cleanup.after_run`` policy calls this after a run)."""
+    """Delete what one run created (the engine's ``cleanup.after_run`` policy calls this after a run), scanning
+    again for up to ``wait`` seconds while delivered records are missing; what is still missing is recorded as
+    pending in the store."""
     own_store = store is None
     active_store = store if store is not None else RunStore(store_location_for(loaded))
     try:
         selector = selector_for_run(active_store, run_id, loaded.config.test_data_settings)
-        earlier = deleted_earlier(active_store, run_id)
-        report = await _clean_at(
+        return await _clean_until_accounted(
             loaded,
             selector,
             endpoints=endpoints,
             session=session,
             store=active_store,
             dry_run=dry_run,
+            wait=wait,
             progress=progress,
         )
-        return replace(report, missing=unaccounted(active_store, run_id, [report]), deleted_earlier=earlier)
     finally:
         if own_store:
             active_store.close()
@@ -198,6 +200,7 @@ async def cleanup(
     run_id: str | None = None,
     pattern: str | None = None,
     all_test_data: bool = False,
+    pending: bool = False,
     include_running: bool = False,
     dry_run: bool = True,
     wait: float = 0.0,
@@ -207,20 +210,30 @@ async def cleanup(
     """The ``cleanup`` command's work: pick the selection, open the target (sandbox or live), clean.
 
     For a run, what it delivered is compared with what was found or deleted; records still missing
-    may yet appear, so with ``wait`` seconds the scan is repeated until they are accounted for. A pattern or
+    may yet appear, so with ``wait`` seconds the scan is repeated until they are accounted for (a real cleanup
+    records what is still missing as pending; ``pending`` cleans every run that has some). A pattern or
     all test data keeps the records of runs still in progress on the same store unless ``include_running``.
     """
     chosen = [
-        name for name, given in (("--run", run_id), ("--pattern", pattern), ("--all-test-data", all_test_data)) if given
+        name
+        for name, given in (
+            ("--run", run_id),
+            ("--pattern", pattern),
+            ("--all-test-data", all_test_data),
+            ("--pending", pending),
+        )
+        if given
     ]
     if len(chosen) != 1:
         raise ConfigError(
-            "say what to clean with exactly one of --run ID, --pattern GLOB or --all-test-data"
+            "say what to clean with exactly one of --run ID, --pattern GLOB, --all-test-data or --pending"
             + (f" (got {' and '.join(chosen)})" if chosen else "")
         )
-    config = loaded.config
-    settings = config.test_data_settings
+    settings = loaded.config.test_data_settings
     with RunStore(store_location_for(loaded)) as store:
+        if pending:
+            return await _clean_pending(loaded, store, dry_run=dry_run, wait=wait, progress=progress,
+                                        on_endpoints=on_endpoints)  # fmt: skip
         if run_id is not None:
             if run_id == "latest":
                 run_id = store.latest_run_id() or ""
@@ -236,31 +249,81 @@ async def cleanup(
             selector = selector_for_all(settings)
         if selector.mode != "run" and not include_running:
             selector = replace(selector, running=frozenset(store.running_runs()))
-        identity = RunIdentity(run_id, datetime.now(UTC)) if run_id is not None else None
-        plan = plan_run(loaded, phases=(), identity=identity)
-        databases: list[Path | None] = [None]
-        if selector.mode != "run" and loaded.target == "sandbox" and not (config.sandbox.url or config.sandbox.db):
-            # A run in progress has its own sandbox serving that file: leave it to the run.
-            databases = [*(d for d in sandbox_dbs(loaded) if d.stem not in selector.running)] or [None]
-        reports: list[CleanupReport] = []
-        for database in databases:
-            async with (
-                make_session(
-                    limit=config.api_settings.concurrent_requests + 2, timeout=config.api_settings.timeout
-                ) as session,
-                open_endpoints(
-                    loaded, session, run_id=plan.run_id, new_run=False, seed=plan_seed(plan), sandbox_db=database
-                ) as endpoints,
-            ):
-                if on_endpoints is not None and not reports:
-                    on_endpoints(endpoints)
-                reports.append(
-                    await _clean_until_accounted(
-                        loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run,
-                        wait=wait, progress=progress,
-                    )
-                )  # fmt: skip
-        return reports[0] if len(reports) == 1 else combined(reports)
+        return await _clean_selection(
+            loaded, store, selector, dry_run=dry_run, wait=wait, progress=progress, on_endpoints=on_endpoints
+        )
+
+
+async def _clean_pending(
+    loaded: LoadedConfig,
+    store: RunStore,
+    *,
+    dry_run: bool,
+    wait: float,
+    progress: Progress | None,
+    on_endpoints: Callable[[Endpoints], None] | None,
+) -> CleanupReport:
+    """Clean every run whose cleanup left records pending, each at its own target (its own sandbox)."""
+    reports: list[CleanupReport] = []
+    for run_id in store.pending_cleanup_runs():
+        selector = selector_for_run(store, run_id, loaded.config.test_data_settings)
+        reports.append(
+            await _clean_selection(
+                loaded, store, selector, dry_run=dry_run, wait=wait, progress=progress,
+                on_endpoints=None if reports else on_endpoints,
+            )
+        )  # fmt: skip
+    if not reports:
+        return CleanupReport(
+            mode="pending", pattern="", run_id=None, target=loaded.target, dry_run=dry_run, scanned=0, candidates=()
+        )
+    return replace(
+        combined(reports),
+        mode="pending",
+        run_id=None,
+        missing=tuple(m for r in reports for m in r.missing),
+        deleted_earlier=sum(r.deleted_earlier for r in reports),
+    )
+
+
+async def _clean_selection(
+    loaded: LoadedConfig,
+    store: RunStore,
+    selector: Selector,
+    *,
+    dry_run: bool,
+    wait: float,
+    progress: Progress | None,
+    on_endpoints: Callable[[Endpoints], None] | None,
+) -> CleanupReport:
+    """Open the selection's target (each past run's sandbox, for a pattern or all test data) and clean there."""
+    config = loaded.config
+    run_id = selector.run_id
+    identity = RunIdentity(run_id, datetime.now(UTC)) if run_id is not None else None
+    plan = plan_run(loaded, phases=(), identity=identity)
+    databases: list[Path | None] = [None]
+    if selector.mode != "run" and loaded.target == "sandbox" and not (config.sandbox.url or config.sandbox.db):
+        # A run in progress has its own sandbox serving that file: leave it to the run.
+        databases = [*(d for d in sandbox_dbs(loaded) if d.stem not in selector.running)] or [None]
+    reports: list[CleanupReport] = []
+    for database in databases:
+        async with (
+            make_session(
+                limit=config.api_settings.concurrent_requests + 2, timeout=config.api_settings.timeout
+            ) as session,
+            open_endpoints(
+                loaded, session, run_id=plan.run_id, new_run=False, seed=plan_seed(plan), sandbox_db=database
+            ) as endpoints,
+        ):
+            if on_endpoints is not None and not reports:
+                on_endpoints(endpoints)
+            reports.append(
+                await _clean_until_accounted(
+                    loaded, selector, endpoints=endpoints, session=session, store=store, dry_run=dry_run,
+                    wait=wait, progress=progress,
+                )
+            )  # fmt: skip
+    return reports[0] if len(reports) == 1 else combined(reports)
 
 
 async def _clean_until_accounted(
@@ -268,7 +331,7 @@ async def _clean_until_accounted(
     selector: Selector,
     *,
     endpoints: Endpoints,
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession | None,
     store: RunStore,
     dry_run: bool,
     wait: float,
@@ -293,6 +356,8 @@ async def _clean_until_accounted(
         await asyncio.sleep(max(pause, 0.0))
         reports.append(await scan())
         missing = unaccounted(store, selector.run_id, reports)
+    if not dry_run:
+        store.set_cleanup_pending(selector.run_id, len(missing))
     return replace(merged(reports, missing), deleted_earlier=earlier)
 
 

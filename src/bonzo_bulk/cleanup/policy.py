@@ -56,13 +56,54 @@ class CleanupPolicy:
             len(report.manual),
             f" ({report.refused})" if report.refused else "",
         )
+        if report.missing:
+            log.warning(pending_line(len(report.missing), self.loaded.config.cleanup.straggler_wait))
+        await self._clean_earlier_pending()
 
-    async def clean(self) -> CleanupReport:
-        """Delete what the run made, now, at its own target (also for a run that could not finish)."""
+    async def clean(self, *, wait: float | None = None) -> CleanupReport:
+        """Delete what the run made, now, at its own target (also for a run that could not finish), waiting up to
+        ``cleanup.straggler_wait`` for records delivered but not found yet; what is still missing stays pending
+        in the store (the run's exit code is then 1: :class:`bonzo_bulk.judge.verdict.RunVerdict`). ``wait``
+        overrides the setting (0: record what is missing as pending at once)."""
         run = self.run
         if run.endpoints is None:
             raise ValueError("a run that delivers to a given destination has no target to clean up")
         self.report = await cleanup_run(
-            self.loaded, run.plan.run_id, endpoints=run.endpoints, session=run.session, store=run.store
+            self.loaded,
+            run.plan.run_id,
+            endpoints=run.endpoints,
+            session=run.session,
+            store=run.store,
+            wait=self.loaded.config.cleanup.straggler_wait if wait is None else wait,
         )
         return self.report
+
+    async def _clean_earlier_pending(self) -> None:
+        """Remove what earlier runs of this store left pending, when they share this run's target (live, or one
+        shared sandbox); each run's own sandbox is only reachable through ``bonzo-bulk cleanup --pending``."""
+        run, config = self.run, self.loaded.config
+        shared = self.loaded.target != "sandbox" or bool(config.sandbox.url or config.sandbox.db)
+        if run.endpoints is None or not shared:
+            return
+        for run_id in run.store.pending_cleanup_runs():
+            earlier = run.store.summary(run_id)
+            if run_id == run.plan.run_id or earlier is None or earlier.target != self.loaded.target:
+                continue
+            report = await cleanup_run(
+                self.loaded, run_id, endpoints=run.endpoints, session=run.session, store=run.store
+            )
+            log.info(
+                "Cleanup of run %s's pending records: %d deleted, %d still pending",
+                run_id,
+                len(report.deleted),
+                len(report.missing),
+            )
+
+
+def pending_line(count: int, waited: float) -> str:
+    """The one line that says a cleanup left records pending, and the exact command that removes them."""
+    return (
+        f"{count} record(s) delivered but not found after waiting {waited:g} s (cleanup.straggler_wait) are pending "
+        "cleanup; they may still appear in Bonzo: run `bonzo-bulk cleanup --pending --yes` (or the next run's "
+        "automatic cleanup) to remove them"
+    )

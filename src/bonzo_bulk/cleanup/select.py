@@ -16,7 +16,8 @@ from bonzo_bulk.models import Prospect
 from bonzo_bulk.plan.records import RUN_ID_PATTERN
 from bonzo_bulk.store import RunStore
 
-Mode = Literal["run", "pattern", "all"]
+Mode = Literal["run", "pattern", "all", "pending"]
+"""What a cleanup selects (a selector is never ``pending``: that is a report of several runs' cleanups)."""
 BULK_TAG = "bonzo-bulk"
 """The shape of :meth:`bonzo_bulk.plan.records.RunIdentity.new` ids (a marker only when it has this shape)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")

@@ -25,13 +25,21 @@ def cleanup_command(
     run_id: str | None = typer.Option(None, "--run", help="remove exactly what this run created ('latest' works)"),
     pattern: str | None = typer.Option(None, "--pattern", help="first-name glob, e.g. 'TestRecord_MonitorBase_*'"),
     all_test_data: bool = typer.Option(False, "--all-test-data", help="every test record named like this config's"),
+    pending: bool = typer.Option(
+        False, "--pending", help="every run's records an earlier cleanup left pending (delivered, not found yet)"
+    ),
     include_running: bool = typer.Option(
         False, "--include-running", help="with --pattern/--all-test-data: also delete runs still in progress"
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="really delete (without it: a dry run listing what would go)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be deleted (the default)"),
-    wait: float = typer.Option(
-        0.0, "--wait", min=0.0, max=86_400.0, help="with --run: scan again for up to SECONDS while records are missing"
+    wait: float | None = typer.Option(
+        None,
+        "--wait",
+        min=0.0,
+        max=86_400.0,
+        help="with --run/--pending: scan again for up to SECONDS while records are missing (default: 0 with --run, "
+        "cleanup.straggler_wait with --pending)",
     ),
     json_output: bool = json_option(),
     log_level: str = log_level_option(),
@@ -44,7 +52,8 @@ def cleanup_command(
     checked with a GET. Where the API refuses deletes, the list to remove by hand is written under
     <reports>/cleanup/. What it deletes is recorded in the run store, so running it again says "nothing
     left". --pattern and --all-test-data keep the records of runs still in progress on the same store
-    (a run whose process died is not in progress) unless --include-running.
+    (a run whose process died is not in progress) unless --include-running. Records a cleanup could not find
+    yet (delivered, still on their way into Bonzo) are recorded as pending; --pending removes every run's.
 
     Examples:
 
@@ -53,6 +62,8 @@ def cleanup_command(
       bonzo-bulk cleanup --run RUN_ID --yes   # RUN_ID: one from `bonzo-bulk history`
 
       bonzo-bulk cleanup --all-test-data --yes --json
+
+      bonzo-bulk cleanup --pending --yes   # what automatic cleanups left pending
     """
     from bonzo_bulk._http import run_async
     from bonzo_bulk.cleanup.clean import cleanup
@@ -70,9 +81,10 @@ def cleanup_command(
                 run_id=run_id,
                 pattern=pattern,
                 all_test_data=all_test_data,
+                pending=pending,
                 include_running=include_running,
                 dry_run=not yes,
-                wait=wait,
+                wait=wait if wait is not None else loaded.config.cleanup.straggler_wait if pending else 0.0,
                 progress=progress,
                 on_endpoints=lambda endpoints: print_target(endpoints.target, endpoints.where),
             )
@@ -88,7 +100,12 @@ def _print_cleanup(report: CleanupReport) -> None:
     """The cleanup's table and totals: what was selected, deleted, kept, left by hand or still missing."""
     from rich.table import Table
 
-    title = {"run": f"run {report.run_id}", "pattern": f"pattern {report.pattern!r}", "all": "all test data"}
+    title = {
+        "run": f"run {report.run_id}",
+        "pattern": f"pattern {report.pattern!r}",
+        "all": "all test data",
+        "pending": "every run's pending records",
+    }
     table = Table(title=f"Cleanup of {title[report.mode]} ({report.target})", title_justify="left")
     for column in ("prospect", "first name", "run", "decision"):
         table.add_column(column, overflow="fold")
@@ -128,7 +145,11 @@ def _print_cleanup(report: CleanupReport) -> None:
         names = ", ".join(report.missing[:5]) + (", …" if len(report.missing) > 5 else "")
         out.print(
             f"[bold red]{len(report.missing)} record(s) may still appear[/] (delivered, not found yet: {names}): "
-            f"run cleanup again later, or --wait SECONDS"
+            + (
+                "run cleanup again later, or --wait SECONDS"
+                if report.dry_run
+                else "recorded as pending: run `bonzo-bulk cleanup --pending --yes` later, or --wait SECONDS"
+            )
         )
     for unlisted in report.unlisted:
         out.print(f"[bold red]listing incomplete[/]: {redact(unlisted)}; run cleanup again to scan the rest")

@@ -343,6 +343,13 @@ class CleanupSettings(_Section):
     after_run: Literal["keep", "on_success", "always"] = Field(
         default="keep", description="delete the run's test prospects after the run"
     )
+    straggler_wait: float = Field(
+        default=60.0,
+        ge=0,
+        le=DAY,
+        description="after_run: seconds to keep scanning for records delivered but not found yet; what is still "
+        "missing is recorded as pending (`bonzo-bulk cleanup --pending` or the next run's cleanup removes it)",
+    )
 
 
 class ProcessingDelayModel(_Section):

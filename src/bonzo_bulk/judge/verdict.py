@@ -20,6 +20,14 @@ reopened) problem; failures that are all known problems are a warning::
     'FAILED (1 new problem)'
     >>> RunVerdict(thresholds_passed=False, unverified=3).label
     'FAILED (3 records unverified: a listing never reached its end)'
+
+A run whose automatic cleanup left records pending (delivered, not found before ``cleanup.straggler_wait`` ran
+out) exits 1 whatever the thresholds say, until ``bonzo-bulk cleanup --pending`` accounts for them::
+
+    >>> RunVerdict(thresholds_passed=True, cleanup_pending=2).exit_code
+    1
+    >>> RunVerdict(thresholds_passed=True, cleanup_pending=2).label
+    'FAILED (2 records pending cleanup: run `bonzo-bulk cleanup --pending --yes`)'
 """
 
 from __future__ import annotations
@@ -47,6 +55,9 @@ class RunVerdict:
     """``--fail-on-new-problems-only``: failed thresholds fail the run only with a new problem."""
     unverified: int = 0
     """Records that could not be checked (a listing never reached its end): named, never called not created."""
+    cleanup_pending: int = 0
+    """Records the automatic cleanup could not account for (may still appear in Bonzo): the run fails until
+    ``bonzo-bulk cleanup --pending`` removes them."""
 
     @property
     def known_only(self) -> bool:
@@ -56,14 +67,15 @@ class RunVerdict:
 
     @property
     def failed(self) -> bool:
-        """Whether the run failed: a threshold (a new problem, under --fail-on-new-problems-only), or an enforced
-        regression."""
+        """Whether the run failed: a threshold (a new problem, under --fail-on-new-problems-only), an enforced
+        regression, or records its cleanup left pending."""
         thresholds_fail = not self.thresholds_passed and not self.known_only
-        return thresholds_fail or (self.regressions > 0 and self.fail_on_regression)
+        return thresholds_fail or (self.regressions > 0 and self.fail_on_regression) or self.cleanup_pending > 0
 
     @property
     def exit_code(self) -> int:
-        """The documented exit code: 0 passed (regressions only warned), 1 failed."""
+        """The documented exit code: 0 passed (regressions only warned), 1 failed (also: cleanup left records
+        pending)."""
         return 1 if self.failed else 0
 
     @property
@@ -91,6 +103,9 @@ class RunVerdict:
                 + unverified
                 + (f" (and {_plural(self.regressions, 'regression')})" if self.regressions else "")
             )
+        if self.cleanup_pending:
+            pending = _plural(self.cleanup_pending, "record")
+            return f"FAILED ({pending} pending cleanup: run `bonzo-bulk cleanup --pending --yes`)"
         if self.regressions and self.fail_on_regression:
             return "FAILED (regression)"
         if self.regressions:
@@ -107,6 +122,8 @@ class RunVerdict:
             return "KNOWN"
         if not self.thresholds_passed:
             return "FAIL (unverified)" if self.unverified else "FAIL"
+        if self.cleanup_pending:
+            return "FAIL (cleanup pending)"
         if self.regressions:
             return "FAIL (regression)" if self.fail_on_regression else "REGRESSED"
         return "PASS"

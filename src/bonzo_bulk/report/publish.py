@@ -77,6 +77,7 @@ def publish(
         others = [baseline.run_id] if baseline else []
         concurrency = store.webhook_concurrency([result.run_id, *others, *(r.run_id for r in comparable)])
         distributions = distributions_of(result, store)
+        pending = store.cleanup_pending(result.run_id)
     poll_interval_ms = 1000 * config.polling.interval
     regressions = (
         *(compare(result, baseline, config.regression, concurrency=concurrency) if baseline else ()),
@@ -89,6 +90,7 @@ def publish(
         new_problems=len(problems.new) if problems is not None else None,
         new_problems_only=fail_on_new_problems_only,
         unverified=result.unverified,
+        cleanup_pending=pending,
     )
     store_label = StoreLocation.parse(store_file).label
     document = summary_document(result, regressions=regressions, store=store_label, problems=problems)

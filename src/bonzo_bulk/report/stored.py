@@ -119,7 +119,13 @@ def stored_run(store: RunStore, run_id: str, *, last: int = 20) -> StoredRun:
         if baseline
         else []
     )
-    verdict = RunVerdict(result.passed, len(regressions), tolerances.fail_on_regression, unverified=result.unverified)
+    verdict = RunVerdict(
+        result.passed,
+        len(regressions),
+        tolerances.fail_on_regression,
+        unverified=result.unverified,
+        cleanup_pending=store.cleanup_pending(run_id),
+    )
     return StoredRun(result, history, baseline, regressions, verdict, distributions_of(result, store))
 
 

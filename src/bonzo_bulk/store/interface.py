@@ -57,6 +57,10 @@ from bonzo_bulk.store.schema import Migration, migrate
 
 T = TypeVar("T")
 
+PENDING_NOTE = "cleanup pending: "
+"""The note a run carries while its cleanup left records unaccounted for (delivered, not found, not deleted)."""
+PENDING_COMMAND = "`bonzo-bulk cleanup --pending --yes` removes them"
+
 WRITE_ATTEMPTS = 5
 """A write that hit a deadlock or a lock timeout is tried again this often before it is reported."""
 
@@ -458,6 +462,34 @@ class RunStore:
             return ledger.count_rows(db, "deliveries", run_id)
 
         return self._write(f"mark run {run_id} interrupted", mark)
+
+    def set_cleanup_pending(self, run_id: str, count: int) -> None:
+        """Note in a run how many of its delivered records cleanup could not account for yet (0 clears the note):
+        the records themselves are the run's accepted records that no cleanup recorded as deleted."""
+
+        def mark(db: Backend) -> None:
+            row = self._require_run(run_id)
+            notes = [n for n in json.loads(row["notes"] or "[]") if not str(n).startswith(PENDING_NOTE)]
+            if count:
+                notes.append(f"{PENDING_NOTE}{count} record(s) delivered but not found yet; {PENDING_COMMAND}")
+            db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
+
+        self._write(f"note the pending cleanup of run {run_id}", mark)
+
+    def cleanup_pending(self, run_id: str) -> int:
+        """How many records of the run its last cleanup left pending (0: none, or never cleaned up)."""
+        for note in self.run_notes(run_id) if self.has_run(run_id) else []:
+            if note.startswith(PENDING_NOTE):
+                return int(note[len(PENDING_NOTE) :].split(" ", 1)[0])
+        return 0
+
+    def pending_cleanup_runs(self) -> list[str]:
+        """Ids of the runs whose cleanup left records pending, oldest first."""
+        with self._op("list runs with a pending cleanup"):
+            rows = self._db.fetchall(
+                "SELECT run_id, notes FROM runs WHERE notes LIKE ? ORDER BY started_at", (f"%{PENDING_NOTE}%",)
+            )
+        return [str(r["run_id"]) for r in rows if any(str(n).startswith(PENDING_NOTE) for n in json.loads(r["notes"]))]
 
     def run_notes(self, run_id: str) -> list[str]:
         """The notes of a run (an interrupted run says so here)."""

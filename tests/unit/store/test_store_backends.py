@@ -240,3 +240,20 @@ def test_bad_locations_are_config_errors_without_the_password(text: str, message
     with pytest.raises(ConfigError, match=message) as caught:
         StoreLocation.parse(text)
     assert "pw-123456" not in str(caught.value)
+
+
+def test_a_pending_cleanup_note_is_set_replaced_listed_and_cleared(store_at: StoreAt) -> None:
+    """Issue 25.3: what a cleanup left pending lives in the run's notes (no new table), on either backend."""
+    with RunStore(store_at) as store:
+        for run_id in ("r_a", "r_b", "r_c"):
+            store.finish_run(build_run(run_id=run_id, records=3, invalid=0))
+        store.set_cleanup_pending("r_a", 3)
+        store.set_cleanup_pending("r_c", 1)
+        store.set_cleanup_pending("r_a", 2)
+        assert sorted(store.pending_cleanup_runs()) == ["r_a", "r_c"]
+        assert (store.cleanup_pending("r_a"), store.cleanup_pending("r_b")) == (2, 0)
+        assert sum("cleanup pending" in note for note in store.run_notes("r_a")) == 1
+
+        store.set_cleanup_pending("r_a", 0)
+        assert store.pending_cleanup_runs() == ["r_c"]
+        assert store.cleanup_pending("r_a") == 0
