@@ -115,10 +115,13 @@ def test_the_last_line_names_the_verdict_the_exit_code_gives(runs: Runs) -> None
     assert _last_line(runs.enforced).endswith(": FAILED (regression) (exit 1)")
     assert "PASSED" not in runs.enforced.stdout
     assert "regression vs baseline" in runs.enforced.stdout
-    [line] = [line for line in runs.enforced.stdout.splitlines() if "regression vs baseline" in line]
-    message = line.split(": ", 1)[1]
+    # The fault makes assignment regress; timing may regress too on a busy machine: each is printed once.
+    lines = [line for line in runs.enforced.stdout.splitlines() if "regression vs baseline" in line]
     both = runs.enforced.stdout + runs.enforced.stderr
-    assert both.count(message) == 1, f"issue 24.4: each regression is printed once\n{both}"
+    for line in lines:
+        message = line.split(": ", 1)[1]
+        assert both.count(message) == 1, f"issue 24.4: each regression is printed once\n{both}"
+    assert any("assign" in line for line in lines), lines
 
     assert runs.warned.returncode == 0, runs.warned.stdout + runs.warned.stderr
     assert re.search(r": PASSED with \d+ regressions? \(a warning: --fail-on-regression", _last_line(runs.warned))
