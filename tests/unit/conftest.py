@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import pytest
 import yaml
+from aioresponses import aioresponses
 from browser import FLAGS, require_chromium
 
 from bonzo_bulk.config.loader import LoadedConfig, load_config
@@ -119,3 +123,20 @@ def browser(chromium: Path) -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=str(chromium), args=list(FLAGS))
         yield launched
         launched.close()
+
+
+class _ResponseWithWriter(aiohttp.ClientResponse):
+    """aiohttp >= 3.14 wants ``stream_writer``; aioresponses 0.7.x does not pass it (aioresponses#289)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture
+def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
+    """aioresponses, bridged to aiohttp 3.14's response constructor until upstream catches up."""
+    if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
+        monkeypatch.setattr("aioresponses.core.ClientResponse", _ResponseWithWriter)
+    with aioresponses() as mock:
+        yield mock

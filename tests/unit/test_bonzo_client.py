@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
-from types import SimpleNamespace
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -35,23 +33,6 @@ def settings(**overrides: object) -> ApiSettings:
     values: dict[str, object] = {"retry_attempts": 2, "retry_delay": 0.0, "default_retry_after": 0.01, "timeout": 5.0}
     values.update(overrides)
     return ApiSettings.model_validate(values)
-
-
-class _ResponseWithWriter(aiohttp.ClientResponse):
-    """aiohttp >= 3.14 wants ``stream_writer``; aioresponses 0.7.x does not pass it (aioresponses#289)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(*args, **kwargs)
-
-
-@pytest.fixture
-def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
-    """aioresponses, bridged to aiohttp 3.14's response constructor until upstream catches up."""
-    if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
-        monkeypatch.setattr("aioresponses.core.ClientResponse", _ResponseWithWriter)
-    with aioresponses() as mock:
-        yield mock
 
 
 @pytest.fixture

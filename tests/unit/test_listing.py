@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from types import SimpleNamespace
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
@@ -21,22 +18,6 @@ from bonzo_bulk.errors import ListingIncomplete
 
 ROOT = "https://app.getbonzo.com/api/v3"
 ANY_URL = re.compile(r"^https?://.*$")
-
-
-class _ResponseWithWriter(aiohttp.ClientResponse):
-    """aiohttp >= 3.14 wants ``stream_writer``; aioresponses 0.7.x does not pass it (aioresponses#289)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(*args, **kwargs)
-
-
-@pytest.fixture
-def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
-    if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
-        monkeypatch.setattr("aioresponses.core.ClientResponse", _ResponseWithWriter)
-    with aioresponses() as mock:
-        yield mock
 
 
 @pytest.fixture

@@ -208,16 +208,23 @@ def _figures(
     return figures
 
 
-@cache
-def _environment() -> jinja2.Environment:
+def page_environment(package: str) -> jinja2.Environment:
+    """The Jinja environment every HTML page is drawn with: ``package``'s ``templates/``, escaped, strict
+    about missing names, ``pct`` formatting a share (the dashboard's and ``serve``'s pages alike)."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("bonzo_bulk.report", "templates"),
+        loader=jinja2.PackageLoader(package, "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["pct"] = percent
+    return env
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = page_environment("bonzo_bulk.report")
     env.filters["ms"] = _ms
     env.filters["when"] = _when
     env.globals["verdict_text"] = verdict_text

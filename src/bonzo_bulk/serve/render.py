@@ -9,7 +9,7 @@ from typing import Any
 
 import jinja2
 
-from bonzo_bulk.models import percent
+from bonzo_bulk.report.dashboard import page_environment
 from bonzo_bulk.secrets import redact
 
 
@@ -34,14 +34,7 @@ def _stamp(moment: datetime | None) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("bonzo_bulk.serve", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["pct"] = percent
+    env = page_environment("bonzo_bulk.serve")
     env.filters["age"] = age_text
     env.filters["when"] = _stamp
     return env
