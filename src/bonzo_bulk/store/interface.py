@@ -400,6 +400,11 @@ class RunStore:
         with self._op(f"list the accepted records of run {run_id}"):
             return prospects.accepted_records(self._db, run_id)
 
+    def unanswered_records(self, run_id: str) -> set[str]:
+        """Names of the run's records with no delivery recorded that should become prospects (not 'drop' cases)."""
+        with self._op(f"list the unanswered records of run {run_id}"):
+            return prospects.unanswered_records(self._db, run_id)
+
     def mark_deleted(self, run_id: str, deleted: Sequence[DeletedProspect]) -> None:
         """Note that cleanup deleted these prospects (now, UTC), also those the run never saw."""
         now = datetime.now(UTC)
