@@ -50,6 +50,8 @@ from typing import Any
 
 import yaml
 
+from bonzo_bulk.report.summary import HEALTH_DIR
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "tests" / "configs" / "monitorbase_test_config.yaml"
 BIN = Path(sys.executable).parent
@@ -154,7 +156,7 @@ def _children(pid: int) -> list[int]:
 
 def _summary(reports: Path) -> dict[str, Any]:
     """The run's JSON summary (the newest non-`latest` JSON in the reports folder), or {}."""
-    folder = reports / "integration_health_reports"
+    folder = reports / HEALTH_DIR
     candidates = sorted(
         (p for p in folder.glob("*.json") if p.name != "latest.json" and not p.is_symlink()),
         key=lambda p: p.stat().st_mtime,

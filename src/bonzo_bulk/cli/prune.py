@@ -18,8 +18,6 @@ from bonzo_bulk.report.terminal import out
 if TYPE_CHECKING:
     from bonzo_bulk.report.retention import DiskUsage, PruneReport
 
-HEALTH_DIR = "integration_health_reports"
-
 
 def prune_command(
     keep: Annotated[
@@ -61,6 +59,7 @@ def prune_command(
       bonzo-bulk prune --keep 10 --from-store
     """
     from bonzo_bulk.report.retention import configured_keep, disk_usage, prune
+    from bonzo_bulk.report.summary import HEALTH_DIR
 
     with handle_errors():
         store = _sqlite_store(store_for(store_url, reports_dir))

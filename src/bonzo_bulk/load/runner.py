@@ -273,7 +273,8 @@ def run_load(
 
 def _retention(loaded: LoadedConfig) -> None:
     """``reports.keep_runs`` after a load run as after any run: older runs' files and per-record rows go."""
-    from bonzo_bulk.report.retention import HEALTH_DIR, human_bytes, prune
+    from bonzo_bulk.report.retention import human_bytes, prune
+    from bonzo_bulk.report.summary import HEALTH_DIR
 
     keep = loaded.config.reports.keep_runs
     if not keep:

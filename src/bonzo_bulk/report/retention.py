@@ -28,11 +28,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bonzo_bulk.errors import BonzoBulkError, ConfigError
+from bonzo_bulk.report.summary import HEALTH_DIR
 from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
 from bonzo_bulk.target.sandbox_files import SANDBOX_DIR
 
 DEFAULT_KEEP_RUNS = 50
-HEALTH_DIR = "integration_health_reports"
 LOAD_DIR = "load"
 _RUN_ID = r"r\d{8}-\d{6}-[0-9a-f]+"
 _REPORT_FILE = re.compile(rf"^(?P<integration>[a-z][a-z0-9_]*)_(?P<run_id>{_RUN_ID})\.(?:json|html)$")

@@ -28,6 +28,8 @@ from bonzo_bulk.secrets import redact
 SUMMARY_VERSION = 2
 FAILURES_SHOWN = 200
 LATEST = "latest.json"
+HEALTH_DIR = "integration_health_reports"
+"""The folder under the reports folder that holds each run's JSON summary and dashboard (read everywhere)."""
 
 
 def _failing(result: RunResult) -> Iterator[tuple[PhaseKind, CheckResult]]:
