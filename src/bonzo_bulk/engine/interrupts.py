@@ -1,4 +1,5 @@
-"""A run stopped by SIGINT or SIGTERM: what it sent is recorded, the run marked, the cleanup command named."""
+"""A run stopped by SIGINT or SIGTERM: what it sent is recorded, the run marked, the cleanup command named (and,
+for a run stopped after it finished, while its reports were written, the command that writes them)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ def recording_interrupts(loaded: LoadedConfig, run_id: str, store: RunStore) -> 
             raise
         if not store.has_run(run_id):
             raise Interrupted(f"run {run_id} stopped before it sent anything; nothing to clean up") from exc
+        summary = store.summary(run_id)
+        if summary is not None and summary.finished_at is not None:
+            raise _interrupted_publishing(loaded, run_id, store, passed=summary.passed) from exc
         recorded = store.mark_interrupted(run_id, "interrupted (SIGINT or SIGTERM) before it finished")
         raise Interrupted(
             f"run {run_id} stopped; {recorded} deliveries are recorded and the run is marked interrupted in "
@@ -47,3 +51,26 @@ def recording_interrupts(loaded: LoadedConfig, run_id: str, store: RunStore) -> 
             f"{cleanup_command(loaded, run_id)}  (again later, or with --wait, if some are still on their way)",
             run_id=run_id,
         ) from exc
+
+
+def report_command(store: RunStore, run_id: str) -> str:
+    """The exact command that writes a stored run's reports (its dashboard) again, naming its store (a
+    PostgreSQL store by its label, without a password: libpq takes it from ``PGPASSWORD`` or ``~/.pgpass``)."""
+    return shlex.join(["bonzo-bulk", "report", "--run", run_id, "--store", str(store.path or store.label)])
+
+
+def _interrupted_publishing(loaded: LoadedConfig, run_id: str, store: RunStore, *, passed: bool | None) -> Interrupted:
+    """A run interrupted after it finished (while its reports were written): its stored verdict stands, the note
+    says what was cut short and the command that writes the reports again."""
+    verdict = "passed" if passed else "failed"
+    store.mark_interrupted(
+        run_id,
+        f"finished ({verdict}), then interrupted (SIGINT or SIGTERM) while its reports were written: "
+        f"`{report_command(store, run_id)}` writes them",
+    )
+    return Interrupted(
+        f"run {run_id} finished and {verdict} (recorded in the run store {store.path}); it was interrupted while its "
+        f"reports were written: `{report_command(store, run_id)}` writes them again. What it created in Bonzo "
+        f"stays until: {cleanup_command(loaded, run_id)}",
+        run_id=run_id,
+    )
