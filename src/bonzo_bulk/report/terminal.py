@@ -4,6 +4,7 @@ stderr, wide in a pipe) and the summary tables. Nothing here runs a stage; it on
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,12 @@ class AdaptiveConsole(Console):
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
         Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+    def on_broken_pipe(self) -> None:
+        """The reader closed the stream (``| head``): fall silent and let the error reach the command's one
+        handler (``bonzo_bulk.cli.exits.quiet_when_stdout_closes``); rich's own handler would exit 1."""
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader closed the stream")
 
 
 console = AdaptiveConsole(stderr=True, highlight=False)
