@@ -238,6 +238,16 @@ async def _measure(run: RunContext, drive: Drive, settling: SettlePolicy, stop: 
     )
 
 
+@dataclass(frozen=True)
+class LoadRun:
+    """A finished ``load`` or ``stress`` command: what it measured, its JSON summary as the store keeps it (made
+    once, by :meth:`~bonzo_bulk.load.results.LoadStore.save`), and its dashboard."""
+
+    outcome: LoadOutcome
+    summary: dict[str, Any]
+    dashboard: Path
+
+
 def run_load(
     loaded: LoadedConfig,
     *,
@@ -247,10 +257,11 @@ def run_load(
     distribution: Distribution,
     say: Callable[[str], None] = _say_nothing,
     out: Path | None = None,
-) -> tuple[LoadOutcome, Path]:
+) -> LoadRun:
     """``bonzo-bulk load | stress``: run the scenario, keep it in the run store, render its dashboard.
 
-    Returns the outcome and the dashboard's path (``out``, else ``<reports>/load/<run id>/dashboard.html``).
+    Returns the outcome, its stored JSON summary and the dashboard's path (``out``, else
+    ``<reports>/load/<run id>/dashboard.html``).
     """
     from bonzo_bulk._http import run_async
     from bonzo_bulk.load.dashboard import render_load_dashboard
@@ -268,7 +279,7 @@ def run_load(
     folder = Path(loaded.config.reports_dir) / "load" / outcome.run_id
     dashboard = render_load_dashboard(stored, out=out or folder / "dashboard.html")
     _retention(loaded)
-    return outcome, dashboard
+    return LoadRun(outcome, stored.summary, dashboard)
 
 
 def _retention(loaded: LoadedConfig) -> None:

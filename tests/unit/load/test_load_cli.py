@@ -92,6 +92,7 @@ def test_load_run_accounts_for_every_lead_and_thresholds_decide_the_exit(make_co
         assert store.load_run(summary["run_id"]).primary is not None  # the engine's run, beside the load tables
         assert store.run_kind(run_id) == "load"
     assert stored is not None and stored.kind == "load"
+    assert {k: v for k, v in summary.items() if k != "dashboard"} == stored.summary, "printed = stored, made once"
     assert len(stored.stages) == 2 and len(stored.series) >= 4
     assert sum(p.achieved_rate for p in stored.series) == 50
     folder = tmp_path / "reports" / "load" / summary["run_id"]
