@@ -52,9 +52,9 @@ class AdaptiveConsole(Console):
         Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
     def on_broken_pipe(self) -> None:
-        """The reader closed the stream (``| head``): fall silent and let the error reach the command's one
-        handler (``bonzo_bulk.cli.exits.quiet_when_stdout_closes``); rich's own handler would exit 1."""
-        self.quiet = True
+        """The reader closed the stream (``| head``): let the error reach the command's one handler
+        (``bonzo_bulk.cli.exits.quiet_when_stdout_closes``, which points stdout at the null device); rich's own
+        handler would exit 1, and muting this shared console would mute it for the rest of the process."""
         raise BrokenPipeError(errno.EPIPE, "the reader closed the stream")
 
 
