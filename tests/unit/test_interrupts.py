@@ -29,6 +29,8 @@ ANSWERED_FIRST = 12
 """Records 001-012 are answered at once; the intake hangs on every later one."""
 SENDERS = 2
 """The run's ``webhook_settings.concurrent_requests``."""
+KILLED_RUN = 20
+"""The records of the run killed mid-delivery."""
 
 
 def _held(server: SandboxServer) -> int:
@@ -120,15 +122,15 @@ def test_the_first_cleanup_after_a_sigkill_counts_every_record_that_may_still_ap
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 25.8: SIGKILL mid-delivery loses the run's buffered answers. Records 001-012 were answered (Bonzo
-    makes them 1 s later), 013 and 014 are in flight, the rest never left: none has an answer in the store, so the
-    first cleanup (before Bonzo made any) must count all 40 as possibly sent and exit 1; a later one deletes the
-    12 that appeared and still counts the rest."""
+    makes them 0.5 s later), 013 and 014 are in flight, the rest never left: none has an answer in the store, so
+    the first cleanup must count every record it did not delete as possibly sent and exit 1 (it said "nothing
+    left" and exited 0); a later one deletes those of the 12 that appeared since and still counts the rest."""
     for name in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_API_URL"):
         monkeypatch.delenv(name, raising=False)
     hang = {"kind": "intake_hang", "seconds": 60, "records": ["TestRecord_MonitorBase_01[3-9]", "*_0[2-4]?"]}
     options = SandboxOptions(
         db_path=tmp_path / "sandbox.sqlite3",
-        processing=ProcessingDelayModel(distribution="fixed", seconds=1.0),
+        processing=ProcessingDelayModel(distribution="fixed", seconds=0.5),
         faults={"seed": 1, "faults": [hang]},
     )
     with SandboxServer(options) as server:
@@ -138,7 +140,7 @@ def test_the_first_cleanup_after_a_sigkill_counts_every_record_that_may_still_ap
                 {
                     "test_name": "killed",
                     "integration_type": "monitorbase",
-                    "test_records": 40,
+                    "test_records": KILLED_RUN,
                     "control": False,
                     "test_users": [{"name": "LO One", "email": "lo.one@lender.test", "user_id": 101, "team_id": 11}],
                     "webhook_settings": {"timeout": 60, "retry_attempts": 0, "concurrent_requests": SENDERS},
@@ -169,7 +171,7 @@ def test_the_first_cleanup_after_a_sigkill_counts_every_record_that_may_still_ap
         code, output = _cleanup(config, run_id)
         assert code == 1, output
         deleted = int(re.findall(r"deleted (\d+), failed", output)[0])
-        assert f"{40 - deleted} record(s) may still appear" in output
+        assert f"{KILLED_RUN - deleted} record(s) may still appear" in output
         assert "nothing left" not in output
 
         give_up = time.monotonic() + 30
@@ -178,7 +180,7 @@ def test_the_first_cleanup_after_a_sigkill_counts_every_record_that_may_still_ap
         code, output = _cleanup(config, run_id)
         assert code == 1, output
         assert f"deleted {ANSWERED_FIRST - deleted}," in output
-        assert f"{40 - ANSWERED_FIRST} record(s) may still appear" in output
+        assert f"{KILLED_RUN - ANSWERED_FIRST} record(s) may still appear" in output
         assert _prospects(server) == 0
         with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
-            assert store.cleanup_pending(run_id) == 40 - ANSWERED_FIRST
+            assert store.cleanup_pending(run_id) == KILLED_RUN - ANSWERED_FIRST
