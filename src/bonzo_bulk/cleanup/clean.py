@@ -172,10 +172,12 @@ async def cleanup_run(
     dry_run: bool = False,
     wait: float = 0.0,
     progress: Progress | None = None,
+    own_run: bool = False,
 ) -> CleanupReport:
     """Delete what one run created (the engine's ``cleanup.after_run`` policy calls this after a run), scanning
     again for up to ``wait`` seconds while delivered records are missing; what is still missing is recorded as
-    pending in the store."""
+    pending in the store. ``own_run``: the run is this process's, still open, every answer it got recorded (so
+    none of its records counts as possibly sent, finished or not)."""
     own_store = store is None
     active_store = store if store is not None else RunStore(store_location_for(loaded))
     try:
@@ -189,6 +191,7 @@ async def cleanup_run(
             dry_run=dry_run,
             wait=wait,
             progress=progress,
+            own_run=own_run,
         )
     finally:
         if own_store:
@@ -339,6 +342,7 @@ async def _clean_until_accounted(
     dry_run: bool,
     wait: float,
     progress: Progress | None,
+    own_run: bool = False,
 ) -> CleanupReport:
     """Clean once; for a run, scan again (up to ``wait`` seconds) while delivered records are unaccounted for."""
 
@@ -351,7 +355,7 @@ async def _clean_until_accounted(
     reports = [await scan()]
     if selector.run_id is None:
         return reports[0]
-    expected = expected_records(store, selector.run_id, loaded)
+    expected = expected_records(store, selector.run_id, loaded, own_run=own_run)
     give_up = time.monotonic() + wait
     missing = unaccounted(store, selector.run_id, reports, expected)
     while missing and time.monotonic() < give_up:

@@ -36,13 +36,14 @@ class ExpectedRecords:
 
 
 def expected_records(
-    store: RunStore, run_id: str, loaded: LoadedConfig, *, now: datetime | None = None
+    store: RunStore, run_id: str, loaded: LoadedConfig, *, own_run: bool = False, now: datetime | None = None
 ) -> ExpectedRecords:
     """What of run ``run_id`` may still appear: its accepted records, and, when it died unfinished, its unanswered
-    records (until the horizon the module docstring states has passed)."""
+    records (until the horizon the module docstring states has passed). ``own_run``: the caller's own open run,
+    alive (a store does not list the run it holds itself among the runs in progress)."""
     accepted = frozenset(store.accepted_records(run_id))
     summary = store.summary(run_id)
-    if summary is None or summary.finished_at is not None or run_id in store.running_runs():
+    if own_run or summary is None or summary.finished_at is not None or run_id in store.running_runs():
         return ExpectedRecords(accepted)
     unanswered = frozenset(store.unanswered_records(run_id)) - accepted
     if not unanswered:
