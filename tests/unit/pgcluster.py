@@ -39,6 +39,21 @@ def server_bin() -> Path | None:
     return None
 
 
+SHM = Path("/dev/shm")
+SHM_NEEDED = 2 << 30
+"""The cluster's folder goes to tmpfs when it has this much room: the session's databases are some 20,000 files,
+and removing them from a disk-backed /tmp took 10 to 30 s of the suite; from tmpfs, a fraction of a second."""
+
+
+def _scratch_dir() -> str | None:
+    """/dev/shm when it is a writable tmpfs with room (Linux), else the default temporary folder."""
+    try:
+        room = shutil.disk_usage(SHM).free
+    except OSError:
+        return None
+    return str(SHM) if room >= SHM_NEEDED and os.access(SHM, os.W_OK) else None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -51,7 +66,7 @@ class PgCluster:
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
         self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="bonzo-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="bonzo-pg-", dir=_scratch_dir()))
         self.data = self.root / "data"
         self._user: str | None = None
         if os.geteuid() == 0:
@@ -83,10 +98,12 @@ class PgCluster:
         return f"postgresql://{SUPERUSER}{secret}@127.0.0.1:{self.port}/{database}"
 
     def new_database(self) -> str:
-        """A fresh empty database; its URL (no password in it)."""
+        """A fresh empty database; its URL (no password in it). FILE_COPY copies the template's files instead of
+        writing them all to the WAL (PostgreSQL 15's default), about twice as fast for a throwaway cluster."""
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.url(password=PASSWORD), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            strategy = " STRATEGY FILE_COPY" if conn.info.server_version >= 150000 else ""
+            conn.execute(f"CREATE DATABASE {name}{strategy}")
         return self.url(name)
 
     def stop(self) -> None:
