@@ -10,16 +10,20 @@ from collections.abc import Iterator
 from bonzo_bulk._http import signalled
 from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.errors import Interrupted
-from bonzo_bulk.store import RunStore
+from bonzo_bulk.store import RunStore, StoreLocation
 
 
 def cleanup_command(loaded: LoadedConfig, run_id: str) -> str:
-    """The exact command that removes what a run sent (its config and reports folder included)."""
+    """The exact command that removes what a run sent (its config, reports folder and store included; a PostgreSQL
+    URL without its password, which PGPASSWORD gives)."""
     words = ["bonzo-bulk", "cleanup", "--run", run_id, "--yes"]
     if loaded.path is not None:
         words += ["--config", str(loaded.path)]
     if loaded.config.reports_dir != "reports":
         words += ["--reports-dir", loaded.config.reports_dir]
+    named = loaded.config.store_url or loaded.config.run_store
+    if named is not None:
+        words += ["--store-url", StoreLocation.parse(named).label]
     return shlex.join(words)
 
 
