@@ -182,8 +182,7 @@ def test_a_store_that_never_comes_back_still_ends_with_a_verdict(
     assert "marked failed in its journal" in message
     last = message.splitlines()[-1]
     assert last == (
-        f"Run {run_id} (sandbox): FAILED (4 records unverified: the run store failed while judging, before they "
-        "were judged) (exit 1)"
+        f"Run {run_id} (sandbox): FAILED (4 records unverified: the run store failed while judging) (exit 1)"
     )
     backend.heal()
     assert replay_journal(tmp_path / "runs.sqlite3", loaded.config.reports_dir, run_id) is True

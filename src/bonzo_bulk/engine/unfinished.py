@@ -57,7 +57,7 @@ def unfinished(run: RunContext, index: SettleIndex, error: BonzoBulkError, stage
     sent, expected, seen = index.sent(), index.expected(), index.found_count()
     names = index.sent_names(NAMED)
     why = "the run store failed" if isinstance(error, StoreError) else "Bonzo's API failed"
-    reason = f"{why} while {stage}, before they were judged"
+    reason = f"{why} while {stage}"
     note = f"failed: could not be judged ({reason}): {sent} record(s) unverified"
     store.note_run(plan.run_id, note)
     marked = (

@@ -176,13 +176,15 @@ class RunStore:
             raise StoreError(f"run store {self.label}: could not {what}: {redact(str(exc).strip())}") from exc
 
     def _write(self, what: str, body: Callable[[Backend], T]) -> T:
-        """Run ``body`` in one transaction; a deadlock or lock timeout is retried, never shown to the user."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
+        """Run ``body`` in one transaction; a deadlock or lock timeout is retried, never shown to the user (once
+        while the store is failing and its writes go to the journal: a lock held for minutes costs one wait a try)."""
+        attempts = 1 if self.failing else WRITE_ATTEMPTS
+        for attempt in range(1, attempts + 1):
             try:
                 with self._op(what), self._db.transaction():
                     return body(self._db)
             except StoreError as exc:
-                if attempt == WRITE_ATTEMPTS or not self._db.is_transient(exc.__cause__ or exc):
+                if attempt == attempts or not self._db.is_transient(exc.__cause__ or exc):
                     raise
             time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
