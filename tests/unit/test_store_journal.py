@@ -229,3 +229,21 @@ def test_an_html_maintenance_page_while_settling_ends_with_unverified_records(
     assert re.search(r"\(live\): FAILED \(3 records unverified: a listing never reached its end\) \(exit 1\)", output)
     assert "not JSON" in output or str(status) in output
     assert "Traceback" not in output
+
+
+def test_a_replay_cut_short_keeps_only_what_was_not_written(tmp_path: Path) -> None:
+    store, backend = faulty_store(tmp_path / "runs.sqlite3")
+    journal = tmp_path / "journal.jsonl"
+    with store:
+        begin(store)
+        store.keep_journal(journal)
+        backend.fail(DISK_FULL)
+        store.add_deliveries("r1", "primary", [delivery("A")])
+        store.add_deliveries("r1", "primary", [delivery("B")])
+        backend.fail(DISK_FULL, after=1)  # the first batch's one INSERT goes through, the second's fails
+        assert not store.replay_journal(now=True)
+        assert [json.loads(line)["op"] for line in journal.read_text().splitlines()] == ["deliveries"]
+        backend.heal()
+        assert store.replay_journal(now=True) and not journal.exists()
+        names = [r["record_name"] for r in store.backend.fetchall("SELECT record_name FROM deliveries ORDER BY seq")]
+        assert names == ["A", "B"]

@@ -309,26 +309,25 @@ class RunStore:
             return True
         if not now and self.failing and time.monotonic() < self._next_try:
             return False
-        entries = journal.entries()
-        done = 0
+        replayed, done = 0, 0
         try:
             if self.failing:
                 with self._op("reconnect"):
                     self._db.reconnect()
-            for entry in entries:
+            for offset, entry in journal.entries():
                 self._apply(entry)
-                done += 1
+                replayed, done = replayed + 1, offset
         except StoreError as exc:
-            journal.keep_only(entries[done:])
+            journal.drop_before(done)
             self._failed(exc)
             return False
-        journal.keep_only([])
+        journal.path.unlink(missing_ok=True)
         if self._failing_since is not None:
             log.warning(
                 "run store %s answers again after %.0f s: %d journaled batch(es) written into it",
                 self.label,
                 time.monotonic() - self._failing_since,
-                len(entries),
+                replayed,
             )
         self._failing_since = None
         return True

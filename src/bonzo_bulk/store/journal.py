@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -74,28 +74,37 @@ class Journal:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(_line(entry))
 
-    def entries(self) -> list[Entry]:
-        """Every entry, in the order appended (a line cut short by a crash is skipped, and said)."""
+    def entries(self) -> Iterator[tuple[int, Entry]]:
+        """Every entry in the order appended, with the offset of the line after it, one line read at a time (a
+        line cut short by a crash is skipped, and said)."""
         if not self.pending:
-            return []
-        found: list[Entry] = []
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                data = json.loads(line)
-                found.append(
-                    Entry(data["op"], data["run_id"], data["phase"], _ITEMS[data["op"]].validate_json(data["items"]))
-                )
-            except (ValueError, KeyError) as exc:
-                log.warning("journal %s line %d cannot be read (%s): skipped", self.path, number, type(exc).__name__)
-        return found
+            return
+        with self.path.open("rb") as handle:
+            number = 0
+            while raw := handle.readline():
+                number += 1
+                try:
+                    data = json.loads(raw)
+                    items = _ITEMS[data["op"]].validate_json(data["items"])
+                except (ValueError, KeyError) as exc:
+                    log.warning(
+                        "journal %s line %d cannot be read (%s): skipped", self.path, number, type(exc).__name__
+                    )
+                    continue
+                yield handle.tell(), Entry(data["op"], data["run_id"], data["phase"], items)
 
-    def keep_only(self, entries: Sequence[Entry]) -> None:
-        """Rewrite the file with ``entries`` alone (those not replayed yet); remove it when none are left."""
-        if not entries:
+    def drop_before(self, offset: int) -> None:
+        """Remove the entries before byte ``offset`` (those replayed); the file goes when nothing is left."""
+        if offset <= 0:
+            return
+        with self.path.open("rb") as handle:
+            handle.seek(offset)
+            rest = handle.read()
+        if not rest:
             self.path.unlink(missing_ok=True)
             return
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text("".join(_line(e) for e in entries), encoding="utf-8")
+        temporary.write_bytes(rest)
         temporary.replace(self.path)
 
 
