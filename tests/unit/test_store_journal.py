@@ -23,6 +23,7 @@ from bonzo_bulk.engine import run as engine
 from bonzo_bulk.engine import unfinished as unfinished_module
 from bonzo_bulk.engine.context import open_run
 from bonzo_bulk.errors import RunUnfinished, StoreUnusable
+from bonzo_bulk.library import run_bulk
 from bonzo_bulk.models import DeliveryResult
 from bonzo_bulk.plan.planner import plan_run
 from bonzo_bulk.report import terminal as console_module
@@ -247,3 +248,30 @@ def test_a_replay_cut_short_keeps_only_what_was_not_written(tmp_path: Path) -> N
         assert store.replay_journal(now=True) and not journal.exists()
         names = [r["record_name"] for r in store.backend.fetchall("SELECT record_name FROM deliveries ORDER BY seq")]
         assert names == ["A", "B"]
+
+
+def test_report_run_replays_a_finish_the_store_could_not_take(
+    tmp_path: Path, sandbox: SandboxServer, make_config: Any
+) -> None:
+    loaded = make_config(tmp_path, sandbox.url, test_records=3)
+    result = run_bulk(loaded)
+    reports = Path(loaded.config.reports_dir)
+    path = reports / "runs.sqlite3"
+    with sqlite3.connect(path) as db:  # as if the store had failed when the run finished
+        db.execute("UPDATE runs SET finished_at = NULL WHERE run_id = ?", (result.run_id,))
+        db.execute("DELETE FROM phases WHERE run_id = ?", (result.run_id,))
+    store, backend = faulty_store(path)
+    with store:
+        store.keep_journal(reports / "journal" / f"{result.run_id}.jsonl")
+        backend.fail(DISK_FULL, reads=True)
+        store.finish_run(result)
+    assert store.journal is not None and store.journal.is_file()
+
+    ran = CliRunner().invoke(app, ["report", "--run", result.run_id, "--reports-dir", str(reports)])
+
+    assert ran.exit_code == 0, ran.output
+    assert not store.journal.exists()
+    with RunStore(path) as reopened:
+        stored = reopened.load_run(result.run_id)
+    assert stored.passed == result.passed and stored.primary is not None and result.primary is not None
+    assert stored.primary.metrics.created == result.primary.metrics.created
