@@ -13,8 +13,9 @@ same calls work on a SQLite file or a PostgreSQL database (the location picks th
 
 Each method maps the backend's errors to a :class:`StoreError` naming the store, and retries a write that
 hit a lock; a run's store (:meth:`RunStore.keep_journal`) journals the writes it cannot take instead of failing
-the run, reconnects with back-off and replays them when it answers again (:mod:`bonzo_bulk.store.journal`); the SQL lives with its concept: ``ledger`` (each record), ``results`` (a finished run),
-``history`` (summaries, baselines) and ``prospects`` (what cleanup reads and marks).
+the run, reconnects with back-off and replays them when it answers again (:mod:`bonzo_bulk.store.journal`); the
+SQL lives with its concept: ``ledger`` (each record), ``results`` (a finished run), ``history`` (summaries,
+baselines) and ``prospects`` (what cleanup reads and marks).
 """
 
 from __future__ import annotations
