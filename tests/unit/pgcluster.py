@@ -85,6 +85,10 @@ class PgCluster:
             "initdb", "-D", str(self.data), "-U", SUPERUSER, "--pwfile", str(pwfile), "-A", "scram-sha-256",
             "-E", "UTF8", "--locale", "C", "--no-sync",
         )  # fmt: skip
+        return self.start_server()
+
+    def start_server(self) -> PgCluster:
+        """Start the server of the cluster already made (again, after :meth:`stop_server`), on the same port."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
             " -c full_page_writes=off -c max_connections=60"
@@ -92,6 +96,11 @@ class PgCluster:
         log = str(self.root / "log")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "-t", "30", "start")
         return self
+
+    def stop_server(self) -> None:
+        """Stop the server as an outage would (every connection is cut), keeping the cluster for :meth:`start_server`
+        (a fast shutdown: with synchronous_commit off, an immediate one may lose the last commits)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def url(self, database: str = "postgres", *, password: str | None = None) -> str:
         secret = f":{password}" if password else ""

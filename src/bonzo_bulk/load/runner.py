@@ -273,7 +273,8 @@ def run_load(
 
 def _retention(loaded: LoadedConfig) -> None:
     """``reports.keep_runs`` after a load run as after any run: older runs' files and per-record rows go."""
-    from bonzo_bulk.report.retention import HEALTH_DIR, human_bytes, prune
+    from bonzo_bulk.report.retention import HEALTH_DIR, prune
+    from bonzo_bulk.store.space import human_bytes
 
     keep = loaded.config.reports.keep_runs
     if not keep:
