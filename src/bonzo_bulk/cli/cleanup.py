@@ -75,6 +75,11 @@ def cleanup_command(
         console.print("[bold red]error:[/] --yes and --dry-run contradict each other; pick one")
         raise typer.Exit(EXIT_USAGE)
     with handle_errors(), command_progress(json_output=json_output) as progress:
+        if run_id is not None and run_id != "latest":
+            from bonzo_bulk.store.interface import replay_journal
+            from bonzo_bulk.target.endpoints import store_location_for
+
+            replay_journal(store_location_for(loaded), loaded.config.reports_dir, run_id)
         report = run_async(
             cleanup(
                 loaded,

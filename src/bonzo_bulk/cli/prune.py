@@ -101,7 +101,7 @@ def prune_command(
 
 
 def _print(report: PruneReport, health_dir: Path) -> None:
-    from bonzo_bulk.report.retention import human_bytes
+    from bonzo_bulk.store.space import human_bytes
 
     verb = "would remove" if report.dry_run else "removed"
     for run in report.pruned:
@@ -127,7 +127,7 @@ def _print(report: PruneReport, health_dir: Path) -> None:
 def _print_usage(usage: DiskUsage, json_output: bool) -> None:
     from rich.table import Table
 
-    from bonzo_bulk.report.retention import human_bytes
+    from bonzo_bulk.store.space import human_bytes
 
     if json_output:
         out.print_json(

@@ -40,6 +40,8 @@ from bonzo_bulk.engine.events import (
     RecordsPlanned,
     RunDone,
 )
+from bonzo_bulk.engine.unfinished import store_back, unfinished
+from bonzo_bulk.errors import BonzoAPIError, StoreError
 from bonzo_bulk.judge.diagnosis import Diagnoser, pinned_zone_contradicted
 from bonzo_bulk.judge.stamps import StampEvidence, StampMapping
 from bonzo_bulk.judge.tally import PhaseTally
@@ -76,9 +78,12 @@ async def execute(run: RunContext) -> RunResult:
     assert run.client is not None, "a judged run is opened with judged=True"
     run.start()
     index = SettleIndex()
+    stage = "settling"
     try:
         await deliver_phases(run.plan, run.destination, run.session, run.bus, index)
         settled = await settle_run(run.plan, run.client, index, run.bus)
+        stage = "judging"
+        await store_back(run.store)
         result = judge_run(
             run.plan,
             run.destination.target,
@@ -88,6 +93,8 @@ async def execute(run: RunContext) -> RunResult:
             api_requests=run.client.requests_made,
             kind=run.kind,
         )
+    except (StoreError, BonzoAPIError) as exc:
+        raise unfinished(run, index, exc, stage) from exc
     finally:
         index.close()
     await run.bus.emit_async(RunDone(result))

@@ -284,8 +284,9 @@ def run_load(
 
 def _retention(loaded: LoadedConfig) -> None:
     """``reports.keep_runs`` after a load run as after any run: older runs' files and per-record rows go."""
-    from bonzo_bulk.report.retention import human_bytes, prune
+    from bonzo_bulk.report.retention import prune
     from bonzo_bulk.report.summary import HEALTH_DIR
+    from bonzo_bulk.store.space import human_bytes
 
     keep = loaded.config.reports.keep_runs
     if not keep:

@@ -90,20 +90,6 @@ def configured_keep(store_path: Path) -> int:
     return keep if isinstance(keep, int) and keep >= 1 else DEFAULT_KEEP_RUNS
 
 
-def human_bytes(count: int) -> str:
-    """``4.8 MB``-style sizes (decimal units, like ``du --si``).
-
-    >>> human_bytes(4_812_345)
-    '4.8 MB'
-    """
-    size = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
 @dataclass
 class _Run:
     run_id: str

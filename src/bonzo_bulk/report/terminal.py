@@ -190,7 +190,7 @@ def print_verdict(result: RunResult, outcome: Outcome, *, subject: str = "Run") 
 def print_published(published: Published) -> None:
     """Where a published run's reports went: regressions, the JSON summary, the dashboard, retention."""
     from bonzo_bulk.report.regression import regression_line
-    from bonzo_bulk.report.retention import human_bytes
+    from bonzo_bulk.store.space import human_bytes
 
     for regression in published.regressions:
         style = "bold red" if published.verdict.fail_on_regression else "bold yellow"

@@ -86,6 +86,14 @@ class SettleIndex:
         ).fetchall()
         return sum(int(n) for _, n in rows), sorted(int(u) for u, _ in rows)
 
+    def sent(self) -> int:
+        """Records sent (every target)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM target").fetchone()[0])
+
+    def sent_names(self, limit: int) -> list[str]:
+        """The first ``limit`` names of the records sent, sorted."""
+        return [str(n) for (n,) in self._db.execute("SELECT name FROM target ORDER BY name LIMIT ?", (limit,))]
+
     def found_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM target WHERE found = 1").fetchone()[0])
 

@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -70,12 +70,16 @@ class PostgresBackend:
         self.types = {"INT": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
         self._cursors = itertools.count(1)
         self._staged: set[str] = set()
+        """Tables whose staging table this connection has made (temporary: gone when it closes)."""
         self._held: set[str] = set()
         """Runs this connection holds as in progress (a session advisory lock each)."""
-        """Tables whose staging table this connection has made (temporary: gone when it closes)."""
+        self._url = location.url
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
         try:
-            self._conn = psycopg.connect(
-                location.url,
+            return psycopg.connect(
+                self._url,
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 row_factory=dict_row,
@@ -230,6 +234,24 @@ class PostgresBackend:
             return True
         self.execute("SELECT pg_advisory_unlock(?)", (_run_key(run_id),))
         return False
+
+    def integrity_problem(self) -> str | None:
+        """None: the server keeps its own files sound."""
+        return None
+
+    def free_bytes(self) -> int | None:
+        """None: the server's disk is not ours to see."""
+        return None
+
+    def reconnect(self) -> None:
+        """A new connection (the old one's session, its staging tables and advisory locks, are gone)."""
+        with suppress(psycopg.Error):
+            self._conn.close()
+        self._conn = self._connect()
+        self._staged.clear()
+        held, self._held = self._held, set()
+        for run_id in held:
+            self.hold_run(run_id)
 
     def close(self) -> None:
         self._conn.close()
