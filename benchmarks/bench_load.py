@@ -191,29 +191,25 @@ def run_cli(args: Sequence[str], *, marker: str = OUR_LOCUSTFILE) -> tuple[int, 
 
 
 def load_run(served: Path, folder: Path, rate: int, seconds: int) -> tuple[int, dict[str, Any] | None, float, float]:
-    """One ``bonzo-bulk load --json`` at ``rate`` for ``seconds`` (processes: one per 600 leads/s)."""
-    processes = max(1, -(-rate // 600))
+    """One ``bonzo-bulk load --json`` at ``rate`` for ``seconds`` (processes and users: the defaults, auto)."""
     scenario = write_scenario(
         folder,
         f"rate{rate}x{seconds}",
-        {
-            "stages": [{"rate": rate, "duration": f"{seconds}s"}],
-            "processes": processes,
-            "max_in_flight": max(20, rate // 5 // processes + 10),
-            "verify_interval": "2s",
-        },
+        {"stages": [{"rate": rate, "duration": f"{seconds}s"}], "verify_interval": "2s"},
     )
     return run_cli(_cli("load", "--config", str(served), "--scenario", str(scenario), "--json"))
 
 
 def accuracy(folder: Path, rates: Sequence[int]) -> None:
     """Achieved vs target per rate, with the Locust processes' CPU (start-up included)."""
+    from bonzo_bulk.load.budget import auto_processes
+
     print(f"\n1. Arrival-rate accuracy ({RATE_SECONDS} s at each rate; served sandbox in its own process)")
     config = write_config(folder, sandbox={})
     with served_sandbox(folder, config) as (url, _hook):
         served = write_config(folder, sandbox={"url": url})
         for rate in rates:
-            processes = max(1, -(-rate // 600))
+            processes = auto_processes(rate)
             code, summary, wall, cpu = load_run(served, folder, rate, RATE_SECONDS)
             if summary is None:
                 print(f"  {rate:>5} leads/s: failed (exit {code})")
