@@ -233,10 +233,10 @@ class Database:
         if not self._conn.in_transaction:
             raise SandboxError("insert_prospects runs inside Database.transaction(): its ids are read from the last")
         stamp = utc_stamp(now)
-        self._conn.executemany(
-            _INSERT_PROSPECT,
-            [(p.user_id, p.team_id, p.search, json.dumps(p.doc, separators=(",", ":")), stamp, stamp) for p in prospects],
-        )
+        rows = [
+            (p.user_id, p.team_id, p.search, json.dumps(p.doc, separators=(",", ":")), stamp, stamp) for p in prospects
+        ]
+        self._conn.executemany(_INSERT_PROSPECT, rows)
         # AUTOINCREMENT inside this (BEGIN IMMEDIATE) transaction: one writer, so the rows took consecutive ids.
         last = int(self._conn.execute("SELECT last_insert_rowid()").fetchone()[0])
         return list(range(last - len(prospects) + 1, last + 1))

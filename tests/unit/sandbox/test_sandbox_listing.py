@@ -119,7 +119,7 @@ def test_inserted_ids_are_the_rows_ids_after_deletes_and_outside_a_transaction_r
             ids = db.insert_prospects(batch)
         assert ids == [6, 7, 8]
         assert [db.get_prospect(i).doc["first_name"] for i in ids] == ["New_0", "New_1", "New_2"]  # type: ignore[union-attr]
-        with pytest.raises(SandboxError, match="inside Database.transaction"):
+        with pytest.raises(SandboxError, match=r"inside Database\.transaction"):
             db.insert_prospects(batch)
         assert db.prospect_count() == 7
     finally:
