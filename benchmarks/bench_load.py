@@ -534,20 +534,22 @@ def one_sender(folder: Path, rates: Sequence[int]) -> None:
             )
 
 
-def goal_stage(folder: Path) -> None:
-    """The user's command: ``bonzo-bulk load`` with a 20 s stage at 1,000/s against a standalone sandbox."""
+def goal_stage(folder: Path, processes: int | None = None) -> None:
+    """The user's command: ``bonzo-bulk load`` with a 20 s stage at 1,000/s against a standalone sandbox (with
+    ``processes``, ``--processes`` too)."""
     from bonzo_bulk.load.budget import auto_processes
 
-    print(
-        f"\n5c. `bonzo-bulk load` 20 s at {GOAL_RATE:,}/s, defaults (--processes auto: "
-        f"{auto_processes(GOAL_RATE)} here), against `bonzo-bulk sandbox`; {_load()}"
+    chosen = (
+        f"--processes {processes}" if processes else f"defaults (--processes auto: {auto_processes(GOAL_RATE)} here)"
     )
+    print(f"\n5c. `bonzo-bulk load` 20 s at {GOAL_RATE:,}/s, {chosen}, against `bonzo-bulk sandbox`; {_load()}")
     config = write_config(folder, sandbox={})
     with CpuSampler(str(folder / "sandbox.sqlite3")) as sandbox_cpu, served_sandbox(folder, config) as (url, _hook):
         served = write_config(folder, sandbox={"url": url})
         scenario = write_scenario(folder, "goal", {"stages": [{"rate": GOAL_RATE, "duration": f"{GOAL_SECONDS}s"}]})
         args = _cli("load", "--config", str(served), "--scenario", str(scenario), "--json")
-        code, summary, wall, locust_cpu = run_cli([*args, "--max-leads", str(GOAL_RATE * GOAL_SECONDS)])
+        args += ["--max-leads", str(GOAL_RATE * GOAL_SECONDS)] + (["--processes", str(processes)] if processes else [])
+        code, summary, wall, locust_cpu = run_cli(args)
     if summary is None:
         print(f"    failed (exit {code})")
         return
@@ -564,7 +566,9 @@ def goal_stage(folder: Path) -> None:
 GOAL_PARTS = ("intake", "sender", "stage")
 
 
-def goal(folder: Path, sender_rates: Sequence[int], parts: Sequence[str] = GOAL_PARTS) -> None:
+def goal(
+    folder: Path, sender_rates: Sequence[int], parts: Sequence[str] = GOAL_PARTS, processes: int | None = None
+) -> None:
     """Issue 21 goal 3: the sandbox's leads/s, one sender's on-time arrivals/s, the 20 s stage at 1,000/s."""
     for name in parts:
         (folder / name).mkdir()
@@ -573,7 +577,7 @@ def goal(folder: Path, sender_rates: Sequence[int], parts: Sequence[str] = GOAL_
     if "sender" in parts:
         one_sender(folder / "sender", sender_rates)
     if "stage" in parts:
-        goal_stage(folder / "stage")
+        goal_stage(folder / "stage", processes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -586,12 +590,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--goal", action="store_true", help="only the 1,000 leads/s figures (5a-5c, about 3 min)")
     parser.add_argument("--sender-rates", type=int, nargs="+", default=[1000, 2000, 3000])
     parser.add_argument("--goal-parts", nargs="+", choices=GOAL_PARTS, default=list(GOAL_PARTS))
+    parser.add_argument("--stage-processes", type=int, help="--processes for the 1,000/s stage (default: auto)")
     args = parser.parse_args(argv)
     print(f"bench_load: {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         folder = Path(tmp)
         if args.goal:
-            goal(folder, args.sender_rates, args.goal_parts)
+            goal(folder, args.sender_rates, args.goal_parts, args.stage_processes)
             return 0
         (folder / "accuracy").mkdir()
         if args.rates:
