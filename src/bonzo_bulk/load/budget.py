@@ -63,7 +63,7 @@ class Budget:
     sending_s: float
     reserve_s: float
     processes: int
-    users: int = 100
+    users: int
     """Locust users of each process (the scenario's ``max_in_flight``, worked out when it is ``auto``)."""
     dropped_steps: int = 0
     """Stress steps of the scenario left out because they did not fit the cap."""
