@@ -56,11 +56,17 @@ def for_load(loaded: LoadedConfig, records: int) -> LoadedConfig:
 
 
 def _feed(
-    folder: Path, plan: RunPlan, schedule: Schedule, scenario: LoadScenario | StressScenario, run: RunContext
+    folder: Path,
+    plan: RunPlan,
+    schedule: Schedule,
+    scenario: LoadScenario | StressScenario,
+    run: RunContext,
+    users: int,
 ) -> PlanFeed:
-    """The plan fed to Locust as the run goes; each batch is told to the run (and stored) before it is written."""
+    """The plan fed to Locust as the run goes (``users`` per process); each batch is told to the run (and stored)
+    before it is written."""
     header: dict[str, float | int] = {
-        "max_in_flight": scenario.max_in_flight,
+        "max_in_flight": users,
         "drop_after": scenario.drop_after,
         "timeout": scenario.timeout,
         "drain": scenario.drop_after + scenario.timeout + 1.0,
@@ -160,7 +166,7 @@ async def execute_load(
         drive = Drive(
             run,
             schedule=schedule,
-            feed=_feed(folder, plan, schedule, scenario, run),
+            feed=_feed(folder, plan, schedule, scenario, run, budget.users),
             child=_locust(folder, distribution, run.destination.hook_url),
             poller=settling.poller(run.client, (), users=loaded.users),
             interval=scenario.verify_interval,
