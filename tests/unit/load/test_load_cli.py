@@ -138,7 +138,11 @@ def test_ctrl_c_stops_the_load_then_settles_and_reports_what_was_sent(make_confi
     """Ctrl-C as a terminal sends it: SIGINT to the whole process group, and again from a launcher that forwards
     it (`uv run`); before, the second copy aborted the load and lost its run (issue 24, finding 2)."""
     config = _config(make_config, tmp_path)
-    scenario = _scenario(tmp_path, {"stages": [{"rate": 10, "duration": "60s"}], "verify_interval": "0.5s"})
+    # After a stop Locust drains what it still holds for drop_after + timeout + 1 s (load/runner.py): a 2 s
+    # request timeout (the sandbox answers in milliseconds) keeps that wait at 4 s instead of 12.
+    scenario = _scenario(
+        tmp_path, {"stages": [{"rate": 10, "duration": "60s"}], "verify_interval": "0.5s", "timeout": "2s"}
+    )
     process = subprocess.Popen(
         _cli("load", "--config", str(config), "--scenario", str(scenario), "--json"),
         stdout=subprocess.PIPE,
