@@ -51,13 +51,18 @@ def receiver() -> Iterator[Receiver]:
         yield found
 
 
+@contextlib.contextmanager
+def serving_a_sandbox(db: Path) -> Iterator[SandboxServer]:
+    """A sandbox with the drill config's 20 ms processing, served around a block."""
+    options = SandboxOptions(db_path=db, processing=ProcessingDelayModel(distribution="fixed", seconds=0.02))
+    with SandboxServer(options) as server:
+        yield server
+
+
 @pytest.fixture
 def drill_sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
-    """The drill's own sandbox (the drill config's 20 ms processing), served around one test."""
-    options = SandboxOptions(
-        db_path=tmp_path / "drill_sandbox.sqlite3", processing=ProcessingDelayModel(distribution="fixed", seconds=0.02)
-    )
-    with SandboxServer(options) as server:
+    """The drill's own sandbox, served around one test."""
+    with serving_a_sandbox(tmp_path / "drill_sandbox.sqlite3") as server:
         yield server
 
 
