@@ -1,5 +1,6 @@
 """Reports are best effort after the verdict: the verdict table comes first, a report that cannot be written
-is its own error naming the path, and the last line says the verdict in the words of the exit code."""
+is its own error naming the path, and the last line says the verdict in the words of the exit code. (Against the
+session's sandbox: starting a sandbox process for each run is not what these tests are about.)"""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ from bonzo_bulk.pytest_plugin.reporter import Reporter
 from bonzo_bulk.pytest_plugin.session import STATE, SessionState
 from bonzo_bulk.report.publish import publish_best_effort
 from bonzo_bulk.report.summary import HEALTH_DIR
+from bonzo_bulk.sandbox import SandboxServer
 from bonzo_bulk.store import RunStore
 
 
 @pytest.mark.parametrize("command", ["run", "health"])
 def test_an_unwritable_report_does_not_hide_the_verdict(
-    tmp_path: Path, make_config: Any, monkeypatch: pytest.MonkeyPatch, command: str
+    tmp_path: Path, make_config: Any, monkeypatch: pytest.MonkeyPatch, command: str, sandbox: SandboxServer
 ) -> None:
     for name in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_API_URL"):
         monkeypatch.delenv(name, raising=False)
-    loaded = make_config(tmp_path, test_records=3, sandbox={"processing": {"distribution": "fixed", "seconds": 0.02}})
+    clean = {"url": sandbox.url, "faults": {"seed": 1, "faults": []}}  # whatever an earlier test left on it
+    loaded = make_config(tmp_path, sandbox.url, test_records=3, sandbox=clean)
     blocker = tmp_path / "reports" / "integration_health_reports"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("a file where the reports folder should be")
