@@ -9,6 +9,7 @@ distributions) read it back in batches of :data:`BATCH` records.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -54,16 +55,12 @@ def next_seq(db: Backend, table: str, run_id: str, phase: str | None = None) -> 
 
 
 def write_records(db: Backend, run_id: str, records: Sequence[PlannedRecord], start: int) -> None:
-    coders = codec.encoders(codec.RECORD_COLUMNS)
+    owner = operator.attrgetter(*codec.USER_FIELDS)
     rows = [
-        (
-            run_id,
-            r.phase,
-            start + n,
-            *[code(getattr(r, c)) for c, code in coders],
-            *(getattr(r.expected_user, c) for c in codec.USER_FIELDS),
+        (run_id, r.phase, seq, *values, *owner(r.expected_user))
+        for seq, (r, values) in enumerate(
+            zip(records, codec.encode_values(records, codec.RECORD_COLUMNS), strict=True), start
         )
-        for n, r in enumerate(records)
     ]
     columns = (*codec.RECORD_COLUMNS, *codec.USER_COLUMNS)
     db.executemany(
