@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from builders import RunSpec, build_run
 
@@ -28,7 +30,7 @@ def test_encoded_rows_equal_the_generic_encoding_column_by_column() -> None:
         CheckResult("r1", "owner", Stage.ASSIGNMENT, False, {"id": [1, None]}, "✓ 7", "mismatch"),
         Observation("r1", ({"id": 5, "tags": ["a"]},), (3, 1), datetime(2025, 1, 2, tzinfo=UTC), 4, None),
     ]
-    groups = [
+    groups: list[tuple[Sequence[Any], tuple[str, ...]]] = [
         ([o.record for o in outcomes], codec.RECORD_COLUMNS),
         ([o.delivery for o in outcomes if o.delivery] + odd[:1], codec.DELIVERY_COLUMNS),
         ([c for o in outcomes for c in o.checks] + odd[1:2], codec.CHECK_COLUMNS),
