@@ -186,6 +186,23 @@ def iter_ledger(
         ]
 
 
+def iter_deliveries(db: Backend, run_id: str, phase: str, *, batch: int = BATCH) -> Iterator[list[DeliveryResult]]:
+    """The phase's deliveries in the order their records were planned (as :func:`iter_ledger` gives them), a
+    batch at a time, without decoding the records."""
+    after = -1
+    while True:
+        rows = db.fetchall(
+            "SELECT r.seq AS record_seq, d.* FROM records r JOIN deliveries d ON d.run_id = r.run_id"
+            " AND d.phase = r.phase AND d.record_name = r.name"
+            " WHERE r.run_id = ? AND r.phase = ? AND r.seq > ? ORDER BY r.seq LIMIT ?",
+            (run_id, phase, after, batch),
+        )
+        if not rows:
+            return
+        after = int(rows[-1]["record_seq"])
+        yield [DeliveryResult(**codec.decode(row, codec.DELIVERY_COLUMNS)) for row in rows]
+
+
 def read_outcomes(
     db: Backend, run_id: str, phase: str, *, failed_only: bool = False, limit: int | None = None, offset: int = 0
 ) -> Iterator[RecordOutcome]:
