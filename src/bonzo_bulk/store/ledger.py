@@ -8,6 +8,7 @@ distributions) read it back in batches of :data:`BATCH` records.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 from collections.abc import Iterator, Sequence
@@ -139,11 +140,17 @@ def write_phase(db: Backend, run_id: str, phase: PhaseResult) -> None:
     write_outcomes(db, run_id, phase.kind, phase.outcomes)
 
 
+@functools.lru_cache(maxsize=4096)
+def _user(*values: Any) -> User:
+    """A stored owner from its columns' values (a run has a few, read back once per record: one object each)."""
+    return User(**dict(zip(codec.USER_FIELDS, values, strict=True)))
+
+
 def record_from_row(run_id: str, row: Row) -> PlannedRecord:
     return PlannedRecord(
         run_id=run_id,
         phase=row["phase"],
-        expected_user=User(**{f: row[c] for f, c in zip(codec.USER_FIELDS, codec.USER_COLUMNS, strict=True)}),
+        expected_user=_user(*(row[c] for c in codec.USER_COLUMNS)),
         **{**codec.decode(row, codec.RECORD_COLUMNS), "body": bytes(row["body"])},
     )
 
