@@ -201,10 +201,10 @@ def learn_stamps(plan: RunPlan, settled: Settled, store: RunStore) -> StampMappi
     """What the run's records say about ``created_at`` (its zone, Bonzo's clock): one pass before judging."""
     evidence = StampEvidence()
     for phase in plan.phases:
-        for batch in store.ledger(plan.run_id, phase.kind):
-            seen = settled.outcome.observations_of(record.name for record, _ in batch)
-            for record, delivery in batch:
-                evidence.add(delivery, seen.get(record.name))
+        for batch in store.deliveries(plan.run_id, phase.kind):  # a record never sent says nothing
+            seen = settled.outcome.observations_of(delivery.record_name for delivery in batch)
+            for delivery in batch:
+                evidence.add(delivery, seen.get(delivery.record_name))
     return evidence.mapping(settled.outcome.clock, plan.loaded.config.contract.created_at)
 
 

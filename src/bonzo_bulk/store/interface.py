@@ -398,6 +398,11 @@ class RunStore:
         with self._op(f"read the records of run {run_id}"):
             yield from ledger.iter_ledger(self._db, run_id, phase)
 
+    def deliveries(self, run_id: str, phase: PhaseKind) -> Iterator[list[DeliveryResult]]:
+        """A phase's deliveries, in the order of its records' planning, a batch at a time."""
+        with self._op(f"read the deliveries of run {run_id}"):
+            yield from ledger.iter_deliveries(self._db, run_id, phase)
+
     def outcomes(
         self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None, offset: int = 0
     ) -> Iterator[RecordOutcome]:
