@@ -76,14 +76,14 @@ class PostgresBackend:
         self._url = location.url
         self._conn = self._connect()
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    def _connect(self, application_name: str = "bonzo-bulk") -> psycopg.Connection[Any]:
         try:
             return psycopg.connect(
                 self._url,
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 row_factory=dict_row,
-                application_name="bonzo-bulk",
+                application_name=application_name,
             )
         except psycopg.Error as exc:
             reason = redact(" ".join(str(exc).split()) or type(exc).__name__)
@@ -166,16 +166,10 @@ class PostgresBackend:
         """Log what session ``pid`` (this connection, busy waiting) waits for, asked on a short connection of its
         own: the lock (a table, a row of it, the schema-migration lock, a run's in-progress lock) and who holds it."""
         try:
-            with psycopg.connect(
-                self._url,
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                row_factory=dict_row,
-                application_name="bonzo-bulk lock check",
-            ) as probe:
+            with self._connect("bonzo-bulk lock check") as probe:
                 locks = probe.execute(_WAITS, (pid,)).fetchall()
                 holders = probe.execute(_HOLDERS, (pid,)).fetchall() if locks else []
-        except psycopg.Error as exc:
+        except (psycopg.Error, StoreUnreachable) as exc:
             log.debug("cannot tell what the run store %s waits for: %s", self.label, redact(str(exc)))
             return
         if not any(not lock["granted"] for lock in locks):
