@@ -12,7 +12,7 @@ from builders import begin_run_of, build_run
 
 from bonzo_bulk.models import RunKind, RunResult
 from bonzo_bulk.store import MIGRATIONS, RunStore, StoreLocation
-from bonzo_bulk.store.interface import open_backend
+from bonzo_bulk.store.connection import open_backend
 from bonzo_bulk.store.schema import migrate
 
 StoreAt = str | Path

@@ -15,7 +15,7 @@ from bonzo_bulk.errors import ConfigError, StoreError
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.report.rows import failure_rows
 from bonzo_bulk.store import MIGRATIONS, SCHEMA_VERSION, Migration, RunStore, StoreLocation
-from bonzo_bulk.store.interface import open_backend
+from bonzo_bulk.store.connection import open_backend
 from bonzo_bulk.store.results import UNDIAGNOSED_NOTE
 from bonzo_bulk.store.schema import migrate
 from bonzo_bulk.store.transfer import copy_store
