@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -44,7 +45,7 @@ def open_backend(location: StoreLocation) -> Backend:
     return SqliteBackend(location.path)
 
 
-class StoreConnection:
+class StoreConnection(ABC):
     """An open run store: the backend, error mapping, retried and journaled writes (see the module's text)."""
 
     def __init__(
@@ -214,6 +215,6 @@ class StoreConnection:
         self._failing_since = None
         return True
 
+    @abstractmethod
     def _apply(self, entry: Entry) -> None:
         """Write one journaled entry as the call that made it would have (the store's operations know how)."""
-        raise NotImplementedError
