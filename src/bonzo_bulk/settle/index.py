@@ -128,7 +128,8 @@ class SettleIndex:
 
     def by_email(self, emails: Sequence[str]) -> dict[str, str]:
         """Record names of the given (lower-case) emails, where a sent record has one."""
-        return dict(self._lookup("SELECT email, name FROM target WHERE email IN ({})", emails))
+        # ``email != ''`` lets SQLite use the partial index on email: without it, every page scanned every target.
+        return dict(self._lookup("SELECT email, name FROM target WHERE email != '' AND email IN ({})", emails))
 
     def names(self, names: Sequence[str]) -> set[str]:
         """Which of these are the names of sent records."""
