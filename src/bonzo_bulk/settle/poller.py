@@ -335,6 +335,16 @@ async def _sweep_without_search(poller: Poller, user_ids: Sequence[int], missing
         )
 
 
+async def _last_sweep(poller: Poller, user_ids: Sequence[int], waiting: int) -> str | None:
+    """At the deadline, with records still missing: list once more without ``search``; why it stopped, if it did."""
+    if waiting and poller.search is not None:
+        try:
+            await _sweep_without_search(poller, user_ids, waiting)
+        except _STOPS_SETTLING as exc:
+            return str(exc)
+    return None
+
+
 def _arm(client: ProspectLister, poller: Poller, deadline: float, polling: PollingSettings, seconds: float) -> None:
     """Start the deadline: the last sweep starts at it and may take a little longer; no page of any walk starts
     after that bound, and no 429 wait may reach past it."""
@@ -407,11 +417,7 @@ async def settle(
         else:
             interval = min(interval * 1.5, polling.max_interval)
         if late and full:
-            if waiting and poller.search is not None:
-                try:
-                    await _sweep_without_search(poller, all_users, waiting)
-                except _STOPS_SETTLING as exc:
-                    stopped_early = str(exc)
+            stopped_early = await _last_sweep(poller, all_users, waiting)
             break
         if time.monotonic() >= deadline:
             interval = 0.0
