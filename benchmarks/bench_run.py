@@ -91,6 +91,10 @@ class Figures:
     """Records judged (every phase's, invalid ones included): what the CPU is divided by."""
     api_requests: int | None = None
     """Requests to Bonzo's API in the whole run ("N API requests in all")."""
+    unverified: int | None = None
+    """Records whose lists were never read to their end (every phase's, from the JSON summary)."""
+    settling: str | None = None
+    """The run's note on settling ("settled in X s after the last delivery over N poll(s) (M while delivering)")."""
     anchor_ms: float | None = None
     """CPU ms per request of a bare Locust FastHttpUser, measured just before this run."""
     load: tuple[float, float] = (math.nan, math.nan)
@@ -261,7 +265,11 @@ def run_once(mode: str, records: int, config: Path, work: Path, env: dict[str, s
     published = re.search(r"Published in ([\d.]+) s", stderr)
     requests = re.search(r"(\d+) API requests in all", stdout + stderr)
     summary = _summary(reports)
-    judged = sum(int(m.get("generated", 0)) for m in (summary.get("metrics") or {}).values())
+    metrics: dict[str, Any] = summary.get("metrics") or {}
+    judged = sum(int(m.get("generated", 0)) for m in metrics.values())
+    settling = re.search(
+        r"(settled in [\d.]+ s after the last delivery over \d+ poll\(s\) \(\d+ while delivering\))", stdout + stderr
+    )
     finished = re.search(r"Run store: run finished in ([\d.]+) s", stderr)
     figures = Figures(
         mode=mode,
@@ -275,6 +283,8 @@ def run_once(mode: str, records: int, config: Path, work: Path, env: dict[str, s
         dashboard_mb=_dashboard_mb(reports),
         judged=judged or 2 * records,
         api_requests=int(requests.group(1)) if requests else None,
+        unverified=sum(int(m.get("unverified", 0)) for m in metrics.values()) if metrics else None,
+        settling=settling.group(1) if settling else None,
     )
     if mode == "default" and watch.children_cpu_s:
         figures.sandbox_cpu_s = sum(watch.children_cpu_s.values())
@@ -446,7 +456,8 @@ def cpu_row(figures: Figures) -> str:
         f"{_opt(figures.cpu_ms_per_record, '.3f')} ms/record; Locust anchor {_opt(figures.anchor_ms, '.3f')} "
         f"ms/request; ratio {_opt(figures.anchor_ratio, '.2f')} (goal <= 2.5); API requests "
         f"{figures.api_requests if figures.api_requests is not None else '-'} ({_opt(per_request, '.4f')}/record, "
-        f"goal <= 0.02); load average {figures.load[0]:.2f} -> {figures.load[1]:.2f}"
+        f"goal <= 0.02); load average {figures.load[0]:.2f} -> {figures.load[1]:.2f}; unverified "
+        f"{figures.unverified if figures.unverified is not None else '-'}; {figures.settling or 'did not settle'}"
     )
 
 

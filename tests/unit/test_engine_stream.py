@@ -14,6 +14,7 @@ from bonzo_bulk.engine.events import (
     Event,
     EventBus,
     PhaseDone,
+    Polled,
     RecordDelivered,
     RecordJudged,
     RecordsPlanned,
@@ -67,6 +68,34 @@ def test_every_record_is_stored_before_it_is_sent_and_judged_once(
     wrong = {o.name for o in result.primary.outcomes if not o.stage_ok(Stage.ASSIGNMENT)}
     failed = {o.name for o in result.primary.outcomes if not o.passed}
     assert wrong and wrong <= failed and result.primary.failed_records == len(failed)
+
+
+def test_settling_polls_while_records_are_delivered_and_counts_only_what_was_sent(
+    make_config: Any, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # One request at a time: delivering 120 records takes many 20 ms poll intervals.
+    loaded = make_config(
+        tmp_path,
+        sandbox.url,
+        test_records=120,
+        webhook_settings={"concurrent_requests": 1},
+        polling={"interval": 0.02, "max_interval": 0.05, "deadline": 2.0},
+    )
+    events: list[Event] = []
+    result = run_async(execute(plan_run(loaded), subscribers=[events.append]))
+
+    delivery_done = max(i for i, e in enumerate(events) if isinstance(e, DeliveryDone))
+    polls = [(i, e) for i, e in enumerate(events) if isinstance(e, Polled)]
+    assert any(i < delivery_done for i, _ in polls)  # polled while delivering
+    for i, poll in polls:  # a progress view never hears of more expected records than were delivered
+        delivered = sum(isinstance(e, RecordDelivered) for e in events[:i])
+        assert poll.found <= poll.expected <= delivered
+    primary = result.primary
+    assert primary is not None
+    assert result.unverified == 0 and not primary.unexpected_prospects  # nothing seen early passed for a stray
+    assert primary.metrics.created == 120
+    note = next(n for n in result.notes if n.startswith("settled in"))
+    assert "after the last delivery" in note and "while delivering" in note
 
 
 def _names(event: Event) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,8 @@ from bonzo_bulk.judge.verify import expects_prospect
 from bonzo_bulk.models import DeliveryResult, PlannedRecord, User
 from bonzo_bulk.plan.integration import load_integration
 from bonzo_bulk.plan.records import Factory, RunIdentity
-from bonzo_bulk.settle.index import SettleTarget
+from bonzo_bulk.settle.delivering import Delivering
+from bonzo_bulk.settle.index import SettleIndex, SettleTarget
 from bonzo_bulk.settle.poller import settle
 
 USERS = [User("A", "a@x.test", 1, 10), User("B", "b@x.test", 2, 20), User("C", "c@x.test", 3, 30)]
@@ -47,10 +49,15 @@ class FakeBonzo:
         self.orders: set[str | None] = set()
         self.fail_user: int | None = None
         """A user whose every listing answers 503 (a server error the poller must ride out)."""
+        self.page_seconds = 0.0
+        """How long each page takes to answer (a slow API: a long list takes long to walk)."""
+        self.created: dict[str, float] = {}
+        """When each record's prospect was created (epoch seconds)."""
 
     def add(self, record: PlannedRecord, owner: int | None = None) -> None:
         prospect = {"id": self.next_id, "email": record.email.lower(), "first_name": record.name}
         self.next_id += 1
+        self.created.setdefault(record.name, time.time())
         self.lists[owner or record.expected_user.user_id].append(prospect)
 
     def answer(self, user: int, params: Mapping[str, str]) -> dict[str, Any]:
@@ -81,6 +88,8 @@ class FakeBonzo:
         deadline: float | None = None,
     ) -> AsyncGenerator[ListedPage, None]:
         async def fetch(path: str, params: Mapping[str, str]) -> Any:
+            if self.page_seconds:
+                await asyncio.sleep(self.page_seconds)
             return self.answer(int(on_behalf_of), params)
 
         params = {"page": 1, "per_page": per_page or 25, "search": search, "order": order}
@@ -272,3 +281,94 @@ async def test_a_listing_that_recovers_leaves_nobody_unlisted() -> None:
     assert outcome.unlisted == {}
     assert outcome.unverified_reason() is None
     assert len(outcome.observations) == 6
+
+
+SLOW_LISTS = 150
+"""Records in the slow-listing tests: 50 per user, one a page, each page 5 ms: a walk of a whole list takes
+0.25 s, five times the 0.05 s deadline."""
+
+
+def slow_api() -> FakeBonzo:
+    api = FakeBonzo(max_per_page=1)
+    api.page_seconds = 0.005
+    return api
+
+
+async def settle_slowly(api: FakeBonzo, targets: SettleIndex, delivering: Delivering | None = None) -> Any:
+    return await settle(
+        api,
+        targets,
+        users=USERS,
+        search="r20250101-000000-aaaa",
+        polling=FAST,
+        deadline_seconds=0.05,
+        per_page=1,
+        delivering=delivering,
+    )
+
+
+async def test_lists_too_long_to_walk_after_the_last_delivery_leave_records_unverified() -> None:
+    # The failure a 100k run met: settling only after the last delivery, the deadline passes mid-walk.
+    records = plan(SLOW_LISTS)
+    api = slow_api()
+    for record in records:
+        api.add(record)
+    index = SettleIndex(delivered(records))
+    outcome = await settle_slowly(api, index)
+    assert not outcome.settled
+    assert set(outcome.unlisted) == {1, 2, 3}  # no list was read to its end: its oldest records are unverified
+    assert len(outcome.observations) < SLOW_LISTS
+
+
+async def test_settling_while_delivering_reads_the_lists_as_they_grow() -> None:
+    # The same lists, polled from the first delivery: each poll reads only what was added since the last.
+    records = plan(SLOW_LISTS)
+    api = slow_api()
+    index = SettleIndex()
+    delivering = Delivering()
+    polls: list[tuple[int, int]] = []
+    settling = asyncio.create_task(
+        settle(
+            api,
+            index,
+            users=USERS,
+            search="r20250101-000000-aaaa",
+            polling=FAST,
+            deadline_seconds=0.05,
+            per_page=1,
+            on_poll=lambda found, expected: polls.append((found, expected)),
+            delivering=delivering,
+        )
+    )
+    targets = dict(zip((r.name for r in records), delivered(records), strict=True))
+    for start in range(0, SLOW_LISTS, 15):
+        batch = records[start : start + 15]
+        index.add_unsent(SettleTarget.of(r, expects=False) for r in batch)  # known before a byte leaves
+        for record in batch:
+            api.add(record)  # created before its delivery's answer came back ...
+        seen = len(polls)
+        while len(polls) == seen:  # ... and listed by a poll before the engine hears of the delivery
+            await asyncio.sleep(0.002)
+        for record in batch:
+            index.add(targets[record.name])
+    delivering.end()
+    outcome = await asyncio.wait_for(settling, timeout=30)
+    assert outcome.settled
+    assert outcome.unlisted == {}
+    assert not outcome.unexpected  # a prospect listed before its delivery was answered is its record's, not a stray
+    observations = outcome.observations
+    assert set(observations) == set(targets)
+    assert outcome.polls_delivering >= SLOW_LISTS // 15
+    assert outcome.seconds < 0.05 + 5  # counted from the last delivery
+    # Every interval holds the true creation time: a poll before a record existed never narrows it past that.
+    for name, observation in observations.items():
+        assert observation.first_seen_at is not None
+        seen_at = observation.first_seen_at.timestamp()
+        assert seen_at >= api.created[name]
+        if observation.poll_gap is not None:
+            assert seen_at - observation.poll_gap <= api.created[name]
+    # Progress: what was expected grows while records are delivered, and never counts a record not yet sent.
+    assert polls[0][1] < SLOW_LISTS and polls[-1] == (SLOW_LISTS, SLOW_LISTS)
+    assert all(found <= expected for found, expected in polls)
+    # Each record's page is read about once: pages of new records plus about one known page per user and poll.
+    assert api.requests_made <= SLOW_LISTS + 3 * (outcome.polls + 2)

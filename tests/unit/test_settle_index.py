@@ -36,3 +36,23 @@ def test_a_full_batch_and_add_many_keep_the_order_of_adding() -> None:
         assert index.expected() == PENDING_BATCH + 2  # record 0 no longer expected, one more added
     finally:
         index.close()
+
+
+def test_a_record_known_before_it_is_sent_is_matched_but_not_waited_for_until_it_is() -> None:
+    index = SettleIndex()
+    try:
+        index.add_unsent([_target(0), _target(1)])
+        assert index.by_email(["test.00000@bonzobuddy.test"]) == {"test.00000@bonzobuddy.test": "TestRecord_00000"}
+        assert index.expected() == 0 and index.waiting() == (0, [])
+        assert index.sent() == 0 and index.sent_names(5) == []
+        index.write_seen([(501, "TestRecord_00000", 0, "7", 1, 1.0, None, b'{"id": 501}')])  # seen before its answer
+        index.add(_target(0))
+        index.add(_target(1))
+        assert index.sent() == 2 and index.sent_names(5) == ["TestRecord_00000", "TestRecord_00001"]
+        assert index.expected() == 2
+        assert index.waiting() == (1, [7])  # the sighting before it was sent still counts
+        assert index.found_count() == 1
+        index.add_unsent([_target(1)])  # knowing it again as unsent changes nothing
+        assert index.sent() == 2 and index.expected() == 2
+    finally:
+        index.close()

@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ from bonzo_bulk.models import (
     Target,
 )
 from bonzo_bulk.plan.planner import PhasePlan, RunPlan
+from bonzo_bulk.settle.delivering import Delivering
 from bonzo_bulk.settle.index import SettleIndex, SettleTarget
 from bonzo_bulk.settle.policy import SettlePolicy
 from bonzo_bulk.settle.poller import SettleOutcome
@@ -80,8 +82,7 @@ async def execute(run: RunContext) -> RunResult:
     index = SettleIndex()
     stage = "settling"
     try:
-        await deliver_phases(run.plan, run.destination, run.session, run.bus, index)
-        settled = await settle_run(run.plan, run.client, index, run.bus)
+        settled = await deliver_and_settle(run, run.client, index)
         stage = "judging"
         await store_back(run.store)
         result = judge_run(
@@ -109,18 +110,39 @@ async def deliver_only(run: RunContext) -> None:
     await deliver_phases(run.plan, run.destination, run.session, run.bus)
 
 
-def _planned(phase: PhasePlan, bus: EventBus) -> Iterator[PlannedRecord]:
-    """A phase's records as they are made, each batch told to the subscribers (and so stored) before it is sent."""
+async def deliver_and_settle(run: RunContext, client: BonzoClient, index: SettleIndex) -> Settled:
+    """Send every phase while settling polls Bonzo (from the first delivery, the deadline counting from the
+    last): a big run's lists are read as they grow, not all at once after the last record."""
+    delivering = Delivering()
+    settling = asyncio.create_task(settle_run(run.plan, client, index, run.bus, delivering))
+    try:
+        await deliver_phases(run.plan, run.destination, run.session, run.bus, index)
+    except BaseException:
+        settling.cancel()
+        await asyncio.gather(settling, return_exceptions=True)  # the delivery's error is the one that counts
+        raise
+    delivering.end()
+    return await settling
+
+
+def _planned(phase: PhasePlan, bus: EventBus, index: SettleIndex | None) -> Iterator[PlannedRecord]:
+    """A phase's records as they are made, each batch told to the subscribers (and so stored) and known to
+    settling (as not sent yet) before it is sent."""
     batch: list[PlannedRecord] = []
     for record in phase.iter_records():
         batch.append(record)
         if len(batch) == STORE_BATCH:
-            bus.emit(RecordsPlanned(phase.kind, batch))
-            yield from batch
+            yield from _told(phase.kind, batch, bus, index)
             batch = []
     if batch:
-        bus.emit(RecordsPlanned(phase.kind, batch))
-        yield from batch
+        yield from _told(phase.kind, batch, bus, index)
+
+
+def _told(kind: PhaseKind, batch: list[PlannedRecord], bus: EventBus, index: SettleIndex | None) -> list[PlannedRecord]:
+    bus.emit(RecordsPlanned(kind, batch))
+    if index is not None:
+        index.add_unsent(SettleTarget.of(record, expects=False) for record in batch)
+    return batch
 
 
 async def deliver_phases(
@@ -146,7 +168,7 @@ async def deliver_phases(
             bus.emit(RecordDelivered(kind, record, result))
 
         await deliver(
-            _planned(phase, bus),
+            _planned(phase, bus, index),
             url=url,
             settings=config.webhook_settings,
             session=session,
@@ -166,18 +188,26 @@ class Settled:
     notes: tuple[str, ...]
 
 
-async def settle_run(plan: RunPlan, client: BonzoClient, index: SettleIndex, bus: EventBus) -> Settled:
-    """Poll Bonzo until every record that should be there is, and stays, or the deadline passes."""
+async def settle_run(
+    plan: RunPlan, client: BonzoClient, index: SettleIndex, bus: EventBus, delivering: Delivering | None = None
+) -> Settled:
+    """Poll Bonzo until every record that should be there is, and stays, or the deadline passes (with
+    ``delivering``, from while the records are sent)."""
     loaded = plan.loaded
     for user in loaded.users:
         log.info("Using On-Behalf-Of: %s (%s)", user.user_id, user.email)
     policy = SettlePolicy.of(loaded.config, plan.run_id)
     deadline = policy.deadline
     outcome = await policy.settle(
-        client, index, users=loaded.users, on_poll=lambda found, expected: bus.emit(Polled(found, expected))
+        client,
+        index,
+        users=loaded.users,
+        on_poll=lambda found, expected: bus.emit(Polled(found, expected)),
+        delivering=delivering,
     )
     notes = [
-        f"settled in {outcome.seconds:.1f} s over {outcome.polls} poll(s); {client.requests_made} API requests in all "
+        f"settled in {outcome.seconds:.1f} s after the last delivery over {outcome.polls} poll(s) "
+        f"({outcome.polls_delivering} while delivering); {client.requests_made} API requests in all "
         f"({outcome.api_requests} while settling)",
         f"clock offset to Bonzo's API: {outcome.clock.describe()}",
     ]

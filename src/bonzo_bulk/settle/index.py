@@ -42,10 +42,12 @@ Seen: TypeAlias = tuple[int, tuple[int, ...], float, float | None, bytes]
 class SettleIndex:
     """What settling knows of a run, in a private temporary SQLite file rather than in Python objects.
 
-    Two tables: ``target`` (each sent record: name, email, expected owner, whether a prospect must
-    appear) and ``seen`` (each prospect listed: its record, the users whose lists held it, when it was
-    first seen, and its JSON when it is the run's). A 100k run holds none of it in memory; SQLite
-    deletes the file when the index is closed. The engine adds targets as records are delivered.
+    Two tables: ``target`` (each record: name, email, expected owner, whether a prospect must appear,
+    whether it was sent yet) and ``seen`` (each prospect listed: its record, the users whose lists held
+    it, when it was first seen, and its JSON when it is the run's). A 100k run holds none of it in memory;
+    SQLite deletes the file when the index is closed. The engine adds each record before its first byte
+    leaves (:meth:`add_unsent`; settling polls while it sends, and a prospect created before its delivery's
+    answer came back must match its record, not pass for a stray) and again once it is delivered (:meth:`add`).
     """
 
     def __init__(self, targets: Iterable[SettleTarget] = ()) -> None:
@@ -55,7 +57,7 @@ class SettleIndex:
             PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
             CREATE TABLE target (
                 name TEXT PRIMARY KEY, email TEXT, user_id INTEGER NOT NULL, expects INTEGER NOT NULL,
-                found INTEGER NOT NULL DEFAULT 0
+                found INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 1
             );
             CREATE INDEX target_email ON target (email) WHERE email != '';
             CREATE INDEX target_waiting ON target (expects, found, user_id);
@@ -71,9 +73,16 @@ class SettleIndex:
         self.add_many(targets)
 
     def add_many(self, targets: Iterable[SettleTarget]) -> None:
-        """Know more sent records (the engine adds each batch as it is delivered)."""
+        """Know more sent records (the load runner adds them as Locust sends)."""
         self._pending.extend((t.name, t.email, t.user_id, int(t.expects)) for t in targets)
         self._ready()
+
+    def add_unsent(self, targets: Iterable[SettleTarget]) -> None:
+        """Know records about to be sent (nothing is expected of them until :meth:`add` says they were)."""
+        self._ready().executemany(
+            "INSERT OR IGNORE INTO target (name, email, user_id, expects, sent) VALUES (?, ?, ?, 0, 0)",
+            ((t.name, t.email, t.user_id) for t in targets),
+        )
 
     def add(self, target: SettleTarget) -> None:
         """Know one more sent record (written with the next batch, before anything reads the index)."""
@@ -86,7 +95,9 @@ class SettleIndex:
         if self._pending:
             pending, self._pending = self._pending, []
             self._db.executemany(
-                "INSERT OR REPLACE INTO target (name, email, user_id, expects) VALUES (?, ?, ?, ?)", pending
+                "INSERT INTO target (name, email, user_id, expects) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE"
+                " SET email = excluded.email, user_id = excluded.user_id, expects = excluded.expects, sent = 1",
+                pending,
             )
         return self._db
 
@@ -104,19 +115,21 @@ class SettleIndex:
         return sum(int(n) for _, n in rows), sorted(int(u) for u, _ in rows)
 
     def sent(self) -> int:
-        """Records sent (every target)."""
-        return int(self._db.execute("SELECT COUNT(*) FROM target").fetchone()[0])
+        """Records sent."""
+        return int(self._ready().execute("SELECT COUNT(*) FROM target WHERE sent = 1").fetchone()[0])
 
     def sent_names(self, limit: int) -> list[str]:
         """The first ``limit`` names of the records sent, sorted."""
-        return [str(n) for (n,) in self._db.execute("SELECT name FROM target ORDER BY name LIMIT ?", (limit,))]
+        query = "SELECT name FROM target WHERE sent = 1 ORDER BY name LIMIT ?"
+        return [str(n) for (n,) in self._ready().execute(query, (limit,))]
 
     def found_count(self) -> int:
         return int(self._ready().execute("SELECT COUNT(*) FROM target WHERE found = 1").fetchone()[0])
 
     def by_email(self, emails: Sequence[str]) -> dict[str, str]:
         """Record names of the given (lower-case) emails, where a sent record has one."""
-        return dict(self._lookup("SELECT email, name FROM target WHERE email IN ({})", emails))
+        # ``email != ''`` lets SQLite use the partial index on email: without it, every page scanned every target.
+        return dict(self._lookup("SELECT email, name FROM target WHERE email != '' AND email IN ({})", emails))
 
     def names(self, names: Sequence[str]) -> set[str]:
         """Which of these are the names of sent records."""

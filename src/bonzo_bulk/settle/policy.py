@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bonzo_bulk.config.schema import BulkConfig, PollingSettings
 from bonzo_bulk.models import User
+from bonzo_bulk.settle.delivering import Delivering
 from bonzo_bulk.settle.index import SettleIndex, SettleTarget
 from bonzo_bulk.settle.poller import Poller, ProspectLister, SettleOutcome, settle
 
@@ -48,8 +49,10 @@ class SettlePolicy:
         *,
         users: Sequence[User],
         on_poll: Callable[[int, int], None] | None = None,
+        delivering: Delivering | None = None,
     ) -> SettleOutcome:
-        """Poll until every expected record is visible and stable, or the deadline (see :func:`settle`)."""
+        """Poll until every expected record is visible and stable, or the deadline (see :func:`settle`; with
+        ``delivering``, from the first delivery, the deadline counting from the last)."""
         return await settle(
             client,
             targets,
@@ -60,4 +63,5 @@ class SettlePolicy:
             per_page=self.per_page,
             order=self.order,
             on_poll=on_poll,
+            delivering=delivering,
         )

@@ -32,6 +32,7 @@ from bonzo_bulk.errors import (
     UnreadableAnswer,
 )
 from bonzo_bulk.models import Observation, Prospect, User
+from bonzo_bulk.settle.delivering import Delivering
 from bonzo_bulk.settle.index import Known, SettleIndex, SettleTarget, Sighting
 from bonzo_bulk.settle.reach import ListReach
 
@@ -95,6 +96,8 @@ class SettleOutcome:
     """Bonzo's clock against ours, for processing times from ``created_at``."""
     rate_limited_seconds: float = 0.0
     """Seconds of the settle spent waiting on 429 answers."""
+    polls_delivering: int = 0
+    """Of :attr:`polls`, those begun before the last delivery."""
     stopped_early: str | None = None
     """Why polling stopped before the records settled or the deadline passed (budget, rate limit)."""
     unlisted: Mapping[int, str] = field(default_factory=dict)
@@ -332,6 +335,24 @@ async def _sweep_without_search(poller: Poller, user_ids: Sequence[int], missing
         )
 
 
+async def _last_sweep(poller: Poller, user_ids: Sequence[int], waiting: int) -> str | None:
+    """At the deadline, with records still missing: list once more without ``search``; why it stopped, if it did."""
+    if waiting and poller.search is not None:
+        try:
+            await _sweep_without_search(poller, user_ids, waiting)
+        except _STOPS_SETTLING as exc:
+            return str(exc)
+    return None
+
+
+def _arm(client: ProspectLister, poller: Poller, deadline: float, polling: PollingSettings, seconds: float) -> None:
+    """Start the deadline: the last sweep starts at it and may take a little longer; no page of any walk starts
+    after that bound, and no 429 wait may reach past it."""
+    bound = deadline + max(polling.interval, min(FINAL_SWEEP_SECONDS, seconds))
+    client.deadline = bound
+    poller.deadline = bound
+
+
 async def settle(
     client: ProspectLister,
     targets: SettleIndex | Iterable[SettleTarget],
@@ -343,43 +364,49 @@ async def settle(
     per_page: int,
     order: str | None = None,
     on_poll: Callable[[int, int], None] | None = None,
+    delivering: Delivering | None = None,
 ) -> SettleOutcome:
     """Poll until every expected record is visible and a full sweep shows nothing new, or the deadline.
 
-    ``on_poll(found, expected)`` is called after each poll (for progress bars).
+    With ``delivering``, polling starts while the records are still being sent (they join the index as they
+    are delivered, so each poll reads only what the lists grew by): no poll that began before the last
+    delivery settles the run, and the deadline counts from that delivery. ``on_poll(found, expected)`` is
+    called after each poll (for progress bars; ``expected`` grows while records are being delivered).
     """
-    started = time.monotonic()
-    deadline = started + deadline_seconds
-    # The last sweep starts at the deadline and may take this long; no page of any walk starts after it.
-    bound = deadline + max(polling.interval, min(FINAL_SWEEP_SECONDS, deadline_seconds))
-    client.deadline = bound
+    delivering = delivering or Delivering.over()
     requests_before = client.requests_made
     limited_before = client.rate_limited_seconds
     stopped_early: str | None = None
     poller = Poller(client, targets, users=users, search=search, per_page=per_page, order=order)
-    poller.deadline = bound
-    expected = poller.index.expected()
     all_users = [u.user_id for u in users]
     interval = polling.interval
     quiet_sweeps = 0
-    settled = False
+    settled = armed = False
+    polls_delivering = 0
 
     while True:
-        await asyncio.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+        if delivering.ended and not armed:  # the last record went: the deadline starts, polls come often again
+            armed, polls_delivering = True, poller.polls
+            _arm(client, poller, delivering.deadline(deadline_seconds), polling, deadline_seconds)
+            interval = polling.interval
+        deadline = delivering.deadline(deadline_seconds)
+        await delivering.pause(max(0.0, min(interval, deadline - time.monotonic())))
+        if delivering.ended and not armed:
+            continue  # delivery ended during the pause: the next poll comes an interval after the last delivery
         late = time.monotonic() >= deadline
         waiting, their_users = poller.index.waiting()
         full = not waiting or late or poller.polls % FULL_SWEEP_EVERY == FULL_SWEEP_EVERY - 1
-        targets_now = all_users if full else their_users
         try:
-            new = await poller.poll(targets_now)
+            new = await poller.poll(all_users if full else their_users)
         except _STOPS_SETTLING as exc:
             stopped_early = str(exc)
             log.warning("Settling stopped early: %s", exc)
             break
         waiting, _ = poller.index.waiting()
         if on_poll is not None:
+            expected = poller.index.expected()
             on_poll(expected - waiting, expected)
-        if not waiting:
+        if not waiting and armed:  # only a poll begun after the last delivery can find the run settled
             quiet_sweeps = quiet_sweeps + 1 if full and new == 0 else 0
             if quiet_sweeps >= polling.stable_polls:
                 settled = True
@@ -390,22 +417,19 @@ async def settle(
         else:
             interval = min(interval * 1.5, polling.max_interval)
         if late and full:
-            if waiting and poller.search is not None:
-                try:
-                    await _sweep_without_search(poller, all_users, waiting)
-                except _STOPS_SETTLING as exc:
-                    stopped_early = str(exc)
+            stopped_early = await _last_sweep(poller, all_users, waiting)
             break
         if time.monotonic() >= deadline:
             interval = 0.0
     return SettleOutcome(
         poller=poller,
         settled=settled,
-        seconds=time.monotonic() - started,
+        seconds=time.monotonic() - (delivering.ended_at or time.monotonic()),
         polls=poller.polls,
         api_requests=client.requests_made - requests_before,
         clock=client.clock.estimate,
         rate_limited_seconds=client.rate_limited_seconds - limited_before,
         stopped_early=stopped_early,
         unlisted=dict(poller.unlisted),
+        polls_delivering=polls_delivering,
     )
