@@ -4,8 +4,22 @@ no store holds); the docs' commands that only read (integrations, contract, reco
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import json
+import os
 import re
 import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +27,14 @@ from typing import Any
 import click
 import pytest
 import typer
+import yaml
+from load.test_load_history import kinds_store
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
+from bonzo_bulk.config.schema import ProcessingDelayModel
+from bonzo_bulk.sandbox.process import SandboxProcess
+from bonzo_bulk.sandbox.state import SandboxOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 MADE_UP_RUN_ID = re.compile(r"\b\d{8}[_-]\d{6}[_-][0-9a-f]{4}\b")
@@ -112,13 +131,14 @@ def _code_blocks(path: Path) -> Iterator[list[str]]:
             block.append(line)
 
 
-def _doc_commands(path: Path) -> Iterator[str]:
-    """The ``bonzo-bulk`` command lines of a Markdown file's code blocks, in order: in a block with ``$ `` prompts
-    only the prompted lines (the rest is output); ``\\`` continuations joined."""
+def _doc_transcript(path: Path) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """The ``bonzo-bulk`` command lines of a Markdown file's code blocks, in order, each with the output the file
+    shows under it: in a block with ``$ `` prompts only the prompted lines are commands (the lines up to the next
+    prompt are the output shown); ``\\`` continuations joined."""
     for block in _code_blocks(path):
         prompted = any(line.startswith("$ ") for line in block)
         pending = ""
-        for line in block:
+        for index, line in enumerate(block):
             if prompted and not pending and not line.startswith("$ "):
                 continue
             line = pending + line.removeprefix("$ ")
@@ -127,7 +147,13 @@ def _doc_commands(path: Path) -> Iterator[str]:
                 continue
             pending = ""
             if COMMAND_LINE.search(line):
-                yield line
+                shown = itertools.takewhile(lambda out: not out.startswith("$ "), block[index + 1 :])
+                yield line, tuple(shown) if prompted else ()
+
+
+def _doc_commands(path: Path) -> Iterator[str]:
+    """The ``bonzo-bulk`` command lines of a Markdown file's code blocks, in order."""
+    return (line for line, _ in _doc_transcript(path))
 
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -163,3 +189,400 @@ def test_the_fast_docs_commands_run_as_written(doc: str, line: str, monkeypatch:
     for args in _parse(line, set()):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, f"{doc}: {line}\n{result.output}"
+
+
+# Every command of README.md, docs/*.md and the --help examples, run as written (issue 24: "the README's commands
+# and every docs command run in a test"), in order, each source in a temporary copy of the repository's configs.
+# Only what a test machine cannot be is changed, each change in a table below with its reason.
+
+RUN_ID_PRINTED = re.compile(r"\br\d{8}-\d{6}-[0-9a-f]{6}\b")
+PROBLEM_ID_PRINTED = re.compile(r"\bproblem ([0-9a-f]{10})\b")
+SHOWN_EXIT = re.compile(r"^exit (\d+)$")
+DEFAULT_CONFIG = "tests/configs/monitorbase_test_config.yaml"
+CAMPAIGN = "tests/configs/load/campaign.yaml"
+SMOKE = "tests/configs/load/smoke.yaml"
+
+ADDED_FLAGS: dict[str, tuple[str, ...]] = {
+    # command (as written, comment dropped) -> the only flags the test adds (the last of a repeated flag wins)
+    "load --scenario tests/configs/load/campaign.yaml --json": ("--scenario", SMOKE),
+    "load --scenario tests/configs/load/campaign.yaml --processes 4": ("--scenario", SMOKE),
+    "stress --start-rate 20 --max-rate 400 --json": ("--step-duration", "2s", "--max-leads", "100"),
+    "stress --config tests/configs/monitorbase_test_config.yaml --start-rate 20 --max-rate 400": (
+        "--step-duration",
+        "2s",
+        "--max-leads",
+        "100",
+    ),
+    "stress --start-rate 20 --max-rate 400 --step-duration 20s": ("--step-duration", "2s", "--max-leads", "100"),
+    "stress --scenario tests/configs/load/stress.yaml --json": ("--step-duration", "2s", "--max-leads", "100"),
+}
+"""campaign.yaml sends for a minute and stress steps last 20 s until the 5-minute cap by design: the test runs
+them on the 7-second smoke scenario / 2-second steps of at most 100 leads (each is also run whole by
+``benchmarks/bench_load.py`` and ``benchmarks/bench_stress_default.py``)."""
+
+FIXED_PORTS = "--port FREE for sandbox and serve; --master-bind-host 127.0.0.1 --master-port FREE for a master"
+"""Servers get a free loopback port for the fixed one they name (another process may hold it); a master binds
+127.0.0.1 and its workers connect there, not to 0.0.0.0 and 10.0.0.5 (tests listen on loopback only)."""
+
+OWN_STORE: dict[str, dict[str, str]] = {
+    "history": {},
+    "report --run run_4_stress": {},
+    "store migrate": {"BONZO_BULK_STORE_URL": "sqlite:///team/runs.sqlite3"},
+    'store copy --from sqlite:///reports/runs.sqlite3 --to "$BONZO_BULK_STORE_URL"': {
+        "BONZO_BULK_STORE_URL": "sqlite:///team/runs.sqlite3"
+    },
+    "run && uv run bonzo-bulk history && uv run bonzo-bulk report --last 50": {
+        "BONZO_BULK_STORE_URL": "sqlite:///team/runs.sqlite3"
+    },
+}
+"""README lines run in a working directory of their own: `history`/`report --run run_4_stress` over the store of
+tests/unit/load/test_load_history.py that they quote; the team-store block with its `export BONZO_BULK_STORE_URL`
+pointed at a SQLite file, since no PostgreSQL answers at db.internal here."""
+
+AFTER_README = {"docs/serve.md"}
+"""Docs that show what the README's runs left: they run in its working directory, after it (serve needs a store)."""
+
+LIVE = {"monitor run --config tests/configs/monitorbase_test_config.yaml --target live"}
+"""--help examples that need live secrets: run with TEST_HOOK_URL, SUPERUSER_WEBHOOK_URL, SUPERUSER_API_KEY and
+BONZO_API_URL pointed at the shared standalone sandbox (docs/monitoring.md shows the same command without them)."""
+
+REPEATS = {"# x3": 3, "# the second time": 2}
+"""A comment saying the command is typed more than once: it runs that many times; the last run is judged."""
+
+EXITS: dict[str, int] = {
+    "run --faults tests/configs/faults/broken_integration.yaml --deadline 5": 1,
+    "run --config tests/configs/sandbox_hostile_listing_config.yaml --deadline 10": 1,
+    "monitor run --config tests/configs/monitorbase_test_config.yaml": 2,
+    "monitor run --config tests/configs/monitor_drill_config.yaml --faults tests/configs/faults/monitor_outage.yaml": 1,
+    "run --test-records 500 --concurrency 32 --faults tests/configs/faults/wrong_owner.yaml": 1,
+    "monitor run --target sandbox --test-records 5 --faults tests/configs/faults/broken_integration.yaml": 1,
+    "serve --host 0.0.0.0": 2,
+    "serve --port 9000 --store-url postgresql://ro@db:5432/bonzo": 2,
+    "serve --reports-dir /tmp/ci/reports": 2,
+}
+"""Exit codes the docs state in prose or a comment ("exit 1 when…", "exit 2 no live secrets", "without the token it
+refuses"); a shown ``exit N`` line says it for the transcripts; every other command exits 0. Two serve lines
+name stores this machine has not (PostgreSQL at host db, a CI folder): run as written, they refuse with exit 2
+naming the store, nothing served."""
+
+
+def _bare(line: str) -> str:
+    """A command line without its comment, environment prefix and ``uv run bonzo-bulk``: the tables' key."""
+    text = re.sub(r"\s+#.*$", "", line.strip())
+    text = re.sub(r"^([A-Z_][A-Z0-9_]*=\S+ )*(uv run )?bonzo-bulk ", "", text)
+    return " ".join(text.split())
+
+
+def _in_own_store(source: str, line: str) -> bool:
+    return source == "README.md" and ("test_load_history.py" in line or _bare(line) in OWN_STORE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One command line of a doc (or a --help example) and the output the doc shows under it."""
+
+    source: str
+    line: str
+    shown: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return _bare(self.line)
+
+    @property
+    def group(self) -> str:
+        """Commands of one group share a working directory (and so a run store), in the order they are written."""
+        if not self.source.endswith(".md"):
+            return "help"
+        if self.source in AFTER_README:
+            return "README.md"
+        return f"{self.source} (own store)" if _in_own_store(self.source, self.line) else self.source
+
+    @property
+    def exit_code(self) -> int:
+        shown = [int(m.group(1)) for out in self.shown if (m := SHOWN_EXIT.match(out))]
+        return shown[0] if shown else EXITS.get(self.key, 0)
+
+    @property
+    def repeat(self) -> int:
+        return next((n for marker, n in REPEATS.items() if marker in self.line), 1)
+
+    @property
+    def env(self) -> dict[str, str]:
+        prefix = itertools.takewhile(ENV_ASSIGNMENT.match, shlex.split(self.line, comments=True))
+        own = OWN_STORE.get(self.key, {}) if _in_own_store(self.source, self.line) else {}
+        return dict(word.split("=", 1) for word in prefix) | own
+
+
+CASES = [
+    *(Case(path.relative_to(ROOT).as_posix(), line, shown) for path in DOCS for line, shown in _doc_transcript(path)),
+    *(Case(f"{command} --help", example) for command, example in EXAMPLES),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    output: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+CLEAN_ENV = dict.fromkeys(("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_API_URL", "BONZO_BULK_STORE_URL", "BONZO_BULK_REPORTS_DIR", "BONZO_BULK_TARGET", "BONZO_BULK_NOTIFY_URLS", "BONZO_BULK_PING_URL", "BONZO_BULK_PUSHGATEWAY_URL", "BONZO_BULK_SERVE_TOKEN", "BONZO_BULK_SANDBOX_STRICTNESS", "BONZO_BULK_TEST_RECORDS"))
+
+
+def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """``bonzo-bulk ARGS`` in a process of its own (servers and Locust workers), output merged."""
+    environ = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV} | {"COLUMNS": "200"} | env
+    return subprocess.Popen(
+        [sys.executable, "-m", "bonzo_bulk", *args],
+        cwd=cwd,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _finish(process: subprocess.Popen[str], before: str = "") -> Outcome:
+    try:
+        rest, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        rest, _ = process.communicate()
+    return Outcome(process.returncode, before + rest)
+
+
+def _serve(args: list[str], env: dict[str, str], cwd: Path) -> Outcome:
+    """A server (``sandbox``, ``serve``): started, asked for a page once it says it serves, then stopped with
+    Ctrl-C as its banner says; a server that refuses to start ends by itself."""
+    process = _spawn(args, env, cwd)
+    assert process.stdout is not None
+    killer = threading.Timer(60, process.kill)
+    killer.start()
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Ctrl-C" in line:
+            break
+    killer.cancel()
+    urls = re.findall(r"http://127\.0\.0\.1:\d+", "".join(lines))
+    try:
+        if process.poll() is None and urls:
+            lines.append(_probe(urls[0] + ("/healthz" if args[0] == "serve" else "/openapi.json")))
+    finally:
+        process.send_signal(signal.SIGINT)
+        outcome = _finish(process, "".join(lines))
+    return outcome
+
+
+def _probe(url: str) -> str:
+    """``GET url``, as soon as the server answers (its banner may come before it listens)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - our own loopback http
+                return f"GET {url}: {response.status}\n"
+        except urllib.error.URLError as exc:
+            if time.monotonic() > deadline:
+                return f"GET {url}: {exc}\n"
+            time.sleep(0.1)
+
+
+class Session:
+    """Runs the cases in order, each group in a working directory of its own (a copy of tests/configs and
+    tests/fixtures whose configs use one shared standalone sandbox), and keeps every outcome."""
+
+    def __init__(self, root: Path, sandbox: SandboxProcess, live_env: dict[str, str]) -> None:
+        self.root = root
+        self.sandbox = sandbox
+        self.live_env = live_env
+        self.outcomes: dict[int, Outcome] = {}
+        self.outputs: dict[str, list[str]] = {}
+        self.workers: dict[int, list[subprocess.Popen[str]]] = {}
+        self.settings = self._admin("GET", "settings")
+        self.faults = self._admin("GET", "faults")
+
+    def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        return self._admin_at(self.sandbox.url, method, path, body)
+
+    @staticmethod
+    def _admin_at(url: str, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{url}/__sandbox/{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def outcome(self, index: int) -> Outcome:
+        """The case's outcome, running every case before it first (a later command may read what they left)."""
+        for earlier in range(index + 1):
+            if earlier not in self.outcomes and CASES[earlier].group == CASES[index].group:
+                try:
+                    self.outcomes[earlier] = self._run(earlier)
+                except Exception:
+                    self.outcomes[earlier] = Outcome(-1, traceback.format_exc())
+        return self.outcomes[index]
+
+    def workdir(self, group: str) -> Path:
+        path = self.root / re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-")
+        if not path.exists():
+            for part in ("tests/configs", "tests/fixtures"):
+                shutil.copytree(ROOT / part, path / part)
+            for config in (path / "tests/configs").glob("*.yaml"):
+                self._share_sandbox(config)
+            if group == "README.md (own store)":
+                kinds_store(path / "reports" / "runs.sqlite3")
+        return path
+
+    def _share_sandbox(self, config: Path) -> None:
+        """A config whose sandbox needs nothing of its own (a clock, a listing, strictness) uses the shared one
+        (``sandbox.url``) instead of starting a sandbox process per command."""
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        if "test_users" in data and "sandbox" not in data:
+            data["sandbox"] = {"url": self.sandbox.url}
+            config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    def _args(self, words: list[str], case: Case, port: int) -> list[str]:
+        """The argument list as run: placeholders filled from what earlier commands of the group printed, the
+        environment expanded, and the table's flags added."""
+        problems = PROBLEM_ID_PRINTED.findall("".join(self.outputs.get(case.group, [])))
+        places = {
+            "RUN_ID": self._latest_run(case) if "RUN_ID" in words else "",
+            "ID": problems[-1] if problems else "ID",
+        }
+        args = [places.get(w, os.path.expandvars(w) if w.startswith("$") else w) for w in words[1:]]
+        args = [case.env.get(w[1:], w) if w.startswith("$") else w for w in args]
+        if len(list(_invocations(case.line))) == 1:
+            args += ADDED_FLAGS.get(case.key, ())
+        if args[0] in ("sandbox", "serve"):
+            args += ["--port", str(_free_port())]
+        elif args[0] == "load" and "--master" in args:
+            args += ["--master-bind-host", "127.0.0.1", "--master-port", str(port)]
+        elif args[0] == "load-worker":
+            args += ["--master-host", "127.0.0.1", "--master-port", str(port)]
+        return args
+
+    def _latest_run(self, case: Case) -> str:
+        """The newest run of the group's store, as `bonzo-bulk history` lists it (what RUN_ID asks for)."""
+        listed = self._step(-1, ["history", "--json"], case.env, self.workdir(case.group))
+        assert listed.exit_code == 0, listed.output
+        return str(json.loads(listed.output)[0]["run_id"])
+
+    def _run(self, index: int) -> Outcome:
+        case = CASES[index]
+        cwd = self.workdir(case.group)
+        env = case.env | (self.live_env if case.key in LIVE and case.source.endswith("--help") else {})
+        outcome = Outcome(0, "")
+        for _ in range(case.repeat):
+            outcome = Outcome(0, "")
+            for words in _invocations(case.line):
+                step = self._step(index, self._args(words, case, self._port(index)), env, cwd)
+                outcome = Outcome(step.exit_code, outcome.output + step.output)
+                if step.exit_code:
+                    break
+            self.outputs.setdefault(case.group, []).append(outcome.output)
+        self._admin("PUT", "settings", self.settings)  # what a run set on the shared sandbox, undone
+        self._admin("PUT", "faults", self.faults)
+        return outcome
+
+    def _port(self, index: int) -> int:
+        """The port of a master and of the workers that follow it."""
+        if not hasattr(self, "_ports"):
+            self._ports: dict[int, int] = {}
+        master = next((i for i in range(index, -1, -1) if "--master" in CASES[i].line), index)
+        return self._ports.setdefault(master, _free_port())
+
+    def _step(self, index: int, args: list[str], env: dict[str, str], cwd: Path) -> Outcome:
+        if args[0] in ("sandbox", "serve"):
+            return _serve(args, env, cwd)
+        if args[0] == "load-worker":
+            started = self.workers.pop(index, None)
+            assert started, "a load-worker line runs beside the --master line before it; none was started"
+            finished = [_finish(worker) for worker in started]
+            return Outcome(max(o.exit_code for o in finished), "".join(o.output for o in finished))
+        if args[0] == "load" and "--master" in args:
+            worker = next(i for i in range(index + 1, len(CASES)) if _bare(CASES[i].line).startswith("load-worker"))
+            count = int(args[args.index("--expect-workers") + 1])
+            worker_args = self._args(next(_invocations(CASES[worker].line)), CASES[worker], self._port(index))
+            self.workers[worker] = [_spawn(worker_args, env, cwd) for _ in range(count)]
+        previous = os.getcwd()
+        os.chdir(cwd)
+        try:
+            result = CliRunner(env={**CLEAN_ENV, "COLUMNS": "200", **env}).invoke(app, args)
+        finally:
+            os.chdir(previous)
+        failed = result.exception if result.exit_code == 3 else None
+        trace = "".join(traceback.format_exception(failed)) if failed else ""
+        return Outcome(result.exit_code, result.output + trace)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """One standalone sandbox (fast processing) for every command, stopped at the end with any worker left."""
+    root = tmp_path_factory.mktemp("docs-commands")
+    processing = ProcessingDelayModel(distribution="fixed", seconds=0.05)
+    with SandboxProcess(SandboxOptions(db_path=root / "sandbox.sqlite3", processing=processing)) as sandbox:
+        config = yaml.safe_load((ROOT / DEFAULT_CONFIG).read_text(encoding="utf-8"))
+        body = {"users": config["test_users"], "hooks": [{"type": "monitorbase"}, {"type": "general"}]}
+        seeded = Session._admin_at(sandbox.url, "POST", "seed", body)
+        hooks = {hook["type"]: hook["url"] for hook in seeded["hooks"]}
+        live = {
+            "TEST_HOOK_URL": hooks["monitorbase"],
+            "SUPERUSER_WEBHOOK_URL": hooks["general"],
+            "SUPERUSER_API_KEY": seeded["superuser_token"],
+            "BONZO_API_URL": sandbox.url,
+        }
+        session = Session(root, sandbox, live)
+        try:
+            yield session
+        finally:
+            for workers in session.workers.values():
+                for worker in workers:
+                    worker.kill()
+                    worker.communicate()
+
+
+def _mask(text: str) -> str:
+    """Output as compared with what a doc shows: run ids, numbers and runs of spaces made alike."""
+    text = RUN_ID_PRINTED.sub("RUN", text)
+    text = re.sub(r"\d+(\.\d+)?", "9", text)
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
+
+
+def _comparable(shown: tuple[str, ...]) -> list[str]:
+    """The lines of a doc's shown output worth finding in the real one (no elisions, rules or exit lines)."""
+    return [
+        _mask(line)
+        for line in shown
+        if line.strip()
+        and not SHOWN_EXIT.match(line)
+        and line.strip() not in ("…", "...")
+        and not re.fullmatch(r"[\s─━┏┓┗┛┃│┡┩╇┳┻└┘┌┐┴┬┼├┤]*", line)
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{case.source}: {case.key}" for case in CASES])
+def test_every_docs_command_runs_as_written(index: int, session: Session) -> None:
+    """Each command of README.md, docs/*.md and every --help, run (in order, against the sandbox) to the exit code
+    the docs give, and printing a line of the output they show."""
+    case = CASES[index]
+    outcome = session.outcome(index)
+    where = f"{case.source}: {case.line}\n{outcome.output[-4000:]}"
+    assert outcome.exit_code == case.exit_code, where
+    shown = _comparable(case.shown)
+    if shown:
+        printed = _mask(outcome.output)
+        assert any(line in printed for line in shown), where
+
+
+def test_the_tables_name_only_commands_the_docs_hold() -> None:
+    keys = {case.key for case in CASES}
+    for table in (ADDED_FLAGS, OWN_STORE, EXITS, dict.fromkeys(LIVE)):
+        assert set(table) <= keys, set(table) - keys
