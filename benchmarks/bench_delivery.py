@@ -5,7 +5,7 @@ process on 127.0.0.1, a free port. At each concurrency, N JSON POSTs of ~1 KB ar
 
 1. ``bonzo_bulk.deliver.sender.deliver`` with full per-record bookkeeping (results, timings, callback), uvloop;
 2. a bare aiohttp loop: one session, N requests gathered under a semaphore, uvloop;
-3. Locust's ``FastHttpUser`` (as a library, in a child process, ``uv run --with locust``), N requests;
+3. Locust's ``FastHttpUser`` (as a library, in a child process), N requests;
 4. ``wrk`` with a Lua POST script, for a fixed duration.
 
 Goal: ours >= 0.9x bare and >= 1.4x Locust FastHttpUser. On a machine with two or more CPUs the
@@ -110,9 +110,9 @@ def running_sink(cpu: int | None) -> Iterator[str]:
 # gevent patch the standard library before anything imports ssl.
 
 
-def make_bodies(n: int) -> list[bytes]:
-    """N distinct JSON bodies of about 1 KB each."""
-    filler = "x" * (BODY_BYTES - 100)
+def make_bodies(n: int, size: int = BODY_BYTES) -> list[bytes]:
+    """N distinct JSON bodies of about ``size`` bytes each (at least about 100)."""
+    filler = "x" * max(0, size - 100)
     return [
         json.dumps(
             {"first_name": f"TestRecord_Bench_{i:06d}", "email": f"b{i}@bonzobuddy.test", "notes": filler}
@@ -217,14 +217,14 @@ def measure_bare(url: str, bodies: Sequence[bytes], concurrency: int) -> Measure
     return Measurement("bare", concurrency, len(bodies), ok, seconds, cpu)
 
 
-def _locust_child(url: str, n: int, concurrency: int) -> None:
-    """Runs inside ``uv run --with locust``: N POSTs by ``concurrency`` FastHttpUsers; prints JSON."""
+def _locust_child(url: str, n: int, concurrency: int, body_bytes: int = BODY_BYTES) -> None:
+    """Runs in a child process (gevent patches it): N POSTs by ``concurrency`` FastHttpUsers; prints JSON."""
     import gevent
     from locust import FastHttpUser, constant, task
     from locust.env import Environment
 
     base, _, path = url.partition(SINK_PATH)
-    body = make_bodies(1)[0].decode()
+    body = make_bodies(1, body_bytes)[0].decode()
 
     class SinkUser(FastHttpUser):
         host = base
@@ -248,12 +248,10 @@ def _locust_child(url: str, n: int, concurrency: int) -> None:
     print(json.dumps({"requests": requests, "failures": failures, "seconds": elapsed, "cpu": cpu}), flush=True)
 
 
-def measure_locust(url: str, n: int, concurrency: int) -> Measurement | str:
-    """Locust FastHttpUser in a child process with locust installed just for it."""
-    uv = shutil.which("uv")
-    if uv is None:
-        return "skipped: uv not found"
-    args = [uv, "run", "--quiet", "--with", "locust", "python", __file__, "--locust-child"]
+def measure_locust(url: str, n: int, concurrency: int, body_bytes: int = BODY_BYTES) -> Measurement | str:
+    """Locust FastHttpUser (a dependency of bonzo-bulk) in a child process of this interpreter: N POSTs of
+    ``body_bytes`` of JSON; its CPU time per request is the anchor ``bench_run.py`` compares the engine with."""
+    args = [sys.executable, __file__, "--locust-child", "--body-bytes", str(body_bytes)]
     args += ["--url", url, "--n", str(n), "--concurrency", str(concurrency)]
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS, check=False)
@@ -334,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--locust-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--body-bytes", type=int, default=BODY_BYTES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.serve_sink:
@@ -342,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_async(_serve_sink(args.cpu))
         return 0
     if args.locust_child:
-        _locust_child(args.url, args.n, args.concurrency[0])
+        _locust_child(args.url, args.n, args.concurrency[0], args.body_bytes)
         return 0
 
     n = max(1, min(args.n, 200_000))

@@ -22,6 +22,7 @@ Run: ``uv run python benchmarks/bench_load.py [--rates 50 200 1000] [--skip-knee
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import contextlib
 import json
@@ -35,11 +36,14 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+import bonzo_bulk
 
 RUN_TIMEOUT_S = 300.0
 RATE_SECONDS = 10
@@ -48,7 +52,9 @@ USERS = [
     {"name": "LO Two", "email": "lo.two@lender.test", "user_id": 102, "team_id": 12},
     {"name": "LO Three", "email": "lo.three@lender.test", "user_id": 103, "team_id": 13},
 ]
-OUR_LOCUSTFILE = "bonzo_bulk/load/locustfile.py"
+OUR_LOCUSTFILE = str(Path(bonzo_bulk.__file__).with_name("load") / "locustfile.py")
+"""The locustfile of the bonzo-bulk this runs, by its full path: other checkouts' Locust processes on the same
+machine have the same relative path in their command line and must not count."""
 BARE_LOCUSTFILE = "bench_bare_locustfile.py"
 BARE = """
 import base64, json, os
@@ -189,29 +195,25 @@ def run_cli(args: Sequence[str], *, marker: str = OUR_LOCUSTFILE) -> tuple[int, 
 
 
 def load_run(served: Path, folder: Path, rate: int, seconds: int) -> tuple[int, dict[str, Any] | None, float, float]:
-    """One ``bonzo-bulk load --json`` at ``rate`` for ``seconds`` (processes: one per 600 leads/s)."""
-    processes = max(1, -(-rate // 600))
+    """One ``bonzo-bulk load --json`` at ``rate`` for ``seconds`` (processes and users: the defaults, auto)."""
     scenario = write_scenario(
         folder,
         f"rate{rate}x{seconds}",
-        {
-            "stages": [{"rate": rate, "duration": f"{seconds}s"}],
-            "processes": processes,
-            "max_in_flight": max(20, rate // 5 // processes + 10),
-            "verify_interval": "2s",
-        },
+        {"stages": [{"rate": rate, "duration": f"{seconds}s"}], "verify_interval": "2s"},
     )
     return run_cli(_cli("load", "--config", str(served), "--scenario", str(scenario), "--json"))
 
 
 def accuracy(folder: Path, rates: Sequence[int]) -> None:
     """Achieved vs target per rate, with the Locust processes' CPU (start-up included)."""
+    from bonzo_bulk.load.budget import auto_processes
+
     print(f"\n1. Arrival-rate accuracy ({RATE_SECONDS} s at each rate; served sandbox in its own process)")
     config = write_config(folder, sandbox={})
     with served_sandbox(folder, config) as (url, _hook):
         served = write_config(folder, sandbox={"url": url})
         for rate in rates:
-            processes = max(1, -(-rate // 600))
+            processes = auto_processes(rate)
             code, summary, wall, cpu = load_run(served, folder, rate, RATE_SECONDS)
             if summary is None:
                 print(f"  {rate:>5} leads/s: failed (exit {code})")
@@ -365,6 +367,219 @@ def efficiency(folder: Path, rate: int) -> None:
     )
 
 
+# -- issue 21 goal 3: 1,000 leads/s on this machine with the tool's defaults ---------------------------------------
+
+GOAL_RATE = 1000
+GOAL_SECONDS = 20
+SENDER_SECONDS = 10
+INTAKE_LEADS = 15_000
+INTAKE_CONCURRENCY = 128
+EXIT_GRACE_S = 30.0
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (5 min {five:.1f})"
+
+
+def _lead_body(n: int) -> bytes:
+    """A Monitorbase alert for one of :data:`USERS`, as the load's own records look (about 400 bytes)."""
+    return json.dumps(
+        {
+            "first_name": f"TestRecord_Load_{n:06d}",
+            "last_name": "MonitorBase",
+            "email": f"test.load.{n:06d}@bonzobuddy.test",
+            "cell_phone": f"555{n:07d}",
+            "lo_email": USERS[n % len(USERS)]["email"],
+            "address": "123 Test St",
+            "city": "TestCity",
+            "state": "CA",
+            "zip": "12345",
+            "type": "Inquiry",
+            "alert_id": f"A{n}",
+            "tags": ["bench"],
+        }
+    ).encode()
+
+
+def _pending(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/__sandbox/pending", timeout=30) as response:  # noqa: S310 - loopback
+        return int(json.loads(response.read())["pending"])
+
+
+async def _post_all(hook: str, count: int, concurrency: int) -> tuple[float, list[float], int]:
+    """POST ``count`` leads over ``concurrency`` connections: (seconds, latencies in ms, answers not 200)."""
+    import aiohttp
+
+    bodies = [_lead_body(n) for n in range(count)]
+    latencies: list[float] = []
+    failures = 0
+    todo = iter(bodies)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def one_connection() -> None:
+            nonlocal failures
+            for body in todo:
+                started = time.perf_counter()
+                async with session.post(hook, data=body, headers={"Content-Type": "application/json"}) as answer:
+                    await answer.read()
+                    failures += answer.status != 200
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_connection() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, failures
+
+
+def _ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def sandbox_intake(folder: Path) -> None:
+    """The standalone sandbox's leads/s: accepted (answered 200) and created (the worker's prospects)."""
+    print(f"\n5a. Sandbox: {INTAKE_LEADS:,} leads POSTed at concurrency {INTAKE_CONCURRENCY} (aiohttp, this process)")
+    print(f"    to `bonzo-bulk sandbox` in its own process; {_load()}")
+    config = write_config(folder, sandbox={})
+    with CpuSampler(str(folder / "sandbox.sqlite3")) as cpu, served_sandbox(folder, config) as (url, hook):
+        asyncio.run(_post_all(hook, 500, 32))  # warm-up: connections, caches
+        while _pending(url):
+            time.sleep(0.1)
+        before = cpu.seconds
+        started = time.perf_counter()
+        seconds, latencies, failures = asyncio.run(_post_all(hook, INTAKE_LEADS, INTAKE_CONCURRENCY))
+        while _pending(url) and time.perf_counter() - started < RUN_TIMEOUT_S:
+            time.sleep(0.05)
+        created_s = time.perf_counter() - started
+        time.sleep(0.5)  # one more CPU sample
+        used = cpu.seconds - before
+    print(
+        f"    accepted {INTAKE_LEADS / seconds:,.0f} leads/s (not 200: {failures}; answer p50 "
+        f"{_ms(latencies, 0.5):.1f} ms, p99 {_ms(latencies, 0.99):.1f} ms); all created after {created_s:.1f} s = "
+        f"{INTAKE_LEADS / created_s:,.0f} leads/s with the default processing delay (0.2-1.5 s) in it; "
+        f"sandbox CPU {used * 1e6 / INTAKE_LEADS:,.0f} us/lead; {_load()}"
+    )
+
+
+@contextlib.contextmanager
+def fast_sink() -> Iterator[str]:
+    """``bench_delivery.py``'s sink (answers every POST ``200 {}``) in its own process: its URL."""
+    script = Path(__file__).with_name("bench_delivery.py")
+    process = subprocess.Popen([sys.executable, str(script), "--serve-sink"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        port = process.stdout.readline().strip()
+        if not port.isdigit():
+            raise RuntimeError(f"the sink did not start (said {port!r})")
+        yield f"http://127.0.0.1:{port}/sink"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def _one_sender(folder: Path, url: str, rate: int) -> tuple[list[Any], float]:
+    """Our Locust sender, one process (master + one worker), ``rate`` for SENDER_SECONDS: (journal rows, CPU s)."""
+    from bonzo_bulk.load.child import Distribution, LocustChild, free_port
+    from bonzo_bulk.load.scenario import SenderSettings, users_per_process
+
+    defaults = SenderSettings()
+    count = rate * SENDER_SECONDS
+    body = base64.b64encode(_lead_body(0)).decode("ascii")
+    header = {
+        "count": count,
+        "duration": (count - 1) / rate,
+        "max_in_flight": users_per_process(defaults.max_in_flight, rate, 1),
+        "drop_after": defaults.drop_after,
+        "timeout": defaults.timeout,
+        "drain": defaults.drop_after + defaults.timeout + 1.0,
+    }
+    lines = [json.dumps(header)] + [json.dumps([n, round(n / rate, 6), "application/json", body]) for n in range(count)]
+    (folder / "plan.jsonl").write_text("\n".join(lines) + "\n")
+    child = LocustChild(folder, hook_url=url, distribution=Distribution(processes=1, bind_port=free_port()))
+    rows: list[Any] = []
+    with CpuSampler(OUR_LOCUSTFILE) as cpu:
+        await child.start()
+        while child.running:
+            await asyncio.sleep(0.5)
+            rows += child.rows()
+        await child.wait(EXIT_GRACE_S)
+        rows += child.rows()
+    return rows, cpu.seconds
+
+
+def one_sender(folder: Path, rates: Sequence[int]) -> None:
+    """One Locust sender process of ours against a sink that answers at once: arrivals sent on time per rate."""
+    print(
+        f"\n5b. One sender process (our locustfile, the scenario's default users) against a fast sink, "
+        f"{SENDER_SECONDS} s"
+    )
+    print("    per rate; on time = sent within drop_after (1 s) of its intended time, never dropped")
+    with fast_sink() as url:
+        for rate in rates:
+            sub = folder / f"sender{rate}"
+            sub.mkdir()
+            load = _load()
+            rows, cpu = asyncio.run(_one_sender(sub, url, rate))
+            sent = [r for r in rows if r.sent is not None]
+            if not sent:
+                print(f"  {rate:>5}/s: nothing sent")
+                continue
+            late = [(r.sent - r.intended) * 1000 for r in sent]
+            span = max(r.sent for r in sent) - min(r.intended for r in rows)
+            dropped = sum(r.dropped for r in rows)
+            print(
+                f"  {rate:>5}/s: on time {len(sent) / span:,.0f}/s ({len(sent):,} of {len(rows):,} sent, dropped "
+                f"{dropped:,}), lateness p50 {_ms(late, 0.5):.1f} ms p99 {_ms(late, 0.99):.1f} ms; Locust CPU "
+                f"{cpu * 1e6 / max(1, len(sent)):,.0f} us/lead (start-up included); {load}"
+            )
+
+
+def goal_stage(folder: Path, processes: int | None = None) -> None:
+    """The user's command: ``bonzo-bulk load`` with a 20 s stage at 1,000/s against a standalone sandbox (with
+    ``processes``, ``--processes`` too)."""
+    from bonzo_bulk.load.budget import auto_processes
+
+    chosen = (
+        f"--processes {processes}" if processes else f"defaults (--processes auto: {auto_processes(GOAL_RATE)} here)"
+    )
+    print(f"\n5c. `bonzo-bulk load` 20 s at {GOAL_RATE:,}/s, {chosen}, against `bonzo-bulk sandbox`; {_load()}")
+    config = write_config(folder, sandbox={})
+    with CpuSampler(str(folder / "sandbox.sqlite3")) as sandbox_cpu, served_sandbox(folder, config) as (url, _hook):
+        served = write_config(folder, sandbox={"url": url})
+        scenario = write_scenario(folder, "goal", {"stages": [{"rate": GOAL_RATE, "duration": f"{GOAL_SECONDS}s"}]})
+        args = _cli("load", "--config", str(served), "--scenario", str(scenario), "--json")
+        args += ["--max-leads", str(GOAL_RATE * GOAL_SECONDS)] + (["--processes", str(processes)] if processes else [])
+        code, summary, wall, locust_cpu = run_cli(args)
+    if summary is None:
+        print(f"    failed (exit {code})")
+        return
+    stage, acc = summary["stages"][0], summary["accounting"]
+    error = (stage["achieved_rate"] - GOAL_RATE) / GOAL_RATE
+    print(
+        f"    exit {code}: achieved {stage['achieved_rate']:,.1f}/s ({error:+.1%}, goal within 5 %), dropped "
+        f"{acc['dropped_arrivals']:,}, lost {acc['lost']:,}, created {acc['created']:,} of {acc['planned']:,}; "
+        f"hook p50 {stage['hook_p50_ms']:.0f} ms p95 {stage['hook_p95_ms']:.0f} ms; "
+        f"CPU: sandbox {sandbox_cpu.seconds:.1f} s, Locust {locust_cpu:.1f} s; {wall:.0f} s wall; {_load()}"
+    )
+
+
+GOAL_PARTS = ("intake", "sender", "stage")
+
+
+def goal(
+    folder: Path, sender_rates: Sequence[int], parts: Sequence[str] = GOAL_PARTS, processes: int | None = None
+) -> None:
+    """Issue 21 goal 3: the sandbox's leads/s, one sender's on-time arrivals/s, the 20 s stage at 1,000/s."""
+    for name in parts:
+        (folder / name).mkdir()
+    if "intake" in parts:
+        sandbox_intake(folder / "intake")
+    if "sender" in parts:
+        one_sender(folder / "sender", sender_rates)
+    if "stage" in parts:
+        goal_stage(folder / "stage", processes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rates", type=int, nargs="+", default=[50, 200, 1000])
@@ -372,10 +587,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-knee", action="store_true")
     parser.add_argument("--skip-distributed", action="store_true")
     parser.add_argument("--skip-efficiency", action="store_true")
+    parser.add_argument("--goal", action="store_true", help="only the 1,000 leads/s figures (5a-5c, about 3 min)")
+    parser.add_argument("--sender-rates", type=int, nargs="+", default=[1000, 2000, 3000])
+    parser.add_argument("--goal-parts", nargs="+", choices=GOAL_PARTS, default=list(GOAL_PARTS))
+    parser.add_argument("--stage-processes", type=int, help="--processes for the 1,000/s stage (default: auto)")
     args = parser.parse_args(argv)
     print(f"bench_load: {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         folder = Path(tmp)
+        if args.goal:
+            goal(folder, args.sender_rates, args.goal_parts, args.stage_processes)
+            return 0
         (folder / "accuracy").mkdir()
         if args.rates:
             accuracy(folder / "accuracy", args.rates)

@@ -14,11 +14,16 @@ Per run it prints: wall time and seconds per 1,000 records (of N); the engine's 
 the smallest N of the same mode; the store-finish time ("Run store: run finished in X s") and the
 publishing time ("Published in X s": baseline, JSON summary, dashboard, retention) that the run logs, their
 sum and its share of wall time; processing p50 / p95 per phase (sent to Bonzo's `created_at`, from the
-run's JSON summary); the sandbox process's CPU time. Import times of `bonzo-bulk --help` and of the pytest
+run's JSON summary); the sandbox process's CPU time. A second line gives the engine's CPU time (user + sys of
+the engine process alone) per judged record, and beside it the anchor measured just before the run: a bare
+Locust FastHttpUser's CPU per request POSTing JSON of the run's mean body size to a raw asyncio sink on
+loopback at the config's webhook concurrency (``bench_delivery.py``'s sink and Locust child), their ratio, the
+API requests per record and the load average. Import times of `bonzo-bulk --help` and of the pytest
 plugin come first unless `--no-imports`.
 
     uv run python benchmarks/bench_run.py [--records 1000 10000 100000] [--modes standalone default]
-                                          [--users 10000] [--timeout 1800] [--no-imports | --imports-only]
+                                          [--users 10000] [--timeout 1800] [--anchor-requests 20000]
+                                          [--no-imports | --imports-only]
 
 With `--users N` the config's three test users are replaced by N (one team per 50), to measure what grows
 with users: the engine's peak RSS and the dashboard's size (the last column, MB of HTML the run wrote).
@@ -50,6 +55,8 @@ from typing import Any
 
 import yaml
 
+from bonzo_bulk.report.summary import HEALTH_DIR
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "tests" / "configs" / "monitorbase_test_config.yaml"
 BIN = Path(sys.executable).parent
@@ -78,6 +85,27 @@ class Figures:
     sandbox_cpu_s: float | None = None
     sandbox_rss_mb: float | None = None
     dashboard_mb: float | None = None
+    engine_cpu_s: float | None = None
+    """User + sys CPU seconds of the engine process alone."""
+    judged: int = 0
+    """Records judged (every phase's, invalid ones included): what the CPU is divided by."""
+    api_requests: int | None = None
+    """Requests to Bonzo's API in the whole run ("N API requests in all")."""
+    anchor_ms: float | None = None
+    """CPU ms per request of a bare Locust FastHttpUser, measured just before this run."""
+    load: tuple[float, float] = (math.nan, math.nan)
+    """1-minute load average when the run started and when it ended."""
+
+    @property
+    def cpu_ms_per_record(self) -> float | None:
+        if self.engine_cpu_s is None or not self.judged:
+            return None
+        return 1000 * self.engine_cpu_s / self.judged
+
+    @property
+    def anchor_ratio(self) -> float | None:
+        per_record = self.cpu_ms_per_record
+        return per_record / self.anchor_ms if per_record is not None and self.anchor_ms else None
 
     @property
     def publishing_s(self) -> float | None:
@@ -154,7 +182,7 @@ def _children(pid: int) -> list[int]:
 
 def _summary(reports: Path) -> dict[str, Any]:
     """The run's JSON summary (the newest non-`latest` JSON in the reports folder), or {}."""
-    folder = reports / "integration_health_reports"
+    folder = reports / HEALTH_DIR
     candidates = sorted(
         (p for p in folder.glob("*.json") if p.name != "latest.json" and not p.is_symlink()),
         key=lambda p: p.stat().st_mtime,
@@ -231,6 +259,9 @@ def run_once(mode: str, records: int, config: Path, work: Path, env: dict[str, s
     # of the engine and its sandbox child, so the engine's own high-water mark is the figure.
     rss_kb = measured.get("rss_kb", math.nan) if mode == "standalone" else watch.engine_hwm_kb
     published = re.search(r"Published in ([\d.]+) s", stderr)
+    requests = re.search(r"(\d+) API requests in all", stdout + stderr)
+    summary = _summary(reports)
+    judged = sum(int(m.get("generated", 0)) for m in (summary.get("metrics") or {}).values())
     finished = re.search(r"Run store: run finished in ([\d.]+) s", stderr)
     figures = Figures(
         mode=mode,
@@ -240,11 +271,17 @@ def run_once(mode: str, records: int, config: Path, work: Path, env: dict[str, s
         engine_rss_mb=rss_kb / 1024,
         store_finish_s=float(finished.group(1)) if finished else None,
         published_s=float(published.group(1)) if published else None,
-        processing=_processing(_summary(reports)),
+        processing=_processing(summary),
         dashboard_mb=_dashboard_mb(reports),
+        judged=judged or 2 * records,
+        api_requests=int(requests.group(1)) if requests else None,
     )
     if mode == "default" and watch.children_cpu_s:
         figures.sandbox_cpu_s = sum(watch.children_cpu_s.values())
+    if "user_s" in measured:
+        # time -v counts the children it waited for: a default run's sandbox is taken off (sampled from /proc).
+        children = sum(watch.children_cpu_s.values()) if mode == "default" else 0.0
+        figures.engine_cpu_s = measured["user_s"] + measured.get("sys_s", 0.0) - children
     return figures
 
 
@@ -368,6 +405,51 @@ def import_times(repeats: int = 5) -> None:
     print(f"plugin import, largest top-level modules (cumulative): {top}")
 
 
+def locust_anchor(config: Path, requests: int) -> tuple[float | None, str]:
+    """CPU ms per request of a bare Locust FastHttpUser POSTing JSON of the run's mean body size to a raw asyncio
+    sink on loopback (``bench_delivery.py``'s sink and Locust child), at the config's webhook concurrency; with
+    what it measured, printable."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_delivery import Measurement, measure_locust, running_sink
+
+    concurrency, body_bytes = _run_shape(config)
+    with running_sink(None) as url:
+        found = measure_locust(url, requests, concurrency, body_bytes)
+    if not isinstance(found, Measurement) or found.cpu_us_per_request is None:
+        return None, f"Locust anchor: {found}"
+    per_request = found.cpu_us_per_request / 1000
+    return per_request, (
+        f"Locust anchor: {found.requests:,} POSTs of {body_bytes} B by {concurrency} FastHttpUsers in "
+        f"{found.seconds:.1f} s ({found.rps:,.0f}/s): {per_request:.3f} ms of CPU per request"
+    )
+
+
+def _run_shape(config: Path) -> tuple[int, int]:
+    """The run's webhook concurrency and the mean size of its bodies (a few records of each phase, planned)."""
+    from itertools import islice
+
+    from bonzo_bulk import load_config
+    from bonzo_bulk.plan.planner import plan_run
+
+    plan = plan_run(load_config(config, environ={}))
+    sizes = [len(record.body) for phase in plan.phases for record in islice(phase.iter_records(), 20)]
+    return plan.loaded.config.webhook_settings.concurrent_requests, round(sum(sizes) / len(sizes))
+
+
+def cpu_row(figures: Figures) -> str:
+    """The run's CPU figures beside the anchor measured just before it."""
+    per_request = None
+    if figures.api_requests is not None and figures.judged:
+        per_request = figures.api_requests / figures.judged
+    return (
+        f"{'':<10} engine CPU {_opt(figures.engine_cpu_s, '.1f')} s for {figures.judged:,} judged records: "
+        f"{_opt(figures.cpu_ms_per_record, '.3f')} ms/record; Locust anchor {_opt(figures.anchor_ms, '.3f')} "
+        f"ms/request; ratio {_opt(figures.anchor_ratio, '.2f')} (goal <= 2.5); API requests "
+        f"{figures.api_requests if figures.api_requests is not None else '-'} ({_opt(per_request, '.4f')}/record, "
+        f"goal <= 0.02); load average {figures.load[0]:.2f} -> {figures.load[1]:.2f}"
+    )
+
+
 HEADER = (
     f"{'mode':<10} {'records':>7} {'exit':>4} {'wall s':>7} {'s/1k':>6} {'engine RSS MB':>13} {'ratio':>5} "
     f"{'store s':>7} {'publish s':>9} {'both s':>6} {'share':>6} {'primary p50/p95 s':>17} "
@@ -405,6 +487,9 @@ def main() -> int:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="sandbox: standalone, default")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take before it is stopped")
     parser.add_argument("--users", type=int, default=0, help="test users instead of the config's three")
+    parser.add_argument(
+        "--anchor-requests", type=int, default=20_000, help="POSTs of the Locust anchor before each run (0: none)"
+    )
     imports = parser.add_mutually_exclusive_group()
     imports.add_argument("--imports-only", action="store_true", help="only the import-time figures")
     imports.add_argument("--no-imports", action="store_true", help="skip the import-time figures")
@@ -419,7 +504,10 @@ def main() -> int:
     if args.imports_only:
         return 0
     work = Path(tempfile.mkdtemp(prefix="bench-run-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("TEST_HOOK_URL", "SUPERUSER_API_KEY")}
+    # As a user's install runs: bytecode cached (PYTHONDONTWRITEBYTECODE would make every run compile its modules).
+    drop = ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    subprocess.run([CLI, "--help"], cwd=REPO, env=env, capture_output=True, check=False, timeout=60)
     config = with_users(CONFIG, args.users, work) if args.users else CONFIG
     print(
         "records = N (--test-records); each run sends N primary + N control. s/1k: wall s per 1,000 of N. "
@@ -430,9 +518,13 @@ def main() -> int:
     try:
         for records in sorted(args.records):
             for mode in args.modes:
+                anchor, said = locust_anchor(config, args.anchor_requests) if args.anchor_requests else (None, "")
+                started_load = os.getloadavg()[0]
                 figures = measure(mode, records, work, env, args.timeout, config)
+                figures.anchor_ms, figures.load = anchor, (started_load, os.getloadavg()[0])
                 smallest.setdefault(mode, figures.engine_rss_mb)
                 print(row(figures, smallest[mode]), flush=True)
+                print(f"{'':<10} {said}" if said else "", cpu_row(figures), sep="\n" if said else "", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -14,6 +14,7 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     │   ├── RateLimited        429 after every retry was spent, or a wait that would pass the deadline
     │   ├── BudgetExhausted    the run's API request budget is spent (api_settings.request_budget)
     │   ├── RedirectRefused    a redirect to another host, or more same-host redirects than allowed
+    │   ├── UnreadableAnswer   an answer whose body is not JSON (an HTML maintenance page, say)
     │   └── ListingIncomplete  a listing walked short of its end: a repeated page, a next page on another
     │                          host or outside the API, the deadline (the records it might hold are unverified)
     ├── PreflightError         a check before sending failed: bad key, unreachable user or hook (exit 2)
@@ -25,6 +26,8 @@ the one boundary where they enter (``raise Ours(...) from exc``)::
     ├── MonitorLocked          a previous monitor run still holds the lock (exit 75, nothing sent)
     ├── CleanupError           cleanup refused or could not finish
     ├── ReportError            a report could not be written (after the verdict; exit 2 for a bad flag)
+    ├── RunUnfinished          records were sent but the run could not be judged to the end (its store or
+    │                          Bonzo's API failed): the verdict from what it knew, the cleanup command (exit 1)
     └── Interrupted            SIGINT / SIGTERM during a run (exit 130; says how to clean up)
 
 Messages name the key or value that is wrong and the fix. No message ever carries a secret: callers
@@ -100,6 +103,10 @@ class RedirectRefused(BonzoAPIError):
     """Bonzo's API redirected a call to another origin (never followed), or redirected it too many times."""
 
 
+class UnreadableAnswer(BonzoAPIError):
+    """Bonzo's API answered with a body that is not JSON (an HTML maintenance page, a proxy's error page)."""
+
+
 class ListingIncomplete(BonzoAPIError):
     """A listing could not be walked to the end the API names: ``reason`` says why (``repeated_page``,
     ``repeated_next``, ``foreign_next``, ``bad_next``, ``deadline``); ``pages`` is how many pages were read."""
@@ -158,6 +165,15 @@ class ReportError(BonzoBulkError):
     def __init__(self, message: str, *, path: str, from_flag: bool = False) -> None:
         self.path = path
         self.exit_code = 2 if from_flag else 1
+        super().__init__(message)
+
+
+class RunUnfinished(BonzoBulkError):
+    """A run sent records but could not be judged to the end; the message is its verdict from what it knew, the
+    records it could not check (unverified) and the exact cleanup command."""
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        self.run_id = run_id
         super().__init__(message)
 
 

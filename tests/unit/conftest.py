@@ -58,6 +58,16 @@ def strict_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
         yield server
 
 
+@pytest.fixture(autouse=True)
+def _session_sandboxes_left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used a session sandbox, its fault profile is taken off: no test inherits another's faults."""
+    yield
+    for name in ("sandbox", "strict_sandbox"):
+        if name in request.fixturenames:
+            server: SandboxServer = request.getfixturevalue(name)
+            server.admin("PUT", "faults", {"faults": []})
+
+
 @pytest.fixture(params=["lenient", "strict"])
 def any_sandbox(request: pytest.FixtureRequest) -> SandboxServer:
     """The lenient and the strict session sandbox in turn: verdicts must hold on both."""

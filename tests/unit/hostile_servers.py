@@ -6,7 +6,8 @@
 - :class:`HostileProxy` stands in front of a real server (the sandbox) and forwards everything,
   except requests matching a :class:`Redirect` rule: those get a ``3xx`` to another origin, or to
   itself (a same-origin redirect, as many hops as the rule says); or a :class:`Canned` rule: those
-  get a fixed answer (a ``429`` with a huge ``Retry-After``, say).
+  get a fixed answer (a ``429`` with a huge ``Retry-After``, say; :func:`maintenance_page` is an HTML
+  "down for maintenance" page, as a load balancer answers while the API is down).
 - :class:`SilentHook` accepts connections and never answers a POST.
 
 Each listens on 127.0.0.1 on a free port in a thread of its own, and stops when its ``with`` ends.
@@ -179,9 +180,26 @@ class Canned:
     path_prefix: str = "/"
     method: str | None = None
     times: int | None = None
+    query_contains: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
-        return path.partition("?")[0].startswith(self.path_prefix) and (self.method is None or method == self.method)
+        bare, _, query = path.partition("?")
+        return (
+            bare.startswith(self.path_prefix)
+            and (self.method is None or method == self.method)
+            and (self.query_contains is None or self.query_contains in query)
+        )
+
+
+MAINTENANCE_HTML = (
+    b"<!DOCTYPE html><html><head><title>Down for maintenance</title></head>"
+    b"<body><h1>We'll be back soon</h1><p>Scheduled maintenance is under way.</p></body></html>"
+)
+
+
+def maintenance_page(status: int = 503) -> Reply:
+    """An HTML maintenance page, as a proxy in front of an API answers while it is down (``503``, or ``200``)."""
+    return Reply(status, MAINTENANCE_HTML, {"Content-Type": "text/html; charset=utf-8", "Retry-After": "1"})
 
 
 class HostileProxy(_Server):

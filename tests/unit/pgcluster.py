@@ -39,6 +39,21 @@ def server_bin() -> Path | None:
     return None
 
 
+SHM = Path("/dev/shm")
+SHM_NEEDED = 2 << 30
+"""The cluster's folder goes to tmpfs when it has this much room: the session's databases are some 20,000 files,
+and removing them from a disk-backed /tmp took 10 to 30 s of the suite; from tmpfs, a fraction of a second."""
+
+
+def _scratch_dir() -> str | None:
+    """/dev/shm when it is a writable tmpfs with room (Linux), else the default temporary folder."""
+    try:
+        room = shutil.disk_usage(SHM).free
+    except OSError:
+        return None
+    return str(SHM) if room >= SHM_NEEDED and os.access(SHM, os.W_OK) else None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -51,7 +66,7 @@ class PgCluster:
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
         self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="bonzo-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="bonzo-pg-", dir=_scratch_dir()))
         self.data = self.root / "data"
         self._user: str | None = None
         if os.geteuid() == 0:
@@ -70,6 +85,10 @@ class PgCluster:
             "initdb", "-D", str(self.data), "-U", SUPERUSER, "--pwfile", str(pwfile), "-A", "scram-sha-256",
             "-E", "UTF8", "--locale", "C", "--no-sync",
         )  # fmt: skip
+        return self.start_server()
+
+    def start_server(self) -> PgCluster:
+        """Start the server of the cluster already made (again, after :meth:`stop_server`), on the same port."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
             " -c full_page_writes=off -c max_connections=60"
@@ -78,15 +97,22 @@ class PgCluster:
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "-t", "30", "start")
         return self
 
+    def stop_server(self) -> None:
+        """Stop the server as an outage would (every connection is cut), keeping the cluster for :meth:`start_server`
+        (a fast shutdown: with synchronous_commit off, an immediate one may lose the last commits)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
     def url(self, database: str = "postgres", *, password: str | None = None) -> str:
         secret = f":{password}" if password else ""
         return f"postgresql://{SUPERUSER}{secret}@127.0.0.1:{self.port}/{database}"
 
     def new_database(self) -> str:
-        """A fresh empty database; its URL (no password in it)."""
+        """A fresh empty database; its URL (no password in it). FILE_COPY copies the template's files instead of
+        writing them all to the WAL (PostgreSQL 15's default), about twice as fast for a throwaway cluster."""
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.url(password=PASSWORD), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            strategy = " STRATEGY FILE_COPY" if conn.info.server_version >= 150000 else ""
+            conn.execute(f"CREATE DATABASE {name}{strategy}")
         return self.url(name)
 
     def stop(self) -> None:

@@ -14,11 +14,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import begin_run_of, build_run
+from builders import RunSpec, begin_run_of, build_run
 from typer.testing import CliRunner
 
 from bonzo_bulk.cleanup.clean import deleted_earlier
@@ -249,3 +250,33 @@ def test_a_later_runs_automatic_cleanup_removes_what_an_earlier_run_left_pending
             assert store.pending_cleanup_runs() == []
             assert deleted_earlier(store, first.run_id) == 3
         assert _prospects(server) == 0
+
+
+@pytest.mark.parametrize("stopped_ago", [5.0, 3600.0], ids=["just-stopped", "stopped-an-hour-ago"])
+def test_records_a_dead_run_never_recorded_an_answer_for_are_pending_until_its_settle_horizon(
+    tmp_path: Path, make_config: Any, stopped_ago: float
+) -> None:
+    """Issue 25.8: a run killed before recording any answer. Its records may have been sent, so a cleanup within
+    its settle deadline plus straggler wait counts them as may still appear (exit 1, pending); one after that
+    horizon takes those still unseen as never sent (exit 0, nothing pending)."""
+    started = datetime.now(UTC) - timedelta(seconds=stopped_ago)
+    killed = build_run(RunSpec(records=3, invalid=0, run_id="r20260101-000000-dead", started_at=started))
+    with _served(tmp_path) as server:
+        loaded = make_config(
+            tmp_path, sandbox_url=server.url, test_records=3, polling={"deadline": 60}, cleanup={"straggler_wait": 0}
+        )
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            begin_run_of(store, killed)
+            store.add_records(killed.run_id, [o.record for o in killed.phases[0].outcomes])
+
+        code, output = _cli(loaded, "cleanup", "--run", killed.run_id, "--yes")
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            pending = store.cleanup_pending(killed.run_id)
+    if stopped_ago < 60:
+        assert (code, pending) == (1, 3), output
+        assert "3 record(s) may still appear" in output
+        assert "3 of them have no answer recorded" in output
+    else:
+        assert (code, pending) == (0, 0), output
+        assert "3 record(s) with no answer recorded were not found" in output
+        assert "taken as never sent" in output

@@ -107,3 +107,32 @@ def test_bad_input_exits_2_naming_it(stored: tuple[Path, RunResult], args: list[
     done = runner.invoke(app, [*args, "--store", str(path)])
     assert done.exit_code == 2
     assert named in " ".join(done.output.split())
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "export_golden_run.jsonl"
+
+
+def test_export_content_is_what_the_store_gave_before_its_writes_were_made_cheaper(tmp_path: Path) -> None:
+    """Every value of every record, delivery, observation, outcome and check, as written by the store's
+    writer of b5ec49e (before issue 21 compacted the writes): a faster writer must store the same ledger."""
+    result = build_run(
+        RunSpec(
+            records=24,
+            faults={2: DROPPED, 5: MISSING, 7: WRONG_OWNER},
+            control=6,
+            run_id="run_golden",
+            invalid=2,
+        )
+    )
+    path = tmp_path / "runs.sqlite3"
+    with RunStore(path) as store:
+        begin_run_of(store, result)
+        store.finish_run(result)
+    out = tmp_path / "ledger.jsonl"
+    done = runner.invoke(app, ["export", "run_golden", "--store", str(path), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    golden = [json.loads(line) for line in GOLDEN.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(golden) == 30
+    for row, want in zip(rows, golden, strict=True):
+        assert row == want, row["name"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -28,6 +29,8 @@ ANSWERED_FIRST = 12
 """Records 001-012 are answered at once; the intake hangs on every later one."""
 SENDERS = 2
 """The run's ``webhook_settings.concurrent_requests``."""
+KILLED_RUN = 20
+"""The records of the run killed mid-delivery."""
 
 
 def _held(server: SandboxServer) -> int:
@@ -97,3 +100,87 @@ def test_an_interrupted_run_records_its_deliveries_and_says_how_to_clean_up(tmp_
     assert f"run {run_id} stopped" in flat
     assert f"bonzo-bulk cleanup --run {run_id} --yes --config {config}" in flat
     assert "Traceback" not in output
+
+
+def _cleanup(config: Path, run_id: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from bonzo_bulk.cli import app
+
+    result = CliRunner().invoke(
+        app, ["cleanup", "--run", run_id, "--yes", "--config", str(config)], env={"COLUMNS": "300", "NO_COLOR": "1"}
+    )
+    return result.exit_code, " ".join(result.output.split())
+
+
+def _prospects(server: SandboxServer) -> int:
+    with urllib.request.urlopen(f"{server.url}/__sandbox/state", timeout=5) as answer:  # noqa: S310
+        return int(json.loads(answer.read())["prospects"])
+
+
+def test_the_first_cleanup_after_a_sigkill_counts_every_record_that_may_still_appear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25.8: SIGKILL mid-delivery loses the run's buffered answers. Records 001-012 were answered (Bonzo
+    makes them 0.5 s later), 013 and 014 are in flight, the rest never left: none has an answer in the store, so
+    the first cleanup must count every record it did not delete as possibly sent and exit 1 (it said "nothing
+    left" and exited 0); a later one deletes those of the 12 that appeared since and still counts the rest."""
+    for name in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    hang = {"kind": "intake_hang", "seconds": 60, "records": ["TestRecord_MonitorBase_01[3-9]", "*_0[2-4]?"]}
+    options = SandboxOptions(
+        db_path=tmp_path / "sandbox.sqlite3",
+        processing=ProcessingDelayModel(distribution="fixed", seconds=0.5),
+        faults={"seed": 1, "faults": [hang]},
+    )
+    with SandboxServer(options) as server:
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "test_name": "killed",
+                    "integration_type": "monitorbase",
+                    "test_records": KILLED_RUN,
+                    "control": False,
+                    "test_users": [{"name": "LO One", "email": "lo.one@lender.test", "user_id": 101, "team_id": 11}],
+                    "webhook_settings": {"timeout": 60, "retry_attempts": 0, "concurrent_requests": SENDERS},
+                    "polling": {"deadline": 600},
+                    "reports_dir": str(tmp_path / "reports"),
+                    "sandbox": {"url": server.url},
+                }
+            )
+        )
+        child = subprocess.Popen(
+            [sys.executable, "-m", "bonzo_bulk", "run", "--config", str(config)],
+            cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if k not in ("TEST_HOOK_URL", "SUPERUSER_API_KEY")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            give_up = time.monotonic() + 60
+            while _held(server) < SENDERS and time.monotonic() < give_up and child.poll() is None:
+                time.sleep(0.05)
+            assert _held(server) == SENDERS, "the run never held both senders"
+        finally:
+            child.kill()
+            child.wait()
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            (run_id,) = store.interrupted_runs()
+
+        code, output = _cleanup(config, run_id)
+        assert code == 1, output
+        deleted = int(re.findall(r"deleted (\d+), failed", output)[0])
+        assert f"{KILLED_RUN - deleted} record(s) may still appear" in output
+        assert "nothing left" not in output
+
+        give_up = time.monotonic() + 30
+        while _prospects(server) < ANSWERED_FIRST - deleted and time.monotonic() < give_up:
+            time.sleep(0.1)
+        code, output = _cleanup(config, run_id)
+        assert code == 1, output
+        assert f"deleted {ANSWERED_FIRST - deleted}," in output
+        assert f"{KILLED_RUN - ANSWERED_FIRST} record(s) may still appear" in output
+        assert _prospects(server) == 0
+        with RunStore(tmp_path / "reports" / "runs.sqlite3") as store:
+            assert store.cleanup_pending(run_id) == KILLED_RUN - ANSWERED_FIRST

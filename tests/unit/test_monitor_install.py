@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import configparser
+import functools
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -161,3 +164,38 @@ def test_every_scheduled_monitor_targets_live(tmp_path: Path, backend: str) -> N
     assert "target: live" in output and "TEST_HOOK_URL and SUPERUSER_API_KEY" in output
     command = scheduled_command(backend, out)
     assert "monitor run --config " in command and "--target live" in command, command
+
+
+def test_the_github_activate_line_works_from_the_repository_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said ``cd .github/workflows && git add .github/workflows``, a path that does not exist from there."""
+    remote, work = tmp_path / "remote.git", tmp_path / "work"
+    env = {
+        **os.environ,
+        **{
+            f"GIT_{who}_{what}": value
+            for who in ("AUTHOR", "COMMITTER")
+            for what, value in (("NAME", "t"), ("EMAIL", "t@t.test"))
+        },
+    }
+    git = functools.partial(subprocess.run, check=True, capture_output=True, env=env)
+    git(["git", "init", "-q", "--bare", str(remote)])
+    git(["git", "init", "-q", str(work)])
+    git(["git", "-C", str(work), "commit", "-q", "--allow-empty", "-m", "start"])
+    git(["git", "-C", str(work), "remote", "add", "origin", str(remote)])
+    git(["git", "-C", str(work), "push", "-q", "-u", "origin", "HEAD"])
+    config = yaml.safe_load((ROOT / CONFIG).read_text())
+    for key in ("payload_template", "superuser_payload_template"):
+        config[key] = str(ROOT / config[key])
+    (tmp_path / "monitor.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(app, ["monitor", "install", "--config", str(tmp_path / "monitor.yaml"), "--github"])
+    assert result.exit_code == 0, result.output
+    [activate] = [line.removeprefix("activate: ") for line in result.output.splitlines() if line.startswith("activate")]
+    assert not activate.startswith("cd "), activate
+
+    git(["bash", "-c", activate], cwd=work)
+
+    pushed = git(["git", "-C", str(remote), "ls-tree", "-r", "--name-only", "HEAD"], text=True).stdout.split()
+    assert ".github/workflows/bonzo-bulk-monitor-monitorbase.yml" in pushed

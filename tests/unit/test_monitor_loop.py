@@ -2,12 +2,16 @@
 
 Exactly one alert after N failures, nothing during further failures except the configured reminder,
 one recovery; the notification URL (a canary secret) appears in no output and no file written.
+
+The drill's six runs go to one sandbox the test serves, faulty then fixed; the single runs below start
+``monitor run``'s own sandbox process, as a scheduled monitor without ``sandbox.url`` does.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,8 +23,10 @@ from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
 from bonzo_bulk.config.loader import load_config
+from bonzo_bulk.config.schema import ProcessingDelayModel
 from bonzo_bulk.errors import ConfigError
 from bonzo_bulk.monitor.runner import monitor_run, refuse_automatic_sandbox
+from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 from bonzo_bulk.store import RunStore
 
 FAULTS = Path(__file__).parents[1] / "configs" / "faults" / "monitor_outage.yaml"
@@ -68,8 +74,8 @@ def receiver() -> Iterator[Receiver]:
     found.server.server_close()
 
 
-def _config(tmp_path: Path, users: list[dict[str, object]]) -> Path:
-    data = {
+def _config(tmp_path: Path, users: list[dict[str, object]], sandbox_url: str | None = None) -> Path:
+    data: dict[str, Any] = {
         "test_name": "monitor drill",
         "integration_type": "monitorbase",
         "test_records": 3,
@@ -85,15 +91,37 @@ def _config(tmp_path: Path, users: list[dict[str, object]]) -> Path:
             "problems": {"alerts": False},  # the run-level policy's drill (per problem: test_problems_drill.py)
         },
     }
+    if sandbox_url is not None:
+        data["sandbox"]["url"] = sandbox_url
     path = tmp_path / "monitor.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
+def _put_faults(sandbox: SandboxServer, profile: dict[str, Any]) -> None:
+    """Replace the sandbox's fault profile (a run without ``--faults`` keeps the one it finds)."""
+    request = urllib.request.Request(  # noqa: S310 - loopback sandbox
+        f"{sandbox.url}/__sandbox/faults",
+        data=json.dumps(profile).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback sandbox
+        assert json.loads(answer.read())["faults"] == profile["faults"]
+
+
 def test_one_alert_one_reminder_one_recovery_and_no_url_anywhere(
     tmp_path: Path, receiver: Receiver, users: list[dict[str, object]]
 ) -> None:
-    config = _config(tmp_path, users)
+    options = SandboxOptions(
+        db_path=tmp_path / "drill_sandbox.sqlite3", processing=ProcessingDelayModel(distribution="fixed", seconds=0.02)
+    )
+    with SandboxServer(options) as sandbox:
+        _drill(tmp_path, receiver, users, sandbox)
+
+
+def _drill(tmp_path: Path, receiver: Receiver, users: list[dict[str, object]], sandbox: SandboxServer) -> None:
+    config = _config(tmp_path, users, sandbox.url)
     url = f"json://bonzo:{CANARY_PASSWORD}@127.0.0.1:{receiver.port}/notify/{CANARY_TOKEN}"
     env = {
         "BONZO_BULK_NOTIFY_URLS": url,
@@ -107,6 +135,8 @@ def test_one_alert_one_reminder_one_recovery_and_no_url_anywhere(
         args = ["monitor", "run", "--config", str(config), "--target", "sandbox"]
         if step == "faulty":
             args += ["--faults", str(FAULTS)]
+        else:
+            _put_faults(sandbox, {"faults": []})  # the integration is fixed
         result = runner.invoke(app, args, env=env)
         outputs.append(result.output)
         assert result.exit_code == (1 if step == "faulty" else 0), result.output

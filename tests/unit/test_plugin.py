@@ -2,7 +2,8 @@
 faulty sandbox failing exactly the right tests with the right records named, HTML and JUnit reports.
 
 The real suites (``tests/integration_tests``) are copied into each pytester directory and run against
-the local sandbox with a small, fast config.
+the local sandbox with a small, fast config: the sandbox the plugin starts itself in the clean run, one the test
+serves (``sandbox.url``, the faults put on it by the run) in the others, which spares a sandbox process a run.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,16 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     (pytester.path / "fixtures").mkdir()
     shutil.copy(EXPECTED_RESPONSES, pytester.path / "fixtures" / "expected_responses.json")
     return pytester
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[SandboxServer]:
+    """A sandbox with ``write_config``'s 50 ms processing, served around one test."""
+    options = SandboxOptions(
+        db_path=tmp_path / "served.sqlite3", processing=ProcessingDelayModel(distribution="fixed", seconds=0.05)
+    )
+    with SandboxServer(options) as server:
+        yield server
 
 
 def write_config(directory: Path, **overrides: Any) -> Path:
@@ -240,7 +252,12 @@ def test_clean_run_passes_with_html_and_junit_reports(suite: pytest.Pytester, tm
     ids=["primary-webhook", "superuser", "k-assignment"],
 )
 def test_subsets_run_only_the_phases_they_need_in_any_order(
-    suite: pytest.Pytester, tmp_path: Path, selection: tuple[str, str], phases: list[str], selected: set[str]
+    suite: pytest.Pytester,
+    tmp_path: Path,
+    served: SandboxServer,
+    selection: tuple[str, str],
+    phases: list[str],
+    selected: set[str],
 ) -> None:
     suite.makeconftest(
         """
@@ -248,7 +265,7 @@ def test_subsets_run_only_the_phases_they_need_in_any_order(
             items.reverse()  # no test may depend on another having run first
         """
     )
-    config = write_config(tmp_path)
+    config = write_config(tmp_path, sandbox={"url": served.url})
     result = suite.runpytest(*FAST, f"--config={config}", "--junitxml=junit.xml", "-v", *selection, "bulk_suites")
     outcomes = result.parseoutcomes()
     assert "failed" not in outcomes and "skipped" not in outcomes and outcomes["passed"] >= 1, outcomes
@@ -259,15 +276,13 @@ def test_subsets_run_only_the_phases_they_need_in_any_order(
 
 
 def test_faulty_sandbox_fails_exactly_the_assignment_tests_naming_the_records(
-    suite: pytest.Pytester, tmp_path: Path
+    suite: pytest.Pytester, tmp_path: Path, served: SandboxServer
 ) -> None:
     faults = {
         "seed": 1,
         "faults": [{"kind": "wrong_owner", "records": ["TestRecord_MonitorBase_002", "TestRecord_MonitorBase_007"]}],
     }
-    config = write_config(
-        tmp_path, sandbox={"processing": {"distribution": "fixed", "seconds": 0.05}, "faults": faults}
-    )
+    config = write_config(tmp_path, sandbox={"url": served.url, "faults": faults})
     result = suite.runpytest(
         *FAST, f"--config={config}", "-rf", "--html=report.html", "--junitxml=junit.xml", "bulk_suites"
     )
@@ -289,11 +304,11 @@ def test_faulty_sandbox_fails_exactly_the_assignment_tests_naming_the_records(
     assert f'failures="{len(ASSIGNMENT_TESTS)}"' in junit and "TestRecord_MonitorBase_002" in junit
 
 
-def test_known_problems_only_pass_under_fail_on_new_problems_only(suite: pytest.Pytester, tmp_path: Path) -> None:
+def test_known_problems_only_pass_under_fail_on_new_problems_only(
+    suite: pytest.Pytester, tmp_path: Path, served: SandboxServer
+) -> None:
     faults = {"seed": 1, "faults": [{"kind": "wrong_owner", "records": ["TestRecord_MonitorBase_002"]}]}
-    config = write_config(
-        tmp_path, sandbox={"processing": {"distribution": "fixed", "seconds": 0.05}, "faults": faults}, control=False
-    )
+    config = write_config(tmp_path, sandbox={"url": served.url, "faults": faults}, control=False)
     args = (*FAST, f"--config={config}", "--fail-on-new-problems-only", "bulk_suites/test_monitorbase_integration.py")
     first = suite.runpytest(*args)
     assert first.ret == pytest.ExitCode.TESTS_FAILED, "a new problem fails the session"

@@ -1,12 +1,18 @@
 """The problems drill: a wrong-owner fault on every record for three monitor runs, two clean runs, the fault
 again — one problem, alerts exactly for new, reminder, resolved and reopened; after `problems ack` a failing
 run sends nothing for it while a different new fault still alerts. Against a local notification receiver
-(the notification URL is a canary secret: it appears in no output and no file)."""
+(the notification URL is a canary secret: it appears in no output and no file).
+
+The runs go to one sandbox the test serves (``sandbox.url``): each `monitor run --faults` puts its profile on it,
+and the clean runs find it fixed. A sandbox started for each run (``monitor run``'s own, as
+test_monitor_loop.py's single runs use) cost a child process start and stop per run, and the drill is about the
+problems across runs, not about where the sandbox runs."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +23,8 @@ from test_monitor_loop import CANARY_PASSWORD, CANARY_TOKEN, FAULTS, Receiver
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
+from bonzo_bulk.config.schema import ProcessingDelayModel
+from bonzo_bulk.sandbox import SandboxOptions, SandboxServer
 
 SECOND_FAULT = {
     "seed": 5,
@@ -43,8 +51,36 @@ def receiver() -> Iterator[Receiver]:
         yield found
 
 
-def drill_config(tmp_path: Path, users: list[dict[str, object]], *, store_url: str | None = None) -> Path:
-    """A 3-record monitor with one reminder every 2 runs, problems resolved after 2 clean runs."""
+@contextlib.contextmanager
+def serving_a_sandbox(db: Path) -> Iterator[SandboxServer]:
+    """A sandbox with the drill config's 20 ms processing, served around a block."""
+    options = SandboxOptions(db_path=db, processing=ProcessingDelayModel(distribution="fixed", seconds=0.02))
+    with SandboxServer(options) as server:
+        yield server
+
+
+@pytest.fixture
+def drill_sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
+    """The drill's own sandbox, served around one test."""
+    with serving_a_sandbox(tmp_path / "drill_sandbox.sqlite3") as server:
+        yield server
+
+
+def fix_the_sandbox(sandbox: SandboxServer) -> None:
+    """Take every fault off the sandbox (a clean run passes no ``--faults``, so it keeps what it was given)."""
+    body = json.dumps({"faults": []}).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback sandbox
+        f"{sandbox.url}/__sandbox/faults", data=body, method="PUT", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback sandbox
+        assert json.loads(answer.read())["faults"] == []
+
+
+def drill_config(
+    tmp_path: Path, users: list[dict[str, object]], *, store_url: str | None = None, sandbox_url: str | None = None
+) -> Path:
+    """A 3-record monitor with one reminder every 2 runs, problems resolved after 2 clean runs (against the
+    sandbox at ``sandbox_url``, else one started for each run)."""
     data: dict[str, Any] = {
         "test_name": "problems drill",
         "integration_type": "monitorbase",
@@ -64,14 +100,20 @@ def drill_config(tmp_path: Path, users: list[dict[str, object]], *, store_url: s
     }
     if store_url is not None:
         data["store_url"] = store_url
+    if sandbox_url is not None:
+        data["sandbox"]["url"] = sandbox_url
     path = tmp_path / "drill.yaml"
     path.write_text(yaml.safe_dump(data))
     (tmp_path / "second_fault.yaml").write_text(yaml.safe_dump(SECOND_FAULT))
     return path
 
 
-def monitor_once(runner: CliRunner, config: Path, env: dict[str, str], faults: Path | None) -> dict[str, Any]:
-    """One `monitor run --json`; its document."""
+def monitor_once(
+    runner: CliRunner, config: Path, env: dict[str, str], faults: Path | None, sandbox: SandboxServer | None = None
+) -> dict[str, Any]:
+    """One `monitor run --json` (with no ``faults``, a shared ``sandbox`` is fixed first); its document."""
+    if faults is None and sandbox is not None:
+        fix_the_sandbox(sandbox)
     args = ["monitor", "run", "--config", str(config), "--json"]
     if faults is not None:
         args += ["--faults", str(faults)]
@@ -82,15 +124,15 @@ def monitor_once(runner: CliRunner, config: Path, env: dict[str, str], faults: P
 
 
 def test_one_problem_alerts_for_new_reminder_resolved_reopened_then_ack_silences_it(
-    tmp_path: Path, receiver: Receiver, users: list[dict[str, object]]
+    tmp_path: Path, receiver: Receiver, users: list[dict[str, object]], drill_sandbox: SandboxServer
 ) -> None:
-    config = drill_config(tmp_path, users)
+    config = drill_config(tmp_path, users, sandbox_url=drill_sandbox.url)
     env = {"BONZO_BULK_NOTIFY_URLS": f"json://bonzo:{CANARY_PASSWORD}@127.0.0.1:{receiver.port}/notify/{CANARY_TOKEN}"}
     runner = CliRunner()
     outputs: list[str] = []
     notices: list[list[str]] = []
     for faults in [FAULTS, FAULTS, FAULTS, None, None, FAULTS]:
-        document = monitor_once(runner, config, env, faults)
+        document = monitor_once(runner, config, env, faults, drill_sandbox)
         notices.append([n.split()[0] for n in document["notices"]])
         outputs.append(json.dumps(document))
     assert notices == [["new"], [], ["reminder"], [], ["resolved"], ["reopened"]]

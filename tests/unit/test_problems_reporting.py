@@ -1,5 +1,7 @@
 """Every output of a run names each failure's problem, new or known: the JSON summary, the terminal, the CI job
-summary, the dashboard; `--fail-on-new-problems-only` fails a run only on a new (or reopened) problem."""
+summary, the dashboard; `--fail-on-new-problems-only` fails a run only on a new (or reopened) problem.
+
+Every run puts its ``--faults`` profile on one sandbox the test serves (not a sandbox process per run)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import sandbox_server
 from test_monitor_loop import FAULTS
 from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
+from bonzo_bulk.config.schema import ProcessingDelayModel
 
 
 def _run(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
@@ -25,8 +29,13 @@ def test_new_then_known_in_every_output_and_only_new_ones_fail_under_the_flag(
 ) -> None:
     for name in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_API_URL"):
         monkeypatch.delenv(name, raising=False)
-    fast = {"processing": {"distribution": "fixed", "seconds": 0.02}}
-    config = make_config(tmp_path, test_records=3, control=False, sandbox=fast).path
+    fast = ProcessingDelayModel(distribution="fixed", seconds=0.02)
+    with sandbox_server(tmp_path / "sandbox.sqlite3", processing=fast) as sandbox:
+        config = make_config(tmp_path, sandbox.url, test_records=3, control=False).path
+        _new_then_known(tmp_path, config)
+
+
+def _new_then_known(tmp_path: Path, config: Path) -> None:
     summary_file = tmp_path / "step_summary.md"
 
     code, first = _run(config, "--faults", str(FAULTS), "--fail-on-new-problems-only")

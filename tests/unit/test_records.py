@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from faker import Faker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,6 +63,25 @@ def test_same_seed_same_records_different_seed_different_phones() -> None:
     three = factory(config(test_data_settings={"seed": 8})).plan()
     assert [r.body for r in one] == [r.body for r in two]
     assert [r.phone for r in one] != [r.phone for r in three]
+
+
+def test_drawn_values_are_the_ones_fakers_own_methods_give_for_the_seed() -> None:
+    """Phones and figures are drawn from the seeded generator directly (cheaper than Faker's proxy and regexes);
+    they must be exactly what numerify and random_int gave, so the same seed plans the same records."""
+    records = factory(config(test_data_settings={"seed": 7}, test_records=40)).plan()
+    faker = Faker("en_US")
+    faker.seed_instance(7)
+    used: set[str] = set()
+    for record in records:
+        while (phone := f"555-{faker.numerify('%##')}-{faker.numerify('####')}") in used:
+            pass
+        used.add(phone)
+        days = faker.random_int(0, 3)
+        figures = [str(faker.random_int(40, 95)), str(faker.random_int(180, 1500) * 1000)]
+        figures.append(str(faker.random_int(100, 900) * 1000))
+        assert record.phone == phone
+        assert record.payload["alert_date"] == f"{IDENTITY.started_at - timedelta(days=days):%Y-%m-%d}"
+        assert [record.payload["current_ltv"], record.payload["home_value"]] == figures[:2]
 
 
 def test_distributions() -> None:

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from bonzo_bulk.cli import app
 from bonzo_bulk.models import RunResult
+from bonzo_bulk.sandbox import SandboxServer
 from bonzo_bulk.store import RunStore
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -60,15 +61,15 @@ def _systemic(page: Path) -> list[str]:
 
 
 def test_report_explains_a_failing_run_as_the_run_did(
-    make_config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer
 ) -> None:
     """The diagnoses are read back as the run made them: the same checks and counts, the same causes (naming
     where the broken promise came from: the contract declared in the config) and the same fixes."""
     for name in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "SUPERUSER_WEBHOOK_URL", "BONZO_API_URL"):
         monkeypatch.delenv(name, raising=False)
     declared = {"primary": [{"to": "source", "value": "not-what-the-hook-stores"}]}
-    fast = {"processing": {"distribution": "fixed", "seconds": 0.02}}
-    loaded = make_config(tmp_path, test_records=6, contract=declared, sandbox=fast)
+    clean = {"url": sandbox.url, "faults": {"seed": 1, "faults": []}}  # the session's sandbox, whatever was left on it
+    loaded = make_config(tmp_path, sandbox.url, test_records=6, contract=declared, sandbox=clean)
     ran = runner.invoke(app, ["run", "--config", str(loaded.path), "--json"])
     assert ran.exit_code == 1, ran.output
     summary = json.loads(ran.stdout)

@@ -16,8 +16,9 @@ from bonzo_bulk.cli import app
 from bonzo_bulk.config.loader import LoadedConfig
 from bonzo_bulk.models import RunResult
 from bonzo_bulk.report.publish import publish
-from bonzo_bulk.report.retention import human_bytes, prune
+from bonzo_bulk.report.retention import prune
 from bonzo_bulk.store import RunStore
+from bonzo_bulk.store.space import human_bytes
 
 runner = CliRunner()
 IDS = [f"r20250304-1{hour}0000-aa0{hour}" for hour in range(5)]  # oldest first

@@ -1,10 +1,17 @@
-"""The spec's scripts end to end, each in a subprocess against the session sandbox: exit codes, output, files."""
+"""The spec's scripts end to end against the session sandbox: exit codes, output, files.
+
+Each script runs as a program in a subprocess where the process is the point: its exit code on a usage error or a
+bad config, and the secrets that must appear in none of its output; the helper scripts too. The longer flows
+(generate then clean up, the health check, the webhook validator) run the same script file in this process
+(``runpy``, its ``__main__`` block, ``sys.argv`` and the environment set as the shell would, its output read at
+the file descriptors), which spares a Python start and the package's import per step."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
@@ -63,6 +70,29 @@ def _script(name: str, *args: str | Path, env: dict[str, str] | None = None) -> 
     )
 
 
+def _here(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str, *args: str | Path
+) -> subprocess.CompletedProcess[str]:
+    """``python scripts/NAME ARGS`` run in this process: the script's exit code (its SystemExit) and output."""
+    path = ROOT / "scripts" / name
+    argv = [str(path), *map(str, args)]
+    with monkeypatch.context() as patched:
+        for variable in ("TEST_HOOK_URL", "SUPERUSER_API_KEY", "BONZO_API_URL"):
+            patched.delenv(variable, raising=False)
+        patched.setenv("COLUMNS", "200")
+        patched.setenv("NO_COLOR", "1")
+        patched.setattr(sys, "argv", argv)
+        patched.chdir(ROOT)
+        capfd.readouterr()
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+        out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(argv, code, out, err)
+
+
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback sandbox
         return json.loads(response.read())
@@ -95,10 +125,23 @@ def _drain(sandbox: SandboxServer) -> None:
         time.sleep(0.05)
 
 
-def test_generator_dry_run_writes_payloads_and_sends_nothing(sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_generator_dry_run_writes_payloads_and_sends_nothing(
+    sandbox: SandboxServer, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = _config(tmp_path, sandbox)
     before = _last_request(sandbox)
-    done = _script("bulk_test_generator.py", "--dry-run", "--config", config, "--seed", "3", "--out", tmp_path / "o")
+    done = _here(
+        capfd,
+        monkeypatch,
+        "bulk_test_generator.py",
+        "--dry-run",
+        "--config",
+        config,
+        "--seed",
+        "3",
+        "--out",
+        tmp_path / "o",
+    )
     assert done.returncode == 0, done.stderr
     payloads = list((tmp_path / "o").glob("*_payloads.jsonl"))
     spread = json.loads(next((tmp_path / "o").glob("*_distribution.json")).read_text())
@@ -109,44 +152,63 @@ def test_generator_dry_run_writes_payloads_and_sends_nothing(sandbox: SandboxSer
     assert not (tmp_path / "reports" / "runs.sqlite3").exists()
 
 
-def test_generated_run_is_recorded_and_cleanup_removes_exactly_it(sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_generated_run_is_recorded_and_cleanup_removes_exactly_it(
+    sandbox: SandboxServer, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = _config(tmp_path, sandbox)
-    sent = _script("bulk_test_generator.py", "--config", config, "--json")
+    sent = _here(capfd, monkeypatch, "bulk_test_generator.py", "--config", config, "--json")
     assert sent.returncode == 0, sent.stderr
     summary = json.loads(sent.stdout)
     assert summary["target"] == "sandbox" and summary["phases"][0]["accepted"] == 9
     assert "SANDBOX" in sent.stderr
     _drain(sandbox)
 
-    other = _script("bulk_test_generator.py", "--config", config, "--json")
+    other = _here(capfd, monkeypatch, "bulk_test_generator.py", "--config", config, "--json")
     assert other.returncode == 0, other.stderr
     _drain(sandbox)
 
-    listed = _script("cleanup_test_data.py", "--run", summary["run_id"], "--config", config, "--json")
+    listed = _here(capfd, monkeypatch, "cleanup_test_data.py", "--run", summary["run_id"], "--config", config, "--json")
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)["counts"]["deletable"] == 9
     assert json.loads(listed.stdout)["dry_run"] is True
 
-    removed = _script("cleanup_test_data.py", "--run", summary["run_id"], "--config", config, "--yes", "--json")
+    removed = _here(
+        capfd, monkeypatch, "cleanup_test_data.py", "--run", summary["run_id"], "--config", config, "--yes", "--json"
+    )
     assert removed.returncode == 0, removed.stderr
     report = json.loads(removed.stdout)
     assert report["counts"]["deleted"] == 9 and report["counts"]["failed"] == 0
     assert {c["run_id"] for c in report["deleted"]} == {summary["run_id"]}
 
-    rest = _script("cleanup_test_data.py", "--pattern", "TestRecord_MonitorBase_*", "--config", config, "--json")
+    rest = _here(
+        capfd,
+        monkeypatch,
+        "cleanup_test_data.py",
+        "--pattern",
+        "TestRecord_MonitorBase_*",
+        "--config",
+        config,
+        "--json",
+    )
     assert {c["run_id"] for c in json.loads(rest.stdout)["candidates"]} == {json.loads(other.stdout)["run_id"]}
 
 
-def test_health_check_writes_the_report_and_fails_on_a_threshold(sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_health_check_writes_the_report_and_fails_on_a_threshold(
+    sandbox: SandboxServer, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = _config(tmp_path, sandbox)
-    healthy = _script("integration_health_check.py", "--integration", "monitorbase", "--config", config, "--json")
+    healthy = _here(
+        capfd, monkeypatch, "integration_health_check.py", "--integration", "monitorbase", "--config", config, "--json"
+    )
     assert healthy.returncode == 0, healthy.stderr
     document = json.loads(healthy.stdout)
     report = Path(document["health_report"])
     assert report.is_file() and report.parent == tmp_path / "reports" / "integration_health_reports"
 
     strict = _config(tmp_path, sandbox, thresholds={"max_avg_response_seconds": 1e-9})
-    failing = _script("integration_health_check.py", "--integration", "monitorbase", "--config", strict)
+    failing = _here(
+        capfd, monkeypatch, "integration_health_check.py", "--integration", "monitorbase", "--config", strict
+    )
     assert failing.returncode == 1, failing.stderr
     assert "UNHEALTHY" in failing.stdout and "webhook response, mean" in failing.stdout
 
@@ -179,19 +241,23 @@ def test_usage_errors_exit_2(sandbox: SandboxServer, tmp_path: Path) -> None:
     assert _script("bulk_test_generator.py", "--no-such-flag").returncode == 2
 
 
-def test_webhook_validator_probes_then_sends(sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_webhook_validator_probes_then_sends(
+    sandbox: SandboxServer, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = _config(tmp_path, sandbox)
     before = _last_request(sandbox)
-    probed = _script("webhook_validator.py", "--config", config, "--json")
+    probed = _here(capfd, monkeypatch, "webhook_validator.py", "--config", config, "--json")
     assert probed.returncode == 0, probed.stderr
     assert json.loads(probed.stdout)["probes"]["primary"]["reachable"] is True
     assert _hook_posts_since(sandbox, before) == 0, "a probe never POSTs"
 
-    sent = _script("webhook_validator.py", "--config", config, "--send", "4", "--json")
+    sent = _here(capfd, monkeypatch, "webhook_validator.py", "--config", config, "--send", "4", "--json")
     assert sent.returncode == 0, sent.stderr
     assert json.loads(sent.stdout)["delivery"][0]["accepted"] == 4
 
-    down = _script("webhook_validator.py", "--config", config, "--url", "http://127.0.0.1:9/api/webhook/x")
+    down = _here(
+        capfd, monkeypatch, "webhook_validator.py", "--config", config, "--url", "http://127.0.0.1:9/api/webhook/x"
+    )
     assert down.returncode == 1
     assert "FAILED" in down.stdout
 

@@ -51,7 +51,15 @@ from bonzo_bulk.bonzo.listing import ListedPage, page_of, walk_pages
 from bonzo_bulk.bonzo.pacing import Pacer
 from bonzo_bulk.bonzo.redirects import Hop, Redirects
 from bonzo_bulk.config.schema import ApiSettings
-from bonzo_bulk.errors import AuthError, BonzoAPIError, BudgetExhausted, MethodNotAllowed, NotFoundError, RateLimited
+from bonzo_bulk.errors import (
+    AuthError,
+    BonzoAPIError,
+    BudgetExhausted,
+    MethodNotAllowed,
+    NotFoundError,
+    RateLimited,
+    UnreadableAnswer,
+)
 from bonzo_bulk.models import Prospect
 from bonzo_bulk.secrets import redact, redact_cut, redact_url, register_secret
 
@@ -426,7 +434,7 @@ class BonzoClient:
         except ValueError as exc:
             head = raw[:_BODY_READ]
             excerpt = redact_cut(" ".join(head.decode("utf-8", "replace").split()), 200, clipped=len(raw) > len(head))
-            raise BonzoAPIError(
+            raise UnreadableAnswer(
                 f"answered {status} with a body that is not JSON ({excerpt!r}); "
                 "is api_settings.base_url Bonzo's API host (https://app.getbonzo.com)?",
                 status=status,

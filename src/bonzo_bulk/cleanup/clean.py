@@ -27,6 +27,7 @@ import aiohttp
 from bonzo_bulk._http import make_session
 from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.cleanup.delete import Candidate, delete_candidates, write_manual_list
+from bonzo_bulk.cleanup.expected import ExpectedRecords, expected_records
 from bonzo_bulk.cleanup.report import CleanupReport, combined, merged
 from bonzo_bulk.cleanup.select import Selector, judge, selector_for_all, selector_for_pattern, selector_for_run
 from bonzo_bulk.config.loader import LoadedConfig
@@ -171,10 +172,12 @@ async def cleanup_run(
     dry_run: bool = False,
     wait: float = 0.0,
     progress: Progress | None = None,
+    own_run: bool = False,
 ) -> CleanupReport:
     """Delete what one run created (the engine's ``cleanup.after_run`` policy calls this after a run), scanning
     again for up to ``wait`` seconds while delivered records are missing; what is still missing is recorded as
-    pending in the store."""
+    pending in the store. ``own_run``: the run is this process's, still open, every answer it got recorded (so
+    none of its records counts as possibly sent, finished or not)."""
     own_store = store is None
     active_store = store if store is not None else RunStore(store_location_for(loaded))
     try:
@@ -188,6 +191,7 @@ async def cleanup_run(
             dry_run=dry_run,
             wait=wait,
             progress=progress,
+            own_run=own_run,
         )
     finally:
         if own_store:
@@ -282,6 +286,8 @@ async def _clean_pending(
         mode="pending",
         run_id=None,
         missing=tuple(m for r in reports for m in r.missing),
+        unanswered=sum(r.unanswered for r in reports),
+        presumed_unsent=tuple(m for r in reports for m in r.presumed_unsent),
         deleted_earlier=sum(r.deleted_earlier for r in reports),
     )
 
@@ -336,6 +342,7 @@ async def _clean_until_accounted(
     dry_run: bool,
     wait: float,
     progress: Progress | None,
+    own_run: bool = False,
 ) -> CleanupReport:
     """Clean once; for a run, scan again (up to ``wait`` seconds) while delivered records are unaccounted for."""
 
@@ -348,17 +355,24 @@ async def _clean_until_accounted(
     reports = [await scan()]
     if selector.run_id is None:
         return reports[0]
+    expected = expected_records(store, selector.run_id, loaded, own_run=own_run)
     give_up = time.monotonic() + wait
-    missing = unaccounted(store, selector.run_id, reports)
+    missing = unaccounted(store, selector.run_id, reports, expected)
     while missing and time.monotonic() < give_up:
         pause = min(max(loaded.config.polling.interval, 1.0), give_up - time.monotonic())
         log.warning("%d record(s) of run %s not found yet; next scan in %.1f s", len(missing), selector.run_id, pause)
         await asyncio.sleep(max(pause, 0.0))
         reports.append(await scan())
-        missing = unaccounted(store, selector.run_id, reports)
+        missing = unaccounted(store, selector.run_id, reports, expected)
     if not dry_run:
         store.set_cleanup_pending(selector.run_id, len(missing))
-    return replace(merged(reports, missing), deleted_earlier=earlier)
+    presumed = unaccounted(store, selector.run_id, reports, replace(expected, accepted=expected.presumed_unsent))
+    return replace(
+        merged(reports, missing),
+        deleted_earlier=earlier,
+        unanswered=sum(1 for name in missing if name in expected.unanswered),
+        presumed_unsent=presumed,
+    )
 
 
 def deleted_earlier(store: RunStore, run_id: str) -> int:
@@ -366,10 +380,12 @@ def deleted_earlier(store: RunStore, run_id: str) -> int:
     return sum(1 for p in store.observed_prospects(run_id) if p.deleted_at is not None)
 
 
-def unaccounted(store: RunStore, run_id: str, reports: Sequence[CleanupReport]) -> tuple[str, ...]:
-    """Records the run delivered that no cleanup deleted and the latest scan did not find: they may
-    still be on their way into Bonzo (or were removed by someone else), so nobody can vouch for them."""
-    accepted = store.accepted_records(run_id)
+def unaccounted(
+    store: RunStore, run_id: str, reports: Sequence[CleanupReport], expected: ExpectedRecords
+) -> tuple[str, ...]:
+    """Records the run delivered (or, dying, may have sent) that no cleanup deleted and the latest scan did not
+    find: they may still be on their way into Bonzo (or were removed by someone else), so nobody can vouch for them."""
+    may_appear = expected.may_appear
     gone = [p for p in store.observed_prospects(run_id) if p.deleted_at is not None]
     emails = {str(p.email).lower() for p in gone if p.email}
     names = {str(p.first_name) for p in gone if p.first_name}
@@ -381,5 +397,5 @@ def unaccounted(store: RunStore, run_id: str, reports: Sequence[CleanupReport]) 
     return tuple(
         r.name
         for r in store.run_records(run_id)
-        if r.name in accepted and (r.email.lower() not in emails if r.email else r.first_name not in names)
+        if r.name in may_appear and (r.email.lower() not in emails if r.email else r.first_name not in names)
     )

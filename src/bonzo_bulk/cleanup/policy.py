@@ -75,6 +75,7 @@ class CleanupPolicy:
             session=run.session,
             store=run.store,
             wait=self.loaded.config.cleanup.straggler_wait if wait is None else wait,
+            own_run=True,
         )
         return self.report
 

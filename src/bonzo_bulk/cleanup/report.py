@@ -35,6 +35,11 @@ class CleanupReport:
     missing: tuple[str, ...] = ()
     """Records the run delivered (accepted by the webhook) that were neither found nor deleted: they may
     still appear, so cleanup cannot vouch that nothing is left."""
+    unanswered: int = 0
+    """How many of ``missing`` have no answer recorded: the run died before recording it, so it may have sent them."""
+    presumed_unsent: tuple[str, ...] = ()
+    """Records with no answer recorded, not found although the run stopped longer ago than its settle deadline and
+    the straggler wait: taken as never sent (no longer pending)."""
     deleted_earlier: int = 0
     """Prospects of the run that an earlier cleanup deleted (recorded in the run store)."""
     unlisted: tuple[str, ...] = ()
@@ -125,6 +130,8 @@ def report_document(report: CleanupReport) -> dict[str, Any]:
         "failed": len(report.failed),
         "manual": len(report.manual),
         "missing": len(report.missing),
+        "unanswered": report.unanswered,
+        "presumed_unsent": len(report.presumed_unsent),
         "deleted_earlier": report.deleted_earlier,
     }
     document["nothing_left"] = report.nothing_left

@@ -29,6 +29,7 @@ from bonzo_bulk.cli import (
     store,
     webhook,
 )
+from bonzo_bulk.cli.exits import quiet_when_stdout_closes
 from bonzo_bulk.report.terminal import PIPE_WIDTH, out, stream_is_terminal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,10 +106,10 @@ def _resolved(command: F) -> F:
 
 
 for _name, _command in COMMANDS.items():
-    app.command(_name)(_resolved(_command))
+    app.command(_name)(_resolved(quiet_when_stdout_closes(_command)))
 for _name, _group in GROUPS.items():
     for _info in _group.registered_commands:
-        _info.callback = _resolved(_info.callback) if _info.callback else None
+        _info.callback = _resolved(quiet_when_stdout_closes(_info.callback)) if _info.callback else None
     app.add_typer(_group, name=_name)
 
 
@@ -138,5 +139,5 @@ def main() -> None:
 def script(name: str) -> None:
     """Run one command as a standalone program (``scripts/*.py``), with its own ``--help``."""
     single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    single.command(name)(COMMANDS[name])
+    single.command(name)(quiet_when_stdout_closes(COMMANDS[name]))
     single()

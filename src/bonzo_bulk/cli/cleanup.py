@@ -75,6 +75,11 @@ def cleanup_command(
         console.print("[bold red]error:[/] --yes and --dry-run contradict each other; pick one")
         raise typer.Exit(EXIT_USAGE)
     with handle_errors(), command_progress(json_output=json_output) as progress:
+        if run_id is not None and run_id != "latest":
+            from bonzo_bulk.store.interface import replay_journal
+            from bonzo_bulk.target.endpoints import store_location_for
+
+            replay_journal(store_location_for(loaded), loaded.config.reports_dir, run_id)
         report = run_async(
             cleanup(
                 loaded,
@@ -143,13 +148,25 @@ def _print_cleanup(report: CleanupReport) -> None:
         out.print(f"[green]{report.headline}[/]")
     if report.missing:
         names = ", ".join(report.missing[:5]) + (", …" if len(report.missing) > 5 else "")
+        unanswered = (
+            f"; {report.unanswered} of them have no answer recorded: the run stopped before recording it, so it may "
+            "have sent them"
+            if report.unanswered
+            else ""
+        )
         out.print(
-            f"[bold red]{len(report.missing)} record(s) may still appear[/] (delivered, not found yet: {names}): "
+            f"[bold red]{len(report.missing)} record(s) may still appear[/] (delivered, not found yet: {names}"
+            f"{unanswered}): "
             + (
                 "run cleanup again later, or --wait SECONDS"
                 if report.dry_run
                 else "recorded as pending: run `bonzo-bulk cleanup --pending --yes` later, or --wait SECONDS"
             )
+        )
+    if report.presumed_unsent:
+        out.print(
+            f"{len(report.presumed_unsent)} record(s) with no answer recorded were not found although the run stopped "
+            "longer ago than its settle deadline and cleanup.straggler_wait: taken as never sent"
         )
     for unlisted in report.unlisted:
         out.print(f"[bold red]listing incomplete[/]: {redact(unlisted)}; run cleanup again to scan the rest")

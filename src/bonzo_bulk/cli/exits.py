@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import select
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import typer
 from rich.markup import escape
@@ -19,6 +22,8 @@ from bonzo_bulk.report.terminal import console
 from bonzo_bulk.secrets import redact, redact_cut
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -66,6 +71,8 @@ def handle_errors() -> Iterator[None]:
     except BonzoBulkError as exc:
         console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}")
         raise typer.Exit(exc.exit_code) from None
+    except BrokenPipeError:
+        raise  # stdout closed under a command (`| head`): :func:`quiet_when_stdout_closes` ends it
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted[/]: nothing of a run was sent yet, or what was is in the run store; "
@@ -76,6 +83,60 @@ def handle_errors() -> Iterator[None]:
         if _is_cli_signal(exc):
             raise
         raise typer.Exit(report_unexpected(exc)) from None
+
+
+def quiet_when_stdout_closes(command: F) -> F:
+    """``command`` ending quietly with exit 0 when its reader closes stdout (``bonzo-bulk export RUN | head``), as
+    a Unix filter does, instead of an internal error; stdout then points at the null device so that nothing
+    buffered complains at exit. A broken pipe anywhere else (stdout still open) is an error as before. Every
+    command is registered through this (:mod:`bonzo_bulk.cli.app`)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = command(*args, **kwargs)
+            sys.stdout.flush()
+        except typer.Exit:
+            _flush_stdout()
+            raise
+        except BrokenPipeError:
+            if not stdout_closed():
+                raise
+            _silence_stdout()
+            raise typer.Exit(EXIT_OK) from None
+        return result
+
+    return cast(F, run)
+
+
+def _flush_stdout() -> None:
+    """Flush what a command printed before it exits; a reader that went away meanwhile ends it quietly."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        _silence_stdout()
+
+
+def stdout_closed() -> bool:
+    """Whether stdout is a pipe (or socket) whose reader has gone: writing to it raises BrokenPipeError."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at the null device: what is still buffered goes nowhere, without an error."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    finally:
+        os.close(null)
 
 
 def report_unexpected(exc: BaseException) -> int:

@@ -90,19 +90,19 @@ def _run(
     out_file: Path | None,
 ) -> None:
     from bonzo_bulk.engine.interrupts import cleanup_command
-    from bonzo_bulk.load.results import summary_document
     from bonzo_bulk.load.runner import run_load
 
     with handle_errors():
         budget, distribution = senders.budget(scenario, loaded)
     with handle_errors():
-        outcome, dashboard = run_load(
+        finished = run_load(
             loaded, kind=kind, scenario=scenario, budget=budget, distribution=distribution, say=_say, out=out_file
         )
+    outcome, dashboard = finished.outcome, finished.dashboard
     if json_output:
-        out.print_json(json.dumps({**summary_document(outcome), "dashboard": str(dashboard)}))
+        out.print_json(json.dumps({**finished.summary, "dashboard": str(dashboard)}))
     else:
-        print_outcome(summary_document(outcome))
+        print_outcome(finished.summary)
         out.print(f"Dashboard: {dashboard}")
     console.print(
         f"Remove the leads of run {outcome.run_id} with: {cleanup_command(loaded, outcome.run_id)}", markup=False

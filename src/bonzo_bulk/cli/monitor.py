@@ -153,7 +153,7 @@ def install_command(
         )
     for path in done.paths:
         out.print(f"wrote {path}", markup=False, highlight=False)
-    out.print(f"activate: cd {done.folder} && {done.activate}", markup=False, highlight=False)
+    out.print(f"activate: {done.activate}", markup=False, highlight=False)
     out.print(
         "target: live (the scheduled run needs TEST_HOOK_URL and SUPERUSER_API_KEY where it runs; without them "
         "it exits 2 and sends nothing)",

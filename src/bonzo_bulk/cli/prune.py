@@ -18,8 +18,6 @@ from bonzo_bulk.report.terminal import out
 if TYPE_CHECKING:
     from bonzo_bulk.report.retention import DiskUsage, PruneReport
 
-HEALTH_DIR = "integration_health_reports"
-
 
 def prune_command(
     keep: Annotated[
@@ -61,6 +59,7 @@ def prune_command(
       bonzo-bulk prune --keep 10 --from-store
     """
     from bonzo_bulk.report.retention import configured_keep, disk_usage, prune
+    from bonzo_bulk.report.summary import HEALTH_DIR
 
     with handle_errors():
         store = _sqlite_store(store_for(store_url, reports_dir))
@@ -102,7 +101,7 @@ def prune_command(
 
 
 def _print(report: PruneReport, health_dir: Path) -> None:
-    from bonzo_bulk.report.retention import human_bytes
+    from bonzo_bulk.store.space import human_bytes
 
     verb = "would remove" if report.dry_run else "removed"
     for run in report.pruned:
@@ -128,7 +127,7 @@ def _print(report: PruneReport, health_dir: Path) -> None:
 def _print_usage(usage: DiskUsage, json_output: bool) -> None:
     from rich.table import Table
 
-    from bonzo_bulk.report.retention import human_bytes
+    from bonzo_bulk.store.space import human_bytes
 
     if json_output:
         out.print_json(

@@ -44,6 +44,8 @@ def report_command(
 
     with handle_errors():
         check_last(last)
+        if run_id is not None:
+            _replay_journal(store, reports_dir, run_id)
         chosen, kind = run_kind(store, run_id)
         if kind in LOAD_KINDS:
             from bonzo_bulk.load.dashboard import render_stored_load
@@ -52,6 +54,16 @@ def report_command(
         else:
             path = report(store, run_id=chosen, last=last, out=out_file, self_contained=self_contained)
     out.print(f"{kind} run {chosen}: {path}" if kind in LOAD_KINDS else str(path))
+
+
+def _replay_journal(store: str | Path, reports_dir: str | None, run_id: str) -> None:
+    """What run ``run_id`` left in its journal (its store failed mid-run) goes into the store before it is read."""
+    import os
+
+    from bonzo_bulk.config.store_location import REPORTS_DIR_ENV
+    from bonzo_bulk.store.interface import replay_journal
+
+    replay_journal(store, reports_dir or os.environ.get(REPORTS_DIR_ENV) or "reports", run_id)
 
 
 def history_command(

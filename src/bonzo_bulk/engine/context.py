@@ -29,7 +29,7 @@ from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.engine.events import EventBus, RunStarted, Subscriber
 from bonzo_bulk.engine.interrupts import recording_interrupts
 from bonzo_bulk.engine.observers import ProgressRecorder, ProgressView, RunLog, StoreRecorder
-from bonzo_bulk.engine.preflight import preflight
+from bonzo_bulk.engine.preflight import check_store, preflight
 from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.models import PhaseKind, RunKind, Target
 from bonzo_bulk.plan.planner import RunPlan
@@ -114,20 +114,29 @@ async def open_run(
     store_path: str | Path | None = None,
     judged: bool = True,
     destination: Destination | None = None,
+    store: RunStore | None = None,
 ) -> AsyncIterator[RunContext]:
     """Open a run of ``plan`` for a mode (``kind``: bulk, load, stress, calibrate, monitor; the store keeps it):
     the store, the session and the target (unless a ``destination`` is given); for a run that is ``judged``, the
     announcement, Bonzo's API client and the preflight.
 
-    A SIGINT or SIGTERM while it is open marks the run interrupted in the store and names the cleanup
-    command (:func:`~bonzo_bulk.engine.interrupts.recording_interrupts`); whatever the recorder holds is
-    written however the run ends.
+    Before anything else the store is checked (:func:`~bonzo_bulk.engine.preflight.check_store`) and keeps a
+    journal under the reports folder: a write it cannot take mid-run goes there and the run goes on. ``store`` is
+    an open store to write to instead of the config's (its caller closes it). A SIGINT or SIGTERM while it is
+    open marks the run interrupted in the store and names the cleanup command
+    (:func:`~bonzo_bulk.engine.interrupts.recording_interrupts`); whatever the recorder holds is written however
+    the run ends.
     """
     if judged and destination is not None:
         raise ValueError("a judged run opens its own target: it takes no destination")
     loaded = plan.loaded
     config = loaded.config
-    with RunStore(store_path or store_location_for(loaded)) as store, recording_interrupts(loaded, plan.run_id, store):
+    async with contextlib.AsyncExitStack() as outer:
+        if store is None:
+            store = outer.enter_context(RunStore(store_path or store_location_for(loaded)))
+        if plan.phases:
+            check_store(store, plan)
+        outer.enter_context(recording_interrupts(loaded, plan.run_id, store))
         recorder = StoreRecorder(store, plan, kind)
         bus = EventBus(
             [recorder, ProgressRecorder(store, plan), ProgressView(progress or NullProgress()), RunLog(loaded.users)]

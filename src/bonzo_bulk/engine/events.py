@@ -112,7 +112,7 @@ class EventBus:
         """Tell every subscriber, synchronously (per-record events: a subscriber must not await)."""
         for subscriber in self._subscribers:
             result = subscriber(event)
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):  # most return None: skip the ABC check
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()

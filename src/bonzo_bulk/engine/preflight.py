@@ -11,6 +11,9 @@ Three checks, none of which creates data:
    means a wrong hash or host.
 
 Any failure raises :class:`~bonzo_bulk.errors.PreflightError` (exit 2) naming what failed and the fix.
+
+Before those, :func:`check_store`: the run store must take the run (sound, room enough, writable), else
+:class:`~bonzo_bulk.errors.StoreUnusable` (exit 2) — also for a run that is only delivered.
 """
 
 from __future__ import annotations
@@ -25,7 +28,17 @@ from bonzo_bulk.bonzo import BonzoClient
 from bonzo_bulk.deliver.probe import probe
 from bonzo_bulk.errors import AuthError, BonzoAPIError, DeliveryError, PreflightError, RedirectRefused
 from bonzo_bulk.models import User
+from bonzo_bulk.plan.planner import RunPlan
 from bonzo_bulk.secrets import redact, redact_url
+from bonzo_bulk.store import RunStore
+from bonzo_bulk.store.journal import journal_path
+
+
+def check_store(store: RunStore, plan: RunPlan) -> None:
+    """Refuse a store that cannot take ``plan`` (damaged, full, not writable; nothing sent), then have it journal
+    what it cannot take mid-run under the reports folder (``journal/<run id>.jsonl``)."""
+    store.check_before_sending(records=plan.size)
+    store.keep_journal(journal_path(plan.loaded.config.reports_dir, plan.run_id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ from bonzo_bulk.engine.events import (
     RecordsPlanned,
     RunDone,
 )
+from bonzo_bulk.engine.unfinished import store_back, unfinished
+from bonzo_bulk.errors import BonzoAPIError, StoreError
 from bonzo_bulk.judge.diagnosis import Diagnoser, pinned_zone_contradicted
 from bonzo_bulk.judge.stamps import StampEvidence, StampMapping
 from bonzo_bulk.judge.tally import PhaseTally
@@ -76,9 +78,12 @@ async def execute(run: RunContext) -> RunResult:
     assert run.client is not None, "a judged run is opened with judged=True"
     run.start()
     index = SettleIndex()
+    stage = "settling"
     try:
         await deliver_phases(run.plan, run.destination, run.session, run.bus, index)
         settled = await settle_run(run.plan, run.client, index, run.bus)
+        stage = "judging"
+        await store_back(run.store)
         result = judge_run(
             run.plan,
             run.destination.target,
@@ -88,6 +93,8 @@ async def execute(run: RunContext) -> RunResult:
             api_requests=run.client.requests_made,
             kind=run.kind,
         )
+    except (StoreError, BonzoAPIError) as exc:
+        raise unfinished(run, index, exc, stage) from exc
     finally:
         index.close()
     await run.bus.emit_async(RunDone(result))
@@ -194,10 +201,10 @@ def learn_stamps(plan: RunPlan, settled: Settled, store: RunStore) -> StampMappi
     """What the run's records say about ``created_at`` (its zone, Bonzo's clock): one pass before judging."""
     evidence = StampEvidence()
     for phase in plan.phases:
-        for batch in store.ledger(plan.run_id, phase.kind):
-            seen = settled.outcome.observations_of(record.name for record, _ in batch)
-            for record, delivery in batch:
-                evidence.add(delivery, seen.get(record.name))
+        for batch in store.deliveries(plan.run_id, phase.kind):  # a record never sent says nothing
+            seen = settled.outcome.observations_of(delivery.record_name for delivery in batch)
+            for delivery in batch:
+                evidence.add(delivery, seen.get(delivery.record_name))
     return evidence.mapping(settled.outcome.clock, plan.loaded.config.contract.created_at)
 
 

@@ -55,6 +55,8 @@ class RunVerdict:
     """``--fail-on-new-problems-only``: failed thresholds fail the run only with a new problem."""
     unverified: int = 0
     """Records that could not be checked (a listing never reached its end): named, never called not created."""
+    unverified_reason: str = "a listing never reached its end"
+    """Why they could not be checked (the run store or Bonzo's API failing before they were judged, say)."""
     cleanup_pending: int = 0
     """Records the automatic cleanup could not account for (may still appear in Bonzo): the run fails until
     ``bonzo-bulk cleanup --pending`` removes them."""
@@ -94,7 +96,7 @@ class RunVerdict:
             return f"FAILED ({_plural(self.new_problems, 'new problem')})"
         if not self.thresholds_passed:
             unverified = (
-                f" ({_plural(self.unverified, 'record')} unverified: a listing never reached its end)"
+                f" ({_plural(self.unverified, 'record')} unverified: {self.unverified_reason})"
                 if self.unverified
                 else ""
             )

@@ -63,6 +63,18 @@ class Judge:
     stamps: StampMapping = dataclasses.field(default_factory=StampMapping)
     unverified: str | None = None
     """Why a record missing from the lists cannot be called not created (a listing never reached its end)."""
+    _rules_by_fields: dict[tuple[str, ...], list[Rule]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """A record's rules depend only on which fields it expects: worked out once per set of fields."""
+
+    def rules_of(self, record: PlannedRecord) -> list[Rule]:
+        """Every rule for one record (:func:`~bonzo_bulk.judge.rules.record_rules`), computed once per field set."""
+        fields = tuple(record.expected)
+        rules = self._rules_by_fields.get(fields)
+        if rules is None:
+            rules = self._rules_by_fields[fields] = record_rules(record, self.rules, self.transforms)
+        return rules
 
     @classmethod
     def for_phase(
@@ -105,7 +117,7 @@ class Judge:
                 observation,
                 view,
                 timing,
-                rules=record_rules(record, self.rules, self.transforms),
+                rules=self.rules_of(record),
                 thresholds=self.thresholds,
                 integration_type=self.integration_type,
             )

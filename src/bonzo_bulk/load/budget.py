@@ -18,7 +18,14 @@ from dataclasses import dataclass
 
 from bonzo_bulk.config.schema import BulkConfig
 from bonzo_bulk.errors import ConfigError
-from bonzo_bulk.load.scenario import MAX_RATE_PER_PROCESS, LoadScenario, Stage, StressScenario, check_generator
+from bonzo_bulk.load.scenario import (
+    MAX_RATE_PER_PROCESS,
+    LoadScenario,
+    Stage,
+    StressScenario,
+    check_generator,
+    users_per_process,
+)
 from bonzo_bulk.settle.policy import SettlePolicy
 
 DEFAULT_MAX_LEADS = 10_000
@@ -56,6 +63,8 @@ class Budget:
     sending_s: float
     reserve_s: float
     processes: int
+    users: int
+    """Locust users of each process (the scenario's ``max_in_flight``, worked out when it is ``auto``)."""
     dropped_steps: int = 0
     """Stress steps of the scenario left out because they did not fit the cap."""
 
@@ -70,7 +79,7 @@ class Budget:
         return (
             f"cap: at most {self.cap.leads:,} leads and {self.cap.minutes:g} min in all (--max-leads, --max-minutes "
             f"raise it); this run: {what}{cut}, {self.leads:,} leads over {self.sending_s:g} s, then up to "
-            f"{self.reserve_s:g} s to settle and report; {self.processes} Locust process(es)"
+            f"{self.reserve_s:g} s to settle and report; {self.processes} Locust process(es) of {self.users} users"
         )
 
 
@@ -116,10 +125,10 @@ def _check_load(scenario: LoadScenario, cap: Cap, sending_budget: float) -> None
 
 
 def auto_processes(peak: float, cores: int | None = None) -> int:
-    """Locust processes for a peak rate: as many as it needs (about 600 leads/s each), up to the cores.
+    """Locust processes for a peak rate: as many as it needs (about 1,500 leads/s each), up to the cores.
 
-    >>> auto_processes(150, 2), auto_processes(1000, 2)
-    (1, 2)
+    >>> auto_processes(150, 2), auto_processes(1000, 2), auto_processes(2500, 2)
+    (1, 1, 2)
     """
     available = max(1, cores if cores is not None else (os.cpu_count() or 1))
     needed = max(1, math.ceil(peak / MAX_RATE_PER_PROCESS))
@@ -167,4 +176,5 @@ def plan_budget(
     check_generator(
         scenario, peak, "max_rate" if isinstance(scenario, StressScenario) else "stages", "scenario", workers=processes
     )
-    return Budget(cap, tuple(stages), leads, seconds, reserve, processes, dropped)
+    users = users_per_process(scenario.max_in_flight, peak, processes)
+    return Budget(cap, tuple(stages), leads, seconds, reserve, processes, users, dropped)

@@ -289,11 +289,11 @@ class Drive:
             self._take_rows()
             if self.state.rows:
                 await self.poller.poll(users)
-            observations = self.poller.observations()
-            self._visible = sum(1 for o in observations.values() if o.found)
+            self._visible = self.poller.found_count
             # What Bonzo shows while the load runs, told like a settle poll (the run's progress, serve's /live).
-            self.run.bus.emit(Polled(len(observations), len(self.state.targets)))
-            self._judge_steps(observations)
+            self.run.bus.emit(Polled(self._visible, len(self.state.targets)))
+            if self._steps_pending():  # a stress step to judge: only then every sighting is read (json and all)
+                self._judge_steps(self.poller.observations())
             self._progress()
             if self.child.running:
                 continue
@@ -305,6 +305,6 @@ class Drive:
                 break
         await self.child.wait(15)
         self._take_rows()
-        self._visible = sum(1 for o in self.poller.observations().values() if o.found)
+        self._visible = self.poller.found_count
         self._progress(force=True)
         self.state.api_requests = self.poller.client.requests_made - requests_before

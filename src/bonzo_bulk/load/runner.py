@@ -56,11 +56,17 @@ def for_load(loaded: LoadedConfig, records: int) -> LoadedConfig:
 
 
 def _feed(
-    folder: Path, plan: RunPlan, schedule: Schedule, scenario: LoadScenario | StressScenario, run: RunContext
+    folder: Path,
+    plan: RunPlan,
+    schedule: Schedule,
+    scenario: LoadScenario | StressScenario,
+    run: RunContext,
+    users: int,
 ) -> PlanFeed:
-    """The plan fed to Locust as the run goes; each batch is told to the run (and stored) before it is written."""
+    """The plan fed to Locust as the run goes (``users`` per process); each batch is told to the run (and stored)
+    before it is written."""
     header: dict[str, float | int] = {
-        "max_in_flight": scenario.max_in_flight,
+        "max_in_flight": users,
         "drop_after": scenario.drop_after,
         "timeout": scenario.timeout,
         "drain": scenario.drop_after + scenario.timeout + 1.0,
@@ -160,7 +166,7 @@ async def execute_load(
         drive = Drive(
             run,
             schedule=schedule,
-            feed=_feed(folder, plan, schedule, scenario, run),
+            feed=_feed(folder, plan, schedule, scenario, run, budget.users),
             child=_locust(folder, distribution, run.destination.hook_url),
             poller=settling.poller(run.client, (), users=loaded.users),
             interval=scenario.verify_interval,
@@ -238,6 +244,16 @@ async def _measure(run: RunContext, drive: Drive, settling: SettlePolicy, stop: 
     )
 
 
+@dataclass(frozen=True)
+class LoadRun:
+    """A finished ``load`` or ``stress`` command: what it measured, its JSON summary as the store keeps it (made
+    once, by :meth:`~bonzo_bulk.load.results.LoadStore.save`), and its dashboard."""
+
+    outcome: LoadOutcome
+    summary: dict[str, Any]
+    dashboard: Path
+
+
 def run_load(
     loaded: LoadedConfig,
     *,
@@ -247,10 +263,11 @@ def run_load(
     distribution: Distribution,
     say: Callable[[str], None] = _say_nothing,
     out: Path | None = None,
-) -> tuple[LoadOutcome, Path]:
+) -> LoadRun:
     """``bonzo-bulk load | stress``: run the scenario, keep it in the run store, render its dashboard.
 
-    Returns the outcome and the dashboard's path (``out``, else ``<reports>/load/<run id>/dashboard.html``).
+    Returns the outcome, its stored JSON summary and the dashboard's path (``out``, else
+    ``<reports>/load/<run id>/dashboard.html``).
     """
     from bonzo_bulk._http import run_async
     from bonzo_bulk.load.dashboard import render_load_dashboard
@@ -268,12 +285,14 @@ def run_load(
     folder = Path(loaded.config.reports_dir) / "load" / outcome.run_id
     dashboard = render_load_dashboard(stored, out=out or folder / "dashboard.html")
     _retention(loaded)
-    return outcome, dashboard
+    return LoadRun(outcome, stored.summary, dashboard)
 
 
 def _retention(loaded: LoadedConfig) -> None:
     """``reports.keep_runs`` after a load run as after any run: older runs' files and per-record rows go."""
-    from bonzo_bulk.report.retention import HEALTH_DIR, human_bytes, prune
+    from bonzo_bulk.report.retention import prune
+    from bonzo_bulk.report.summary import HEALTH_DIR
+    from bonzo_bulk.store.space import human_bytes
 
     keep = loaded.config.reports.keep_runs
     if not keep:

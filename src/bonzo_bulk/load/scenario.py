@@ -26,12 +26,19 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from bonzo_bulk.config.files import YamlFile, read_yaml, validate
 from bonzo_bulk.errors import ConfigError
 
-MAX_RATE_PER_PROCESS = 600.0
-"""Leads/s one Locust process is trusted to generate on time (see benchmarks/bench_load.py)."""
+MAX_RATE_PER_PROCESS = 1500.0
+"""Leads/s one Locust process is trusted to generate on time: ``benchmarks/bench_load.py --goal`` measured one
+process sending 2,000/s on time against a fast sink on 2 shared cores (load average 3 to 4), about 300 us of CPU
+a lead; this keeps a quarter of that in hand for a machine busy with the target and the engine."""
 MAX_ARRIVALS = 1_000_000
 MAX_PROCESSES = 256
+MAX_USERS = 10_000
 ANSWER_BUDGET_S = 0.1
 """The answer time the user pool must absorb at the peak rate without dropping arrivals."""
+AUTO_USERS_FLOOR = 100
+"""``max_in_flight: auto``: Locust users per process at least (each opens its connection when it first sends)."""
+AUTO_ANSWER_S = 0.3
+"""``max_in_flight: auto``: the users hold the peak rate for answers up to this long (one lead a user at a time)."""
 
 _DURATION = re.compile(
     r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?(?:(?P<s>\d+(?:\.\d+)?)s)?"
@@ -79,6 +86,35 @@ def _processes(value: Any) -> int | str:
     if count is None or not 1 <= count <= MAX_PROCESSES:
         raise ValueError(f"{value!r} is not a number of processes; write auto, or a number from 1 to {MAX_PROCESSES}")
     return count
+
+
+def _users(value: Any) -> int | str:
+    """``auto``, or a whole number of Locust users per process from 1 to 10,000.
+
+    >>> _users("Auto"), _users(40)
+    ('auto', 40)
+    """
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        count = int(str(value).strip()) if not isinstance(value, bool | float) else None
+    except ValueError:
+        count = None
+    if count is None or not 1 <= count <= MAX_USERS:
+        raise ValueError(f"{value!r} is not a number of users; write auto, or a number from 1 to {MAX_USERS:,}")
+    return count
+
+
+def users_per_process(max_in_flight: int | str, peak: float, processes: int) -> int:
+    """The Locust users of each process: ``max_in_flight``, or with ``auto`` enough for the peak rate at answers
+    of :data:`AUTO_ANSWER_S` (at least :data:`AUTO_USERS_FLOOR`).
+
+    >>> users_per_process("auto", 20, 1), users_per_process("auto", 1000, 1), users_per_process(30, 1000, 1)
+    (100, 300, 30)
+    """
+    if max_in_flight != "auto":
+        return int(max_in_flight)
+    return min(MAX_USERS, max(AUTO_USERS_FLOOR, math.ceil(peak * AUTO_ANSWER_S / max(1, processes))))
 
 
 Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -135,7 +171,11 @@ class Breaking(_Section):
 class SenderSettings(_Section):
     """How the Locust senders run: users per process, lateness allowed, request timeout, processes."""
 
-    max_in_flight: int = Field(default=100, ge=1, le=10_000, description="Locust users (open requests) per process")
+    max_in_flight: Annotated[int | Literal["auto"], BeforeValidator(_users)] = Field(
+        default="auto",
+        description="Locust users (open requests) per process; auto: enough for the peak rate at 0.3 s answers, "
+        "at least 100",
+    )
     drop_after: Duration = Field(default=1.0, description="an arrival later than this is dropped (not sent)")
     timeout: Duration = Field(default=10.0, description="per-request timeout")
     processes: Annotated[int | Literal["auto"], BeforeValidator(_processes)] = Field(
@@ -265,7 +305,7 @@ def check_generator(
             key=key,
             source=source,
         )
-    in_flight = scenario.max_in_flight * processes
+    in_flight = users_per_process(scenario.max_in_flight, peak, processes) * processes
     if peak * ANSWER_BUDGET_S > in_flight:
         raise ConfigError(
             f"scenario 'max_in_flight': {scenario.max_in_flight} users per process cannot hold {peak:g} leads/s "

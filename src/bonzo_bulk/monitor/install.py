@@ -113,6 +113,14 @@ class InstallPlan:
 
     files: tuple[tuple[str, str], ...]
     activate: str
+    """Run in the files' folder; with ``from_workdir``, run where ``monitor install`` ran (the repository root),
+    naming the folder ``{folder}``."""
+    from_workdir: bool = False
+
+    def command(self, folder: Path) -> str:
+        """The activation as one command to run where ``monitor install`` ran, the files written to ``folder``."""
+        where = shlex.quote(str(folder))
+        return self.activate.format(folder=where) if self.from_workdir else f"cd {where} && {self.activate}"
 
 
 def plan_install(spec: InstallSpec) -> InstallPlan:
@@ -311,7 +319,12 @@ jobs:
         env:
 {env}
 """
-    return InstallPlan(((f"{unit}.yml", text),), "git add .github/workflows && git commit && git push")
+    message = shlex.quote(f"bonzo-bulk monitor: schedule {unit}")
+    return InstallPlan(
+        ((f"{unit}.yml", text),),
+        f"git add {{folder}}/{unit}.yml && git commit -m {message} && git push",
+        from_workdir=True,
+    )
 
 
 def _k8s(spec: InstallSpec, minutes: int) -> InstallPlan:
@@ -436,4 +449,4 @@ def install(
     )
     plan = plan_install(spec)
     folder = out_dir or DEFAULT_DIRS[backend]
-    return Installed(write_plan(plan, folder, force=force), folder, plan.activate)
+    return Installed(write_plan(plan, folder, force=force), folder, plan.command(folder))

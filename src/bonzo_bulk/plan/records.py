@@ -332,7 +332,10 @@ class Factory:
         the record's ``names`` (first and last name, email, phone, record id), then the rest."""
         settings = self.config.test_data_settings
         run_id = self.identity.run_id
-        sent_day = self.identity.started_at - timedelta(days=faker.random_int(0, 3))
+        # faker.random_int(a, b) is randrange(a, b + 1) on the seeded generator: drawn here without the proxy's
+        # lookups, the same numbers (tests/unit/test_records.py compares them).
+        draw = faker.random.randrange
+        sent_day = self.identity.started_at - timedelta(days=draw(0, 4))
         return {
             **names,
             "address": settings.address_pattern,
@@ -346,9 +349,9 @@ class Factory:
             "run_tag": run_id,
             "test_marker": TEST_MARKER,
             "index": index,
-            "current_ltv": str(faker.random_int(40, 95)),
-            "home_value": str(faker.random_int(180, 1500) * 1000),
-            "loan_amount": str(faker.random_int(100, 900) * 1000),
+            "current_ltv": str(draw(40, 96)),
+            "home_value": str(draw(180, 1501) * 1000),
+            "loan_amount": str(draw(100, 901) * 1000),
             "user": {
                 "email": owner.email,
                 "name": owner.name,
@@ -417,8 +420,12 @@ def _text_or(value: Any, default: str) -> str:
 
 
 def _unique_phone(faker: Faker, area: str, used: set[str]) -> str:
+    """``{area}-NXX-XXXX``: what ``faker.numerify('%##')`` and ``numerify('####')`` give, drawn in their order
+    (numerify fills every ``#`` with randint(0, 9), then every ``%`` with randint(1, 9)) without its regexes."""
+    digit = faker.random.randint
     while True:
-        phone = f"{area}-{faker.numerify('%##')}-{faker.numerify('####')}"
+        second, third, first = digit(0, 9), digit(0, 9), digit(1, 9)
+        phone = f"{area}-{first}{second}{third}-{digit(0, 9)}{digit(0, 9)}{digit(0, 9)}{digit(0, 9)}"
         if phone not in used:
             used.add(phone)
             return phone

@@ -117,6 +117,10 @@ class Reporter:
         if regressed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
             current.notes.append("the run regressed and regression.fail_on_regression is set: the session fails")
+        pending = current.published.verdict.cleanup_pending
+        if pending and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            current.notes.append(f"{pending} record(s) are pending cleanup (they may still appear): the session fails")
         known_only = current.published.verdict.known_only and not self.other_failures
         if known_only and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
             session.exitstatus = pytest.ExitCode.OK
@@ -138,6 +142,7 @@ class Reporter:
             return
         from bonzo_bulk.judge.diagnosis import hook_diagnosis
         from bonzo_bulk.judge.verdict import RunVerdict
+        from bonzo_bulk.report.publish import unpublished_verdict
         from bonzo_bulk.report.regression import regression_line
         from bonzo_bulk.report.terminal import phase_table, problem_lines
 
@@ -149,8 +154,17 @@ class Reporter:
             )
         if current.result is not None:
             result = current.result
-            verdict = RunVerdict(result.passed, unverified=result.unverified).label
-            terminalreporter.write_line(f"run {result.run_id} · {target_banner(result.target)} · {verdict}")
+            if current.published is not None:
+                verdict = current.published.verdict
+            elif current.loaded is not None:
+                new_only = new_problems_only(terminalreporter.config)
+                verdict = unpublished_verdict(
+                    result, current.loaded, problems=current.problems, fail_on_new_problems_only=new_only
+                )
+            else:
+                verdict = RunVerdict(result.passed, unverified=result.unverified)
+            label = verdict.label
+            terminalreporter.write_line(f"run {result.run_id} · {target_banner(result.target)} · {label}")
             for phase in result.phases:
                 terminalreporter.write(_text(phase_table(phase), width))
             hooks = hook_diagnosis(result)

@@ -30,6 +30,7 @@ from bonzo_bulk.judge.verdict import RunVerdict
 from bonzo_bulk.models import PhaseKind, PhaseResult, RunResult, ThresholdVerdict, Verdict, percent
 from bonzo_bulk.problems.track import RunProblems
 from bonzo_bulk.report import plots
+from bonzo_bulk.report.files import write_whole
 from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.report.rows import failure_rows, failures_html, sporadic, systemic, systemic_html
 from bonzo_bulk.secrets import redact
@@ -69,9 +70,7 @@ def write_plotly_asset(folder: Path) -> Path:
     asset = folder / ASSETS_DIR / plotly_asset_name()
     if not asset.is_file():
         asset.parent.mkdir(parents=True, exist_ok=True)
-        scratch = asset.with_name(f".{asset.name}.{os.getpid()}")
-        scratch.write_text(get_plotlyjs(), encoding="utf-8")
-        os.replace(scratch, asset)
+        write_whole(asset, get_plotlyjs())
     return asset
 
 
@@ -345,7 +344,7 @@ def render_dashboard(
         out.parent.mkdir(parents=True, exist_ok=True)
         if not self_contained:
             write_plotly_asset(out.parent)
-        out.write_text(page, encoding="utf-8")
+        write_whole(out, page)
     except OSError as exc:
         raise BonzoBulkError(f"cannot write the dashboard to {out}: {exc}; pass another --out path") from exc
     return out

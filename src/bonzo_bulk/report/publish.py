@@ -21,7 +21,7 @@ from bonzo_bulk.report.dashboard import distributions_of, render_dashboard
 from bonzo_bulk.report.history_regression import detect
 from bonzo_bulk.report.regression import Regression, compare
 from bonzo_bulk.report.retention import PruneReport, prune
-from bonzo_bulk.report.summary import summary_document, write_summary
+from bonzo_bulk.report.summary import HEALTH_DIR, summary_document, write_summary
 from bonzo_bulk.secrets import redact
 from bonzo_bulk.store import RunStore, StoreLocation
 from bonzo_bulk.target.endpoints import store_location_for
@@ -63,7 +63,7 @@ def publish(
     instead of sharing ``assets/`` in its folder."""
     started = time.perf_counter()
     config = loaded.config
-    health_dir = Path(config.reports_dir) / "integration_health_reports"
+    health_dir = Path(config.reports_dir) / HEALTH_DIR
     store_file = store_path or store_location_for(loaded)
     with RunStore(store_file) as store:
         # Like with like: a run is compared with, and trended beside, runs of its own kind only.
@@ -186,11 +186,43 @@ def publish_best_effort(
             path=str(folder),
             from_flag=not writable,
         )
-        enforce = fail_on_regression or loaded.config.regression.fail_on_regression
-        new = len(problems.new) if problems is not None else None
-        verdict = RunVerdict(result.passed, 0, enforce, new, fail_on_new_problems_only, unverified=result.unverified)
+        verdict = unpublished_verdict(
+            result,
+            loaded,
+            fail_on_regression=fail_on_regression,
+            problems=problems,
+            fail_on_new_problems_only=fail_on_new_problems_only,
+        )
         return Outcome(verdict, None, error)
     return Outcome(published.verdict, published, None)
+
+
+def unpublished_verdict(
+    result: RunResult,
+    loaded: LoadedConfig,
+    *,
+    fail_on_regression: bool = False,
+    problems: RunProblems | None = None,
+    fail_on_new_problems_only: bool = False,
+) -> RunVerdict:
+    """The verdict of a run whose reports were not written: as :func:`publish` makes it, but with no regression
+    (nothing was compared); the records its cleanup left pending still count, read from the run store when it
+    can be read."""
+    try:
+        with RunStore(store_location_for(loaded)) as store:
+            pending = store.cleanup_pending(result.run_id)
+    except BonzoBulkError as exc:
+        log.warning("cannot read run %s's pending cleanup from the run store: %s", result.run_id, redact(str(exc)))
+        pending = 0
+    return RunVerdict(
+        result.passed,
+        0,
+        fail_on_regression or loaded.config.regression.fail_on_regression,
+        new_problems=len(problems.new) if problems is not None else None,
+        new_problems_only=fail_on_new_problems_only,
+        unverified=result.unverified,
+        cleanup_pending=pending,
+    )
 
 
 class Publisher:

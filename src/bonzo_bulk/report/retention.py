@@ -28,11 +28,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bonzo_bulk.errors import BonzoBulkError, ConfigError
+from bonzo_bulk.report.summary import HEALTH_DIR
 from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
 from bonzo_bulk.target.sandbox_files import SANDBOX_DIR
 
 DEFAULT_KEEP_RUNS = 50
-HEALTH_DIR = "integration_health_reports"
 LOAD_DIR = "load"
 _RUN_ID = r"r\d{8}-\d{6}-[0-9a-f]+"
 _REPORT_FILE = re.compile(rf"^(?P<integration>[a-z][a-z0-9_]*)_(?P<run_id>{_RUN_ID})\.(?:json|html)$")
@@ -88,20 +88,6 @@ def configured_keep(store_path: Path) -> int:
         section = store.config_snapshot(latest).get("reports") if latest else None
     keep = section.get("keep_runs") if isinstance(section, dict) else None
     return keep if isinstance(keep, int) and keep >= 1 else DEFAULT_KEEP_RUNS
-
-
-def human_bytes(count: int) -> str:
-    """``4.8 MB``-style sizes (decimal units, like ``du --si``).
-
-    >>> human_bytes(4_812_345)
-    '4.8 MB'
-    """
-    size = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
 
 
 @dataclass

@@ -20,10 +20,9 @@ from bonzo_bulk.models import LOAD_KINDS, PhaseKind, RunKind, RunResult
 from bonzo_bulk.problems.track import recorded
 from bonzo_bulk.report.dashboard import Distribution, distributions_of, render_dashboard
 from bonzo_bulk.report.regression import Regression, compare
+from bonzo_bulk.report.retention import LOAD_DIR
+from bonzo_bulk.report.summary import HEALTH_DIR
 from bonzo_bulk.store import RunStore, RunSummary, StoreLocation
-
-HEALTH_DIR = "integration_health_reports"
-LOAD_DIR = "load"
 
 
 def open_existing(store_at: str | Path) -> RunStore:

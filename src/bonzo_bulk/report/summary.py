@@ -22,12 +22,15 @@ from bonzo_bulk.errors import BonzoBulkError
 from bonzo_bulk.judge.diagnosis import hook_diagnosis
 from bonzo_bulk.models import CheckResult, PhaseKind, PhaseResult, RunResult, to_jsonable
 from bonzo_bulk.problems.track import RunProblems
+from bonzo_bulk.report.files import write_whole
 from bonzo_bulk.report.regression import Regression
 from bonzo_bulk.secrets import redact
 
 SUMMARY_VERSION = 2
 FAILURES_SHOWN = 200
 LATEST = "latest.json"
+HEALTH_DIR = "integration_health_reports"
+"""The folder under the reports folder that holds each run's JSON summary and dashboard (read everywhere)."""
 
 
 def _failing(result: RunResult) -> Iterator[tuple[PhaseKind, CheckResult]]:
@@ -157,7 +160,7 @@ def write_summary(document: dict[str, Any], directory: Path) -> Path:
     path = directory / f"{document['integration']}_{document['run_id']}.json"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(summary_text(document) + "\n", encoding="utf-8")
+        write_whole(path, summary_text(document) + "\n")
         _point_latest(directory / LATEST, path)
     except OSError as exc:
         raise BonzoBulkError(f"cannot write the JSON summary to {path}: {exc}; check the reports directory") from exc

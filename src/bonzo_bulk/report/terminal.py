@@ -4,6 +4,7 @@ stderr, wide in a pipe) and the summary tables. Nothing here runs a stage; it on
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,12 @@ class AdaptiveConsole(Console):
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
         Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+    def on_broken_pipe(self) -> None:
+        """The reader closed the stream (``| head``): let the error reach the command's one handler
+        (``bonzo_bulk.cli.exits.quiet_when_stdout_closes``, which points stdout at the null device); rich's own
+        handler would exit 1, and muting this shared console would mute it for the rest of the process."""
+        raise BrokenPipeError(errno.EPIPE, "the reader closed the stream")
 
 
 console = AdaptiveConsole(stderr=True, highlight=False)
@@ -183,7 +190,7 @@ def print_verdict(result: RunResult, outcome: Outcome, *, subject: str = "Run") 
 def print_published(published: Published) -> None:
     """Where a published run's reports went: regressions, the JSON summary, the dashboard, retention."""
     from bonzo_bulk.report.regression import regression_line
-    from bonzo_bulk.report.retention import human_bytes
+    from bonzo_bulk.store.space import human_bytes
 
     for regression in published.regressions:
         style = "bold red" if published.verdict.fail_on_regression else "bold yellow"

@@ -8,6 +8,7 @@ What is stored is always the true UTC instant with microseconds; only what is sh
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timedelta
 from email.utils import formatdate
@@ -38,9 +39,19 @@ def shown_stamp(stored: str, clock: SandboxClock, *, whole_seconds: bool = False
     return local.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+_DATE_KEPT: list[tuple[int, tuple[bytes, bytes]]] = [(-1, (b"date", b""))]
+"""The last ``Date`` header made and the whole second it is for (``Date`` has whole seconds: one per second)."""
+
+
 def date_header(clock: SandboxClock) -> tuple[bytes, bytes]:
-    """The ``Date`` header of an answer, on the sandbox's (possibly fast) clock."""
-    return b"date", formatdate(time.time() + clock.offset_seconds, usegmt=True).encode()
+    """The ``Date`` header of an answer, on the sandbox's (possibly fast) clock; made once per whole second
+    (at 1,000 answers a second, formatting each cost about 2 % of the sandbox's intake CPU)."""
+    second = math.floor(time.time() + clock.offset_seconds)
+    kept_second, kept = _DATE_KEPT[0]
+    if second != kept_second:
+        kept = (b"date", formatdate(second, usegmt=True).encode())
+        _DATE_KEPT[0] = (second, kept)
+    return kept
 
 
 @router.get("/created", summary="Ground truth: when each prospect was really created (true UTC, microseconds)")

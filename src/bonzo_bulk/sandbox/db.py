@@ -228,15 +228,18 @@ class Database:
 
     def insert_prospects(self, prospects: Sequence[NewProspect], *, now: float | None = None) -> list[int]:
         """Insert prospects (call inside a transaction); returns their ids in order."""
+        if not prospects:
+            return []
+        if not self._conn.in_transaction:
+            raise SandboxError("insert_prospects runs inside Database.transaction(): its ids are read from the last")
         stamp = utc_stamp(now)
-        ids = []
-        for p in prospects:
-            cur = self._conn.execute(
-                _INSERT_PROSPECT,
-                (p.user_id, p.team_id, p.search, json.dumps(p.doc, separators=(",", ":")), stamp, stamp),
-            )
-            ids.append(int(cur.lastrowid or 0))
-        return ids
+        rows = [
+            (p.user_id, p.team_id, p.search, json.dumps(p.doc, separators=(",", ":")), stamp, stamp) for p in prospects
+        ]
+        self._conn.executemany(_INSERT_PROSPECT, rows)
+        # AUTOINCREMENT inside this (BEGIN IMMEDIATE) transaction: one writer, so the rows took consecutive ids.
+        last = int(self._conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        return list(range(last - len(prospects) + 1, last + 1))
 
     def bulk_insert_prospects(self, rows: Iterable[tuple[int, int, str, str, str]]) -> None:
         """Fast load of (user_id, team_id, search, doc_json, stamp) rows (benchmarks, fixtures)."""

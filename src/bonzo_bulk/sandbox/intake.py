@@ -46,9 +46,18 @@ WORKER_TICK = 0.02
 _HASH = re.compile(r"^[0-9a-f]{32}$")
 
 
+_ACCEPTED = json.dumps({"status": "accepted"}, separators=(",", ":")).encode()
+"""The body of every accepted lead's answer, encoded once."""
+
+
 async def respond(send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     """Send one JSON response over raw ASGI."""
     payload = json.dumps(body, separators=(",", ":")).encode()
+    await _send(send, status, payload, headers)
+
+
+async def _send(send: Send, status: int, payload: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Send ``payload`` (JSON bytes) as one response over raw ASGI."""
     await send(
         {
             "type": "http.response.start",
@@ -61,6 +70,11 @@ async def respond(send: Send, status: int, body: Any, headers: Sequence[tuple[by
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+async def accepted(send: Send) -> None:
+    """``200 {"status":"accepted"}``: the answer to a lead taken in (or dropped as Bonzo drops it)."""
+    await _send(send, 200, _ACCEPTED)
 
 
 class BodyTooLarge(Exception):
@@ -220,7 +234,7 @@ async def handle_hook(state: SandboxState, queue: IntakeQueue, scope: Scope, rec
         await respond(send, 422, {"errors": exc.errors})
         return
     except DropLead:
-        await respond(send, 200, {"status": "accepted"})
+        await accepted(send)
         return
     now = time.time()
     email = fields.get("email") or email
@@ -247,7 +261,7 @@ async def handle_hook(state: SandboxState, queue: IntakeQueue, scope: Scope, rec
         log.exception("sandbox: could not store a lead from hook type %s", hook.type)
         await respond(send, 503, {"message": "The sandbox could not store the lead; see its log."})
         return
-    await respond(send, 200, {"status": "accepted"})
+    await accepted(send)
 
 
 class Capacity:

@@ -28,6 +28,9 @@ class SettleTarget:
         return cls(record.name, record.email.lower(), record.expected_user.user_id, expects)
 
 
+PENDING_BATCH = 500
+"""Targets added one by one that are written to the index together."""
+
 Sighting: TypeAlias = tuple[int, str | None, int, str, int, float, float | None, bytes | None]
 """A prospect listed: id, record, stray (0/1), users (comma list), first poll, first seen, poll gap, JSON."""
 Known: TypeAlias = tuple[str | None, tuple[int, ...], int]
@@ -63,31 +66,53 @@ class SettleIndex:
             CREATE INDEX seen_record ON seen (record) WHERE record IS NOT NULL;
             """
         )
+        self._pending: list[tuple[str, str, int, int]] = []
+        """Targets added one at a time, written together (one statement per batch, not per record)."""
         self.add_many(targets)
 
     def add_many(self, targets: Iterable[SettleTarget]) -> None:
         """Know more sent records (the engine adds each batch as it is delivered)."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO target (name, email, user_id, expects) VALUES (?, ?, ?, ?)",
-            ((t.name, t.email, t.user_id, int(t.expects)) for t in targets),
-        )
+        self._pending.extend((t.name, t.email, t.user_id, int(t.expects)) for t in targets)
+        self._ready()
 
     def add(self, target: SettleTarget) -> None:
-        self.add_many((target,))
+        """Know one more sent record (written with the next batch, before anything reads the index)."""
+        self._pending.append((target.name, target.email, target.user_id, int(target.expects)))
+        if len(self._pending) >= PENDING_BATCH:
+            self._ready()
+
+    def _ready(self) -> sqlite3.Connection:
+        """The index's database with every target added so far written."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._db.executemany(
+                "INSERT OR REPLACE INTO target (name, email, user_id, expects) VALUES (?, ?, ?, ?)", pending
+            )
+        return self._db
 
     def expected(self) -> int:
         """Records that must produce a prospect."""
-        return int(self._db.execute("SELECT COUNT(*) FROM target WHERE expects = 1").fetchone()[0])
+        return int(self._ready().execute("SELECT COUNT(*) FROM target WHERE expects = 1").fetchone()[0])
 
     def waiting(self) -> tuple[int, list[int]]:
         """How many expected records are not seen yet, and the users they are meant for."""
-        rows = self._db.execute(
-            "SELECT user_id, COUNT(*) FROM target WHERE expects = 1 AND found = 0 GROUP BY user_id"
-        ).fetchall()
+        rows = (
+            self._ready()
+            .execute("SELECT user_id, COUNT(*) FROM target WHERE expects = 1 AND found = 0 GROUP BY user_id")
+            .fetchall()
+        )
         return sum(int(n) for _, n in rows), sorted(int(u) for u, _ in rows)
 
+    def sent(self) -> int:
+        """Records sent (every target)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM target").fetchone()[0])
+
+    def sent_names(self, limit: int) -> list[str]:
+        """The first ``limit`` names of the records sent, sorted."""
+        return [str(n) for (n,) in self._db.execute("SELECT name FROM target ORDER BY name LIMIT ?", (limit,))]
+
     def found_count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM target WHERE found = 1").fetchone()[0])
+        return int(self._ready().execute("SELECT COUNT(*) FROM target WHERE found = 1").fetchone()[0])
 
     def by_email(self, emails: Sequence[str]) -> dict[str, str]:
         """Record names of the given (lower-case) emails, where a sent record has one."""
@@ -102,7 +127,7 @@ class SettleIndex:
         if not unique:
             return []
         marks = ", ".join("?" for _ in unique)
-        return [(str(a), str(b)) for a, b in self._db.execute(query.format(marks), unique)]
+        return [(str(a), str(b)) for a, b in self._ready().execute(query.format(marks), unique)]
 
     def seen(self, ids: Sequence[int]) -> dict[int, Known]:
         """Of the given prospect ids, those seen before: their record, the users who listed them, their first poll."""
@@ -112,19 +137,19 @@ class SettleIndex:
         query = f"SELECT id, record, users, first_poll FROM seen WHERE id IN ({marks})"  # noqa: S608
         return {
             int(i): (record, tuple(int(u) for u in users.split(",") if u), int(first))
-            for i, record, users, first in self._db.execute(query, list(ids))
+            for i, record, users, first in self._ready().execute(query, list(ids))
         }
 
     def write_seen(self, rows: Sequence[Sighting]) -> None:
         """Insert or refresh sightings: id, record, stray, users, first poll, first seen, poll gap, JSON."""
-        self._db.executemany(
+        self._ready().executemany(
             "INSERT INTO seen (id, record, stray, users, first_poll, first_seen, poll_gap, raw)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record,"
             " stray = excluded.stray, users = excluded.users, raw = COALESCE(excluded.raw, seen.raw)",
             rows,
         )
         found = [(r[1],) for r in rows if r[1] is not None]
-        self._db.executemany("UPDATE target SET found = 1 WHERE name = ?", found)
+        self._ready().executemany("UPDATE target SET found = 1 WHERE name = ?", found)
 
     def observed(self, names: Iterable[str]) -> dict[str, list[Seen]]:
         """Each named record's prospects: id, users, first seen, poll gap, JSON (oldest id first)."""
@@ -137,17 +162,17 @@ class SettleIndex:
                 "SELECT record, id, users, first_seen, poll_gap, raw FROM seen"  # noqa: S608 - placeholders only
                 f" WHERE record IN ({marks}) ORDER BY id"
             )
-            for record, i, users, first_seen, gap, raw in self._db.execute(query, chunk):
+            for record, i, users, first_seen, gap, raw in self._ready().execute(query, chunk):
                 found.setdefault(str(record), []).append(
                     (int(i), tuple(int(u) for u in users.split(",") if u), float(first_seen), gap, bytes(raw))
                 )
         return found
 
     def all_observed_names(self) -> list[str]:
-        return [str(r) for (r,) in self._db.execute("SELECT DISTINCT record FROM seen WHERE record IS NOT NULL")]
+        return [str(r) for (r,) in self._ready().execute("SELECT DISTINCT record FROM seen WHERE record IS NOT NULL")]
 
     def strays(self) -> list[Prospect]:
-        rows = self._db.execute("SELECT raw FROM seen WHERE record IS NULL AND stray = 1 ORDER BY id")
+        rows = self._ready().execute("SELECT raw FROM seen WHERE record IS NULL AND stray = 1 ORDER BY id")
         return [json.loads(raw) for (raw,) in rows]
 
     def close(self) -> None:

@@ -23,7 +23,14 @@ from typing import Protocol
 from bonzo_bulk.bonzo.clock import ClockOffset, ClockTracker
 from bonzo_bulk.bonzo.listing import ListedPage
 from bonzo_bulk.config.schema import PollingSettings
-from bonzo_bulk.errors import BonzoAPIError, BudgetExhausted, ListingIncomplete, RateLimited, RedirectRefused
+from bonzo_bulk.errors import (
+    BonzoAPIError,
+    BudgetExhausted,
+    ListingIncomplete,
+    RateLimited,
+    RedirectRefused,
+    UnreadableAnswer,
+)
 from bonzo_bulk.models import Observation, Prospect, User
 from bonzo_bulk.settle.index import Known, SettleIndex, SettleTarget, Sighting
 from bonzo_bulk.settle.reach import ListReach
@@ -62,8 +69,14 @@ class ProspectLister(Protocol):
 
 
 def _transient(error: BonzoAPIError) -> bool:
-    """A failure the next poll may not meet: an incomplete walk, a server error, no answer, a 429 ridden out."""
-    return isinstance(error, ListingIncomplete) or error.status is None or error.status >= 500 or error.status == 429
+    """A failure the next poll may not meet: an incomplete walk, a server error, no answer, a 429 ridden out, a
+    body that is not JSON (a maintenance page, even with a 200)."""
+    return (
+        isinstance(error, ListingIncomplete | UnreadableAnswer)
+        or error.status is None
+        or error.status >= 500
+        or error.status == 429
+    )
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)

@@ -13,6 +13,9 @@ Modules, one concept each:
 - ``prospects``  what cleanup reads and marks: a run's prospects, planned and accepted records
 - ``problems``   the rows of failures tracked across runs (:mod:`bonzo_bulk.problems` decides them)
 - ``rows``       the rows readers get back (:class:`RunSummary`, :class:`StoredProspect`, :class:`ProblemRow`, ...)
+- ``health``     whether a store can take a run, checked before sending (``PRAGMA quick_check``, free space, a
+                 rolled-back write)
+- ``journal``    a run's writes the store could not take, in a local JSON lines file until they are replayed
 - ``backend``    what a backend provides; ``sqlite`` and ``postgres`` are the two
 - ``schema``     numbered migrations, one SQL text for both dialects, applied on first use
 - ``codec``      dataclass fields <-> columns (JSON, times, flags)

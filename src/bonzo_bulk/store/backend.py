@@ -80,4 +80,16 @@ class Backend(Protocol):
         """Whether another connection holds run ``run_id``'s in-progress lock (:meth:`hold_run`)."""
         ...
 
+    def integrity_problem(self) -> str | None:
+        """What an integrity check of the store found wrong (SQLite ``PRAGMA quick_check``), or None."""
+        ...
+
+    def free_bytes(self) -> int | None:
+        """Free bytes on the store's filesystem (None when the backend cannot say: a database server)."""
+        ...
+
+    def reconnect(self) -> None:
+        """Drop the connection and open a new one (after the server or file failed), holding the same runs."""
+        ...
+
     def close(self) -> None: ...

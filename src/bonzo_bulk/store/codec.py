@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bonzo_bulk.models import (
     CheckResult,
@@ -35,8 +36,25 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON; plain values go straight to the encoder, the rest through ``to_jsonable`` (same text)."""
+    """Compact JSON; plain values go straight to the encoder, the rest through ``to_jsonable`` (same text).
+
+    A check's expected and actual values are mostly one string, number or None: those are written here
+    without the encoder's dispatch (the text ``JSONEncoder.encode`` gives them), millions of cells a big run.
+    """
+    kind = type(value)
+    if kind is str:
+        return _ascii_string(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
     return _JSON.encode(value)
+
+
+_ascii_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+"""What ``JSONEncoder.encode`` (``ensure_ascii``) does with a string."""
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -105,6 +123,58 @@ def encoders(columns: Sequence[str]) -> list[tuple[str, Callable[[Any], Any]]]:
     return [(c, dumps if c in JSON_COLUMNS else _plain) for c in columns]
 
 
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _stage(value: Stage) -> str:
+    return value.value
+
+
+def _column_coders() -> dict[str, Callable[[Any], Any] | None]:
+    """Each stored field's encoding, read once from its dataclass annotation: JSON text, ISO time, stage name,
+    0/1, or None where the value is stored as it is (what :func:`encode` does, without asking each value)."""
+    coders: dict[str, Callable[[Any], Any] | None] = {}
+    for kind in (DeliveryResult, Observation, CheckResult, Diagnosis, PlannedRecord):
+        for f in dataclasses.fields(kind):
+            annotation = str(f.type)
+            coder: Callable[[Any], Any] | None = None
+            if f.name in JSON_COLUMNS:
+                coder = dumps
+            elif "datetime" in annotation:
+                coder = _time
+            elif annotation == "Stage":
+                coder = _stage
+            elif annotation == "bool":
+                coder = int
+            if coders.setdefault(f.name, coder) is not coder:
+                raise TypeError(f"{kind.__name__}.{f.name} is stored unlike the other fields of that name")
+    return coders
+
+
+_CODERS = _column_coders()
+
+
+def encode_values(items: Iterable[Any], columns: Sequence[str]) -> Iterator[list[Any]]:
+    """Each dataclass item's ``columns`` as the table holds them: one attribute fetch per item and an encoder
+    only on the columns that need one (the same cells :func:`encode` gives, value by value)."""
+    fetch = operator.attrgetter(*columns)
+    coded = [(i, coder) for i, c in enumerate(columns) if (coder := _CODERS.get(c, _plain)) is not None]
+    single = len(columns) == 1
+    for item in items:
+        values = [fetch(item)] if single else list(fetch(item))
+        for i, coder in coded:
+            values[i] = coder(values[i])
+        yield values
+
+
+def encode_rows(
+    items: Sequence[Any], columns: Sequence[str], *, run_id: str, phase: str, start: int
+) -> list[tuple[Any, ...]]:
+    """Dataclass rows of one run and phase, numbered from ``start``, as the table holds them."""
+    return [(run_id, phase, seq, *values) for seq, values in enumerate(encode_values(items, columns), start)]
+
+
 def decode(row: Row, columns: Sequence[str]) -> dict[str, Any]:
     """Column values back into dataclass field values (JSON, times, stage, flags)."""
     values: dict[str, Any] = {}
@@ -121,6 +191,9 @@ def decode(row: Row, columns: Sequence[str]) -> dict[str, Any]:
     if "passed" in values:
         values["passed"] = bool(values["passed"])
     return values
+
+
+_Row = TypeVar("_Row", bound=Sequence[Any])
 
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -154,12 +227,13 @@ def insert(
     columns: Sequence[str],
 ) -> None:
     """Insert (or replace) dataclass rows whose fields are the table's columns, numbered from ``start``."""
-    coders = encoders(columns)
-    rows = [(run_id, phase, start + n, *[code(getattr(item, c)) for c, code in coders]) for n, item in enumerate(items)]
-    db.executemany(upsert_sql(table, columns), last_per_key(rows, ("run_id", "phase", "seq", *columns), KEYS[table]))
+    rows = encode_rows(items, columns, run_id=run_id, phase=phase, start=start)
+    if "seq" not in KEYS[table]:  # numbered rows cannot repeat a key
+        rows = last_per_key(rows, ("run_id", "phase", "seq", *columns), KEYS[table])
+    db.executemany(upsert_sql(table, columns), rows)
 
 
-def last_per_key(rows: Sequence[Sequence[Any]], columns: Sequence[str], key: Sequence[str]) -> list[Sequence[Any]]:
+def last_per_key(rows: Sequence[_Row], columns: Sequence[str], key: Sequence[str]) -> list[_Row]:
     """The rows with the last one kept where a key repeats (what upserting them one by one would leave)."""
     where = [columns.index(c) for c in key]
     unique = {tuple(row[i] for i in where): row for row in rows}

@@ -12,13 +12,16 @@ same calls work on a SQLite file or a PostgreSQL database (the location picks th
         store.finish_run(result)
 
 Each method maps the backend's errors to a :class:`StoreError` naming the store, and retries a write that
-hit a lock; the SQL lives with its concept: ``ledger`` (each record), ``results`` (a finished run),
-``history`` (summaries, baselines) and ``prospects`` (what cleanup reads and marks).
+hit a lock; a run's store (:meth:`RunStore.keep_journal`) journals the writes it cannot take instead of failing
+the run, reconnects with back-off and replays them when it answers again (:mod:`bonzo_bulk.store.journal`); the
+SQL lives with its concept: ``ledger`` (each record), ``results`` (a finished run), ``history`` (summaries,
+baselines) and ``prospects`` (what cleanup reads and marks).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -40,8 +43,9 @@ from bonzo_bulk.models import (
     Target,
 )
 from bonzo_bulk.secrets import redact
-from bonzo_bulk.store import codec, history, ledger, problems, progress, prospects, results, space
+from bonzo_bulk.store import codec, health, history, ledger, problems, progress, prospects, results, space
 from bonzo_bulk.store.backend import Backend, Row
+from bonzo_bulk.store.journal import Entry, Journal, journal_path
 from bonzo_bulk.store.progress import RunProgress
 from bonzo_bulk.store.rows import (
     DeletedProspect,
@@ -63,6 +67,11 @@ PENDING_COMMAND = "`bonzo-bulk cleanup --pending --yes` removes them"
 
 WRITE_ATTEMPTS = 5
 """A write that hit a deadlock or a lock timeout is tried again this often before it is reported."""
+RETRY_DELAYS = (1.0, 2.0, 4.0)
+"""While the store fails, the seconds before each next try (the last one repeats): a server back within a few
+seconds is picked up by the next write after it."""
+
+log = logging.getLogger("bonzo_bulk.store")
 
 
 def open_backend(location: StoreLocation) -> Backend:
@@ -77,6 +86,21 @@ def open_backend(location: StoreLocation) -> Backend:
     return SqliteBackend(location.path)
 
 
+def replay_journal(location: str | Path | StoreLocation, reports_dir: str | Path, run_id: str) -> bool | None:
+    """Write what run ``run_id`` left in its journal (``<reports dir>/journal/<run id>.jsonl``) into the store, for
+    ``cleanup --run`` and ``report --run`` after a run that ended with the store failing: None when there was no
+    journal, True when it was replayed, False when the store still cannot take it (the journal stays)."""
+    path = journal_path(reports_dir, run_id)
+    if not Journal(path).pending:
+        return None
+    with RunStore(location) as store:
+        store.keep_journal(path)
+        done = store.replay_journal(now=True)
+    if done:
+        log.warning("run %s: the writes its run store could not take (%s) are now in %s", run_id, path, store.label)
+    return done
+
+
 class RunStore:
     """The run store on SQLite or PostgreSQL; safe to open from several runs, a monitor and readers at once.
 
@@ -84,13 +108,20 @@ class RunStore:
     ``postgresql://user@host:port/db`` URL; the schema is migrated on first use.
     """
 
-    def __init__(self, location: str | Path | StoreLocation = DEFAULT_STORE_PATH) -> None:
+    def __init__(
+        self, location: str | Path | StoreLocation = DEFAULT_STORE_PATH, *, backend: Backend | None = None
+    ) -> None:
         self.location = location if isinstance(location, StoreLocation) else StoreLocation.parse(location)
         self.label = self.location.label
         """Where the store is, safe to print (a path, or the URL without its password)."""
-        self._db = open_backend(self.location)
+        self._db = backend if backend is not None else open_backend(self.location)
         self._streamed: set[tuple[str, str]] = set()
         """(run, phase) whose outcomes this store took as the run went."""
+        self._journal: Journal | None = None
+        self._failing_since: float | None = None
+        """When the store started failing (monotonic), None while it answers."""
+        self._tries = 0
+        self._next_try = 0.0
         try:
             with self._op("prepare the schema"):
                 self.applied: list[Migration] = migrate(self._db)
@@ -113,8 +144,18 @@ class RunStore:
         self.close()
 
     def close(self) -> None:
-        """Close the connection (the data stays)."""
-        self._db.close()
+        """Close the connection (the data stays); what waits in the journal is tried once more, else it stays
+        there for ``cleanup --run`` or ``report --run`` to replay."""
+        try:
+            if self.journal_pending and not self.replay_journal(now=True):
+                log.warning(
+                    "run store %s: writes of this run are still in %s (replayed by `bonzo-bulk cleanup --run` or "
+                    "`bonzo-bulk report --run` once the store answers)",
+                    self.label,
+                    self.journal,
+                )
+        finally:
+            self._db.close()
 
     @property
     def backend(self) -> Backend:
@@ -137,13 +178,15 @@ class RunStore:
             raise StoreError(f"run store {self.label}: could not {what}: {redact(str(exc).strip())}") from exc
 
     def _write(self, what: str, body: Callable[[Backend], T]) -> T:
-        """Run ``body`` in one transaction; a deadlock or lock timeout is retried, never shown to the user."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
+        """Run ``body`` in one transaction; a deadlock or lock timeout is retried, never shown to the user (once
+        while the store is failing and its writes go to the journal: a lock held for minutes costs one wait a try)."""
+        attempts = 1 if self.failing else WRITE_ATTEMPTS
+        for attempt in range(1, attempts + 1):
             try:
                 with self._op(what), self._db.transaction():
                     return body(self._db)
             except StoreError as exc:
-                if attempt == WRITE_ATTEMPTS or not self._db.is_transient(exc.__cause__ or exc):
+                if attempt == attempts or not self._db.is_transient(exc.__cause__ or exc):
                     raise
             time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
@@ -201,9 +244,118 @@ class RunStore:
         with self._op(f"mark run {run_id} in progress"):
             self._db.hold_run(run_id)
 
+    def check_before_sending(self, *, records: int) -> None:
+        """Refuse (:class:`~bonzo_bulk.errors.StoreUnusable`, exit 2) a store that cannot take a run of ``records``
+        records: damaged (``PRAGMA quick_check``), short of free space, or not writable (:mod:`.health`)."""
+        with self._op("check the store before sending"):
+            health.check_store(self._db, records=records)
+
+    def keep_journal(self, path: Path) -> None:
+        """From now on, a run write the store cannot take (records, deliveries, outcomes, progress, notes, the
+        result) goes to the journal at ``path`` instead of failing the run, and is replayed when the store answers
+        (:mod:`bonzo_bulk.store.journal`)."""
+        self._journal = Journal(path)
+
+    @property
+    def journal(self) -> Path | None:
+        """The journal file this store keeps, if any."""
+        return self._journal.path if self._journal is not None else None
+
+    @property
+    def journal_pending(self) -> bool:
+        """Whether writes wait in the journal (the store failed and has not taken them yet)."""
+        return self._journal is not None and self._journal.pending
+
+    @property
+    def failing(self) -> bool:
+        """Whether the store's last write failed (its writes go to the journal until one succeeds)."""
+        return self._failing_since is not None
+
+    def _journaled(self, entry: Entry, write: Callable[[], None]) -> None:
+        """``write`` now, or into the journal while the store fails (earlier journaled entries go first)."""
+        journal = self._journal
+        if journal is None:
+            write()
+            return
+        if (journal.pending or self.failing) and not self.replay_journal():
+            journal.append(entry)
+            return
+        try:
+            write()
+        except StoreError as exc:
+            self._failed(exc)
+            journal.append(entry)
+
+    def _failed(self, exc: StoreError) -> None:
+        """Note a failed write: the first of an outage is logged once, saying what the run waits for."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+            self._tries = 0
+            log.warning(
+                "%s; the run goes on: what it writes is kept in %s and replayed when the store answers again "
+                "(tried again after %s s, then every %g s)",
+                exc,
+                self._journal.path if self._journal is not None else "memory",
+                ", ".join(f"{d:g}" for d in RETRY_DELAYS),
+                RETRY_DELAYS[-1],
+            )
+        self._next_try = now + RETRY_DELAYS[min(self._tries, len(RETRY_DELAYS) - 1)]
+        self._tries += 1
+
+    def replay_journal(self, *, now: bool = False) -> bool:
+        """Write the journal's entries into the store, in order (one try, unless the back-off has not run out;
+        ``now`` tries at once); True when nothing is left in it. A replayed entry leaves the file."""
+        journal = self._journal
+        if journal is None or (not journal.pending and not self.failing):
+            return True
+        if not now and self.failing and time.monotonic() < self._next_try:
+            return False
+        replayed, done = 0, 0
+        try:
+            if self.failing:
+                with self._op("reconnect"):
+                    self._db.reconnect()
+            for offset, entry in journal.entries():
+                self._apply(entry)
+                replayed, done = replayed + 1, offset
+        except StoreError as exc:
+            journal.drop_before(done)
+            self._failed(exc)
+            return False
+        journal.path.unlink(missing_ok=True)
+        if self._failing_since is not None:
+            log.warning(
+                "run store %s answers again after %.0f s: %d journaled batch(es) written into it",
+                self.label,
+                time.monotonic() - self._failing_since,
+                replayed,
+            )
+        self._failing_since = None
+        return True
+
+    def _apply(self, entry: Entry) -> None:
+        """Write one journaled entry as the call that made it would have."""
+        run_id, phase = entry.run_id, cast(PhaseKind, entry.phase)
+        if entry.op == "records":
+            self._add_records(run_id, entry.items)
+        elif entry.op == "deliveries":
+            self._add_deliveries(run_id, phase, entry.items)
+        elif entry.op == "outcomes":
+            self._add_outcomes(run_id, phase, entry.items)
+        elif entry.op == "progress":
+            self._save_progress(entry.items[0])
+        elif entry.op == "note":
+            self._add_note(run_id, entry.items[0])
+        else:
+            streamed = {(run_id, p) for p in (entry.phase or "").split(",") if p}
+            self._finish_run(entry.items[0], streamed)
+
     def add_records(self, run_id: str, records: Sequence[PlannedRecord]) -> None:
         """Store planned records (call before sending, so an interrupted run is still traceable)."""
+        self._journaled(Entry("records", run_id, None, records), lambda: self._add_records(run_id, records))
 
+    def _add_records(self, run_id: str, records: Sequence[PlannedRecord]) -> None:
         def add(db: Backend) -> None:
             self._require_run(run_id)
             ledger.write_records(db, run_id, records, ledger.next_seq(db, "records", run_id))
@@ -212,7 +364,11 @@ class RunStore:
 
     def add_deliveries(self, run_id: str, phase: PhaseKind, deliveries: Sequence[DeliveryResult]) -> None:
         """Store a batch of delivery results for one phase (may be called many times)."""
+        self._journaled(
+            Entry("deliveries", run_id, phase, deliveries), lambda: self._add_deliveries(run_id, phase, deliveries)
+        )
 
+    def _add_deliveries(self, run_id: str, phase: PhaseKind, deliveries: Sequence[DeliveryResult]) -> None:
         def add(db: Backend) -> None:
             self._require_run(run_id)
             ledger.write_deliveries(db, run_id, phase, deliveries)
@@ -221,18 +377,31 @@ class RunStore:
 
     def add_outcomes(self, run_id: str, phase: PhaseKind, outcomes: Sequence[RecordOutcome]) -> None:
         """Store a batch of judged records: each outcome, its checks and what Bonzo showed of it."""
+        self._journaled(Entry("outcomes", run_id, phase, outcomes), lambda: self._add_outcomes(run_id, phase, outcomes))
+        self._streamed.add((run_id, phase))
 
+    def _add_outcomes(self, run_id: str, phase: PhaseKind, outcomes: Sequence[RecordOutcome]) -> None:
         def add(db: Backend) -> None:
             self._require_run(run_id)
             ledger.write_outcomes(db, run_id, phase, outcomes)
 
         self._write(f"add {len(outcomes)} outcomes to run {run_id}", add)
-        self._streamed.add((run_id, phase))
 
     def ledger(self, run_id: str, phase: PhaseKind) -> Iterator[list[tuple[PlannedRecord, DeliveryResult | None]]]:
-        """A phase's planned records with their deliveries, in planning order, a batch at a time."""
+        """A phase's planned records with their deliveries, in planning order, a batch at a time (what waits in the
+        journal is written first: a StoreError when the store still cannot take it)."""
+        if not self.replay_journal(now=True):
+            raise StoreError(
+                f"run store {self.label} still fails: the records of run {run_id} waiting in {self.journal} "
+                "could not be written, so they cannot be read back"
+            )
         with self._op(f"read the records of run {run_id}"):
             yield from ledger.iter_ledger(self._db, run_id, phase)
+
+    def deliveries(self, run_id: str, phase: PhaseKind) -> Iterator[list[DeliveryResult]]:
+        """A phase's deliveries, in the order of its records' planning, a batch at a time."""
+        with self._op(f"read the deliveries of run {run_id}"):
+            yield from ledger.iter_deliveries(self._db, run_id, phase)
 
     def outcomes(
         self, run_id: str, phase: PhaseKind, *, failed_only: bool = False, limit: int | None = None, offset: int = 0
@@ -267,7 +436,13 @@ class RunStore:
         outcomes were not streamed here (a result made in memory) is rewritten whole from its complete
         ``outcomes`` (prospects keep their deletion marks).
         """
-        self._write(f"finish run {result.run_id}", lambda db: results.write_result(db, result, self._streamed))
+        streamed = ",".join(phase for run_id, phase in sorted(self._streamed) if run_id == result.run_id)
+        self._journaled(
+            Entry("finish", result.run_id, streamed, [result]), lambda: self._finish_run(result, self._streamed)
+        )
+
+    def _finish_run(self, result: RunResult, streamed: set[tuple[str, str]]) -> None:
+        self._write(f"finish run {result.run_id}", lambda db: results.write_result(db, result, streamed))
 
     def load_run(self, run_id: str, *, keep: int = KEEP_ALL) -> RunResult:
         """Read back a finished run as it was stored: each phase's figures and diagnoses, and its outcomes — all
@@ -329,6 +504,9 @@ class RunStore:
 
     def save_progress(self, state: RunProgress) -> None:
         """Write a run's funnel so far (replacing the previous one)."""
+        self._journaled(Entry("progress", state.run_id, None, [state]), lambda: self._save_progress(state))
+
+    def _save_progress(self, state: RunProgress) -> None:
         self._write(f"save the progress of run {state.run_id}", lambda db: progress.write(db, state))
 
     def progress_since(self, since: datetime) -> list[RunProgress]:
@@ -400,6 +578,11 @@ class RunStore:
         with self._op(f"list the accepted records of run {run_id}"):
             return prospects.accepted_records(self._db, run_id)
 
+    def unanswered_records(self, run_id: str) -> set[str]:
+        """Names of the run's records with no delivery recorded that should become prospects (not 'drop' cases)."""
+        with self._op(f"list the unanswered records of run {run_id}"):
+            return prospects.unanswered_records(self._db, run_id)
+
     def mark_deleted(self, run_id: str, deleted: Sequence[DeletedProspect]) -> None:
         """Note that cleanup deleted these prospects (now, UTC), also those the run never saw."""
         now = datetime.now(UTC)
@@ -462,6 +645,18 @@ class RunStore:
             return ledger.count_rows(db, "deliveries", run_id)
 
         return self._write(f"mark run {run_id} interrupted", mark)
+
+    def note_run(self, run_id: str, note: str) -> None:
+        """Add a note to a run (journaled while the store fails: a run that could not finish is marked so)."""
+        self._journaled(Entry("note", run_id, None, [note]), lambda: self._add_note(run_id, note))
+
+    def _add_note(self, run_id: str, note: str) -> None:
+        def mark(db: Backend) -> None:
+            row = self._require_run(run_id)
+            notes = [*json.loads(row["notes"] or "[]"), note]
+            db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", (json.dumps(notes), run_id))
+
+        self._write(f"note run {run_id}", mark)
 
     def set_cleanup_pending(self, run_id: str, count: int) -> None:
         """Note in a run how many of its delivered records cleanup could not account for yet (0 clears the note):

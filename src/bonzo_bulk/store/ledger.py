@@ -8,7 +8,9 @@ distributions) read it back in batches of :data:`BATCH` records.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -54,16 +56,12 @@ def next_seq(db: Backend, table: str, run_id: str, phase: str | None = None) -> 
 
 
 def write_records(db: Backend, run_id: str, records: Sequence[PlannedRecord], start: int) -> None:
-    coders = codec.encoders(codec.RECORD_COLUMNS)
+    owner = operator.attrgetter(*codec.USER_FIELDS)
     rows = [
-        (
-            run_id,
-            r.phase,
-            start + n,
-            *[code(getattr(r, c)) for c, code in coders],
-            *(getattr(r.expected_user, c) for c in codec.USER_FIELDS),
+        (run_id, r.phase, seq, *values, *owner(r.expected_user))
+        for seq, (r, values) in enumerate(
+            zip(records, codec.encode_values(records, codec.RECORD_COLUMNS), strict=True), start
         )
-        for n, r in enumerate(records)
     ]
     columns = (*codec.RECORD_COLUMNS, *codec.USER_COLUMNS)
     db.executemany(
@@ -142,11 +140,17 @@ def write_phase(db: Backend, run_id: str, phase: PhaseResult) -> None:
     write_outcomes(db, run_id, phase.kind, phase.outcomes)
 
 
+@functools.lru_cache(maxsize=4096)
+def _user(*values: Any) -> User:
+    """A stored owner from its columns' values (a run has a few, read back once per record: one object each)."""
+    return User(**dict(zip(codec.USER_FIELDS, values, strict=True)))
+
+
 def record_from_row(run_id: str, row: Row) -> PlannedRecord:
     return PlannedRecord(
         run_id=run_id,
         phase=row["phase"],
-        expected_user=User(**{f: row[c] for f, c in zip(codec.USER_FIELDS, codec.USER_COLUMNS, strict=True)}),
+        expected_user=_user(*(row[c] for c in codec.USER_COLUMNS)),
         **{**codec.decode(row, codec.RECORD_COLUMNS), "body": bytes(row["body"])},
     )
 
@@ -187,6 +191,23 @@ def iter_ledger(
             else (r, None)
             for r in records
         ]
+
+
+def iter_deliveries(db: Backend, run_id: str, phase: str, *, batch: int = BATCH) -> Iterator[list[DeliveryResult]]:
+    """The phase's deliveries in the order their records were planned (as :func:`iter_ledger` gives them), a
+    batch at a time, without decoding the records."""
+    after = -1
+    while True:
+        rows = db.fetchall(
+            "SELECT r.seq AS record_seq, d.* FROM records r JOIN deliveries d ON d.run_id = r.run_id"
+            " AND d.phase = r.phase AND d.record_name = r.name"
+            " WHERE r.run_id = ? AND r.phase = ? AND r.seq > ? ORDER BY r.seq LIMIT ?",
+            (run_id, phase, after, batch),
+        )
+        if not rows:
+            return
+        after = int(rows[-1]["record_seq"])
+        yield [DeliveryResult(**codec.decode(row, codec.DELIVERY_COLUMNS)) for row in rows]
 
 
 def read_outcomes(

@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import logging
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -28,9 +30,23 @@ from bonzo_bulk.secrets import redact
 from bonzo_bulk.store.backend import Row
 
 CONNECT_TIMEOUT_SECONDS = 10
+LOCK_NOTICE_SECONDS = 3.0
+"""A transaction still waiting for a lock after this long logs one line naming the store, the lock and its holders
+(as the SQLite backend does for its write lock)."""
 _VERSION_TABLE = "bonzo_bulk_schema"
 _MIGRATION_LOCK = 0x626F6E7A6F  # one advisory lock id for "bonzo" schema changes
 _RETRY_STATES = frozenset({"40001", "40P01", "55P03"})  # serialization failure, deadlock, lock not available
+_WAITS = (
+    "SELECT l.locktype, l.relation::regclass::text AS relation, l.classid::bigint AS classid, l.objid::bigint AS objid,"
+    " l.mode, l.granted FROM pg_locks AS l"
+    " WHERE l.pid = %s AND (NOT l.granted OR l.locktype = 'tuple')"
+)
+_HOLDERS = (
+    "SELECT a.pid, a.application_name, a.state, EXTRACT(EPOCH FROM now() - a.xact_start) AS seconds"
+    " FROM pg_stat_activity AS a WHERE a.pid = ANY(pg_blocking_pids(%s)) ORDER BY a.pid"
+)
+
+log = logging.getLogger("bonzo_bulk.store")
 
 
 _INSERT = re.compile(r"INSERT INTO (?P<table>\w+) \((?P<names>[^)]*)\) VALUES \(%s(?:, %s)*\)(?P<rest>.*)\Z", re.DOTALL)
@@ -50,19 +66,24 @@ class PostgresBackend:
     def __init__(self, location: StoreLocation) -> None:
         assert location.url is not None
         self.label = location.label
+        self._url = location.url
         self.types = {"INT": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}
         self._cursors = itertools.count(1)
         self._staged: set[str] = set()
+        """Tables whose staging table this connection has made (temporary: gone when it closes)."""
         self._held: set[str] = set()
         """Runs this connection holds as in progress (a session advisory lock each)."""
-        """Tables whose staging table this connection has made (temporary: gone when it closes)."""
+        self._url = location.url
+        self._conn = self._connect()
+
+    def _connect(self, application_name: str = "bonzo-bulk") -> psycopg.Connection[Any]:
         try:
-            self._conn = psycopg.connect(
-                location.url,
+            return psycopg.connect(
+                self._url,
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 row_factory=dict_row,
-                application_name="bonzo-bulk",
+                application_name=application_name,
             )
         except psycopg.Error as exc:
             reason = redact(" ".join(str(exc).split()) or type(exc).__name__)
@@ -119,7 +140,7 @@ class PostgresBackend:
 
     @contextmanager
     def transaction(self, *, for_schema: bool = False) -> Iterator[None]:
-        with self._conn.transaction():
+        with self._conn.transaction(), self._lock_watch():
             if for_schema:
                 # Several runs may open a fresh database at once: one applies the migrations, the rest wait.
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
@@ -128,6 +149,38 @@ class PostgresBackend:
                     " summary TEXT NOT NULL, applied_at TEXT NOT NULL)"
                 )
             yield
+
+    @contextmanager
+    def _lock_watch(self) -> Iterator[None]:
+        """While the block runs, a timer: past :data:`LOCK_NOTICE_SECONDS` it asks the server what this connection
+        waits for and logs it (nothing when it waits for no lock: a slow statement is no lock wait)."""
+        timer = threading.Timer(LOCK_NOTICE_SECONDS, self._notice_lock_wait, args=(self._conn.info.backend_pid,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _notice_lock_wait(self, pid: int) -> None:
+        """Log what session ``pid`` (this connection, busy waiting) waits for, asked on a short connection of its
+        own: the lock (a table, a row of it, the schema-migration lock, a run's in-progress lock) and who holds it."""
+        try:
+            with self._connect("bonzo-bulk lock check") as probe:
+                locks = probe.execute(_WAITS, (pid,)).fetchall()
+                holders = probe.execute(_HOLDERS, (pid,)).fetchall() if locks else []
+        except (psycopg.Error, StoreUnreachable) as exc:
+            log.debug("cannot tell what the run store %s waits for: %s", self.label, redact(str(exc)))
+            return
+        if not any(not lock["granted"] for lock in locks):
+            return
+        log.warning(
+            "waiting for a lock on the run store %s (PostgreSQL: %s) for %g s so far, without a limit: %s",
+            self.label,
+            _describe_wait(locks),
+            LOCK_NOTICE_SECONDS,
+            _describe_holders(holders),
+        )
 
     def schema_version(self) -> int:
         row = self.fetchone(f"SELECT to_regclass('{_VERSION_TABLE}') IS NOT NULL AS present")
@@ -176,8 +229,55 @@ class PostgresBackend:
         self.execute("SELECT pg_advisory_unlock(?)", (_run_key(run_id),))
         return False
 
+    def integrity_problem(self) -> str | None:
+        """None: the server keeps its own files sound."""
+        return None
+
+    def free_bytes(self) -> int | None:
+        """None: the server's disk is not ours to see."""
+        return None
+
+    def reconnect(self) -> None:
+        """A new connection (the old one's session, its staging tables and advisory locks, are gone)."""
+        with suppress(psycopg.Error):
+            self._conn.close()
+        self._conn = self._connect()
+        self._staged.clear()
+        held, self._held = self._held, set()
+        for run_id in held:
+            self.hold_run(run_id)
+
     def close(self) -> None:
         self._conn.close()
+
+
+def _describe_wait(locks: Sequence[dict[str, Any]]) -> str:
+    """What a session waits for, in words: ``a row of table runs``, ``table runs (AccessExclusiveLock)``, ``the
+    schema-migration lock`` or ``a run's in-progress lock``."""
+    waiting = next(lock for lock in locks if not lock["granted"])
+    table = waiting["relation"] or next((lock["relation"] for lock in locks if lock["relation"]), None)
+    if waiting["locktype"] == "advisory":
+        key = (waiting["classid"] << 32) | waiting["objid"]
+        if key == _MIGRATION_LOCK:
+            return "the schema-migration lock (another bonzo-bulk is migrating the store)"
+        return "a run's in-progress lock"
+    if waiting["locktype"] in ("transactionid", "tuple"):
+        return f"a row of table {table} that another transaction is writing" if table else "another transaction"
+    if table:
+        return f"table {table} ({waiting['mode']})"
+    return f"a {waiting['locktype']} lock ({waiting['mode']})"
+
+
+def _describe_holders(holders: Sequence[dict[str, Any]]) -> str:
+    """Who holds the lock: each blocking session's pid, program and how long its transaction has been open."""
+    if not holders:
+        return "its holder has just let go"
+    return "held by " + ", ".join(
+        f"pid {h['pid']} ({h['application_name'] or 'unnamed'}, {h['state']}"
+        + (f", transaction open {float(h['seconds']):.0f} s" if h["seconds"] is not None else "")
+        + ")"
+        for h in holders
+    )
 
 
 def _run_key(run_id: str) -> int:

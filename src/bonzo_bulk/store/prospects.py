@@ -1,5 +1,5 @@
 """What cleanup reads from the run store and marks in it: the prospects a run made (their owners and deletion
-marks), the records it planned, and which of them the webhook accepted."""
+marks), the records it planned, which of them the webhook accepted and which have no answer recorded."""
 
 from __future__ import annotations
 
@@ -85,3 +85,15 @@ def accepted_records(db: Backend, run_id: str) -> set[str]:
         (run_id,),
     )
     return {str(r["record_name"]) for r in rows}
+
+
+def unanswered_records(db: Backend, run_id: str) -> set[str]:
+    """Names of the run's records with no delivery recorded that should become prospects (not 'drop' cases): a
+    run that died before recording their answer may have sent them (each record is stored before it is sent)."""
+    rows = db.fetchall(
+        "SELECT r.name FROM records r WHERE r.run_id = ? AND COALESCE(r.expected_handling, '') != 'drop'"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d"
+        " WHERE d.run_id = r.run_id AND d.phase = r.phase AND d.record_name = r.name)",
+        (run_id,),
+    )
+    return {str(r["name"]) for r in rows}

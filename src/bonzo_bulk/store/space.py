@@ -20,6 +20,20 @@ RUN_TABLES: tuple[str, ...] = TABLES
 _CHUNK = 500
 
 
+def human_bytes(count: int) -> str:
+    """``4.8 MB``-style sizes (decimal units, like ``du --si``).
+
+    >>> human_bytes(4_812_345)
+    '4.8 MB'
+    """
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
 def _chunks(run_ids: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(run_ids), _CHUNK):
         yield run_ids[start : start + _CHUNK]

@@ -9,10 +9,11 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -38,12 +39,7 @@ class SqliteBackend:
         self.types = {"INT": "INTEGER", "REAL": "REAL", "BLOB": "BLOB"}
         self._held: dict[str, IO[str]] = {}
         """Runs this connection holds as in progress: each an open lock file under ``<store>-running/``."""
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open run store {path}: {exc}; check the --store path") from exc
-        self._db.row_factory = sqlite3.Row
+        self._db = self._connect()
         try:
             self._prepare()
         except sqlite3.DatabaseError as exc:
@@ -58,6 +54,19 @@ class SqliteBackend:
         except sqlite3.Error as exc:
             self._db.close()
             raise StoreError(f"run store {path}: could not prepare the schema: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection to the file (made with its folder when missing); a place that cannot hold it is refused."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnusable(
+                f"cannot open run store {self.path}: {exc}; nothing was sent: point --store-url / --store (or "
+                "--reports-dir) at a folder that can be written"
+            ) from exc
+        db.row_factory = sqlite3.Row
+        return db
 
     def _prepare(self) -> None:
         """WAL mode and the pragmas; a new file opened by several runs at once is busy for a moment, and
@@ -222,6 +231,33 @@ class SqliteBackend:
                 return False
         except OSError:
             return False
+
+    def integrity_problem(self) -> str | None:
+        try:
+            found = [str(row[0]) for row in self._db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return (
+            None
+            if found == ["ok"]
+            else "; ".join(found[:3]) + (f" (and {len(found) - 3} more)" if len(found) > 3 else "")
+        )
+
+    def free_bytes(self) -> int | None:
+        try:
+            return shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return None
+
+    def reconnect(self) -> None:
+        """A new connection to the same file (the runs' lock files stay held)."""
+        with suppress(sqlite3.Error):
+            self._db.close()
+        self._db = self._connect()
+        try:
+            self._prepare()
+        except sqlite3.Error as exc:
+            raise StoreError(f"run store {self.path}: could not reopen it: {exc}") from exc
 
     def close(self) -> None:
         for run_id, handle in self._held.items():

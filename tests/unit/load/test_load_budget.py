@@ -54,10 +54,25 @@ def test_a_load_scenario_beyond_the_cap_is_refused_with_the_flags_that_raise_it(
 
 def test_processes_are_chosen_from_the_peak_rate_and_the_cores() -> None:
     assert auto_processes(150, 2) == 1
-    assert auto_processes(1000, 2) == 2
+    assert auto_processes(1000, 2) == 1  # one process sends 2,000/s on time (benchmarks/bench_load.py --goal)
+    assert auto_processes(1501, 2) == 2
     with pytest.raises(ConfigError, match="this machine has 2 core") as caught:
-        auto_processes(1500, 2)
+        auto_processes(3001, 2)
     assert caught.value.key == "--processes"
+    assert "needs 3 Locust processes" in str(caught.value)
+
+
+def test_auto_users_hold_the_peak_rate_for_slow_answers_and_a_number_is_kept() -> None:
+    thousand = parse_load({"stages": [{"rate": 1000, "duration": "5s"}]})
+    budget = plan_budget(thousand, CONFIG, Cap())
+    assert (budget.processes, budget.users) == (auto_processes(1000), 300)  # 1,000/s x 0.3 s answers
+    assert "of 300 users" in budget.describe("load")
+    slow = parse_load({"stages": [{"rate": 5, "duration": "5s"}]})
+    assert plan_budget(slow, CONFIG, Cap()).users == 100  # never fewer than before auto
+    fixed = parse_load({"stages": [{"rate": 1000, "duration": "5s"}], "max_in_flight": 150})
+    assert plan_budget(fixed, CONFIG, Cap()).users == 150
+    two = plan_budget(thousand, CONFIG, Cap(), workers=2)
+    assert (two.processes, two.users) == (2, 150)
 
 
 def test_stress_with_no_flags_is_not_refused(tmp_path: Path) -> None:

@@ -92,6 +92,7 @@ def test_load_run_accounts_for_every_lead_and_thresholds_decide_the_exit(make_co
         assert store.load_run(summary["run_id"]).primary is not None  # the engine's run, beside the load tables
         assert store.run_kind(run_id) == "load"
     assert stored is not None and stored.kind == "load"
+    assert {k: v for k, v in summary.items() if k != "dashboard"} == stored.summary, "printed = stored, made once"
     assert len(stored.stages) == 2 and len(stored.series) >= 4
     assert sum(p.achieved_rate for p in stored.series) == 50
     folder = tmp_path / "reports" / "load" / summary["run_id"]
@@ -137,7 +138,11 @@ def test_ctrl_c_stops_the_load_then_settles_and_reports_what_was_sent(make_confi
     """Ctrl-C as a terminal sends it: SIGINT to the whole process group, and again from a launcher that forwards
     it (`uv run`); before, the second copy aborted the load and lost its run (issue 24, finding 2)."""
     config = _config(make_config, tmp_path)
-    scenario = _scenario(tmp_path, {"stages": [{"rate": 10, "duration": "60s"}], "verify_interval": "0.5s"})
+    # After a stop Locust drains what it still holds for drop_after + timeout + 1 s (load/runner.py): a 2 s
+    # request timeout (the sandbox answers in milliseconds) keeps that wait at 4 s instead of 12.
+    scenario = _scenario(
+        tmp_path, {"stages": [{"rate": 10, "duration": "60s"}], "verify_interval": "0.5s", "timeout": "2s"}
+    )
     process = subprocess.Popen(
         _cli("load", "--config", str(config), "--scenario", str(scenario), "--json"),
         stdout=subprocess.PIPE,

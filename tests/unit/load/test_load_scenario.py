@@ -85,6 +85,20 @@ def test_too_few_users_for_the_rate_is_refused() -> None:
     assert caught.value.key == "max_in_flight"
 
 
+@pytest.mark.parametrize(("value", "parsed"), [("auto", "auto"), (" AUTO ", "auto"), ("40", 40), (40, 40)])
+def test_max_in_flight_is_auto_or_a_number(value: Any, parsed: Any) -> None:
+    assert parse_load({"stages": [{"rate": 5, "duration": "1s"}], "max_in_flight": value}).max_in_flight == parsed
+    assert parse_load({"stages": [{"rate": 5, "duration": "1s"}]}).max_in_flight == "auto"
+
+
+@pytest.mark.parametrize("value", ["many", 0, 10_001, 2.5, True])
+def test_a_bad_max_in_flight_names_the_key_and_the_choices(value: Any) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_load({"stages": [{"rate": 5, "duration": "1s"}], "max_in_flight": value})
+    assert caught.value.key == "max_in_flight"
+    assert "write auto, or a number from 1 to 10,000" in str(caught.value)
+
+
 def test_stress_steps_grow_to_the_max_rate() -> None:
     scenario = parse_stress({"start_rate": 10, "max_rate": 30, "step_factor": 1.5, "step_duration": "5s"})
     assert scenario.step_rates() == [10, 15, 22.5, 30]

@@ -10,6 +10,7 @@ from typing import Literal
 
 import pytest
 
+from bonzo_bulk.errors import SandboxError
 from bonzo_bulk.sandbox.db import Database
 from bonzo_bulk.sandbox.rows import NewProspect
 
@@ -104,5 +105,22 @@ def test_a_page_past_the_end_is_empty_with_the_total(tmp_path: Path, order: Lite
         _add(db, random.Random(1), 5, 1)
         total = len(db.list_prospects(101, search=None, order=order, limit=100, offset=0)[0])
         assert db.list_prospects(101, search=None, order=order, limit=10, offset=10) == ([], total)
+    finally:
+        db.close()
+
+
+def test_inserted_ids_are_the_rows_ids_after_deletes_and_outside_a_transaction_refused(tmp_path: Path) -> None:
+    db = Database(tmp_path / "ids.sqlite3")
+    try:
+        _add(db, random.Random(3), 5, 0)
+        db.delete_prospect(5)  # the largest id gone: AUTOINCREMENT still never reuses it
+        batch = [NewProspect(101, 11, {"first_name": f"New_{n}"}, f"new_{n}") for n in range(3)]
+        with db.transaction():
+            ids = db.insert_prospects(batch)
+        assert ids == [6, 7, 8]
+        assert [db.get_prospect(i).doc["first_name"] for i in ids] == ["New_0", "New_1", "New_2"]  # type: ignore[union-attr]
+        with pytest.raises(SandboxError, match=r"inside Database\.transaction"):
+            db.insert_prospects(batch)
+        assert db.prospect_count() == 7
     finally:
         db.close()
