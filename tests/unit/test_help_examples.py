@@ -1,6 +1,17 @@
 """Every example in a command's --help, and every ``bonzo-bulk`` command in README.md and docs/*.md, parses with
 that command's real options and names files that exist (a --help example writes RUN_ID, never a made-up id that
-no store holds); the docs' commands that only read (integrations, contract, records) are run as written."""
+no store holds); the docs' commands that only read (integrations, contract, records) are run as written.
+
+Every command of the docs and the --help examples also runs as written (issue 24), in two lanes:
+
+* the default lane (``uv run pytest``): each distinct command line once, where it is first written, but the ones
+  that send load, wait for workers, start a server, or wait out a deadline or a drill (``SLOW``): under a minute;
+* the ``docs_commands`` lane, deselected by default (``addopts = -m "not docs_commands"``) because it takes minutes
+  (load and stress send for seconds each, a master waits for its workers, servers start and stop):
+  ``uv run pytest -m docs_commands tests/unit/test_help_examples.py`` runs every command, in the docs' order.
+
+Each lane has its own sandbox and working directories and runs, before a case, only the cases of its own lane
+written before it in the same doc: neither lane depends on the other having run."""
 
 from __future__ import annotations
 
@@ -331,6 +342,43 @@ CASES = [
 ]
 
 
+SERVERS_AND_LOAD = {"load", "load-worker", "stress", "sandbox", "serve"}
+"""Subcommands that send load for seconds, wait for workers, or start a server and stop it: run in the
+``docs_commands`` lane only."""
+
+
+SLOW = {
+    "run --config tests/configs/sandbox_hostile_listing_config.yaml --deadline 10": "waits out its 10 s deadline",
+    "monitor_drill_config.yaml": "the monitor drill: a sandbox process of its own, a faulted run",
+    "problems_drill_config.yaml": "the problems drill: ten 3-record monitor runs in a row",
+    "init --integration acme --from zillow && bonzo-bulk run --config acme_test_config.yaml": "README's init and run",
+    "run --config acme_test_config.yaml": "a plain run like README's first, on the config init wrote (init stays)",
+    "cleanup --all-test-data --yes --json": "sweeps every test record the sandbox holds",
+    "run --config tests/configs/sandbox_chicago_config.yaml --test-records 20": "20 records and their control",
+    "calibrate --records 5 --out contracts/monitorbase.yaml --accept": "README's calibrate runs in the lane",
+    "health --integration monitorbase --config tests/configs/monitorbase_test_config.yaml --json": "as health",
+    "run --sandbox-strictness strict": "docs/sandbox.md's plain run runs in the lane",
+}
+"""Command lines (or a part every line of a drill holds) whose run takes seconds the default lane cannot spend,
+each with what makes it slow or which command like it runs in the lane: the ``docs_commands`` lane runs them.
+A command whose output a later one of its doc reads stays (README's faulted run makes the problem that its
+``problems show ID`` shows; the 500-record --help run makes the store that ``report --help`` reads)."""
+
+
+def _in_fast_lane(case: Case) -> bool:
+    if any(w[0] == "bonzo-bulk" and w[1] in SERVERS_AND_LOAD for w in _invocations(case.line) if w[1:]):
+        return False
+    return not any(part == case.key or (part.endswith(".yaml") and part in case.key) for part in SLOW)
+
+
+FIRST_SOURCE = {case.key: case.source for case in reversed(CASES)}
+FAST_LANE = [i for i, case in enumerate(CASES) if _in_fast_lane(case) and FIRST_SOURCE[case.key] == case.source]
+"""The default lane: each distinct command line where it is first written (the same command in README, a doc and
+a --help runs once; a doc that types it again as the next step of its transcript, another output shown, runs it
+again), load, stress, workers and servers left to the ``docs_commands`` lane."""
+FULL_LANE = list(range(len(CASES)))
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     exit_code: int
@@ -364,13 +412,16 @@ CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
 """Variables a developer's shell may hold that would change what a command does: unset for every command."""
 
 
+def _environ(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in CLEAN_ENV} | {"COLUMNS": "200"} | env
+
+
 def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     """``bonzo-bulk ARGS`` in a process of its own (servers and Locust workers), output merged."""
-    environ = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV} | {"COLUMNS": "200"} | env
     return subprocess.Popen(
         [sys.executable, "-m", "bonzo_bulk", *args],
         cwd=cwd,
-        env=environ,
+        env=_environ(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -385,6 +436,28 @@ def _finish(process: subprocess.Popen[str], before: str = "") -> Outcome:
         process.kill()
         rest, _ = process.communicate()
     return Outcome(process.returncode, before + rest)
+
+
+def _pipe(args: list[str], reader: list[str], env: dict[str, str], cwd: Path) -> Outcome:
+    """``bonzo-bulk ARGS | READER`` with real processes and a real pipe: the reader may close it early
+    (``head -3``), and bonzo-bulk must then end quietly, so its exit code is the one judged; the output is what the
+    reader printed and whatever bonzo-bulk wrote to stderr."""
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "bonzo_bulk", *args],
+        cwd=cwd,
+        env=_environ(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert producer.stdout is not None and producer.stderr is not None
+    filtered = subprocess.run(reader, stdin=producer.stdout, capture_output=True, text=True, check=False, timeout=120)
+    producer.stdout.close()  # the reader's end is the only one left: bonzo-bulk's next write breaks the pipe
+    with producer.stderr:
+        errors = producer.stderr.read()
+    producer.wait(timeout=120)
+    return Outcome(producer.returncode or filtered.returncode, filtered.stdout + filtered.stderr + errors)
 
 
 def _serve(args: list[str], env: dict[str, str], cwd: Path) -> Outcome:
@@ -427,8 +500,9 @@ class Session:
     """Runs the cases in order, each group in a working directory of its own (a copy of tests/configs and
     tests/fixtures whose configs use one shared standalone sandbox), and keeps every outcome."""
 
-    def __init__(self, root: Path, sandbox: SandboxProcess, live_env: dict[str, str]) -> None:
+    def __init__(self, root: Path, sandbox: SandboxProcess, live_env: dict[str, str], lane: list[int]) -> None:
         self.root = root
+        self.lane = frozenset(lane)
         self.sandbox = sandbox
         self.live_env = live_env
         self.outcomes: dict[int, Outcome] = {}
@@ -449,8 +523,10 @@ class Session:
             return json.loads(response.read())
 
     def outcome(self, index: int) -> Outcome:
-        """The case's outcome, running every case before it first (a later command may read what they left)."""
-        for earlier in range(index + 1):
+        """The case's outcome, running every case of its lane before it first (a later command may read what they
+        left); a case of another lane never runs here, so each lane passes or fails on its own."""
+        assert index in self.lane, f"{CASES[index].key} is not in this session's lane"
+        for earlier in sorted(i for i in self.lane if i <= index):
             if earlier not in self.outcomes and CASES[earlier].group == CASES[index].group:
                 try:
                     self.outcomes[earlier] = self._run(earlier)
@@ -510,8 +586,16 @@ class Session:
         outcome = Outcome(0, "")
         for _ in range(case.repeat):
             outcome = Outcome(0, "")
-            for words in _invocations(case.line):
-                step = self._step(index, self._args(words, case, self._port(index)), env, cwd)
+            invocations = list(_invocations(case.line))
+            for words, after in zip(invocations, [*invocations[1:], None], strict=True):
+                if words[0] != "bonzo-bulk":
+                    continue  # the reader of a pipe: run with the command it reads (below)
+                args = self._args(words, case, self._port(index))
+                if after is not None and after[0] != "bonzo-bulk":
+                    assert "|" in case.line, f"{case.line}: {after[0]} runs only as the reader of a pipe"
+                    step = _pipe(args, after, env, cwd)
+                else:
+                    step = self._step(index, args, env, cwd)
                 outcome = Outcome(step.exit_code, outcome.output + step.output)
                 if step.exit_code:
                     break
@@ -551,9 +635,9 @@ class Session:
         return Outcome(result.exit_code, result.output + trace)
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    """One standalone sandbox (fast processing) for every command, stopped at the end with any worker left."""
+def _session(tmp_path_factory: pytest.TempPathFactory, lane: list[int]) -> Iterator[Session]:
+    """One standalone sandbox (fast processing) for every command of a lane, stopped at the end with any worker
+    left."""
     root = tmp_path_factory.mktemp("docs-commands")
     processing = ProcessingDelayModel(distribution="fixed", seconds=0.05)
     with SandboxProcess(SandboxOptions(db_path=root / "sandbox.sqlite3", processing=processing)) as sandbox:
@@ -567,7 +651,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
             "SUPERUSER_API_KEY": seeded["superuser_token"],
             "BONZO_API_URL": sandbox.url,
         }
-        session = Session(root, sandbox, live)
+        session = Session(root, sandbox, live, lane)
         try:
             yield session
         finally:
@@ -575,6 +659,16 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
                 for worker in workers:
                     worker.kill()
                     worker.communicate()
+
+
+@pytest.fixture(scope="module")
+def fast_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    yield from _session(tmp_path_factory, FAST_LANE)
+
+
+@pytest.fixture(scope="module")
+def full_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    yield from _session(tmp_path_factory, FULL_LANE)
 
 
 def _mask(text: str) -> str:
@@ -596,10 +690,9 @@ def _comparable(shown: tuple[str, ...]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{case.source}: {case.key}" for case in CASES])
-def test_every_docs_command_runs_as_written(index: int, session: Session) -> None:
-    """Each command of README.md, docs/*.md and every --help, run (in order, against the sandbox) to the exit code
-    the docs give, and printing a line of the output they show."""
+def _runs_as_written(index: int, session: Session) -> None:
+    """The command run (in order, against the sandbox) to the exit code the docs give, printing a line of the
+    output they show."""
     case = CASES[index]
     outcome = session.outcome(index)
     where = f"{case.source}: {case.line}\n{outcome.output[-4000:]}"
@@ -608,6 +701,33 @@ def test_every_docs_command_runs_as_written(index: int, session: Session) -> Non
     if shown:
         printed = _mask(outcome.output)
         assert any(line in printed for line in shown), where
+
+
+@pytest.mark.parametrize("index", FAST_LANE, ids=[f"{CASES[i].source}: {CASES[i].key}" for i in FAST_LANE])
+def test_each_distinct_docs_command_runs_as_written(index: int, fast_session: Session) -> None:
+    """The default lane: each distinct command of README.md, docs/*.md and every --help but load, stress, workers
+    and servers, after only the default-lane commands before it in its doc."""
+    _runs_as_written(index, fast_session)
+
+
+@pytest.mark.docs_commands
+@pytest.mark.parametrize("index", FULL_LANE, ids=[f"{CASES[i].source}: {CASES[i].key}" for i in FULL_LANE])
+def test_every_docs_command_runs_as_written(index: int, full_session: Session) -> None:
+    """The ``docs_commands`` lane: every command of README.md, docs/*.md and every --help, in order."""
+    _runs_as_written(index, full_session)
+
+
+def test_the_fast_lane_runs_each_distinct_command_but_load_and_servers_once() -> None:
+    keys = [CASES[i].key for i in FAST_LANE]
+    assert all(len({CASES[i].source for i in FAST_LANE if CASES[i].key == key}) == 1 for key in keys)
+    assert set(keys) == {case.key for case in CASES if _in_fast_lane(case)}
+    assert all(CASES[i].key.split()[0] not in SERVERS_AND_LOAD for i in FAST_LANE)
+    subcommands = {" ".join(case.key.split()[:2]) for case in CASES if case.key.split()[0] not in SERVERS_AND_LOAD}
+    assert {" ".join(CASES[i].key.split()[:2]) for i in FAST_LANE} >= {
+        s for s in subcommands if s.split()[0] in ("monitor", "store", "baseline")
+    }
+    assert {CASES[i].key.split()[0] for i in FAST_LANE} == {s.split()[0] for s in subcommands}
+    assert all(any(part in case.key for case in CASES) for part in SLOW)
 
 
 def test_the_tables_name_only_commands_the_docs_hold() -> None:
