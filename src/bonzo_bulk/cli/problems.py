@@ -93,7 +93,7 @@ def show_command(problem_id: Id, config: Config = None, store: StoreUrl = None, 
 
     Example:
 
-      bonzo-bulk problems show 3f2a9c01d4
+      bonzo-bulk problems show ID   # ID: one from `bonzo-bulk problems`
     """
     from bonzo_bulk.problems.manage import show
 
@@ -117,7 +117,7 @@ def ack_command(
 
     Example:
 
-      bonzo-bulk problems ack 3f2a9c01d4 --note "Bonzo support is on it" --until 7d
+      bonzo-bulk problems ack ID --note "Bonzo support is on it" --until 7d
     """
     from bonzo_bulk.problems.manage import ack
 
@@ -140,7 +140,7 @@ def mute_command(
 
     Example:
 
-      bonzo-bulk problems mute 3f2a9c01d4 --for 24h
+      bonzo-bulk problems mute ID --for 24h
     """
     from bonzo_bulk.problems.manage import mute
 
@@ -159,7 +159,7 @@ def unmute_command(
 
     Example:
 
-      bonzo-bulk problems unmute 3f2a9c01d4
+      bonzo-bulk problems unmute ID
     """
     from bonzo_bulk.problems.manage import unmute
 
@@ -176,7 +176,7 @@ def resolve_command(
 
     Example:
 
-      bonzo-bulk problems resolve 3f2a9c01d4
+      bonzo-bulk problems resolve ID
     """
     from bonzo_bulk.problems.manage import resolve
 

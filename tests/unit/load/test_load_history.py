@@ -75,8 +75,12 @@ def _stress(run: RunResult, *, first_broke: bool = False) -> LoadOutcome:
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
-    """Three bulk runs, then a stress run whose leads fail the bulk thresholds but whose load verdict passes."""
-    path = tmp_path / "reports" / "runs.sqlite3"
+    return kinds_store(tmp_path / "reports" / "runs.sqlite3")
+
+
+def kinds_store(path: Path) -> Path:
+    """Three bulk runs, then a stress run whose leads fail the bulk thresholds but whose load verdict passes (the
+    store README.md's `history` quotes)."""
     stress_run = dataclasses.replace(
         build_run(run_id="run_4_stress", started_at=START + timedelta(hours=3), faults=FAULTY), kind="stress"
     )
