@@ -303,6 +303,20 @@ def begin_run_of(store: RunStore, result: RunResult, snapshot: Mapping[str, Any]
     )
 
 
+def begin_bare_run(store: RunStore, run_id: str = "r1", started_at: datetime | None = None) -> None:
+    """Record in ``store`` that a run began, with nothing but its id (a Monitorbase run on the sandbox)."""
+    store.begin_run(
+        run_id=run_id,
+        test_name="t",
+        integration="monitorbase",
+        config_path=None,
+        target="sandbox",
+        started_at=started_at or datetime.now(UTC),
+        dry_run=False,
+        config_snapshot={},
+    )
+
+
 def sandbox_server(db: Path, *, strict: bool = False, **options: Any) -> SandboxServer:
     """A sandbox for engine tests, not yet started: ``with sandbox_server(tmp_path / "s.sqlite3", strict=True) as srv``.
 

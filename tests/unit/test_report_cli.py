@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import DROPPED, FAULTY, START, WRONG_OWNER, begin_run_of, build_run
+from builders import DROPPED, FAULTY, START, WRONG_OWNER, begin_bare_run, begin_run_of, build_run
 from test_dashboard import Page
 from typer.testing import CliRunner
 
@@ -141,16 +141,7 @@ def test_missing_store_and_bad_numbers_exit_2_naming_the_flag(tmp_path: Path) ->
 def test_an_interrupted_run_cannot_be_reported_but_is_listed(tmp_path: Path) -> None:
     path = tmp_path / "runs.sqlite3"
     with RunStore(path) as store:
-        store.begin_run(
-            run_id="cut_short",
-            test_name="t",
-            integration="monitorbase",
-            config_path=None,
-            target="sandbox",
-            started_at=START,
-            dry_run=False,
-            config_snapshot={},
-        )
+        begin_bare_run(store, "cut_short", START)
     result = runner.invoke(app, ["report", "--store", str(path)])
     assert result.exit_code == 2
     assert "never finished" in _flat(result.stderr)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import begin_bare_run
 from hostile_servers import Canned, HostileProxy, maintenance_page
 from store_faults import DISK_FULL, MALFORMED, READ_ONLY, FaultyBackend
 from typer.testing import CliRunner
@@ -40,16 +41,7 @@ def faulty_store(path: Path) -> tuple[RunStore, FaultyBackend]:
 
 
 def begin(store: RunStore, run_id: str = "r1") -> None:
-    store.begin_run(
-        run_id=run_id,
-        test_name="t",
-        integration="monitorbase",
-        config_path=None,
-        target="sandbox",
-        started_at=datetime.now(UTC),
-        dry_run=False,
-        config_snapshot={},
-    )
+    begin_bare_run(store, run_id)
 
 
 def delivery(name: str, excerpt: str = "") -> DeliveryResult:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import build_run
+from builders import begin_bare_run, build_run
 
 from bonzo_bulk._http import run_async
 from bonzo_bulk.engine.events import Polled, RecordsPlanned, RunDone
@@ -23,16 +23,7 @@ START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _begin(store: RunStore, run_id: str) -> None:
-    store.begin_run(
-        run_id=run_id,
-        test_name="t",
-        integration="monitorbase",
-        config_path=None,
-        target="sandbox",
-        started_at=START,
-        dry_run=False,
-        config_snapshot={},
-    )
+    begin_bare_run(store, run_id, START)
 
 
 def _progress(run_id: str, updated_at: datetime, **counts: Any) -> RunProgress:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from builders import begin_bare_run
 from pgcluster import PgCluster
 
 from bonzo_bulk.models import DeliveryResult
@@ -25,16 +26,7 @@ def test_postgresql_stopped_mid_run_loses_no_delivery(
     url = pg_cluster.new_database()
     journal = tmp_path / "journal" / "r1.jsonl"
     with RunStore(url) as store, RunStore(url) as other:
-        store.begin_run(
-            run_id="r1",
-            test_name="t",
-            integration="monitorbase",
-            config_path=None,
-            target="sandbox",
-            started_at=datetime.now(UTC),
-            dry_run=False,
-            config_snapshot={},
-        )
+        begin_bare_run(store)
         store.keep_journal(journal)
         store.add_deliveries("r1", "primary", [delivery("A")])
         pg_cluster.stop_server()
